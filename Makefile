@@ -1,0 +1,41 @@
+# The README's two commands, plus helpers. Everything sets itself up on a fresh machine.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint typecheck pytest bench sysdeps clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+## run: start the broker with embedded defaults (SQLite, local region folders, demo targets)
+run: $(STAMP)
+	$(BIN)/broker run
+
+## sysdeps: Debian programs the real-program tests use (sshd, lrzsz, tmux)
+sysdeps:
+	@./.ci/sysdeps
+
+## test: lint, type-check and run the whole suite
+test: $(STAMP) sysdeps lint typecheck pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check broker tests
+	$(BIN)/ruff format --check broker tests
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	$(BIN)/pytest
+
+## bench: benchmarks, side by side with OpenSSH where there is a baseline
+bench: $(STAMP) sysdeps
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,118 @@
+"""Plain records the store keeps and every layer passes around.
+
+They are frozen dataclasses with no behaviour that does I/O, so the pure policy
+can read them. Deliberately absent: names, emails, phone numbers. The broker
+never needs them, so it never holds them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from broker.typing import (
+    Basis,
+    ConsentId,
+    CountryCode,
+    OrgId,
+    Region,
+    Scope,
+    SessionId,
+    SessionState,
+    StaffId,
+    Subject,
+    TargetName,
+    TicketId,
+    TicketStatus,
+    Tier,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Org:
+    """A customer organisation; its region is where all its data lives."""
+
+    id: OrgId
+    region: Region
+    tier: Tier
+    record_input: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Staff:
+    """A support engineer. The country is where they work from, per HR record."""
+
+    id: StaffId
+    country: CountryCode
+    active: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """A support ticket of one org."""
+
+    id: TicketId
+    org_id: OrgId
+    severity: int
+    scope: Scope
+    status: TicketStatus = "open"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A host of one org, in the org's region, that sessions may reach.
+
+    In local mode ``host``/``port``/``user``/``host_key`` come from the
+    inventory; in AWS mode the host is resolved from EC2 tags at connect time.
+    """
+
+    org_id: OrgId
+    name: TargetName
+    region: Region
+    host: str
+    port: int = 22
+    user: str = "support"
+    host_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Consent:
+    """A customer admin's consent: one ticket, one named staff member, until expiry."""
+
+    id: ConsentId
+    org_id: OrgId
+    ticket_id: TicketId
+    staff_id: StaffId
+    granted_by: Subject
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None = None
+
+    def valid_at(self, at: datetime) -> bool:
+        """True while not revoked and strictly before expiry."""
+        return self.revoked_at is None and at < self.expires_at
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A granted session; ``region`` is copied from the org at issue time."""
+
+    id: SessionId
+    org_id: OrgId
+    ticket_id: TicketId
+    staff_id: StaffId
+    target: TargetName
+    region: Region
+    basis: Basis
+    state: SessionState
+    created_at: datetime
+    valid_before: datetime
+    consent_id: ConsentId | None = None
+    source_address: str | None = None
+    cert_serial: int | None = None
+    ended_at: datetime | None = None
+    end_reason: str | None = None
+
+    def live_at(self, at: datetime) -> bool:
+        """True when the session may still carry traffic at ``at``."""
+        return self.state in ("issued", "connected") and at < self.valid_before

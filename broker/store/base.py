@@ -1,0 +1,197 @@
+"""The store interface every implementation (SQLite, DynamoDB) satisfies.
+
+Rules every implementation keeps, checked by ``tests/store/contract.py``:
+
+- State transitions are atomic conditional updates, never read-then-write.
+  Revoking a session twice changes it once; a consent revoked while a session
+  is being issued leaves either no session or a revoked one, never a live
+  session on a dead consent.
+- Side effects travel in the same transaction: revoking a consent, closing a
+  ticket or deactivating staff revokes the live sessions that depended on it,
+  and the call returns those sessions so callers can audit and cut them.
+- ``import_bundle`` writes everything or nothing.
+- Any failure to reach the backing system raises ``UnavailableError``;
+  unknown ids raise ``NotFoundError``; lost races raise ``ConflictError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Generic, Protocol, TypeVar
+
+from broker.models import Consent, Org, Session, Staff, Target, Ticket
+from broker.typing import (
+    ConsentId,
+    OrgId,
+    Region,
+    SessionId,
+    SessionState,
+    StaffId,
+    TargetName,
+    TicketId,
+    TicketStatus,
+)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of results; ``next_cursor`` is None on the last page."""
+
+    items: list[T]
+    next_cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionQuery:
+    """Filters for listing sessions; None means "any"."""
+
+    ticket_id: TicketId | None = None
+    staff_id: StaffId | None = None
+    state: SessionState | None = None
+    limit: int = 50
+    cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ImportBundle:
+    """Records to upsert in one all-or-nothing write."""
+
+    orgs: Sequence[Org] = ()
+    staff: Sequence[Staff] = ()
+    tickets: Sequence[Ticket] = ()
+    targets: Sequence[Target] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ImportCounts:
+    """How many records of each kind an import upserted."""
+
+    orgs: int = 0
+    staff: int = 0
+    tickets: int = 0
+    targets: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Revoked(Generic[T]):
+    """The changed record plus the live sessions the change revoked."""
+
+    record: T
+    sessions: list[Session] = field(default_factory=list)
+
+
+class Store(Protocol):
+    """Orgs, staff, tickets, targets, consents and sessions."""
+
+    async def ping(self) -> None:
+        """Raise ``UnavailableError`` unless the backing system answers."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections."""
+        ...
+
+    # -- reference data -------------------------------------------------
+    async def import_bundle(self, bundle: ImportBundle) -> ImportCounts:
+        """Upsert every record in one transaction; all or nothing."""
+        ...
+
+    async def get_org(self, org_id: OrgId) -> Org:
+        """The org, or ``NotFoundError``."""
+        ...
+
+    async def get_staff(self, staff_id: StaffId) -> Staff:
+        """The staff member, or ``NotFoundError``."""
+        ...
+
+    async def list_staff(self) -> list[Staff]:
+        """Every staff member (routing needs the whole roster)."""
+        ...
+
+    async def get_ticket(self, ticket_id: TicketId) -> Ticket:
+        """The ticket, or ``NotFoundError``."""
+        ...
+
+    async def get_target(self, org_id: OrgId, name: TargetName) -> Target:
+        """The org's target of that name, or ``NotFoundError``."""
+        ...
+
+    async def set_ticket_status(
+        self, ticket_id: TicketId, status: TicketStatus, at: datetime
+    ) -> Revoked[Ticket]:
+        """Set the status; closing revokes the ticket's live sessions."""
+        ...
+
+    async def set_staff_active(
+        self, staff_id: StaffId, active: bool, at: datetime
+    ) -> Revoked[Staff]:
+        """Set ``active``; deactivating revokes the staff member's live sessions."""
+        ...
+
+    # -- consents -------------------------------------------------------
+    async def add_consent(self, consent: Consent) -> Consent:
+        """Store a new consent; the ticket and staff must exist."""
+        ...
+
+    async def get_consent(self, consent_id: ConsentId) -> Consent:
+        """The consent, or ``NotFoundError``."""
+        ...
+
+    async def list_consents(self, ticket_id: TicketId) -> list[Consent]:
+        """Every consent of the ticket, newest first."""
+        ...
+
+    async def valid_consent(
+        self, ticket_id: TicketId, staff_id: StaffId, at: datetime
+    ) -> Consent | None:
+        """The unrevoked consent for this pair valid at ``at`` expiring last."""
+        ...
+
+    async def revoke_consent(self, consent_id: ConsentId, at: datetime) -> Revoked[Consent]:
+        """Revoke once (``ConflictError`` if already revoked) and its live sessions."""
+        ...
+
+    # -- sessions -------------------------------------------------------
+    async def create_session(self, session: Session) -> Session:
+        """Insert an ``issued`` session, atomically conditional on the world
+        still being as the policy saw it: ticket open, staff active, and (when
+        ``consent_id`` is set) the consent unrevoked and unexpired at
+        ``created_at``. Otherwise ``ConflictError`` and nothing written."""
+        ...
+
+    async def set_cert_serial(self, session_id: SessionId, serial: int) -> None:
+        """Record the serial of the certificate issued for the session."""
+        ...
+
+    async def get_session(self, session_id: SessionId) -> Session:
+        """The session, or ``NotFoundError``."""
+        ...
+
+    async def list_sessions(self, query: SessionQuery) -> Page[Session]:
+        """Sessions matching ``query``, newest first, paginated."""
+        ...
+
+    async def end_session(
+        self, session_id: SessionId, state: SessionState, reason: str, at: datetime
+    ) -> Session:
+        """Move a live session to ``revoked``/``closed``/``expired`` once.
+
+        ``ConflictError`` if it already ended (the stored answer stands)."""
+        ...
+
+    async def mark_connected(self, session_id: SessionId, at: datetime) -> Session:
+        """``issued`` -> ``connected``; ``ConflictError`` if not live."""
+        ...
+
+    async def session_changes(
+        self, region: Region, since: int
+    ) -> tuple[int, list[Session]]:
+        """Sessions of ``region`` whose state changed after revision ``since``.
+
+        Returns the newest revision and the changed sessions; gateways poll
+        this to learn of revocations with a bounded delay."""
+        ...

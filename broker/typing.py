@@ -1,0 +1,44 @@
+"""Domain types, named once for the whole package (after structlog's ``typing``).
+
+``NewType`` keeps ids from being mixed up at type-check time while costing
+nothing at run time: a ``SessionId`` is a ``str`` to the interpreter.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, NewType
+
+Region = NewType("Region", str)
+"""An AWS region code, e.g. ``eu-central-1``."""
+
+CountryCode = NewType("CountryCode", str)
+"""An ISO 3166-1 alpha-2 country code, upper case, e.g. ``DE``."""
+
+OrgId = NewType("OrgId", str)
+StaffId = NewType("StaffId", str)
+TicketId = NewType("TicketId", str)
+TargetName = NewType("TargetName", str)
+SessionId = NewType("SessionId", str)
+ConsentId = NewType("ConsentId", str)
+Subject = NewType("Subject", str)
+"""The authenticated principal of an API call (a staff id, admin id, ...)."""
+
+Tier = Literal["standard", "eea_only"]
+Scope = Literal["product", "cas", "professional_services", "third_party", "subprocessor"]
+TicketStatus = Literal["open", "closed"]
+Basis = Literal["intra-eea", "adequacy", "scc", "consent", "not-eea"]
+Role = Literal["engineer", "customer_admin", "ops", "admin"]
+SessionState = Literal["issued", "connected", "closed", "revoked", "expired"]
+
+TIERS: tuple[Tier, ...] = ("standard", "eea_only")
+SCOPES: tuple[Scope, ...] = (
+    "product",
+    "cas",
+    "professional_services",
+    "third_party",
+    "subprocessor",
+)
+TICKET_STATUSES: tuple[TicketStatus, ...] = ("open", "closed")
+ROLES: tuple[Role, ...] = ("engineer", "customer_admin", "ops", "admin")
+SESSION_STATES: tuple[SessionState, ...] = ("issued", "connected", "closed", "revoked", "expired")
+LIVE_SESSION_STATES: tuple[SessionState, ...] = ("issued", "connected")

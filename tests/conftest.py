@@ -1,0 +1,1 @@
+"""Shared fixtures. Real servers on ephemeral loopback ports live in ``tests/fixtures/``."""
