@@ -1,0 +1,93 @@
+"""The aiohttp application: middlewares, authentication and the route table.
+
+Authentication is checked per route from its declared roles before the
+handler runs; handlers then do finer checks (org, ownership) in the services.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from broker.api import admin, consents, sessions
+from broker.api.auth import TokenVerifier, bearer_token
+from broker.api.middleware import Handler, context, errors, problem_response, timing
+from broker.api.openapi import document
+from broker.api.routing import PRINCIPAL, Route, principal
+from broker.errors import AuthenticationError, BrokerError, ForbiddenError
+from broker.metrics import Metrics
+from broker.service.admin import AdminService
+from broker.service.consents import ConsentService
+from broker.service.context import Context
+from broker.service.sessions import SessionService
+
+MAX_BODY = 64 * 1024
+CONTEXT = web.AppKey("context", Context)
+METRICS = web.AppKey("metrics", Metrics)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """200 when the store answers; 503 (fail closed) when it does not."""
+    await request.app[CONTEXT].store.ping()
+    return web.json_response({"status": "ok"})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text exposition."""
+    return web.Response(text=request.app[METRICS].render(), content_type="text/plain")
+
+
+async def openapi(request: web.Request) -> web.Response:
+    """This API's OpenAPI 3.1 document."""
+    return web.json_response(document(all_routes()))
+
+
+OPS_ROUTES = (
+    Route("GET", "/healthz", healthz, "Liveness and store reachability", None, None, "Health"),
+    Route("GET", "/metrics", metrics, "Prometheus metrics", None),
+    Route("GET", "/openapi.json", openapi, "This document", None, None, "Health"),
+)
+
+
+def all_routes() -> tuple[Route, ...]:
+    """Every endpoint the app serves."""
+    return OPS_ROUTES + sessions.ROUTES + consents.ROUTES + admin.ROUTES
+
+
+def _guarded(route: Route, verifier: TokenVerifier, ctx: Context) -> Handler:
+    """Wrap a handler with token verification and the route's role check."""
+    roles = route.roles
+    if roles is None:
+        return route.handler
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        try:
+            who = verifier.verify_token(bearer_token(request.headers.get("Authorization")))
+        except AuthenticationError as error:
+            region = ctx.config.regions[0]
+            ctx.events.emit("auth.failed", region=region, source_ip=request.remote, code=error.code)
+            return problem_response(error, request.path)
+        if who.role not in roles:
+            raise ForbiddenError("role_forbidden", f"requires role {' or '.join(roles)}")
+        request[PRINCIPAL] = who
+        return await route.handler(request)
+
+    return handler
+
+
+def create_app(
+    ctx: Context, verifier: TokenVerifier, registry: Metrics | None = None
+) -> web.Application:
+    """The broker's HTTP API over ``ctx``."""
+    counters = registry or Metrics()
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[context, errors, timing(counters)])
+    app[CONTEXT] = ctx
+    app[METRICS] = counters
+    app[sessions.SERVICE] = SessionService(ctx, counters)
+    app[consents.SERVICE] = ConsentService(ctx)
+    app[admin.SERVICE] = AdminService(ctx)
+    for route in all_routes():
+        app.router.add_route(route.method, route.path, _guarded(route, verifier, ctx))
+    return app
+
+
+__all__ = ["BrokerError", "create_app", "principal"]

@@ -1,0 +1,94 @@
+"""aiohttp middlewares: request ids, problem+json errors, request metrics.
+
+Errors are rendered once, here, as RFC 9457 problem details. Unexpected
+exceptions become a bare 500 with no detail: exception text can carry
+customer data, so it goes only to the (redacted) log.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+import structlog
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+from broker.errors import BrokerError, InputError, PayloadTooLarge, problem
+from broker.metrics import Metrics
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+PROBLEM_JSON = "application/problem+json"
+log = structlog.get_logger("broker.api")
+
+
+def problem_response(error: BrokerError, instance: str) -> web.Response:
+    """The problem+json response for ``error``."""
+    body = problem(error, instance)
+    return web.json_response(body, status=error.status, content_type=PROBLEM_JSON)
+
+
+def _from_http(exc: web.HTTPException) -> BrokerError:
+    """Map aiohttp's own errors (404 route, 405, 413) into the error tree."""
+    if isinstance(exc, web.HTTPRequestEntityTooLarge):
+        return PayloadTooLarge("body", "must be at most 64 KiB")
+    error = BrokerError("http_error", exc.reason)
+    error.status = exc.status  # type: ignore[misc]  # instance override of the class default
+    error.title = exc.reason  # type: ignore[misc]
+    return error
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Render every failure as problem+json."""
+    try:
+        return await handler(request)
+    except BrokerError as error:
+        return problem_response(error, request.path)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return problem_response(_from_http(exc), request.path)
+    except Exception:
+        log.exception("api.unhandled", path=request.path)
+        return problem_response(BrokerError("internal", "internal error"), request.path)
+
+
+@web.middleware
+async def context(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Bind a request id for logs and echo it back to the caller."""
+    request_id = request.headers.get("X-Request-Id", "")
+    if not (0 < len(request_id) <= 64 and request_id.replace("-", "").isalnum()):
+        request_id = str(uuid.uuid4())
+    with structlog.contextvars.bound_contextvars(request_id=request_id):
+        response = await handler(request)
+    response.headers["X-Request-Id"] = request_id
+    return response
+
+
+def timing(metrics: Metrics) -> Middleware:
+    """Count requests and observe their latency by route."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.perf_counter()
+        response = await handler(request)
+        route = request.match_info.route.resource
+        name = route.canonical if route is not None else "unmatched"
+        metrics.observe_request(
+            request.method, name, response.status, time.perf_counter() - started
+        )
+        return response
+
+    return middleware
+
+
+async def read_json(request: web.Request) -> object:
+    """The request body as JSON, or an error naming ``body``."""
+    if request.content_type != "application/json":
+        raise InputError("content-type", "must be application/json")
+    try:
+        return await request.json()
+    except ValueError as error:
+        raise InputError("body", "is not valid JSON") from error

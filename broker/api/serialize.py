@@ -1,0 +1,48 @@
+"""Records to JSON bodies. Times are ISO 8601 UTC with a ``Z``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from broker.models import Consent, Session
+
+
+def iso(at: datetime | None) -> str | None:
+    """``at`` as ISO 8601 UTC (``...Z``), or None."""
+    if at is None:
+        return None
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def session_json(session: Session) -> dict[str, object]:
+    """A session as the API shows it."""
+    return {
+        "session_id": session.id,
+        "region": session.region,
+        "org_id": session.org_id,
+        "ticket_id": session.ticket_id,
+        "staff_id": session.staff_id,
+        "target": session.target,
+        "basis": session.basis,
+        "consent_id": session.consent_id,
+        "state": session.state,
+        "created_at": iso(session.created_at),
+        "valid_before": iso(session.valid_before),
+        "ended_at": iso(session.ended_at),
+        "end_reason": session.end_reason,
+        "source_address": session.source_address,
+    }
+
+
+def consent_json(consent: Consent) -> dict[str, object]:
+    """A consent as the API shows it."""
+    return {
+        "consent_id": consent.id,
+        "org_id": consent.org_id,
+        "ticket_id": consent.ticket_id,
+        "staff_id": consent.staff_id,
+        "granted_by": consent.granted_by,
+        "created_at": iso(consent.created_at),
+        "expires_at": iso(consent.expires_at),
+        "revoked_at": iso(consent.revoked_at),
+    }

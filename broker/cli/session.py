@@ -1,0 +1,125 @@
+"""``broker session open|list|show|revoke``.
+
+``open`` makes a fresh Ed25519 key pair per session, asks the API for a
+certificate, keeps both under ``~/.broker/sessions/<id>/`` (0600), and prints
+the ``ssh`` command to run. The private key never leaves this machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+
+from broker.cli.common import add_instance_options, client, duration, emit
+
+HOME_DIR = Path("~/.broker/sessions")
+
+
+def _command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    text: str,
+    handler: object,
+) -> argparse.ArgumentParser:
+    """One subcommand with the instance options and ``--as``."""
+    parser = commands.add_parser(name, help=text, description=text)
+    add_instance_options(parser)
+    parser.add_argument(
+        "--as", dest="as_staff", metavar="STAFF_ID", help="act as this engineer (local mode only)"
+    )
+    parser.set_defaults(handler=handler)
+    return parser
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``session`` and its subcommands."""
+    parser = subparsers.add_parser("session", help="open, list, show and revoke sessions")
+    commands = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    opener = _command(commands, "open", "request a session and print the ssh command", open_session)
+    opener.add_argument("--ticket", required=True, help="ticket id")
+    opener.add_argument("--target", required=True, help="target name within the ticket's org")
+    opener.add_argument(
+        "--ttl", type=duration, help="lifetime, e.g. 15m (default 15m; the policy caps it)"
+    )
+    opener.add_argument("--source-address", help="CIDR the certificate is bound to")
+    lister = _command(commands, "list", "list sessions", list_sessions)
+    for name in ("ticket", "staff", "state"):
+        lister.add_argument(f"--{name}", help=f"only sessions with this {name}")
+    _command(commands, "show", "show one session", show_session).add_argument("session_id")
+    _command(commands, "revoke", "revoke one session now", revoke_session).add_argument(
+        "session_id"
+    )
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+
+
+def keep_credentials(session_id: str, key: asyncssh.SSHKey, certificate: str) -> tuple[Path, Path]:
+    """Store key and certificate (0600) in the session's own folder."""
+    folder = HOME_DIR.expanduser() / session_id
+    folder.mkdir(parents=True, mode=0o700, exist_ok=True)
+    key_path, cert_path = folder / "id_ed25519", folder / "id_ed25519-cert.pub"
+    _write_private(key_path, key.export_private_key())
+    _write_private(cert_path, certificate.encode() + b"\n")
+    return key_path, cert_path
+
+
+def ssh_command(grant: dict[str, Any], key_path: Path, cert_path: Path) -> str:
+    """A ready-to-run OpenSSH command for the granted session."""
+    gateway = grant["gateway"]
+    parts = ["ssh", "-tt", "-p", str(gateway["port"]), "-i", str(key_path)]
+    parts += ["-o", f"CertificateFile={cert_path}", "-o", "IdentitiesOnly=yes"]
+    parts += [f"{grant['username']}@{gateway['host']}"]
+    return shlex.join(parts)
+
+
+def open_session(args: argparse.Namespace) -> int:
+    """Generate a key, get a certificate, print the ssh command."""
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    body: dict[str, Any] = {"ticket_id": args.ticket, "target": args.target}
+    body["public_key"] = key.export_public_key().decode().strip()
+    if args.ttl:
+        body["ttl_seconds"] = args.ttl
+    if args.source_address:
+        body["source_address"] = args.source_address
+    grant = client(args, args.as_staff).call("POST", "/v1/sessions", body)
+    key_path, cert_path = keep_credentials(grant["session_id"], key, grant["certificate"])
+    grant["ssh_command"] = ssh_command(grant, key_path, cert_path)
+    summary = f"session {grant['session_id']} in {grant['region']} until {grant['valid_before']}"
+    emit(args, grant, f"{summary}\n{grant['ssh_command']}")
+    return 0
+
+
+def list_sessions(args: argparse.Namespace) -> int:
+    """Print matching sessions, one per line."""
+    filters = {"ticket_id": args.ticket, "staff_id": args.staff, "state": args.state}
+    query = "&".join(f"{k}={v}" for k, v in filters.items() if v)
+    page = client(args, args.as_staff).call("GET", "/v1/sessions" + (f"?{query}" if query else ""))
+    lines = [
+        f"{s['session_id']}  {s['state']:<9} {s['region']:<14} {s['ticket_id']}  {s['staff_id']}"
+        for s in page["items"]
+    ]
+    emit(args, page, "\n".join(lines) or "no sessions")
+    return 0
+
+
+def show_session(args: argparse.Namespace) -> int:
+    """Print one session."""
+    found = client(args, args.as_staff).call("GET", f"/v1/sessions/{args.session_id}")
+    emit(args, found, "\n".join(f"{k}: {v}" for k, v in found.items()))
+    return 0
+
+
+def revoke_session(args: argparse.Namespace) -> int:
+    """Revoke a session now."""
+    found = client(args, args.as_staff).call("DELETE", f"/v1/sessions/{args.session_id}")
+    emit(args, found, f"session {found['session_id']} {found['state']}")
+    return 0

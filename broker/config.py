@@ -1,0 +1,123 @@
+"""Broker configuration: embedded defaults, overridden by an optional file.
+
+The file is TOML or JSON (by extension). Unknown keys are errors that name the
+key, so a typo can never silently weaken a setting. Everything has a default,
+so ``broker run`` works with no file at all (local mode, loopback only).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from broker.errors import InputError
+from broker.typing import Region
+
+Mode = Literal["local", "aws"]
+
+DEFAULT_REGIONS: tuple[Region, ...] = (
+    Region("eu-central-1"),
+    Region("us-east-1"),
+    Region("eu-west-2"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AuthConfig:
+    """Token verification. Local mode signs its own; otherwise issuer + JWKS."""
+
+    issuer: str = "urn:broker:local"
+    audience: str = "urn:broker:api"
+    jwks_file: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Every setting of one broker instance."""
+
+    state_dir: Path = Path("var")
+    mode: Mode = "local"
+    bind_host: str = "127.0.0.1"
+    allow_non_loopback: bool = False
+    api_port: int = 0
+    regions: tuple[Region, ...] = DEFAULT_REGIONS
+    default_ttl_seconds: int = 900
+    idle_timeout_seconds: int = 900
+    demo_targets: bool = True
+    policy: Mapping[str, Any] = field(default_factory=dict)
+    auth: AuthConfig = field(default_factory=AuthConfig)
+
+    def region_dir(self, region: Region) -> Path:
+        """The folder that holds everything written for ``region``."""
+        return self.state_dir / "regions" / region
+
+
+def _check_bind(config: Config) -> None:
+    """Refuse a non-loopback bind unless the config explicitly allows it."""
+    try:
+        loopback = ipaddress.ip_address(config.bind_host).is_loopback
+    except ValueError:
+        loopback = config.bind_host == "localhost"
+    if not loopback and not config.allow_non_loopback:
+        raise InputError("bind_host", "only loopback addresses unless allow_non_loopback is set")
+
+
+def _read(path: Path) -> dict[str, Any]:
+    """Parse a TOML or JSON config file into a mapping."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+    except (OSError, ValueError) as error:
+        raise InputError("config", f"cannot read {path.name}: {type(error).__name__}") from error
+    if not isinstance(data, dict):
+        raise InputError("config", "must be a mapping")
+    return data
+
+
+def _coerce(name: str, value: Any, default: Any) -> Any:
+    """Convert one file value to the type of its default, naming the key on error."""
+    if isinstance(default, AuthConfig):
+        return _build(AuthConfig, value, prefix="auth.")
+    if isinstance(default, Path):
+        return Path(str(value))
+    if isinstance(default, tuple):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise InputError(name, "must be a list of strings")
+        return tuple(Region(v) for v in value)
+    if isinstance(default, bool) is not isinstance(value, bool) or (
+        default is not None and not isinstance(value, type(default))
+    ):
+        raise InputError(name, f"must be a {type(default).__name__}")
+    return value
+
+
+def _build(cls: type[Any], data: Any, prefix: str = "") -> Any:
+    """Instantiate dataclass ``cls`` from ``data``, rejecting unknown keys."""
+    if not isinstance(data, dict):
+        raise InputError(prefix.rstrip(".") or "config", "must be a mapping")
+    defaults = cls()
+    known = {f.name for f in fields(cls)}
+    for key in data:
+        if key not in known:
+            raise InputError(f"{prefix}{key}", "unknown setting")
+    values = {k: _coerce(f"{prefix}{k}", v, getattr(defaults, k)) for k, v in data.items()}
+    return replace(defaults, **values)
+
+
+def load_config(path: Path | None = None, state_dir: Path | None = None) -> Config:
+    """Defaults, then the file, then an explicit state folder (CLI/env wins)."""
+    config: Config = _build(Config, _read(path)) if path else Config()
+    env_state = os.environ.get("BROKER_STATE")
+    state = state_dir or (Path(env_state) if env_state else None)
+    if state is not None:
+        config = replace(config, state_dir=state)
+    if config.mode not in ("local", "aws"):
+        raise InputError("mode", "must be 'local' or 'aws'")
+    _check_bind(config)
+    return config

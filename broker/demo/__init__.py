@@ -1,0 +1,17 @@
+"""Demo data shipped with the broker, imported into an empty local state."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from typing import Any
+
+DEMO_TARGET_NAME = "app-1"
+"""Each demo org gets one target of this name: its region's demo target host."""
+
+
+def demo_document() -> dict[str, Any]:
+    """The demo import document (orgs, staff, tickets; targets are added at run)."""
+    text = resources.files(__package__).joinpath("data.json").read_text(encoding="utf-8")
+    data: dict[str, Any] = json.loads(text)
+    return data

@@ -1,0 +1,36 @@
+"""The event seam: what the API and gateway emit, and the audit trail records.
+
+``EventSink`` is the one small interface every producer uses; the audit
+package's ``Auditor`` implements it (allowlist, redaction, hash chain). A
+region is mandatory: an event is written only in the region it concerns.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from broker.typing import Region
+
+
+class EventSink(Protocol):
+    """Receives structured events; implementations must not raise on I/O
+    trouble they can retry, and must never write ``region``'s events elsewhere."""
+
+    def emit(self, event: str, *, region: Region, **fields: object) -> None:
+        """Record one event of type ``event`` for ``region``."""
+        ...
+
+
+class MemorySink:
+    """Keeps events in a list: for tests and for tools that inspect events."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, object]] = []
+
+    def emit(self, event: str, *, region: Region, **fields: object) -> None:
+        """Append the event."""
+        self.events.append({"event": event, "region": region, **fields})
+
+    def of(self, event: str) -> list[dict[str, object]]:
+        """Every recorded event of one type."""
+        return [e for e in self.events if e["event"] == event]

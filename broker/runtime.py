@@ -1,0 +1,172 @@
+"""The composition root: build every part from a ``Config`` and run them.
+
+``broker run`` is a ``Runtime``: the store, the region CAs, the event sink,
+the API, and per configured region a gateway (and, in local mode, a demo
+target host). Tests start a ``Runtime`` on ephemeral loopback ports too, so
+what they exercise is what users run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from broker.api.app import create_app
+from broker.api.auth import build_verifier
+from broker.ca import CARegistry
+from broker.clock import Clock, SystemClock
+from broker.config import Config
+from broker.demo import DEMO_TARGET_NAME, demo_document
+from broker.events import EventSink
+from broker.gateway.demo_target import DemoTarget
+from broker.gateway.keys import load_gateway_keys
+from broker.keys import LocalKeyStore
+from broker.metrics import Metrics
+from broker.models import Target
+from broker.policy import PolicyConfig
+from broker.records import parse_bundle
+from broker.service.context import Context, GatewayAddress
+from broker.store.base import ImportBundle, Store
+from broker.store.sqlite import SqliteStore
+from broker.typing import OrgId, Region, TargetName
+
+log = structlog.get_logger("broker.runtime")
+
+
+class LogSink:
+    """Events to the structured log, until the audit trail takes them."""
+
+    def emit(self, event: str, *, region: Region, **fields: object) -> None:
+        """Log the event."""
+        log.info(event, region=region, **fields)
+
+
+@dataclass(slots=True)
+class Runtime:
+    """One running broker instance."""
+
+    config: Config
+    clock: Clock = field(default_factory=SystemClock)
+    events: EventSink = field(default_factory=LogSink)
+    store: Store | None = None
+    ctx: Context | None = None
+    api_url: str = ""
+    demo_targets: dict[Region, DemoTarget] = field(default_factory=dict)
+    _runner: web.AppRunner | None = None
+
+    async def start(self) -> dict[str, Any]:
+        """Start everything; returns (and writes) the endpoints document."""
+        state = self.config.state_dir
+        state.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.store = SqliteStore(state / "broker.db")
+        fresh = not (await self.store.list_staff())
+        policy = PolicyConfig.from_mapping(self.config.policy)
+        cas = CARegistry(LocalKeyStore(state), self.clock)
+        self.ctx = Context(self.config, self.store, cas, self.events, self.clock, policy)
+        if fresh and self.config.mode == "local":
+            await self._import_demo()
+        if self.config.mode == "local" and self.config.demo_targets:
+            await self._start_demo_targets()
+        await self._start_api()
+        return self._write_endpoints()
+
+    async def _import_demo(self) -> None:
+        bundle = parse_bundle(demo_document())
+        counts = await self._store().import_bundle(bundle)
+        for region in {org.region for org in bundle.orgs}:
+            self.events.emit("import.applied", region=region, actor="demo", orgs=counts.orgs)
+
+    async def _start_demo_targets(self) -> None:
+        """One demo target per region, wired as ``app-1`` of each demo org there."""
+        targets: list[Target] = []
+        for region in self.config.regions:
+            gateway_key = load_gateway_keys(self.config.state_dir, region).client_public()
+            demo = DemoTarget(region, self.config.region_dir(region) / "demo-target", [gateway_key])
+            port = await demo.start(self.config.bind_host)
+            self.demo_targets[region] = demo
+            targets += [
+                _demo_target(org_id, region, demo, port) for org_id in await self._orgs_in(region)
+            ]
+        await self._store().import_bundle(ImportBundle(targets=targets))
+
+    async def _orgs_in(self, region: Region) -> list[OrgId]:
+        orgs = parse_bundle(demo_document()).orgs
+        return [org.id for org in orgs if org.region == region]
+
+    async def _start_api(self) -> None:
+        assert self.ctx is not None
+        verifier = build_verifier(
+            self.config.state_dir, clock=self.clock, **_auth_options(self.config)
+        )
+        app = create_app(self.ctx, verifier, Metrics())
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.config.bind_host, self.config.api_port)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.api_url = f"http://{self.config.bind_host}:{port}"
+
+    def set_gateways(self, gateways: dict[Region, GatewayAddress]) -> None:
+        """Tell the API where each region's gateway listens."""
+        assert self.ctx is not None
+        self.ctx.gateways = gateways
+
+    def _write_endpoints(self) -> dict[str, Any]:
+        assert self.ctx is not None
+        document = {
+            "api": self.api_url,
+            "mode": self.config.mode,
+            "gateways": {r: f"{a.host}:{a.port}" for r, a in self.ctx.gateways.items()},
+            "demo_targets": {r: f"{d.host}:{d.port}" for r, d in self.demo_targets.items()},
+            "pid": os.getpid(),
+        }
+        _write_atomic(self.config.state_dir / "endpoints.json", json.dumps(document, indent=2))
+        return document
+
+    async def stop(self) -> None:
+        """Stop everything started, in reverse order."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+        for demo in self.demo_targets.values():
+            await demo.stop()
+        if self.store is not None:
+            await self.store.close()
+        (self.config.state_dir / "endpoints.json").unlink(missing_ok=True)
+
+    def _store(self) -> Store:
+        assert self.store is not None
+        return self.store
+
+
+def _demo_target(org_id: OrgId, region: Region, demo: DemoTarget, port: int) -> Target:
+    return Target(
+        org_id,
+        TargetName(DEMO_TARGET_NAME),
+        region,
+        demo.host,
+        port,
+        demo.user,
+        demo.host_key_openssh,
+    )
+
+
+def _auth_options(config: Config) -> dict[str, Any]:
+    if config.mode == "local" and config.auth.jwks_file is None:
+        return {"audience": config.auth.audience}
+    return {
+        "issuer": config.auth.issuer,
+        "jwks": config.auth.jwks_file,
+        "audience": config.auth.audience,
+    }
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(text, encoding="utf-8")
+    temporary.replace(path)

@@ -1,0 +1,105 @@
+"""Reference data: imports, ticket status, staff activation, ticket routing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from broker.api.auth import Principal
+from broker.errors import InputError
+from broker.models import Staff, Ticket
+from broker.policy import classify_staff, support_window
+from broker.service.authz import require_org_admin, require_role
+from broker.service.consents import announce_revoked
+from broker.service.context import Context
+from broker.store.base import ImportBundle, ImportCounts
+from broker.typing import Region, StaffId, TicketId, TicketStatus
+
+
+@dataclass(frozen=True, slots=True)
+class Routing:
+    """Who may work a ticket, on which basis, who needs consent, and when."""
+
+    ticket: Ticket
+    region: Region
+    allowed: dict[str, list[StaffId]]
+    needs_consent: list[StaffId]
+    support_open_now: bool
+    support_next_open: datetime | None
+
+
+class AdminService:
+    """Use cases on orgs, staff, tickets and targets."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    async def import_bundle(self, principal: Principal, bundle: ImportBundle) -> ImportCounts:
+        """Upsert everything or nothing; EEA-only orgs must live in the EEA."""
+        require_role(principal, "admin")
+        for i, org in enumerate(bundle.orgs):
+            if org.tier == "eea_only" and self.ctx.policy.region_eea.get(org.region) is not True:
+                raise InputError(f"orgs[{i}].region", "eea_only orgs must be in an EEA region")
+        counts = await self.ctx.store.import_bundle(bundle)
+        for region in sorted({org.region for org in bundle.orgs} or set(self.ctx.config.regions)):
+            self.ctx.events.emit(
+                "import.applied", region=region, actor=principal.subject, **_counts(counts)
+            )
+        return counts
+
+    async def set_ticket_status(
+        self, principal: Principal, ticket_id: TicketId, status: TicketStatus
+    ) -> Ticket:
+        """Open or close a ticket; closing revokes its live sessions."""
+        ticket = await self.ctx.store.get_ticket(ticket_id)
+        if principal.role == "customer_admin":
+            require_org_admin(principal, ticket.org_id)
+        else:
+            require_role(principal, "ops", "admin")
+        changed = await self.ctx.store.set_ticket_status(ticket.id, status, self.ctx.clock.now())
+        await announce_revoked(self.ctx, changed.sessions, "ticket_closed")
+        return changed.record
+
+    async def set_staff_active(
+        self, principal: Principal, staff_id: StaffId, active: bool
+    ) -> Staff:
+        """Activate or deactivate staff; deactivating revokes their live sessions."""
+        require_role(principal, "admin")
+        changed = await self.ctx.store.set_staff_active(staff_id, active, self.ctx.clock.now())
+        await announce_revoked(self.ctx, changed.sessions, "staff_deactivated")
+        return changed.record
+
+    async def routing(self, principal: Principal, ticket_id: TicketId) -> Routing:
+        """Classify every active staff member for this ticket."""
+        ticket = await self.ctx.store.get_ticket(ticket_id)
+        if principal.role == "customer_admin":
+            require_org_admin(principal, ticket.org_id)
+        org = await self.ctx.store.get_org(ticket.org_id)
+        allowed: dict[str, list[StaffId]] = {}
+        needs_consent: list[StaffId] = []
+        for staff in await self.ctx.store.list_staff():
+            route = classify_staff(
+                org.region, org.tier, ticket.scope, staff.country, self.ctx.policy
+            )
+            if not staff.active or route == "denied":
+                continue
+            if route == "needs-consent":
+                needs_consent.append(staff.id)
+            else:
+                allowed.setdefault(route, []).append(staff.id)
+        now = self.ctx.clock.now()
+        window = support_window(
+            org.tier, ticket.scope, ticket.severity, now, self.ctx.policy.holidays
+        )
+        return Routing(
+            ticket, org.region, allowed, needs_consent, window.open_now, window.next_open
+        )
+
+
+def _counts(counts: ImportCounts) -> dict[str, int]:
+    return {
+        "orgs": counts.orgs,
+        "staff": counts.staff,
+        "tickets": counts.tickets,
+        "targets": counts.targets,
+    }

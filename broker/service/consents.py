@@ -1,0 +1,100 @@
+"""Customer consents: granted and revoked by the ticket's own org admins.
+
+Revoking a consent revokes, in the same store transaction, every live session
+that the consent allowed; each is announced so the gateway audit matches.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from broker.api.auth import Principal
+from broker.errors import InputError, NotFoundError
+from broker.models import Consent, Session, Ticket
+from broker.service.authz import require_org_admin, require_role
+from broker.service.context import Context
+from broker.typing import ConsentId, StaffId, Subject, TicketId
+
+
+class ConsentService:
+    """Use cases on consents."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    async def grant(
+        self, principal: Principal, ticket_id: TicketId, staff_id: StaffId, expires_at: datetime
+    ) -> Consent:
+        """Record a consent for one ticket and one named staff member."""
+        ticket = await self.ctx.store.get_ticket(ticket_id)
+        require_org_admin(principal, ticket.org_id)
+        await self.ctx.store.get_staff(staff_id)
+        now = self.ctx.clock.now()
+        if expires_at <= now:
+            raise InputError("expires_at", "must be in the future")
+        consent = Consent(
+            id=ConsentId(str(uuid.uuid4())),
+            org_id=ticket.org_id,
+            ticket_id=ticket.id,
+            staff_id=staff_id,
+            granted_by=Subject(principal.subject),
+            created_at=now,
+            expires_at=expires_at,
+        )
+        stored = await self.ctx.store.add_consent(consent)
+        await self._emit("consent.granted", ticket, stored)
+        return stored
+
+    async def list(self, principal: Principal, ticket_id: TicketId) -> list[Consent]:
+        """The ticket's consents, for its org admins, ops and admins."""
+        ticket = await self._readable_ticket(principal, ticket_id)
+        return await self.ctx.store.list_consents(ticket.id)
+
+    async def revoke(
+        self, principal: Principal, ticket_id: TicketId, consent_id: ConsentId
+    ) -> Consent:
+        """Revoke the consent and every live session that relied on it."""
+        ticket = await self.ctx.store.get_ticket(ticket_id)
+        require_org_admin(principal, ticket.org_id)
+        consent = await self.ctx.store.get_consent(consent_id)
+        if consent.ticket_id != ticket.id:
+            raise NotFoundError("consent_not_found", "no such consent on this ticket")
+        revoked = await self.ctx.store.revoke_consent(consent.id, self.ctx.clock.now())
+        await self._emit("consent.revoked", ticket, revoked.record)
+        await announce_revoked(self.ctx, revoked.sessions, "consent_revoked")
+        return revoked.record
+
+    async def _readable_ticket(self, principal: Principal, ticket_id: TicketId) -> Ticket:
+        ticket = await self.ctx.store.get_ticket(ticket_id)
+        if principal.role == "customer_admin":
+            require_org_admin(principal, ticket.org_id)
+        else:
+            require_role(principal, "ops", "admin")
+        return ticket
+
+    async def _emit(self, event: str, ticket: Ticket, consent: Consent) -> None:
+        org = await self.ctx.store.get_org(ticket.org_id)
+        self.ctx.events.emit(
+            event,
+            region=org.region,
+            consent_id=consent.id,
+            ticket_id=consent.ticket_id,
+            org_id=consent.org_id,
+            staff_id=consent.staff_id,
+            expires_at=consent.expires_at.isoformat(),
+        )
+
+
+async def announce_revoked(ctx: Context, sessions: list[Session], reason: str) -> None:
+    """Emit ``session.revoked`` for sessions a side effect ended."""
+    for session in sessions:
+        ctx.events.emit(
+            "session.revoked",
+            region=session.region,
+            session_id=session.id,
+            ticket_id=session.ticket_id,
+            org_id=session.org_id,
+            staff_id=session.staff_id,
+            reason=reason,
+        )

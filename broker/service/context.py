@@ -1,0 +1,39 @@
+"""The dependencies every service shares, bundled once."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from broker.ca import CARegistry
+from broker.clock import Clock
+from broker.config import Config
+from broker.events import EventSink
+from broker.policy import PolicyConfig
+from broker.store.base import Store
+from broker.typing import Region
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayAddress:
+    """Where a region's gateway listens."""
+
+    host: str
+    port: int
+
+
+@dataclass(slots=True)
+class Context:
+    """Store, CAs, policy settings, events and clock for one broker instance."""
+
+    config: Config
+    store: Store
+    cas: CARegistry
+    events: EventSink
+    clock: Clock
+    policy: PolicyConfig
+    gateways: Mapping[Region, GatewayAddress] = field(default_factory=dict)
+
+    def gateway_for(self, region: Region) -> GatewayAddress | None:
+        """The region's gateway, if this instance knows one."""
+        return self.gateways.get(region)

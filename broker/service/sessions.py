@@ -1,0 +1,194 @@
+"""Granting, reading and revoking sessions.
+
+A grant is: look up the world, ask the pure policy, write the session with a
+conditional insert (so a consent revoked meanwhile wins), sign a certificate
+with the org's region CA, and tell the event sink at every step. Any failure
+after the session row exists revokes it, so no certificate outlives a failed
+grant and no session without a certificate stays live.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from broker.api.auth import Principal
+from broker.ca import parse_user_key, source_address_list
+from broker.errors import BrokerError, ForbiddenError, PolicyDenied, RegionMismatch
+from broker.metrics import Metrics
+from broker.models import Consent, Org, Session, Staff, Target, Ticket
+from broker.policy import AccessRequest, Decision, decide, grant_ttl
+from broker.service.authz import require_role
+from broker.service.context import Context, GatewayAddress
+from broker.store.base import Page, SessionQuery
+from broker.typing import SessionId, StaffId, TargetName, TicketId
+
+
+@dataclass(frozen=True, slots=True)
+class GrantRequest:
+    """What an engineer asks for; validated by the API layer."""
+
+    ticket_id: TicketId
+    target: TargetName
+    public_key: str
+    ttl_seconds: int | None = None
+    source_address: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """An issued session with everything the engineer needs to connect."""
+
+    session: Session
+    certificate: str
+    gateway: GatewayAddress | None
+
+
+@dataclass(frozen=True, slots=True)
+class _World:
+    """The records a decision is made over, read once per grant."""
+
+    staff: Staff
+    ticket: Ticket
+    org: Org
+    target: Target
+    consent: Consent | None
+
+
+class SessionService:
+    """Use cases on sessions."""
+
+    def __init__(self, ctx: Context, metrics: Metrics | None = None) -> None:
+        self.ctx = ctx
+        self.metrics = metrics or Metrics()
+
+    async def grant(self, principal: Principal, req: GrantRequest, source_ip: str) -> Grant:
+        """Decide, record and sign; raise ``PolicyDenied`` with reasons on deny."""
+        require_role(principal, "engineer")
+        parse_user_key(req.public_key)  # bad input fails before anything is written
+        source_address_list(req.source_address)
+        world = await self._world(StaffId(principal.subject), req)
+        ids = {"ticket_id": world.ticket.id, "org_id": world.org.id, "staff_id": world.staff.id}
+        self._emit("session.requested", world, source_ip=source_ip, **ids)
+        decision = self._decide(world)
+        ttl = grant_ttl(decision, req.ttl_seconds, self.ctx.policy) if decision.allow else 0
+        if ttl <= 0:
+            self._emit(
+                "session.denied", world, source_ip=source_ip, reasons=list(decision.reasons), **ids
+            )
+            self.metrics.denied(list(decision.reasons) or ["ttl_exhausted"])
+            raise PolicyDenied(decision.reasons, decision.message, ticket_id=world.ticket.id)
+        session = await self._record(world, decision, ttl, req.source_address)
+        return await self._sign(session, world, req, source_ip)
+
+    async def _world(self, staff_id: StaffId, req: GrantRequest) -> _World:
+        store = self.ctx.store
+        staff = await store.get_staff(staff_id)
+        ticket = await store.get_ticket(req.ticket_id)
+        org = await store.get_org(ticket.org_id)
+        target = await store.get_target(org.id, req.target)
+        if target.region != org.region:
+            raise RegionMismatch(
+                "target_region", "target is not in the org's region", target=target.name
+            )
+        consent = await store.valid_consent(ticket.id, staff.id, self.ctx.clock.now())
+        return _World(staff, ticket, org, target, consent)
+
+    def _decide(self, world: _World) -> Decision:
+        now = self.ctx.clock.now()
+        request = AccessRequest.of(world.org, world.ticket, world.staff, world.consent, now)
+        return decide(request, self.ctx.policy)
+
+    async def _record(
+        self, world: _World, decision: Decision, ttl: int, source: str | None
+    ) -> Session:
+        now = self.ctx.clock.now()
+        assert decision.basis is not None  # an allow always carries its basis
+        session = Session(
+            id=SessionId(str(uuid.uuid4())),
+            org_id=world.org.id,
+            ticket_id=world.ticket.id,
+            staff_id=world.staff.id,
+            target=world.target.name,
+            region=world.org.region,
+            basis=decision.basis,
+            state="issued",
+            created_at=now,
+            valid_before=now + timedelta(seconds=ttl),
+            consent_id=world.consent.id if decision.basis == "consent" and world.consent else None,
+            source_address=source,
+        )
+        return await self.ctx.store.create_session(session)
+
+    async def _sign(
+        self, session: Session, world: _World, req: GrantRequest, source_ip: str
+    ) -> Grant:
+        try:
+            issued = await self.ctx.cas.sign(session, req.public_key)
+            await self.ctx.store.set_cert_serial(session.id, issued.serial)
+        except BrokerError:
+            await self.ctx.store.end_session(
+                session.id, "revoked", "issue_failed", self.ctx.clock.now()
+            )
+            raise
+        self._emit(
+            "session.issued",
+            world,
+            source_ip=source_ip,
+            session_id=session.id,
+            ticket_id=session.ticket_id,
+            org_id=session.org_id,
+            staff_id=session.staff_id,
+            basis=session.basis,
+            consent_id=session.consent_id,
+            serial=issued.serial,
+            valid_before=session.valid_before.isoformat(),
+        )
+        self.metrics.granted(session.region)
+        return Grant(session, issued.certificate, self.ctx.gateway_for(session.region))
+
+    def _emit(self, event: str, world: _World, **fields: object) -> None:
+        self.ctx.events.emit(event, region=world.org.region, **fields)
+
+    async def get(self, principal: Principal, session_id: SessionId) -> Session:
+        """One session: engineers see their own, ops and admins any."""
+        session = await self.ctx.store.get_session(session_id)
+        self._check_reader(principal, session)
+        return session
+
+    async def list(self, principal: Principal, query: SessionQuery) -> Page[Session]:
+        """Sessions by filter; engineers are limited to their own."""
+        require_role(principal, "engineer", "ops", "admin")
+        if principal.role == "engineer":
+            if query.staff_id not in (None, StaffId(principal.subject)):
+                raise ForbiddenError(
+                    "staff_forbidden", "engineers may list only their own sessions"
+                )
+            query = SessionQuery(
+                query.ticket_id, StaffId(principal.subject), query.state, query.limit, query.cursor
+            )
+        return await self.ctx.store.list_sessions(query)
+
+    async def revoke(self, principal: Principal, session_id: SessionId, source_ip: str) -> Session:
+        """End a live session now; the gateway cuts it within a second."""
+        session = await self.get(principal, session_id)
+        ended = await self.ctx.store.end_session(
+            session.id, "revoked", "revoked_by_api", self.ctx.clock.now()
+        )
+        self.ctx.events.emit(
+            "session.revoked",
+            region=ended.region,
+            session_id=ended.id,
+            ticket_id=ended.ticket_id,
+            org_id=ended.org_id,
+            staff_id=ended.staff_id,
+            source_ip=source_ip,
+            reason="revoked_by_api",
+        )
+        return ended
+
+    def _check_reader(self, principal: Principal, session: Session) -> None:
+        require_role(principal, "engineer", "ops", "admin")
+        if principal.role == "engineer" and StaffId(principal.subject) != session.staff_id:
+            raise ForbiddenError("staff_forbidden", "not your session", session_id=session.id)

@@ -1,0 +1,86 @@
+"""Import, routing, health, metrics and the OpenAPI document."""
+
+from __future__ import annotations
+
+from broker.api.app import all_routes
+from tests.api.conftest import Api
+
+
+class TestImport:
+    """POST /v1/import."""
+
+    async def test_eea_only_outside_eea_is_refused_whole(self, api: Api) -> None:
+        """An eea_only org in us-east-1 is refused, and nothing in the document is stored."""
+        document = {
+            "staff": [{"id": "eng-new", "country": "DE"}],
+            "orgs": [{"id": "bad-org", "region": "us-east-1", "tier": "eea_only"}],
+        }
+        response = await api.client.post(
+            "/v1/import", json=document, headers=api.token("root", "admin")
+        )
+        assert response.status == 400
+        assert (await response.json())["field"] == "orgs[0].region"
+        assert "eng-new" not in [s.id for s in await api.store.list_staff()]
+
+    async def test_import_counts(self, api: Api) -> None:
+        """A valid document is upserted and counted."""
+        document = {
+            "orgs": [{"id": "new-org", "region": "eu-west-1", "tier": "eea_only"}],
+            "tickets": [{"id": "T-7", "org_id": "new-org", "severity": 1}],
+        }
+        response = await api.client.post(
+            "/v1/import", json=document, headers=api.token("root", "admin")
+        )
+        assert await response.json() == {"orgs": 1, "staff": 0, "tickets": 1, "targets": 0}
+
+    async def test_bad_record_names_path(self, api: Api) -> None:
+        """A bad severity names its record's path."""
+        document = {"tickets": [{"id": "T-8", "org_id": "acme-de", "severity": 9}]}
+        response = await api.client.post(
+            "/v1/import", json=document, headers=api.token("root", "admin")
+        )
+        assert (await response.json())["field"] == "tickets[0].severity"
+
+
+class TestRouting:
+    """GET /v1/tickets/{id}/routing."""
+
+    async def test_eea_only_routing(self, api: Api) -> None:
+        """EEA staff allowed directly; adequacy/SCC/US staff need consent; others absent."""
+        response = await api.client.get(
+            "/v1/tickets/T-1002/routing", headers=api.token("ops-1", "ops")
+        )
+        body = await response.json()
+        assert set(body["allowed"]["intra-eea"]) == {"eng-de-1", "eng-ie-1", "eng-no-1"}
+        assert set(body["needs_consent"]) == {"eng-ch-1", "eng-in-1", "eng-ph-1", "eng-us-1"}
+        assert body["support_window"]["open_now"] is True
+
+
+class TestOps:
+    """Health, metrics, OpenAPI and fail-closed behaviour."""
+
+    async def test_openapi_matches_routes(self, api: Api) -> None:
+        """Every served route is documented, and nothing else is."""
+        document = await (await api.client.get("/openapi.json")).json()
+        assert document["openapi"].startswith("3.1")
+        documented = {(m.upper(), p) for p, ops in document["paths"].items() for m in ops}
+        served = {
+            (r.method, r.resource.canonical)
+            for r in api.client.app.router.routes()
+            if r.method != "HEAD"
+        }
+        assert documented == served == {(r.method, r.path) for r in all_routes()}
+
+    async def test_metrics_count_denials_by_reason(self, api: Api) -> None:
+        """A denial shows up in the Prometheus counters under its reason."""
+        await api.grant("eng-br-1", "T-1001")
+        text = await (await api.client.get("/metrics")).text()
+        assert 'broker_sessions_denied_total{reason="country_not_permitted"} 1' in text
+
+    async def test_store_unreachable_is_503_and_grants_nothing(self, api: Api) -> None:
+        """With the store gone, health and grants fail closed with 503."""
+        await api.store.close()
+        assert (await api.client.get("/healthz")).status == 503
+        response = await api.grant("eng-de-1", "T-1001")
+        assert response.status == 503
+        assert not api.events.of("session.issued")

@@ -1,0 +1,176 @@
+"""``/v1/sessions`` end to end over HTTP: grant, deny, list, revoke."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from broker.ca import describe_certificate
+from tests.api.conftest import Api, soon
+
+
+class TestGrant:
+    """POST /v1/sessions."""
+
+    async def test_grant_returns_certificate_for_region(self, api: Api) -> None:
+        """An EEA engineer on an EEA ticket gets a 15-minute certificate for the org's region."""
+        response = await api.grant("eng-de-1", "T-1001")
+        assert response.status == 201
+        body = await response.json()
+        assert body["region"] == "eu-central-1"
+        assert body["basis"] == "intra-eea"
+        assert body["username"] == body["session_id"]
+        assert body["gateway"] == {"host": "127.0.0.1", "port": 2222}
+        cert = describe_certificate(body["certificate"])
+        assert cert["principals"] == [body["session_id"]]
+        lifetime = datetime.fromisoformat(body["valid_before"]) - api.clock.now()
+        assert lifetime.total_seconds() == 900
+        assert [e["event"] for e in api.events.events][-2:] == [
+            "session.requested",
+            "session.issued",
+        ]
+
+    @pytest.mark.parametrize(
+        ("staff", "ticket", "basis"),
+        [
+            ("eng-no-1", "T-1002", "intra-eea"),  # Norway is EEA, eea_only product ticket
+            ("eng-in-1", "T-1003", "scc"),  # CAS scope is excluded from eea_only
+            ("eng-ch-1", "T-1001", "adequacy"),
+            ("eng-br-1", "T-2001", "not-eea"),  # us-east-1 ticket
+            ("eng-br-1", "T-3001", "not-eea"),  # London is not EEA
+        ],
+    )
+    async def test_allowed_bases(self, api: Api, staff: str, ticket: str, basis: str) -> None:
+        """Each legal basis the policy allows on is recorded on the session."""
+        response = await api.grant(staff, ticket)
+        assert response.status == 201, await response.text()
+        assert (await response.json())["basis"] == basis
+
+    @pytest.mark.parametrize(
+        ("staff", "ticket", "reason"),
+        [
+            ("eng-us-1", "T-1001", "consent_required"),
+            ("eng-in-1", "T-1002", "consent_required"),
+            ("eng-br-1", "T-1001", "country_not_permitted"),
+            ("eng-de-1", "T-9999", "ticket_closed"),
+            ("eng-fr-9", "T-1001", "staff_inactive"),
+        ],
+    )
+    async def test_denials_carry_policy_reasons(
+        self, api: Api, staff: str, ticket: str, reason: str
+    ) -> None:
+        """A denial is a 403 problem with the policy's reason codes, and is audited."""
+        response = await api.grant(staff, ticket)
+        assert response.status == 403
+        assert response.content_type == "application/problem+json"
+        problem = await response.json()
+        assert reason in problem["reasons"]
+        assert problem["detail"]
+        assert api.events.of("session.denied")[-1]["reasons"] == problem["reasons"]
+        assert not api.events.of("session.issued")
+
+    async def test_ttl_is_capped_by_policy_maximum(self, api: Api) -> None:
+        """A TTL above the configured maximum is cut to it (3600 s)."""
+        response = await api.grant("eng-de-1", "T-1001", ttl_seconds=7200)
+        body = await response.json()
+        lifetime = datetime.fromisoformat(body["valid_before"]) - api.clock.now()
+        assert lifetime.total_seconds() == 3600
+
+    async def test_consent_allows_and_caps_lifetime(self, api: Api) -> None:
+        """US staff get in with consent, and never past the consent's expiry."""
+        admin = api.token("admin-bank", "customer_admin", "acme-de")
+        consent = await api.client.post(
+            "/v1/tickets/T-1001/consents",
+            json={"staff_id": "eng-us-1", "expires_at": soon(api.clock, 10)},
+            headers=admin,
+        )
+        assert consent.status == 201
+        response = await api.grant("eng-us-1", "T-1001", ttl_seconds=1800)
+        body = await response.json()
+        assert body["basis"] == "consent"
+        assert body["consent_id"] == (await consent.json())["consent_id"]
+        lifetime = datetime.fromisoformat(body["valid_before"]) - api.clock.now()
+        assert lifetime.total_seconds() == 600
+
+    async def test_target_of_other_org_is_not_found(self, api: Api) -> None:
+        """A target name resolves only within the ticket's own org."""
+        response = await api.grant("eng-de-1", "T-1001", target="no-such-host")
+        assert response.status == 404
+
+    @pytest.mark.parametrize(
+        ("body", "field"),
+        [
+            ({"ticket_id": "T-1001", "target": "app-1", "public_key": "nope"}, "public_key"),
+            ({"ticket_id": "T-1001", "target": "app-1"}, "public_key"),
+            ({"ticket_id": "T-1001", "target": "app-1", "public_key": "x", "color": 1}, "color"),
+            ({"ticket_id": 7, "target": "app-1", "public_key": "x"}, "ticket_id"),
+        ],
+    )
+    async def test_bad_input_names_the_field(
+        self, api: Api, body: dict[str, object], field: str
+    ) -> None:
+        """Malformed requests get 400 naming the field, and nothing is written."""
+        response = await api.client.post("/v1/sessions", json=body, headers=api.token("eng-de-1"))
+        assert response.status == 400
+        assert (await response.json())["field"] == field
+        assert not api.events.of("session.issued")
+
+    async def test_bad_source_address_names_field(self, api: Api) -> None:
+        """An invalid source address is refused before any session is stored."""
+        response = await api.grant("eng-de-1", "T-1001", source_address="not-an-ip")
+        assert response.status == 400
+        assert (await response.json())["field"] == "source_address"
+        listed = await api.client.get("/v1/sessions", headers=api.token("ops-1", "ops"))
+        assert (await listed.json())["items"] == []
+
+    async def test_oversized_body_is_413(self, api: Api) -> None:
+        """Bodies over 64 KiB are refused."""
+        body = {"ticket_id": "T-1001", "target": "app-1", "public_key": "x" * 70_000}
+        response = await api.client.post("/v1/sessions", json=body, headers=api.token("eng-de-1"))
+        assert response.status == 413
+        assert response.content_type == "application/problem+json"
+
+
+class TestReadAndRevoke:
+    """GET and DELETE on sessions."""
+
+    async def test_list_filters_and_paginates(self, api: Api) -> None:
+        """Listing by ticket pages through every session exactly once."""
+        ids = {
+            (await (await api.grant("eng-de-1", "T-1001")).json())["session_id"] for _ in range(5)
+        }
+        seen: list[str] = []
+        url = "/v1/sessions?ticket_id=T-1001&limit=2"
+        while url:
+            page = await (await api.client.get(url, headers=api.token("ops-1", "ops"))).json()
+            seen += [s["session_id"] for s in page["items"]]
+            url = (
+                f"/v1/sessions?ticket_id=T-1001&limit=2&cursor={page['next_cursor']}"
+                if page["next_cursor"]
+                else ""
+            )
+        assert sorted(seen) == sorted(ids)
+
+    async def test_engineer_sees_only_own_sessions(self, api: Api) -> None:
+        """Another engineer's session is forbidden to read."""
+        body = await (await api.grant("eng-de-1", "T-1001")).json()
+        response = await api.client.get(
+            f"/v1/sessions/{body['session_id']}", headers=api.token("eng-ie-1")
+        )
+        assert response.status == 403
+
+    async def test_revoke_once_then_conflict(self, api: Api) -> None:
+        """Revoking twice leaves one answer: the second call is a 409."""
+        sid = (await (await api.grant("eng-de-1", "T-1001")).json())["session_id"]
+        first = await api.client.delete(f"/v1/sessions/{sid}", headers=api.token("ops-1", "ops"))
+        assert (await first.json())["state"] == "revoked"
+        second = await api.client.delete(f"/v1/sessions/{sid}", headers=api.token("ops-1", "ops"))
+        assert second.status == 409
+        assert len(api.events.of("session.revoked")) == 1
+
+    async def test_unknown_session_is_404(self, api: Api) -> None:
+        """Unknown ids are 404 problems."""
+        response = await api.client.get("/v1/sessions/nope", headers=api.token("ops-1", "ops"))
+        assert response.status == 404
+        assert response.content_type == "application/problem+json"
