@@ -1,0 +1,136 @@
+"""The README walkthrough, for real: ``broker run``, ``session open``, then ``ssh``.
+
+A ``Runtime`` (what ``broker run`` starts) runs on ephemeral loopback ports;
+the CLI is called as users call it; the printed command is run with the real
+OpenSSH client and lands in the demo target's bash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shlex
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from broker.cli import main
+from broker.config import Config
+from broker.runtime import Runtime
+
+
+@pytest.fixture
+async def running(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Runtime]:
+    """A local-mode broker with demo data, demo targets and gateways."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("BROKER_STATE", str(tmp_path / "state"))
+    monkeypatch.delenv("BROKER_API", raising=False)
+    runtime = Runtime(Config(state_dir=tmp_path / "state"))
+    await runtime.start()
+    yield runtime
+    await runtime.stop()
+
+
+async def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """Run the CLI in a thread (it blocks on HTTP) and capture its output."""
+    status = await asyncio.to_thread(main, list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def run_ssh(command: str, script: str) -> subprocess.CompletedProcess[str]:
+    """Run the printed ssh command with ``script`` as the typed input."""
+    argv = [*shlex.split(command)[:-1], "-o", "BatchMode=yes", shlex.split(command)[-1]]
+    return subprocess.run(
+        argv, input=script, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+class TestWalkthrough:
+    """From an empty state to a shell on the demo target."""
+
+    async def test_endpoints_written(self, running: Runtime) -> None:
+        """endpoints.json names the API and one gateway per configured region."""
+        document = json.loads((running.config.state_dir / "endpoints.json").read_text())
+        assert document["api"].startswith("http://127.0.0.1:")
+        assert set(document["gateways"]) == {"eu-central-1", "us-east-1", "eu-west-2"}
+
+    async def test_open_session_and_ssh_into_demo_target(
+        self, running: Runtime, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """The printed ssh command opens a real shell through the region's gateway."""
+        status, out, _ = await cli(
+            capsys, "session", "open", "--ticket", "T-1001", "--target", "app-1", "--as", "eng-de-1"
+        )
+        assert status == 0
+        command = out.strip().splitlines()[-1]
+        assert command.startswith("ssh -tt ")
+        assert f"-p {running.gateways['eu-central-1'].port}" in command  # type: ignore[index]
+        done = await asyncio.to_thread(run_ssh, command, "echo hello-$((40+2))\nexit 3\n")
+        assert "hello-42" in done.stdout
+        assert "DEMO TARGET for region eu-central-1" in done.stdout
+        assert done.returncode == 3
+
+    async def test_denied_session_prints_reasons(
+        self, running: Runtime, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A policy denial exits 2 with the policy's reason codes, no traceback."""
+        status, _, err = await cli(
+            capsys, "session", "open", "--ticket", "T-1001", "--target", "app-1", "--as", "eng-us-1"
+        )
+        assert status == 2
+        assert "consent_required" in err
+        assert "Traceback" not in err
+
+    async def test_consent_grant_then_session(
+        self, running: Runtime, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A customer admin's consent lets US staff in; revoking it ends the session."""
+        status, token, _ = await cli(
+            capsys, "token", "--subject", "cust-1", "--role", "customer_admin", "--org", "acme-de"
+        )
+        assert status == 0
+        grant = [
+            "consent",
+            "grant",
+            "--ticket",
+            "T-1001",
+            "--staff",
+            "eng-us-1",
+            "--until",
+            "2099-01-01T00:00:00Z",
+        ]
+        status, out, err = await cli(capsys, *grant, "--token", token.strip(), "--json")
+        assert status == 0, err
+        consent_id = json.loads(out)["consent_id"]
+        status, out, _ = await cli(
+            capsys,
+            "session",
+            "open",
+            "--ticket",
+            "T-1001",
+            "--target",
+            "app-1",
+            "--as",
+            "eng-us-1",
+            "--json",
+        )
+        session_id = json.loads(out)["session_id"]
+        assert json.loads(out)["basis"] == "consent"
+        await cli(
+            capsys, "consent", "revoke", "--ticket", "T-1001", consent_id, "--token", token.strip()
+        )
+        status, out, _ = await cli(
+            capsys, "session", "show", session_id, "--as", "eng-us-1", "--json"
+        )
+        assert json.loads(out)["state"] == "revoked"
+
+    async def test_every_command_has_help(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """--help works for every command group and exits 0."""
+        for group in ("run", "session", "consent", "token", "import", "policy"):
+            with pytest.raises(SystemExit) as exit_info:
+                main([group, "--help"])
+            assert exit_info.value.code == 0
+            assert "usage: broker" in capsys.readouterr().out
