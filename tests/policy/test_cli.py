@@ -1,0 +1,149 @@
+"""``broker policy explain`` through ``broker.cli.main`` and the real console script."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from broker.cli import main
+
+SCRIPT = Path(sys.executable).parent / "broker"
+SINGLE = ["policy", "explain", "--org-region", "eu-central-1", "--tier", "eea_only"]
+AT = ["--at", "2026-05-04T10:00:00+02:00"]
+
+
+def lines(text: str) -> list[dict]:
+    """Parse JSON Lines output."""
+    return [json.loads(line) for line in text.splitlines()]
+
+
+class TestSingle:
+    """One decision from flags prints one JSON object."""
+
+    def test_allowed(self, capsys):
+        """Norwegian staff on an eea_only Frankfurt ticket: intra-eea."""
+        assert main([*SINGLE, "--staff-country", "NO", *AT]) == 0
+        (out,) = lines(capsys.readouterr().out)
+        assert (out["id"], out["allow"], out["basis"]) == (None, True, "intra-eea")
+        assert out["support_window"] == {"open_now": True, "next_open": None}
+
+    def test_consent_caps_ttl(self, capsys):
+        """US staff with a consent ending in 20 minutes get 1200 seconds."""
+        argv = [*SINGLE, "--staff-country", "US", *AT, "--consent-until", "2026-05-04T08:20:00Z"]
+        assert main(argv) == 0
+        (out,) = lines(capsys.readouterr().out)
+        assert (out["basis"], out["max_ttl_seconds"]) == ("consent", 1200)
+
+    def test_inactive_closed_severity(self, capsys):
+        """Flags for status, activity and severity reach the policy."""
+        argv = [*SINGLE, "--staff-country", "DE", *AT, "--ticket-status", "closed"]
+        assert main([*argv, "--staff-inactive", "--severity", "1"]) == 0
+        (out,) = lines(capsys.readouterr().out)
+        assert out["reasons"] == ["staff_inactive", "ticket_closed"]
+
+    @pytest.mark.parametrize(
+        ("extra", "field"),
+        [
+            (["--staff-country", "DE", "--at", "2026-05-04T10:00:00"], "at"),
+            (["--staff-country", "DE", "--severity", "9"], "severity"),
+            (["--staff-country", "DE", "--severity", "high"], "severity"),
+            ([], "staff_country"),
+        ],
+    )
+    def test_invalid_input(self, capsys, extra, field):
+        """Invalid flags print {id, error} naming the field and exit 1."""
+        assert main([*SINGLE, *extra]) == 1
+        (out,) = lines(capsys.readouterr().out)
+        assert out["error"]["field"] == field
+
+    def test_config_overrides(self, capsys, tmp_path):
+        """--config applies policy overrides for what-ifs."""
+        config = tmp_path / "policy.json"
+        config.write_text(json.dumps({"extend_scc": ["BR"]}))
+        argv = [*SINGLE, "--tier", "standard", "--staff-country", "BR", *AT]
+        assert main([*argv, "--config", str(config)]) == 0
+        assert lines(capsys.readouterr().out)[0]["basis"] == "scc"
+
+    def test_bad_config(self, capsys, tmp_path):
+        """A config with an unknown key fails with status 2 naming it."""
+        config = tmp_path / "policy.json"
+        config.write_text(json.dumps({"eea_list": ["DE"]}))
+        assert main([*SINGLE, "--staff-country", "DE", "--config", str(config)]) == 2
+        assert "eea_list" in capsys.readouterr().err
+
+
+BATCH = [
+    '{"id": 1, "staff_country": "CH", "org_region": "eu-central-2", "tier": "eea_only"}',
+    '{"id": 2, "staff_country": "DE", "org_region": "eu-central-1", "tier": "x", "severity": 5}',
+    "not json",
+    "",
+    '{"id": "n", "staff_country": "NO", "org_region": "eu-west-1", "tier": "eea_only", '
+    '"at": "2026-03-28T10:00:00+01:00"}',
+]
+
+
+class TestBatch:
+    """JSON Lines in, one line out per line in, in order."""
+
+    def check(self, text: str) -> None:
+        """The expected outputs for ``BATCH``."""
+        out = lines(text)
+        assert [o["id"] for o in out] == [1, 2, None, None, "n"]
+        assert out[0]["basis"] == "not-eea"
+        assert out[1]["error"]["field"] == "severity"
+        assert out[2]["error"]["field"] == "line"
+        assert out[3]["error"]["field"] == "line"
+        assert out[4]["support_window"]["next_open"] == "2026-03-30T09:00:00+02:00"
+
+    def test_file(self, capsys, tmp_path):
+        """A file batch exits 1 because some lines were invalid."""
+        path = tmp_path / "batch.jsonl"
+        path.write_text("\n".join(BATCH) + "\n")
+        assert main(["policy", "explain", "--batch", str(path)]) == 1
+        self.check(capsys.readouterr().out)
+
+    def test_stdin(self, capsys, monkeypatch):
+        """``-`` reads standard input."""
+        monkeypatch.setattr(sys, "stdin", io.StringIO("\n".join(BATCH) + "\n"))
+        assert main(["policy", "explain", "--batch", "-"]) == 1
+        self.check(capsys.readouterr().out)
+
+    def test_all_valid_exits_zero(self, capsys, tmp_path):
+        """Denials are answers: a batch of valid lines exits 0."""
+        path = tmp_path / "batch.jsonl"
+        path.write_text(BATCH[0] + "\n" + BATCH[0].replace("CH", "BR") + "\n")
+        assert main(["policy", "explain", "--batch", str(path)]) == 0
+        assert len(lines(capsys.readouterr().out)) == 2
+
+    def test_missing_file(self, capsys, tmp_path):
+        """An unreadable batch file fails with status 2 naming the option."""
+        assert main(["policy", "explain", "--batch", str(tmp_path / "none.jsonl")]) == 2
+        assert "batch" in capsys.readouterr().err
+
+    def test_batch_with_flags(self, capsys):
+        """Batch and single-decision flags do not mix."""
+        assert main(["policy", "explain", "--batch", "-", "--tier", "standard"]) == 2
+        assert "batch" in capsys.readouterr().err
+
+
+class TestConsoleScript:
+    """The installed ``broker`` script runs the same command."""
+
+    def test_script_batch_on_stdin(self):
+        """Real process, real stdin: one line in, one line out, exit 0."""
+        result = subprocess.run(
+            [str(SCRIPT), "policy", "explain", "--batch", "-"],
+            input=BATCH[0] + "\n",
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        (out,) = lines(result.stdout)
+        assert (out["id"], out["allow"], out["basis"]) == (1, True, "not-eea")
