@@ -25,7 +25,9 @@ from broker.config import Config
 from broker.demo import DEMO_TARGET_NAME, demo_document
 from broker.events import EventSink
 from broker.gateway.demo_target import DemoTarget
+from broker.gateway.gateway import Gateway
 from broker.gateway.keys import load_gateway_keys
+from broker.gateway.settings import GatewaySettings
 from broker.keys import LocalKeyStore
 from broker.metrics import Metrics
 from broker.models import Target
@@ -58,6 +60,7 @@ class Runtime:
     ctx: Context | None = None
     api_url: str = ""
     demo_targets: dict[Region, DemoTarget] = field(default_factory=dict)
+    gateways: dict[Region, Gateway] = field(default_factory=dict)
     _runner: web.AppRunner | None = None
 
     async def start(self) -> dict[str, Any]:
@@ -73,6 +76,7 @@ class Runtime:
             await self._import_demo()
         if self.config.mode == "local" and self.config.demo_targets:
             await self._start_demo_targets()
+        await self._start_gateways(cas)
         await self._start_api()
         return self._write_endpoints()
 
@@ -95,6 +99,28 @@ class Runtime:
             ]
         await self._store().import_bundle(ImportBundle(targets=targets))
 
+    async def _start_gateways(self, cas: CARegistry) -> None:
+        """One gateway per configured region, trusting only that region's CA."""
+        assert self.ctx is not None
+        settings = GatewaySettings(idle_timeout=float(self.config.idle_timeout_seconds))
+        for region in self.config.regions:
+            ca = await cas.get(region)
+            keys = load_gateway_keys(self.config.state_dir, region)
+            gateway = Gateway(
+                region,
+                self._store(),
+                ca.public_key,
+                keys,
+                self.events,
+                clock=self.clock,
+                settings=settings,
+            )
+            port = await gateway.start(self.config.bind_host)
+            self.gateways[region] = gateway
+            self.ctx.gateways[region] = GatewayAddress(
+                self.config.bind_host, port, keys.host_public()
+            )
+
     async def _orgs_in(self, region: Region) -> list[OrgId]:
         orgs = parse_bundle(demo_document()).orgs
         return [org.id for org in orgs if org.region == region]
@@ -112,11 +138,6 @@ class Runtime:
         port = self._runner.addresses[0][1]
         self.api_url = f"http://{self.config.bind_host}:{port}"
 
-    def set_gateways(self, gateways: dict[Region, GatewayAddress]) -> None:
-        """Tell the API where each region's gateway listens."""
-        assert self.ctx is not None
-        self.ctx.gateways = gateways
-
     def _write_endpoints(self) -> dict[str, Any]:
         assert self.ctx is not None
         document = {
@@ -133,6 +154,8 @@ class Runtime:
         """Stop everything started, in reverse order."""
         if self._runner is not None:
             await self._runner.cleanup()
+        for gateway in self.gateways.values():
+            await gateway.stop()
         for demo in self.demo_targets.values():
             await demo.stop()
         if self.store is not None:

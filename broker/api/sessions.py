@@ -34,13 +34,15 @@ def grant_json(grant: Grant) -> dict[str, object]:
     """The 201 body: everything needed to connect."""
     session = grant.session
     gateway = grant.gateway
-    host, port = (gateway.host, gateway.port) if gateway else (None, None)
+    host, port, host_key = (
+        (gateway.host, gateway.port, gateway.host_key) if gateway else (None, None, None)
+    )
     command = None
     if gateway:
         command = f"ssh -tt -p {port} -o CertificateFile=CERT -i KEY {session.id}@{host}"
     return {
         **session_json(session),
-        "gateway": {"host": host, "port": port},
+        "gateway": {"host": host, "port": port, "host_key": host_key},
         "username": session.id,
         "certificate": grant.certificate,
         "valid_before": iso(session.valid_before),

@@ -16,6 +16,8 @@ from typing import Any
 import asyncssh
 
 from broker.cli.common import add_instance_options, client, duration, emit
+from broker.typing import SESSION_STATES
+from broker.validate import identifier
 
 HOME_DIR = Path("~/.broker/sessions")
 
@@ -48,8 +50,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     opener.add_argument("--source-address", help="CIDR the certificate is bound to")
     lister = _command(commands, "list", "list sessions", list_sessions)
-    for name in ("ticket", "staff", "state"):
-        lister.add_argument(f"--{name}", help=f"only sessions with this {name}")
+    lister.add_argument("--ticket", help="only sessions on this ticket")
+    lister.add_argument("--staff", help="only sessions of this staff member")
+    lister.add_argument(
+        "--session-state", choices=SESSION_STATES, help="only sessions in this state"
+    )
     _command(commands, "show", "show one session", show_session).add_argument("session_id")
     _command(commands, "revoke", "revoke one session now", revoke_session).add_argument(
         "session_id"
@@ -62,21 +67,32 @@ def _write_private(path: Path, data: bytes) -> None:
         handle.write(data)
 
 
-def keep_credentials(session_id: str, key: asyncssh.SSHKey, certificate: str) -> tuple[Path, Path]:
-    """Store key and certificate (0600) in the session's own folder."""
-    folder = HOME_DIR.expanduser() / session_id
+def keep_credentials(grant: dict[str, Any], key: asyncssh.SSHKey) -> Path:
+    """Store key, certificate and the gateway's host key (0600) in the session's folder."""
+    # The id names a folder: accept only a plain identifier from the server.
+    folder = HOME_DIR.expanduser() / identifier(grant["session_id"], "session_id")
     folder.mkdir(parents=True, mode=0o700, exist_ok=True)
-    key_path, cert_path = folder / "id_ed25519", folder / "id_ed25519-cert.pub"
-    _write_private(key_path, key.export_private_key())
-    _write_private(cert_path, certificate.encode() + b"\n")
-    return key_path, cert_path
-
-
-def ssh_command(grant: dict[str, Any], key_path: Path, cert_path: Path) -> str:
-    """A ready-to-run OpenSSH command for the granted session."""
+    _write_private(folder / "id_ed25519", key.export_private_key())
+    _write_private(folder / "id_ed25519-cert.pub", grant["certificate"].encode() + b"\n")
     gateway = grant["gateway"]
-    parts = ["ssh", "-tt", "-p", str(gateway["port"]), "-i", str(key_path)]
-    parts += ["-o", f"CertificateFile={cert_path}", "-o", "IdentitiesOnly=yes"]
+    if gateway.get("host_key"):
+        entry = f"[{gateway['host']}]:{gateway['port']} {gateway['host_key']}\n"
+        _write_private(folder / "known_hosts", entry.encode())
+    return folder
+
+
+def ssh_command(grant: dict[str, Any], folder: Path) -> str:
+    """A ready-to-run OpenSSH command that trusts only this gateway's host key."""
+    gateway = grant["gateway"]
+    parts = ["ssh", "-tt", "-p", str(gateway["port"]), "-i", str(folder / "id_ed25519")]
+    parts += ["-o", f"CertificateFile={folder / 'id_ed25519-cert.pub'}", "-o", "IdentitiesOnly=yes"]
+    if gateway.get("host_key"):
+        parts += [
+            "-o",
+            f"UserKnownHostsFile={folder / 'known_hosts'}",
+            "-o",
+            "StrictHostKeyChecking=yes",
+        ]
     parts += [f"{grant['username']}@{gateway['host']}"]
     return shlex.join(parts)
 
@@ -91,8 +107,7 @@ def open_session(args: argparse.Namespace) -> int:
     if args.source_address:
         body["source_address"] = args.source_address
     grant = client(args, args.as_staff).call("POST", "/v1/sessions", body)
-    key_path, cert_path = keep_credentials(grant["session_id"], key, grant["certificate"])
-    grant["ssh_command"] = ssh_command(grant, key_path, cert_path)
+    grant["ssh_command"] = ssh_command(grant, keep_credentials(grant, key))
     summary = f"session {grant['session_id']} in {grant['region']} until {grant['valid_before']}"
     emit(args, grant, f"{summary}\n{grant['ssh_command']}")
     return 0
@@ -100,7 +115,7 @@ def open_session(args: argparse.Namespace) -> int:
 
 def list_sessions(args: argparse.Namespace) -> int:
     """Print matching sessions, one per line."""
-    filters = {"ticket_id": args.ticket, "staff_id": args.staff, "state": args.state}
+    filters = {"ticket_id": args.ticket, "staff_id": args.staff, "state": args.session_state}
     query = "&".join(f"{k}={v}" for k, v in filters.items() if v)
     page = client(args, args.as_staff).call("GET", "/v1/sessions" + (f"?{query}" if query else ""))
     lines = [

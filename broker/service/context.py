@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from broker.ca import CARegistry
@@ -20,6 +19,8 @@ class GatewayAddress:
 
     host: str
     port: int
+    host_key: str | None = None
+    """The gateway's public host key (OpenSSH line), for the client's known_hosts."""
 
 
 @dataclass(slots=True)
@@ -32,7 +33,7 @@ class Context:
     events: EventSink
     clock: Clock
     policy: PolicyConfig
-    gateways: Mapping[Region, GatewayAddress] = field(default_factory=dict)
+    gateways: dict[Region, GatewayAddress] = field(default_factory=dict)
 
     def gateway_for(self, region: Region) -> GatewayAddress | None:
         """The region's gateway, if this instance knows one."""

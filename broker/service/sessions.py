@@ -13,6 +13,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
+from asyncssh import SSHKey
+
 from broker.api.auth import Principal
 from broker.ca import parse_user_key, source_address_list
 from broker.errors import BrokerError, ForbiddenError, PolicyDenied, RegionMismatch
@@ -66,7 +68,7 @@ class SessionService:
     async def grant(self, principal: Principal, req: GrantRequest, source_ip: str) -> Grant:
         """Decide, record and sign; raise ``PolicyDenied`` with reasons on deny."""
         require_role(principal, "engineer")
-        parse_user_key(req.public_key)  # bad input fails before anything is written
+        user_key = parse_user_key(req.public_key)  # bad input fails before anything is written
         source_address_list(req.source_address)
         world = await self._world(StaffId(principal.subject), req)
         ids = {"ticket_id": world.ticket.id, "org_id": world.org.id, "staff_id": world.staff.id}
@@ -80,7 +82,7 @@ class SessionService:
             self.metrics.denied(list(decision.reasons) or ["ttl_exhausted"])
             raise PolicyDenied(decision.reasons, decision.message, ticket_id=world.ticket.id)
         session = await self._record(world, decision, ttl, req.source_address)
-        return await self._sign(session, world, req, source_ip)
+        return await self._sign(session, world, user_key, source_ip)
 
     async def _world(self, staff_id: StaffId, req: GrantRequest) -> _World:
         store = self.ctx.store
@@ -122,10 +124,10 @@ class SessionService:
         return await self.ctx.store.create_session(session)
 
     async def _sign(
-        self, session: Session, world: _World, req: GrantRequest, source_ip: str
+        self, session: Session, world: _World, user_key: SSHKey, source_ip: str
     ) -> Grant:
         try:
-            issued = await self.ctx.cas.sign(session, req.public_key)
+            issued = await self.ctx.cas.sign(session, user_key)
             await self.ctx.store.set_cert_serial(session.id, issued.serial)
         except BrokerError:
             await self.ctx.store.end_session(

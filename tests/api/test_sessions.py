@@ -21,7 +21,7 @@ class TestGrant:
         assert body["region"] == "eu-central-1"
         assert body["basis"] == "intra-eea"
         assert body["username"] == body["session_id"]
-        assert body["gateway"] == {"host": "127.0.0.1", "port": 2222}
+        assert body["gateway"] == {"host": "127.0.0.1", "port": 2222, "host_key": None}
         cert = describe_certificate(body["certificate"])
         assert cert["principals"] == [body["session_id"]]
         lifetime = datetime.fromisoformat(body["valid_before"]) - api.clock.now()
