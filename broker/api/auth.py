@@ -58,6 +58,7 @@ ALGORITHMS = frozenset(
 
 _REQUIRED = ["iss", "aud", "sub", "iat", "exp", "role"]
 _MAX_TOKEN = 8 * 1024
+_MAX_CACHED_TOKENS = 4096
 _MAX_ID = 256
 _SEGMENT = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -109,17 +110,28 @@ class JwksVerifier:
         self._audience = audience
         self._clock = clock
         self._leeway = leeway.total_seconds()
+        # Verified tokens by their exact text: a client reuses its token for
+        # many calls, and the signature check dominates a grant's CPU cost.
+        self._verified: dict[str, tuple[Principal, Mapping[str, Any]]] = {}
 
     def verify_token(self, token: str) -> Principal:
         """The token's principal; AuthenticationError (``token_*``) otherwise."""
         if not isinstance(token, str) or not token:
             raise AuthenticationError("token_missing", "a bearer token is required")
+        cached = self._verified.get(token)
+        if cached is not None:
+            self._check_times(cached[1])  # times are re-checked on every use
+            return cached[0]
         if len(token) > _MAX_TOKEN:
             raise _invalid()
         _check_canonical(token)
         claims = self._decode(token, self._key_for(token))
         self._check_times(claims)
-        return _principal(claims)
+        principal = _principal(claims)
+        if len(self._verified) >= _MAX_CACHED_TOKENS:
+            self._verified.clear()
+        self._verified[token] = (principal, claims)
+        return principal
 
     def _key_for(self, token: str) -> jwt.PyJWK:
         """The JWKS key the token's ``kid`` names (or the only key, without one)."""

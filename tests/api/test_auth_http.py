@@ -32,6 +32,13 @@ class TestAuthentication:
         response = await api.client.get("/v1/sessions", headers=headers)
         assert response.status == 401
 
+    async def test_cached_token_still_expires(self, api: Api) -> None:
+        """A token verified once (and cached) is refused after it expires."""
+        headers = api.token("eng-de-1")
+        assert (await api.client.get("/v1/sessions", headers=headers)).status == 200
+        api.clock.advance(24 * 3600)
+        assert (await api.client.get("/v1/sessions", headers=headers)).status == 401
+
     @pytest.mark.parametrize(("method", "path"), [("POST", "/v1/sessions"), ("POST", "/v1/import")])
     async def test_wrong_role_is_403(self, api: Api, method: str, path: str) -> None:
         """A customer admin cannot request sessions or import data."""

@@ -1,0 +1,134 @@
+"""Sessions granted per second through ``POST /v1/sessions`` at 64 concurrent clients.
+
+The broker runs as ``broker run`` in its own process (SQLite, local mode), so
+client and server do not share a core's event loop. Reported beside the raw
+Ed25519 signing rate measured in the same run (``benchmarks.signing``).
+Run: ``python -m benchmarks.grants``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncssh
+
+from benchmarks import signing
+from broker.api.auth import LocalAuthority
+from broker.clock import SystemClock
+
+CLIENTS = 64
+GOAL_PER_SECOND = 2000
+GOAL_P99_MS = 50.0
+
+
+def start_broker(state: Path) -> subprocess.Popen[bytes]:
+    """``broker run`` on ephemeral loopback ports; waits for endpoints.json."""
+    config = state.parent / "bench.json"
+    config.write_text(json.dumps({"demo_targets": False}))
+    command = [
+        sys.executable,
+        "-m",
+        "broker",
+        "run",
+        "--state",
+        str(state),
+        "--config",
+        str(config),
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while not (state / "endpoints.json").exists():
+        if time.monotonic() > deadline or process.poll() is not None:
+            process.kill()
+            raise RuntimeError("broker did not start")
+        time.sleep(0.1)
+    return process
+
+
+async def _worker(
+    http: aiohttp.ClientSession, url: str, body: dict[str, Any], until: float, out: list[float]
+) -> None:
+    while time.perf_counter() < until:
+        started = time.perf_counter()
+        async with http.post(url, json=body) as response:
+            await response.read()
+            if response.status != 201:
+                raise RuntimeError(f"grant failed: HTTP {response.status}")
+        out.append(time.perf_counter() - started)
+
+
+async def load(api: str, token: str, admin_token: str, seconds: float) -> list[float]:
+    """64 clients granting sessions for ``seconds``; returns each latency."""
+    key = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode().strip()
+    body = {"ticket_id": "T-1001", "target": "bench-1", "public_key": key}
+    latencies: list[float] = []
+    headers = {"Authorization": f"Bearer {token}"}
+    target = {"org_id": "acme-de", "name": "bench-1", "region": "eu-central-1", "host": "127.0.0.1"}
+    async with aiohttp.ClientSession() as admin:
+        answer = await admin.post(
+            f"{api}/v1/import",
+            json={"targets": [target]},
+            headers={"Authorization": f"Bearer {admin_token}"},
+        )
+        answer.raise_for_status()
+    connector = aiohttp.TCPConnector(limit=CLIENTS)
+    async with aiohttp.ClientSession(headers=headers, connector=connector) as http:
+        until = time.perf_counter() + 0.5
+        await asyncio.gather(
+            *(_worker(http, f"{api}/v1/sessions", body, until, []) for _ in range(CLIENTS))
+        )
+        until = time.perf_counter() + seconds
+        await asyncio.gather(
+            *(_worker(http, f"{api}/v1/sessions", body, until, latencies) for _ in range(CLIENTS))
+        )
+    return latencies
+
+
+def measure(seconds: float = 5.0) -> dict[str, object]:
+    """Start a broker, load it, stop it; report the rate and latency percentiles."""
+    with tempfile.TemporaryDirectory() as tmp:
+        state = Path(tmp) / "state"
+        process = start_broker(state)
+        try:
+            api = json.loads((state / "endpoints.json").read_text())["api"]
+            authority = LocalAuthority.from_state(state, clock=SystemClock())
+            token = authority.mint_token("eng-de-1", "engineer")
+            latencies = asyncio.run(
+                load(api, token, authority.mint_token("bench", "admin"), seconds)
+            )
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+    cuts = statistics.quantiles(latencies, n=100)
+    rate = len(latencies) / seconds
+    return {
+        "benchmark": "api.grants",
+        "clients": CLIENTS,
+        "grants_per_second": round(rate),
+        "p50_ms": round(cuts[49] * 1000, 2),
+        "p99_ms": round(cuts[98] * 1000, 2),
+        "goal": f">= {GOAL_PER_SECOND}/s, p99 <= {GOAL_P99_MS} ms",
+        "meets_goal": rate >= GOAL_PER_SECOND and cuts[98] * 1000 <= GOAL_P99_MS,
+    }
+
+
+def run(seconds: float = 5.0) -> dict[str, object]:
+    """The grant benchmark beside the raw signing rate of this machine."""
+    report = measure(seconds)
+    report["raw_ed25519_signs_per_second"] = signing.run(1.0)["ed25519_signatures_per_second"]
+    report["cpus"] = os.cpu_count()
+    return report
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(), indent=2))
