@@ -187,9 +187,7 @@ class Store(Protocol):
         """``issued`` -> ``connected``; ``ConflictError`` if not live."""
         ...
 
-    async def session_changes(
-        self, region: Region, since: int
-    ) -> tuple[int, list[Session]]:
+    async def session_changes(self, region: Region, since: int) -> tuple[int, list[Session]]:
         """Sessions of ``region`` whose state changed after revision ``since``.
 
         Returns the newest revision and the changed sessions; gateways poll

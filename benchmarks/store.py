@@ -1,0 +1,102 @@
+"""Benchmark: store calls behind one session grant, at a given concurrency.
+
+Not a test. Each simulated grant does what ``POST /v1/sessions`` asks of the
+store: read the ticket, org, staff member and target, look for a consent,
+insert the session and record its certificate serial. Run:
+
+    .venv/bin/python -m benchmarks.store [--grants 20000] [--concurrency 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from broker.models import Org, Session, Staff, Target, Ticket
+from broker.store.base import ImportBundle
+from broker.store.sqlite import DEFAULT_FILENAME, SqliteStore
+from broker.typing import (
+    CountryCode,
+    OrgId,
+    Region,
+    SessionId,
+    StaffId,
+    TargetName,
+    TicketId,
+)
+
+REGION = Region("eu-central-1")
+ORG = Org(OrgId("org-bench"), REGION, "standard")
+STAFF = Staff(StaffId("staff-bench"), CountryCode("DE"))
+TICKET = Ticket(TicketId("ticket-bench"), ORG.id, 2, "product")
+TARGET = Target(ORG.id, TargetName("web"), REGION, "127.0.0.1")
+
+
+async def _grant(store: SqliteStore, number: int) -> float:
+    """One grant's store traffic; returns its latency in seconds."""
+    started = time.perf_counter()
+    now = datetime.now(UTC)
+    ticket = await store.get_ticket(TICKET.id)
+    org = await store.get_org(ticket.org_id)
+    staff = await store.get_staff(STAFF.id)
+    target = await store.get_target(org.id, TARGET.name)
+    await store.valid_consent(ticket.id, staff.id, now)
+    session = Session(
+        id=SessionId(f"bench-{number}"),
+        org_id=org.id,
+        ticket_id=ticket.id,
+        staff_id=staff.id,
+        target=target.name,
+        region=org.region,
+        basis="intra-eea",
+        state="issued",
+        created_at=now,
+        valid_before=now + timedelta(minutes=15),
+    )
+    await store.create_session(session)
+    await store.set_cert_serial(session.id, number + 1)
+    return time.perf_counter() - started
+
+
+async def _run(path: Path, grants: int, concurrency: int) -> None:
+    async with SqliteStore(path) as store:
+        await store.import_bundle(
+            ImportBundle(orgs=[ORG], staff=[STAFF], tickets=[TICKET], targets=[TARGET])
+        )
+        numbers = itertools.count()
+        latencies: list[float] = []
+
+        async def client() -> None:
+            while (number := next(numbers)) < grants:
+                latencies.append(await _grant(store, number))
+
+        started = time.perf_counter()
+        await asyncio.gather(*(client() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    p50 = statistics.median(latencies) * 1e3
+    p99 = statistics.quantiles(latencies, n=100)[98] * 1e3
+    rate = grants / elapsed
+    print(
+        f"{grants} grants, {concurrency} concurrent: {rate:,.0f} grants/s "
+        f"({7 * rate:,.0f} store calls/s), p50 {p50:.1f} ms, p99 {p99:.1f} ms"
+    )
+
+
+def main() -> None:
+    """Parse arguments and run the benchmark on a temporary file."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--grants", type=int, default=20_000)
+    parser.add_argument("--concurrency", type=int, default=64)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as state:
+        asyncio.run(_run(Path(state) / DEFAULT_FILENAME, args.grants, args.concurrency))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""The SQLite schema and how a connection to the store file is opened.
+
+Every table is ``WITHOUT ROWID`` keyed by its natural id, so a lookup by id is
+one B-tree search. CHECK constraints repeat the domain's closed sets so a bug
+elsewhere cannot store a state the code does not know.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from broker.errors import UnavailableError
+
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_SECONDS = 5.0
+
+_PRAGMAS = (
+    "PRAGMA journal_mode = WAL",
+    # NORMAL in WAL mode loses at most the last commits on power loss, never integrity.
+    "PRAGMA synchronous = NORMAL",
+    "PRAGMA foreign_keys = ON",
+    "PRAGMA temp_store = MEMORY",
+)
+
+LIVE_STATES_SQL = "('issued', 'connected')"
+"""The live session states, for SQL ``IN`` clauses."""
+
+DDL = (
+    """CREATE TABLE IF NOT EXISTS orgs (
+        id TEXT PRIMARY KEY,
+        region TEXT NOT NULL,
+        tier TEXT NOT NULL CHECK (tier IN ('standard', 'eea_only')),
+        record_input INTEGER NOT NULL CHECK (record_input IN (0, 1))
+    ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS staff (
+        id TEXT PRIMARY KEY,
+        country TEXT NOT NULL,
+        active INTEGER NOT NULL CHECK (active IN (0, 1))
+    ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS tickets (
+        id TEXT PRIMARY KEY,
+        org_id TEXT NOT NULL REFERENCES orgs (id),
+        severity INTEGER NOT NULL CHECK (severity BETWEEN 1 AND 4),
+        scope TEXT NOT NULL CHECK (scope IN ('product', 'cas', 'professional_services',
+                                             'third_party', 'subprocessor')),
+        status TEXT NOT NULL CHECK (status IN ('open', 'closed'))
+    ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS targets (
+        org_id TEXT NOT NULL REFERENCES orgs (id),
+        name TEXT NOT NULL,
+        region TEXT NOT NULL,
+        host TEXT NOT NULL,
+        port INTEGER NOT NULL CHECK (port BETWEEN 1 AND 65535),
+        user TEXT NOT NULL,
+        host_key TEXT,
+        PRIMARY KEY (org_id, name)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS consents (
+        id TEXT PRIMARY KEY,
+        org_id TEXT NOT NULL REFERENCES orgs (id),
+        ticket_id TEXT NOT NULL REFERENCES tickets (id),
+        staff_id TEXT NOT NULL REFERENCES staff (id),
+        granted_by TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        revoked_at INTEGER
+    ) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS consents_pair ON consents (ticket_id, staff_id)",
+    """CREATE TABLE IF NOT EXISTS sessions (
+        id TEXT PRIMARY KEY,
+        org_id TEXT NOT NULL REFERENCES orgs (id),
+        ticket_id TEXT NOT NULL REFERENCES tickets (id),
+        staff_id TEXT NOT NULL REFERENCES staff (id),
+        target TEXT NOT NULL,
+        region TEXT NOT NULL,
+        basis TEXT NOT NULL CHECK (basis IN ('intra-eea', 'adequacy', 'scc', 'consent',
+                                             'not-eea')),
+        state TEXT NOT NULL CHECK (state IN ('issued', 'connected', 'closed', 'revoked',
+                                             'expired')),
+        created_at INTEGER NOT NULL,
+        valid_before INTEGER NOT NULL,
+        consent_id TEXT REFERENCES consents (id),
+        source_address TEXT,
+        cert_serial INTEGER,
+        ended_at INTEGER,
+        end_reason TEXT,
+        rev INTEGER NOT NULL,
+        FOREIGN KEY (org_id, target) REFERENCES targets (org_id, name)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS sessions_ticket ON sessions (ticket_id, created_at, id)",
+    "CREATE INDEX IF NOT EXISTS sessions_staff ON sessions (staff_id, created_at, id)",
+    "CREATE INDEX IF NOT EXISTS sessions_created ON sessions (created_at, id)",
+    "CREATE INDEX IF NOT EXISTS sessions_region_rev ON sessions (region, rev)",
+    """CREATE INDEX IF NOT EXISTS sessions_consent ON sessions (consent_id)
+        WHERE consent_id IS NOT NULL""",
+    """CREATE UNIQUE INDEX IF NOT EXISTS sessions_serial ON sessions (cert_serial)
+        WHERE cert_serial IS NOT NULL""",
+    """CREATE TABLE IF NOT EXISTS counters (
+        name TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+    ) WITHOUT ROWID""",
+    "INSERT OR IGNORE INTO counters (name, value) VALUES ('session_rev', 0)",
+)
+
+
+def connect(path: str) -> sqlite3.Connection:
+    """Open the store file, set its pragmas and bring the schema up to date.
+
+    Autocommit mode (``isolation_level=None``): the store issues ``BEGIN``
+    itself, so write transactions take the lock up front (``IMMEDIATE``).
+    """
+    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
+    try:
+        for pragma in _PRAGMAS:
+            conn.execute(pragma)
+        _migrate(conn)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    (version,) = conn.execute("PRAGMA user_version").fetchone()
+    if version == SCHEMA_VERSION:
+        return
+    if version > SCHEMA_VERSION:
+        raise UnavailableError("store_schema_newer", "the store file is from a newer broker")
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for statement in DDL:
+            conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise

@@ -1,0 +1,98 @@
+"""Transaction helpers shared by the SQLite store's operations.
+
+All functions here run on the store's single worker thread with its one
+connection; none of them may be called from the event loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterator, Sequence
+
+from broker.models import Session
+from broker.store.codec import SESSION_COLUMNS, newest_first, session_from_row
+from broker.store.schema import LIVE_STATES_SQL
+
+_NEXT_REV = "UPDATE counters SET value = value + 1 WHERE name = 'session_rev' RETURNING value"
+# S608 below: only the fixed column lists from codec are interpolated; values are bound.
+_REVOKE_MANY = {
+    column: (
+        f"UPDATE sessions SET state = 'revoked', ended_at = ?, end_reason = ?, rev = ?"  # noqa: S608
+        f" WHERE {column} = ? AND state IN {LIVE_STATES_SQL}"
+    )
+    for column in ("consent_id", "ticket_id", "staff_id")
+}
+_REVOKE_LIVE = {
+    column: f"{sql} RETURNING {SESSION_COLUMNS}" for column, sql in _REVOKE_MANY.items()
+}
+
+
+@contextlib.contextmanager
+def write_tx(conn: sqlite3.Connection) -> Iterator[None]:
+    """A write transaction holding the write lock from its first statement.
+
+    ``BEGIN IMMEDIATE`` takes the lock up front, so two connections never both
+    read and then both try to upgrade; any exception rolls everything back.
+    Inside the worker's group commit the write becomes one savepoint of the
+    group's transaction instead, rolled back alone on any exception.
+    """
+    if conn.in_transaction:
+        conn.execute("SAVEPOINT write")
+        try:
+            yield
+        except BaseException:
+            conn.execute("ROLLBACK TO write")
+            conn.execute("RELEASE write")
+            raise
+        conn.execute("RELEASE write")
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        rollback(conn)
+        raise
+
+
+@contextlib.contextmanager
+def read_tx(conn: sqlite3.Connection) -> Iterator[None]:
+    """A read transaction: every statement inside sees one snapshot."""
+    conn.execute("BEGIN")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        rollback(conn)
+        raise
+
+
+def rollback(conn: sqlite3.Connection) -> None:
+    """Roll back if a transaction is open; a dead connection has nothing to undo."""
+    with contextlib.suppress(sqlite3.Error):
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+
+
+def next_rev(conn: sqlite3.Connection) -> int:
+    """Bump and return the store's session revision (inside a write transaction)."""
+    (rev,) = conn.execute(_NEXT_REV).fetchone()
+    return int(rev)
+
+
+def revoke_live(
+    conn: sqlite3.Connection, column: str, key: str, reason: str, at: int
+) -> list[Session]:
+    """Revoke every live session whose ``column`` equals ``key``; return them."""
+    rows = conn.execute(_REVOKE_LIVE[column], (at, reason, next_rev(conn), key)).fetchall()
+    return newest_first([session_from_row(row) for row in rows])
+
+
+def revoke_live_many(
+    conn: sqlite3.Connection, column: str, keys: Sequence[str], reason: str, at: int
+) -> None:
+    """``revoke_live`` for many keys at once, when nobody needs the sessions back."""
+    if keys:
+        rev = next_rev(conn)
+        conn.executemany(_REVOKE_MANY[column], [(at, reason, rev, key) for key in keys])

@@ -1,0 +1,26 @@
+"""The store contract: the tests every ``Store`` implementation must pass.
+
+Subclass ``StoreContract`` in a ``test_*.py`` module and implement its two
+factories (``open_store``, ``open_unreachable_store``); every test below then
+runs against that implementation. The rules of ``broker/store/base.py`` map to:
+
+- atomic conditional transitions: ``SessionContract`` and ``RaceContract``;
+- listing and paging: ``ListingContract``;
+- side effects in the same transaction: ``EffectContract``;
+- all-or-nothing imports: ``ReferenceContract``;
+- ``UnavailableError`` / ``NotFoundError`` / ``ConflictError``: all of them.
+"""
+
+from __future__ import annotations
+
+from tests.store.contract_effects import EffectContract
+from tests.store.contract_listing import ListingContract
+from tests.store.contract_races import RaceContract
+from tests.store.contract_reference import ReferenceContract
+from tests.store.contract_sessions import SessionContract
+
+
+class StoreContract(
+    ReferenceContract, SessionContract, ListingContract, EffectContract, RaceContract
+):
+    """Every rule of the ``Store`` protocol, as tests."""
