@@ -24,8 +24,8 @@ sysdeps:
 test: $(STAMP) sysdeps lint typecheck pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check broker tests
-	$(BIN)/ruff format --check broker tests
+	$(BIN)/ruff check broker tests benchmarks
+	$(BIN)/ruff format --check broker tests benchmarks
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
