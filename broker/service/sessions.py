@@ -9,6 +9,7 @@ grant and no session without a certificate stays live.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -85,16 +86,20 @@ class SessionService:
         return await self._sign(session, world, user_key, source_ip)
 
     async def _world(self, staff_id: StaffId, req: GrantRequest) -> _World:
-        store = self.ctx.store
-        staff = await store.get_staff(staff_id)
-        ticket = await store.get_ticket(req.ticket_id)
-        org = await store.get_org(ticket.org_id)
-        target = await store.get_target(org.id, req.target)
+        # Independent reads go together: the store batches what is queued.
+        store, now = self.ctx.store, self.ctx.clock.now()
+        staff, ticket, consent = await asyncio.gather(
+            store.get_staff(staff_id),
+            store.get_ticket(req.ticket_id),
+            store.valid_consent(req.ticket_id, staff_id, now),
+        )
+        org, target = await asyncio.gather(
+            store.get_org(ticket.org_id), store.get_target(ticket.org_id, req.target)
+        )
         if target.region != org.region:
             raise RegionMismatch(
                 "target_region", "target is not in the org's region", target=target.name
             )
-        consent = await store.valid_consent(ticket.id, staff.id, self.ctx.clock.now())
         return _World(staff, ticket, org, target, consent)
 
     def _decide(self, world: _World) -> Decision:
