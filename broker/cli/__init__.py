@@ -16,7 +16,16 @@ from collections.abc import Sequence
 from broker.errors import BrokerError
 
 # Command-group modules, in the order ``broker --help`` lists them.
-GROUPS: tuple[str, ...] = ("run", "session", "consent", "token", "data", "policy", "audit")
+GROUPS: tuple[str, ...] = (
+    "run",
+    "session",
+    "consent",
+    "token",
+    "data",
+    "policy",
+    "audit",
+    "recording",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,34 @@
+"""The audit trail: redaction, event schema, per-region hash chains, verify, queries.
+
+Write through ``Auditor.emit``; configure logging once with
+``broker.audit.log.configure_logging``; scrub anything else leaving the broker
+(API error bodies, recording headers) with ``Auditor.redactor``.
+"""
+
+from __future__ import annotations
+
+from broker.audit.auditor import Auditor
+from broker.audit.chain import ChainConfig, Durability
+from broker.audit.events import EVENT_FIELDS, EVENT_TYPES
+from broker.audit.keys import FileSecretSource, MemorySecretSource, SecretSource
+from broker.audit.reader import AuditQuery, Page
+from broker.audit.redact import Redactor, RegionRedactor
+from broker.audit.verify import Problem, VerifyResult, verify_region
+
+__all__ = [
+    "EVENT_FIELDS",
+    "EVENT_TYPES",
+    "AuditQuery",
+    "Auditor",
+    "ChainConfig",
+    "Durability",
+    "FileSecretSource",
+    "MemorySecretSource",
+    "Page",
+    "Problem",
+    "Redactor",
+    "RegionRedactor",
+    "SecretSource",
+    "VerifyResult",
+    "verify_region",
+]

@@ -1,0 +1,262 @@
+"""Append records to one region's hash chain, durably and crash-safely.
+
+Records are encoded as they arrive and buffered; a flush (every
+``batch_size`` records, on rotation, on ``flush()``/``close()``) writes the
+batch with one ``write``, fsyncs it when ``durability`` is ``"fsync"``, then
+replaces the sealed ``HEAD``. A crash therefore loses at most the unflushed
+batch: on open the writer reads the tail after ``HEAD``, keeps every complete
+record that links correctly, truncates a torn last line, and seals the result.
+Anything else wrong at or before ``HEAD`` is tampering (or lost storage): the
+writer refuses to open, and the region's trail is unavailable until ops look.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from broker.audit.segments import (
+    Head,
+    check_line,
+    encode_record,
+    ends_with_hash,
+    genesis,
+    head_sealed,
+    list_segments,
+    read_head,
+    segment_name,
+    sync_directory,
+    write_head,
+)
+from broker.errors import UnavailableError
+from broker.typing import Region
+
+Durability = Literal["write", "fsync"]
+"""``write``: each flush reaches the OS (survives a process crash);
+``fsync``: each flush reaches the disk (survives power loss)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChainConfig:
+    """How a chain writer batches, syncs and rotates."""
+
+    durability: Durability = "fsync"
+    batch_size: int = 256
+    max_segment_bytes: int = 64 * 1024 * 1024
+    max_segment_records: int = 100_000
+
+
+def _broken(region: str, why: str) -> UnavailableError:
+    return UnavailableError(
+        "audit_chain_broken", f"audit chain is broken ({why}); run 'broker audit verify'",
+        region=region,
+    )  # fmt: skip
+
+
+class ChainWriter:
+    """The single writer of one region's chain (thread-safe; one per process)."""
+
+    def __init__(
+        self, directory: Path, region: Region, secret: bytes, config: ChainConfig | None = None
+    ) -> None:
+        self._dir = Path(directory)
+        self._region = region
+        self._secret = secret
+        self._config = config or ChainConfig()
+        self._sync = self._config.durability == "fsync"
+        self._lock = threading.Lock()
+        self._buffer: list[bytes] = []
+        self._fd: int | None = None
+        self._usable = True
+        self._dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._head = recover(self._dir, region, secret, sync=self._sync)
+        self._seq, self._hash = self._head.seq, self._head.hash
+        self._segment, self._lines, self._bytes = (
+            self._head.segment,
+            self._head.line,
+            self._head.offset,
+        )
+
+    @property
+    def head(self) -> Head:
+        """The last durable record."""
+        return self._head
+
+    def append(self, time: str, event: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """Chain one record; returns it as stored, with ``seq``, ``prev`` and ``hash``."""
+        with self._lock:
+            if not self._usable:
+                raise UnavailableError("audit_unavailable", "audit trail is closed or failed")
+            if self._lines and (
+                self._bytes >= self._config.max_segment_bytes
+                or self._lines >= self._config.max_segment_records
+            ):
+                self._rotate()
+            record = {"seq": self._seq + 1, "time": time, "region": self._region, "event": event}
+            record.update(fields)
+            record["prev"] = self._hash
+            line, digest = encode_record(record)
+            self._buffer.append(line)
+            self._seq, self._hash = self._seq + 1, digest
+            self._lines, self._bytes = self._lines + 1, self._bytes + len(line)
+            if len(self._buffer) >= self._config.batch_size:
+                self._flush()
+        record["hash"] = digest
+        return record
+
+    def flush(self) -> None:
+        """Make every appended record durable (to the configured level)."""
+        with self._lock:
+            self._flush()
+
+    def close(self) -> None:
+        """Flush and release the segment file; later appends fail."""
+        with self._lock:
+            if self._usable:
+                self._flush()
+            self._usable = False
+            self._close_fd()
+
+    def _flush(self) -> None:
+        if not self._buffer:
+            return
+        try:
+            fd = self._segment_fd()
+            _write_all(fd, b"".join(self._buffer))
+            if self._sync:
+                os.fsync(fd)
+            self._buffer.clear()
+            head = Head(
+                self._region, self._segment, self._lines, self._bytes, self._seq, self._hash
+            )
+            write_head(self._dir, head, self._secret, sync=self._sync)
+            self._head = head
+        except OSError as error:
+            # Fail closed: what reached the disk is recovered on the next open.
+            self._usable = False
+            self._close_fd()
+            raise UnavailableError(
+                "audit_unavailable", "audit trail could not be written", region=self._region
+            ) from error
+
+    def _rotate(self) -> None:
+        self._flush()
+        self._close_fd()
+        self._segment, self._lines, self._bytes = self._segment + 1, 0, 0
+
+    def _segment_fd(self) -> int:
+        if self._fd is None:
+            path = self._dir / segment_name(self._segment)
+            created = not path.exists()
+            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            if created and self._sync:
+                sync_directory(self._dir)
+        return self._fd
+
+    def _close_fd(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def recover(directory: Path, region: Region, secret: bytes, *, sync: bool) -> Head:
+    """Check the sealed ``HEAD``, keep the valid tail after it, cut a torn line; seal."""
+    head = _sealed_head(directory, region, secret)
+    segments = list_segments(directory)
+    if head is None:
+        if segments:
+            raise _broken(region, "HEAD is missing")
+        head = Head(region, 1, 0, 0, 0, genesis(region))
+        write_head(directory, head, secret, sync=sync)
+        return head
+    _check_head_record(directory, head, region)
+    tail = _scan_tail(directory, head, [s for s in segments if s[0] >= head.segment], sync=sync)
+    if tail != head:
+        write_head(directory, tail, secret, sync=sync)
+    return tail
+
+
+def _sealed_head(directory: Path, region: Region, secret: bytes) -> Head | None:
+    try:
+        found = read_head(directory)
+    except (OSError, ValueError):
+        raise _broken(region, "HEAD is unreadable") from None
+    if found is None:
+        return None
+    head, seal = found
+    if head.region != region or not head_sealed(head, seal, secret):
+        raise _broken(region, "HEAD seal does not match")
+    return head
+
+
+def _check_head_record(directory: Path, head: Head, region: Region) -> None:
+    if head.seq == 0:
+        if head.offset != 0 or head.segment != 1:
+            raise _broken(region, "HEAD is inconsistent")
+        return
+    path = directory / segment_name(head.segment)
+    try:
+        present = ends_with_hash(path, head.offset, head.hash)
+    except OSError:
+        present = False
+    if not present:
+        raise _broken(region, "the record HEAD names is missing or changed")
+
+
+def _scan_tail(
+    directory: Path, head: Head, segments: list[tuple[int, Path]], *, sync: bool
+) -> Head:
+    """The last good record from ``head`` on; truncates a bad end of the last segment."""
+    last = head
+    for position, (index, path) in enumerate(segments):
+        if index != head.segment + position:
+            raise _broken(head.region, "a segment is missing")
+        start = head.offset if index == head.segment else 0
+        last, cut = _scan_segment(path, index, start, last)
+        if cut is not None:
+            if position != len(segments) - 1:
+                raise _broken(head.region, "a bad record is followed by more segments")
+            _truncate(path, cut, sync=sync)
+    for index, path in segments:
+        if index > last.segment and path.stat().st_size == 0:
+            path.unlink()  # an empty segment a crash left behind; nothing to lose
+    return last
+
+
+def _scan_segment(path: Path, index: int, start: int, last: Head) -> tuple[Head, int | None]:
+    """Walk complete, chained records from ``start``; the offset of the first bad one."""
+    with path.open("rb") as stream:
+        stream.seek(start)
+        data = stream.read()
+    lines = last.line if index == last.segment else 0
+    position = 0
+    while position < len(data):
+        end = data.find(b"\n", position)
+        if end < 0:
+            return last, start + position
+        record, _ = check_line(data[position:end], last.seq + 1, last.hash, last.region)
+        if record is None:
+            return last, start + position
+        position, lines = end + 1, lines + 1
+        last = Head(last.region, index, lines, start + position, record["seq"], record["hash"])
+    return last, None
+
+
+def _truncate(path: Path, size: int, *, sync: bool) -> None:
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.ftruncate(fd, size)
+        if sync:
+            os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,124 @@
+"""Per-region audit secrets and the region folder layout they live in.
+
+Each region has one secret. Keys for separate purposes (phone/email pseudonyms,
+the seal over the chain head) are derived from it, so one rotation story covers
+both. Locally the secret is ``<state>/regions/<region>/audit-key`` (mode 0600,
+created on first use); a later issue moves it into AWS Secrets Manager behind
+the same ``SecretSource`` protocol.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+import secrets
+from pathlib import Path
+from typing import Protocol
+
+from broker.errors import InputError, UnavailableError
+from broker.typing import Region
+
+# AWS codes (eu-central-1), the sovereign cloud (eusc-de-east-1), test regions.
+# Checked before any path is built from a region, so none can walk out of <state>.
+_REGION = re.compile(r"[a-z][a-z0-9]{1,9}(?:-[a-z0-9]{1,12}){1,4}")
+_SECRET_BYTES = 32
+
+
+def check_region(region: str) -> Region:
+    """Return ``region`` if it is a well-formed region code, else raise ``InputError``."""
+    if not isinstance(region, str) or _REGION.fullmatch(region) is None:
+        raise InputError("region", "not a region code")
+    return Region(region)
+
+
+def region_dir(state_dir: Path, region: str) -> Path:
+    """``<state>/regions/<region>``: everything of one region lives below it."""
+    return Path(state_dir) / "regions" / check_region(region)
+
+
+def audit_dir(state_dir: Path, region: str) -> Path:
+    """``<state>/regions/<region>/audit``: the region's chain segments and head."""
+    return region_dir(state_dir, region) / "audit"
+
+
+def derive_key(secret: bytes, purpose: str) -> bytes:
+    """A key for one ``purpose``, derived from a region secret (HMAC-SHA256)."""
+    return hmac.new(secret, b"broker.audit/" + purpose.encode(), hashlib.sha256).digest()
+
+
+class SecretSource(Protocol):
+    """Where a region's audit secret comes from (local file, Secrets Manager)."""
+
+    def secret(self, region: Region) -> bytes:
+        """The region's secret bytes; raise ``UnavailableError`` if unobtainable."""
+        ...
+
+
+class FileSecretSource:
+    """Secrets in ``<state>/regions/<region>/audit-key``, created on first use."""
+
+    def __init__(self, state_dir: Path, *, create: bool = True) -> None:
+        self._state = Path(state_dir)
+        self._create = create
+        self._cache: dict[str, bytes] = {}
+
+    def secret(self, region: Region) -> bytes:
+        """Read (or create, mode 0600) the region's secret."""
+        cached = self._cache.get(region)
+        if cached is None:
+            cached = self._load(region_dir(self._state, region) / "audit-key")
+            self._cache[region] = cached
+        return cached
+
+    def _load(self, path: Path) -> bytes:
+        try:
+            return _read_secret(path)
+        except FileNotFoundError:
+            if not self._create:
+                raise UnavailableError("audit_key_missing", "region audit key not found") from None
+        return _create_secret(path)
+
+
+def _read_secret(path: Path) -> bytes:
+    """The secret in ``path``; a short or garbled file is unavailable, never a weak key."""
+    try:
+        value = bytes.fromhex(path.read_text(encoding="ascii").strip())
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError):
+        raise UnavailableError("audit_key_unreadable", "region audit key unreadable") from None
+    if len(value) != _SECRET_BYTES:
+        raise UnavailableError("audit_key_unreadable", "region audit key has the wrong length")
+    return value
+
+
+def _create_secret(path: Path) -> bytes:
+    """Write a fresh secret with O_EXCL; if another process won the race, read theirs."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_bytes(_SECRET_BYTES)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return _read_secret(path)
+    try:
+        os.write(fd, value.hex().encode() + b"\n")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return value
+
+
+class MemorySecretSource:
+    """Secrets held in memory: for benchmarks and one-shot tools with no state dir."""
+
+    def __init__(self, secrets_by_region: dict[str, bytes]) -> None:
+        self._secrets = dict(secrets_by_region)
+
+    def secret(self, region: Region) -> bytes:
+        """The configured secret; a region without one is unavailable (fail closed)."""
+        try:
+            return self._secrets[region]
+        except KeyError:
+            raise UnavailableError("audit_key_missing", "region audit key not found") from None

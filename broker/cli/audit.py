@@ -1,0 +1,126 @@
+"""``broker audit verify|show``: check and read the per-region audit trails.
+
+``verify`` exits 0 when every chain checked is intact, else 1, naming the first
+bad record of each broken region (segment file, line, reason). ``show`` prints
+records matching the filters, oldest first: one readable line each, or JSON
+Lines with ``--json``. Without ``--region`` both cover every region found under
+``<state>/regions``. The state directory is ``--state``, else ``$BROKER_STATE``,
+else ``./var``. Times without an offset are taken as UTC.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from broker.audit.events import EVENT_TYPES
+from broker.audit.keys import FileSecretSource, check_region
+from broker.audit.reader import AuditQuery, query_region
+from broker.audit.verify import VerifyResult, verify_region
+from broker.errors import InputError
+
+
+def register(subparsers: Any) -> None:
+    """Add ``broker audit verify`` and ``broker audit show``."""
+    audit = subparsers.add_parser("audit", help="verify and read the audit trail")
+    commands = audit.add_subparsers(dest="audit_command", metavar="COMMAND", required=True)
+    verify = commands.add_parser("verify", help="check the hash chains; exit 1 if broken")
+    _common(verify)
+    verify.set_defaults(handler=run_verify)
+    show = commands.add_parser("show", help="print audit records matching filters")
+    _common(show)
+    show.add_argument("--session", metavar="ID", help="session id")
+    show.add_argument("--ticket", metavar="ID", help="ticket id")
+    show.add_argument("--org", metavar="ID", help="org id")
+    show.add_argument("--event", metavar="TYPE", choices=EVENT_TYPES, help="event type")
+    show.add_argument("--since", metavar="ISO8601", help="from this time (inclusive)")
+    show.add_argument("--until", metavar="ISO8601", help="up to this time (exclusive)")
+    show.add_argument("--limit", metavar="N", type=int, help="at most N records per region")
+    show.set_defaults(handler=run_show)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--region", metavar="REGION", help="one region (default: all)")
+    parser.add_argument("--state", metavar="DIR", help="state dir ($BROKER_STATE or ./var)")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def state_dir(args: argparse.Namespace) -> Path:
+    """The state directory from ``--state``, ``$BROKER_STATE`` or ``./var``."""
+    return Path(args.state or os.environ.get("BROKER_STATE") or "var")
+
+
+def regions(state: Path, region: str | None) -> list[str]:
+    """The region asked for, or every region with an audit trail under ``state``."""
+    if region is not None:
+        return [check_region(region)]
+    root = state / "regions"
+    found = root.iterdir() if root.is_dir() else iter(())
+    return sorted(path.name for path in found if (path / "audit").is_dir())
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    """Handler: verify each region's chain; 0 if all intact, else 1."""
+    state = state_dir(args)
+    secrets = FileSecretSource(state, create=False)
+    results = [verify_region(state, region, secrets) for region in regions(state, args.region)]
+    for result in results:
+        print(json.dumps(result.to_dict()) if args.json else _describe(result))
+    if not results and not args.json:
+        print(f"no audit trails under {state / 'regions'}")
+    return 0 if all(result.ok for result in results) else 1
+
+
+def _describe(result: VerifyResult) -> str:
+    if result.problem is None:
+        extra = f", {result.unsealed_records} unsealed" if result.unsealed_records else ""
+        return f"{result.region}: ok ({result.records} records{extra})"
+    return f"{result.region}: BROKEN at {result.problem}"
+
+
+def run_show(args: argparse.Namespace) -> int:
+    """Handler: print matching records of each region, oldest first."""
+    state = state_dir(args)
+    query = AuditQuery(
+        session_id=args.session, ticket_id=args.ticket, org_id=args.org, event=args.event,
+        since=parse_time("since", args.since), until=parse_time("until", args.until),
+        limit=args.limit,
+    )  # fmt: skip
+    records = [
+        record
+        for region in regions(state, args.region)
+        for record in query_region(state, region, query).records
+    ]
+    records.sort(key=lambda r: (str(r.get("time")), str(r.get("region")), int(r.get("seq", 0))))
+    for record in records:
+        print(json.dumps(record) if args.json else format_record(record))
+    return 0
+
+
+def parse_time(field: str, text: str | None) -> datetime | None:
+    """An ISO 8601 time from the command line; no offset means UTC."""
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise InputError(field, "not an ISO 8601 time") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+_HIDDEN = ("seq", "time", "region", "event", "prev", "hash")
+
+
+def format_record(record: dict[str, Any]) -> str:
+    """One readable line: time, region, event, then the fields as key=value."""
+    fields = " ".join(
+        f"{key}={','.join(map(str, value)) if isinstance(value, list) else value}"
+        for key, value in record.items()
+        if key not in _HIDDEN
+    )
+    head = f"{record.get('time')} {record.get('region')} #{record.get('seq')} {record.get('event')}"
+    return f"{head} {fields}".rstrip()

@@ -1,0 +1,119 @@
+"""Tests for broker.audit.auditor: the emit facade."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+
+import pytest
+
+from broker.audit import Auditor, AuditQuery, FileSecretSource
+from broker.audit.keys import audit_dir
+from broker.errors import InputError
+from broker.typing import Region
+from tests.audit.conftest import REGION
+
+
+def all_lines(state):
+    return [
+        (path, json.loads(line))
+        for path in sorted((state / "regions").rglob("*.jsonl"))
+        for line in path.read_bytes().splitlines()
+    ]
+
+
+class TestEmit:
+    """emit validates, allowlists, scrubs, stamps and chains."""
+
+    def test_record_as_stored(self, make_auditor, clock):
+        """Time is the clock's UTC time; the region is the parameter; extras are gone."""
+        auditor = make_auditor()
+        record = auditor.emit(
+            "egress.blocked", region=REGION, session_id="s-1", kind="exec",
+            command="scp secret.db me@home", name="Jane",
+        )  # fmt: skip
+        assert record["time"] == "2025-03-01T09:00:00.000000Z"
+        assert record["region"] == REGION
+        assert {k: record[k] for k in ("event", "session_id", "kind")} == {
+            "event": "egress.blocked",
+            "session_id": "s-1",
+            "kind": "exec",
+        }
+        assert "command" not in record
+        assert "name" not in record
+
+    def test_events_land_only_in_their_regions_folder(self, make_auditor, state):
+        """Each region's folder holds only that region's records; no other folders appear."""
+        auditor = make_auditor()
+        auditor.emit("session.requested", region="eu-central-1", ticket_id="T-1")
+        auditor.emit("session.requested", region="us-east-1", ticket_id="T-2")
+        auditor.emit("session.requested", region="eu-central-1", ticket_id="T-3")
+        auditor.flush()
+        lines = all_lines(state)
+        assert len(lines) == 3
+        for path, record in lines:
+            assert path.parent == audit_dir(state, record["region"])
+        assert sorted(p.name for p in (state / "regions").iterdir()) == [
+            "eu-central-1",
+            "us-east-1",
+        ]
+
+    def test_personal_data_is_pseudonymised_with_the_regions_key(self, make_auditor, state):
+        """The same number in two regions gets unlinkable pseudonyms; none is raw."""
+        auditor = make_auditor()
+        de = auditor.emit("session.requested", region="eu-central-1", ticket_id="+49 30 901820")
+        us = auditor.emit("session.requested", region="us-east-1", ticket_id="+49 30 901820")
+        auditor.flush()
+        assert de["ticket_id"].startswith("tel:")
+        assert de["ticket_id"] != us["ticket_id"]
+        assert b"901820" not in b"".join(p.read_bytes() for p in state.rglob("*.jsonl"))
+
+    def test_unknown_event_type_writes_nothing(self, make_auditor, state):
+        """An unknown type is refused before anything is created."""
+        auditor = make_auditor()
+        with pytest.raises(InputError):
+            auditor.emit("session.teleported", region=REGION)
+        assert not (state / "regions").exists()
+
+    def test_bad_region_is_refused(self, make_auditor):
+        """A region that is not a region code cannot become a folder."""
+        with pytest.raises(InputError) as caught:
+            make_auditor().emit("session.requested", region="../../etc")
+        assert caught.value.field == "region"
+
+    def test_key_file_is_created_per_region(self, make_auditor, state):
+        """The pseudonym secret lives beside the region's audit folder."""
+        make_auditor().emit("session.requested", region=REGION)
+        assert (state / "regions" / REGION / "audit-key").is_file()
+
+    def test_verify_and_query_see_unflushed_events(self, make_auditor):
+        """verify and query flush the region first."""
+        auditor = make_auditor(batch_size=100)
+        auditor.emit("consent.granted", region=REGION, consent_id="c-1", ticket_id="T-1")
+        assert auditor.verify(REGION).records == 1
+        page = auditor.query(REGION, AuditQuery(event="consent.granted"))
+        assert [r["consent_id"] for r in page.records] == ["c-1"]
+
+    def test_context_manager_flushes(self, state, clock):
+        """Leaving the with-block makes events durable."""
+        with Auditor(state, clock) as auditor:
+            auditor.emit("config.changed", region=REGION, key="session.max_minutes")
+        source = FileSecretSource(state, create=False)
+        assert source.secret(Region(REGION))
+        assert len(all_lines(state)) == 1
+
+    async def test_periodic_flush(self, make_auditor, state):
+        """flush_every makes buffered events durable without a full batch."""
+        auditor = make_auditor(batch_size=1000)
+        auditor.emit("session.requested", region=REGION)
+        assert all_lines(state) == []
+        task = asyncio.create_task(auditor.flush_every(1.0))
+        for _ in range(50):
+            await asyncio.sleep(0.01)
+            if all_lines(state):
+                break
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        assert len(all_lines(state)) == 1
