@@ -1,0 +1,84 @@
+"""What every connection of one regional gateway shares."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import asyncssh
+
+from broker.clock import Clock
+from broker.events import EventSink
+from broker.gateway.hooks import FilterFactory, RecorderFactory
+from broker.gateway.settings import GatewaySettings
+from broker.store.base import Store
+from broker.typing import Region, SessionId
+
+if TYPE_CHECKING:
+    from broker.gateway.link import Link
+
+log = logging.getLogger("broker.gateway")
+
+
+@dataclass(slots=True)
+class GatewayContext:
+    """Region, dependencies, live links and the pending-login budget."""
+
+    region: Region
+    store: Store
+    clock: Clock
+    events: EventSink
+    settings: GatewaySettings
+    ca_public: bytes
+    ca_key: asyncssh.SSHKey
+    client_key: asyncssh.SSHKey
+    filters: FilterFactory
+    recorders: RecorderFactory
+    links: dict[SessionId, Link] = field(default_factory=dict)
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _pending: Counter[str] = field(default_factory=Counter)
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` in the background, keeping a reference until it ends."""
+        task = asyncio.get_running_loop().create_task(work)
+        self.tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        """Forget a finished task; log a crash instead of losing it."""
+        self.tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("gateway %s: background task failed", self.region, exc_info=task.exception())
+
+    def emit(self, event: str, **fields: object) -> None:
+        """Emit an event for this gateway's region."""
+        self.events.emit(event, region=self.region, **fields)
+
+    def admit(self, source: str) -> bool:
+        """Count a new unauthenticated connection, or refuse it when over budget.
+
+        The per-source cap keeps one flooding address from using the whole
+        global budget, so logins from elsewhere still get through.
+        """
+        total = sum(self._pending.values())
+        if total >= self.settings.max_pending:
+            return False
+        if self._pending[source] >= self.settings.max_pending_per_source:
+            return False
+        self._pending[source] += 1
+        return True
+
+    def release(self, source: str) -> None:
+        """A counted connection authenticated or went away."""
+        self._pending[source] -= 1
+        if self._pending[source] <= 0:
+            del self._pending[source]
+
+    @property
+    def pending(self) -> int:
+        """Unauthenticated connections currently held."""
+        return sum(self._pending.values())

@@ -1,0 +1,136 @@
+"""One live engineer connection bound to one session.
+
+The link counts bytes and activity, carries the one "why" line shown before
+the gateway cuts a session, and on close writes the session's end to the
+store and the ``session.closed`` event, exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+
+import asyncssh
+
+from broker.errors import BrokerError, ConflictError
+from broker.gateway.context import GatewayContext, log
+from broker.models import Session
+from broker.typing import SessionState
+
+WHY: dict[str, str] = {
+    "expired": "the session has expired",
+    "revoked": "the session was revoked",
+    "closed": "the session was closed",
+    "idle_timeout": "the session was idle for too long",
+    "store_unavailable": "the gateway cannot confirm the session is still valid",
+    "gateway_stopping": "the gateway is shutting down",
+    "no_session_channel": "no terminal was requested",
+    "target_unreachable": "the target host cannot be reached",
+    "target_refused": "the target host refused the gateway",
+    "recording_unavailable": "the session cannot be recorded",
+    "malformed_request": "the client sent a malformed request",
+}
+"""Reason code -> the line the engineer sees. Codes are what events record."""
+
+END_STATE: dict[str, SessionState] = {"expired": "expired", "revoked": "revoked"}
+CLOSE_WAIT = 2.0
+
+
+def why_line(reason: str) -> bytes:
+    """The one line shown to the engineer before the connection closes."""
+    text = WHY.get(reason, reason.replace("_", " "))
+    return f"\r\n[gateway] connection closed: {text}.\r\n".encode()
+
+
+class Link:
+    """An authenticated connection for ``session`` and its bookkeeping."""
+
+    def __init__(
+        self,
+        ctx: GatewayContext,
+        session: Session,
+        conn: asyncssh.SSHServerConnection,
+        source_ip: str,
+        serial: int,
+    ) -> None:
+        self.ctx = ctx
+        self.session = session
+        self.conn = conn
+        self.source_ip = source_ip
+        self.serial = serial
+        self.started = ctx.clock.now()
+        self.last_activity = self.started
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.reason: str | None = None
+        self.channel: asyncssh.SSHServerChannel[bytes] | None = None
+        self.shell_started = False
+        self._finished = False
+
+    def touch_in(self, count: int) -> None:
+        """The engineer sent ``count`` bytes."""
+        self.bytes_in += count
+        self.last_activity = self.ctx.clock.now()
+
+    def touch_out(self, count: int) -> None:
+        """``count`` bytes went to the engineer."""
+        self.bytes_out += count
+        self.last_activity = self.ctx.clock.now()
+
+    def idle_since(self, now: datetime) -> float:
+        """Seconds without traffic in either direction."""
+        return (now - self.last_activity).total_seconds()
+
+    def say(self, reason: str) -> None:
+        """Show the why-line on the engineer's terminal, if there is one."""
+        if self.channel is not None and not self.channel.is_closing():
+            self.channel.write(why_line(reason))
+
+    async def terminate(self, reason: str) -> None:
+        """Cut the connection, first telling the engineer why. Idempotent."""
+        if self.reason is not None:
+            return
+        self.reason = reason
+        log.info("gateway cutting session %s: %s", self.session.id, reason)
+        self.say(reason)
+        channel = self.channel
+        if channel is not None:
+            channel.close()
+            try:
+                await asyncio.wait_for(channel.wait_closed(), CLOSE_WAIT)
+            except TimeoutError:
+                log.info("session %s: client did not close its channel", self.session.id)
+        self.conn.close()
+
+    def abort(self, reason: str) -> None:
+        """Drop the connection at once (protocol abuse): no why-line, no wait."""
+        if self.reason is None:
+            self.reason = reason
+        self.conn.abort()
+
+    async def finish(self) -> None:
+        """Record the end of the connection: store first, then the event. Once."""
+        if self._finished:
+            return
+        self._finished = True
+        now = self.ctx.clock.now()
+        reason = self.reason or "client_closed"
+        await self._end_in_store(reason, now)
+        self.ctx.emit(
+            "session.closed",
+            session_id=self.session.id,
+            reason=reason,
+            duration_s=round((now - self.started).total_seconds(), 3),
+            bytes_in=self.bytes_in,
+            bytes_out=self.bytes_out,
+        )
+
+    async def _end_in_store(self, reason: str, now: datetime) -> None:
+        """End the session in the store; an already-ended session keeps its answer."""
+        state = END_STATE.get(reason, "closed")
+        try:
+            await self.ctx.store.end_session(self.session.id, state, reason, now)
+        except ConflictError:
+            pass
+        except BrokerError as error:
+            log.warning("session %s: end not stored: %s", self.session.id, error.code)

@@ -1,0 +1,278 @@
+"""The asyncssh client leg: from the gateway to the target host.
+
+Local mode: host, port, user and host key come from the inventory's
+``Target``; the gateway logs in with its own client key. AES-GCM first,
+compression off, no agent, no X11, no ``~/.ssh/config``; asyncssh sets
+TCP_NODELAY on every TCP connection it makes.
+
+Target output passes the session's ``OutputFilter`` before anything else
+sees it, and the recorder gets the filtered stream: a replay must not
+re-send what the filter removed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncssh
+
+from broker.errors import BrokerError, NotFoundError
+from broker.gateway.context import log
+from broker.gateway.hooks import OutputFilter, Recorder
+from broker.gateway.link import Link
+from broker.gateway.settings import FAST_CIPHERS
+from broker.models import Target
+
+TermSize = tuple[int, int, int, int]
+Env = dict[bytes | str, bytes | str]
+EARLY_INPUT_MAX = 64 * 1024
+
+
+class RelayRefused(Exception):
+    """The relay cannot start; ``reason`` is the code the engineer is told."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+class TargetSession(asyncssh.SSHClientSession[bytes]):
+    """Receives the target shell's output and exit."""
+
+    def __init__(self, relay: Relay) -> None:
+        self.relay = relay
+
+    def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
+        """Output (stdout and stderr are one stream on a PTY)."""
+        self.relay.output(data)
+
+    def exit_status_received(self, status: int) -> None:
+        """Remember the exit status for the engineer."""
+        self.relay.exit_status = status
+
+    def exit_signal_received(self, signal: str, core_dumped: bool, msg: str, lang: str) -> None:
+        """Remember the signal that ended the shell."""
+        self.relay.exit_signal = (signal, core_dumped, msg, lang)
+
+    def pause_writing(self) -> None:
+        """The target is slow to take input: stop reading keystrokes."""
+        self.relay.chan.pause_reading()
+
+    def resume_writing(self) -> None:
+        """The target takes input again."""
+        self.relay.chan.resume_reading()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """The target shell is gone: pass its exit on to the engineer."""
+        self.relay.target_closed()
+
+
+class Relay:
+    """Connects one engineer channel to one target shell."""
+
+    def __init__(self, link: Link, chan: asyncssh.SSHServerChannel[bytes]) -> None:
+        self.link = link
+        self.chan = chan
+        self.exit_status: int | None = None
+        self.exit_signal: tuple[str, bool, str, str] | None = None
+        self._filter: OutputFilter | None = None
+        self._recorder: Recorder | None = None
+        self._conn: asyncssh.SSHClientConnection | None = None
+        self._tchan: asyncssh.SSHClientChannel[bytes] | None = None
+        self._closed = False
+        self._early = bytearray()
+
+    @property
+    def connection(self) -> asyncssh.SSHClientConnection | None:
+        """The client connection to the target, once up."""
+        return self._conn
+
+    async def run(self, term_type: str, term_size: TermSize, env: Env) -> None:
+        """Open the target shell, or cut the engineer's session with the reason."""
+        try:
+            await self._open(term_type, term_size, env)
+        except RelayRefused as refused:
+            log.warning("session %s: relay refused: %s", self.link.session.id, refused.detail)
+            self.link.ctx.emit(
+                "relay.failed",
+                session_id=self.link.session.id,
+                reason=refused.reason,
+                detail=refused.detail,
+            )
+            await self.link.terminate(refused.reason)
+            return
+        if self._closed:
+            self.close()
+            return
+        early, self._early = bytes(self._early), bytearray()
+        if early:
+            self.send(early)
+        self.chan.resume_reading()
+
+    async def _open(self, term_type: str, term_size: TermSize, env: Env) -> None:
+        """Check the session is still live, start the recorder, connect."""
+        await self._recheck()
+        target = await self._target()
+        self._start_hooks()
+        self._conn = await self._connect(target)
+        self._tchan, _ = await self._conn.create_session(
+            lambda: TargetSession(self),
+            term_type=term_type,
+            term_size=term_size,
+            env=env,
+            request_pty="force",
+            encoding=None,
+        )
+
+    async def _recheck(self) -> None:
+        """Re-read the session after the link is registered.
+
+        The watcher only sees changes after registration; this read closes
+        the gap between the store's ``mark_connected`` and that moment.
+        """
+        ctx = self.link.ctx
+        try:
+            session = await ctx.store.get_session(self.link.session.id)
+        except BrokerError as error:
+            raise RelayRefused("store_unavailable", error.code) from error
+        if not session.live_at(ctx.clock.now()):
+            reason = "expired" if session.state in ("issued", "connected") else session.state
+            raise RelayRefused(reason, f"session is {session.state}")
+
+    async def _target(self) -> Target:
+        """The session's target: same region, with a pinned host key."""
+        session = self.link.session
+        try:
+            target = await self.link.ctx.store.get_target(session.org_id, session.target)
+        except NotFoundError as error:
+            raise RelayRefused("target_unreachable", "target not in inventory") from error
+        except BrokerError as error:
+            raise RelayRefused("store_unavailable", error.code) from error
+        if target.region != self.link.ctx.region:
+            raise RelayRefused("target_unreachable", "target is in another region")
+        if not target.host_key:
+            raise RelayRefused("target_unreachable", "target has no pinned host key")
+        return target
+
+    def _start_hooks(self) -> None:
+        """Build the session's filter and recorder; failing to record is fatal."""
+        ctx = self.link.ctx
+        self._filter = ctx.filters(self.link.session)
+        try:
+            self._recorder = ctx.recorders(self.link.session)
+        except (OSError, BrokerError) as error:
+            raise RelayRefused("recording_unavailable", type(error).__name__) from error
+
+    async def _connect(self, target: Target) -> asyncssh.SSHClientConnection:
+        """Log in to the target with the gateway's key."""
+        assert target.host_key is not None
+        settings = self.link.ctx.settings
+        try:
+            host_key = asyncssh.import_public_key(target.host_key)
+            return await asyncio.wait_for(
+                asyncssh.connect(
+                    target.host,
+                    target.port,
+                    username=target.user,
+                    client_keys=[self.link.ctx.client_key],
+                    known_hosts=([host_key], [], []),
+                    config=None,
+                    agent_path=None,
+                    agent_forwarding=False,
+                    x11_forwarding=False,
+                    preferred_auth="publickey",
+                    encryption_algs=list(FAST_CIPHERS),
+                    compression_algs=["none"],
+                    login_timeout=settings.connect_timeout,
+                ),
+                settings.connect_timeout,
+            )
+        except asyncssh.PermissionDenied as error:
+            raise RelayRefused("target_refused", "authentication refused") from error
+        except (OSError, TimeoutError, asyncssh.Error, ValueError) as error:
+            raise RelayRefused("target_unreachable", type(error).__name__) from error
+
+    # -- data paths ------------------------------------------------------
+    def send(self, data: bytes) -> None:
+        """Engineer -> target."""
+        if self._tchan is None:
+            self._hold(data)
+            return
+        if self._recorder is not None:
+            self._recorder.input(data)
+        self._tchan.write(data)
+
+    def _hold(self, data: bytes) -> None:
+        """Keep typeahead sent before the target shell is up (bounded)."""
+        room = EARLY_INPUT_MAX - len(self._early)
+        if len(data) > room:
+            log.warning("session %s: early input over limit dropped", self.link.session.id)
+        self._early += data[: max(room, 0)]
+
+    def output(self, data: bytes) -> None:
+        """Target -> engineer, through the output filter."""
+        assert self._filter is not None
+        assert self._recorder is not None
+        passed, blocked = self._filter.feed(data)
+        for what in blocked:
+            self._recorder.marker(f"blocked: {what}")
+            self.link.ctx.emit(
+                "egress.blocked", kind="output", detail=what, session_id=self.link.session.id
+            )
+        if passed:
+            self._recorder.output(passed)
+            self.link.touch_out(len(passed))
+            self.chan.write(passed)
+
+    def resize(self, width: int, height: int, pixwidth: int, pixheight: int) -> None:
+        """Relay a window change."""
+        if self._recorder is not None:
+            self._recorder.resize(width, height)
+        if self._tchan is not None:
+            self._tchan.change_terminal_size(width, height, pixwidth, pixheight)
+
+    def signal(self, signal: str) -> None:
+        """Relay a signal."""
+        if self._tchan is not None:
+            self._tchan.send_signal(signal)
+
+    def send_break(self, msec: int) -> bool:
+        """Relay a break."""
+        if self._tchan is None:
+            return False
+        self._tchan.send_break(msec)
+        return True
+
+    def pause_target(self) -> None:
+        """Stop reading target output (the engineer is behind)."""
+        if self._tchan is not None:
+            self._tchan.pause_reading()
+
+    def resume_target(self) -> None:
+        """Read target output again."""
+        if self._tchan is not None:
+            self._tchan.resume_reading()
+
+    # -- endings ---------------------------------------------------------
+    def target_closed(self) -> None:
+        """Pass the shell's exit to the engineer and close the target leg."""
+        if self.link.reason is None:
+            self.link.reason = "shell_exited"
+        if self._recorder is not None:
+            self._recorder.marker(f"closed: {self.link.reason}")
+        if self.chan.is_closing():
+            pass
+        elif self.exit_signal is not None:
+            self.chan.exit_with_signal(*self.exit_signal)
+        elif self.exit_status is not None:
+            self.chan.exit(self.exit_status)
+        else:
+            self.chan.close()
+        self.close()
+
+    def close(self) -> None:
+        """Close the target connection (idempotent)."""
+        self._closed = True
+        if self._conn is not None:
+            self._conn.close()

@@ -1,0 +1,93 @@
+"""Cuts live sessions: on revocation, at expiry, after an idle timeout.
+
+One task per gateway. Every ``poll_interval`` (0.2 s) it asks the store for
+this region's session changes since the last revision, so a revocation made
+through the API reaches a live shell well within a second. Closing a ticket,
+revoking a consent or deactivating staff revoke the sessions in the store,
+so they arrive here as revocations too. Deadlines (expiry, idle) are checked
+against the gateway's clock on the same tick.
+
+If the store cannot be read for ``stale_after`` seconds, the gateway can no
+longer see revocations, so it fails closed and cuts every live session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+
+from broker.errors import BrokerError
+from broker.gateway.context import GatewayContext, log
+from broker.models import Session
+from broker.typing import SessionId
+
+STALE_AFTER = 5.0
+
+
+def end_reason(session: Session) -> str:
+    """The reason code for a session the store says has ended."""
+    return "expired" if session.state == "expired" else session.state
+
+
+class Watcher:
+    """Polls the store and checks deadlines; runs until cancelled."""
+
+    def __init__(self, ctx: GatewayContext, stale_after: float = STALE_AFTER) -> None:
+        self.ctx = ctx
+        self.stale_after = stale_after
+        self.revision = 0
+        self._last_ok: datetime | None = None
+
+    async def prime(self) -> None:
+        """Start from the store's current revision (nothing is live yet)."""
+        self.revision, _ = await self.ctx.store.session_changes(self.ctx.region, 0)
+        self._last_ok = self.ctx.clock.now()
+
+    async def run(self) -> None:
+        """Tick forever."""
+        while True:
+            await asyncio.sleep(self.ctx.settings.poll_interval)
+            await self.tick()
+
+    async def tick(self) -> None:
+        """One round: store changes, then deadlines."""
+        await self._poll()
+        self._check_deadlines(self.ctx.clock.now())
+
+    async def _poll(self) -> None:
+        """Cut every live link whose session the store says has ended."""
+        now = self.ctx.clock.now()
+        try:
+            self.revision, changed = await self.ctx.store.session_changes(
+                self.ctx.region, self.revision
+            )
+        except BrokerError as error:
+            self._store_down(now, error)
+            return
+        self._last_ok = now
+        for session in changed:
+            link = self.ctx.links.get(session.id)
+            if link is not None and session.state not in ("issued", "connected"):
+                self._cut(session.id, end_reason(session))
+
+    def _store_down(self, now: datetime, error: BrokerError) -> None:
+        """Fail closed once the store has been unreadable for too long."""
+        log.warning("gateway %s: session changes unreadable: %s", self.ctx.region, error.code)
+        if self._last_ok is None or (now - self._last_ok).total_seconds() >= self.stale_after:
+            for session_id in list(self.ctx.links):
+                self._cut(session_id, "store_unavailable")
+
+    def _check_deadlines(self, now: datetime) -> None:
+        """Expiry and idle timeout."""
+        idle = self.ctx.settings.idle_timeout
+        for session_id, link in list(self.ctx.links.items()):
+            if now >= link.session.valid_before:
+                self._cut(session_id, "expired")
+            elif link.idle_since(now) >= idle:
+                self._cut(session_id, "idle_timeout")
+
+    def _cut(self, session_id: SessionId, reason: str) -> None:
+        """Terminate one link in the background (termination waits on the client)."""
+        link = self.ctx.links.get(session_id)
+        if link is not None and link.reason is None:
+            self.ctx.spawn(link.terminate(reason))

@@ -1,0 +1,168 @@
+"""The relay: a real OpenSSH client, through the gateway, to a real sshd."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests.gateway.conftest import SHELL_SCRIPT, Harness
+
+pytestmark = pytest.mark.ssh
+
+
+class TestShell:
+    """A PTY shell reaches the target and its exit comes back."""
+
+    async def test_ssh_tt_runs_a_shell_and_relays_exit_status(self, harness: Harness) -> None:
+        """``ssh -tt`` gets a shell on the target; the exit status is relayed."""
+        session = await harness.new_session()
+        identity = await harness.issue(session)
+        result = await harness.ssh(identity, session.id, "-tt", stdin=SHELL_SCRIPT)
+        assert "hello-2" in result.text
+        assert result.returncode == 3
+        closed = await harness.wait_for("session.closed")
+        assert closed[0]["reason"] == "shell_exited"
+        assert closed[0]["bytes_in"] == len(SHELL_SCRIPT)
+        assert int(str(closed[0]["bytes_out"])) > 0
+
+
+class TestTargetProblems:
+    """A target the gateway cannot reach ends the session with one line."""
+
+    async def test_unreachable_target_reported(self, harness: Harness) -> None:
+        """The engineer sees why; ``relay.failed`` is emitted."""
+        from dataclasses import replace
+
+        from broker.store.base import ImportBundle
+        from tests.fixtures.sshd import free_port
+        from tests.gateway.conftest import reference_data
+
+        bundle = reference_data(harness.sshd)
+        dead = [replace(t, port=free_port()) for t in bundle.targets]
+        await harness.store.import_bundle(ImportBundle(targets=dead))
+        session = await harness.new_session()
+        identity = await harness.issue(session)
+        result = await harness.ssh(identity, session.id, "-tt", stdin=SHELL_SCRIPT)
+        assert "the target host cannot be reached" in result.text
+        assert "hello-2" not in result.text
+        failed = await harness.wait_for("relay.failed")
+        assert failed[0]["reason"] == "target_unreachable"
+
+
+class UpperFilter:
+    """A test filter: blocks the word SECRET, passes the rest."""
+
+    def feed(self, data: bytes) -> tuple[bytes, list[str]]:
+        """Remove every SECRET."""
+        count = data.count(b"SECRET")
+        return data.replace(b"SECRET", b""), ["word"] * count
+
+
+class ListRecorder:
+    """A test recorder keeping everything in lists."""
+
+    def __init__(self) -> None:
+        self.out: list[bytes] = []
+        self.inp: list[bytes] = []
+        self.markers: list[str] = []
+
+    def output(self, data: bytes) -> None:
+        """Keep output."""
+        self.out.append(data)
+
+    def input(self, data: bytes) -> None:
+        """Keep input."""
+        self.inp.append(data)
+
+    def resize(self, width: int, height: int) -> None:
+        """Keep resizes as markers."""
+        self.markers.append(f"resize {width}x{height}")
+
+    def marker(self, text: str) -> None:
+        """Keep markers."""
+        self.markers.append(text)
+
+
+class TestSeams:
+    """Output goes through the filter; the recorder sees the filtered stream."""
+
+    async def test_filter_and_recorder(self, harness: Harness) -> None:
+        """A blocked sequence never reaches the engineer nor the recording."""
+        recorder = ListRecorder()
+        await harness.start(output_filter=lambda _s: UpperFilter(), recorder=lambda _s: recorder)
+        session = await harness.new_session()
+        identity = await harness.issue(session)
+        script = b"printf 'a%sb\\n' SEC''RET; exit\n"
+        result = await harness.ssh(identity, session.id, "-tt", stdin=script)
+        await harness.wait_for("session.closed")
+        assert "ab" in result.stdout.decode()
+        assert b"SECRET" not in result.stdout
+        assert b"SECRET" not in b"".join(recorder.out)
+        assert b"".join(recorder.inp) == script
+        assert "blocked: word" in recorder.markers
+        assert "output" in harness.blocked()
+
+
+class TestParamiko:
+    """paramiko as a second, independent client."""
+
+    @staticmethod
+    def _client(harness: Harness, identity, login: str):
+        import paramiko
+
+        key = paramiko.Ed25519Key.from_private_key_file(str(identity.key))
+        key.load_certificate(str(identity.certificate))
+        client = paramiko.SSHClient()
+        client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        client.load_host_keys(str(harness.known_hosts))
+        client.connect("127.0.0.1", harness.port, username=login, pkey=key,
+                       look_for_keys=False, allow_agent=False, timeout=20)  # fmt: skip
+        return client
+
+    async def test_invoke_shell_works_exec_and_tunnel_refused(self, harness: Harness) -> None:
+        """invoke_shell runs; exec_command and direct-tcpip are refused."""
+        import paramiko
+
+        session = await harness.new_session()
+        identity = await harness.issue(session)
+
+        def drive() -> tuple[bytes, str, str]:
+            client = self._client(harness, identity, session.id)
+            try:
+                with pytest.raises(paramiko.SSHException) as exec_error:
+                    client.exec_command("id")
+                transport = client.get_transport()
+                assert transport is not None
+                with pytest.raises(paramiko.ChannelException) as tunnel_error:
+                    transport.open_channel(
+                        "direct-tcpip", ("127.0.0.1", harness.sshd.port), ("127.0.0.1", 0)
+                    )
+                return b"", str(exec_error.value), str(tunnel_error.value)
+            finally:
+                client.close()
+
+        def shell() -> bytes:
+            client = self._client(harness, identity, session.id)
+            try:
+                chan = client.invoke_shell()
+                chan.settimeout(20)
+                chan.send(b"echo para-$((3+4)); exit\n")
+                seen = b""
+                while b"para-7" not in seen:
+                    chunk = chan.recv(4096)
+                    if not chunk:
+                        break
+                    seen += chunk
+                return seen
+            finally:
+                client.close()
+
+        _, exec_error, tunnel_error = await asyncio.to_thread(drive)
+        assert "exec" in harness.blocked()
+        assert "direct-tcpip" in harness.blocked()
+        assert exec_error
+        assert "Administratively prohibited" in tunnel_error
+        session = await harness.new_session()  # the first session's certificate is spent
+        identity = await harness.issue(session)
+        assert b"para-7" in await asyncio.to_thread(shell)
