@@ -16,8 +16,8 @@ class EventSink(Protocol):
     """Receives structured events; implementations must not raise on I/O
     trouble they can retry, and must never write ``region``'s events elsewhere."""
 
-    def emit(self, event: str, *, region: Region, **fields: object) -> None:
-        """Record one event of type ``event`` for ``region``."""
+    def emit(self, event: str, /, *, region: Region, **fields: object) -> object:
+        """Record one event of type ``event`` for ``region`` (the result is unused)."""
         ...
 
 
@@ -27,7 +27,7 @@ class MemorySink:
     def __init__(self) -> None:
         self.events: list[dict[str, object]] = []
 
-    def emit(self, event: str, *, region: Region, **fields: object) -> None:
+    def emit(self, event: str, /, *, region: Region, **fields: object) -> None:
         """Append the event."""
         self.events.append({"event": event, "region": region, **fields})
 

@@ -8,6 +8,7 @@ what they exercise is what users run.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from dataclasses import dataclass, field
@@ -19,14 +20,18 @@ from aiohttp import web
 
 from broker.api.app import create_app
 from broker.api.auth import build_verifier
+from broker.audit import Auditor
 from broker.ca import CARegistry
 from broker.clock import Clock, SystemClock
 from broker.config import Config
 from broker.demo import DEMO_TARGET_NAME, demo_document
 from broker.events import EventSink
 from broker.gateway.demo_target import DemoTarget
+from broker.gateway.egress import OutputFilter
 from broker.gateway.gateway import Gateway
 from broker.gateway.keys import load_gateway_keys
+from broker.gateway.recorder import RecordingStore
+from broker.gateway.recordings import mark_incomplete
 from broker.gateway.settings import GatewaySettings
 from broker.keys import LocalKeyStore
 from broker.metrics import Metrics
@@ -41,37 +46,38 @@ from broker.typing import OrgId, Region, TargetName
 log = structlog.get_logger("broker.runtime")
 
 
-class LogSink:
-    """Events to the structured log, until the audit trail takes them."""
-
-    def emit(self, event: str, *, region: Region, **fields: object) -> None:
-        """Log the event."""
-        log.info(event, region=region, **fields)
-
-
 @dataclass(slots=True)
 class Runtime:
     """One running broker instance."""
 
     config: Config
     clock: Clock = field(default_factory=SystemClock)
-    events: EventSink = field(default_factory=LogSink)
+    auditor: Auditor | None = None
     store: Store | None = None
     ctx: Context | None = None
     api_url: str = ""
     demo_targets: dict[Region, DemoTarget] = field(default_factory=dict)
     gateways: dict[Region, Gateway] = field(default_factory=dict)
     _runner: web.AppRunner | None = None
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def events(self) -> EventSink:
+        """Where every part sends its events: the audit trail."""
+        assert self.auditor is not None, "start() first"
+        return self.auditor
 
     async def start(self) -> dict[str, Any]:
         """Start everything; returns (and writes) the endpoints document."""
         state = self.config.state_dir
         state.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.store = SqliteStore(state / "broker.db")
+        self.auditor = self.auditor or Auditor(state, self.clock)
+        self._tasks.append(asyncio.get_running_loop().create_task(self.auditor.flush_every(1.0)))
+        self.store = SqliteStore(state / "broker.db", clock=self.clock)
         fresh = not (await self.store.list_staff())
         policy = PolicyConfig.from_mapping(self.config.policy)
         cas = CARegistry(LocalKeyStore(state), self.clock)
-        self.ctx = Context(self.config, self.store, cas, self.events, self.clock, policy)
+        self.ctx = Context(self.config, self.store, cas, self.auditor, self.clock, policy)
         if fresh and self.config.mode == "local":
             await self._import_demo()
         if self.config.mode == "local" and self.config.demo_targets:
@@ -106,6 +112,8 @@ class Runtime:
         for region in self.config.regions:
             ca = await cas.get(region)
             keys = load_gateway_keys(self.config.state_dir, region)
+            # A killed gateway leaves recordings without their end: mark them.
+            mark_incomplete(self.config.region_dir(region), int(self.clock.now().timestamp()))
             gateway = Gateway(
                 region,
                 self._store(),
@@ -114,6 +122,8 @@ class Runtime:
                 self.events,
                 clock=self.clock,
                 settings=settings,
+                output_filter=lambda _session: OutputFilter(),
+                recorder=RecordingStore(self.config.state_dir, region, self.clock),
             )
             port = await gateway.start(self.config.bind_host)
             self.gateways[region] = gateway
@@ -158,8 +168,12 @@ class Runtime:
             await gateway.stop()
         for demo in self.demo_targets.values():
             await demo.stop()
+        for task in self._tasks:
+            task.cancel()
         if self.store is not None:
             await self.store.close()
+        if self.auditor is not None:
+            self.auditor.close()
         (self.config.state_dir / "endpoints.json").unlink(missing_ok=True)
 
     def _store(self) -> Store:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from broker.api import admin, consents, sessions
+from broker.api import admin, consents, recordings, sessions
 from broker.api.auth import TokenVerifier, bearer_token
 from broker.api.middleware import Handler, context, errors, problem_response, timing
 from broker.api.openapi import document
@@ -50,7 +50,7 @@ OPS_ROUTES = (
 
 def all_routes() -> tuple[Route, ...]:
     """Every endpoint the app serves."""
-    return OPS_ROUTES + sessions.ROUTES + consents.ROUTES + admin.ROUTES
+    return OPS_ROUTES + sessions.ROUTES + consents.ROUTES + admin.ROUTES + recordings.ROUTES
 
 
 def _guarded(route: Route, verifier: TokenVerifier, ctx: Context) -> Handler:
@@ -64,7 +64,13 @@ def _guarded(route: Route, verifier: TokenVerifier, ctx: Context) -> Handler:
             who = verifier.verify_token(bearer_token(request.headers.get("Authorization")))
         except AuthenticationError as error:
             region = ctx.config.regions[0]
-            ctx.events.emit("auth.failed", region=region, source_ip=request.remote, code=error.code)
+            ctx.events.emit(
+                "auth.failed",
+                region=region,
+                source_ip=request.remote,
+                reason=error.code,
+                method="bearer",
+            )
             return problem_response(error, request.path)
         if who.role not in roles:
             raise ForbiddenError("role_forbidden", f"requires role {' or '.join(roles)}")
@@ -85,6 +91,9 @@ def create_app(
     app[sessions.SERVICE] = SessionService(ctx, counters)
     app[consents.SERVICE] = ConsentService(ctx)
     app[admin.SERVICE] = AdminService(ctx)
+    app[recordings.ARCHIVE] = recordings.RecordingArchive(
+        ctx.config.state_dir, ctx.store, ctx.events, frozenset(ctx.config.regions)
+    )
     for route in all_routes():
         app.router.add_route(route.method, route.path, _guarded(route, verifier, ctx))
     return app

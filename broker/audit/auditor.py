@@ -50,7 +50,7 @@ class Auditor:
         """The state directory whose ``regions/`` this auditor writes."""
         return self._state
 
-    def emit(self, event_type: str, *, region: str, **fields: Any) -> dict[str, Any]:
+    def emit(self, event_type: str, /, *, region: str, **fields: Any) -> dict[str, Any]:
         """Append one event to ``region``'s chain; returns the record as stored."""
         check_event_type(event_type)
         writer = self._writer(region)

@@ -95,6 +95,8 @@ EVENT_FIELDS: Mapping[str, tuple[str, ...]] = {
     ),
     "recording.stored": (*_SESSION, "location", "bytes", "sha256", "gateway"),
     "auth.failed": ("reason", "method", *_CALLER),
+    "relay.failed": (*_SESSION, "reason", "gateway"),
+    "recording.read": (*_SESSION, *_CALLER),
     "import.applied": (
         "source", "orgs", "staff", "tickets", "targets", "consents", *_CALLER,
     ),

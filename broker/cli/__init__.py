@@ -25,6 +25,7 @@ GROUPS: tuple[str, ...] = (
     "policy",
     "audit",
     "recording",
+    "recordings",
 )
 
 

@@ -74,6 +74,7 @@ class PolicySession(asyncssh.SSHServerSession[bytes]):
         # Keystrokes may arrive before the target is up: hold them from here on.
         self._chan.pause_reading()
         self._relay = Relay(self.link, self._chan)
+        self.link.relay = self._relay
         return True
 
     def exec_requested(self, command: str) -> bool:

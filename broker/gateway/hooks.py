@@ -8,22 +8,37 @@ nothing, so the relay works on its own.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from broker.gateway.egress import Blocked
 from broker.models import Session
 
 
 class OutputFilter(Protocol):
     """A stateful filter over the terminal output stream."""
 
-    def feed(self, data: bytes) -> tuple[bytes, list[str]]:
-        """Return the bytes to pass on and a description of each blocked sequence."""
+    def feed(self, data: bytes) -> tuple[bytes, Sequence[Blocked]]:
+        """Return the bytes to pass on and each blocked sequence (never its payload)."""
+        ...
+
+    def flush(self) -> tuple[bytes, Sequence[Blocked]]:
+        """At the end of the stream: release held bytes, report an open string."""
         ...
 
 
 class Recorder(Protocol):
     """Receives what a session carried, in order."""
+
+    def start(
+        self, term: str, width: int, height: int, *, record_input: bool | None = None
+    ) -> None:
+        """The shell starts: write the header (terminal type and size)."""
+        ...
+
+    def close(self, reason: str) -> None:
+        """The session ended for ``reason``: write the closing marker, make it durable."""
+        ...
 
     def output(self, data: bytes) -> None:
         """Terminal output as the engineer saw it (after filtering)."""
@@ -45,13 +60,25 @@ class Recorder(Protocol):
 class IdentityFilter:
     """Passes every byte through unchanged and blocks nothing."""
 
-    def feed(self, data: bytes) -> tuple[bytes, list[str]]:
+    def feed(self, data: bytes) -> tuple[bytes, Sequence[Blocked]]:
         """Return ``data`` as is."""
-        return data, []
+        return data, ()
+
+    def flush(self) -> tuple[bytes, Sequence[Blocked]]:
+        """Nothing is ever held."""
+        return b"", ()
 
 
 class NullRecorder:
     """Records nothing."""
+
+    def start(
+        self, term: str, width: int, height: int, *, record_input: bool | None = None
+    ) -> None:
+        """Discard the header."""
+
+    def close(self, reason: str) -> None:
+        """Nothing to close."""
 
     def output(self, data: bytes) -> None:
         """Discard output."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import asyncssh
 
@@ -16,6 +17,9 @@ from broker.errors import BrokerError, ConflictError
 from broker.gateway.context import GatewayContext, log
 from broker.models import Session
 from broker.typing import SessionState
+
+if TYPE_CHECKING:
+    from broker.gateway.relay import Relay
 
 WHY: dict[str, str] = {
     "expired": "the session has expired",
@@ -65,6 +69,7 @@ class Link:
         self.reason: str | None = None
         self.channel: asyncssh.SSHServerChannel[bytes] | None = None
         self.shell_started = False
+        self.relay: Relay | None = None
         self._finished = False
 
     def touch_in(self, count: int) -> None:
@@ -115,6 +120,8 @@ class Link:
         self._finished = True
         now = self.ctx.clock.now()
         reason = self.reason or "client_closed"
+        if self.relay is not None:
+            self.relay.close_recording(reason)
         await self._end_in_store(reason, now)
         self.ctx.emit(
             "session.closed",

@@ -13,11 +13,13 @@ re-send what the filter removed.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 import asyncssh
 
 from broker.errors import BrokerError, NotFoundError
 from broker.gateway.context import log
+from broker.gateway.egress import Blocked
 from broker.gateway.hooks import OutputFilter, Recorder
 from broker.gateway.link import Link
 from broker.gateway.settings import FAST_CIPHERS
@@ -114,7 +116,7 @@ class Relay:
         """Check the session is still live, start the recorder, connect."""
         await self._recheck()
         target = await self._target()
-        self._start_hooks()
+        await self._start_hooks(term_type, term_size)
         self._conn = await self._connect(target)
         self._tchan, _ = await self._conn.create_session(
             lambda: TargetSession(self),
@@ -155,14 +157,27 @@ class Relay:
             raise RelayRefused("target_unreachable", "target has no pinned host key")
         return target
 
-    def _start_hooks(self) -> None:
+    async def _start_hooks(self, term_type: str, term_size: TermSize) -> None:
         """Build the session's filter and recorder; failing to record is fatal."""
         ctx = self.link.ctx
         self._filter = ctx.filters(self.link.session)
         try:
-            self._recorder = ctx.recorders(self.link.session)
+            org = await ctx.store.get_org(self.link.session.org_id)
+            recorder = ctx.recorders(self.link.session)
+            recorder.start(term_type, term_size[0], term_size[1], record_input=org.record_input)
         except (OSError, BrokerError) as error:
             raise RelayRefused("recording_unavailable", type(error).__name__) from error
+        if hasattr(recorder, "on_failure"):
+            # A disk that fills mid-session cuts the session: no unrecorded access.
+            recorder.on_failure = lambda _e: ctx.spawn(self.link.terminate("recording_unavailable"))
+        self._recorder = recorder
+
+    def close_recording(self, reason: str) -> None:
+        """Flush what the filter held, then close the recording with ``reason``."""
+        if self._filter is not None:
+            self._pass(*self._filter.flush())
+        if self._recorder is not None:
+            self._recorder.close(reason)
 
     async def _connect(self, target: Target) -> asyncssh.SSHClientConnection:
         """Log in to the target with the gateway's key."""
@@ -214,15 +229,21 @@ class Relay:
         """Target -> engineer, through the output filter."""
         assert self._filter is not None
         assert self._recorder is not None
-        passed, blocked = self._filter.feed(data)
-        for what in blocked:
-            self._recorder.marker(f"blocked: {what}")
+        self._pass(*self._filter.feed(data))
+
+    def _pass(self, passed: bytes, blocked: Sequence[Blocked]) -> None:
+        """Record and audit each block, then send what passed to the engineer."""
+        assert self._recorder is not None
+        for found in blocked:
+            self._recorder.marker(found.marker())
             self.link.ctx.emit(
-                "egress.blocked", kind="output", detail=what, session_id=self.link.session.id
+                "egress.blocked", kind=str(found.kind), session_id=self.link.session.id
             )
-        if passed:
-            self._recorder.output(passed)
-            self.link.touch_out(len(passed))
+        if not passed:
+            return
+        self._recorder.output(passed)
+        self.link.touch_out(len(passed))
+        if not self.chan.is_closing():
             self.chan.write(passed)
 
     def resize(self, width: int, height: int, pixwidth: int, pixheight: int) -> None:
@@ -259,8 +280,6 @@ class Relay:
         """Pass the shell's exit to the engineer and close the target leg."""
         if self.link.reason is None:
             self.link.reason = "shell_exited"
-        if self._recorder is not None:
-            self._recorder.marker(f"closed: {self.link.reason}")
         if self.chan.is_closing():
             pass
         elif self.exit_signal is not None:

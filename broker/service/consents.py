@@ -43,7 +43,7 @@ class ConsentService:
             expires_at=expires_at,
         )
         stored = await self.ctx.store.add_consent(consent)
-        await self._emit("consent.granted", ticket, stored)
+        await self._emit("consent.granted", ticket, stored, actor=principal.subject)
         return stored
 
     async def list(self, principal: Principal, ticket_id: TicketId) -> list[Consent]:
@@ -61,7 +61,13 @@ class ConsentService:
         if consent.ticket_id != ticket.id:
             raise NotFoundError("consent_not_found", "no such consent on this ticket")
         revoked = await self.ctx.store.revoke_consent(consent.id, self.ctx.clock.now())
-        await self._emit("consent.revoked", ticket, revoked.record)
+        await self._emit(
+            "consent.revoked",
+            ticket,
+            revoked.record,
+            actor=principal.subject,
+            sessions_ended=len(revoked.sessions),
+        )
         await announce_revoked(self.ctx, revoked.sessions, "consent_revoked")
         return revoked.record
 
@@ -73,7 +79,7 @@ class ConsentService:
             require_role(principal, "ops", "admin")
         return ticket
 
-    async def _emit(self, event: str, ticket: Ticket, consent: Consent) -> None:
+    async def _emit(self, event: str, ticket: Ticket, consent: Consent, **extra: object) -> None:
         org = await self.ctx.store.get_org(ticket.org_id)
         self.ctx.events.emit(
             event,
@@ -82,7 +88,8 @@ class ConsentService:
             ticket_id=consent.ticket_id,
             org_id=consent.org_id,
             staff_id=consent.staff_id,
-            expires_at=consent.expires_at.isoformat(),
+            expires_at=consent.expires_at,
+            **extra,
         )
 
 
@@ -96,5 +103,6 @@ async def announce_revoked(ctx: Context, sessions: list[Session], reason: str) -
             ticket_id=session.ticket_id,
             org_id=session.org_id,
             staff_id=session.staff_id,
+            consent_id=session.consent_id,
             reason=reason,
         )

@@ -21,7 +21,7 @@ from broker.ca import parse_user_key, source_address_list
 from broker.errors import BrokerError, ForbiddenError, PolicyDenied, RegionMismatch
 from broker.metrics import Metrics
 from broker.models import Consent, Org, Session, Staff, Target, Ticket
-from broker.policy import AccessRequest, Decision, decide, grant_ttl
+from broker.policy import AccessRequest, Decision, decide, effective_tier, grant_ttl
 from broker.service.authz import require_role
 from broker.service.context import Context, GatewayAddress
 from broker.store.base import Page, SessionQuery
@@ -72,14 +72,11 @@ class SessionService:
         user_key = parse_user_key(req.public_key)  # bad input fails before anything is written
         source_address_list(req.source_address)
         world = await self._world(StaffId(principal.subject), req)
-        ids = {"ticket_id": world.ticket.id, "org_id": world.org.id, "staff_id": world.staff.id}
-        self._emit("session.requested", world, source_ip=source_ip, **ids)
+        self._emit("session.requested", world, source_ip=source_ip)
         decision = self._decide(world)
         ttl = grant_ttl(decision, req.ttl_seconds, self.ctx.policy) if decision.allow else 0
         if ttl <= 0:
-            self._emit(
-                "session.denied", world, source_ip=source_ip, reasons=list(decision.reasons), **ids
-            )
+            self._emit("session.denied", world, source_ip=source_ip, reasons=list(decision.reasons))
             self.metrics.denied(list(decision.reasons) or ["ttl_exhausted"])
             raise PolicyDenied(decision.reasons, decision.message, ticket_id=world.ticket.id)
         session = await self._record(world, decision, ttl, req.source_address)
@@ -144,19 +141,30 @@ class SessionService:
             world,
             source_ip=source_ip,
             session_id=session.id,
-            ticket_id=session.ticket_id,
-            org_id=session.org_id,
-            staff_id=session.staff_id,
             basis=session.basis,
+            effective_tier=effective_tier(world.org.tier, world.ticket.scope),
             consent_id=session.consent_id,
-            serial=issued.serial,
-            valid_before=session.valid_before.isoformat(),
+            cert_serial=issued.serial,
+            expires_at=session.valid_before,
         )
         self.metrics.granted(session.region)
         return Grant(session, issued.certificate, self.ctx.gateway_for(session.region))
 
     def _emit(self, event: str, world: _World, **fields: object) -> None:
-        self.ctx.events.emit(event, region=world.org.region, **fields)
+        """An event about this request, with the facts the TIA groups by (ids only)."""
+        self.ctx.events.emit(
+            event,
+            region=world.org.region,
+            org_id=world.org.id,
+            ticket_id=world.ticket.id,
+            staff_id=world.staff.id,
+            staff_country=world.staff.country,
+            target=world.target.name,
+            scope=world.ticket.scope,
+            tier=world.org.tier,
+            actor=world.staff.id,
+            **fields,
+        )
 
     async def get(self, principal: Principal, session_id: SessionId) -> Session:
         """One session: engineers see their own, ops and admins any."""

@@ -1,0 +1,271 @@
+"""Uploading the gateway's recording spool to the region's S3 bucket.
+
+The spool is ``<state>/regions/<region>/recordings/*.cast``; it is also the
+uploader's only state, so a restarted gateway simply resumes. A recording is
+*complete* (ready to upload) when a sibling ``<id>.cast.done`` marker exists,
+or when no writer holds its ``flock`` and it has not changed for
+``quiet_seconds``. Files are treated as opaque bytes.
+
+Each upload is a ``PutObject`` with SSE-KMS under the region's key and a
+SHA-256 checksum; the local file (and marker) is deleted only after
+``HeadObject`` reports the same checksum, length and encryption. The bucket's
+region is checked at start and before every pass: a bucket anywhere else is
+refused (``RegionMismatch``, audited) and nothing is uploaded. Failures are
+retried forever with exponential backoff and jitter; nothing is deleted
+until it is confirmed, so an S3 outage loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import fcntl
+import hashlib
+import os
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from broker.aws.clients import ClientFactory
+from broker.aws.errors import AWS_ERRORS, unavailable
+from broker.aws.settings import AwsRegionSettings
+from broker.errors import RegionMismatch, UnavailableError
+from broker.events import EventSink
+from broker.keys import check_region
+
+SUFFIX = ".cast"
+DONE = ".done"
+KEY_PREFIX = "recordings/"
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A recording waiting in the spool."""
+
+    name: str
+    size: int
+    complete: bool
+
+
+def spool_dir(state_dir: Path, region: str) -> Path:
+    """``<state>/regions/<region>/recordings``."""
+    return Path(state_dir) / "regions" / check_region(region) / "recordings"
+
+
+def sha256_b64(path: Path) -> str:
+    """The file's SHA-256, base64 (S3's ``ChecksumSHA256`` form)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return base64.b64encode(digest.digest()).decode("ascii")
+
+
+def _held_by_writer(path: Path) -> bool:
+    """True while the recorder holds its exclusive lock on the file."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def spooled(spool: Path) -> list[Path]:
+    """The recordings in a spool folder, by name."""
+    if not spool.is_dir():
+        return []
+    return sorted(p for p in spool.iterdir() if p.name.endswith(SUFFIX))
+
+
+def is_complete(path: Path, quiet_seconds: float) -> bool:
+    """Marked done, or unlocked by any writer and unchanged for ``quiet_seconds``."""
+    if path.with_name(path.name + DONE).exists():
+        return True
+    quiet = time.time() - path.stat().st_mtime >= quiet_seconds
+    return quiet and not _held_by_writer(path)
+
+
+def pending_in(spool: Path, quiet_seconds: float) -> list[Pending]:
+    """What waits in ``spool`` for upload, by name."""
+    return [
+        Pending(p.name, p.stat().st_size, is_complete(p, quiet_seconds)) for p in spooled(spool)
+    ]
+
+
+def bucket_region(client: Any, bucket: str) -> str:
+    """The bucket's region: ``x-amz-bucket-region`` of HeadBucket, else GetBucketLocation."""
+    head = client.head_bucket(Bucket=bucket)
+    found = head.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("x-amz-bucket-region")
+    if found:
+        return str(found)
+    location = client.get_bucket_location(Bucket=bucket).get("LocationConstraint")
+    # S3 reports us-east-1 as no constraint and eu-west-1 by its legacy name "EU".
+    return {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(location, str(location))
+
+
+@dataclass(frozen=True, slots=True)
+class UploadPolicy:
+    """How the uploader behaves.
+
+    ``strict`` makes ``check_can_accept`` refuse new sessions when the spool
+    cannot be written or more than ``max_pending`` recordings wait.
+    ``backoff`` is (first delay, longest delay) in seconds.
+    """
+
+    strict: bool = False
+    max_pending: int = 100
+    quiet_seconds: float = 30.0
+    backoff: tuple[float, float] = (0.5, 60.0)
+
+
+class RecordingUploader:
+    """Uploads one region's spool to that region's bucket."""
+
+    def __init__(
+        self,
+        clients: ClientFactory,
+        settings: AwsRegionSettings,
+        state_dir: Path,
+        events: EventSink,
+        policy: UploadPolicy | None = None,
+    ) -> None:
+        self.region = settings.region
+        self.settings = settings
+        self.spool = spool_dir(state_dir, settings.region)
+        self.policy = policy or UploadPolicy()
+        self._clients = clients
+        self._events = events
+        self._failures = 0
+        self._mismatch = False
+
+    @property
+    def _s3(self) -> Any:
+        return self._clients.client("s3", self.region)
+
+    def check_bucket(self) -> None:
+        """Refuse (``RegionMismatch``, audited) unless the bucket is in this region."""
+        try:
+            found = bucket_region(self._s3, self.settings.bucket)
+        except AWS_ERRORS as error:
+            raise unavailable("recordings_unreachable", "s3", error) from error
+        if found != self.region:
+            self._mismatch = True
+            self._events.emit(
+                "recordings.region_mismatch",
+                region=self.region,
+                reason="bucket_region_mismatch",
+                location=found,
+            )
+            raise RegionMismatch(
+                "bucket_region_mismatch", "the recordings bucket is in another region"
+            )
+        self._mismatch = False
+
+    def pending(self) -> list[Pending]:
+        """Every recording in the spool, oldest name first, and whether it is complete."""
+        return pending_in(self.spool, self.policy.quiet_seconds)
+
+    def _casts(self) -> list[Path]:
+        return spooled(self.spool)
+
+    def is_complete(self, path: Path) -> bool:
+        """Marked done, or unlocked and unchanged for ``quiet_seconds``."""
+        return is_complete(path, self.policy.quiet_seconds)
+
+    def check_can_accept(self) -> None:
+        """Raise ``UnavailableError`` when a new session must be refused (fail closed)."""
+        if self._mismatch:
+            raise UnavailableError("recordings_region_mismatch", "recordings bucket refused")
+        if not self.policy.strict:
+            return
+        try:
+            self.spool.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.close(os.open(self.spool / ".probe", os.O_WRONLY | os.O_CREAT, 0o600))
+        except OSError as error:
+            raise UnavailableError(
+                "spool_unwritable", "recording spool cannot be written"
+            ) from error
+        if len(list(self._casts())) > self.policy.max_pending:
+            raise UnavailableError("spool_backlog", "too many recordings await upload")
+
+    def upload_ready(self) -> int:
+        """One pass: check the bucket, upload and confirm every complete recording.
+
+        Returns how many were uploaded; raises on the first failure (the caller backs off).
+        """
+        self.check_bucket()
+        done = 0
+        for path in self._casts():
+            if self.is_complete(path):
+                self.upload(path)
+                done += 1
+        return done
+
+    def upload(self, path: Path) -> None:
+        """Upload one recording, confirm its checksum, then delete it from the spool."""
+        checksum, size = sha256_b64(path), path.stat().st_size
+        key = KEY_PREFIX + path.name
+        try:
+            with path.open("rb") as body:
+                self._s3.put_object(
+                    Bucket=self.settings.bucket,
+                    Key=key,
+                    Body=body,
+                    ChecksumAlgorithm="SHA256",
+                    ServerSideEncryption="aws:kms",
+                    SSEKMSKeyId=self.settings.kms_key_id,
+                )
+            head = self._s3.head_object(
+                Bucket=self.settings.bucket, Key=key, ChecksumMode="ENABLED"
+            )
+        except AWS_ERRORS as error:
+            raise unavailable("recording_upload_failed", "s3", error) from error
+        if not _confirmed(head, checksum, size):
+            raise UnavailableError("recording_unconfirmed", "stored object does not match")
+        path.with_name(path.name + DONE).unlink(missing_ok=True)
+        path.unlink()
+        self._events.emit(
+            "recording.stored",
+            region=self.region,
+            session_id=path.name[: -len(SUFFIX)],
+            location=f"s3://{self.settings.bucket}/{key}",
+            bytes=size,
+            sha256=checksum,
+        )
+
+    def next_delay(self, failed: bool) -> float:
+        """Seconds until the next pass: exponential with full jitter after failures."""
+        base, cap = self.policy.backoff
+        self._failures = self._failures + 1 if failed else 0
+        if not failed:
+            return base
+        return random.uniform(0, min(cap, base * 2**self._failures))  # noqa: S311 - jitter only
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Upload passes until ``stop`` is set; failures back off and retry."""
+        while not stop.is_set():
+            try:
+                await asyncio.to_thread(self.upload_ready)
+                delay = self.next_delay(failed=False)
+            except (UnavailableError, RegionMismatch, OSError):
+                delay = self.next_delay(failed=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+
+
+def _confirmed(head: dict[str, Any], checksum: str, size: int) -> bool:
+    return (
+        head.get("ChecksumSHA256") == checksum
+        and head.get("ContentLength") == size
+        and head.get("ServerSideEncryption") == "aws:kms"
+    )

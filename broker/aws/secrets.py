@@ -1,0 +1,72 @@
+"""``KeyStore`` on AWS Secrets Manager: each region's secrets in that region only.
+
+A secret ``name`` of ``region`` is stored as ``<prefix>/<region>/<name>`` by
+the Secrets Manager client of that same region. ``put`` is create-only like
+``LocalKeyStore``: ``CreateSecret`` fails when the name exists, and then the
+existing secret is read back and returned, so racing creators agree on one key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from broker.aws.clients import ClientFactory
+from broker.aws.errors import AWS_ERRORS, error_code, unavailable
+from broker.errors import InputError, UnavailableError
+from broker.keys import check_name, check_region
+from broker.typing import Region
+
+_SECRET_MAX = 64 * 1024
+_SERVICE = "secretsmanager"
+
+
+class SecretsManagerKeyStore:
+    """Secret bytes by ``(region, name)`` in the region's Secrets Manager; create-only."""
+
+    def __init__(
+        self, clients: ClientFactory, prefix: str = "broker", kms_key_id: str | None = None
+    ) -> None:
+        self._clients = clients
+        self._prefix = prefix.strip("/")
+        self._kms_key_id = kms_key_id
+
+    def secret_id(self, region: Region, name: str) -> str:
+        """The Secrets Manager name of the secret ``name`` of ``region``."""
+        return f"{self._prefix}/{check_region(region)}/{check_name(name)}"
+
+    async def get(self, region: Region, name: str) -> bytes | None:
+        """The stored secret, or None when there is none yet."""
+        return await asyncio.to_thread(self._get, region, self.secret_id(region, name))
+
+    async def put(self, region: Region, name: str, secret: bytes) -> bytes:
+        """Create the secret unless it exists; return whichever secret is stored."""
+        if not secret or len(secret) > _SECRET_MAX:
+            raise InputError("secret", "must be 1 byte to 64 KiB")
+        return await asyncio.to_thread(self._put, region, self.secret_id(region, name), secret)
+
+    def _get(self, region: Region, secret_id: str) -> bytes | None:
+        client = self._clients.client(_SERVICE, region)
+        try:
+            answer = client.get_secret_value(SecretId=secret_id)
+        except AWS_ERRORS as error:
+            if error_code(error) == "ResourceNotFoundException":
+                return None
+            raise unavailable("key_unreadable", _SERVICE, error) from error
+        value = answer.get("SecretBinary")
+        if not isinstance(value, bytes) or not value:
+            # A secret someone stored as text is not one the broker wrote: fail closed.
+            raise UnavailableError("key_invalid", "stored secret is not binary")
+        return value
+
+    def _put(self, region: Region, secret_id: str, secret: bytes) -> bytes:
+        client = self._clients.client(_SERVICE, region)
+        extra = {} if self._kms_key_id is None else {"KmsKeyId": self._kms_key_id}
+        try:
+            client.create_secret(Name=secret_id, SecretBinary=secret, **extra)
+        except AWS_ERRORS as error:
+            if error_code(error) != "ResourceExistsException":
+                raise unavailable("key_unwritable", _SERVICE, error) from error
+        stored = self._get(region, secret_id)
+        if stored is None:
+            raise UnavailableError("key_vanished", "secret disappeared while being created")
+        return stored

@@ -1,0 +1,145 @@
+"""Per-region AWS settings for ``mode = "aws"``: where each region's resources live.
+
+Every resource a region uses (bucket, KMS key, table, log group, secrets) is
+named per region, so nothing of one region can be configured to land in
+another. ``from_mapping`` validates a parsed config section and names the
+offending field on error, never echoing its value.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+from urllib.parse import urlsplit
+
+from broker.errors import InputError
+from broker.keys import check_region
+from broker.policy.regions import REGIONS
+from broker.typing import Region
+
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_KMS = re.compile(
+    r"^(arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/\S+|alias/\S+|[0-9a-f-]{36})$"
+)
+_TABLE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
+_LOG_GROUP = re.compile(r"^[A-Za-z0-9_./#-]{1,512}$")
+_PREFIX = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,256}$")
+_REGION_FIELDS = ("bucket", "kms_key_id", "table", "log_group", "secret_prefix", "endpoint_url")
+
+
+@dataclass(frozen=True, slots=True)
+class AwsRegionSettings:
+    """One region's resources. ``endpoint_url`` overrides AWS (tests point it at moto)."""
+
+    region: Region
+    bucket: str
+    kms_key_id: str
+    table: str
+    log_group: str
+    secret_prefix: str = "broker"  # noqa: S105 - a name prefix, not a secret
+    endpoint_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AwsSettings:
+    """Every region's settings, plus the store's home region (its DynamoDB table)."""
+
+    regions: Mapping[Region, AwsRegionSettings] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    store_region: Region | None = None
+
+    def region(self, region: Region) -> AwsRegionSettings:
+        """The settings of ``region``; ``InputError`` when it is not configured (fail closed)."""
+        found = self.regions.get(region)
+        if found is None:
+            raise InputError("aws.regions", "region is not configured for AWS mode")
+        return found
+
+    def endpoints(self) -> dict[Region, str]:
+        """The endpoint overrides by region, for ``ClientFactory``."""
+        return {r: s.endpoint_url for r, s in self.regions.items() if s.endpoint_url}
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> AwsSettings:
+        """Parse ``{"store_region": ..., "regions": {"eu-central-1": {...}, ...}}``."""
+        _no_unknown(data, ("regions", "store_region"), "aws")
+        raw = data.get("regions")
+        if not isinstance(raw, Mapping) or not raw:
+            raise InputError("aws.regions", "must be a non-empty table of regions")
+        regions = {
+            _region(str(k), "aws.regions"): _region_settings(str(k), v) for k, v in raw.items()
+        }
+        store = data.get("store_region")
+        store_region = (
+            None if store is None else _region(_text(store, "aws.store_region"), "aws.store_region")
+        )
+        if store_region is not None and store_region not in regions:
+            raise InputError("aws.store_region", "must be one of the configured regions")
+        return cls(MappingProxyType(regions), store_region)
+
+
+def _region(value: str, path: str) -> Region:
+    """A known AWS region code, else ``InputError`` naming ``path``."""
+    try:
+        region = check_region(value)
+    except InputError as error:
+        raise InputError(path, "not an AWS region code") from error
+    if region not in REGIONS:
+        raise InputError(path, "not a known AWS region")
+    return region
+
+
+def _region_settings(name: str, data: object) -> AwsRegionSettings:
+    """Validate one region's table, naming ``aws.regions.<region>.<field>``."""
+    path = f"aws.regions.{name}"
+    if not isinstance(data, Mapping):
+        raise InputError(path, "must be a table")
+    _no_unknown(data, _REGION_FIELDS, path)
+    endpoint = data.get("endpoint_url")
+    return AwsRegionSettings(
+        region=_region(name, path),
+        bucket=_match(data, "bucket", _BUCKET, path),
+        kms_key_id=_match(data, "kms_key_id", _KMS, path),
+        table=_match(data, "table", _TABLE, path),
+        log_group=_match(data, "log_group", _LOG_GROUP, path),
+        secret_prefix=_match({"secret_prefix": "broker", **data}, "secret_prefix", _PREFIX, path),
+        endpoint_url=None if endpoint is None else _endpoint(endpoint, f"{path}.endpoint_url"),
+    )
+
+
+def _no_unknown(data: Mapping[str, Any], allowed: tuple[str, ...], path: str) -> None:
+    for key in data:
+        if key not in allowed:
+            raise InputError(f"{path}.{key}", "unknown setting")
+
+
+def _text(value: object, path: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise InputError(path, "must be a non-empty string")
+    return value
+
+
+def _match(data: Mapping[str, Any], key: str, pattern: re.Pattern[str], path: str) -> str:
+    value = _text(data.get(key), f"{path}.{key}")
+    if not pattern.fullmatch(value):
+        raise InputError(f"{path}.{key}", "is not a valid value for this setting")
+    return value
+
+
+def _endpoint(value: object, path: str) -> str:
+    """An http(s) URL; plain http is allowed only to loopback (moto in tests)."""
+    text = _text(value, path)
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InputError(path, "must be an http(s) URL")
+    if parts.scheme == "http" and not _loopback(parts.hostname):
+        raise InputError(path, "plain http only to a loopback address")
+    return text
+
+
+def _loopback(host: str) -> bool:
+    return host == "localhost" or host.startswith("127.")

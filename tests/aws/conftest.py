@@ -1,0 +1,69 @@
+"""moto servers for the AWS adapters: one per region, on loopback ephemeral ports.
+
+Fake credentials come from the environment; nothing here can reach real AWS
+(every client built in these tests has a loopback endpoint override).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+
+import pytest
+
+from broker.aws.clients import ClientFactory
+from broker.typing import Region
+from tests.aws.moto_server import MotoServer
+
+EU = Region("eu-central-1")
+US = Region("us-east-1")
+_NAMES = itertools.count()
+
+FAKE_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_CONFIG_FILE": "/nonexistent",
+    "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+
+
+def unique(prefix: str) -> str:
+    """A name no other test uses (moto's state is shared by the whole process)."""
+    return f"{prefix}-{next(_NAMES)}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fake_credentials() -> Iterator[None]:
+    """Fake AWS credentials for every test in this package."""
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in FAKE_ENV.items():
+            patch.setenv(key, value)
+        patch.delenv("AWS_PROFILE", raising=False)
+        patch.delenv("AWS_DEFAULT_REGION", raising=False)
+        yield
+
+
+@pytest.fixture(scope="session")
+def moto_eu(fake_credentials: None) -> Iterator[MotoServer]:
+    """The moto server standing in for eu-central-1."""
+    server = MotoServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def moto_us(fake_credentials: None) -> Iterator[MotoServer]:
+    """The moto server standing in for us-east-1."""
+    server = MotoServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def clients(moto_eu: MotoServer, moto_us: MotoServer) -> ClientFactory:
+    """A fresh factory: eu-central-1 -> ``moto_eu``, us-east-1 -> ``moto_us``."""
+    return ClientFactory({EU: moto_eu.url, US: moto_us.url}, max_attempts=1)

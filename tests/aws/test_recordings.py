@@ -1,0 +1,238 @@
+"""The recording uploader: region check, confirmed uploads, outages, strict mode."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from broker.aws.clients import ClientFactory
+from broker.aws.recordings import (
+    DONE,
+    RecordingUploader,
+    UploadPolicy,
+    bucket_region,
+    sha256_b64,
+)
+from broker.aws.settings import AwsRegionSettings
+from broker.clock import FakeClock
+from broker.errors import RegionMismatch, UnavailableError
+from broker.events import MemorySink
+from broker.gateway.recorder import RecordingStore
+from tests.aws.conftest import EU, US, unique
+from tests.aws.moto_server import MotoServer
+from tests.store.world import T0, session
+
+NOW = UploadPolicy(quiet_seconds=0, backoff=(0.01, 0.05))
+
+
+def make_bucket(clients: ClientFactory, region: str) -> tuple[str, str]:
+    """A new bucket in ``region`` and a KMS key there."""
+    bucket = unique("recordings")
+    s3 = clients.client("s3", region)
+    if region == "us-east-1":
+        s3.create_bucket(Bucket=bucket)
+    else:
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+    key = clients.client("kms", region).create_key()["KeyMetadata"]["KeyId"]
+    return bucket, key
+
+
+def settings(bucket: str, key: str, region: str = EU) -> AwsRegionSettings:
+    """Region settings naming ``bucket`` and ``key``."""
+    return AwsRegionSettings(region, bucket, key, "table", "/broker/audit")  # type: ignore[arg-type]
+
+
+def spool_file(state: Path, name: str, data: bytes, done: bool = True) -> Path:
+    """A finished recording in the eu-central-1 spool."""
+    folder = state / "regions" / EU / "recordings"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.cast"
+    path.write_bytes(data)
+    if done:
+        path.with_name(path.name + DONE).touch()
+    return path
+
+
+@pytest.fixture
+def outage(fake_credentials: None) -> Iterator[MotoServer]:
+    """A moto server of its own, which a test may stop and start again."""
+    server = MotoServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+class TestUpload:
+    """Confirmed uploads to the region's bucket."""
+
+    def test_upload_confirms_then_deletes(self, clients: ClientFactory, tmp_path: Path) -> None:
+        """The object is SSE-KMS under the region key with the file's SHA-256; then the
+        spool file and its marker are gone."""
+        bucket, key = make_bucket(clients, EU)
+        events = MemorySink()
+        data = os.urandom(50_000)
+        path = spool_file(tmp_path, "sess-1", data)
+        uploader = RecordingUploader(clients, settings(bucket, key), tmp_path, events, NOW)
+        assert uploader.upload_ready() == 1
+        head = clients.client("s3", EU).head_object(
+            Bucket=bucket, Key="recordings/sess-1.cast", ChecksumMode="ENABLED"
+        )
+        expected = base64.b64encode(hashlib.sha256(data).digest()).decode()
+        assert (head["ServerSideEncryption"], head["SSEKMSKeyId"]) == ("aws:kms", key)
+        assert head["ChecksumSHA256"] == expected
+        assert not path.exists()
+        assert not path.with_name("sess-1.cast.done").exists()
+        assert events.of("recording.stored")[0]["sha256"] == expected
+
+    def test_only_complete_recordings_upload(self, clients: ClientFactory, tmp_path: Path) -> None:
+        """A recording without marker that is still fresh stays in the spool."""
+        bucket, key = make_bucket(clients, EU)
+        spool_file(tmp_path, "fresh", b"x", done=False)
+        spool_file(tmp_path, "done", b"y")
+        policy = UploadPolicy(quiet_seconds=3600)
+        uploader = RecordingUploader(clients, settings(bucket, key), tmp_path, MemorySink(), policy)
+        assert uploader.upload_ready() == 1
+        assert [(p.name, p.complete) for p in uploader.pending()] == [("fresh.cast", False)]
+
+    async def test_open_recording_waits_for_its_writer(
+        self, clients: ClientFactory, tmp_path: Path
+    ) -> None:
+        """A recording the real recorder still holds is not uploaded; once closed it is."""
+        bucket, key = make_bucket(clients, EU)
+        recorder = RecordingStore(tmp_path, EU, FakeClock(T0), min_free_bytes=0).open(session())
+        recorder.start("xterm", 80, 24)
+        recorder.output(b"hello")
+        uploader = RecordingUploader(clients, settings(bucket, key), tmp_path, MemorySink(), NOW)
+        assert uploader.upload_ready() == 0
+        recorder.close("logout")
+        assert uploader.upload_ready() == 1
+        body = clients.client("s3", EU).get_object(Bucket=bucket, Key="recordings/sess-1.cast")
+        assert b"hello" in body["Body"].read()
+
+    def test_unconfirmed_upload_keeps_file(
+        self, clients: ClientFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """If the stored object does not match, the spool file stays."""
+        bucket, key = make_bucket(clients, EU)
+        path = spool_file(tmp_path, "s", b"abc")
+        uploader = RecordingUploader(clients, settings(bucket, key), tmp_path, MemorySink(), NOW)
+        original = sha256_b64
+
+        def wrong(p: Path) -> str:
+            return original(p)[::-1]
+
+        monkeypatch.setattr("broker.aws.recordings.sha256_b64", wrong)
+        with pytest.raises(UnavailableError) as caught:
+            uploader.upload_ready()
+        assert caught.value.code == "recording_unconfirmed"
+        assert path.exists()
+
+
+class TestBucketRegion:
+    """The bucket must be in the uploader's region."""
+
+    @pytest.mark.parametrize("region", [EU, US])
+    def test_bucket_region_read(self, clients: ClientFactory, region: str) -> None:
+        """``bucket_region`` reports where moto created the bucket."""
+        bucket, _ = make_bucket(clients, region)
+        assert bucket_region(clients.client("s3", region), bucket) == region
+
+    def test_mismatch_refuses_and_is_audited(self, clients: ClientFactory, tmp_path: Path) -> None:
+        """A bucket in us-east-1 configured for eu-central-1: nothing uploads, sessions refused."""
+        bucket, key = make_bucket(clients, US)
+        events = MemorySink()
+        path = spool_file(tmp_path, "s", b"abc")
+        uploader = RecordingUploader(clients, settings(bucket, key), tmp_path, events, NOW)
+        with pytest.raises(RegionMismatch):
+            uploader.upload_ready()
+        assert path.exists()
+        assert events.of("recordings.region_mismatch")[0]["location"] == US
+        with pytest.raises(UnavailableError) as caught:
+            uploader.check_can_accept()
+        assert caught.value.code == "recordings_region_mismatch"
+
+
+class TestOutage:
+    """S3 unavailable during and after a session: nothing is lost."""
+
+    async def test_outage_then_recovery(self, outage: MotoServer, tmp_path: Path) -> None:
+        """Uploads fail while S3 is down (files kept), and all succeed when it returns."""
+        clients = ClientFactory({EU: outage.url}, max_attempts=1, connect_timeout=1)
+        bucket, key = make_bucket(clients, EU)
+        recorder = RecordingStore(tmp_path, EU, FakeClock(T0), min_free_bytes=0).open(session())
+        recorder.start("xterm", 80, 24)
+        outage.stop()
+        recorder.output(b"during the outage")
+        recorder.close("logout")
+        spool_file(tmp_path, "after", b"second")
+        uploader = RecordingUploader(clients, settings(bucket, key), tmp_path, MemorySink(), NOW)
+        with pytest.raises(UnavailableError):
+            uploader.upload_ready()
+        assert [p.name for p in uploader.pending()] == ["after.cast", "sess-1.cast"]
+        stop = asyncio.Event()
+        runner = asyncio.create_task(uploader.run(stop))
+        await asyncio.sleep(0.2)  # a few failing passes back off and retry
+        outage.start()
+        await _until(lambda: not uploader.pending())
+        stop.set()
+        await runner
+        listed = clients.client("s3", EU).list_objects_v2(Bucket=bucket)["Contents"]
+        assert sorted(o["Key"] for o in listed) == [
+            "recordings/after.cast",
+            "recordings/sess-1.cast",
+        ]
+
+    def test_restart_resumes_from_spool(self, clients: ClientFactory, tmp_path: Path) -> None:
+        """A new uploader (a restarted gateway) uploads what an earlier one left."""
+        bucket, key = make_bucket(clients, EU)
+        spool_file(tmp_path, "left", b"behind")
+        first = RecordingUploader(clients, settings(bucket, key), tmp_path, MemorySink(), NOW)
+        assert [p.name for p in first.pending()] == ["left.cast"]
+        second = RecordingUploader(clients, settings(bucket, key), tmp_path, MemorySink(), NOW)
+        assert second.upload_ready() == 1
+        assert first.pending() == []
+
+
+async def _until(condition: object, tries: int = 500) -> None:
+    for _ in range(tries):
+        if condition():  # type: ignore[operator]
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("condition never held")
+
+
+class TestStrict:
+    """``check_can_accept`` in strict mode."""
+
+    def test_backlog_refuses(self, clients: ClientFactory, tmp_path: Path) -> None:
+        """More pending recordings than the bound refuses new sessions."""
+        for i in range(3):
+            spool_file(tmp_path, f"s{i}", b"x")
+        policy = UploadPolicy(strict=True, max_pending=2)
+        uploader = RecordingUploader(clients, settings("b", "k"), tmp_path, MemorySink(), policy)
+        with pytest.raises(UnavailableError) as caught:
+            uploader.check_can_accept()
+        assert caught.value.code == "spool_backlog"
+
+    def test_unwritable_spool_refuses(self, clients: ClientFactory, tmp_path: Path) -> None:
+        """A spool that cannot be created refuses new sessions."""
+        (tmp_path / "regions").write_text("not a folder")
+        policy = UploadPolicy(strict=True)
+        uploader = RecordingUploader(clients, settings("b", "k"), tmp_path, MemorySink(), policy)
+        with pytest.raises(UnavailableError) as caught:
+            uploader.check_can_accept()
+        assert caught.value.code == "spool_unwritable"
+
+    def test_lenient_accepts_backlog(self, clients: ClientFactory, tmp_path: Path) -> None:
+        """Without ``strict`` a backlog does not refuse sessions."""
+        for i in range(3):
+            spool_file(tmp_path, f"s{i}", b"x")
+        policy = UploadPolicy(max_pending=1)
+        uploader = RecordingUploader(clients, settings("b", "k"), tmp_path, MemorySink(), policy)
+        assert uploader.check_can_accept() is None
