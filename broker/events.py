@@ -34,3 +34,15 @@ class MemorySink:
     def of(self, event: str) -> list[dict[str, object]]:
         """Every recorded event of one type."""
         return [e for e in self.events if e["event"] == event]
+
+
+class TeeSink:
+    """Sends every event to several sinks (e.g. the local chain and CloudWatch)."""
+
+    def __init__(self, *sinks: EventSink) -> None:
+        self.sinks = sinks
+
+    def emit(self, event: str, /, *, region: Region, **fields: object) -> None:
+        """Emit to each sink in order."""
+        for sink in self.sinks:
+            sink.emit(event, region=region, **fields)

@@ -140,7 +140,8 @@ class Runtime:
         verifier = build_verifier(
             self.config.state_dir, clock=self.clock, **_auth_options(self.config)
         )
-        app = create_app(self.ctx, verifier, Metrics())
+        assert self.auditor is not None
+        app = create_app(self.ctx, verifier, self.auditor, Metrics())
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.bind_host, self.config.api_port)

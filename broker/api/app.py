@@ -8,14 +8,16 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from broker.api import admin, consents, recordings, sessions
+from broker.api import admin, audit, consents, recordings, sessions
 from broker.api.auth import TokenVerifier, bearer_token
 from broker.api.middleware import Handler, context, errors, problem_response, timing
 from broker.api.openapi import document
 from broker.api.routing import PRINCIPAL, Route, principal
+from broker.audit import Auditor
 from broker.errors import AuthenticationError, BrokerError, ForbiddenError
 from broker.metrics import Metrics
 from broker.service.admin import AdminService
+from broker.service.audit import AuditService
 from broker.service.consents import ConsentService
 from broker.service.context import Context
 from broker.service.sessions import SessionService
@@ -50,7 +52,8 @@ OPS_ROUTES = (
 
 def all_routes() -> tuple[Route, ...]:
     """Every endpoint the app serves."""
-    return OPS_ROUTES + sessions.ROUTES + consents.ROUTES + admin.ROUTES + recordings.ROUTES
+    routes = sessions.ROUTES + consents.ROUTES + admin.ROUTES + recordings.ROUTES + audit.ROUTES
+    return OPS_ROUTES + routes
 
 
 def _guarded(route: Route, verifier: TokenVerifier, ctx: Context) -> Handler:
@@ -81,7 +84,7 @@ def _guarded(route: Route, verifier: TokenVerifier, ctx: Context) -> Handler:
 
 
 def create_app(
-    ctx: Context, verifier: TokenVerifier, registry: Metrics | None = None
+    ctx: Context, verifier: TokenVerifier, auditor: Auditor, registry: Metrics | None = None
 ) -> web.Application:
     """The broker's HTTP API over ``ctx``."""
     counters = registry or Metrics()
@@ -91,6 +94,7 @@ def create_app(
     app[sessions.SERVICE] = SessionService(ctx, counters)
     app[consents.SERVICE] = ConsentService(ctx)
     app[admin.SERVICE] = AdminService(ctx)
+    app[audit.SERVICE] = AuditService(ctx, auditor)
     app[recordings.ARCHIVE] = recordings.RecordingArchive(
         ctx.config.state_dir, ctx.store, ctx.events, frozenset(ctx.config.regions)
     )

@@ -145,6 +145,14 @@ SCHEMAS: dict[str, Any] = {
         },
     },
     "Health": {"type": "object", "properties": {"status": _STR}},
+    "AuditPage": {
+        "type": "object",
+        "properties": {
+            "items": {"type": "array", "items": {"type": "object"}},
+            "next_cursor": _NULL_STR,
+        },
+    },
+    "Tia": {"type": "object", "description": "Transfer Impact Assessment; see docs/tia.md"},
 }
 _PARAM = re.compile(r"{(\w+)}")
 

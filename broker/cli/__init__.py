@@ -24,6 +24,7 @@ GROUPS: tuple[str, ...] = (
     "data",
     "policy",
     "audit",
+    "tia",
     "recording",
     "recordings",
 )

@@ -14,11 +14,12 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from broker.api.app import create_app
 from broker.api.auth import LocalAuthority
+from broker.audit import Auditor
 from broker.ca import CARegistry
 from broker.clock import FakeClock
 from broker.config import Config
 from broker.demo import demo_document
-from broker.events import MemorySink
+from broker.events import MemorySink, TeeSink
 from broker.keys import LocalKeyStore
 from broker.metrics import Metrics
 from broker.models import Target
@@ -43,6 +44,7 @@ class Api:
     clock: FakeClock
     store: SqliteStore
     state: Path
+    auditor: Auditor
 
     def token(self, subject: str, role: str = "engineer", org: str | None = None) -> dict[str, str]:
         """Authorization header for a freshly minted token."""
@@ -75,15 +77,20 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
     await store.import_bundle(parse_bundle(demo_document()))
     await store.import_bundle(ImportBundle(targets=demo_targets()))
     events = MemorySink()
+    auditor = Auditor(tmp_path, clock)
     cas = CARegistry(LocalKeyStore(tmp_path), clock)
     config = Config(state_dir=tmp_path)
     gateways = {Region("eu-central-1"): GatewayAddress("127.0.0.1", 2222)}
-    ctx = Context(config, store, cas, events, clock, PolicyConfig.from_mapping({}), gateways)
+    sink = TeeSink(events, auditor)
+    ctx = Context(config, store, cas, sink, clock, PolicyConfig.from_mapping({}), gateways)
     authority = LocalAuthority.from_state(tmp_path, clock=clock)
-    client = TestClient(TestServer(create_app(ctx, authority, Metrics()), host="127.0.0.1"))
+    client = TestClient(
+        TestServer(create_app(ctx, authority, auditor, Metrics()), host="127.0.0.1")
+    )
     await client.start_server()
-    yield Api(client, authority, events, clock, store, tmp_path)
+    yield Api(client, authority, events, clock, store, tmp_path, auditor)
     await client.close()
+    auditor.close()
     await store.close()
 
 

@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from broker.api.app import _guarded, all_routes, create_app
 from broker.api.auth import LocalAuthority
 from broker.api.recordings import ARCHIVE, ROUTES, RecordingArchive
+from broker.audit import Auditor
 from broker.ca import CARegistry
 from broker.clock import FakeClock
 from broker.config import Config
@@ -57,12 +58,14 @@ async def rec_api(tmp_path: Path) -> AsyncIterator[Api]:
         Config(state_dir=tmp_path), store, cas, events, clock, PolicyConfig.from_mapping({})
     )
     authority = LocalAuthority.from_state(tmp_path, clock=clock)
-    app = create_app(ctx, authority, Metrics())
+    auditor = Auditor(tmp_path, clock)
+    app = create_app(ctx, authority, auditor, Metrics())
     wire(app, ctx, authority)
     client = TestClient(TestServer(app, host="127.0.0.1"))
     await client.start_server()
-    yield Api(client, authority, events, clock, store, tmp_path)
+    yield Api(client, authority, events, clock, store, tmp_path, auditor)
     await client.close()
+    auditor.close()
     await store.close()
 
 

@@ -127,9 +127,35 @@ class TestWalkthrough:
         )
         assert json.loads(out)["state"] == "revoked"
 
+    async def test_tia_after_a_session(
+        self, running: Runtime, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """``broker tia`` prints the org's assessment, built from the verified trail."""
+        await cli(
+            capsys, "session", "open", "--ticket", "T-1003", "--target", "app-1", "--as", "eng-in-1"
+        )
+        _, token, _ = await cli(capsys, "token", "--subject", "ops-1", "--role", "ops")
+        period = ["--from", "2000-01-01T00:00:00Z", "--to", "2100-01-01T00:00:00Z"]
+        status, out, err = await cli(
+            capsys, "tia", "--org", "bank-de", *period, "--token", token.strip()
+        )
+        assert status == 0, err
+        assert "# Transfer Impact Assessment: bank-de" in out
+        assert "| IN | standard contractual clauses" in out
+
     async def test_every_command_has_help(self, capsys: pytest.CaptureFixture[str]) -> None:
         """--help works for every command group and exits 0."""
-        for group in ("run", "session", "consent", "token", "import", "policy"):
+        for group in (
+            "run",
+            "session",
+            "consent",
+            "token",
+            "import",
+            "policy",
+            "audit",
+            "tia",
+            "recording",
+        ):
             with pytest.raises(SystemExit) as exit_info:
                 main([group, "--help"])
             assert exit_info.value.code == 0

@@ -1,0 +1,88 @@
+"""``/v1/audit`` for ops, and ``/v1/orgs/{id}/tia``, the Transfer Impact Assessment."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from aiohttp import web
+
+from broker import validate as v
+from broker.api.routing import Route, principal
+from broker.audit import AuditQuery
+from broker.audit.events import EVENT_TYPES
+from broker.audit.tia import render_markdown
+from broker.errors import InputError
+from broker.service.audit import AuditService
+from broker.typing import OrgId, Region, Role
+
+SERVICE = web.AppKey("audit", AuditService)
+FILTERS = ("region", "session_id", "ticket_id", "event", "since", "until", "cursor", "limit")
+
+
+def _time(params: dict[str, str], name: str) -> datetime | None:
+    return v.timestamp(params[name], name) if name in params else None
+
+
+def _limit(params: dict[str, str]) -> int:
+    limit = params.get("limit", "100")
+    if not limit.isdigit() or not 1 <= int(limit) <= 1000:
+        raise InputError("limit", "must be an integer between 1 and 1000")
+    return int(limit)
+
+
+def parse_query(params: dict[str, str]) -> AuditQuery:
+    """Validate the filters of ``GET /v1/audit``."""
+    v.reject_unknown(params, FILTERS)
+    cursor = params.get("cursor", "0")
+    if not cursor.isdigit():
+        raise InputError("cursor", "must be a cursor from a previous page")
+    return AuditQuery(
+        session_id=params.get("session_id"),
+        ticket_id=params.get("ticket_id"),
+        event=v.optional(params, "event", v.choice(EVENT_TYPES)),
+        since=_time(params, "since"),
+        until=_time(params, "until"),
+        after_seq=int(cursor),
+        limit=_limit(params),
+    )
+
+
+async def index(request: web.Request) -> web.Response:
+    """Audit records of one region by filter, oldest first, paginated."""
+    params = dict(request.query)
+    query = parse_query(params)
+    region = Region(params["region"]) if "region" in params else None
+    page = await request.app[SERVICE].query(principal(request), region, query)
+    cursor = str(page.next_after) if page.next_after is not None else None
+    return web.json_response({"items": page.records, "next_cursor": cursor})
+
+
+async def tia(request: web.Request) -> web.Response:
+    """The TIA as JSON, or Markdown with ``format=md``."""
+    params = dict(request.query)
+    v.reject_unknown(params, ("from", "to", "format"))
+    start, end = v.field(params, "from", v.timestamp), v.field(params, "to", v.timestamp)
+    fmt = v.optional(params, "format", v.choice(("json", "md"))) or "json"
+    org_id = OrgId(v.identifier(request.match_info["id"], "id"))
+    report = await request.app[SERVICE].tia(principal(request), org_id, start, end)
+    if fmt == "md":
+        return web.Response(text=render_markdown(report), content_type="text/markdown")
+    return web.json_response(report)
+
+
+OPS: tuple[Role, ...] = ("ops", "admin")
+ROUTES = (
+    Route(
+        "GET", "/v1/audit", index, "Query the audit trail", OPS, None, "AuditPage", query=FILTERS
+    ),
+    Route(
+        "GET",
+        "/v1/orgs/{id}/tia",
+        tia,
+        "Transfer Impact Assessment",
+        (*OPS, "customer_admin"),
+        None,
+        "Tia",
+        query=("from", "to", "format"),
+    ),
+)

@@ -1,0 +1,86 @@
+"""Ops queries over the audit trail, and the Transfer Impact Assessment.
+
+Both read only the region the records belong to. The TIA verifies that
+region's chain first and refuses to report on a broken one.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from broker.api.auth import Principal
+from broker.audit import Auditor, AuditQuery, Page
+from broker.audit.tia import TiaScope, build_tia
+from broker.errors import ConflictError, InputError
+from broker.service.authz import require_org_admin, require_role
+from broker.service.context import Context
+from broker.typing import OrgId, Region
+
+MAX_TIA_RECORDS = 1_000_000
+
+
+class AuditService:
+    """Use cases on the audit trail."""
+
+    def __init__(self, ctx: Context, auditor: Auditor) -> None:
+        self.ctx = ctx
+        self.auditor = auditor
+
+    async def query(self, principal: Principal, region: Region | None, query: AuditQuery) -> Page:
+        """Matching records of one region, for ops."""
+        require_role(principal, "ops", "admin")
+        return self.auditor.query(await self._region(region, query), query)
+
+    async def _region(self, region: Region | None, query: AuditQuery) -> Region:
+        """The region asked for, or the one the named session or ticket lives in."""
+        if region is not None:
+            if region not in self.ctx.config.regions:
+                raise InputError("region", "not a region this broker serves")
+            return region
+        if query.session_id:
+            return (await self.ctx.store.get_session(query.session_id)).region  # type: ignore[arg-type]
+        if query.ticket_id:
+            ticket = await self.ctx.store.get_ticket(query.ticket_id)  # type: ignore[arg-type]
+            return (await self.ctx.store.get_org(ticket.org_id)).region
+        raise InputError("region", "is required unless session_id or ticket_id is given")
+
+    async def tia(
+        self, principal: Principal, org_id: OrgId, start: datetime, end: datetime
+    ) -> dict[str, Any]:
+        """The TIA of one org for ``[start, end)``, from its region's verified chain."""
+        if principal.role == "customer_admin":
+            require_org_admin(principal, org_id)
+        else:
+            require_role(principal, "ops", "admin")
+        if end <= start:
+            raise InputError("to", "must be after from")
+        org = await self.ctx.store.get_org(org_id)
+        verdict = self.auditor.verify(org.region)
+        if not verdict.ok:
+            raise ConflictError(
+                "audit_chain_broken", "the region's audit chain does not verify", region=org.region
+            )
+        records = self._records(org.region, AuditQuery(org_id=org.id, since=start, until=end))
+        return build_tia(
+            TiaScope(org.id, org.region, org.tier, start, end, self._storage(org.region)), records
+        )
+
+    def _records(self, region: Region, query: AuditQuery) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        page = self.auditor.query(region, query)
+        found += page.records
+        while page.next_after is not None and len(found) < MAX_TIA_RECORDS:
+            page = self.auditor.query(region, _after(query, page.next_after))
+            found += page.records
+        return found
+
+    def _storage(self, region: Region) -> dict[str, str]:
+        base = self.ctx.config.region_dir(region)
+        return {"audit trail": str(base / "audit"), "recordings": str(base / "recordings")}
+
+
+def _after(query: AuditQuery, seq: int) -> AuditQuery:
+    return AuditQuery(
+        query.session_id, query.ticket_id, query.org_id, query.event, query.since, query.until, seq
+    )

@@ -1,0 +1,87 @@
+"""``GET /v1/audit`` and the Transfer Impact Assessment over HTTP."""
+
+from __future__ import annotations
+
+from tests.api.conftest import Api, soon
+
+PERIOD = "from=2026-11-01T00:00:00Z&to=2026-12-01T00:00:00Z"
+
+
+class TestAuditQuery:
+    """Ops read the trail by filter."""
+
+    async def test_ops_filter_by_ticket(self, api: Api) -> None:
+        """Records of one ticket, from the ticket's region, with no raw PI fields."""
+        await api.grant("eng-de-1", "T-1001")
+        response = await api.client.get(
+            "/v1/audit?ticket_id=T-1001", headers=api.token("ops-1", "ops")
+        )
+        assert response.status == 200
+        items = (await response.json())["items"]
+        assert {i["event"] for i in items} >= {"session.requested", "session.issued"}
+        assert {i["region"] for i in items} == {"eu-central-1"}
+
+    async def test_engineer_is_forbidden(self, api: Api) -> None:
+        """The audit trail is for ops only."""
+        response = await api.client.get(
+            "/v1/audit?region=eu-central-1", headers=api.token("eng-de-1")
+        )
+        assert response.status == 403
+
+    async def test_region_required_without_ids(self, api: Api) -> None:
+        """Without a region, session or ticket the query names the missing field."""
+        response = await api.client.get("/v1/audit", headers=api.token("ops-1", "ops"))
+        assert (await response.json())["field"] == "region"
+
+
+class TestTia:
+    """GET /v1/orgs/{id}/tia."""
+
+    async def test_tia_groups_accesses_by_country_and_basis(self, api: Api) -> None:
+        """Accesses, consents and denials appear with their legal basis."""
+        admin = api.token("cust-1", "customer_admin", "acme-de")
+        body = {"staff_id": "eng-us-1", "expires_at": soon(api.clock)}
+        consent = await (
+            await api.client.post("/v1/tickets/T-1001/consents", json=body, headers=admin)
+        ).json()
+        await api.grant("eng-de-1", "T-1001")
+        await api.grant("eng-us-1", "T-1001")
+        await api.grant("eng-br-1", "T-1001")
+        response = await api.client.get(
+            f"/v1/orgs/acme-de/tia?{PERIOD}", headers=api.token("ops-1", "ops")
+        )
+        tia = await response.json()
+        assert tia["region"] == "eu-central-1"
+        rows = {(r["staff_country"], r["basis"]): r for r in tia["accesses"]}
+        assert rows[("DE", "intra-eea")]["sessions"] == 1
+        assert rows[("US", "consent")]["consent_ids"] == [consent["consent_id"]]
+        assert tia["denials_by_reason"] == {"country_not_permitted": 1}
+
+    async def test_tia_markdown_for_customer_admin(self, api: Api) -> None:
+        """A customer admin gets their own org's TIA as Markdown."""
+        await api.grant("eng-in-1", "T-1003")
+        headers = api.token("cust-2", "customer_admin", "bank-de")
+        response = await api.client.get(f"/v1/orgs/bank-de/tia?{PERIOD}&format=md", headers=headers)
+        text = await response.text()
+        assert response.content_type == "text/markdown"
+        assert "# Transfer Impact Assessment: bank-de" in text
+        assert "standard contractual clauses" in text
+        assert "| cas | 1 |" in text
+
+    async def test_tia_refuses_broken_chain(self, api: Api) -> None:
+        """A tampered audit segment makes the TIA refuse with 409."""
+        await api.grant("eng-de-1", "T-1001")
+        api.auditor.flush()
+        segment = sorted((api.state / "regions" / "eu-central-1" / "audit").glob("*.jsonl"))[0]
+        segment.write_bytes(segment.read_bytes().replace(b"eng-de-1", b"eng-de-2", 1))
+        response = await api.client.get(
+            f"/v1/orgs/acme-de/tia?{PERIOD}", headers=api.token("ops-1", "ops")
+        )
+        assert response.status == 409
+        assert (await response.json())["code"] == "audit_chain_broken"
+
+    async def test_other_orgs_admin_forbidden(self, api: Api) -> None:
+        """A customer admin cannot read another org's TIA."""
+        headers = api.token("cust-3", "customer_admin", "shop-us")
+        response = await api.client.get(f"/v1/orgs/acme-de/tia?{PERIOD}", headers=headers)
+        assert response.status == 403
