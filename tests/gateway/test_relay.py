@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from broker.gateway.egress import Blocked, Kind
 from tests.gateway.conftest import SHELL_SCRIPT, Harness
 
 pytestmark = pytest.mark.ssh
@@ -53,10 +54,14 @@ class TestTargetProblems:
 class UpperFilter:
     """A test filter: blocks the word SECRET, passes the rest."""
 
-    def feed(self, data: bytes) -> tuple[bytes, list[str]]:
-        """Remove every SECRET."""
+    def feed(self, data: bytes) -> tuple[bytes, list[Blocked]]:
+        """Remove every SECRET, reporting each as an ``osc-other`` block."""
         count = data.count(b"SECRET")
-        return data.replace(b"SECRET", b""), ["word"] * count
+        return data.replace(b"SECRET", b""), [Blocked(Kind.OSC_OTHER, 0, 6)] * count
+
+    def flush(self) -> tuple[bytes, list[Blocked]]:
+        """Nothing is held."""
+        return b"", []
 
 
 class ListRecorder:
@@ -83,6 +88,16 @@ class ListRecorder:
         """Keep markers."""
         self.markers.append(text)
 
+    def start(
+        self, term: str, width: int, height: int, *, record_input: bool | None = None
+    ) -> None:
+        """Keep the start as a marker."""
+        self.markers.append(f"start {term} {width}x{height}")
+
+    def close(self, reason: str) -> None:
+        """Keep the close as a marker."""
+        self.markers.append(f"closed: {reason}")
+
 
 class TestSeams:
     """Output goes through the filter; the recorder sees the filtered stream."""
@@ -100,8 +115,10 @@ class TestSeams:
         assert b"SECRET" not in result.stdout
         assert b"SECRET" not in b"".join(recorder.out)
         assert b"".join(recorder.inp) == script
-        assert "blocked: word" in recorder.markers
-        assert "output" in harness.blocked()
+        assert Blocked(Kind.OSC_OTHER, 0, 6).marker() in recorder.markers
+        assert "osc-other" in harness.blocked()
+        assert recorder.markers[0].startswith("start ")
+        assert recorder.markers[-1] == "closed: shell_exited"
 
 
 class TestParamiko:
