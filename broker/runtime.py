@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from aiohttp import web
 from broker.api.app import create_app
 from broker.api.auth import build_verifier
 from broker.audit import Auditor
+from broker.audit.log import configure_logging
 from broker.ca import CARegistry
 from broker.clock import Clock, SystemClock
 from broker.config import Config
@@ -72,6 +74,8 @@ class Runtime:
         state = self.config.state_dir
         state.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.auditor = self.auditor or Auditor(state, self.clock)
+        # One redacted JSON-lines pipeline for every log line, to stderr.
+        configure_logging(redactor=self.auditor.redactor, stream=sys.stderr)
         self._tasks.append(asyncio.get_running_loop().create_task(self.auditor.flush_every(1.0)))
         self.store = SqliteStore(state / "broker.db", clock=self.clock)
         fresh = not (await self.store.list_staff())

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from broker.api import admin, audit, consents, recordings, sessions
 from broker.api.auth import TokenVerifier, bearer_token
-from broker.api.middleware import Handler, context, errors, problem_response, timing
+from broker.api.middleware import SCRUBBER, Handler, context, errors, problem_response, timing
 from broker.api.openapi import document
 from broker.api.routing import PRINCIPAL, Route, principal
 from broker.audit import Auditor
@@ -74,7 +74,7 @@ def _guarded(route: Route, verifier: TokenVerifier, ctx: Context) -> Handler:
                 reason=error.code,
                 method="bearer",
             )
-            return problem_response(error, request.path)
+            return problem_response(error, request)
         if who.role not in roles:
             raise ForbiddenError("role_forbidden", f"requires role {' or '.join(roles)}")
         request[PRINCIPAL] = who
@@ -95,6 +95,7 @@ def create_app(
     app[consents.SERVICE] = ConsentService(ctx)
     app[admin.SERVICE] = AdminService(ctx)
     app[audit.SERVICE] = AuditService(ctx, auditor)
+    app[SCRUBBER] = auditor.redactor.ephemeral().value
     app[recordings.ARCHIVE] = recordings.RecordingArchive(
         ctx.config.state_dir, ctx.store, ctx.events, frozenset(ctx.config.regions)
     )

@@ -23,10 +23,19 @@ PROBLEM_JSON = "application/problem+json"
 log = structlog.get_logger("broker.api")
 
 
-def problem_response(error: BrokerError, instance: str) -> web.Response:
-    """The problem+json response for ``error``."""
-    body = problem(error, instance)
-    return web.json_response(body, status=error.status, content_type=PROBLEM_JSON)
+Scrubber = Callable[[object], object]
+SCRUBBER: web.AppKey[Scrubber] = web.AppKey("scrubber")
+"""Pseudonymises problem bodies: a field name or path echoed back may carry a
+phone number or email the caller typed."""
+
+
+def problem_response(error: BrokerError, request: web.Request) -> web.Response:
+    """The problem+json response for ``error``, with any PI pseudonymised."""
+    body = dict(problem(error, request.path))
+    scrub = request.app.get(SCRUBBER)
+    return web.json_response(
+        scrub(body) if scrub else body, status=error.status, content_type=PROBLEM_JSON
+    )
 
 
 def _from_http(exc: web.HTTPException) -> BrokerError:
@@ -45,14 +54,14 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except BrokerError as error:
-        return problem_response(error, request.path)
+        return problem_response(error, request)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return problem_response(_from_http(exc), request.path)
+        return problem_response(_from_http(exc), request)
     except Exception:
         log.exception("api.unhandled", path=request.path)
-        return problem_response(BrokerError("internal", "internal error"), request.path)
+        return problem_response(BrokerError("internal", "internal error"), request)
 
 
 @web.middleware

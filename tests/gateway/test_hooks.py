@@ -14,7 +14,8 @@ class TestDefaults:
     @given(st.binary())
     def test_identity(self, data: bytes) -> None:
         """Everything passes, nothing is blocked."""
-        assert IdentityFilter().feed(data) == (data, [])
+        assert IdentityFilter().feed(data) == (data, ())
+        assert IdentityFilter().flush() == (b"", ())
 
     def test_null_recorder_accepts_all(self) -> None:
         """Every method is callable and returns None."""
@@ -23,3 +24,5 @@ class TestDefaults:
         assert rec.input(b"x") is None
         assert rec.resize(1, 1) is None
         assert rec.marker("m") is None
+        assert rec.start("xterm", 80, 24) is None
+        assert rec.close("done") is None
