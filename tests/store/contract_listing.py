@@ -63,7 +63,11 @@ class ListingContract(StoreHarness):
     @settings(
         max_examples=15,
         deadline=None,
-        suppress_health_check=[HealthCheck.function_scoped_fixture],
+        # The contract runs once per store implementation, each its own class.
+        suppress_health_check=[
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.differing_executors,
+        ],
     )
     @given(
         offsets=st.lists(st.integers(min_value=0, max_value=5), min_size=0, max_size=12),
