@@ -1,0 +1,208 @@
+"""``make bench``: every benchmark, one table, beside OpenSSH where there is a baseline.
+
+Each metric is measured over several runs (at least 5, 3 with ``--quick``):
+the table shows the broker's median and min-max spread, the baseline measured
+in the same run, the ratio and the goal. A benchmark that fails shows
+``error: ...`` in its row and the others still run. The table is printed and
+written to ``bench-results.md`` in the current directory.
+
+Run: ``python -m benchmarks [--quick] [--only NAME ...]`` where NAME is one of
+``policy grants egress audit ssh`` or ``ssh.<part>`` (``ssh.throughput``,
+``ssh.latency``, ``ssh.open``, ``ssh.memory``, ``ssh.revocation``,
+``ssh.concurrency``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+import traceback
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+
+from benchmarks import audit, egress, grants, policy, signing, ssh_paths, sshd
+
+Row = dict[str, Any]
+RESULTS = Path("bench-results.md")
+
+
+def row(
+    metric: str, samples: list[float], goal: str, met: bool, baseline: float | None = None
+) -> Row:
+    """One row from per-run samples of the broker's number."""
+    median = statistics.median(samples)
+    return {"metric": metric, "median": median, "min": min(samples), "max": max(samples),
+            "n": len(samples), "baseline": baseline,
+            "ratio": median / baseline if baseline else None, "goal": goal, "met": met}  # fmt: skip
+
+
+def bench_policy(runs: int, quick: bool) -> list[Row]:
+    """Access-policy decisions per second."""
+    rates = [float(policy.run(0.5 if quick else 1.0)["decisions_per_second"]) for _ in range(runs)]  # type: ignore[arg-type]
+    goal = policy.GOAL_PER_SECOND
+    return [row("policy decisions/s", rates, f">= {goal:,}", statistics.median(rates) >= goal)]
+
+
+def bench_grants(runs: int, quick: bool) -> list[Row]:
+    """Sessions granted per second and p99 at 64 clients, beside raw Ed25519 signs/s."""
+    raw = float(signing.run(1.0)["ed25519_signatures_per_second"])  # type: ignore[arg-type]
+    reports = [grants.measure(2.0 if quick else 4.0) for _ in range(runs)]
+    rates = [float(r["grants_per_second"]) for r in reports]  # type: ignore[arg-type]
+    p99s = [float(r["p99_ms"]) for r in reports]  # type: ignore[arg-type]
+    rate, p99 = statistics.median(rates), statistics.median(p99s)
+    return [
+        row("sessions granted/s, 64 clients (baseline: raw Ed25519 signs/s)", rates,
+            f">= {grants.GOAL_PER_SECOND:,}/s", rate >= grants.GOAL_PER_SECOND, raw),
+        row("grant p99 ms, 64 clients", p99s, f"<= {grants.GOAL_P99_MS:g} ms",
+            p99 <= grants.GOAL_P99_MS),
+    ]  # fmt: skip
+
+
+def bench_egress(runs: int, quick: bool) -> list[Row]:
+    """Egress filter MB/s, plain and escape-dense text."""
+    size = egress.SIZE // 4 if quick else egress.SIZE
+    reports = [egress.run(size, repeat=1) for _ in range(runs)]
+    plain = [float(r["plain_mb_per_s"]) for r in reports]  # type: ignore[arg-type]
+    dense = [float(r["dense_mb_per_s"]) for r in reports]  # type: ignore[arg-type]
+    return [
+        row("egress filter MB/s, plain", plain, f">= {egress.GOAL_PLAIN_MBPS:g}",
+            statistics.median(plain) >= egress.GOAL_PLAIN_MBPS),
+        row("egress filter MB/s, escape-dense", dense, f">= {egress.GOAL_DENSE_MBPS:g}",
+            statistics.median(dense) >= egress.GOAL_DENSE_MBPS),
+    ]  # fmt: skip
+
+
+def bench_audit(runs: int, quick: bool) -> list[Row]:
+    """Audit events per second (allowlist, redaction, hash chain)."""
+    count = audit.EVENTS // 5 if quick else audit.EVENTS
+    rates = [float(audit.run(count, repeat=1)["events_per_s"]) for _ in range(runs)]  # type: ignore[arg-type]
+    goal = audit.GOAL_EVENTS_PER_S
+    return [row("audit events/s", rates, f">= {goal:,.0f}", statistics.median(rates) >= goal)]
+
+
+def bench_ssh(parts: list[str] | None) -> Callable[[int, bool], list[Row]]:
+    """The data-plane benchmarks against OpenSSH (all parts, or the ones named)."""
+
+    def _run(runs: int, quick: bool) -> list[Row]:
+        report = ssh_paths.run(quick, parts)
+        return [r for rows in report["parts"].values() for r in rows]  # type: ignore[attr-defined]
+
+    return _run
+
+
+BENCHES: dict[str, Callable[[int, bool], list[Row]]] = {
+    "policy": bench_policy,
+    "grants": bench_grants,
+    "egress": bench_egress,
+    "audit": bench_audit,
+    "ssh": bench_ssh(None),
+}
+
+
+def selected(only: list[str] | None) -> dict[str, Callable[[int, bool], list[Row]]]:
+    """The benchmarks ``--only`` names (all by default); ``ssh.PART`` runs one part."""
+    if not only:
+        return BENCHES
+    chosen: dict[str, Callable[[int, bool], list[Row]]] = {}
+    ssh_parts = [name.split(".", 1)[1] for name in only if name.startswith("ssh.")]
+    for name in only:
+        if name in BENCHES:
+            chosen[name] = BENCHES[name]
+        elif not name.startswith("ssh.") or name.split(".", 1)[1] not in ssh_paths.PARTS:
+            raise SystemExit(
+                f"unknown benchmark {name!r}; choose from {sorted(BENCHES)} or ssh.<part>"
+            )
+    if ssh_parts and "ssh" not in chosen:
+        chosen["ssh"] = bench_ssh(ssh_parts)
+    return chosen
+
+
+def fmt(value: float | None) -> str:
+    """A number with about three significant digits, grouped; '-' for none."""
+    if value is None:
+        return "-"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.3g}" if abs(value) >= 1 else f"{value:.3f}"
+
+
+def render(rows: list[Row]) -> str:
+    """The markdown table."""
+    lines = [
+        "| metric | broker median | spread (min-max) | runs | OpenSSH / baseline | ratio "
+        "| goal | met? |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['metric']} | error: {r['error'][:160]} | | | | | | no |")
+            continue
+        spread = f"{fmt(r['min'])}-{fmt(r['max'])}" if r["n"] > 1 else "-"
+        lines.append(
+            f"| {r['metric']} | {fmt(r['median'])} | {spread} | {r['n']} | {fmt(r['baseline'])} "
+            f"| {fmt(r['ratio'])} | {r['goal']} | {'yes' if r['met'] else 'NO'} |"
+        )
+    return "\n".join(lines)
+
+
+def cpu_model() -> str:
+    """The CPU model name from /proc/cpuinfo."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine() -> str:
+    """Machine and version facts printed above the table."""
+    obscure = sshd.client_has_option("ObscureKeystrokeTiming=no")
+    return "\n".join([
+        f"- date: {datetime.now(UTC).isoformat(timespec='seconds')}",
+        f"- cores: {os.cpu_count()}; CPU: {cpu_model()}",
+        f"- Python {platform.python_version()}; asyncssh {asyncssh.__version__}; {sshd.version()}",
+        f"- cipher on every SSH path: {sshd.CIPHER}; ObscureKeystrokeTiming=no "
+        f"{'used' if obscure else 'not supported by this ssh client (not used)'}",
+    ])  # fmt: skip
+
+
+def main() -> None:
+    """Parse arguments, run the benchmarks, print and write the table."""
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--quick", action="store_true", help="3 runs and smaller loads")
+    parser.add_argument(
+        "--only", action="append", metavar="NAME", help="run only NAME (repeatable)"
+    )
+    args = parser.parse_args()
+    runs = 3 if args.quick else 5
+    rows: list[Row] = []
+    started = time.monotonic()
+    for name, bench in selected(args.only).items():
+        print(f"running {name} ...", flush=True)
+        try:
+            rows += bench(runs, args.quick)
+        except Exception as error:  # report it in the table, run the rest
+            traceback.print_exc()
+            rows.append({"metric": name, "error": f"{type(error).__name__}: {error}"})
+    mode = "quick" if args.quick else "full"
+    text = (
+        f"## Benchmark results ({mode}, {time.monotonic() - started:.0f} s)\n\n"
+        f"{machine()}\n\n{render(rows)}\n"
+    )
+    print("\n" + text)
+    RESULTS.write_text(text, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
