@@ -97,6 +97,7 @@ EVENT_FIELDS: Mapping[str, tuple[str, ...]] = {
     "auth.failed": ("reason", "method", *_CALLER),
     "relay.failed": (*_SESSION, "reason", "gateway"),
     "recording.read": (*_SESSION, *_CALLER),
+    "recordings.region_mismatch": ("reason", "location", "gateway"),
     "import.applied": (
         "source", "orgs", "staff", "tickets", "targets", "consents", *_CALLER,
     ),

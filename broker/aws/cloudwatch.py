@@ -98,9 +98,12 @@ class CloudWatchSink:
         client = self._clients.client("logs", region)
         self._ensure_stream(client, region)
         batch.sort(key=lambda e: e["timestamp"])
-        client.put_log_events(
+        answer = client.put_log_events(
             logGroupName=self._groups[region], logStreamName=self._stream, logEvents=batch
         )
+        # CloudWatch silently refuses events too old or too new: count them as dropped.
+        rejected = answer.get("rejectedLogEventsInfo") or {}
+        self.dropped += sum(1 for i in range(len(batch)) if _rejected(i, rejected))
         sent = {id(e) for e in batch}
         with self._lock:
             buffer = self._buffers[region]
@@ -126,3 +129,10 @@ class CloudWatchSink:
                 await asyncio.wait_for(stop.wait(), interval)
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(self.flush)
+
+
+def _rejected(index: int, info: dict[str, int]) -> bool:
+    too_old = index < info.get("tooOldLogEventEndIndex", 0)
+    expired = index < info.get("expiredLogEventEndIndex", 0)
+    too_new = "tooNewLogEventStartIndex" in info and index >= info["tooNewLogEventStartIndex"]
+    return too_old or expired or too_new

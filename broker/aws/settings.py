@@ -71,7 +71,7 @@ class AwsSettings:
         if not isinstance(raw, Mapping) or not raw:
             raise InputError("aws.regions", "must be a non-empty table of regions")
         regions = {
-            _region(str(k), "aws.regions"): _region_settings(str(k), v) for k, v in raw.items()
+            _region(str(k), f"aws.regions.{k}"): _region_settings(str(k), v) for k, v in raw.items()
         }
         store = data.get("store_region")
         store_region = (

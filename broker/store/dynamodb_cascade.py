@@ -10,6 +10,7 @@ record's own update conditional on its ``ver`` being what was read.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 from broker.models import Session
@@ -24,9 +25,11 @@ from broker.store.dynamodb_codec import (
     ticket_key,
 )
 from broker.store.dynamodb_table import Table
-from broker.store.dynamodb_tx import Tx
+from broker.store.dynamodb_tx import Tx, retrying
 from broker.typing import LIVE_SESSION_STATES, SessionState
 
+CHUNK = 15
+"""Sessions revoked per transaction: each costs up to five of its 100 items."""
 LIVE_COND = "#state IN (:issued, :connected)"
 LIVE_VALUES: dict[str, Any] = {"issued": "issued", "connected": "connected"}
 
@@ -70,3 +73,30 @@ def end_in(tx: Tx, item: Item, state: SessionState, reason: str, at_us: int) -> 
 def revoke_all(tx: Tx, items: list[Item], reason: str, at_us: int) -> list[Session]:
     """Revoke every session of ``items`` in ``tx``; the revoked sessions, by id."""
     return [end_in(tx, item, "revoked", reason, at_us) for item in items]
+
+
+def revoke_rest(table: Table, items: list[Item], reason: str, at_us: int) -> list[Session]:
+    """Revoke sessions beyond the first transaction's share, ``CHUNK`` at a time.
+
+    Runs after the record's own change committed, so no new session can join
+    them; a crash in between leaves sessions that the next cascade or the
+    gateway's expiry still ends (documented limit of the 100-item transaction).
+    """
+    revoked: list[Session] = []
+    for start in range(0, len(items), CHUNK):
+        ids = [str(i["id"]) for i in items[start : start + CHUNK]]
+        revoked += retrying(table, functools.partial(_revoke_ids, table, ids, reason, at_us), _none)
+    return revoked
+
+
+def _revoke_ids(table: Table, ids: list[str], reason: str, at_us: int) -> list[Session]:
+    found = table.get_many([session_key(i) for i in ids])
+    live = [v for v in found.values() if v["state"] in LIVE_SESSION_STATES]
+    tx = Tx(table)
+    revoked = revoke_all(tx, sorted(live, key=lambda i: str(i["id"])), reason, at_us)
+    tx.commit()
+    return revoked
+
+
+def _none() -> None:
+    return None

@@ -10,7 +10,7 @@ from broker.errors import BrokerError, ConflictError, InputError, NotFoundError
 from broker.models import Consent, Org, Staff, Target, Ticket
 from broker.store.base import Revoked
 from broker.store.codec import to_micros
-from broker.store.dynamodb_cascade import guard, live_sessions, revoke_all
+from broker.store.dynamodb_cascade import CHUNK, guard, live_sessions, revoke_all, revoke_rest
 from broker.store.dynamodb_codec import (
     Item,
     Key,
@@ -103,9 +103,10 @@ def _cascade(table: Table, c: _Change, at_us: int) -> tuple[Item, list[Any]]:
         if cond is not None:
             tx.update(key, cond=cond)
         tx.set(key, **change)
-        revoked = [] if cut is None else revoke_all(tx, live_sessions(table, record), cut, at_us)
+        live = [] if cut is None else live_sessions(table, record)
+        revoked = revoke_all(tx, live[:CHUNK], cut or "", at_us)
         tx.commit()
-        return {**record, **change}, revoked
+        return {**record, **change}, revoked + revoke_rest(table, live[CHUNK:], cut or "", at_us)
 
     def explain() -> BrokerError | None:
         record = _need(table, key, missing)

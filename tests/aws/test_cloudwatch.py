@@ -8,12 +8,10 @@ import pytest
 
 from broker.aws.clients import ClientFactory
 from broker.aws.cloudwatch import MAX_BATCH, CloudWatchSink
-from broker.clock import FakeClock
 from broker.errors import InputError, UnavailableError
 from broker.typing import Region
 from tests.aws.conftest import EU, US, unique
 from tests.aws.moto_server import MotoServer
-from tests.store.world import T0
 
 
 def groups(clients: ClientFactory) -> dict[Region, str]:
@@ -42,7 +40,7 @@ class TestCloudWatchSink:
     ) -> None:
         """An eu-central-1 event goes to the eu group via the eu endpoint only."""
         made = groups(clients)
-        sink = CloudWatchSink(clients, made, "gw-1", clock=FakeClock(T0))
+        sink = CloudWatchSink(clients, made, "gw-1")
         mark = moto_us.mark()
         sink.emit("session.issued", region=EU, session_id="s-1")
         sink.emit("session.closed", region=EU, session_id="s-1", reason="logout")
@@ -57,7 +55,7 @@ class TestCloudWatchSink:
     def test_large_buffers_are_batched(self, clients: ClientFactory) -> None:
         """More events than one batch are all sent, in order."""
         made = groups(clients)
-        sink = CloudWatchSink(clients, made, "gw-1", clock=FakeClock(T0))
+        sink = CloudWatchSink(clients, made, "gw-1")
         for i in range(MAX_BATCH + 5):
             sink.emit("egress.blocked", region=US, session_id=f"s-{i}")
         assert sink.flush() == MAX_BATCH + 5

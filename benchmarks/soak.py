@@ -1,0 +1,255 @@
+"""Soak: the whole system under churn, then checks that nothing escaped.
+
+``broker run`` (local mode, demo targets: real bash shells) runs in its own
+process. 200 simulated engineers each loop: grant a session, connect through
+the region's gateway with the certificate (asyncssh client, PTY shell), type a
+command, stay a moment, exit. Meanwhile a chaos task revokes random live
+sessions and grants / revokes consents for US staff. Afterwards:
+
+- no session is still live, and none was closed after its certificate expired
+  or more than 1 s (+ slack) after its revocation;
+- every session that connected has a recording and a ``session.closed`` event;
+- ``broker audit verify`` passes.
+
+Run: ``python -m benchmarks.soak [--seconds 120] [--engineers 200]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncssh
+
+from broker.api.auth import LocalAuthority
+from broker.clock import SystemClock
+
+REVOKE_SLACK = timedelta(seconds=2)  # 1 s goal plus audit timestamp granularity
+EEA = ("DE", "FR", "IE", "NL", "SE", "IT", "ES", "NO")
+
+
+def start(state: Path) -> subprocess.Popen[bytes]:
+    """``broker run`` with demo targets, waiting for its endpoints."""
+    command = [sys.executable, "-m", "broker", "run", "--state", str(state)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not (state / "endpoints.json").exists():
+        if time.monotonic() > deadline or process.poll() is not None:
+            process.kill()
+            raise RuntimeError("broker did not start")
+        time.sleep(0.2)
+    return process
+
+
+class Soak:
+    """Drives the load and keeps what it saw."""
+
+    def __init__(self, state: Path, engineers: int) -> None:
+        self.endpoints = json.loads((state / "endpoints.json").read_text())
+        self.api = self.endpoints["api"]
+        self.authority = LocalAuthority.from_state(state, clock=SystemClock())
+        self.staff = [f"soak-{i}" for i in range(engineers)]
+        self.live: set[str] = set()
+        self.counts: Counter[str] = Counter()
+
+    def headers(
+        self, subject: str, role: str = "engineer", org: str | None = None
+    ) -> dict[str, str]:
+        """A bearer header minted with the local key."""
+        return {"Authorization": f"Bearer {self.authority.mint_token(subject, role, org)}"}
+
+    async def setup(self, http: aiohttp.ClientSession) -> None:
+        """Import the soak staff: EEA engineers plus US ones who need consent."""
+        staff = [{"id": s, "country": EEA[i % len(EEA)]} for i, s in enumerate(self.staff)]
+        staff += [{"id": f"soak-us-{i}", "country": "US"} for i in range(10)]
+        async with http.post(
+            f"{self.api}/v1/import", json={"staff": staff}, headers=self.headers("soak", "admin")
+        ) as r:
+            r.raise_for_status()
+
+    async def engineer(self, http: aiohttp.ClientSession, staff: str, until: float) -> None:
+        """Grant, connect, type, linger, exit; again until the deadline."""
+        key = asyncssh.generate_private_key("ssh-ed25519")
+        body = {
+            "ticket_id": "T-1001",
+            "target": "app-1",
+            "public_key": key.export_public_key().decode().strip(),
+            "ttl_seconds": 120,
+        }
+        while time.monotonic() < until:
+            async with http.post(
+                f"{self.api}/v1/sessions", json=body, headers=self.headers(staff)
+            ) as r:
+                grant = await r.json()
+            if r.status != 201:
+                self.counts[f"grant_{r.status}"] += 1
+                await asyncio.sleep(0.5)
+                continue
+            await self._shell(grant, key)
+
+    async def _shell(self, grant: dict[str, Any], key: asyncssh.SSHKey) -> None:
+        cert = asyncssh.import_certificate(grant["certificate"])
+        host_key = asyncssh.import_public_key(grant["gateway"]["host_key"])
+        self.live.add(grant["session_id"])
+        try:
+            async with asyncssh.connect(
+                grant["gateway"]["host"],
+                grant["gateway"]["port"],
+                username=grant["username"],
+                client_keys=[(key, cert)],
+                known_hosts=([host_key], [], []),
+                config=None,
+                agent_path=None,
+            ) as conn:
+                process = await conn.create_process(term_type="xterm", term_size=(80, 24))
+                process.stdin.write(
+                    f"echo soak-$(({random.randint(1, 99)}*2)); sleep {random.uniform(0.5, 3):.1f}; exit\n"
+                )
+                await asyncio.wait_for(process.wait(), 60)
+                self.counts["sessions"] += 1
+        except (asyncssh.Error, OSError, TimeoutError):
+            self.counts["cut_or_failed"] += 1
+        finally:
+            self.live.discard(grant["session_id"])
+
+    async def chaos(self, http: aiohttp.ClientSession, until: float) -> None:
+        """Revoke random live sessions; grant and revoke consents."""
+        ops = self.headers("soak-ops", "ops")
+        admin = self.headers("soak-cust", "customer_admin", "acme-de")
+        while time.monotonic() < until:
+            await asyncio.sleep(0.3)
+            if self.live:
+                sid = random.choice(sorted(self.live))
+                async with http.delete(f"{self.api}/v1/sessions/{sid}", headers=ops) as r:
+                    self.counts[f"revoke_{r.status}"] += 1
+            expires = (datetime.now(UTC) + timedelta(minutes=5)).isoformat()
+            body = {"staff_id": f"soak-us-{random.randrange(10)}", "expires_at": expires}
+            async with http.post(
+                f"{self.api}/v1/tickets/T-1001/consents", json=body, headers=admin
+            ) as r:
+                consent = await r.json()
+            async with http.delete(
+                f"{self.api}/v1/tickets/T-1001/consents/{consent['consent_id']}", headers=admin
+            ) as r:
+                self.counts[f"consent_revoke_{r.status}"] += 1
+
+    async def run(self, seconds: float) -> None:
+        """The load, for ``seconds``."""
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+            await self.setup(http)
+            until = time.monotonic() + seconds
+            await asyncio.gather(
+                self.chaos(http, until), *(self.engineer(http, s, until) for s in self.staff)
+            )
+
+    def sessions(self) -> list[dict[str, Any]]:
+        """Every session, through the API."""
+        import urllib.request
+
+        found: list[dict[str, Any]] = []
+        cursor = ""
+        while True:
+            url = f"{self.api}/v1/sessions?limit=500" + (f"&cursor={cursor}" if cursor else "")
+            request = urllib.request.Request(url, headers=self.headers("soak-ops", "ops"))  # noqa: S310
+            with urllib.request.urlopen(request) as answer:  # noqa: S310  # loopback broker
+                page = json.loads(answer.read())
+            found += page["items"]
+            if not page["next_cursor"]:
+                return found
+            cursor = page["next_cursor"]
+
+
+def check(state: Path, sessions: list[dict[str, Any]]) -> dict[str, Any]:
+    """The soak's invariants over the store, the recordings and the audit trail."""
+    records = [
+        json.loads(line)
+        for path in sorted((state / "regions" / "eu-central-1" / "audit").glob("*.jsonl"))
+        for line in path.read_bytes().splitlines()
+        if line.strip()
+    ]
+    closed = {r["session_id"]: r for r in records if r["event"] == "session.closed"}
+    connected = {r["session_id"] for r in records if r["event"] == "session.connected"}
+    problems: list[str] = []
+    for s in sessions:
+        if s["state"] in ("issued", "connected") and datetime.fromisoformat(
+            s["valid_before"]
+        ) > datetime.now(UTC):
+            problems.append(f"{s['session_id']} still live")
+        if s["session_id"] not in connected:
+            continue
+        end = closed.get(s["session_id"])
+        if end is None:
+            problems.append(f"{s['session_id']} has no session.closed")
+            continue
+        closed_at = datetime.fromisoformat(end["time"].replace("Z", "+00:00"))
+        if closed_at > datetime.fromisoformat(s["valid_before"]) + REVOKE_SLACK:
+            problems.append(f"{s['session_id']} outlived its certificate")
+        if (
+            s["state"] == "revoked"
+            and s["ended_at"]
+            and closed_at > datetime.fromisoformat(s["ended_at"]) + REVOKE_SLACK
+        ):
+            problems.append(f"{s['session_id']} outlived its revocation")
+        if not (
+            state / "regions" / s["region"] / "recordings" / f"{s['session_id']}.cast"
+        ).exists():
+            problems.append(f"{s['session_id']} has no recording")
+    verify = subprocess.run(
+        [sys.executable, "-m", "broker", "audit", "verify", "--state", str(state)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if verify.returncode != 0:
+        problems.append(f"audit verify failed: {verify.stdout.strip()} {verify.stderr.strip()}")
+    return {
+        "sessions": len(sessions),
+        "connected": len(connected),
+        "problems": problems[:20],
+        "problem_count": len(problems),
+    }
+
+
+def run(seconds: float = 120.0, engineers: int = 200) -> dict[str, Any]:
+    """Run the soak and its checks; ``ok`` is True when no invariant broke."""
+    with tempfile.TemporaryDirectory() as tmp:
+        state = Path(tmp) / "state"
+        process = start(state)
+        try:
+            soak = Soak(state, engineers)
+            asyncio.run(soak.run(seconds))
+            time.sleep(3)  # let the last closes land in the store and the trail
+            sessions = soak.sessions()
+        finally:
+            process.terminate()
+            process.wait(timeout=60)
+        report = check(state, sessions)
+    report.update(
+        benchmark="soak",
+        seconds=seconds,
+        engineers=engineers,
+        counts=dict(soak.counts),
+        ok=report["problem_count"] == 0,
+    )
+    return report
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=120.0)
+    parser.add_argument("--engineers", type=int, default=200)
+    options = parser.parse_args()
+    result = run(options.seconds, options.engineers)
+    print(json.dumps(result, indent=2))
+    sys.exit(0 if result["ok"] else 1)
