@@ -62,7 +62,7 @@ def dense_stream(size: int = SIZE) -> bytes:
 
 def binary_stream(size: int = SIZE) -> bytes:
     """Random bytes (fixed seed)."""
-    return random.Random(5).randbytes(size)  # noqa: S311 - test data, not a secret
+    return random.Random(5).randbytes(size)
 
 
 def _mbps(data: bytes) -> tuple[float, int]:

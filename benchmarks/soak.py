@@ -113,8 +113,9 @@ class Soak:
                 agent_path=None,
             ) as conn:
                 process = await conn.create_process(term_type="xterm", term_size=(80, 24))
+                pause = random.uniform(0.5, 3)
                 process.stdin.write(
-                    f"echo soak-$(({random.randint(1, 99)}*2)); sleep {random.uniform(0.5, 3):.1f}; exit\n"
+                    f"echo soak-$(({random.randint(1, 99)}*2)); sleep {pause:.1f}; exit\n"
                 )
                 await asyncio.wait_for(process.wait(), 60)
                 self.counts["sessions"] += 1

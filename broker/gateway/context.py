@@ -40,6 +40,7 @@ class GatewayContext:
     recorders: RecorderFactory
     links: dict[SessionId, Link] = field(default_factory=dict)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    connections: set[asyncssh.SSHServerConnection] = field(default_factory=set)
     _pending: Counter[str] = field(default_factory=Counter)
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:

@@ -110,6 +110,16 @@ class Gateway:
         for link in list(self.ctx.links.values()):
             self.ctx.spawn(link.terminate("gateway_stopping"))
         await self._drain()
+        await self._close_connections()
+
+    async def _close_connections(self) -> None:
+        """Abort what is still connected (e.g. mid-login) and wait for it to go."""
+        for conn in list(self.ctx.connections):
+            conn.abort()
+        for _ in range(50):
+            if not self.ctx.connections:
+                return
+            await asyncio.sleep(0.02)
 
     async def _drain(self) -> None:
         """Let termination and close bookkeeping finish, within a bound."""

@@ -45,6 +45,7 @@ class GatewayServer(asyncssh.SSHServer):
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         """Admit within the pending-login budget and hook the connection."""
         self.conn = conn
+        self.ctx.connections.add(conn)
         peer = conn.get_extra_info("peername")
         self.source_ip = str(peer[0]) if peer else ""
         if not self.ctx.admit(self.source_ip):
@@ -56,6 +57,8 @@ class GatewayServer(asyncssh.SSHServer):
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Release the budget, then record how the connection ended."""
+        if self.conn is not None:
+            self.ctx.connections.discard(self.conn)
         self._release()
         if self._grace is not None:
             self._grace.cancel()
