@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest bench sysdeps clean
+.PHONY: run test lint typecheck pytest bench soak sysdeps clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -36,6 +36,10 @@ pytest: $(STAMP)
 ## bench: benchmarks, side by side with OpenSSH where there is a baseline
 bench: $(STAMP) sysdeps
 	$(BIN)/python -m benchmarks
+
+## soak: the benchmarks plus the 2-minute whole-system soak (200 engineers)
+soak: $(STAMP) sysdeps
+	$(BIN)/python -m benchmarks --soak
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

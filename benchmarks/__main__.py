@@ -87,6 +87,17 @@ def bench_audit(runs: int, quick: bool) -> list[Row]:
     return [row("audit events/s", rates, f">= {goal:,.0f}", statistics.median(rates) >= goal)]
 
 
+def bench_soak(runs: int, quick: bool) -> list[Row]:
+    """The whole-system soak (once): 200 engineers for 2 minutes, then invariants."""
+    from benchmarks import soak
+
+    report = soak.run(30.0 if quick else 120.0, 50 if quick else 200)
+    print(f"soak: {report}", flush=True)
+    sessions = float(report["sessions"])
+    goal = "no session outlives cert/revocation; all recorded and closed; audit verifies"
+    return [row("soak: sessions, every invariant held", [sessions], goal, bool(report["ok"]))]
+
+
 def bench_ssh(parts: list[str] | None) -> Callable[[int, bool], list[Row]]:
     """The data-plane benchmarks against OpenSSH (all parts, or the ones named)."""
 
@@ -113,6 +124,8 @@ def selected(only: list[str] | None) -> dict[str, Callable[[int, bool], list[Row
     chosen: dict[str, Callable[[int, bool], list[Row]]] = {}
     ssh_parts = [name.split(".", 1)[1] for name in only if name.startswith("ssh.")]
     for name in only:
+        if name == "soak":
+            continue
         if name in BENCHES:
             chosen[name] = BENCHES[name]
         elif not name.startswith("ssh.") or name.split(".", 1)[1] not in ssh_paths.PARTS:
@@ -182,13 +195,19 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="3 runs and smaller loads")
     parser.add_argument(
+        "--soak", action="store_true", help="also run the 2-minute whole-system soak"
+    )
+    parser.add_argument(
         "--only", action="append", metavar="NAME", help="run only NAME (repeatable)"
     )
     args = parser.parse_args()
     runs = 3 if args.quick else 5
     rows: list[Row] = []
     started = time.monotonic()
-    for name, bench in selected(args.only).items():
+    benches = dict(selected(args.only))
+    if args.soak or "soak" in (args.only or []):
+        benches["soak"] = bench_soak
+    for name, bench in benches.items():
         print(f"running {name} ...", flush=True)
         try:
             rows += bench(runs, args.quick)

@@ -6,7 +6,7 @@ the region's gateway with the certificate (asyncssh client, PTY shell), type a
 command, stay a moment, exit. Meanwhile a chaos task revokes random live
 sessions and grants / revokes consents for US staff. Afterwards:
 
-- no session is still live, and none was closed after its certificate expired
+- no session is still connected, and none was closed after its certificate expired
   or more than 1 s (+ slack) after its revocation;
 - every session that connected has a recording and a ``session.closed`` event;
 - ``broker audit verify`` passes.
@@ -183,10 +183,8 @@ def check(state: Path, sessions: list[dict[str, Any]]) -> dict[str, Any]:
     connected = {r["session_id"] for r in records if r["event"] == "session.connected"}
     problems: list[str] = []
     for s in sessions:
-        if s["state"] in ("issued", "connected") and datetime.fromisoformat(
-            s["valid_before"]
-        ) > datetime.now(UTC):
-            problems.append(f"{s['session_id']} still live")
+        if s["state"] == "connected":  # every client has gone: nothing may still be connected
+            problems.append(f"{s['session_id']} still connected")
         if s["session_id"] not in connected:
             continue
         end = closed.get(s["session_id"])

@@ -113,10 +113,12 @@ class Relay:
         self.chan.resume_reading()
 
     async def _open(self, term_type: str, term_size: TermSize, env: Env) -> None:
-        """Check the session is still live, start the recorder, connect."""
+        """Start the recorder, check the session is still live, connect."""
+        # Recording starts first: a session cut before its shell is up (revoked
+        # meanwhile, target down) still leaves a recording saying why.
+        await self._start_hooks(term_type, term_size)
         await self._recheck()
         target = await self._target()
-        await self._start_hooks(term_type, term_size)
         self._conn = await self._connect(target)
         self._tchan, _ = await self._conn.create_session(
             lambda: TargetSession(self),
