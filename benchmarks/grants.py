@@ -31,10 +31,10 @@ GOAL_PER_SECOND = 2000
 GOAL_P99_MS = 50.0
 
 
-def start_broker(state: Path) -> subprocess.Popen[bytes]:
+def start_broker(state: Path, *, demo_targets: bool = False) -> subprocess.Popen[bytes]:
     """``broker run`` on ephemeral loopback ports; waits for endpoints.json."""
     config = state.parent / "bench.json"
-    config.write_text(json.dumps({"demo_targets": False}))
+    config.write_text(json.dumps({"demo_targets": demo_targets}))
     command = [
         sys.executable,
         "-m",

@@ -32,24 +32,12 @@ from typing import Any
 import aiohttp
 import asyncssh
 
+from benchmarks.grants import start_broker
 from broker.api.auth import LocalAuthority
 from broker.clock import SystemClock
 
 REVOKE_SLACK = timedelta(seconds=2)  # 1 s goal plus audit timestamp granularity
 EEA = ("DE", "FR", "IE", "NL", "SE", "IT", "ES", "NO")
-
-
-def start(state: Path) -> subprocess.Popen[bytes]:
-    """``broker run`` with demo targets, waiting for its endpoints."""
-    command = [sys.executable, "-m", "broker", "run", "--state", str(state)]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while not (state / "endpoints.json").exists():
-        if time.monotonic() > deadline or process.poll() is not None:
-            process.kill()
-            raise RuntimeError("broker did not start")
-        time.sleep(0.2)
-    return process
 
 
 class Soak:
@@ -224,7 +212,7 @@ def run(seconds: float = 120.0, engineers: int = 200) -> dict[str, Any]:
     """Run the soak and its checks; ``ok`` is True when no invariant broke."""
     with tempfile.TemporaryDirectory() as tmp:
         state = Path(tmp) / "state"
-        process = start(state)
+        process = start_broker(state, demo_targets=True)
         try:
             soak = Soak(state, engineers)
             asyncio.run(soak.run(seconds))

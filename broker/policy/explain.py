@@ -19,6 +19,7 @@ from broker.errors import InputError
 from broker.policy.config import DEFAULT, PolicyConfig
 from broker.policy.decide import AccessRequest, ConsentGrant, decide
 from broker.policy.windows import support_window
+from broker.validate import boolean, timestamp
 
 KEYS = frozenset(
     {
@@ -110,19 +111,9 @@ def _severity(value: Any) -> int:
 
 def _flag(value: Any) -> bool:
     """A JSON boolean."""
-    if not isinstance(value, bool):
-        raise InputError("staff_active", "must be true or false")
-    return value
+    return boolean(value, "staff_active")
 
 
 def _time(key: str, value: Any) -> datetime:
-    """An ISO 8601 time with a UTC offset."""
-    if not isinstance(value, str):
-        raise InputError(key, "must be an ISO 8601 time string")
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise InputError(key, "is not an ISO 8601 time") from None
-    if parsed.utcoffset() is None:
-        raise InputError(key, "must include a UTC offset (e.g. Z or +01:00)")
-    return parsed
+    """An ISO 8601 time with a UTC offset (the one parser the API uses too)."""
+    return timestamp(value, key)

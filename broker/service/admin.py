@@ -57,7 +57,7 @@ class AdminService:
         else:
             require_role(principal, "ops", "admin")
         changed = await self.ctx.store.set_ticket_status(ticket.id, status, self.ctx.clock.now())
-        await announce_revoked(self.ctx, changed.sessions, "ticket_closed")
+        announce_revoked(self.ctx, changed.sessions, "ticket_closed", actor=principal.subject)
         return changed.record
 
     async def set_staff_active(
@@ -66,7 +66,7 @@ class AdminService:
         """Activate or deactivate staff; deactivating revokes their live sessions."""
         require_role(principal, "admin")
         changed = await self.ctx.store.set_staff_active(staff_id, active, self.ctx.clock.now())
-        await announce_revoked(self.ctx, changed.sessions, "staff_deactivated")
+        announce_revoked(self.ctx, changed.sessions, "staff_deactivated", actor=principal.subject)
         return changed.record
 
     async def routing(self, principal: Principal, ticket_id: TicketId) -> Routing:

@@ -68,7 +68,7 @@ class ConsentService:
             actor=principal.subject,
             sessions_ended=len(revoked.sessions),
         )
-        await announce_revoked(self.ctx, revoked.sessions, "consent_revoked")
+        announce_revoked(self.ctx, revoked.sessions, "consent_revoked", actor=principal.subject)
         return revoked.record
 
     async def _readable_ticket(self, principal: Principal, ticket_id: TicketId) -> Ticket:
@@ -93,8 +93,8 @@ class ConsentService:
         )
 
 
-async def announce_revoked(ctx: Context, sessions: list[Session], reason: str) -> None:
-    """Emit ``session.revoked`` for sessions a side effect ended."""
+def announce_revoked(ctx: Context, sessions: list[Session], reason: str, **caller: object) -> None:
+    """Emit ``session.revoked`` for each session ended (``caller``: actor, source_ip)."""
     for session in sessions:
         ctx.events.emit(
             "session.revoked",
@@ -105,4 +105,5 @@ async def announce_revoked(ctx: Context, sessions: list[Session], reason: str) -
             staff_id=session.staff_id,
             consent_id=session.consent_id,
             reason=reason,
+            **caller,
         )

@@ -23,6 +23,7 @@ from broker.metrics import Metrics
 from broker.models import Consent, Org, Session, Staff, Target, Ticket
 from broker.policy import AccessRequest, Decision, decide, effective_tier, grant_ttl
 from broker.service.authz import require_role
+from broker.service.consents import announce_revoked
 from broker.service.context import Context, GatewayAddress
 from broker.store.base import Page, SessionQuery
 from broker.typing import SessionId, StaffId, TargetName, TicketId
@@ -191,15 +192,8 @@ class SessionService:
         ended = await self.ctx.store.end_session(
             session.id, "revoked", "revoked_by_api", self.ctx.clock.now()
         )
-        self.ctx.events.emit(
-            "session.revoked",
-            region=ended.region,
-            session_id=ended.id,
-            ticket_id=ended.ticket_id,
-            org_id=ended.org_id,
-            staff_id=ended.staff_id,
-            source_ip=source_ip,
-            reason="revoked_by_api",
+        announce_revoked(
+            self.ctx, [ended], "revoked_by_api", actor=principal.subject, source_ip=source_ip
         )
         return ended
 

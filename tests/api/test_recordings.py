@@ -3,70 +3,24 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
 
-from broker.api.app import _guarded, all_routes, create_app
-from broker.api.auth import LocalAuthority
-from broker.api.recordings import ARCHIVE, ROUTES, RecordingArchive
-from broker.audit import Auditor
-from broker.ca import CARegistry
-from broker.clock import FakeClock
-from broker.config import Config
-from broker.demo import demo_document
+from broker.api.recordings import RecordingArchive
 from broker.errors import RegionMismatch
 from broker.events import MemorySink
 from broker.gateway.recorder import RecordingStore
-from broker.keys import LocalKeyStore
-from broker.metrics import Metrics
-from broker.policy import PolicyConfig
-from broker.records import parse_bundle
-from broker.service.context import Context
-from broker.store.base import ImportBundle
-from broker.store.sqlite import SqliteStore
 from broker.typing import Region, SessionId
-from tests.api.conftest import START, Api, demo_targets
+from tests.api.conftest import Api
 
 OSC52 = b"\x1b]52;c;c2VjcmV0\x07"
 
 
-def wire(app: web.Application, ctx: Context, authority: LocalAuthority) -> None:
-    """Add the recording route and archive unless ``create_app`` already does."""
-    if ARCHIVE not in app:
-        regions = frozenset(ctx.config.regions)
-        app[ARCHIVE] = RecordingArchive(ctx.config.state_dir, ctx.store, ctx.events, regions)
-    served = {(r.method, r.path) for r in all_routes()}
-    for route in ROUTES:
-        if (route.method, route.path) not in served:
-            app.router.add_route(route.method, route.path, _guarded(route, authority, ctx))
-
-
 @pytest.fixture
-async def rec_api(tmp_path: Path) -> AsyncIterator[Api]:
-    """The demo API with the recording route, over a real SQLite store."""
-    clock = FakeClock(START)
-    store = SqliteStore(tmp_path / "broker.db")
-    await store.import_bundle(parse_bundle(demo_document()))
-    await store.import_bundle(ImportBundle(targets=demo_targets()))
-    events = MemorySink()
-    cas = CARegistry(LocalKeyStore(tmp_path), clock)
-    ctx = Context(
-        Config(state_dir=tmp_path), store, cas, events, clock, PolicyConfig.from_mapping({})
-    )
-    authority = LocalAuthority.from_state(tmp_path, clock=clock)
-    auditor = Auditor(tmp_path, clock)
-    app = create_app(ctx, authority, auditor, Metrics())
-    wire(app, ctx, authority)
-    client = TestClient(TestServer(app, host="127.0.0.1"))
-    await client.start_server()
-    yield Api(client, authority, events, clock, store, tmp_path, auditor)
-    await client.close()
-    auditor.close()
-    await store.close()
+async def rec_api(api: Api) -> Api:
+    """The shared API fixture (the recording route is part of ``create_app``)."""
+    return api
 
 
 async def recorded_session(api: Api, staff: str = "eng-de-1", ticket: str = "T-1001") -> Path:
