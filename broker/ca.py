@@ -155,7 +155,8 @@ class RegionCA:
         )
         issued = IssuedCertificate(
             certificate="",
-            serial=new_serial(),
+            # The store may already hold the serial (chosen at insert: one write fewer).
+            serial=session.cert_serial or new_serial(),
             key_id=make_key_id(session.id, session.staff_id, session.ticket_id),
             valid_after=_whole_seconds(now - CLOCK_SKEW),
             valid_before=_whole_seconds(session.valid_before),

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from broker.aws.settings import AwsSettings
 from broker.errors import InputError
 from broker.typing import Region
 
@@ -52,6 +53,8 @@ class Config:
     demo_targets: bool = True
     policy: Mapping[str, Any] = field(default_factory=dict)
     auth: AuthConfig = field(default_factory=AuthConfig)
+    aws: Mapping[str, Any] = field(default_factory=dict)
+    """The raw ``[aws]`` table; ``aws_settings`` parses it (``mode = "aws"`` only)."""
 
     def region_dir(self, region: Region) -> Path:
         """The folder that holds everything written for ``region``."""
@@ -110,9 +113,30 @@ def _build(cls: type[Any], data: Any, prefix: str = "") -> Any:
     return replace(defaults, **values)
 
 
+def aws_settings(config: Config) -> AwsSettings:
+    """The parsed ``[aws]`` table: required in AWS mode, covering every served region."""
+    if not config.aws:
+        raise InputError("aws", "required when mode is 'aws'")
+    settings = AwsSettings.from_mapping(config.aws)
+    settings.store()
+    for region in config.regions:
+        if region not in settings.regions:
+            raise InputError("aws.regions", "every served region needs its AWS settings")
+    return settings
+
+
+def _mode_defaults(config: Config, data: Mapping[str, Any]) -> Config:
+    """AWS mode: validate ``[aws]``; demo targets only when the file asks for them."""
+    if config.mode != "aws":
+        return config
+    aws_settings(config)
+    return config if "demo_targets" in data else replace(config, demo_targets=False)
+
+
 def load_config(path: Path | None = None, state_dir: Path | None = None) -> Config:
     """Defaults, then the file, then an explicit state folder (CLI/env wins)."""
-    config: Config = _build(Config, _read(path)) if path else Config()
+    data = _read(path) if path else {}
+    config: Config = _build(Config, data)
     env_state = os.environ.get("BROKER_STATE")
     state = state_dir or (Path(env_state) if env_state else None)
     if state is not None:
@@ -120,4 +144,4 @@ def load_config(path: Path | None = None, state_dir: Path | None = None) -> Conf
     if config.mode not in ("local", "aws"):
         raise InputError("mode", "must be 'local' or 'aws'")
     _check_bind(config)
-    return config
+    return _mode_defaults(config, data)

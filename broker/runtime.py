@@ -3,7 +3,10 @@
 ``broker run`` is a ``Runtime``: the store, the region CAs, the event sink,
 the API, and per configured region a gateway (and, in local mode, a demo
 target host). Tests start a ``Runtime`` on ephemeral loopback ports too, so
-what they exercise is what users run.
+what they exercise is what users run. In AWS mode the store, the CA keys,
+the audit mirror and the recording uploaders come from ``broker.aws.assembly``;
+a region whose bucket fails its check at start gets no gateway (fail closed)
+and is listed under ``refused`` in ``endpoints.json``.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from broker.api.app import create_app
 from broker.api.auth import build_verifier
 from broker.audit import Auditor
 from broker.audit.log import configure_logging
+from broker.aws.assembly import AwsParts
 from broker.ca import CARegistry
 from broker.clock import Clock, SystemClock
 from broker.config import Config
@@ -31,11 +35,12 @@ from broker.events import EventSink
 from broker.gateway.demo_target import DemoTarget
 from broker.gateway.egress import OutputFilter
 from broker.gateway.gateway import Gateway
+from broker.gateway.hooks import RecorderFactory
 from broker.gateway.keys import load_gateway_keys
 from broker.gateway.recorder import RecordingStore
 from broker.gateway.recordings import mark_incomplete
 from broker.gateway.settings import GatewaySettings
-from broker.keys import LocalKeyStore
+from broker.keys import KeyStore, LocalKeyStore
 from broker.metrics import Metrics
 from broker.models import Target
 from broker.policy import PolicyConfig
@@ -60,14 +65,15 @@ class Runtime:
     api_url: str = ""
     demo_targets: dict[Region, DemoTarget] = field(default_factory=dict)
     gateways: dict[Region, Gateway] = field(default_factory=dict)
+    aws: AwsParts | None = None
     _runner: web.AppRunner | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
     def events(self) -> EventSink:
-        """Where every part sends its events: the audit trail."""
+        """Where every part sends its events: the audit trail (and CloudWatch in AWS mode)."""
         assert self.auditor is not None, "start() first"
-        return self.auditor
+        return self.aws.events if self.aws is not None else self.auditor
 
     async def start(self) -> dict[str, Any]:
         """Start everything; returns (and writes) the endpoints document."""
@@ -77,18 +83,32 @@ class Runtime:
         # One redacted JSON-lines pipeline for every log line, to stderr.
         configure_logging(redactor=self.auditor.redactor, stream=sys.stderr)
         self._tasks.append(asyncio.get_running_loop().create_task(self.auditor.flush_every(1.0)))
-        self.store = SqliteStore(state / "broker.db", clock=self.clock)
+        self.store = self._open_store()
         fresh = not (await self.store.list_staff())
         policy = PolicyConfig.from_mapping(self.config.policy)
-        cas = CARegistry(LocalKeyStore(state), self.clock)
-        self.ctx = Context(self.config, self.store, cas, self.auditor, self.clock, policy)
-        if fresh and self.config.mode == "local":
+        cas = CARegistry(self._key_store(), self.clock)
+        self.ctx = Context(self.config, self.store, cas, self.events, self.clock, policy)
+        # AWS mode imports demo data only when asked for demo targets (never by default).
+        if fresh and (self.config.mode == "local" or self.config.demo_targets):
             await self._import_demo()
-        if self.config.mode == "local" and self.config.demo_targets:
+        if self.config.demo_targets:
             await self._start_demo_targets()
         await self._start_gateways(cas)
         await self._start_api()
         return self._write_endpoints()
+
+    def _open_store(self) -> Store:
+        """SQLite in the state folder; in AWS mode, DynamoDB (and the other AWS parts)."""
+        if self.config.mode != "aws":
+            return SqliteStore(self.config.state_dir / "broker.db", clock=self.clock)
+        assert self.auditor is not None
+        self.aws = AwsParts.build(self.config, self.clock, self.auditor)
+        self.aws.start()
+        return self.aws.store
+
+    def _key_store(self) -> KeyStore:
+        """Where region CA keys live: the state folder, or each region's Secrets Manager."""
+        return self.aws.keys if self.aws is not None else LocalKeyStore(self.config.state_dir)
 
     async def _import_demo(self) -> None:
         bundle = parse_bundle(demo_document())
@@ -114,6 +134,8 @@ class Runtime:
         assert self.ctx is not None
         settings = GatewaySettings(idle_timeout=float(self.config.idle_timeout_seconds))
         for region in self.config.regions:
+            if self.aws is not None and not await self.aws.admit(region, self.config.state_dir):
+                continue
             ca = await cas.get(region)
             keys = load_gateway_keys(self.config.state_dir, region)
             # A killed gateway leaves recordings without their end: mark them.
@@ -127,13 +149,18 @@ class Runtime:
                 clock=self.clock,
                 settings=settings,
                 output_filter=lambda _session: OutputFilter(),
-                recorder=RecordingStore(self.config.state_dir, region, self.clock),
+                recorder=self._recorders(region),
             )
             port = await gateway.start(self.config.bind_host)
             self.gateways[region] = gateway
             self.ctx.gateways[region] = GatewayAddress(
                 self.config.bind_host, port, keys.host_public()
             )
+
+    def _recorders(self, region: Region) -> RecorderFactory:
+        """The region's spool; in AWS mode each session asks the uploader first."""
+        spool = RecordingStore(self.config.state_dir, region, self.clock)
+        return spool if self.aws is None else self.aws.recorders(region, spool)
 
     async def _orgs_in(self, region: Region) -> list[OrgId]:
         orgs = parse_bundle(demo_document()).orgs
@@ -162,6 +189,8 @@ class Runtime:
             "demo_targets": {r: f"{d.host}:{d.port}" for r, d in self.demo_targets.items()},
             "pid": os.getpid(),
         }
+        if self.aws is not None:
+            document["refused"] = dict(self.aws.refused)
         _write_atomic(self.config.state_dir / "endpoints.json", json.dumps(document, indent=2))
         return document
 
@@ -173,6 +202,8 @@ class Runtime:
             await gateway.stop()
         for demo in self.demo_targets.values():
             await demo.stop()
+        if self.aws is not None:
+            await self.aws.stop()
         for task in self._tasks:
             task.cancel()
         if self.store is not None:

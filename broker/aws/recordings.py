@@ -31,10 +31,25 @@ from typing import Any
 
 from broker.aws.clients import ClientFactory
 from broker.aws.errors import AWS_ERRORS, unavailable
-from broker.aws.settings import AwsRegionSettings
+from broker.aws.settings import AwsRegionSettings, UploadPolicy
 from broker.errors import RegionMismatch, UnavailableError
 from broker.events import EventSink
 from broker.keys import check_region
+
+__all__ = [  # UploadPolicy now lives in settings; callers still import it from here
+    "DONE",
+    "KEY_PREFIX",
+    "SUFFIX",
+    "Pending",
+    "RecordingUploader",
+    "UploadPolicy",
+    "bucket_region",
+    "is_complete",
+    "pending_in",
+    "sha256_b64",
+    "spool_dir",
+    "spooled",
+]
 
 SUFFIX = ".cast"
 DONE = ".done"
@@ -111,21 +126,6 @@ def bucket_region(client: Any, bucket: str) -> str:
     location = client.get_bucket_location(Bucket=bucket).get("LocationConstraint")
     # S3 reports us-east-1 as no constraint and eu-west-1 by its legacy name "EU".
     return {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(location, str(location))
-
-
-@dataclass(frozen=True, slots=True)
-class UploadPolicy:
-    """How the uploader behaves.
-
-    ``strict`` makes ``check_can_accept`` refuse new sessions when the spool
-    cannot be written or more than ``max_pending`` recordings wait.
-    ``backoff`` is (first delay, longest delay) in seconds.
-    """
-
-    strict: bool = False
-    max_pending: int = 100
-    quiet_seconds: float = 30.0
-    backoff: tuple[float, float] = (0.5, 60.0)
 
 
 class RecordingUploader:

@@ -4,14 +4,18 @@ A secret ``name`` of ``region`` is stored as ``<prefix>/<region>/<name>`` by
 the Secrets Manager client of that same region. ``put`` is create-only like
 ``LocalKeyStore``: ``CreateSecret`` fails when the name exists, and then the
 existing secret is read back and returned, so racing creators agree on one key.
+``RegionalSecrets`` routes each region to a store with that region's own
+prefix and KMS key.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 
 from broker.aws.clients import ClientFactory
 from broker.aws.errors import AWS_ERRORS, error_code, unavailable
+from broker.aws.settings import AwsRegionSettings
 from broker.errors import InputError, UnavailableError
 from broker.keys import check_name, check_region
 from broker.typing import Region
@@ -70,3 +74,32 @@ class SecretsManagerKeyStore:
         if stored is None:
             raise UnavailableError("key_vanished", "secret disappeared while being created")
         return stored
+
+
+class RegionalSecrets:
+    """``KeyStore`` over every configured region: each region's own prefix and KMS key.
+
+    A region without AWS settings has no secrets at all (``InputError``): its
+    CA can be neither read nor created, so it cannot sign (fail closed).
+    """
+
+    def __init__(self, clients: ClientFactory, regions: Mapping[Region, AwsRegionSettings]) -> None:
+        self._stores = {
+            region: SecretsManagerKeyStore(clients, s.secret_prefix, s.kms_key_id)
+            for region, s in regions.items()
+        }
+
+    def store(self, region: Region) -> SecretsManagerKeyStore:
+        """The key store of ``region``."""
+        found = self._stores.get(region)
+        if found is None:
+            raise InputError("region", "no AWS settings for this region")
+        return found
+
+    async def get(self, region: Region, name: str) -> bytes | None:
+        """The stored secret of ``region``, or None."""
+        return await self.store(region).get(region, name)
+
+    async def put(self, region: Region, name: str, secret: bytes) -> bytes:
+        """Create the secret of ``region`` unless it exists; return the stored one."""
+        return await self.store(region).put(region, name, secret)

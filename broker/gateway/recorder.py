@@ -8,9 +8,10 @@ cannot be recorded is refused before it carries a byte (fail closed).
 ``SessionRecorder`` buffers whole event lines and writes them with ``os.write``
 at most ``FLUSH_INTERVAL`` after the first buffered event (a loop timer, plus
 a time check on every event), so a killed gateway leaves a file valid up to
-the last flush. ``close`` writes the final ``closed: <reason>`` marker and
-fsyncs. The writer holds an exclusive ``flock`` on the file for its life:
-the next gateway start repairs only files nobody holds (``recordings``).
+the last flush. ``close`` writes the final ``closed: <reason>`` marker,
+fsyncs, and creates the sibling ``<id>.cast.done`` marker the uploader waits
+for. The writer holds an exclusive ``flock`` on the file for its life: the
+next gateway start repairs only files nobody holds (``recordings``).
 
 Output and input are decoded with incremental UTF-8 decoders
 (``errors="replace"``), so a character split across reads stays whole.
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import contextlib
 import fcntl
 import hashlib
 import os
@@ -38,6 +40,9 @@ FLUSH_INTERVAL = 0.5
 MAX_BUFFERED = 64 * 1024
 MIN_FREE_BYTES = 16 * 1024 * 1024
 """Free space the recording folder must have for a session to start."""
+DONE_SUFFIX = ".done"
+"""A finished recording's sibling marker: ``<id>.cast.done``."""
+_DONE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
 _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -152,6 +157,8 @@ class SessionRecorder:
         self.flush()
         self._closed = True
         self._release(sync=self.failed is None)
+        if self.failed is None:
+            self._mark_done()
 
     def flush(self) -> None:
         """Write buffered events to the file now (the OS keeps them if we die)."""
@@ -202,6 +209,15 @@ class SessionRecorder:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
+    def _mark_done(self) -> None:
+        """Create ``<id>.cast.done`` (0600): the uploader may take the file now.
+
+        Without it the uploader still takes the file once it is unlocked and
+        quiet, so a marker that cannot be written only delays the upload.
+        """
+        with contextlib.suppress(OSError):
+            os.close(os.open(self.path.with_name(self.path.name + DONE_SUFFIX), _DONE_FLAGS, 0o600))
 
     def _fail(self, error: OSError) -> None:
         """Stop recording for good and tell the relay, which must end the session."""

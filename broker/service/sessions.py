@@ -17,7 +17,7 @@ from datetime import timedelta
 from asyncssh import SSHKey
 
 from broker.api.auth import Principal
-from broker.ca import parse_user_key, source_address_list
+from broker.ca import new_serial, parse_user_key, source_address_list
 from broker.errors import BrokerError, ForbiddenError, PolicyDenied, RegionMismatch
 from broker.metrics import Metrics
 from broker.models import Consent, Org, Session, Staff, Target, Ticket
@@ -123,6 +123,7 @@ class SessionService:
             valid_before=now + timedelta(seconds=ttl),
             consent_id=world.consent.id if decision.basis == "consent" and world.consent else None,
             source_address=source,
+            cert_serial=new_serial(),
         )
         return await self.ctx.store.create_session(session)
 
@@ -131,7 +132,6 @@ class SessionService:
     ) -> Grant:
         try:
             issued = await self.ctx.cas.sign(session, user_key)
-            await self.ctx.store.set_cert_serial(session.id, issued.serial)
         except BrokerError:
             await self.ctx.store.end_session(
                 session.id, "revoked", "issue_failed", self.ctx.clock.now()

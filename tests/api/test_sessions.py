@@ -24,6 +24,8 @@ class TestGrant:
         assert body["gateway"] == {"host": "127.0.0.1", "port": 2222, "host_key": None}
         cert = describe_certificate(body["certificate"])
         assert cert["principals"] == [body["session_id"]]
+        stored = await api.store.get_session(body["session_id"])
+        assert cert["serial"] == stored.cert_serial  # the gateway checks the two match
         lifetime = datetime.fromisoformat(body["valid_before"]) - api.clock.now()
         assert lifetime.total_seconds() == 900
         assert [e["event"] for e in api.events.events][-2:] == [

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from broker.aws.settings import AwsRegionSettings, AwsSettings
+from broker.aws.settings import AwsRegionSettings, AwsSettings, UploadPolicy
 from broker.errors import InputError
 from tests.aws.conftest import EU, US
 
@@ -102,3 +102,46 @@ class TestAwsSettings:
         """Asking for a region without settings is refused."""
         with pytest.raises(InputError):
             AwsSettings.from_mapping(GOOD).region("eu-west-1")  # type: ignore[arg-type]
+
+
+class TestStoreAndRecordings:
+    """The store's own control region and the ``[aws.recordings]`` policy."""
+
+    def test_store_in_served_region_uses_its_table(self) -> None:
+        """A served store region has no table of its own: it is that region's."""
+        assert AwsSettings.from_mapping(GOOD).store() == (EU, "broker")
+
+    @pytest.mark.parametrize(
+        ("extra", "field"),
+        [
+            ({"store_table": "other"}, "aws.store_table"),
+            ({"store_region": "eu-west-1"}, "aws.store_region"),
+            ({"store_region": "eu-west-1", "store_table": "x"}, "aws.store_table"),
+            (
+                {"store_region": "eu-west-1", "store_table": "t-1", "store_endpoint_url": "ftp://"},
+                "aws.store_endpoint_url",
+            ),
+            ({"recordings": {"strict": "yes"}}, "aws.recordings.strict"),
+            ({"recordings": {"max_pending": 0}}, "aws.recordings.max_pending"),
+            ({"recordings": {"max_pending": 1.5}}, "aws.recordings.max_pending"),
+            ({"recordings": {"quiet_seconds": -1}}, "aws.recordings.quiet_seconds"),
+            ({"recordings": {"poll_seconds": True}}, "aws.recordings.poll_seconds"),
+            ({"recordings": {"burst": 1}}, "aws.recordings.burst"),
+            ({"recordings": []}, "aws.recordings"),
+        ],
+    )
+    def test_bad_store_or_recordings_named(self, extra: dict[str, Any], field: str) -> None:
+        """Each bad store or upload setting is an ``InputError`` naming it."""
+        with pytest.raises(InputError) as caught:
+            AwsSettings.from_mapping({**GOOD, **extra})
+        assert caught.value.field == field
+
+    def test_recordings_policy(self) -> None:
+        """``[aws.recordings]`` becomes the uploader's policy; defaults fill the rest."""
+        parsed = AwsSettings.from_mapping(
+            {**GOOD, "recordings": {"strict": True, "max_pending": 7, "poll_seconds": 0.2}}
+        )
+        assert parsed.recordings == UploadPolicy(
+            strict=True, max_pending=7, quiet_seconds=30.0, backoff=(0.2, 60.0)
+        )
+        assert AwsSettings.from_mapping(GOOD).recordings == UploadPolicy()

@@ -1,0 +1,37 @@
+"""AWS mode's event sink: the local hash chain first, then CloudWatch Logs.
+
+The brief for AWS mode is "audit to CloudWatch in addition to the local
+chain". ``CloudWatchSink`` does no filtering of its own, so it must only ever
+see what the ``Auditor`` kept: this sink sends each event to the auditor
+(allowlist, redaction, chain) and mirrors the record *as stored* (with its
+``seq``, ``prev`` and ``hash``, so the copy can be matched to the chain) to the
+region's log group. Events of a region without a log group stay in the local
+chain only.
+"""
+
+from __future__ import annotations
+
+from broker.audit import Auditor
+from broker.aws.cloudwatch import CloudWatchSink
+from broker.typing import Region
+
+_SET_BY_SINK = frozenset({"event", "region", "time"})
+"""Keys ``CloudWatchSink.emit`` sets itself."""
+
+
+class AuditMirror:
+    """``EventSink``: the auditor's chain, mirrored to CloudWatch per region."""
+
+    def __init__(
+        self, auditor: Auditor, cloudwatch: CloudWatchSink, regions: frozenset[Region]
+    ) -> None:
+        self.auditor = auditor
+        self.cloudwatch = cloudwatch
+        self.regions = regions
+
+    def emit(self, event: str, /, *, region: Region, **fields: object) -> None:
+        """Chain the event (raising as the auditor does), then buffer the stored record."""
+        record = self.auditor.emit(event, region=region, **fields)
+        if region in self.regions:
+            kept = {k: v for k, v in record.items() if k not in _SET_BY_SINK}
+            self.cloudwatch.emit(event, region=region, **kept)
