@@ -150,6 +150,7 @@ class Runtime:
                 settings=settings,
                 output_filter=lambda _session: OutputFilter(),
                 recorder=self._recorders(region),
+                upstream=self.aws.upstream(keys.client_key) if self.aws else None,
             )
             port = await gateway.start(self.config.bind_host)
             self.gateways[region] = gateway

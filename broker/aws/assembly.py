@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import asyncssh
+
 from broker.audit import Auditor
 from broker.aws.audit_mirror import AuditMirror
 from broker.aws.clients import ClientFactory
@@ -29,10 +31,13 @@ from broker.aws.cloudwatch import CloudWatchSink
 from broker.aws.recordings import RecordingUploader
 from broker.aws.secrets import RegionalSecrets
 from broker.aws.settings import AwsSettings
+from broker.aws.targets import Ec2Targets
+from broker.aws.upstream import Ec2Upstream
 from broker.clock import Clock
 from broker.config import Config, aws_settings
 from broker.errors import RegionMismatch, UnavailableError
 from broker.gateway.hooks import Recorder, RecorderFactory
+from broker.gateway.upstream import InventoryUpstream, UpstreamResolver
 from broker.models import Session
 from broker.store.dynamodb import DynamoStore
 from broker.typing import Region
@@ -113,6 +118,12 @@ class AwsParts:
         self.uploaders[region] = uploader
         self._spawn(uploader.run(self._stop))
         return True
+
+    def upstream(self, client_key: asyncssh.SSHKey) -> UpstreamResolver:
+        """EC2 lookup + Instance Connect, or the inventory (``aws.targets``)."""
+        if self.settings.targets == "inventory":
+            return InventoryUpstream(self.store, client_key)
+        return Ec2Upstream(self.store, Ec2Targets(self.clients))
 
     def recorders(self, region: Region, inner: RecorderFactory) -> RecorderFactory:
         """``inner``, gated by the admitted ``region``'s uploader."""

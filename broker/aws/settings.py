@@ -28,7 +28,12 @@ _TABLE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
 _LOG_GROUP = re.compile(r"^[A-Za-z0-9_./#-]{1,512}$")
 _PREFIX = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,256}$")
 _REGION_FIELDS = ("bucket", "kms_key_id", "table", "log_group", "secret_prefix", "endpoint_url")
-_TOP_FIELDS = ("regions", "store_region", "store_table", "store_endpoint_url", "recordings")
+_TOP_FIELDS = (
+    "regions", "store_region", "store_table", "store_endpoint_url", "recordings", "targets",
+)  # fmt: skip
+TARGET_SOURCES = ("ec2", "inventory")
+"""``ec2``: find instances by tags and push a key with EC2 Instance Connect;
+``inventory``: the store's host and port with the gateway's own key (tests, demos)."""
 _UPLOAD_FIELDS = ("strict", "max_pending", "quiet_seconds", "poll_seconds", "max_backoff_seconds")
 
 
@@ -77,6 +82,7 @@ class AwsSettings:
     store_table: str | None = None
     store_endpoint_url: str | None = None
     recordings: UploadPolicy = field(default_factory=UploadPolicy)
+    targets: str = "ec2"
 
     def region(self, region: Region) -> AwsRegionSettings:
         """The settings of ``region``; ``InputError`` when it is not configured (fail closed)."""
@@ -111,7 +117,10 @@ class AwsSettings:
         }
         store_region, table, endpoint = _store(data, regions)
         recordings = _upload_policy(data.get("recordings", {}))
-        return cls(MappingProxyType(regions), store_region, table, endpoint, recordings)
+        targets = data.get("targets", "ec2")
+        if targets not in TARGET_SOURCES:
+            raise InputError("aws.targets", "must be 'ec2' or 'inventory'")
+        return cls(MappingProxyType(regions), store_region, table, endpoint, recordings, targets)
 
 
 def _store(

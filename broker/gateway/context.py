@@ -15,6 +15,7 @@ from broker.clock import Clock
 from broker.events import EventSink
 from broker.gateway.hooks import FilterFactory, RecorderFactory
 from broker.gateway.settings import GatewaySettings
+from broker.gateway.upstream import UpstreamResolver
 from broker.store.base import Store
 from broker.typing import Region, SessionId
 
@@ -36,6 +37,7 @@ class GatewayContext:
     ca_public: bytes
     ca_key: asyncssh.SSHKey
     client_key: asyncssh.SSHKey
+    upstream: UpstreamResolver
     filters: FilterFactory
     recorders: RecorderFactory
     links: dict[SessionId, Link] = field(default_factory=dict)

@@ -16,6 +16,7 @@ from broker.gateway.hooks import FilterFactory, RecorderFactory, identity_filter
 from broker.gateway.keys import GatewayKeys
 from broker.gateway.server import GatewayServer
 from broker.gateway.settings import FAST_CIPHERS, GatewaySettings
+from broker.gateway.upstream import InventoryUpstream, UpstreamResolver
 from broker.gateway.watcher import Watcher
 from broker.store.base import Store
 from broker.typing import Region
@@ -38,6 +39,7 @@ class Gateway:
         settings: GatewaySettings | None = None,
         output_filter: FilterFactory = identity_filter,
         recorder: RecorderFactory = null_recorder,
+        upstream: UpstreamResolver | None = None,
     ) -> None:
         ca_public = openssh_public(ca_public_key)
         self.keys = keys
@@ -50,6 +52,7 @@ class Gateway:
             ca_public=ca_public,
             ca_key=asyncssh.import_public_key(ca_public),
             client_key=keys.client_key,
+            upstream=upstream or InventoryUpstream(store, keys.client_key),
             filters=output_filter,
             recorders=recorder,
         )

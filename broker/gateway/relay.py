@@ -17,26 +17,17 @@ from collections.abc import Sequence
 
 import asyncssh
 
-from broker.errors import BrokerError, NotFoundError
+from broker.errors import BrokerError
 from broker.gateway.context import log
 from broker.gateway.egress import Blocked
 from broker.gateway.hooks import OutputFilter, Recorder
 from broker.gateway.link import Link
 from broker.gateway.settings import FAST_CIPHERS
-from broker.models import Target
+from broker.gateway.upstream import RelayRefused, Upstream
 
 TermSize = tuple[int, int, int, int]
 Env = dict[bytes | str, bytes | str]
 EARLY_INPUT_MAX = 64 * 1024
-
-
-class RelayRefused(Exception):
-    """The relay cannot start; ``reason`` is the code the engineer is told."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
-        self.detail = detail
 
 
 class TargetSession(asyncssh.SSHClientSession[bytes]):
@@ -118,8 +109,8 @@ class Relay:
         # meanwhile, target down) still leaves a recording saying why.
         await self._start_hooks(term_type, term_size)
         await self._recheck()
-        target = await self._target()
-        self._conn = await self._connect(target)
+        upstream = await self.link.ctx.upstream.resolve(self.link.session, self.link.ctx.region)
+        self._conn = await self._connect(upstream)
         self._tchan, _ = await self._conn.create_session(
             lambda: TargetSession(self),
             term_type=term_type,
@@ -144,21 +135,6 @@ class Relay:
             reason = "expired" if session.state in ("issued", "connected") else session.state
             raise RelayRefused(reason, f"session is {session.state}")
 
-    async def _target(self) -> Target:
-        """The session's target: same region, with a pinned host key."""
-        session = self.link.session
-        try:
-            target = await self.link.ctx.store.get_target(session.org_id, session.target)
-        except NotFoundError as error:
-            raise RelayRefused("target_unreachable", "target not in inventory") from error
-        except BrokerError as error:
-            raise RelayRefused("store_unavailable", error.code) from error
-        if target.region != self.link.ctx.region:
-            raise RelayRefused("target_unreachable", "target is in another region")
-        if not target.host_key:
-            raise RelayRefused("target_unreachable", "target has no pinned host key")
-        return target
-
     async def _start_hooks(self, term_type: str, term_size: TermSize) -> None:
         """Build the session's filter and recorder; failing to record is fatal."""
         ctx = self.link.ctx
@@ -181,19 +157,17 @@ class Relay:
         if self._recorder is not None:
             self._recorder.close(reason)
 
-    async def _connect(self, target: Target) -> asyncssh.SSHClientConnection:
-        """Log in to the target with the gateway's key."""
-        assert target.host_key is not None
+    async def _connect(self, upstream: Upstream) -> asyncssh.SSHClientConnection:
+        """Log in to the target with the upstream's key, its host key pinned."""
         settings = self.link.ctx.settings
         try:
-            host_key = asyncssh.import_public_key(target.host_key)
             return await asyncio.wait_for(
                 asyncssh.connect(
-                    target.host,
-                    target.port,
-                    username=target.user,
-                    client_keys=[self.link.ctx.client_key],
-                    known_hosts=([host_key], [], []),
+                    upstream.host,
+                    upstream.port,
+                    username=upstream.user,
+                    client_keys=[upstream.client_key],
+                    known_hosts=([upstream.host_key], [], []),
                     config=None,
                     agent_path=None,
                     agent_forwarding=False,

@@ -87,6 +87,8 @@ def write_config(world: World, table: str) -> None:
             # Only the recorder's ``.done`` marker can make a recording ready this soon.
             "recordings": {"quiet_seconds": 3600, "poll_seconds": 0.1, "max_backoff_seconds": 0.5},
             "regions": regions,
+            # The demo targets are loopback shells; EC2 lookups are tested in test_upstream.
+            "targets": "inventory",
         },
     }
     world.config_path.write_text(json.dumps(config))

@@ -11,6 +11,7 @@ from broker.events import MemorySink
 from broker.gateway.context import GatewayContext
 from broker.gateway.hooks import identity_filter, null_recorder
 from broker.gateway.settings import GatewaySettings
+from broker.gateway.upstream import InventoryUpstream
 from broker.store.sqlite import SqliteStore
 from broker.typing import Region
 
@@ -20,7 +21,7 @@ def _ctx(tmp_path: Path) -> GatewayContext:
     return GatewayContext(
         Region("eu-central-1"), SqliteStore(tmp_path / "db"), SystemClock(), MemorySink(),
         GatewaySettings(max_pending=3, max_pending_per_source=2), b"", key, key,
-        identity_filter, null_recorder,
+        InventoryUpstream(SqliteStore(tmp_path / "db"), key), identity_filter, null_recorder,
     )  # fmt: skip
 
 
