@@ -11,6 +11,7 @@ import asyncio
 import json
 import shlex
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -127,6 +128,54 @@ class TestWalkthrough:
         assert status == 0, err
         assert "# Transfer Impact Assessment: bank-de" in out
         assert "| IN | standard contractual clauses" in out
+
+    async def test_import_list_and_revoke(
+        self, running: Runtime, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    ) -> None:
+        """An admin imports a ticket; an engineer opens a session on it; ops list and revoke it."""
+        document = {"tickets": [{"id": "T-4242", "org_id": "acme-de", "severity": 3}]}
+        (tmp_path / "data.json").write_text(json.dumps(document))
+        _, admin, _ = await cli(capsys, "token", "--subject", "root", "--role", "admin")
+        status, out, err = await cli(
+            capsys, "import", str(tmp_path / "data.json"), "--token", admin.strip()
+        )
+        assert status == 0, err
+        assert "1 tickets" in out
+        opened = [
+            "session",
+            "open",
+            "--ticket",
+            "T-4242",
+            "--target",
+            "app-1",
+            "--as",
+            "eng-ie-1",
+            "--json",
+        ]
+        session_id = json.loads((await cli(capsys, *opened))[1])["session_id"]
+        _, ops, _ = await cli(capsys, "token", "--subject", "ops-1", "--role", "ops")
+        status, out, _ = await cli(
+            capsys, "session", "list", "--ticket", "T-4242", "--token", ops.strip()
+        )
+        assert session_id in out
+        assert "issued" in out
+        status, out, _ = await cli(capsys, "session", "revoke", session_id, "--token", ops.strip())
+        assert status == 0
+        assert out.strip() == f"session {session_id} revoked"
+
+    async def test_bad_import_file_names_field(
+        self, running: Runtime, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    ) -> None:
+        """A bad record fails with the API's reason naming its path, exit 2."""
+        (tmp_path / "bad.json").write_text(
+            json.dumps({"tickets": [{"id": "T-1", "org_id": "acme-de", "severity": 7}]})
+        )
+        _, admin, _ = await cli(capsys, "token", "--subject", "root", "--role", "admin")
+        status, _, err = await cli(
+            capsys, "import", str(tmp_path / "bad.json"), "--token", admin.strip()
+        )
+        assert status == 2
+        assert "tickets[0].severity" in err
 
     async def test_every_command_has_help(self, capsys: pytest.CaptureFixture[str]) -> None:
         """--help works for every command group and exits 0."""
