@@ -199,7 +199,7 @@ class TestOutage:
         assert first.pending() == []
 
 
-async def _until(condition: object, tries: int = 500) -> None:
+async def _until(condition: object, tries: int = 1500) -> None:
     for _ in range(tries):
         if condition():  # type: ignore[operator]
             return
