@@ -38,6 +38,11 @@ from broker.typing import Region
 FLUSH_INTERVAL = 0.5
 """Seconds an event may wait in memory; the issue asks for at most one."""
 MAX_BUFFERED = 64 * 1024
+COALESCE_SECONDS = 0.01
+"""Output chunks closer together than this become one ``"o"`` event: a bulk
+stream then costs one JSON encoding per ~64 KiB instead of per SSH packet, and
+a replay cannot tell the difference."""
+COALESCE_CHARS = 64 * 1024
 MIN_FREE_BYTES = 16 * 1024 * 1024
 """Free space the recording folder must have for a session to start."""
 DONE_SUFFIX = ".done"
@@ -69,6 +74,9 @@ class SessionRecorder:
         self._t0 = self._last_flush = monotonic()
         self._buffer: list[bytes] = []
         self._buffered = 0
+        self._pending_out: list[str] = []
+        self._pending_chars = 0
+        self._pending_at = 0.0
         self._timer: asyncio.TimerHandle | None = None
         self._started = self._closed = False
         self.failed: OSError | None = None
@@ -119,10 +127,36 @@ class SessionRecorder:
         self.flush()
 
     def output(self, data: bytes) -> None:
-        """Filtered terminal output, as the engineer saw it."""
+        """Filtered terminal output, as the engineer saw it (close chunks coalesce)."""
         text = self._out.decode(data)
-        if text:
-            self._event("o", text)
+        if not text or self.closed:
+            return
+        if not self._started:
+            self.start(None, *castfile.DEFAULT_SIZE)
+        now = self._monotonic()
+        if self._pending_out and now - self._pending_at >= COALESCE_SECONDS:
+            self._append_output()
+        if not self._pending_out:
+            self._pending_at = now
+        self._pending_out.append(text)
+        self._pending_chars += len(text)
+        big = self._pending_chars >= COALESCE_CHARS or self._buffered >= MAX_BUFFERED
+        if big or now - self._last_flush >= FLUSH_INTERVAL:
+            self.flush()
+        else:
+            self._arm()
+
+    def _append_output(self) -> None:
+        """Buffer the coalesced output as one event stamped with its first chunk's time."""
+        if self._pending_out:
+            self._append(castfile.event_line(self._pending_at - self._t0, "o", self._take_output()))
+
+    def _take_output(self) -> str:
+        """The coalesced output not yet written as an event (and forget it)."""
+        text = "".join(self._pending_out)
+        self._pending_out.clear()
+        self._pending_chars = 0
+        return text
 
     def input(self, data: bytes) -> None:
         """Keystrokes, unless the org turned input recording off."""
@@ -149,6 +183,7 @@ class SessionRecorder:
         if self.closed:
             return
         tail_out, tail_in = self._out.decode(b"", final=True), self._in.decode(b"", final=True)
+        tail_out = self._take_output() + tail_out
         if tail_out:
             self._event("o", tail_out)
         if tail_in and self.record_input:
@@ -163,6 +198,8 @@ class SessionRecorder:
     def flush(self) -> None:
         """Write buffered events to the file now (the OS keeps them if we die)."""
         self._cancel_timer()
+        if self._started and not self.closed:
+            self._append_output()
         if not self._buffer or self._fd is None:
             return
         data = b"".join(self._buffer)
@@ -184,6 +221,7 @@ class SessionRecorder:
             return
         if not self._started:
             self.start(None, *castfile.DEFAULT_SIZE)
+        self._append_output()  # pending output first: keep the stream's order
         now = self._monotonic()
         self._append(castfile.event_line(now - self._t0, code, data))
         if self._buffered >= MAX_BUFFERED or now - self._last_flush >= FLUSH_INTERVAL:

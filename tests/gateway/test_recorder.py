@@ -21,7 +21,12 @@ from hypothesis import strategies as st
 from broker.clock import FakeClock
 from broker.errors import ConflictError, RegionMismatch, UnavailableError
 from broker.gateway import castfile
-from broker.gateway.recorder import FLUSH_INTERVAL, RecordingStore, SessionRecorder
+from broker.gateway.recorder import (
+    COALESCE_SECONDS,
+    FLUSH_INTERVAL,
+    RecordingStore,
+    SessionRecorder,
+)
 from broker.models import Session
 from broker.typing import OrgId, Region, SessionId, StaffId, TargetName, TicketId
 
@@ -361,3 +366,23 @@ class TestRecordingStore:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         finally:
             os.close(fd)
+
+
+class TestCoalescing:
+    """Bulk output becomes few events; order and content are kept."""
+
+    def test_close_chunks_merge_far_chunks_do_not(self, tmp_path: Path) -> None:
+        """Chunks within COALESCE_SECONDS share one event; a later chunk starts another."""
+        ticker = Ticker()
+        recorder = make_store(tmp_path, monotonic=ticker).open(make_session())
+        recorder.start("xterm", 80, 24)
+        for chunk in (b"a", b"b", b"c"):
+            recorder.output(chunk)
+            ticker.now += COALESCE_SECONDS / 10
+        ticker.now += COALESCE_SECONDS
+        recorder.output(b"d")
+        recorder.marker("m-1")
+        recorder.output(b"e")
+        recorder.close("done")
+        kinds = [(e[1], e[2]) for e in events(recorder.path)]
+        assert kinds == [("o", "abc"), ("o", "d"), ("m", "m-1"), ("o", "e"), ("m", "closed: done")]
