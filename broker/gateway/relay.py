@@ -75,6 +75,7 @@ class Relay:
         self._tchan: asyncssh.SSHClientChannel[bytes] | None = None
         self._closed = False
         self._early = bytearray()
+        self._out: list[bytes] = []
 
     @property
     def connection(self) -> asyncssh.SSHClientConnection | None:
@@ -152,6 +153,7 @@ class Relay:
 
     def close_recording(self, reason: str) -> None:
         """Flush what the filter held, then close the recording with ``reason``."""
+        self._drain_output()
         if self._filter is not None:
             self._pass(*self._filter.flush())
         if self._recorder is not None:
@@ -202,9 +204,23 @@ class Relay:
         self._early += data[: max(room, 0)]
 
     def output(self, data: bytes) -> None:
-        """Target -> engineer, through the output filter."""
-        assert self._filter is not None
-        assert self._recorder is not None
+        """Target -> engineer: gathered for this loop turn, then filtered and sent.
+
+        One read from the target's socket often holds several small SSH
+        packets (a PTY yields ~4 KiB at a time); sending them on as one write
+        lets the engineer leg use full-size packets. The flush runs in the same
+        loop turn, so keystroke echo waits for nothing.
+        """
+        if not self._out:
+            asyncio.get_running_loop().call_soon(self._drain_output)
+        self._out.append(data)
+
+    def _drain_output(self) -> None:
+        """Filter and pass everything gathered since the last turn."""
+        if not self._out or self._filter is None:
+            return
+        data = b"".join(self._out)
+        self._out.clear()
         self._pass(*self._filter.feed(data))
 
     def _pass(self, passed: bytes, blocked: Sequence[Blocked]) -> None:
@@ -256,6 +272,7 @@ class Relay:
         """Pass the shell's exit to the engineer and close the target leg."""
         if self.link.reason is None:
             self.link.reason = "shell_exited"
+        self._drain_output()  # the shell's last words go out before its exit status
         if self.chan.is_closing():
             pass
         elif self.exit_signal is not None:
