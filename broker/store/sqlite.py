@@ -12,6 +12,7 @@ SQLite serialises with its write lock. Failures to use the file surface as
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sqlite3
 from collections.abc import Callable
@@ -20,7 +21,7 @@ from types import TracebackType
 from typing import Concatenate, ParamSpec, TypeVar
 
 from broker.clock import Clock, SystemClock
-from broker.errors import UnavailableError
+from broker.errors import ConflictError, UnavailableError
 from broker.models import Consent, Org, Session, Staff, Target, Ticket
 from broker.store import sqlite_consents as consents
 from broker.store import sqlite_import as importer
@@ -28,6 +29,7 @@ from broker.store import sqlite_reference as reference
 from broker.store import sqlite_sessions as sessions
 from broker.store.base import ImportBundle, ImportCounts, Page, Revoked, SessionQuery
 from broker.store.codec import to_micros
+from broker.store.schema import connect
 from broker.store.sqlite_worker import SqliteWorker
 from broker.typing import (
     ConsentId,
@@ -77,6 +79,7 @@ class SqliteStore:
         self._validate_bundle = validate_bundle
         self._worker = SqliteWorker(self.path)
         self._closed = False
+        self._reader: sqlite3.Connection | None = None  # used on the event loop's thread only
 
     async def __aenter__(self) -> SqliteStore:
         """Use as ``async with SqliteStore(path) as store``."""
@@ -97,8 +100,31 @@ class SqliteStore:
         *args: P.args,
         **kwargs: P.kwargs,
     ) -> R:
-        """Run the read ``fn(connection, ...)`` on the worker thread."""
-        return await self._submit(False, lambda conn: fn(conn, *args, **kwargs))
+        """Run the read ``fn(connection, ...)`` right here, on a reader connection.
+
+        A WAL reader never waits for the writer, and a point read costs less
+        than the hop to the worker thread and back; writes (and the conditions
+        that guard them) stay on the worker, so reads here only feed decisions
+        that the conditional write re-checks.
+        """
+        if self._closed:
+            raise UnavailableError("store_closed", "the store is closed")
+        if self._reader is None:
+            await self._submit(False, _ping)  # the worker creates or migrates the schema
+            self._reader = connect(self.path)
+        try:
+            return fn(self._reader, *args, **kwargs)
+        except sqlite3.IntegrityError as exc:
+            raise ConflictError("store_conflict", "the read conflicts with stored data") from exc
+        except sqlite3.Error as exc:
+            self._drop_reader()
+            raise UnavailableError("store_unavailable", "the store file cannot be used") from exc
+
+    def _drop_reader(self) -> None:
+        if self._reader is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._reader.close()
+            self._reader = None
 
     async def _call_write(
         self,
@@ -124,6 +150,7 @@ class SqliteStore:
         if self._closed:
             return
         self._closed = True
+        self._drop_reader()
         self._worker.stop()
         await asyncio.to_thread(self._worker.join)
 
