@@ -40,9 +40,13 @@ from broker.typing import (
 
 NOW = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
 REGION = Region("eu-central-1")
-needs_ssh_keygen = pytest.mark.skipif(
-    shutil.which("ssh-keygen") is None, reason="needs OpenSSH's ssh-keygen"
-)
+needs_ssh_keygen = pytest.mark.usefixtures("ssh_keygen_present")
+
+
+@pytest.fixture
+def ssh_keygen_present() -> None:
+    """``ssh-keygen`` is installed (make test installs it): missing fails, never skips."""
+    assert shutil.which("ssh-keygen") is not None, "run .ci/sysdeps"
 
 
 def make_session(**changes) -> Session:
