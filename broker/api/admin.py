@@ -24,6 +24,7 @@ async def import_records(request: web.Request) -> web.Response:
         "staff": counts.staff,
         "tickets": counts.tickets,
         "targets": counts.targets,
+        "sessions_revoked": len(counts.revoked),
     }
     return web.json_response(body)
 

@@ -112,7 +112,10 @@ SCHEMAS: dict[str, Any] = {
     },
     "ImportCounts": {
         "type": "object",
-        "properties": {k: {"type": "integer"} for k in ("orgs", "staff", "tickets", "targets")},
+        "properties": {
+            k: {"type": "integer"}
+            for k in ("orgs", "staff", "tickets", "targets", "sessions_revoked")
+        },
     },
     "TicketPatch": {
         "type": "object",

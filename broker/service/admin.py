@@ -41,6 +41,7 @@ class AdminService:
             if org.tier == "eea_only" and self.ctx.policy.region_eea.get(org.region) is not True:
                 raise InputError(f"orgs[{i}].region", "eea_only orgs must be in an EEA region")
         counts = await self.ctx.store.import_bundle(bundle)
+        announce_revoked(self.ctx, list(counts.revoked), "import", actor=principal.subject)
         for region in sorted({org.region for org in bundle.orgs} or set(self.ctx.config.regions)):
             self.ctx.events.emit(
                 "import.applied", region=region, actor=principal.subject, **_counts(counts)

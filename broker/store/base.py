@@ -74,6 +74,8 @@ class ImportCounts:
     staff: int = 0
     tickets: int = 0
     targets: int = 0
+    revoked: tuple[Session, ...] = ()
+    """Live sessions the import ended (tickets it closed, staff it deactivated)."""
 
 
 @dataclass(frozen=True, slots=True)

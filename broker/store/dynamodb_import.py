@@ -17,6 +17,7 @@ from broker.store.dynamodb_codec import (
     Key,
     org_item,
     org_key,
+    session_from_item,
     staff_key,
     target_item,
     target_key,
@@ -31,7 +32,7 @@ def import_bundle(table: Table, bundle: ImportBundle, at_us: int) -> ImportCount
     """Upsert everything or nothing; closing or deactivating revokes live sessions."""
     check_values(bundle)
     try:
-        retrying(table, lambda: _attempt(table, bundle, at_us), lambda: None)
+        revoked = retrying(table, lambda: _attempt(table, bundle, at_us), lambda: None)
     except TooBig as error:
         raise InputError("bundle", "too many records for one transaction; split it") from error
     return ImportCounts(
@@ -39,10 +40,11 @@ def import_bundle(table: Table, bundle: ImportBundle, at_us: int) -> ImportCount
         staff=len(bundle.staff),
         tickets=len(bundle.tickets),
         targets=len(bundle.targets),
+        revoked=tuple(session_from_item(item) for item in revoked),
     )
 
 
-def _attempt(table: Table, bundle: ImportBundle, at_us: int) -> None:
+def _attempt(table: Table, bundle: ImportBundle, at_us: int) -> list[Item]:
     referenced = [t.org_id for t in bundle.tickets] + [t.org_id for t in bundle.targets]
     keys = [org_key(o) for o in referenced] + [org_key(o.id) for o in bundle.orgs]
     keys += [ticket_key(t.id) for t in bundle.tickets] + [staff_key(s.id) for s in bundle.staff]
@@ -57,8 +59,9 @@ def _attempt(table: Table, bundle: ImportBundle, at_us: int) -> None:
     _upsert_people(tx, bundle)
     for target in bundle.targets:
         tx.put(target_key(target.org_id, target.name), target_item(target))
-    _cut(tx, table, bundle, stored, at_us)
+    revoked = _cut(tx, table, bundle, stored, at_us)
     tx.commit()
+    return revoked
 
 
 def _upsert_people(tx: Tx, bundle: ImportBundle) -> None:
@@ -77,11 +80,14 @@ def _upsert_people(tx: Tx, bundle: ImportBundle) -> None:
         tx.set(key, id=t.id, org_id=t.org_id, severity=t.severity, scope=t.scope, status=t.status)
 
 
-def _cut(tx: Tx, table: Table, bundle: ImportBundle, stored: dict[Key, Item], at_us: int) -> None:
+def _cut(
+    tx: Tx, table: Table, bundle: ImportBundle, stored: dict[Key, Item], at_us: int
+) -> list[Item]:
     """Revoke live sessions of tickets closed and staff deactivated by the import."""
     causes = [(ticket_key(t.id), "ticket_closed") for t in bundle.tickets if t.status == "closed"]
     causes += [(staff_key(s.id), "staff_deactivated") for s in bundle.staff if not s.active]
     seen: set[str] = set()
+    revoked: list[Item] = []
     for key, reason in causes:
         record = stored.get(key)
         if record is None:
@@ -90,6 +96,8 @@ def _cut(tx: Tx, table: Table, bundle: ImportBundle, stored: dict[Key, Item], at
         fresh = [i for i in live_sessions(table, record) if i["id"] not in seen]
         seen.update(i["id"] for i in fresh)
         revoke_all(tx, fresh, reason, at_us)
+        revoked += fresh
+    return revoked
 
 
 def _check_references(bundle: ImportBundle, stored: dict[Key, Item]) -> dict[str, str]:

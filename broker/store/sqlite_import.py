@@ -14,7 +14,7 @@ from typing import Any
 
 from broker.errors import InputError
 from broker.store.base import ImportBundle, ImportCounts
-from broker.store.sqlite_tx import revoke_live_many, write_tx
+from broker.store.sqlite_tx import revoke_live, write_tx
 from broker.typing import SCOPES, TICKET_STATUSES, TIERS, Region
 
 _UPSERT_ORG = """
@@ -87,13 +87,18 @@ def import_bundle(conn: sqlite3.Connection, bundle: ImportBundle, at: int) -> Im
         # Fail closed: an import must not leave a live session on a closed ticket.
         closed = [t.id for t in bundle.tickets if t.status == "closed"]
         inactive = [s.id for s in bundle.staff if not s.active]
-        revoke_live_many(conn, "ticket_id", closed, "ticket_closed", at)
-        revoke_live_many(conn, "staff_id", inactive, "staff_deactivated", at)
+        revoked = [
+            s for t in closed for s in revoke_live(conn, "ticket_id", t, "ticket_closed", at)
+        ]
+        revoked += [
+            s for p in inactive for s in revoke_live(conn, "staff_id", p, "staff_deactivated", at)
+        ]
     return ImportCounts(
         orgs=len(bundle.orgs),
         staff=len(bundle.staff),
         tickets=len(bundle.tickets),
         targets=len(bundle.targets),
+        revoked=tuple(revoked),
     )
 
 

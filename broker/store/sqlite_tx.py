@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
 from broker.models import Session
 from broker.store.codec import SESSION_COLUMNS, newest_first, session_from_row
@@ -87,12 +87,3 @@ def revoke_live(
     """Revoke every live session whose ``column`` equals ``key``; return them."""
     rows = conn.execute(_REVOKE_LIVE[column], (at, reason, next_rev(conn), key)).fetchall()
     return newest_first([session_from_row(row) for row in rows])
-
-
-def revoke_live_many(
-    conn: sqlite3.Connection, column: str, keys: Sequence[str], reason: str, at: int
-) -> None:
-    """``revoke_live`` for many keys at once, when nobody needs the sessions back."""
-    if keys:
-        rev = next_rev(conn)
-        conn.executemany(_REVOKE_MANY[column], [(at, reason, rev, key) for key in keys])

@@ -31,7 +31,22 @@ class TestImport:
         response = await api.client.post(
             "/v1/import", json=document, headers=api.token("root", "admin")
         )
-        assert await response.json() == {"orgs": 1, "staff": 0, "tickets": 1, "targets": 0}
+        assert await response.json() == {
+            "orgs": 1, "staff": 0, "tickets": 1, "targets": 0, "sessions_revoked": 0,
+        }  # fmt: skip
+
+    async def test_import_closing_ticket_revokes_and_audits(self, api: Api) -> None:
+        """Closing a ticket by import ends its live sessions, each announced as revoked."""
+        sid = (await (await api.grant("eng-de-1", "T-1001")).json())["session_id"]
+        document = {
+            "tickets": [{"id": "T-1001", "org_id": "acme-de", "severity": 2, "status": "closed"}]
+        }
+        response = await api.client.post(
+            "/v1/import", json=document, headers=api.token("root", "admin")
+        )
+        assert (await response.json())["sessions_revoked"] == 1
+        revoked = api.events.of("session.revoked")
+        assert [(e["session_id"], e["reason"]) for e in revoked] == [(sid, "import")]
 
     async def test_bad_record_names_path(self, api: Api) -> None:
         """A bad severity names its record's path."""

@@ -127,7 +127,8 @@ class EffectContract(StoreHarness):
         await _sessions(store)
         closed = dataclasses.replace(TICKET_DE2, status="closed")
         inactive = dataclasses.replace(STAFF_DE, active=False)
-        await store.import_bundle(ImportBundle(staff=[inactive], tickets=[closed]))
+        counts = await store.import_bundle(ImportBundle(staff=[inactive], tickets=[closed]))
         states = await _states(store)
         assert (states["s-de"], states["s-de2"]) == ("revoked", "revoked")
         assert states["s-live"] == "issued"
+        assert sorted(s.id for s in counts.revoked) == ["s-de", "s-de2"]  # returned for the audit
