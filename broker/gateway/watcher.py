@@ -29,6 +29,10 @@ def end_reason(session: Session) -> str:
     return "expired" if session.state == "expired" else session.state
 
 
+LATEST = 2**63 - 1
+"""Above every revision a store hands out (SQLite's largest integer)."""
+
+
 class Watcher:
     """Polls the store and checks deadlines; runs until cancelled."""
 
@@ -39,8 +43,11 @@ class Watcher:
         self._last_ok: datetime | None = None
 
     async def prime(self) -> None:
-        """Start from the store's current revision (nothing is live yet)."""
-        self.revision, _ = await self.ctx.store.session_changes(self.ctx.region, 0)
+        """Start from the store's current revision (nothing is live yet).
+
+        Asking for changes after the largest revision there can be returns the
+        current revision and no rows: a long-lived store is not read whole."""
+        self.revision, _ = await self.ctx.store.session_changes(self.ctx.region, LATEST)
         self._last_ok = self.ctx.clock.now()
 
     async def run(self) -> None:

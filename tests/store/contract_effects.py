@@ -76,6 +76,14 @@ class EffectContract(StoreHarness):
         _, changed = await store.session_changes(EU, rev)
         assert sorted(s.id for s in changed) == ["s-connected", "s-live"]
 
+    async def test_changes_after_latest_give_revision_only(self, store: Store) -> None:
+        """Asking past every revision returns the current one and no rows (watcher priming)."""
+        await _sessions(store)
+        rev, everything = await store.session_changes(EU, 0)
+        assert everything
+        latest, none = await store.session_changes(EU, 2**63 - 1)
+        assert (latest, none) == (rev, [])
+
     async def test_revoke_consent_twice_conflicts(self, store: Store) -> None:
         """The second revocation conflicts and the first answer stands."""
         await _sessions(store)
