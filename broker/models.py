@@ -113,6 +113,15 @@ class Session:
     ended_at: datetime | None = None
     end_reason: str | None = None
 
+    def ids(self) -> dict[str, str]:
+        """The ids every event about this session carries (the TIA groups by them)."""
+        return {
+            "session_id": self.id,
+            "org_id": self.org_id,
+            "ticket_id": self.ticket_id,
+            "staff_id": self.staff_id,
+        }
+
     def live_at(self, at: datetime) -> bool:
         """True when the session may still carry traffic at ``at``."""
         return self.state in ("issued", "connected") and at < self.valid_before

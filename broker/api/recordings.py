@@ -66,8 +66,7 @@ async def download(request: web.Request) -> web.StreamResponse:
         archive.events.emit(
             "recording.read",
             region=session.region,
-            session_id=session.id,
-            org_id=session.org_id,
+            **session.ids(),
             actor=who.subject,
             role=who.role,
             source_ip=source_ip(request),

@@ -125,9 +125,9 @@ class Link:
         await self._end_in_store(reason, now)
         self.ctx.emit(
             "session.closed",
-            session_id=self.session.id,
+            **self.session.ids(),
             reason=reason,
-            duration_s=round((now - self.started).total_seconds(), 3),
+            duration_s=round((now - self.started).total_seconds()),
             bytes_in=self.bytes_in,
             bytes_out=self.bytes_out,
         )

@@ -90,7 +90,7 @@ class Relay:
             log.warning("session %s: relay refused: %s", self.link.session.id, refused.detail)
             self.link.ctx.emit(
                 "relay.failed",
-                session_id=self.link.session.id,
+                **self.link.session.ids(),
                 reason=refused.reason,
                 detail=refused.detail,
             )
@@ -158,6 +158,20 @@ class Relay:
             self._pass(*self._filter.flush())
         if self._recorder is not None:
             self._recorder.close(reason)
+            self._announce_stored(self._recorder)
+
+    def _announce_stored(self, recorder: Recorder) -> None:
+        """``recording.stored`` for a recording kept in this region's folder."""
+        path = getattr(recorder, "path", None)
+        if path is None or getattr(recorder, "failed", None) is not None:
+            return
+        self.link.ctx.emit(
+            "recording.stored",
+            **self.link.session.ids(),
+            location=f"regions/{self.link.ctx.region}/recordings/{path.name}",
+            bytes=getattr(recorder, "bytes_written", 0),
+            sha256=getattr(recorder, "sha256", ""),
+        )
 
     async def _connect(self, upstream: Upstream) -> asyncssh.SSHClientConnection:
         """Log in to the target with the upstream's key, its host key pinned."""
@@ -228,9 +242,7 @@ class Relay:
         assert self._recorder is not None
         for found in blocked:
             self._recorder.marker(found.marker())
-            self.link.ctx.emit(
-                "egress.blocked", kind=str(found.kind), session_id=self.link.session.id
-            )
+            self.link.ctx.emit("egress.blocked", kind=str(found.kind), **self.link.session.ids())
         if not passed:
             return
         self._recorder.output(passed)

@@ -147,10 +147,7 @@ class GatewayServer(asyncssh.SSHServer):
         self._fail_reason = None
         self.ctx.emit(
             "session.connected",
-            session_id=session.id,
-            org_id=session.org_id,
-            ticket_id=session.ticket_id,
-            staff_id=session.staff_id,
+            **session.ids(),
             target=session.target,
             cert_serial=info.serial,
             source_ip=self.source_ip,
@@ -171,7 +168,7 @@ class GatewayServer(asyncssh.SSHServer):
         """Emit ``egress.blocked`` for a refused request."""
         fields: dict[str, object] = {"kind": kind, "source_ip": self.source_ip}
         if self.link is not None:
-            fields["session_id"] = self.link.session.id
+            fields.update(self.link.session.ids())
         if detail is not None:
             fields["detail"] = detail
         self.ctx.emit("egress.blocked", **fields)

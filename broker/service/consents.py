@@ -99,10 +99,7 @@ def announce_revoked(ctx: Context, sessions: list[Session], reason: str, **calle
         ctx.events.emit(
             "session.revoked",
             region=session.region,
-            session_id=session.id,
-            ticket_id=session.ticket_id,
-            org_id=session.org_id,
-            staff_id=session.staff_id,
+            **session.ids(),
             consent_id=session.consent_id,
             reason=reason,
             **caller,

@@ -129,6 +129,29 @@ class TestWalkthrough:
         assert "# Transfer Impact Assessment: bank-de" in out
         assert "| IN | standard contractual clauses" in out
 
+    async def test_tia_counts_a_real_session(
+        self, running: Runtime, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A real shell with a blocked clipboard write shows in the TIA: time and egress."""
+        opened = ["session", "open", "--ticket", "T-1003", "--target", "app-1", "--as", "eng-in-1"]
+        command = (await cli(capsys, *opened))[1].strip().splitlines()[-1]
+        script = "printf '\\033]52;c;eA==\\a'; sleep 1.5; echo done-$((1+1)); exit\n"
+        done = await asyncio.to_thread(run_ssh, command, script)
+        assert "done-2" in done.stdout
+        await asyncio.sleep(0.5)  # the gateway records the close after the client has gone
+        _, token, _ = await cli(capsys, "token", "--subject", "ops-1", "--role", "ops")
+        period = ["--from", "2000-01-01T00:00:00Z", "--to", "2100-01-01T00:00:00Z"]
+        status, out, err = await cli(
+            capsys, "tia", "--org", "bank-de", *period, "--format", "json", "--token", token.strip()
+        )
+        assert status == 0, err
+        tia = json.loads(out)
+        (row,) = [r for r in tia["accesses"] if r["staff_country"] == "IN"]
+        assert (row["basis"], row["sessions"]) == ("scc", 1)
+        assert row["session_seconds"] >= 1
+        assert tia["egress_blocked_by_kind"] == {"osc52": 1}
+        assert tia["excluded_scopes"] == {"cas": 1}
+
     async def test_import_list_and_revoke(
         self, running: Runtime, capsys: pytest.CaptureFixture[str], tmp_path: Path
     ) -> None:
