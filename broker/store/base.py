@@ -165,10 +165,6 @@ class Store(Protocol):
         ``created_at``. Otherwise ``ConflictError`` and nothing written."""
         ...
 
-    async def set_cert_serial(self, session_id: SessionId, serial: int) -> None:
-        """Record the serial of the certificate issued for the session."""
-        ...
-
     async def get_session(self, session_id: SessionId) -> Session:
         """The session, or ``NotFoundError``."""
         ...

@@ -239,33 +239,6 @@ def mark_connected(table: Table, session_id: SessionId, at: datetime) -> Session
     return retrying(table, attempt, explain)
 
 
-def set_cert_serial(table: Table, session_id: SessionId, serial: int) -> None:
-    """Record the certificate serial once (repeating the same serial is a no-op)."""
-    check_serial(serial)
-
-    def attempt() -> None:
-        stored = get_item(table, session_id).get("cert_serial")
-        if stored is not None:
-            if int(stored) != serial:
-                raise ConflictError(
-                    "serial_already_set", "the session has another serial", session_id=session_id
-                )
-            return
-        tx = Tx(table)
-        tx.update(session_key(session_id), cond="attribute_not_exists(#cert_serial)")
-        tx.set(session_key(session_id), cert_serial=serial)
-        tx.put(serial_key(serial), {"sid": session_id}, "attribute_not_exists(#pk)")
-        tx.commit()
-
-    def explain() -> BrokerError | None:
-        claimed = table.get(serial_key(serial))
-        if claimed is not None and claimed["sid"] != session_id:
-            return ConflictError("serial_in_use", "another session has this serial")
-        return None
-
-    retrying(table, attempt, explain)
-
-
 def list_sessions(table: Table, query: SessionQuery) -> Page[Session]:
     """Matching sessions newest first, ``limit`` at a time."""
     index, cond, values = _list_plan(query)

@@ -222,10 +222,6 @@ class SqliteStore:
         """Insert an ``issued`` session if ticket, staff, target and consent still allow it."""
         return await self._call_write(sessions.create_session, session)
 
-    async def set_cert_serial(self, session_id: SessionId, serial: int) -> None:
-        """Record the serial of the certificate issued for the session, once."""
-        await self._call_write(sessions.set_cert_serial, session_id, serial)
-
     async def get_session(self, session_id: SessionId) -> Session:
         """The session, or ``NotFoundError``."""
         return await self._call(sessions.get_session, session_id)

@@ -58,7 +58,6 @@ _CONNECT = (
     "UPDATE sessions SET state = 'connected', rev = ?"  # noqa: S608
     f" WHERE id = ? AND state = 'issued' AND valid_before > ? RETURNING {SESSION_COLUMNS}"
 )
-_SET_SERIAL = "UPDATE sessions SET cert_serial = ? WHERE id = ? AND coalesce(cert_serial, ?) = ?"
 _REV = "SELECT value FROM counters WHERE name = 'session_rev'"
 _CHANGES = f"SELECT {SESSION_COLUMNS} FROM sessions WHERE region = ? AND rev > ? ORDER BY rev, id"  # noqa: S608
 _TICKET = (
@@ -201,21 +200,6 @@ def mark_connected(conn: sqlite3.Connection, session_id: SessionId, at: datetime
         if not rows:
             raise _not_live(conn, session_id)
     return session_from_row(rows[0])
-
-
-def set_cert_serial(conn: sqlite3.Connection, session_id: SessionId, serial: int) -> None:
-    """Record the certificate serial once (repeating the same serial is a no-op)."""
-    stored = serial_to_db(serial)
-    with write_tx(conn):
-        try:
-            changed = conn.execute(_SET_SERIAL, (stored, session_id, stored, stored)).rowcount
-        except sqlite3.IntegrityError as exc:
-            raise ConflictError("serial_in_use", "another session has this serial") from exc
-        if changed != 1:
-            get_session(conn, session_id)
-            raise ConflictError(
-                "serial_already_set", "the session has another serial", session_id=session_id
-            )
 
 
 def _unknown(session_id: str) -> NotFoundError:

@@ -20,7 +20,7 @@ from typing import Any
 import asyncssh
 import pytest
 
-from broker.ca import RegionCA
+from broker.ca import RegionCA, new_serial
 from broker.clock import FakeClock, SystemClock
 from broker.events import MemorySink
 from broker.gateway.gateway import Gateway
@@ -108,6 +108,7 @@ class Harness:
             id=SessionId(str(uuid.uuid4())), org_id=org, ticket_id=ticket, staff_id=STAFF,
             target=TARGET, region=region, basis="intra-eea", state="issued",
             created_at=now, valid_before=now + timedelta(minutes=minutes),
+            cert_serial=new_serial(),  # chosen at issue, as the broker does
         )  # fmt: skip
         return await self.store.create_session(session)
 
@@ -123,7 +124,7 @@ class Harness:
         """A certificate from the region CA, as the broker would issue it."""
         key, path = self.user_key()
         issued = self.ca.sign(session, key.export_public_key().decode())
-        await self.store.set_cert_serial(session.id, issued.serial)
+        assert issued.serial == session.cert_serial
         cert = asyncssh.import_certificate(issued.certificate)
         cert_path = Path(f"{path}-cert.pub")
         cert.write_certificate(cert_path)

@@ -160,7 +160,8 @@ class TestCertificateLogin:
     async def test_permissive_certificate_gets_nothing_more(self, harness: Harness) -> None:
         """A certificate permitting everything still gets a PTY shell and nothing else."""
         session = await harness.new_session()
-        identity = harness.forge([session.id], **PERMIT_EVERYTHING)
+        assert session.cert_serial is not None
+        identity = harness.forge([session.id], serial=session.cert_serial, **PERMIT_EVERYTHING)
         result = await harness.ssh(
             identity, session.id, "-tt", "-X", "-o", "ExitOnForwardFailure=no",
             "-R", "0:127.0.0.1:22", stdin=SHELL_SCRIPT, env={"DISPLAY": "127.0.0.1:0"},

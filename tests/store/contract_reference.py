@@ -101,7 +101,6 @@ UNKNOWN_IDS: list[Any] = [
     pytest.param(lambda s: s.get_session(SessionId("nope")), id="get_session"),
     pytest.param(lambda s: s.end_session(SessionId("nope"), "closed", "x", T0), id="end"),
     pytest.param(lambda s: s.mark_connected(SessionId("nope"), T0), id="mark_connected"),
-    pytest.param(lambda s: s.set_cert_serial(SessionId("nope"), 7), id="set_cert_serial"),
     pytest.param(
         lambda s: s.add_consent(consent(ticket_id=TicketId("nope"))), id="add_consent-ticket"
     ),

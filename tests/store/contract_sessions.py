@@ -157,29 +157,23 @@ class SessionContract(StoreHarness):
 
     @pytest.mark.parametrize("serial", [0, 7, 2**63, 2**64 - 1])
     async def test_cert_serial_round_trips(self, store: Store, serial: int) -> None:
-        """Any unsigned 64-bit serial is stored exactly, and setting it again is a no-op."""
-        await store.create_session(session())
-        await store.set_cert_serial(SessionId("sess-1"), serial)
-        await store.set_cert_serial(SessionId("sess-1"), serial)
+        """Any unsigned 64-bit serial chosen at issue is stored exactly."""
+        await store.create_session(session(cert_serial=serial))
         assert (await store.get_session(SessionId("sess-1"))).cert_serial == serial
 
-    async def test_cert_serial_set_once_and_unique(self, store: Store) -> None:
-        """A session keeps its first serial; two sessions never share one."""
-        await store.create_session(session())
-        await store.create_session(session("sess-2"))
-        await store.set_cert_serial(SessionId("sess-1"), 5)
+    async def test_cert_serial_unique(self, store: Store) -> None:
+        """Two sessions never share a serial: the second is refused and not stored."""
+        await store.create_session(session(cert_serial=5))
         with pytest.raises(ConflictError):
-            await store.set_cert_serial(SessionId("sess-1"), 6)
-        with pytest.raises(ConflictError):
-            await store.set_cert_serial(SessionId("sess-2"), 5)
-        assert (await store.get_session(SessionId("sess-2"))).cert_serial is None
+            await store.create_session(session("sess-2", cert_serial=5))
+        with pytest.raises(NotFoundError):
+            await store.get_session(SessionId("sess-2"))
 
     @pytest.mark.parametrize("serial", [-1, 2**64])
     async def test_cert_serial_range(self, store: Store, serial: int) -> None:
         """Serials outside unsigned 64 bits are input errors."""
-        await store.create_session(session())
         with pytest.raises(InputError) as caught:
-            await store.set_cert_serial(SessionId("sess-1"), serial)
+            await store.create_session(session(cert_serial=serial))
         assert caught.value.field == "serial"
 
     async def test_changes_follow_revisions(self, store: Store) -> None:
