@@ -124,9 +124,7 @@ class Runtime:
             demo = DemoTarget(region, self.config.region_dir(region) / "demo-target", [gateway_key])
             port = await demo.start(self.config.bind_host)
             self.demo_targets[region] = demo
-            targets += [
-                _demo_target(org_id, region, demo, port) for org_id in await self._orgs_in(region)
-            ]
+            targets += [_demo_target(org_id, region, demo, port) for org_id in demo_orgs_in(region)]
         await self._store().import_bundle(ImportBundle(targets=targets))
 
     async def _start_gateways(self, cas: CARegistry) -> None:
@@ -162,10 +160,6 @@ class Runtime:
         """The region's spool; in AWS mode each session asks the uploader first."""
         spool = RecordingStore(self.config.state_dir, region, self.clock)
         return spool if self.aws is None else self.aws.recorders(region, spool)
-
-    async def _orgs_in(self, region: Region) -> list[OrgId]:
-        orgs = parse_bundle(demo_document()).orgs
-        return [org.id for org in orgs if org.region == region]
 
     async def _start_api(self) -> None:
         assert self.ctx is not None
@@ -216,6 +210,11 @@ class Runtime:
     def _store(self) -> Store:
         assert self.store is not None
         return self.store
+
+
+def demo_orgs_in(region: Region) -> list[OrgId]:
+    """The demo orgs whose data lives in ``region``."""
+    return [org.id for org in parse_bundle(demo_document()).orgs if org.region == region]
 
 
 def _demo_target(org_id: OrgId, region: Region, demo: DemoTarget, port: int) -> Target:

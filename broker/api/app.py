@@ -12,9 +12,9 @@ from broker.api import admin, audit, consents, recordings, sessions
 from broker.api.auth import TokenVerifier, bearer_token
 from broker.api.middleware import SCRUBBER, Handler, context, errors, problem_response, timing
 from broker.api.openapi import document
-from broker.api.routing import PRINCIPAL, Route, principal
+from broker.api.routing import PRINCIPAL, Route
 from broker.audit import Auditor
-from broker.errors import AuthenticationError, BrokerError, ForbiddenError
+from broker.errors import AuthenticationError, ForbiddenError
 from broker.metrics import Metrics
 from broker.service.admin import AdminService
 from broker.service.audit import AuditService
@@ -102,6 +102,3 @@ def create_app(
     for route in all_routes():
         app.router.add_route(route.method, route.path, _guarded(route, verifier, ctx))
     return app
-
-
-__all__ = ["BrokerError", "create_app", "principal"]

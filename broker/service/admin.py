@@ -10,8 +10,7 @@ from broker.errors import InputError
 from broker.models import Staff, Ticket
 from broker.policy import classify_staff, support_window
 from broker.service.authz import require_org_admin, require_role
-from broker.service.consents import announce_revoked
-from broker.service.context import Context
+from broker.service.context import Context, announce_revoked
 from broker.store.base import ImportBundle, ImportCounts
 from broker.typing import Region, StaffId, TicketId, TicketStatus
 

@@ -11,9 +11,9 @@ from datetime import datetime
 
 from broker.api.auth import Principal
 from broker.errors import InputError, NotFoundError
-from broker.models import Consent, Session, Ticket
+from broker.models import Consent, Ticket
 from broker.service.authz import require_org_admin, require_role
-from broker.service.context import Context
+from broker.service.context import Context, announce_revoked
 from broker.typing import ConsentId, StaffId, Subject, TicketId
 
 
@@ -90,17 +90,4 @@ class ConsentService:
             staff_id=consent.staff_id,
             expires_at=consent.expires_at,
             **extra,
-        )
-
-
-def announce_revoked(ctx: Context, sessions: list[Session], reason: str, **caller: object) -> None:
-    """Emit ``session.revoked`` for each session ended (``caller``: actor, source_ip)."""
-    for session in sessions:
-        ctx.events.emit(
-            "session.revoked",
-            region=session.region,
-            **session.ids(),
-            consent_id=session.consent_id,
-            reason=reason,
-            **caller,
         )

@@ -1,4 +1,4 @@
-"""The dependencies every service shares, bundled once."""
+"""The dependencies every service shares, bundled once, and the events they share."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from broker.ca import CARegistry
 from broker.clock import Clock
 from broker.config import Config
 from broker.events import EventSink
+from broker.models import Session
 from broker.policy import PolicyConfig
 from broker.store.base import Store
 from broker.typing import Region
@@ -38,3 +39,16 @@ class Context:
     def gateway_for(self, region: Region) -> GatewayAddress | None:
         """The region's gateway, if this instance knows one."""
         return self.gateways.get(region)
+
+
+def announce_revoked(ctx: Context, sessions: list[Session], reason: str, **caller: object) -> None:
+    """Emit ``session.revoked`` for each session ended (``caller``: actor, source_ip)."""
+    for session in sessions:
+        ctx.events.emit(
+            "session.revoked",
+            region=session.region,
+            **session.ids(),
+            consent_id=session.consent_id,
+            reason=reason,
+            **caller,
+        )

@@ -23,8 +23,7 @@ from broker.metrics import Metrics
 from broker.models import Consent, Org, Session, Staff, Target, Ticket
 from broker.policy import AccessRequest, Decision, decide, effective_tier, grant_ttl
 from broker.service.authz import require_role
-from broker.service.consents import announce_revoked
-from broker.service.context import Context, GatewayAddress
+from broker.service.context import Context, GatewayAddress, announce_revoked
 from broker.store.base import Page, SessionQuery
 from broker.typing import SessionId, StaffId, TargetName, TicketId
 
