@@ -1,108 +1,48 @@
 """Loopback SSH servers for the benchmarks: a target sshd, a bastion sshd, an echo target.
 
-The sshd configs are complete (nothing read from ``/etc/ssh``), pin the one
-cipher every path uses, and raise the connection limits so hundreds of
-sessions can be held. ``EchoTarget`` is an in-process asyncssh server whose
+The sshd launcher is the tests' (``tests/fixtures/sshd.py``: a complete config,
+nothing read from ``/etc/ssh``); the benchmark settings pin the one cipher
+every path uses and raise the connection limits so hundreds of sessions can
+be held. ``EchoTarget`` is an in-process asyncssh server whose
 "shell" echoes input: it holds thousands of PTY sessions without thousands of
-processes, for the gateway's concurrency benchmark. Copied in spirit from
-``tests/fixtures/sshd.py`` so benchmarks do not depend on the test tree.
+processes, for the gateway's concurrency benchmark.
 """
 
 from __future__ import annotations
 
 import asyncio
-import getpass
 import os
-import socket
 import subprocess
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import asyncssh
 
-SSHD = "/usr/sbin/sshd"
+from tests.fixtures import sshd as fixtures
+from tests.fixtures.sshd import Sshd
+
+__all__ = [
+    "CIPHER", "SETTINGS", "EchoTarget", "Sshd", "client_has_option", "descendants",
+    "rss_kib", "sshd_tree_rss_kib", "start_sshd", "stop", "version",
+]  # fmt: skip
+
 CIPHER = "aes128-gcm@openssh.com"
 
-CONFIG = """\
-Port {port}
-ListenAddress 127.0.0.1
-HostKey {dir}/ssh_host_ed25519_key
-PidFile {dir}/sshd.pid
-AuthorizedKeysFile {dir}/authorized_keys
-StrictModes no
-UsePAM no
-PubkeyAuthentication yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PermitRootLogin prohibit-password
-PrintMotd no
-PrintLastLog no
-AllowTcpForwarding {forwarding}
-X11Forwarding no
-Ciphers {cipher}
-MaxStartups 4000:30:8000
-MaxSessions 10
-LoginGraceTime 60
-LogLevel ERROR
-"""
-
-
-@dataclass(frozen=True)
-class Sshd:
-    """A running sshd: where it listens, its host key, who may log in."""
-
-    port: int
-    host_key: str
-    user: str
-    process: subprocess.Popen[bytes]
-    host: str = "127.0.0.1"
-
-
-def free_port() -> int:
-    """A currently free loopback TCP port."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_listening(port: int, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("sshd exited at start")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("sshd did not start listening")
+SETTINGS = {
+    "Ciphers": CIPHER,
+    "MaxStartups": "4000:30:8000",
+    "MaxSessions": "10",
+    "LoginGraceTime": "60",
+    "LogLevel": "ERROR",
+}
+"""Benchmark sshd: one cipher on every path, room for many connections."""
 
 
 def start_sshd(directory: Path, authorized_keys: Sequence[str], *, bastion: bool = False) -> Sshd:
-    """Write config, host key and authorized keys into ``directory``; start sshd."""
-    directory.mkdir(parents=True, exist_ok=True)
-    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # privilege separation needs it
-    key = directory / "ssh_host_ed25519_key"
-    subprocess.run(
-        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)],
-        check=True,
-        capture_output=True,
-    )
-    (directory / "authorized_keys").write_text("".join(k.strip() + "\n" for k in authorized_keys))
-    port = free_port()
-    config = directory / "sshd_config"
-    forwarding = "yes" if bastion else "no"
-    config.write_text(CONFIG.format(port=port, dir=directory, forwarding=forwarding, cipher=CIPHER))
-    process = subprocess.Popen(
-        [SSHD, "-D", "-e", "-f", str(config)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    _wait_listening(port, process)
-    host_key = " ".join(key.with_suffix(".pub").read_text().split()[:2])
-    return Sshd(port, host_key, getpass.getuser(), process)
+    """The tests' sshd launcher with benchmark settings; only a bastion forwards."""
+    settings = {**SETTINGS, "AllowTcpForwarding": "yes" if bastion else "no"}
+    return fixtures.start_sshd(directory, authorized_keys, settings, capture_log=False)
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
