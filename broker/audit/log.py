@@ -96,6 +96,10 @@ def configure_logging(
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level)
+    # asyncssh logs every step of every connection at INFO. The gateway emits
+    # its own structured events for what ops need, and scrubbing that chatter
+    # took a sixth of the gateway's CPU per login; keep its warnings only.
+    logging.getLogger("asyncssh").setLevel(logging.WARNING)
     return redact
 
 

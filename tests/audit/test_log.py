@@ -110,9 +110,16 @@ class TestRedaction:
         """asyncssh-style %-formatted stdlib lines are JSON and scrubbed too."""
         stream, _ = output
         with log_context(session_id="s-9"):
-            logging.getLogger("asyncssh").info("Auth for user %s from %s", "ops@example.com", PHONE)
+            logging.getLogger("asyncssh").warning("Auth for %s from %s", "ops@example.com", PHONE)
         (line,) = lines(stream)
         assert line["logger"] == "asyncssh"
         assert line["session_id"] == "s-9"
         assert "ops@example.com" not in line["event"]
         assert "901820" not in stream.getvalue()
+
+    def test_asyncssh_connection_chatter_is_not_logged(self, output):
+        """asyncssh's per-connection INFO lines are dropped; its warnings stay (above)."""
+        stream, _ = output
+        logging.getLogger("asyncssh").info("Accepted SSH client connection")
+        logging.getLogger("asyncssh.sftp").info("Starting SFTP server")
+        assert lines(stream) == []
