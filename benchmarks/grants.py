@@ -17,12 +17,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import asyncssh
 
 from benchmarks import signing
+from benchmarks.http_load import build_request, run_load
 from broker.api.auth import LocalAuthority
 from broker.clock import SystemClock
 
@@ -55,24 +55,10 @@ def start_broker(state: Path, *, demo_targets: bool = False) -> subprocess.Popen
     return process
 
 
-async def _worker(
-    http: aiohttp.ClientSession, url: str, body: dict[str, Any], until: float, out: list[float]
-) -> None:
-    while time.perf_counter() < until:
-        started = time.perf_counter()
-        async with http.post(url, json=body) as response:
-            await response.read()
-            if response.status != 201:
-                raise RuntimeError(f"grant failed: HTTP {response.status}")
-        out.append(time.perf_counter() - started)
-
-
 async def load(api: str, token: str, admin_token: str, seconds: float) -> list[float]:
     """64 clients granting sessions for ``seconds``; returns each latency."""
     key = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode().strip()
     body = {"ticket_id": "T-1001", "target": "bench-1", "public_key": key}
-    latencies: list[float] = []
-    headers = {"Authorization": f"Bearer {token}"}
     target = {"org_id": "acme-de", "name": "bench-1", "region": "eu-central-1", "host": "127.0.0.1"}
     async with aiohttp.ClientSession() as admin:
         answer = await admin.post(
@@ -81,17 +67,13 @@ async def load(api: str, token: str, admin_token: str, seconds: float) -> list[f
             headers={"Authorization": f"Bearer {admin_token}"},
         )
         answer.raise_for_status()
-    connector = aiohttp.TCPConnector(limit=CLIENTS)
-    async with aiohttp.ClientSession(headers=headers, connector=connector) as http:
-        until = time.perf_counter() + 0.5
-        await asyncio.gather(
-            *(_worker(http, f"{api}/v1/sessions", body, until, []) for _ in range(CLIENTS))
-        )
-        until = time.perf_counter() + seconds
-        await asyncio.gather(
-            *(_worker(http, f"{api}/v1/sessions", body, until, latencies) for _ in range(CLIENTS))
-        )
-    return latencies
+    url = f"{api}/v1/sessions"
+    request = build_request(url, json.dumps(body).encode(), {"Authorization": f"Bearer {token}"})
+    await run_load(url, request, clients=CLIENTS, seconds=0.5)  # warm-up
+    result = await run_load(url, request, clients=CLIENTS, seconds=seconds)
+    if result.bad_statuses:
+        raise RuntimeError(f"grants failed: HTTP {sorted(set(result.bad_statuses))}")
+    return result.latencies
 
 
 def measure(seconds: float = 5.0) -> dict[str, object]:

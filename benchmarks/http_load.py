@@ -1,0 +1,113 @@
+"""A lean HTTP/1.1 load generator: keep-alive connections, one request in flight each.
+
+The grant benchmark measures the broker, so the client must cost little of
+the 2 cores they share. aiohttp's client spends about as much CPU per request
+as the server's whole handler; this sends one pre-encoded request per
+connection and parses only the status line and ``Content-Length``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+
+@dataclass(slots=True)
+class LoadResult:
+    """Latency of every completed request, and any non-expected status seen."""
+
+    latencies: list[float] = field(default_factory=list)
+    bad_statuses: list[int] = field(default_factory=list)
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection sending ``request`` until ``until``."""
+
+    def __init__(self, request: bytes, expect: int, until: float, result: LoadResult) -> None:
+        self._request = request
+        self._expect = expect
+        self._until = until
+        self._result = result
+        self._buffer = bytearray()
+        self._started = 0.0
+        self._transport: asyncio.Transport | None = None
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        self._send()
+
+    def _send(self) -> None:
+        assert self._transport is not None
+        self._started = time.perf_counter()
+        self._transport.write(self._request)
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        head_end = self._buffer.find(b"\r\n\r\n")
+        if head_end < 0:
+            return
+        length = _content_length(bytes(self._buffer[:head_end]))
+        if len(self._buffer) < head_end + 4 + length:
+            return
+        self._finish(int(self._buffer[9:12]), head_end + 4 + length)
+
+    def _finish(self, status: int, consumed: int) -> None:
+        now = time.perf_counter()
+        del self._buffer[:consumed]
+        if status == self._expect:
+            self._result.latencies.append(now - self._started)
+        else:
+            self._result.bad_statuses.append(status)
+        if now < self._until:
+            self._send()
+        elif self._transport is not None:
+            self._transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done.done():
+            self.done.set_result(None)
+
+
+def _content_length(head: bytes) -> int:
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return int(value)
+    return 0
+
+
+def build_request(url: str, body: bytes, headers: dict[str, str]) -> bytes:
+    """One POST of ``body`` to ``url`` as raw HTTP/1.1 bytes (JSON, keep-alive)."""
+    parts = urlsplit(url)
+    lines = [
+        f"POST {parts.path} HTTP/1.1",
+        f"Host: {parts.netloc}",
+        "Content-Type: application/json",
+        f"Content-Length: {len(body)}",
+        *(f"{name}: {value}" for name, value in headers.items()),
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+async def run_load(
+    url: str, request: bytes, *, clients: int, seconds: float, expect: int = 201
+) -> LoadResult:
+    """``clients`` connections each sending ``request`` back to back for ``seconds``."""
+    parts = urlsplit(url)
+    loop = asyncio.get_running_loop()
+    result = LoadResult()
+    until = time.perf_counter() + seconds
+    connections = []
+    for _ in range(clients):
+        _, protocol = await loop.create_connection(
+            lambda: _Connection(request, expect, until, result),
+            parts.hostname,
+            parts.port,
+        )
+        connections.append(protocol)
+    await asyncio.gather(*(c.done for c in connections))
+    return result
