@@ -6,9 +6,10 @@ session-grant benchmark (issue 3) can be read against what signing alone costs:
 * ``ed25519_signatures``: bare Ed25519 signatures over a certificate-sized body
   (``cryptography``), the floor any certificate costs;
 * ``certificates``: asyncssh ``generate_user_certificate`` + export, with the
-  user key already parsed: the raw certificate signing rate;
+  user key already parsed: what the CA cost before it wrote certificates itself;
 * ``region_ca_signs``: ``RegionCA.sign`` as the API calls it: parse and check
-  the OpenSSH public key line, build key id and serial, sign, export.
+  the OpenSSH public key line, build key id and serial, sign (``broker.sshcert``),
+  export.
 
 Run: ``python -m benchmarks.signing`` (one process, one thread, so one core).
 """

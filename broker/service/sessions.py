@@ -14,8 +14,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from asyncssh import SSHKey
-
 from broker.api.auth import Principal
 from broker.ca import new_serial, parse_user_key, source_address_list
 from broker.errors import BrokerError, ForbiddenError, PolicyDenied, RegionMismatch
@@ -24,6 +22,7 @@ from broker.models import Consent, Org, Session, Staff, Target, Ticket
 from broker.policy import AccessRequest, Decision, decide, effective_tier, grant_ttl
 from broker.service.authz import require_role
 from broker.service.context import Context, GatewayAddress, announce_revoked
+from broker.sshcert import PublicKeyBlob
 from broker.store.base import Page, SessionQuery
 from broker.typing import SessionId, StaffId, TargetName, TicketId
 
@@ -127,7 +126,7 @@ class SessionService:
         return await self.ctx.store.create_session(session)
 
     async def _sign(
-        self, session: Session, world: _World, user_key: SSHKey, source_ip: str
+        self, session: Session, world: _World, user_key: PublicKeyBlob, source_ip: str
     ) -> Grant:
         try:
             issued = await self.ctx.cas.sign(session, user_key)
