@@ -9,7 +9,6 @@ grant and no session without a certificate stays live.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -18,12 +17,12 @@ from broker.api.auth import Principal
 from broker.ca import new_serial, parse_user_key, source_address_list
 from broker.errors import BrokerError, ForbiddenError, PolicyDenied, RegionMismatch
 from broker.metrics import Metrics
-from broker.models import Consent, Org, Session, Staff, Target, Ticket
+from broker.models import Session
 from broker.policy import AccessRequest, Decision, decide, effective_tier, grant_ttl
 from broker.service.authz import require_role
 from broker.service.context import Context, GatewayAddress, announce_revoked
 from broker.sshcert import PublicKeyBlob
-from broker.store.base import Page, SessionQuery
+from broker.store.base import GrantRecords, Page, SessionQuery
 from broker.typing import SessionId, StaffId, TargetName, TicketId
 
 
@@ -45,17 +44,6 @@ class Grant:
     session: Session
     certificate: str
     gateway: GatewayAddress | None
-
-
-@dataclass(frozen=True, slots=True)
-class _World:
-    """The records a decision is made over, read once per grant."""
-
-    staff: Staff
-    ticket: Ticket
-    org: Org
-    target: Target
-    consent: Consent | None
 
 
 class SessionService:
@@ -81,30 +69,23 @@ class SessionService:
         session = await self._record(world, decision, ttl, req.source_address)
         return await self._sign(session, world, user_key, source_ip)
 
-    async def _world(self, staff_id: StaffId, req: GrantRequest) -> _World:
-        # Independent reads go together: the store batches what is queued.
-        store, now = self.ctx.store, self.ctx.clock.now()
-        staff, ticket, consent = await asyncio.gather(
-            store.get_staff(staff_id),
-            store.get_ticket(req.ticket_id),
-            store.valid_consent(req.ticket_id, staff_id, now),
+    async def _world(self, staff_id: StaffId, req: GrantRequest) -> GrantRecords:
+        world = await self.ctx.store.grant_records(
+            staff_id, req.ticket_id, req.target, self.ctx.clock.now()
         )
-        org, target = await asyncio.gather(
-            store.get_org(ticket.org_id), store.get_target(ticket.org_id, req.target)
-        )
-        if target.region != org.region:
+        if world.target.region != world.org.region:
             raise RegionMismatch(
-                "target_region", "target is not in the org's region", target=target.name
+                "target_region", "target is not in the org's region", target=world.target.name
             )
-        return _World(staff, ticket, org, target, consent)
+        return world
 
-    def _decide(self, world: _World) -> Decision:
+    def _decide(self, world: GrantRecords) -> Decision:
         now = self.ctx.clock.now()
         request = AccessRequest.of(world.org, world.ticket, world.staff, world.consent, now)
         return decide(request, self.ctx.policy)
 
     async def _record(
-        self, world: _World, decision: Decision, ttl: int, source: str | None
+        self, world: GrantRecords, decision: Decision, ttl: int, source: str | None
     ) -> Session:
         now = self.ctx.clock.now()
         assert decision.basis is not None  # an allow always carries its basis
@@ -126,7 +107,7 @@ class SessionService:
         return await self.ctx.store.create_session(session)
 
     async def _sign(
-        self, session: Session, world: _World, user_key: PublicKeyBlob, source_ip: str
+        self, session: Session, world: GrantRecords, user_key: PublicKeyBlob, source_ip: str
     ) -> Grant:
         try:
             issued = await self.ctx.cas.sign(session, user_key)
@@ -149,7 +130,7 @@ class SessionService:
         self.metrics.granted(session.region)
         return Grant(session, issued.certificate, self.ctx.gateway_for(session.region))
 
-    def _emit(self, event: str, world: _World, **fields: object) -> None:
+    def _emit(self, event: str, world: GrantRecords, **fields: object) -> None:
         """An event about this request, with the facts the TIA groups by (ids only)."""
         self.ctx.events.emit(
             event,

@@ -86,6 +86,17 @@ class Revoked(Generic[T]):
     sessions: list[Session] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class GrantRecords:
+    """The records a grant decision is made over, read together."""
+
+    staff: Staff
+    ticket: Ticket
+    org: Org
+    target: Target
+    consent: Consent | None
+
+
 class Store(Protocol):
     """Orgs, staff, tickets, targets, consents and sessions."""
 
@@ -155,6 +166,15 @@ class Store(Protocol):
 
     async def revoke_consent(self, consent_id: ConsentId, at: datetime) -> Revoked[Consent]:
         """Revoke once (``ConflictError`` if already revoked) and its live sessions."""
+        ...
+
+    async def grant_records(
+        self, staff_id: StaffId, ticket_id: TicketId, target: TargetName, at: datetime
+    ) -> GrantRecords:
+        """Staff, ticket, the ticket's org, that org's ``target`` and the pair's
+        ``valid_consent`` at ``at``, in one call (the grant's one read).
+
+        ``NotFoundError`` names the first unknown of staff, ticket and target."""
         ...
 
     # -- sessions -------------------------------------------------------

@@ -24,7 +24,14 @@ from broker.errors import UnavailableError
 from broker.models import Consent, Org, Session, Staff, Target, Ticket
 from broker.store import dynamodb_reference as reference
 from broker.store import dynamodb_sessions as sessions
-from broker.store.base import ImportBundle, ImportCounts, Page, Revoked, SessionQuery
+from broker.store.base import (
+    GrantRecords,
+    ImportBundle,
+    ImportCounts,
+    Page,
+    Revoked,
+    SessionQuery,
+)
 from broker.store.codec import to_micros
 from broker.store.dynamodb_codec import TABLE_SCHEMA
 from broker.store.dynamodb_import import import_bundle
@@ -145,6 +152,20 @@ class DynamoStore:
     async def revoke_consent(self, consent_id: ConsentId, at: datetime) -> Revoked[Consent]:
         """Revoke once (``ConflictError`` if already revoked) and its live sessions."""
         return await self._run(reference.revoke_consent, consent_id, at)
+
+    async def grant_records(
+        self, staff_id: StaffId, ticket_id: TicketId, target: TargetName, at: datetime
+    ) -> GrantRecords:
+        """The grant's records in two rounds of concurrent reads (each a network trip)."""
+        staff, ticket, consent = await asyncio.gather(
+            self.get_staff(staff_id),
+            self.get_ticket(ticket_id),
+            self.valid_consent(ticket_id, staff_id, at),
+        )
+        org, found = await asyncio.gather(
+            self.get_org(ticket.org_id), self.get_target(ticket.org_id, target)
+        )
+        return GrantRecords(staff, ticket, org, found, consent)
 
     async def create_session(self, session: Session) -> Session:
         """Insert an ``issued`` session if ticket, staff, target and consent still allow it."""

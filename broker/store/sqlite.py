@@ -27,9 +27,17 @@ from broker.store import sqlite_consents as consents
 from broker.store import sqlite_import as importer
 from broker.store import sqlite_reference as reference
 from broker.store import sqlite_sessions as sessions
-from broker.store.base import ImportBundle, ImportCounts, Page, Revoked, SessionQuery
+from broker.store.base import (
+    GrantRecords,
+    ImportBundle,
+    ImportCounts,
+    Page,
+    Revoked,
+    SessionQuery,
+)
 from broker.store.codec import to_micros
 from broker.store.schema import connect
+from broker.store.sqlite_tx import read_tx
 from broker.store.sqlite_worker import SqliteWorker
 from broker.typing import (
     ConsentId,
@@ -56,6 +64,25 @@ BundleValidator = Callable[[ImportBundle], None]
 def _ping(conn: sqlite3.Connection) -> None:
     # Reading a table (not just "SELECT 1") proves the file itself is readable.
     conn.execute("SELECT value FROM counters LIMIT 1").fetchone()
+
+
+def _grant_records(
+    conn: sqlite3.Connection,
+    staff_id: StaffId,
+    ticket_id: TicketId,
+    target: TargetName,
+    at: datetime,
+) -> GrantRecords:
+    with read_tx(conn):
+        staff = reference.get_staff(conn, staff_id)
+        ticket = reference.get_ticket(conn, ticket_id)
+        return GrantRecords(
+            staff,
+            ticket,
+            reference.get_org(conn, ticket.org_id),
+            reference.get_target(conn, ticket.org_id, target),
+            consents.valid_consent(conn, ticket_id, staff_id, at),
+        )
 
 
 class SqliteStore:
@@ -216,6 +243,12 @@ class SqliteStore:
     async def revoke_consent(self, consent_id: ConsentId, at: datetime) -> Revoked[Consent]:
         """Revoke once (``ConflictError`` if already revoked) and its live sessions."""
         return await self._call_write(consents.revoke_consent, consent_id, at)
+
+    async def grant_records(
+        self, staff_id: StaffId, ticket_id: TicketId, target: TargetName, at: datetime
+    ) -> GrantRecords:
+        """The grant's records from one snapshot of the file."""
+        return await self._call(_grant_records, staff_id, ticket_id, target, at)
 
     # -- sessions -------------------------------------------------------
     async def create_session(self, session: Session) -> Session:

@@ -114,6 +114,18 @@ UNKNOWN_IDS: list[Any] = [
     pytest.param(
         lambda s: s.create_session(session(target=TargetName("nope"))), id="create-target"
     ),
+    pytest.param(
+        lambda s: s.grant_records(StaffId("nope"), TICKET_DE.id, TARGET_DE.name, T0),
+        id="grant_records-staff",
+    ),
+    pytest.param(
+        lambda s: s.grant_records(STAFF_DE.id, TicketId("nope"), TARGET_DE.name, T0),
+        id="grant_records-ticket",
+    ),
+    pytest.param(
+        lambda s: s.grant_records(STAFF_DE.id, TICKET_DE.id, TargetName("nope"), T0),
+        id="grant_records-target",
+    ),
 ]
 
 EVERY_CALL: list[Any] = [
@@ -125,6 +137,10 @@ EVERY_CALL: list[Any] = [
     pytest.param(lambda s: s.session_changes(EU, 0), id="session_changes"),
     pytest.param(lambda s: s.add_consent(consent()), id="add_consent"),
     pytest.param(lambda s: s.valid_consent(TICKET_DE.id, STAFF_US.id, T0), id="valid_consent"),
+    pytest.param(
+        lambda s: s.grant_records(STAFF_DE.id, TICKET_DE.id, TARGET_DE.name, T0),
+        id="grant_records",
+    ),
     *UNKNOWN_IDS,
 ]
 
@@ -177,6 +193,16 @@ class ReferenceContract(StoreHarness):
             await store.get_org(NEW.id)
         assert await store.get_org(ORG_DE.id) == ORG_DE
         assert await store.get_ticket(TICKET_DE.id) == TICKET_DE
+
+    async def test_grant_records_match_the_single_reads(self, store: Store) -> None:
+        """grant_records returns what the five single reads return, consent included."""
+        given = await store.add_consent(consent(staff_id=STAFF_US.id))
+        records = await store.grant_records(STAFF_US.id, TICKET_DE.id, TARGET_DE.name, T0)
+        assert records.staff == await store.get_staff(STAFF_US.id)
+        assert (records.ticket, records.org, records.target) == (TICKET_DE, ORG_DE, TARGET_DE)
+        assert records.consent == given == await store.valid_consent(TICKET_DE.id, STAFF_US.id, T0)
+        without = await store.grant_records(STAFF_DE.id, TICKET_DE.id, TARGET_DE.name, T0)
+        assert without.consent is None
 
     @pytest.mark.parametrize("call", UNKNOWN_IDS)
     async def test_unknown_ids_raise_not_found(self, store: Store, call: Call) -> None:
