@@ -14,11 +14,13 @@ from typing import TYPE_CHECKING
 import asyncssh
 
 from broker.errors import BrokerError, ConflictError
+from broker.gateway.castfile import DEFAULT_SIZE
 from broker.gateway.context import GatewayContext, log
 from broker.models import Session
 from broker.typing import SessionState
 
 if TYPE_CHECKING:
+    from broker.gateway.hooks import Recorder
     from broker.gateway.relay import Relay
 
 WHY: dict[str, str] = {
@@ -38,12 +40,28 @@ WHY: dict[str, str] = {
 
 END_STATE: dict[str, SessionState] = {"expired": "expired", "revoked": "revoked"}
 CLOSE_WAIT = 2.0
+NO_TERMINAL = "none"
+"""The terminal type recorded for a connection that never opened one."""
 
 
 def why_line(reason: str) -> bytes:
     """The one line shown to the engineer before the connection closes."""
     text = WHY.get(reason, reason.replace("_", " "))
     return f"\r\n[gateway] connection closed: {text}.\r\n".encode()
+
+
+def announce_stored(ctx: GatewayContext, session: Session, recorder: Recorder) -> None:
+    """``recording.stored`` for a recording kept in the region's folder."""
+    path = getattr(recorder, "path", None)
+    if path is None or getattr(recorder, "failed", None) is not None:
+        return
+    ctx.emit(
+        "recording.stored",
+        **session.ids(),
+        location=f"regions/{ctx.region}/recordings/{path.name}",
+        bytes=getattr(recorder, "bytes_written", 0),
+        sha256=getattr(recorder, "sha256", ""),
+    )
 
 
 class Link:
@@ -120,8 +138,10 @@ class Link:
         self._finished = True
         now = self.ctx.clock.now()
         reason = self.reason or "client_closed"
-        if self.relay is not None:
+        if self.relay is not None and self.relay.recording:
             self.relay.close_recording(reason)
+        else:
+            self._record_without_terminal(reason)
         await self._end_in_store(reason, now)
         self.ctx.emit(
             "session.closed",
@@ -131,6 +151,21 @@ class Link:
             bytes_in=self.bytes_in,
             bytes_out=self.bytes_out,
         )
+
+    def _record_without_terminal(self, reason: str) -> None:
+        """Connected, but cut before a terminal opened: a recording saying why.
+
+        So every connected session has a recording, and the evidence shows
+        the connections that never reached a shell as well.
+        """
+        try:
+            recorder = self.ctx.recorders(self.session)
+            recorder.start(NO_TERMINAL, *DEFAULT_SIZE, record_input=False)
+            recorder.close(reason)
+        except (OSError, BrokerError) as error:
+            log.warning("session %s: no recording: %s", self.session.id, type(error).__name__)
+            return
+        announce_stored(self.ctx, self.session, recorder)
 
     async def _end_in_store(self, reason: str, now: datetime) -> None:
         """End the session in the store; an already-ended session keeps its answer."""

@@ -21,7 +21,7 @@ from broker.errors import BrokerError
 from broker.gateway.context import log
 from broker.gateway.egress import Blocked
 from broker.gateway.hooks import OutputFilter, Recorder
-from broker.gateway.link import Link
+from broker.gateway.link import Link, announce_stored
 from broker.gateway.settings import FAST_CIPHERS
 from broker.gateway.upstream import RelayRefused, Upstream
 
@@ -158,20 +158,12 @@ class Relay:
             self._pass(*self._filter.flush())
         if self._recorder is not None:
             self._recorder.close(reason)
-            self._announce_stored(self._recorder)
+            announce_stored(self.link.ctx, self.link.session, self._recorder)
 
-    def _announce_stored(self, recorder: Recorder) -> None:
-        """``recording.stored`` for a recording kept in this region's folder."""
-        path = getattr(recorder, "path", None)
-        if path is None or getattr(recorder, "failed", None) is not None:
-            return
-        self.link.ctx.emit(
-            "recording.stored",
-            **self.link.session.ids(),
-            location=f"regions/{self.link.ctx.region}/recordings/{path.name}",
-            bytes=getattr(recorder, "bytes_written", 0),
-            sha256=getattr(recorder, "sha256", ""),
-        )
+    @property
+    def recording(self) -> bool:
+        """Whether this relay's recording has started (the shell was asked for)."""
+        return self._recorder is not None
 
     async def _connect(self, upstream: Upstream) -> asyncssh.SSHClientConnection:
         """Log in to the target with the upstream's key, its host key pinned."""

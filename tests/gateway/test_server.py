@@ -12,6 +12,9 @@ import asyncssh
 import pytest
 
 from broker.clock import SystemClock
+from broker.gateway import castfile
+from broker.gateway.link import NO_TERMINAL
+from broker.gateway.recorder import RecordingStore
 from broker.gateway.settings import GatewaySettings
 from tests.fixtures import openssh
 from tests.fixtures.openssh import Identity
@@ -19,6 +22,7 @@ from tests.gateway.conftest import (
     OTHER_ORG,
     OTHER_TICKET,
     PERMIT_EVERYTHING,
+    REGION,
     SHELL_SCRIPT,
     Harness,
 )
@@ -298,6 +302,22 @@ class TestAbuse:
         closed = await harness.wait_for("session.closed")
         assert closed[0]["reason"] == "no_session_channel"
         assert result.returncode == 255
+
+    async def test_connection_without_terminal_still_leaves_a_recording(
+        self, harness: Harness
+    ) -> None:
+        """Connected but never a shell (``ssh -N``): a recording says so and why."""
+        spool = RecordingStore(harness.tmp / "state", REGION, harness.clock, min_free_bytes=0)
+        await harness.start(GatewaySettings(channel_grace=0.5), recorder=spool.open)
+        session = await harness.new_session()
+        await harness.ssh(await harness.issue(session), session.id, "-N")
+        (stored,) = await harness.wait_for("recording.stored")
+        assert stored["session_id"] == session.id
+        lines = (spool.folder / f"{session.id}.cast").read_bytes().splitlines()
+        assert castfile.parse_header(lines[0])["env"]["TERM"] == NO_TERMINAL
+        assert [castfile.parse_event(line)[1:] for line in lines[1:]] == [
+            ("m", castfile.CLOSED + "no_session_channel")
+        ]
 
     @staticmethod
     async def _still_serves(harness: Harness) -> None:
