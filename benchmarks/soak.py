@@ -40,6 +40,15 @@ REVOKE_SLACK = timedelta(seconds=2)  # 1 s goal plus audit timestamp granularity
 EEA = ("DE", "FR", "IE", "NL", "SE", "IT", "ES", "NO")
 
 
+def engineer_address(index: int) -> str:
+    """A loopback source address of its own per engineer, as from separate machines.
+
+    The gateway bounds pending logins per source address; 200 engineers all
+    on 127.0.0.1 would measure that bound instead of the sessions.
+    """
+    return f"127.0.{1 + index // 250}.{1 + index % 250}"
+
+
 class Soak:
     """Drives the load and keeps what it saw."""
 
@@ -66,8 +75,10 @@ class Soak:
         ) as r:
             r.raise_for_status()
 
-    async def engineer(self, http: aiohttp.ClientSession, staff: str, until: float) -> None:
-        """Grant, connect, type, linger, exit; again until the deadline."""
+    async def engineer(
+        self, http: aiohttp.ClientSession, staff: str, source: str, until: float
+    ) -> None:
+        """Grant, connect from ``source``, type, linger, exit; again until the deadline."""
         key = asyncssh.generate_private_key("ssh-ed25519")
         body = {
             "ticket_id": "T-1001",
@@ -84,9 +95,9 @@ class Soak:
                 self.counts[f"grant_{r.status}"] += 1
                 await asyncio.sleep(0.5)
                 continue
-            await self._shell(grant, key)
+            await self._shell(grant, key, source)
 
-    async def _shell(self, grant: dict[str, Any], key: asyncssh.SSHKey) -> None:
+    async def _shell(self, grant: dict[str, Any], key: asyncssh.SSHKey, source: str) -> None:
         cert = asyncssh.import_certificate(grant["certificate"])
         host_key = asyncssh.import_public_key(grant["gateway"]["host_key"])
         self.live.add(grant["session_id"])
@@ -99,6 +110,7 @@ class Soak:
                 known_hosts=([host_key], [], []),
                 config=None,
                 agent_path=None,
+                local_addr=(source, 0),
             ) as conn:
                 process = await conn.create_process(term_type="xterm", term_size=(80, 24))
                 pause = random.uniform(0.5, 3)
@@ -139,7 +151,11 @@ class Soak:
             await self.setup(http)
             until = time.monotonic() + seconds
             await asyncio.gather(
-                self.chaos(http, until), *(self.engineer(http, s, until) for s in self.staff)
+                self.chaos(http, until),
+                *(
+                    self.engineer(http, s, engineer_address(i), until)
+                    for i, s in enumerate(self.staff)
+                ),
             )
 
     def sessions(self) -> list[dict[str, Any]]:
