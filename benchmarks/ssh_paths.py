@@ -9,9 +9,9 @@ echo target. Every path uses the same cipher (``sshd.CIPHER``). Parts:
   into an interactive shell (exec is refused by the gateway), MB/s;
 - ``latency``: one keystroke, wait for its echo, p50/p99 over 200 samples;
 - ``open``: grant + connect to a running shell, against ``ssh -J`` to a shell;
-- ``memory``: broker RSS delta per idle session, against sshd per connection;
 - ``revocation``: ``DELETE /v1/sessions/{id}`` until the ssh client exits;
-- ``concurrency``: PTY sessions held by one gateway at once.
+- ``memory`` and ``concurrency`` (in ``ssh_hold``): broker RSS per idle session
+  against sshd per connection, and PTY sessions held by one gateway at once.
 
 Run: ``python -m benchmarks.ssh_paths [--quick]``.
 """
@@ -20,170 +20,37 @@ from __future__ import annotations
 
 import asyncio
 import json
-import resource
-import shlex
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import asyncssh
 
 from benchmarks import sshd
 from benchmarks.grants import start_broker
+from benchmarks.ssh_env import (
+    READY,
+    REGION,
+    TIMEOUT,
+    Env,
+    Row,
+    client_options,
+    finish,
+    import_target,
+    raise_fd_limit,
+    read_until,
+    row,
+    spawn_shell,
+)
+from benchmarks.ssh_hold import concurrency, memory
 from broker.api.auth import LocalAuthority
 from broker.clock import SystemClock
 from broker.gateway.keys import load_gateway_keys
-from broker.typing import Region
-
-REGION = Region("eu-central-1")
-READY = b"echo READY-$((1+1))\n"
-TIMEOUT = 60.0
-Row = dict[str, Any]
-
-
-@dataclass
-class Env:
-    """Everything one run touches."""
-
-    tmp: Path
-    broker: subprocess.Popen[bytes]
-    api: str
-    gateway_port: int
-    token: str
-    admin: str
-    key: asyncssh.SSHKey
-    key_path: Path
-    target: sshd.Sshd
-    bastion: sshd.Sshd
-    options: list[str] = field(default_factory=list)
-    http: aiohttp.ClientSession | None = None
-
-    async def grant(self, target: str = "bench-sshd") -> tuple[str, Path, asyncssh.SSHCertificate]:
-        """A session grant: its id, its certificate on disk and in memory."""
-        assert self.http is not None
-        body = {"ticket_id": "T-1001", "target": target, "public_key": self.public_key}
-        headers = {"Authorization": f"Bearer {self.token}"}
-        async with self.http.post(f"{self.api}/v1/sessions", json=body, headers=headers) as answer:
-            document = await answer.json()
-            if answer.status != 201:
-                raise RuntimeError(f"grant failed: HTTP {answer.status} {document}")
-        path = self.tmp / f"cert-{document['session_id']}.pub"
-        path.write_text(document["certificate"] + "\n")
-        return document["session_id"], path, asyncssh.import_certificate(document["certificate"])
-
-    async def revoke(self, session_id: str) -> None:
-        """Revoke a session through the API."""
-        assert self.http is not None
-        headers = {"Authorization": f"Bearer {self.admin}"}
-        url = f"{self.api}/v1/sessions/{session_id}"
-        async with self.http.delete(url, headers=headers) as answer:
-            if answer.status != 200:
-                raise RuntimeError(f"revoke failed: HTTP {answer.status}")
-
-    @property
-    def public_key(self) -> str:
-        """The engineer's public key line."""
-        return self.key.export_public_key().decode().strip()
-
-    def argv(self, path: str, login: str = "", cert: Path | None = None) -> list[str]:
-        """``ssh -tt`` to a shell on ``path``: gateway, jump or direct."""
-        if path == "gateway":
-            where = ["-o", f"CertificateFile={cert}", "-p", str(self.gateway_port)]
-            return ["ssh", *self.options, *where, "-tt", f"{login}@127.0.0.1"]
-        target = ["-p", str(self.target.port), "-tt", f"{self.target.user}@127.0.0.1"]
-        if path == "direct":
-            return ["ssh", *self.options, *target]
-        # What ``-J`` does, spelled out so the hop gets the same options and cipher.
-        hop = ["ssh", *self.options, "-W", "%h:%p", "-p", str(self.bastion.port), "127.0.0.1"]
-        proxy = ["-o", f"ProxyCommand={shlex.join(hop)}"]
-        return ["ssh", *self.options, *proxy, *target]
-
-    async def connect(self, path: str) -> tuple[asyncssh.SSHClientConnection, ...]:
-        """An asyncssh client connection on ``path`` (the jump path also returns the hop)."""
-        common: dict[str, Any] = {
-            "known_hosts": None,
-            "encryption_algs": [sshd.CIPHER],
-            "agent_path": None,
-            "config": None,
-        }
-        if path == "gateway":
-            session_id, _, cert = await self.grant()
-            conn = await asyncssh.connect(
-                "127.0.0.1", self.gateway_port, username=session_id,
-                client_keys=[(self.key, cert)], **common,
-            )  # fmt: skip
-            return (conn,)
-        keys = {"username": self.target.user, "client_keys": [self.key], **common}
-        if path == "direct":
-            return (await asyncssh.connect("127.0.0.1", self.target.port, **keys),)
-        hop = await asyncssh.connect("127.0.0.1", self.bastion.port, **keys)
-        conn = await asyncssh.connect("127.0.0.1", self.target.port, tunnel=hop, **keys)
-        return conn, hop
-
-
-async def read_until(stream: Any, marker: bytes, limit: float = TIMEOUT) -> bytes:
-    """Read from an asyncio or asyncssh stream until ``marker``; EOF is an error."""
-
-    async def _read() -> bytes:
-        seen = b""
-        while marker not in seen:
-            chunk = await stream.read(65536)
-            if not chunk:
-                raise EOFError("stream closed before marker")
-            seen = seen[-256:] + chunk
-        return seen
-
-    return await asyncio.wait_for(_read(), limit)
-
-
-async def spawn_shell(argv: list[str]) -> asyncio.subprocess.Process:
-    """Start ``ssh -tt`` and wait until its shell has run a command."""
-    process = await asyncio.create_subprocess_exec(
-        *argv,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    assert process.stdin is not None
-    assert process.stdout is not None
-    process.stdin.write(READY)
-    try:
-        await read_until(process.stdout, b"READY-2")
-    except BaseException:
-        await finish(process)
-        raise
-    return process
-
-
-async def finish(process: asyncio.subprocess.Process) -> None:
-    """Make a client exit (exit typed, then kill) and reap it."""
-    if process.returncode is None and process.stdin is not None:
-        process.stdin.write(b"\nexit\n")
-    try:
-        await asyncio.wait_for(process.wait(), 10)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-
-
-def summary(samples: list[float]) -> dict[str, float]:
-    """Median, min and max of a sample list."""
-    return {"median": statistics.median(samples), "min": min(samples), "max": max(samples)}
-
-
-def row(metric: str, samples: list[float], baseline: float | None, goal: str, met: bool) -> Row:
-    """One table row; ``ratio`` is broker median over baseline."""
-    stats = summary(samples)
-    ratio = stats["median"] / baseline if baseline else None
-    return {"metric": metric, **stats, "n": len(samples), "baseline": baseline,
-            "ratio": ratio, "goal": goal, "met": met}  # fmt: skip
 
 
 async def throughput_once(env: Env, path: str, size: int) -> float:
@@ -289,56 +156,6 @@ async def session_open(env: Env, runs: int) -> list[Row]:
     return [row("session open ms (grant + shell)", results["gateway"], jump, "<= 1.5x ssh -J", met)]
 
 
-async def open_idle(env: Env, path: str) -> tuple[asyncssh.SSHClientConnection, ...]:
-    """A connection with a PTY shell that has run a command, then left idle."""
-    conns = await env.connect(path)
-    process = await conns[0].create_process(term_type="xterm", encoding=None)
-    process.stdin.write(READY)
-    await read_until(process.stdout, b"READY-2")
-    return conns
-
-
-async def hold(env: Env, path: str, count: int, batch: int = 10) -> list[Any]:
-    """``count`` idle sessions on ``path``, opened ``batch`` at a time."""
-    held: list[Any] = []
-    for start in range(0, count, batch):
-        jobs = [open_idle(env, path) for _ in range(min(batch, count - start))]
-        held += await asyncio.gather(*jobs)
-    return held
-
-
-async def close_all(held: list[Any]) -> None:
-    """Close every held connection and wait for them."""
-    for conns in held:
-        for conn in conns:
-            conn.close()
-    for conns in held:
-        for conn in conns:
-            await asyncio.wait_for(conn.wait_closed(), 10)
-
-
-async def memory(env: Env, runs: int) -> list[Row]:
-    """RSS per idle session: broker process delta vs sshd processes per connection (KiB)."""
-    count = 50
-    await close_all(await hold(env, "gateway", 5))  # warm caches and allocators first
-    per_session: list[float] = []
-    for _ in range(max(1, runs // 2)):
-        await asyncio.sleep(1.0)
-        before = sshd.rss_kib(env.broker.pid)
-        held = await hold(env, "gateway", count)
-        await asyncio.sleep(1.0)
-        per_session.append((sshd.rss_kib(env.broker.pid) - before) / count)
-        await close_all(held)
-    await asyncio.sleep(2.0)  # let the gateway's target connections end
-    base = sshd.sshd_tree_rss_kib(env.target.process.pid)
-    held = await hold(env, "direct", count)
-    await asyncio.sleep(1.0)
-    per_sshd = (sshd.sshd_tree_rss_kib(env.target.process.pid) - base) / count
-    await close_all(held)
-    met = statistics.median(per_session) <= 0.2 * per_sshd
-    return [row("RSS KiB per idle session", per_session, per_sshd, "<= 0.2x sshd", met)]
-
-
 async def revoke_once(env: Env) -> float:
     """Seconds from the revoke call to the ssh client's exit."""
     session_id, cert, _ = await env.grant()
@@ -361,64 +178,6 @@ async def revocation(env: Env, runs: int) -> list[Row]:
     return [result]
 
 
-async def concurrency(env: Env, runs: int) -> list[Row]:
-    """PTY sessions held at once by one gateway (to an in-process echo target)."""
-    wanted, deadline = 2000, time.monotonic() + 100
-    echo = sshd.EchoTarget(load_gateway_keys(env.tmp / "state", REGION).client_public())
-    await echo.start()
-    await import_target(env, "bench-echo", echo.port, "bench", echo.host_public())
-    held: list[Any] = []
-    error = ""
-    before = sshd.rss_kib(env.broker.pid)
-    try:
-        while len(held) < wanted and time.monotonic() < deadline:
-            batch = [open_echo(env) for _ in range(min(16, wanted - len(held)))]
-            for outcome in await asyncio.gather(*batch, return_exceptions=True):
-                if isinstance(outcome, BaseException):
-                    error = error or f"{type(outcome).__name__}: {outcome}"
-                else:
-                    held.append(outcome)
-            if error:
-                break
-        alive = sum(1 for (conn,) in held if not conn.is_closed())
-        grown = sshd.rss_kib(env.broker.pid) - before
-    finally:
-        await close_all(held)
-        await echo.stop()
-    goal = f"(reached {alive}/{wanted}{'; ' + error[:60] if error else ''})"
-    # Far more sessions than any earlier part freed, so reused memory cannot hide them.
-    per_session = grown / max(alive, 1)
-    return [row("sessions held by one gateway", [float(alive)], None, ">= 2000 " + goal,
-                alive >= 2000),
-            row("RSS KiB per session, broker at full hold", [per_session], None, "(info)",
-                True)]  # fmt: skip
-
-
-async def open_echo(env: Env) -> tuple[asyncssh.SSHClientConnection]:
-    """One PTY session through the gateway to the echo target, proven live by an echo."""
-    session_id, _, cert = await env.grant("bench-echo")
-    conn = await asyncssh.connect(
-        "127.0.0.1", env.gateway_port, username=session_id, client_keys=[(env.key, cert)],
-        known_hosts=None, encryption_algs=[sshd.CIPHER], agent_path=None, config=None,
-    )  # fmt: skip
-    process = await conn.create_process(term_type="xterm", encoding=None)
-    process.stdin.write(b"ping\n")
-    await read_until(process.stdout, b"ping", 30)
-    return (conn,)
-
-
-async def import_target(env: Env, name: str, port: int, user: str, host_key: str) -> None:
-    """Add a target of the demo org in the benchmark region through the API."""
-    assert env.http is not None
-    target = {"org_id": "acme-de", "name": name, "region": REGION, "host": "127.0.0.1",
-              "port": port, "user": user, "host_key": host_key}  # fmt: skip
-    headers = {"Authorization": f"Bearer {env.admin}"}
-    async with env.http.post(
-        f"{env.api}/v1/import", json={"targets": [target]}, headers=headers
-    ) as answer:
-        answer.raise_for_status()
-
-
 PARTS: dict[str, Callable[[Env, int], Awaitable[list[Row]]]] = {
     "throughput": throughput,
     "latency": latency,
@@ -427,25 +186,6 @@ PARTS: dict[str, Callable[[Env, int], Awaitable[list[Row]]]] = {
     "revocation": revocation,
     "concurrency": concurrency,
 }
-
-
-def raise_fd_limit() -> None:
-    """Thousands of sessions need thousands of descriptors (inherited by the broker)."""
-    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
-def client_options(key_path: Path) -> list[str]:
-    """ssh options for every path: no user config, one key, one cipher."""
-    options = [
-        "-F", "/dev/null", "-i", str(key_path), "-c", sshd.CIPHER,
-        "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-        "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none",
-        "-o", "ConnectTimeout=10", "-o", "LogLevel=ERROR",
-    ]  # fmt: skip
-    if sshd.client_has_option("ObscureKeystrokeTiming=no"):
-        options += ["-o", "ObscureKeystrokeTiming=no"]
-    return options
 
 
 async def _run_parts(env: Env, parts: list[str], runs: int) -> dict[str, list[Row]]:
