@@ -175,6 +175,31 @@ class Soak:
             cursor = page["next_cursor"]
 
 
+def session_problems(
+    state: Path, s: dict[str, Any], was_connected: bool, closed: dict[str, dict[str, Any]]
+) -> list[str]:
+    """What is wrong with one session: still connected, never closed, outlived
+    its certificate or its revocation, or without a recording."""
+    sid = s["session_id"]
+    if s["state"] == "connected":  # every client has gone: nothing may still be connected
+        return [f"{sid} still connected"]
+    if not was_connected:
+        return []
+    end = closed.get(sid)
+    if end is None:
+        return [f"{sid} has no session.closed"]
+    problems = []
+    closed_at = datetime.fromisoformat(end["time"].replace("Z", "+00:00"))
+    if closed_at > datetime.fromisoformat(s["valid_before"]) + REVOKE_SLACK:
+        problems.append(f"{sid} outlived its certificate")
+    ended = s["ended_at"] if s["state"] == "revoked" else None
+    if ended and closed_at > datetime.fromisoformat(ended) + REVOKE_SLACK:
+        problems.append(f"{sid} outlived its revocation")
+    if not (state / "regions" / s["region"] / "recordings" / f"{sid}.cast").exists():
+        problems.append(f"{sid} has no recording")
+    return problems
+
+
 def check(state: Path, sessions: list[dict[str, Any]]) -> dict[str, Any]:
     """The soak's invariants over the store, the recordings and the audit trail."""
     records = [
@@ -187,27 +212,7 @@ def check(state: Path, sessions: list[dict[str, Any]]) -> dict[str, Any]:
     connected = {r["session_id"] for r in records if r["event"] == "session.connected"}
     problems: list[str] = []
     for s in sessions:
-        if s["state"] == "connected":  # every client has gone: nothing may still be connected
-            problems.append(f"{s['session_id']} still connected")
-        if s["session_id"] not in connected:
-            continue
-        end = closed.get(s["session_id"])
-        if end is None:
-            problems.append(f"{s['session_id']} has no session.closed")
-            continue
-        closed_at = datetime.fromisoformat(end["time"].replace("Z", "+00:00"))
-        if closed_at > datetime.fromisoformat(s["valid_before"]) + REVOKE_SLACK:
-            problems.append(f"{s['session_id']} outlived its certificate")
-        if (
-            s["state"] == "revoked"
-            and s["ended_at"]
-            and closed_at > datetime.fromisoformat(s["ended_at"]) + REVOKE_SLACK
-        ):
-            problems.append(f"{s['session_id']} outlived its revocation")
-        if not (
-            state / "regions" / s["region"] / "recordings" / f"{s['session_id']}.cast"
-        ).exists():
-            problems.append(f"{s['session_id']} has no recording")
+        problems += session_problems(state, s, s["session_id"] in connected, closed)
     verify = subprocess.run(
         [sys.executable, "-m", "broker", "audit", "verify", "--state", str(state)],
         capture_output=True,
