@@ -7,7 +7,7 @@ echo target. Every path uses the same cipher (``sshd.CIPHER``). Parts:
 
 - ``throughput``: bulk PTY output, ``head -c N /dev/zero | tr '\\0' a`` typed
   into an interactive shell (exec is refused by the gateway), MB/s;
-- ``latency``: one keystroke, wait for its echo, p50/p99 over 200 samples;
+- ``latency``: one keystroke, wait for its echo, p50/p99 over 1,000 samples per run;
 - ``open``: grant + connect to a running shell, against ``ssh -J`` to a shell;
 - ``revocation``: ``DELETE /v1/sessions/{id}`` until the ssh client exits;
 - ``memory`` and ``concurrency`` (in ``ssh_hold``): broker RSS per idle session
@@ -88,6 +88,10 @@ async def throughput(env: Env, runs: int) -> list[Row]:
     ]  # fmt: skip
 
 
+ECHO_SAMPLES = 1000
+"""Keystrokes per run and path: enough that p99 is not just the second-worst one."""
+
+
 async def echo_samples(env: Env, path: str, count: int) -> list[float]:
     """Milliseconds from one keystroke to its echo, ``count`` times, on ``path``."""
     conns = await env.connect(path)
@@ -122,7 +126,7 @@ async def latency(env: Env, runs: int) -> list[Row]:
     p99s: dict[str, list[float]] = {"gateway": [], "jump": []}
     for _ in range(runs):
         for path, medians in p50s.items():
-            samples = await echo_samples(env, path, 200)
+            samples = await echo_samples(env, path, ECHO_SAMPLES)
             medians.append(statistics.median(samples))
             p99s[path].append(_p99(samples))
     jump50, jump99 = statistics.median(p50s["jump"]), statistics.median(p99s["jump"])
