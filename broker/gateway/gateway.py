@@ -9,7 +9,7 @@ import asyncssh
 
 from broker.clock import Clock, SystemClock
 from broker.events import EventSink
-from broker.gateway import intercept
+from broker.gateway import intercept, tuning
 from broker.gateway.certs import openssh_public
 from broker.gateway.context import GatewayContext, log
 from broker.gateway.hooks import FilterFactory, RecorderFactory, identity_filter, null_recorder
@@ -69,6 +69,7 @@ class Gateway:
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
         """Listen on ``host:port`` (0 picks a free port); return the bound port."""
         intercept.check_supported()
+        tuning.skip_unlogged_packet_formatting()
         await self.watcher.prime()
         self._acceptor = await asyncssh.create_server(
             lambda: GatewayServer(self.ctx), host, port, **self._server_options()
