@@ -112,9 +112,17 @@ def is_complete(path: Path, quiet_seconds: float) -> bool:
 
 def pending_in(spool: Path, quiet_seconds: float) -> list[Pending]:
     """What waits in ``spool`` for upload, by name."""
-    return [
-        Pending(p.name, p.stat().st_size, is_complete(p, quiet_seconds)) for p in spooled(spool)
-    ]
+    found = (_pending(path, quiet_seconds) for path in spooled(spool))
+    return [pending for pending in found if pending is not None]
+
+
+def _pending(path: Path, quiet_seconds: float) -> Pending | None:
+    # The uploader deletes a file once it is confirmed in S3, which may happen
+    # between listing the folder and looking at the file: then it is not pending.
+    try:
+        return Pending(path.name, path.stat().st_size, is_complete(path, quiet_seconds))
+    except FileNotFoundError:
+        return None
 
 
 def bucket_region(client: Any, bucket: str) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from broker.aws import recordings
 from broker.aws.clients import ClientFactory
 from broker.aws.recordings import (
     DONE,
@@ -205,6 +206,19 @@ async def _until(condition: object, tries: int = 1500) -> None:
             return
         await asyncio.sleep(0.02)
     raise AssertionError("condition never held")
+
+
+class TestPendingListing:
+    """Listing what waits while the uploader deletes what it confirmed."""
+
+    def test_file_uploaded_between_listing_and_stat_is_not_pending(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A recording gone after the folder was listed is skipped, not an error."""
+        (tmp_path / "kept.cast").write_bytes(b"{}\n")
+        listed = [tmp_path / "gone.cast", tmp_path / "kept.cast"]
+        monkeypatch.setattr(recordings, "spooled", lambda _spool: listed)
+        assert [p.name for p in recordings.pending_in(tmp_path, 0.0)] == ["kept.cast"]
 
 
 class TestStrict:
