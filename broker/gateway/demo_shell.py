@@ -212,6 +212,7 @@ class PtyShell(asyncssh.SSHServerSession[bytes]):
             if proc.returncode is None:  # cancelled mid-hangup: do not leave it running
                 with contextlib.suppress(OSError):
                     os.killpg(proc.pid, signal.SIGKILL)
+            kill_session(proc.pid)
 
     async def _relay(self, proc: asyncio.subprocess.Process) -> None:
         """Wait for whichever comes first: bash exiting or the client leaving."""
@@ -310,3 +311,25 @@ class PtyShell(asyncssh.SSHServerSession[bytes]):
             os.close(self._master)
             self._master = -1
         self._pending.clear()
+
+
+def kill_session(sid: int) -> None:
+    """SIGKILL whatever is left in session ``sid``: the shell's jobs, once it is gone.
+
+    Bash hangs up its jobs only when a SIGHUP kills it; when it first reads
+    EOF from the closed terminal it exits quietly and its background jobs
+    (each in its own process group) live on. They all stay in the session
+    bash led, so the demo target ends the session, not just the group.
+    """
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and _session_of(entry) == sid:
+            with contextlib.suppress(OSError):
+                os.kill(int(entry.name), signal.SIGKILL)
+
+
+def _session_of(proc_dir: Path) -> int | None:
+    try:
+        fields = (proc_dir / "stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return int(fields[3])  # after "pid (comm)": state, ppid, pgrp, session

@@ -352,6 +352,21 @@ class TestParamikoClient:
         finally:
             await asyncio.to_thread(client.close)
 
+    async def test_stop_ends_jobs_that_ignore_hangup(self, tmp_path, target, client_key):
+        """A job deaf to SIGHUP is still gone after stop(): the whole session is ended."""
+        hosts = known_hosts(tmp_path, target)
+        client = await asyncio.to_thread(connect, target, client_key, hosts)
+        try:
+            chan = await asyncio.to_thread(shell, client)
+            chan.sendall(b"(trap '' HUP; exec sleep 1001) & echo PIDS=$$,$!.\n")
+            match = await asyncio.to_thread(read_until, chan, r"PIDS=(\d+),(\d+)\.")
+            job = int(match.group(2))
+            assert await eventually(lambda: comm(job) == "sleep")
+            await target.stop()
+            assert await eventually(lambda: gone(job))
+        finally:
+            await asyncio.to_thread(client.close)
+
 
 class _Collect(asyncssh.SSHClientSession[bytes]):
     """Collects a client session's output."""
