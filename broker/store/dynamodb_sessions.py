@@ -10,11 +10,12 @@ the create's condition fails) or sees the session in the ``live`` set.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, get_args
+from typing import Any
 
 from broker.errors import BrokerError, ConflictError, InputError, NotFoundError, RegionMismatch
 from broker.models import Session
 from broker.store.base import Page, SessionQuery
+from broker.store.checks import check_ending, check_new_session, check_query
 from broker.store.codec import decode_cursor, encode_cursor, to_micros
 from broker.store.dynamodb_cascade import LIVE_VALUES, end_in
 from broker.store.dynamodb_codec import (
@@ -34,39 +35,12 @@ from broker.store.dynamodb_codec import (
 )
 from broker.store.dynamodb_table import Table
 from broker.store.dynamodb_tx import Tx, retrying
-from broker.typing import SESSION_STATES, Basis, Region, SessionId, SessionState
-
-MAX_PAGE = 500
-MAX_REASON = 200
-SERIAL_LIMIT = 1 << 64
-ENDED_STATES: tuple[SessionState, ...] = ("revoked", "closed", "expired")
-_BASES = get_args(Basis)
-
-
-def check_new(session: Session) -> None:
-    """Refuse a malformed new session, naming the field."""
-    if session.state != "issued":
-        raise InputError("state", "a new session must be issued")
-    if session.basis not in _BASES:
-        raise InputError("basis", "is not a known legal basis")
-    if session.basis == "consent" and session.consent_id is None:
-        raise InputError("consent_id", "is required when the basis is consent")
-    created = to_micros(session.created_at, "created_at")
-    if to_micros(session.valid_before, "valid_before") <= created:
-        raise InputError("valid_before", "must be after created_at")
-    if session.cert_serial is not None:
-        check_serial(session.cert_serial)
-
-
-def check_serial(serial: int) -> None:
-    """Refuse serials outside unsigned 64 bits."""
-    if not 0 <= serial < SERIAL_LIMIT:
-        raise InputError("serial", "must be an unsigned 64-bit integer")
+from broker.typing import Region, SessionId, SessionState
 
 
 def create_session(table: Table, session: Session) -> Session:
     """Insert an ``issued`` session if the world is still as the policy saw it."""
-    check_new(session)
+    check_new_session(session)
     return retrying(
         table, lambda: _create(table, session), lambda: _why_not_created(table, session)
     )
@@ -198,10 +172,7 @@ def end_session(
     table: Table, session_id: SessionId, state: SessionState, reason: str, at: datetime
 ) -> Session:
     """Live -> ``state`` exactly once; a later call finds it ended."""
-    if state not in ENDED_STATES:
-        raise InputError("state", "must be revoked, closed or expired")
-    if not reason or len(reason) > MAX_REASON:
-        raise InputError("reason", f"must be 1 to {MAX_REASON} characters")
+    check_ending(state, reason)
     at_us = to_micros(at, "at")
 
     def attempt() -> Session:
@@ -256,10 +227,7 @@ def list_sessions(table: Table, query: SessionQuery) -> Page[Session]:
 
 
 def _list_plan(query: SessionQuery) -> tuple[str, str, dict[str, Any]]:
-    if not 1 <= query.limit <= MAX_PAGE:
-        raise InputError("limit", f"must be between 1 and {MAX_PAGE}")
-    if query.state is not None and query.state not in SESSION_STATES:
-        raise InputError("state", "is not a session state")
+    check_query(query)
     if query.ticket_id is not None:
         index, cond, values = "by_ticket", "#gt = :h", {"h": f"S#{query.ticket_id}"}
     elif query.staff_id is not None:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import datetime
-from typing import Any, get_args
+from typing import Any
 
 from broker.errors import BrokerError, ConflictError, InputError, NotFoundError, RegionMismatch
 from broker.models import Session
 from broker.store.base import Page, SessionQuery
+from broker.store.checks import check_ending, check_new_session, check_query
 from broker.store.codec import (
     SESSION_COLUMNS,
     decode_cursor,
@@ -25,12 +26,7 @@ from broker.store.codec import (
 )
 from broker.store.schema import LIVE_STATES_SQL
 from broker.store.sqlite_tx import next_rev, read_tx, write_tx
-from broker.typing import SESSION_STATES, Basis, Region, SessionId, SessionState
-
-MAX_PAGE = 500
-MAX_REASON = 200
-ENDED_STATES: tuple[SessionState, ...] = ("revoked", "closed", "expired")
-_BASES = get_args(Basis)
+from broker.typing import Region, SessionId, SessionState
 
 # S608 below: only the fixed column lists from codec are interpolated; values are bound.
 _CREATE = f"""
@@ -86,16 +82,9 @@ def create_session(conn: sqlite3.Connection, session: Session) -> Session:
 
 
 def _create_params(session: Session) -> dict[str, Any]:
-    if session.state != "issued":
-        raise InputError("state", "a new session must be issued")
-    if session.basis not in _BASES:
-        raise InputError("basis", "is not a known legal basis")
-    if session.basis == "consent" and session.consent_id is None:
-        raise InputError("consent_id", "is required when the basis is consent")
+    check_new_session(session)
     created = to_micros(session.created_at, "created_at")
     valid_before = to_micros(session.valid_before, "valid_before")
-    if valid_before <= created:
-        raise InputError("valid_before", "must be after created_at")
     serial = None if session.cert_serial is None else serial_to_db(session.cert_serial)
     return {
         "id": session.id,
@@ -180,10 +169,7 @@ def end_session(
     conn: sqlite3.Connection, session_id: SessionId, state: SessionState, reason: str, at: datetime
 ) -> Session:
     """Live -> ``state`` exactly once; a later call finds it ended."""
-    if state not in ENDED_STATES:
-        raise InputError("state", "must be revoked, closed or expired")
-    if not reason or len(reason) > MAX_REASON:
-        raise InputError("reason", f"must be 1 to {MAX_REASON} characters")
+    check_ending(state, reason)
     params = (state, to_micros(at, "at"), reason)
     with write_tx(conn):
         rows = conn.execute(_END, (*params, next_rev(conn), session_id)).fetchall()
@@ -226,10 +212,7 @@ def list_sessions(conn: sqlite3.Connection, query: SessionQuery) -> Page[Session
 
 
 def _list_sql(query: SessionQuery) -> tuple[str, list[Any]]:
-    if not 1 <= query.limit <= MAX_PAGE:
-        raise InputError("limit", f"must be between 1 and {MAX_PAGE}")
-    if query.state is not None and query.state not in SESSION_STATES:
-        raise InputError("state", "is not a session state")
+    check_query(query)
     clauses: list[str] = []
     params: list[Any] = []
     for column, value in (

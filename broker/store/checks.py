@@ -1,0 +1,63 @@
+"""Input checks every ``Store`` implementation makes, the same way, before its backend.
+
+SQLite and DynamoDB must refuse the same malformed calls with the same
+``InputError`` naming the same field (the contract tests hold both to it),
+so the rules live here once.
+"""
+
+from __future__ import annotations
+
+from typing import get_args
+
+from broker.errors import InputError
+from broker.models import Session
+from broker.store.base import SessionQuery
+from broker.store.codec import to_micros
+from broker.typing import SESSION_STATES, Basis, SessionState
+
+MAX_PAGE = 500
+"""The most sessions one page of ``list_sessions`` returns."""
+MAX_REASON = 200
+"""The longest reason an ended session may carry."""
+ENDED_STATES: tuple[SessionState, ...] = ("revoked", "closed", "expired")
+"""The states ``end_session`` may move a live session to."""
+SERIAL_LIMIT = 1 << 64
+"""Certificate serials are unsigned 64-bit integers."""
+_BASES = get_args(Basis)
+
+
+def check_new_session(session: Session) -> None:
+    """Refuse a malformed new session, naming the field."""
+    if session.state != "issued":
+        raise InputError("state", "a new session must be issued")
+    if session.basis not in _BASES:
+        raise InputError("basis", "is not a known legal basis")
+    if session.basis == "consent" and session.consent_id is None:
+        raise InputError("consent_id", "is required when the basis is consent")
+    created = to_micros(session.created_at, "created_at")
+    if to_micros(session.valid_before, "valid_before") <= created:
+        raise InputError("valid_before", "must be after created_at")
+    if session.cert_serial is not None:
+        check_serial(session.cert_serial)
+
+
+def check_serial(serial: int) -> None:
+    """Refuse serials outside unsigned 64 bits."""
+    if not 0 <= serial < SERIAL_LIMIT:
+        raise InputError("serial", "must be an unsigned 64-bit integer")
+
+
+def check_ending(state: SessionState, reason: str) -> None:
+    """Refuse an ``end_session`` to a live state or with no (or an overlong) reason."""
+    if state not in ENDED_STATES:
+        raise InputError("state", "must be revoked, closed or expired")
+    if not reason or len(reason) > MAX_REASON:
+        raise InputError("reason", f"must be 1 to {MAX_REASON} characters")
+
+
+def check_query(query: SessionQuery) -> None:
+    """Refuse a page size out of range or an unknown state filter."""
+    if not 1 <= query.limit <= MAX_PAGE:
+        raise InputError("limit", f"must be between 1 and {MAX_PAGE}")
+    if query.state is not None and query.state not in SESSION_STATES:
+        raise InputError("state", "is not a session state")
