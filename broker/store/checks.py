@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import get_args
 
 from broker.errors import InputError
-from broker.models import Session
+from broker.models import Consent, Session
 from broker.store.base import SessionQuery
 from broker.store.codec import to_micros
 from broker.typing import SESSION_STATES, Basis, SessionState
@@ -39,6 +39,12 @@ def check_new_session(session: Session) -> None:
         raise InputError("valid_before", "must be after created_at")
     if session.cert_serial is not None:
         check_serial(session.cert_serial)
+
+
+def check_new_consent(consent: Consent) -> None:
+    """Refuse a consent that expires before it was granted."""
+    if to_micros(consent.expires_at, "expires_at") <= to_micros(consent.created_at, "created_at"):
+        raise InputError("expires_at", "must be after created_at")
 
 
 def check_serial(serial: int) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 from broker.errors import BrokerError, ConflictError, InputError, NotFoundError
 from broker.models import Consent, Org, Staff, Target, Ticket
 from broker.store.base import Revoked
+from broker.store.checks import check_new_consent
 from broker.store.codec import to_micros
 from broker.store.dynamodb_cascade import CHUNK, guard, live_sessions, revoke_all, revoke_rest
 from broker.store.dynamodb_codec import (
@@ -162,9 +163,8 @@ def revoke_consent(table: Table, consent_id: ConsentId, at: datetime) -> Revoked
 
 def add_consent(table: Table, consent: Consent) -> Consent:
     """Store a new consent for an existing ticket of its org and existing staff."""
+    check_new_consent(consent)
     item = consent_item(consent)
-    if item["expires_at"] <= item["created_at"]:
-        raise InputError("expires_at", "must be after created_at")
 
     def attempt() -> Consent:
         tx = Tx(table)

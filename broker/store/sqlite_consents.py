@@ -8,6 +8,7 @@ from datetime import datetime
 from broker.errors import BrokerError, ConflictError, InputError, NotFoundError
 from broker.models import Consent
 from broker.store.base import Revoked
+from broker.store.checks import check_new_consent
 from broker.store.codec import CONSENT_COLUMNS, consent_from_row, to_micros
 from broker.store.sqlite_tx import revoke_live, write_tx
 from broker.typing import ConsentId, StaffId, TicketId
@@ -36,10 +37,7 @@ _TICKET_ORG = "SELECT org_id FROM tickets WHERE id = ?"
 
 def add_consent(conn: sqlite3.Connection, consent: Consent) -> Consent:
     """Store a new consent for an existing ticket of its org and existing staff."""
-    created = to_micros(consent.created_at, "created_at")
-    expires = to_micros(consent.expires_at, "expires_at")
-    if expires <= created:
-        raise InputError("expires_at", "must be after created_at")
+    check_new_consent(consent)
     revoked = None if consent.revoked_at is None else to_micros(consent.revoked_at, "revoked_at")
     params = {
         "id": consent.id,
@@ -47,8 +45,8 @@ def add_consent(conn: sqlite3.Connection, consent: Consent) -> Consent:
         "ticket_id": consent.ticket_id,
         "staff_id": consent.staff_id,
         "granted_by": consent.granted_by,
-        "created_at": created,
-        "expires_at": expires,
+        "created_at": to_micros(consent.created_at, "created_at"),
+        "expires_at": to_micros(consent.expires_at, "expires_at"),
         "revoked_at": revoked,
     }
     with write_tx(conn):
