@@ -299,35 +299,26 @@ class TestParamikoClient:
         prohibited = paramiko.common.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
         assert refused == [f"direct-tcpip: {prohibited}", "tcpip-forward", "sftp"]
 
-    async def test_stop_leaves_no_shell_or_job_behind(self, tmp_path, target, client_key):
-        """stop() with a live shell hangs it up: bash and its background job are gone."""
+    @pytest.mark.parametrize(
+        "job",
+        [b"sleep 1000", b"(trap '' HUP; exec sleep 1001)"],
+        ids=["plain-job", "job-ignoring-sighup"],
+    )
+    async def test_stop_leaves_no_shell_or_job_behind(self, tmp_path, target, client_key, job):
+        """stop() with a live shell hangs it up: bash and its background job are gone,
+        even a job deaf to SIGHUP (the whole session is ended, not just bash's group)."""
         hosts = known_hosts(tmp_path, target)
         client = await asyncio.to_thread(connect, target, client_key, hosts)
         try:
             chan = await asyncio.to_thread(shell, client)
-            chan.sendall(b"sleep 1000 & echo PIDS=$$,$!.\n")
+            chan.sendall(job + b" & echo PIDS=$$,$!.\n")
             match = await asyncio.to_thread(read_until, chan, r"PIDS=(\d+),(\d+)\.")
-            bash, job = int(match.group(1)), int(match.group(2))
+            bash, job_pid = int(match.group(1)), int(match.group(2))
             assert comm(bash) == "bash"
-            assert await eventually(lambda: comm(job) == "sleep")
+            assert await eventually(lambda: comm(job_pid) == "sleep")
             await target.stop()
             assert gone(bash)
-            assert await eventually(lambda: gone(job))
-        finally:
-            await asyncio.to_thread(client.close)
-
-    async def test_stop_ends_jobs_that_ignore_hangup(self, tmp_path, target, client_key):
-        """A job deaf to SIGHUP is still gone after stop(): the whole session is ended."""
-        hosts = known_hosts(tmp_path, target)
-        client = await asyncio.to_thread(connect, target, client_key, hosts)
-        try:
-            chan = await asyncio.to_thread(shell, client)
-            chan.sendall(b"(trap '' HUP; exec sleep 1001) & echo PIDS=$$,$!.\n")
-            match = await asyncio.to_thread(read_until, chan, r"PIDS=(\d+),(\d+)\.")
-            job = int(match.group(2))
-            assert await eventually(lambda: comm(job) == "sleep")
-            await target.stop()
-            assert await eventually(lambda: gone(job))
+            assert await eventually(lambda: gone(job_pid))
         finally:
             await asyncio.to_thread(client.close)
 
