@@ -69,7 +69,8 @@ class Gateway:
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
         """Listen on ``host:port`` (0 picks a free port); return the bound port."""
         intercept.check_supported()
-        tuning.skip_unlogged_packet_formatting()
+        if skipped := [name for name, ok in tuning.install_all().items() if not ok]:
+            log.warning("asyncssh speed fixes skipped (asyncssh changed): %s", ", ".join(skipped))
         await self.watcher.prime()
         self._acceptor = await asyncssh.create_server(
             lambda: GatewayServer(self.ctx), host, port, **self._server_options()

@@ -1,16 +1,36 @@
-"""One asyncssh hot-path fix for the relay (asyncssh is pinned: pyproject.toml).
+"""Three asyncssh hot-path fixes for the relay (asyncssh is pinned: pyproject.toml).
 
-asyncssh hands every SSH packet it sends or receives to
+Each wraps one asyncssh method and changes only how much work asyncssh does,
+never what reaches the peer's application: if an asyncssh upgrade renames what
+a fix relies on, the fix is skipped (``install`` returns False). Under bulk
+terminal output the relay handles every packet twice (target leg in, engineer
+leg out), so per-packet waste counts double; docs/benchmarks.md has the figures.
+
+**Packet log formatting.** asyncssh hands every SSH packet it sends or receives to
 ``SSHPacketLogger._log_packet``, which copies the payload and formats a
 message, and only then does ``SSHLogger.packet`` check whether packet logging
-(``asyncssh.set_debug_level(3)``) is on. Under bulk terminal output the relay
-handles every packet twice (target leg in, engineer leg out), and that work
-was about a tenth of the gateway's CPU per megabyte (docs/benchmarks.md).
+(``asyncssh.set_debug_level(3)``) is on: about a tenth of the gateway's CPU per
+megabyte. The wrapper asks first; with packet logging on, asyncssh's own code
+runs unchanged, so nothing that asyncssh would log is lost.
 
-``skip_unlogged_packet_formatting`` wraps the method to ask first. With
-packet logging on, asyncssh's own code runs unchanged, so nothing that
-asyncssh would log is lost. If an asyncssh upgrade renames what this relies
-on, the fix is skipped: it is only about speed, never about what is allowed.
+**Input slicing.** ``SSHConnection.data_received`` appends a socket read to
+its input buffer, then parses packet after packet, and drops each parsed
+packet by slicing the buffer, which copies everything after it. A target's
+PTY output arrives as reads of up to 256 KiB holding dozens of ~4 KiB packets,
+so a read was copied dozens of times over (13 % of the gateway's CPU). The
+wrapper hands asyncssh a large read in slices of ``INPUT_SLICE`` bytes, in
+order, within the same call: the bytes and the packets parsed are the same,
+the copying is bounded by the slice.
+
+**Ignore packets.** Before every packet after key exchange, asyncssh sends an
+empty ``SSH_MSG_IGNORE``: the RFC 4251 (section 9.3.1) countermeasure against
+chosen-plaintext attacks on CBC, whose next IV is the last ciphertext block.
+With an AEAD cipher (AES-GCM, ChaCha20-Poly1305: all the gateway prefers)
+every packet has its own nonce and the ignore packet protects nothing, yet it
+doubled the packets and ``send`` calls on both legs (strace: 36-byte sends
+between the 16 KiB data packets). The wrapper drops that empty ignore packet
+when the connection's send cipher is AEAD; with any other cipher asyncssh
+sends it as before.
 """
 
 from __future__ import annotations
@@ -18,27 +38,97 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from asyncssh.connection import SSHConnection
+from asyncssh.constants import MSG_IGNORE
+from asyncssh.encryption import ChachaEncryption, GCMEncryption
 from asyncssh.logging import SSHLogger
-from asyncssh.packet import SSHPacketLogger
+from asyncssh.packet import SSHPacketLogger, String
 
 PACKET_LOG_LEVEL = 3
 """asyncssh's debug level from which it logs packets (``SSHLogger.packet``)."""
 
-_MARK = "_broker_skips_unlogged"
+INPUT_SLICE = 16 * 1024
+"""Bytes handed to asyncssh's parser at a time: a few packets, a cheap copy."""
+
+AEAD_ENCRYPTIONS = (GCMEncryption, ChachaEncryption)
+"""asyncssh's packet encryptions with a per-packet nonce (no CBC IV chaining)."""
+
+_EMPTY_IGNORE = (String(b""),)
+_MARK = "_broker_tuning"
+
+Wrapper = Callable[..., Any]
 
 
-def skip_unlogged_packet_formatting() -> bool:
-    """Install the wrapper once per process; True if it is in place."""
-    original: Callable[..., None] | None = getattr(SSHPacketLogger, "_log_packet", None)
-    if original is None or not hasattr(SSHLogger, "_debug_level"):
+def install(owner: type, name: str, wrap: Callable[[Wrapper], Wrapper]) -> bool:
+    """Replace ``owner.name`` by ``wrap(original)`` once per process.
+
+    True if the wrapper is in place; False (and nothing changed) if asyncssh
+    no longer has the method.
+    """
+    original: Wrapper | None = getattr(owner, name, None)
+    if original is None:
         return False
     if getattr(original, _MARK, False):
         return True
-
-    def _log_packet(self: SSHPacketLogger, *args: Any) -> None:
-        if self.logger._debug_level >= PACKET_LOG_LEVEL:
-            original(self, *args)
-
-    setattr(_log_packet, _MARK, True)
-    setattr(SSHPacketLogger, "_log_packet", _log_packet)  # noqa: B010  # mypy: no method assignment
+    wrapper = wrap(original)
+    setattr(wrapper, _MARK, True)
+    setattr(owner, name, wrapper)
     return True
+
+
+def skip_unlogged_packet_formatting() -> bool:
+    """Format packets for the log only when asyncssh logs packets."""
+    if not hasattr(SSHLogger, "_debug_level"):
+        return False
+
+    def wrap(original: Wrapper) -> Wrapper:
+        def _log_packet(self: SSHPacketLogger, *args: Any) -> None:
+            if self.logger._debug_level >= PACKET_LOG_LEVEL:
+                original(self, *args)
+
+        return _log_packet
+
+    return install(SSHPacketLogger, "_log_packet", wrap)
+
+
+def feed_input_in_slices() -> bool:
+    """Parse large socket reads a slice at a time."""
+
+    def wrap(original: Wrapper) -> Wrapper:
+        def data_received(self: SSHConnection, data: bytes, datatype: object = None) -> None:
+            if len(data) <= INPUT_SLICE:
+                original(self, data, datatype)
+                return
+            view = memoryview(data)
+            for start in range(0, len(view), INPUT_SLICE):
+                if self._transport is None:
+                    return  # closed by a packet in an earlier slice: the rest is moot
+                original(self, view[start : start + INPUT_SLICE], datatype)
+
+        return data_received
+
+    return install(SSHConnection, "data_received", wrap)
+
+
+def skip_ignore_packets_with_aead() -> bool:
+    """Send no empty ignore packet ahead of each packet on AEAD connections."""
+
+    def wrap(original: Wrapper) -> Wrapper:
+        def send_packet(self: SSHConnection, pkttype: int, *args: bytes, **kwargs: Any) -> None:
+            if (
+                pkttype == MSG_IGNORE
+                and args == _EMPTY_IGNORE
+                and isinstance(self._send_encryption, AEAD_ENCRYPTIONS)
+            ):
+                return
+            original(self, pkttype, *args, **kwargs)
+
+        return send_packet
+
+    return install(SSHConnection, "send_packet", wrap)
+
+
+def install_all() -> dict[str, bool]:
+    """Every fix; which are in place, by name (the gateway warns of any skipped)."""
+    fixes = (skip_unlogged_packet_formatting, feed_input_in_slices, skip_ignore_packets_with_aead)
+    return {fix.__name__: fix() for fix in fixes}

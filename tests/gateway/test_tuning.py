@@ -1,4 +1,4 @@
-"""The asyncssh packet-logging fix: no formatting unless packets are logged, else unchanged."""
+"""The asyncssh speed fixes: less work per packet, the same bytes and packets to the peer."""
 
 from __future__ import annotations
 
@@ -9,10 +9,21 @@ from typing import ClassVar
 
 import asyncssh
 import pytest
+from asyncssh.connection import SSHConnection
 from asyncssh.logging import logger as asyncssh_logger
 from asyncssh.packet import SSHPacketLogger
 
-from broker.gateway.tuning import PACKET_LOG_LEVEL, skip_unlogged_packet_formatting
+from broker.gateway import tuning
+from broker.gateway.settings import FAST_CIPHERS
+from broker.gateway.tuning import (
+    INPUT_SLICE,
+    PACKET_LOG_LEVEL,
+    feed_input_in_slices,
+    install,
+    install_all,
+    skip_ignore_packets_with_aead,
+    skip_unlogged_packet_formatting,
+)
 
 
 class _Packets(SSHPacketLogger):
@@ -64,3 +75,124 @@ class TestSkipUnloggedPacketFormatting:
         with caplog.at_level(logging.DEBUG, logger="asyncssh"):
             _Packets().log_received_packet(94, 7, b"data")
         assert "Received MSG_CHANNEL_DATA (94), 4 bytes" in caplog.text
+
+
+class _Parser:
+    """Stands in for an ``SSHConnection`` as asyncssh's ``data_received`` uses it."""
+
+    def __init__(self, close_after: int | None = None) -> None:
+        self._inpbuf = b""
+        self._transport: object | None = object()
+        self.seen: list[int] = []
+        self.close_after = close_after
+
+    def _recv_data(self) -> None:
+        self.seen.append(len(self._inpbuf))
+        if self.close_after is not None and len(self.seen) >= self.close_after:
+            self._transport = None
+
+
+class TestInstall:
+    """Each fix goes in once, and not at all if asyncssh lacks the method."""
+
+    def test_missing_method_changes_nothing(self) -> None:
+        """A renamed asyncssh method: False, and the class is untouched."""
+
+        class Renamed:
+            pass
+
+        assert not install(Renamed, "data_received", lambda original: original)
+        assert not hasattr(Renamed, "data_received")
+
+    def test_all_fixes_in_place(self) -> None:
+        """Against the pinned asyncssh every fix installs, each once."""
+        assert install_all() == {
+            "skip_unlogged_packet_formatting": True,
+            "feed_input_in_slices": True,
+            "skip_ignore_packets_with_aead": True,
+        }
+        wrapper = SSHConnection.send_packet
+        install_all()
+        assert SSHConnection.send_packet is wrapper
+
+
+class TestFeedInputInSlices:
+    """asyncssh parses a large read slice by slice: same bytes, same order."""
+
+    @pytest.mark.parametrize("size", [1, INPUT_SLICE, INPUT_SLICE + 1, 10 * INPUT_SLICE + 7])
+    def test_every_byte_in_order(self, size: int) -> None:
+        """The parser's buffer ends as the whole read, grown a slice at a time."""
+        feed_input_in_slices()
+        parser, data = _Parser(), bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+        SSHConnection.data_received(parser, data)  # type: ignore[arg-type]
+        assert parser._inpbuf == data
+        assert parser.seen == [
+            min(n, size) for n in range(INPUT_SLICE, size + INPUT_SLICE, INPUT_SLICE)
+        ]
+
+    def test_stops_once_closed(self) -> None:
+        """A packet that closes the connection ends the parsing of the read."""
+        feed_input_in_slices()
+        parser = _Parser(close_after=2)
+        SSHConnection.data_received(parser, b"a" * (5 * INPUT_SLICE))  # type: ignore[arg-type]
+        assert parser.seen == [INPUT_SLICE, 2 * INPUT_SLICE]
+
+
+class _NoAuth(asyncssh.SSHServer):
+    """A loopback test server that lets anyone in."""
+
+    def begin_auth(self, username: str) -> bool:
+        return False
+
+
+async def _ignores_sent(cipher: str, caplog: pytest.LogCaptureFixture) -> tuple[int, bytes]:
+    """Ignore packets a client sends while 64 KiB of input round-trips (and the echo)."""
+    key = asyncssh.generate_private_key("ssh-ed25519")
+
+    async def echo(process: asyncssh.SSHServerProcess[bytes]) -> None:
+        process.stdout.write(await process.stdin.readexactly(65536))
+        process.exit(0)
+
+    server = await asyncssh.create_server(
+        _NoAuth, "127.0.0.1", 0, server_host_keys=[key], process_factory=echo,
+        encoding=None, encryption_algs=[cipher], allow_pty=False,
+    )  # fmt: skip
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with asyncssh.connect(
+            "127.0.0.1", port, known_hosts=None, username="u", client_keys=None,
+            password=None, preferred_auth="none", encryption_algs=[cipher], config=None,
+        ) as conn:  # fmt: skip
+            asyncssh.set_debug_level(PACKET_LOG_LEVEL)
+            with caplog.at_level(logging.DEBUG, logger="asyncssh"):
+                result = await conn.run(input=b"k" * 65536, encoding=None, check=True)
+    finally:
+        asyncssh.set_debug_level(1)
+        server.close()
+    assert isinstance(result.stdout, bytes)
+    return caplog.text.count("Sent MSG_IGNORE"), result.stdout
+
+
+class TestSkipIgnorePacketsWithAead:
+    """No empty ignore packet before each packet on AEAD ciphers; CBC-era ciphers keep it."""
+
+    @pytest.mark.parametrize("cipher", ["aes128-gcm@openssh.com", "chacha20-poly1305@openssh.com"])
+    async def test_none_with_aead(self, cipher: str, caplog: pytest.LogCaptureFixture) -> None:
+        """A whole session's traffic goes without one ignore packet, and arrives intact."""
+        skip_ignore_packets_with_aead()
+        ignores, echoed = await _ignores_sent(cipher, caplog)
+        assert (ignores, echoed) == (0, b"k" * 65536)
+
+    async def test_kept_with_ctr(self, caplog: pytest.LogCaptureFixture) -> None:
+        """aes128-ctr: asyncssh still sends its ignore packets, as without the fix."""
+        skip_ignore_packets_with_aead()
+        ignores, echoed = await _ignores_sent("aes128-ctr", caplog)
+        assert ignores > 2
+        assert echoed == b"k" * 65536
+
+    def test_aead_list_matches_gateway_preference(self) -> None:
+        """Every AEAD cipher the gateway prefers maps to an encryption the fix knows."""
+        assert tuning.AEAD_ENCRYPTIONS
+        assert set(FAST_CIPHERS[:3]) == {
+            "aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "chacha20-poly1305@openssh.com",
+        }  # fmt: skip
