@@ -1,4 +1,4 @@
-"""Three asyncssh hot-path fixes for the relay (asyncssh is pinned: pyproject.toml).
+"""Four asyncssh hot-path fixes for the relay (asyncssh is pinned: pyproject.toml).
 
 Each wraps one asyncssh method and changes only how much work asyncssh does,
 never what reaches the peer's application: if an asyncssh upgrade renames what
@@ -31,6 +31,14 @@ doubled the packets and ``send`` calls on both legs (strace: 36-byte sends
 between the 16 KiB data packets). The wrapper drops that empty ignore packet
 when the connection's send cipher is AEAD; with any other cipher asyncssh
 sends it as before.
+
+**AES-GCM key schedule.** asyncssh's ``GCMCipher`` builds a new
+``cryptography`` ``AESGCM`` object, and so expands the key again, for every
+packet it seals or opens. The fix builds it once per cipher (a cipher object
+lives for one key, one direction, until the next key exchange) and otherwise
+does exactly what asyncssh does: same nonce, same IV step, same output; a
+tampered packet still decrypts to None. A test checks it byte for byte
+against asyncssh's own code.
 """
 
 from __future__ import annotations
@@ -40,9 +48,12 @@ from typing import Any
 
 from asyncssh.connection import SSHConnection
 from asyncssh.constants import MSG_IGNORE
+from asyncssh.crypto.cipher import GCMCipher
 from asyncssh.encryption import ChachaEncryption, GCMEncryption
 from asyncssh.logging import SSHLogger
 from asyncssh.packet import SSHPacketLogger, String
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 PACKET_LOG_LEVEL = 3
 """asyncssh's debug level from which it logs packets (``SSHLogger.packet``)."""
@@ -53,7 +64,9 @@ INPUT_SLICE = 16 * 1024
 AEAD_ENCRYPTIONS = (GCMEncryption, ChachaEncryption)
 """asyncssh's packet encryptions with a per-packet nonce (no CBC IV chaining)."""
 
+GCM_TAG_SIZE = 16
 _EMPTY_IGNORE = (String(b""),)
+_AEAD = "_broker_aead"
 _MARK = "_broker_tuning"
 
 Wrapper = Callable[..., Any]
@@ -128,7 +141,52 @@ def skip_ignore_packets_with_aead() -> bool:
     return install(SSHConnection, "send_packet", wrap)
 
 
+def _aead(cipher: GCMCipher) -> AESGCM:
+    """The cipher's ``AESGCM``, built from its key on first use."""
+    aead: AESGCM | None = cipher.__dict__.get(_AEAD)
+    if aead is None:
+        aead = AESGCM(cipher._key)
+        setattr(cipher, _AEAD, aead)
+    return aead
+
+
+def reuse_gcm_key_schedule() -> bool:
+    """Seal and open GCM packets with one ``AESGCM`` per cipher object."""
+    if not all(hasattr(GCMCipher, name) for name in ("_update_iv", "verify_and_decrypt")):
+        return False
+
+    def wrap(original: Wrapper) -> Wrapper:
+        def encrypt_and_sign(self: GCMCipher, header: bytes, data: bytes) -> tuple[bytes, bytes]:
+            sealed = _aead(self).encrypt(self._iv, data, header)
+            self._update_iv()
+            return header + sealed[:-GCM_TAG_SIZE], sealed[-GCM_TAG_SIZE:]
+
+        return encrypt_and_sign
+
+    def wrap_open(original: Wrapper) -> Wrapper:
+        def verify_and_decrypt(
+            self: GCMCipher, header: bytes, data: bytes, mac: bytes
+        ) -> bytes | None:
+            try:
+                opened: bytes | None = _aead(self).decrypt(self._iv, data + mac, header)
+            except InvalidTag:
+                opened = None
+            self._update_iv()
+            return opened
+
+        return verify_and_decrypt
+
+    return install(GCMCipher, "encrypt_and_sign", wrap) and install(
+        GCMCipher, "verify_and_decrypt", wrap_open
+    )
+
+
 def install_all() -> dict[str, bool]:
     """Every fix; which are in place, by name (the gateway warns of any skipped)."""
-    fixes = (skip_unlogged_packet_formatting, feed_input_in_slices, skip_ignore_packets_with_aead)
+    fixes = (
+        skip_unlogged_packet_formatting,
+        feed_input_in_slices,
+        skip_ignore_packets_with_aead,
+        reuse_gcm_key_schedule,
+    )
     return {fix.__name__: fix() for fix in fixes}

@@ -10,8 +10,10 @@ from typing import ClassVar
 import asyncssh
 import pytest
 from asyncssh.connection import SSHConnection
+from asyncssh.crypto.cipher import GCMCipher
 from asyncssh.logging import logger as asyncssh_logger
 from asyncssh.packet import SSHPacketLogger
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from broker.gateway import tuning
 from broker.gateway.settings import FAST_CIPHERS
@@ -21,6 +23,7 @@ from broker.gateway.tuning import (
     feed_input_in_slices,
     install,
     install_all,
+    reuse_gcm_key_schedule,
     skip_ignore_packets_with_aead,
     skip_unlogged_packet_formatting,
 )
@@ -110,6 +113,7 @@ class TestInstall:
             "skip_unlogged_packet_formatting": True,
             "feed_input_in_slices": True,
             "skip_ignore_packets_with_aead": True,
+            "reuse_gcm_key_schedule": True,
         }
         wrapper = SSHConnection.send_packet
         install_all()
@@ -196,3 +200,49 @@ class TestSkipIgnorePacketsWithAead:
         assert set(FAST_CIPHERS[:3]) == {
             "aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "chacha20-poly1305@openssh.com",
         }  # fmt: skip
+
+
+def _nonce(iv: bytes, step: int) -> bytes:
+    """RFC 5647: the fixed 4 bytes, then the invocation counter plus ``step``."""
+    return iv[:4] + ((int.from_bytes(iv[4:], "big") + step) % 2**64).to_bytes(8, "big")
+
+
+class TestReuseGcmKeySchedule:
+    """One ``AESGCM`` per cipher; every packet sealed and opened as RFC 5647 says."""
+
+    KEY = bytes(range(16))
+    IV = bytes(4) + (2**64 - 2).to_bytes(8, "big")  # the counter wraps on the second packet
+
+    def test_seals_with_stepping_nonces(self) -> None:
+        """Three packets: ciphertext and tag match AESGCM with nonces n, n+1, n+2 (wrapping)."""
+        reuse_gcm_key_schedule()
+        cipher = GCMCipher("aes128-gcm", self.KEY, self.IV)
+        built: AESGCM | None = None
+        for step, data in enumerate((b"first packet", b"\x00" * 4096, b"third")):
+            header = len(data).to_bytes(4, "big")
+            sealed, tag = cipher.encrypt_and_sign(header, data)
+            expected = AESGCM(self.KEY).encrypt(_nonce(self.IV, step), data, header)
+            assert (sealed, tag) == (header + expected[:-16], expected[-16:])
+            built = built if step else vars(cipher)["_broker_aead"]
+            assert vars(cipher)["_broker_aead"] is built  # one key schedule for all three
+
+    def test_opens_what_it_sealed(self) -> None:
+        """A receiving cipher with the same key and IV opens each packet in turn."""
+        reuse_gcm_key_schedule()
+        sender = GCMCipher("aes256-gcm", self.KEY * 2, self.IV)
+        receiver = GCMCipher("aes256-gcm", self.KEY * 2, self.IV)
+        for data in (b"one", b"two" * 1000):
+            header = len(data).to_bytes(4, "big")
+            sealed, tag = sender.encrypt_and_sign(header, data)
+            assert receiver.verify_and_decrypt(header, sealed[4:], tag) == data
+
+    def test_tampered_packet_is_refused(self) -> None:
+        """A flipped bit gives None (asyncssh's MAC error), and the next packet still opens."""
+        reuse_gcm_key_schedule()
+        sender = GCMCipher("aes128-gcm", self.KEY, self.IV)
+        receiver = GCMCipher("aes128-gcm", self.KEY, self.IV)
+        header = (5).to_bytes(4, "big")
+        sealed, tag = sender.encrypt_and_sign(header, b"hello")
+        assert receiver.verify_and_decrypt(header, b"j" + sealed[5:], tag) is None
+        sealed, tag = sender.encrypt_and_sign(header, b"again")
+        assert receiver.verify_and_decrypt(header, sealed[4:], tag) == b"again"
