@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
+import asyncssh
 import pytest
 
+from broker.gateway.link import CLOSE_WAIT
 from broker.gateway.settings import GatewaySettings
 from broker.models import Session
 from tests.fixtures import openssh
@@ -46,6 +48,30 @@ class TestTermination:
         assert process.returncode != 0
         closed = await harness.wait_for("session.closed")
         assert closed[0]["reason"] == "revoked"
+
+    async def test_hung_client_is_dropped(self, harness: Harness) -> None:
+        """A client that stops reading never answers the close: the gateway drops it anyway."""
+        session = await harness.new_session()
+        identity = await harness.issue(session)
+        assert identity.certificate is not None
+        key, cert = (
+            asyncssh.read_private_key(identity.key),
+            asyncssh.read_certificate(identity.certificate),
+        )
+        async with asyncssh.connect(
+            "127.0.0.1", harness.port, username=session.id, client_keys=[(key, cert)],
+            known_hosts=None, config=None, agent_path=None,
+        ) as conn:  # fmt: skip
+            process = await conn.create_process(term_type="xterm", encoding=None)
+            await process.stdout.read(1)
+            conn._transport.pause_reading()  # type: ignore[union-attr]  # hangs, as a stuck client
+            await harness.store.end_session(session.id, "revoked", "revoked", harness.clock.now())
+            closed = await harness.wait_for("session.closed")
+        assert closed[0]["reason"] == "revoked"
+
+    def test_close_wait_fits_the_revocation_goal(self) -> None:
+        """Poll interval plus the close wait stay under the 1 s revocation-to-close goal."""
+        assert GatewaySettings().poll_interval + CLOSE_WAIT < 1.0
 
     async def test_ticket_closed_cuts_live_shell(self, harness: Harness) -> None:
         """Closing the ticket revokes its sessions; the gateway sees that as revocation."""
