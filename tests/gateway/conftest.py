@@ -10,6 +10,7 @@ reach expiry or idle timeouts without sleeping.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -130,6 +131,23 @@ class Harness:
         cert_path = Path(f"{path}-cert.pub")
         cert.write_certificate(cert_path)
         return Identity(path, cert_path)
+
+    @contextlib.asynccontextmanager
+    async def asyncssh_shell(
+        self, session: Session
+    ) -> AsyncIterator[tuple[asyncssh.SSHClientConnection, Any]]:
+        """An asyncssh login as ``session`` with its shell up: the second client beside ssh."""
+        identity = await self.issue(session)
+        key = asyncssh.read_private_key(identity.key)
+        assert identity.certificate is not None
+        cert = asyncssh.read_certificate(identity.certificate)
+        async with asyncssh.connect(
+            "127.0.0.1", self.port, username=session.id, client_keys=[(key, cert)],
+            known_hosts=None, config=None, agent_path=None,
+        ) as conn:  # fmt: skip
+            process = await conn.create_process(term_type="xterm", encoding=None)
+            await process.stdout.read(1)
+            yield conn, process
 
     def forge(
         self,

@@ -255,16 +255,7 @@ class TestAbuse:
     async def test_oversized_window_change_closes_connection(self, harness: Harness) -> None:
         """An absurd window-change drops that connection only."""
         session = await harness.new_session()
-        identity = await harness.issue(session)
-        key = asyncssh.read_private_key(identity.key)
-        assert identity.certificate is not None
-        cert = asyncssh.read_certificate(identity.certificate)
-        async with asyncssh.connect(
-            "127.0.0.1", harness.port, username=session.id, client_keys=[(key, cert)],
-            known_hosts=None, config=None, agent_path=None,
-        ) as conn:  # fmt: skip
-            process = await conn.create_process(term_type="xterm", encoding=None)
-            await process.stdout.read(1)
+        async with harness.asyncssh_shell(session) as (conn, process):
             process.change_terminal_size(2**31, 2**31)
             await asyncio.wait_for(conn.wait_closed(), 30)
         closed = await harness.wait_for("session.closed")

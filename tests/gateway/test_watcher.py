@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-import asyncssh
 import pytest
 
 from broker.gateway.link import CLOSE_WAIT
@@ -52,18 +51,7 @@ class TestTermination:
     async def test_hung_client_is_dropped(self, harness: Harness) -> None:
         """A client that stops reading never answers the close: the gateway drops it anyway."""
         session = await harness.new_session()
-        identity = await harness.issue(session)
-        assert identity.certificate is not None
-        key, cert = (
-            asyncssh.read_private_key(identity.key),
-            asyncssh.read_certificate(identity.certificate),
-        )
-        async with asyncssh.connect(
-            "127.0.0.1", harness.port, username=session.id, client_keys=[(key, cert)],
-            known_hosts=None, config=None, agent_path=None,
-        ) as conn:  # fmt: skip
-            process = await conn.create_process(term_type="xterm", encoding=None)
-            await process.stdout.read(1)
+        async with harness.asyncssh_shell(session) as (conn, _):
             conn._transport.pause_reading()  # type: ignore[union-attr]  # hangs, as a stuck client
             await harness.store.end_session(session.id, "revoked", "revoked", harness.clock.now())
             closed = await harness.wait_for("session.closed")
