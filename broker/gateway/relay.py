@@ -87,6 +87,8 @@ class Relay:
         try:
             await self._open(term_type, term_size, env)
         except RelayRefused as refused:
+            if self._closed:
+                return  # the engineer's side went first (cut, hung up): its end says why
             log.warning("session %s: relay refused: %s", self.link.session.id, refused.detail)
             self.link.ctx.emit(
                 "relay.failed",
@@ -112,14 +114,24 @@ class Relay:
         await self._recheck()
         upstream = await self.link.ctx.upstream.resolve(self.link.session, self.link.ctx.region)
         self._conn = await self._connect(upstream)
-        self._tchan, _ = await self._conn.create_session(
-            lambda: TargetSession(self),
-            term_type=term_type,
-            term_size=term_size,
-            env=env,
-            request_pty="force",
-            encoding=None,
-        )
+        self._tchan = await self._shell(self._conn, term_type, term_size, env)
+
+    async def _shell(
+        self, conn: asyncssh.SSHClientConnection, term_type: str, term_size: TermSize, env: Env
+    ) -> asyncssh.SSHClientChannel[bytes]:
+        """The target's PTY shell; a refused PTY or shell, or a closed leg, is a refusal."""
+        try:
+            chan, _ = await conn.create_session(
+                lambda: TargetSession(self),
+                term_type=term_type,
+                term_size=term_size,
+                env=env,
+                request_pty="force",
+                encoding=None,
+            )
+        except (asyncssh.Error, OSError) as error:
+            raise RelayRefused("target_unreachable", type(error).__name__) from error
+        return chan
 
     async def _recheck(self) -> None:
         """Re-read the session after the link is registered.

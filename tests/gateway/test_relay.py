@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from broker.gateway.egress import Blocked, Kind
-from tests.gateway.conftest import SHELL_SCRIPT, Harness
+from broker.gateway.keys import GatewayKeys
+from broker.gateway.settings import GatewaySettings
+from broker.store.base import ImportBundle
+from tests.fixtures import openssh
+from tests.fixtures.sshd import TEST_SETTINGS, free_port, start_sshd, stop_sshd
+from tests.gateway.conftest import SHELL_SCRIPT, Harness, reference_data
 
 pytestmark = pytest.mark.ssh
 
@@ -33,12 +40,6 @@ class TestTargetProblems:
 
     async def test_unreachable_target_reported(self, harness: Harness) -> None:
         """The engineer sees why; ``relay.failed`` is emitted."""
-        from dataclasses import replace
-
-        from broker.store.base import ImportBundle
-        from tests.fixtures.sshd import free_port
-        from tests.gateway.conftest import reference_data
-
         bundle = reference_data(harness.sshd)
         dead = [replace(t, port=free_port()) for t in bundle.targets]
         await harness.store.import_bundle(ImportBundle(targets=dead))
@@ -49,6 +50,57 @@ class TestTargetProblems:
         assert "hello-2" not in result.text
         failed = await harness.wait_for("relay.failed")
         assert failed[0]["reason"] == "target_unreachable"
+
+    async def test_target_refusing_a_pty_reported(
+        self, harness: Harness, tmp_path: Path, gateway_keys: GatewayKeys
+    ) -> None:
+        """An sshd with ``PermitTTY no`` refuses the shell's PTY: the same line and event."""
+        settings = {**TEST_SETTINGS, "PermitTTY": "no"}
+        no_tty = start_sshd(tmp_path / "no-tty", [gateway_keys.client_public()], settings)
+        try:
+            bundle = reference_data(no_tty)
+            await harness.store.import_bundle(ImportBundle(targets=bundle.targets))
+            session = await harness.new_session()
+            identity = await harness.issue(session)
+            result = await harness.ssh(identity, session.id, "-tt", stdin=SHELL_SCRIPT)
+        finally:
+            stop_sshd(no_tty)
+        assert "the target host cannot be reached" in result.text
+        failed = await harness.wait_for("relay.failed")
+        assert failed[0]["reason"] == "target_unreachable"
+        assert failed[0]["detail"] == "ChannelOpenError"
+        closed = await harness.wait_for("session.closed")
+        assert closed[0]["reason"] == "target_unreachable"
+
+    async def test_engineer_gone_while_connecting_is_no_relay_failure(
+        self, harness: Harness
+    ) -> None:
+        """The engineer hangs up while the target is still answering: no ``relay.failed``."""
+        await harness.start(GatewaySettings(connect_timeout=1.0))
+        reached, dropped = asyncio.Event(), asyncio.Event()
+
+        async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            reached.set()  # a target that never sends its banner
+            await reader.read()
+            dropped.set()
+            writer.close()
+
+        server = await asyncio.start_server(silent, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        targets = [replace(t, port=port) for t in reference_data(harness.sshd).targets]
+        await harness.store.import_bundle(ImportBundle(targets=targets))
+        session = await harness.new_session()
+        identity = await harness.issue(session)
+        process = await openssh.spawn(harness.ssh_argv(identity, session.id, "-tt"))
+        await asyncio.wait_for(reached.wait(), 30)
+        process.kill()
+        await process.wait()
+        closed = await harness.wait_for("session.closed")
+        await asyncio.wait_for(dropped.wait(), 30)  # the gateway gave up on the target
+        await asyncio.sleep(0.1)
+        server.close()
+        assert closed[0]["reason"] == "client_closed"
+        assert harness.events.of("relay.failed") == []
 
 
 class UpperFilter:
