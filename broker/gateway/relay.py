@@ -131,6 +131,13 @@ class Relay:
             )
         except (asyncssh.Error, OSError) as error:
             raise RelayRefused("target_unreachable", type(error).__name__) from error
+        except AttributeError as error:
+            # asyncssh 2.24.1 dereferences the channel's session after its
+            # shell request returns, even if the channel was closed meanwhile:
+            # as it is when the engineer leaves and ``close`` ends this leg.
+            if not self._closed:
+                raise
+            raise RelayRefused("target_unreachable", "closed while opening") from error
         return chan
 
     async def _recheck(self) -> None:

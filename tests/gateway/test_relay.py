@@ -5,12 +5,17 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from pathlib import Path
+from typing import cast
 
+import asyncssh
 import pytest
 
 from broker.gateway.egress import Blocked, Kind
 from broker.gateway.keys import GatewayKeys
+from broker.gateway.link import Link
+from broker.gateway.relay import Relay
 from broker.gateway.settings import GatewaySettings
+from broker.gateway.upstream import RelayRefused
 from broker.store.base import ImportBundle
 from tests.fixtures import openssh
 from tests.fixtures.sshd import TEST_SETTINGS, free_port, start_sshd, stop_sshd
@@ -101,6 +106,38 @@ class TestTargetProblems:
         server.close()
         assert closed[0]["reason"] == "client_closed"
         assert harness.events.of("relay.failed") == []
+
+
+class _ClosingTarget:
+    """A target connection whose shell open trips as asyncssh does on a closed channel."""
+
+    async def create_session(self, *args: object, **kwargs: object) -> None:
+        raise AttributeError("'NoneType' object has no attribute 'session_started'")
+
+
+TARGET = cast(asyncssh.SSHClientConnection, _ClosingTarget())
+NO_CHANNEL = cast(asyncssh.SSHServerChannel[bytes], None)
+
+
+class TestShellOpenRace:
+    """The engineer leaving while the target shell opens is a quiet refusal, nothing else."""
+
+    async def test_closed_leg_is_a_refusal(self) -> None:
+        """After ``close`` (the engineer left), asyncssh's slip becomes ``RelayRefused``."""
+        relay = Relay(cast(Link, None), cast(asyncssh.SSHServerChannel[bytes], None))
+        relay.close()
+        with pytest.raises(RelayRefused):
+            await relay._shell(
+                cast(asyncssh.SSHClientConnection, _ClosingTarget()), "xterm", (80, 24, 0, 0), {}
+            )
+
+    async def test_open_leg_is_not_masked(self) -> None:
+        """While the engineer is still there, the same error is a bug and surfaces."""
+        relay = Relay(cast(Link, None), cast(asyncssh.SSHServerChannel[bytes], None))
+        with pytest.raises(AttributeError):
+            await relay._shell(
+                cast(asyncssh.SSHClientConnection, _ClosingTarget()), "xterm", (80, 24, 0, 0), {}
+            )
 
 
 class UpperFilter:
