@@ -257,9 +257,22 @@ class PtyShell(asyncssh.SSHServerSession[bytes]):
 
     def _finish(self, returncode: int, tail: bytes) -> None:
         """Flush the last output and report the exit status, if the client is still there."""
-        if self._chan is not None and not self._gone.is_set():
-            self._chan.write(tail)
+        if self._chan is not None and not self._gone.is_set() and self._send(tail):
             _report_exit(self._chan, returncode)
+
+    def _send(self, data: bytes) -> bool:
+        """Output to the client; False once its channel takes no more.
+
+        The gateway may close its side (a session cut on revocation) before
+        this channel's ``connection_lost``: the output then has nowhere to go.
+        """
+        if self._chan is None:
+            return False
+        try:
+            self._chan.write(data)
+        except BrokenPipeError:
+            return False
+        return True
 
     def _on_readable(self) -> None:
         try:
@@ -268,9 +281,7 @@ class PtyShell(asyncssh.SSHServerSession[bytes]):
             return
         except OSError:  # EIO: every slave fd closed, bash is exiting
             data = b""
-        if data and self._chan is not None:
-            self._chan.write(data)
-        else:
+        if not (data and self._send(data)):
             self._watch_output(False)
 
     def _flush(self) -> None:

@@ -1,14 +1,15 @@
-"""The demo shell's pure parts; its relay is exercised end to end in test_demo_target."""
+"""The demo shell's pure parts and its edges; its relay runs end to end in test_demo_target."""
 
 from __future__ import annotations
 
+import os
 import struct
 from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from broker.gateway.demo_shell import ShellSpec, winsize
+from broker.gateway.demo_shell import PtyShell, ShellSpec, winsize
 from broker.typing import Region
 
 SPEC = ShellSpec("/usr/bin/bash", Path("/srv/demo/home"), "support", Region("eu-west-3"))
@@ -62,3 +63,41 @@ class TestShellSpec:
     def test_motd_names_the_region_and_says_demo(self):
         """The greeting cannot be mistaken for a customer host."""
         assert SPEC.motd() == b"DEMO TARGET for region eu-west-3 -- not a customer system\r\n"
+
+
+class _ClosedChannel:
+    """A channel the gateway already closed: asyncssh refuses writes with BrokenPipeError."""
+
+    def __init__(self) -> None:
+        self.exits: list[int] = []
+
+    def write(self, data: bytes) -> None:
+        raise BrokenPipeError("Channel not open for sending")
+
+    def exit(self, status: int) -> None:
+        self.exits.append(status)
+
+
+class TestClosedChannel:
+    """Output that arrives after the gateway closed the channel is dropped, not raised."""
+
+    async def test_late_output_stops_the_reader(self) -> None:
+        """Bash's output on a closed channel: no exception, the PTY is no longer watched."""
+        shell, channel = PtyShell(SPEC, set()), _ClosedChannel()
+        master, slave = os.openpty()
+        try:
+            shell._chan, shell._master = channel, master  # type: ignore[assignment]
+            shell._reading = True  # as while relaying
+            os.write(slave, b"late output\n")
+            shell._on_readable()
+            assert not shell._reading
+        finally:
+            os.close(slave)
+            os.close(master)
+
+    async def test_exit_not_reported_on_a_closed_channel(self) -> None:
+        """The shell's last words and exit status have nowhere to go: nothing is sent."""
+        shell, channel = PtyShell(SPEC, set()), _ClosedChannel()
+        shell._chan = channel  # type: ignore[assignment]
+        shell._finish(0, b"bye\r\n")
+        assert channel.exits == []
