@@ -152,7 +152,9 @@ def _aead(cipher: GCMCipher) -> AESGCM:
 
 def reuse_gcm_key_schedule() -> bool:
     """Seal and open GCM packets with one ``AESGCM`` per cipher object."""
-    if not all(hasattr(GCMCipher, name) for name in ("_update_iv", "verify_and_decrypt")):
+    probe = GCMCipher("aes128-gcm", bytes(16), bytes(12))  # the state the fix reads
+    needed = ("_key", "_iv", "_update_iv", "encrypt_and_sign", "verify_and_decrypt")
+    if not all(hasattr(probe, name) for name in needed):
         return False
 
     def wrap(original: Wrapper) -> Wrapper:

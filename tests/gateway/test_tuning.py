@@ -246,3 +246,14 @@ class TestReuseGcmKeySchedule:
         assert receiver.verify_and_decrypt(header, b"j" + sealed[5:], tag) is None
         sealed, tag = sender.encrypt_and_sign(header, b"again")
         assert receiver.verify_and_decrypt(header, sealed[4:], tag) == b"again"
+
+    def test_skipped_if_asyncssh_keeps_its_key_elsewhere(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A cipher without the ``_key`` the fix reads: the fix reports itself not in place."""
+
+        def renamed(self: GCMCipher, cipher_name: str, key: bytes, iv: bytes) -> None:
+            self.secret, self._iv = key, iv
+
+        monkeypatch.setattr(GCMCipher, "__init__", renamed)
+        assert not reuse_gcm_key_schedule()
