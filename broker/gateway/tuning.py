@@ -1,10 +1,14 @@
 """Four asyncssh hot-path fixes for the relay (asyncssh is pinned: pyproject.toml).
 
-Each wraps one asyncssh method and changes only how much work asyncssh does,
-never what reaches the peer's application: if an asyncssh upgrade renames what
-a fix relies on, the fix is skipped (``install`` returns False). Under bulk
-terminal output the relay handles every packet twice (target leg in, engineer
-leg out), so per-packet waste counts double; docs/benchmarks.md has the figures.
+Each replaces one asyncssh method and changes only how much work asyncssh
+does, never what reaches the peer's application. If an asyncssh upgrade
+removes a method (or the cipher state the GCM fix reads), that fix is skipped
+(``install_all`` reports it, the gateway logs a warning). They also read a
+few private attributes (``_transport``, ``_send_encryption``) that cannot be
+probed up front: an upgrade of the pin must pass tests/gateway/test_tuning.py,
+which runs every fix over real connections. Under bulk terminal output the
+relay handles every packet twice (target leg in, engineer leg out), so
+per-packet waste counts double; docs/benchmarks.md has the figures.
 
 **Packet log formatting.** asyncssh hands every SSH packet it sends or receives to
 ``SSHPacketLogger._log_packet``, which copies the payload and formats a
