@@ -150,7 +150,12 @@ class _NoAuth(asyncssh.SSHServer):
 
 
 async def _ignores_sent(cipher: str, caplog: pytest.LogCaptureFixture) -> tuple[int, bytes]:
-    """Ignore packets a client sends while 64 KiB of input round-trips (and the echo)."""
+    """Ignore packets a client sends while 64 KiB of input round-trips (and the echo).
+
+    Every fix is in place on both ends, so this is also their test over a real
+    connection: large reads are sliced, GCM packets sealed and opened by them.
+    """
+    install_all()
     key = asyncssh.generate_private_key("ssh-ed25519")
 
     async def echo(process: asyncssh.SSHServerProcess[bytes]) -> None:
