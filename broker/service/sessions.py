@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from broker.api.auth import Principal
 from broker.ca import new_serial, parse_user_key, source_address_list
@@ -23,7 +23,7 @@ from broker.service.authz import require_role
 from broker.service.context import Context, GatewayAddress, announce_revoked
 from broker.sshcert import PublicKeyBlob
 from broker.store.base import GrantRecords, Page, SessionQuery
-from broker.typing import SessionId, StaffId, TargetName, TicketId
+from broker.typing import Basis, SessionId, StaffId, TargetName, TicketId
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +44,32 @@ class Grant:
     session: Session
     certificate: str
     gateway: GatewayAddress | None
+
+
+def issued_session(
+    world: GrantRecords, basis: Basis, now: datetime, ttl: int, source: str | None = None
+) -> Session:
+    """A new ``issued`` session over the grant's records: fresh id and certificate serial.
+
+    The consent is named only when it is the basis: a session on another
+    basis must not end when some consent for the pair is revoked.
+    """
+    consent = world.consent.id if basis == "consent" and world.consent else None
+    return Session(
+        id=SessionId(str(uuid.uuid4())),
+        org_id=world.org.id,
+        ticket_id=world.ticket.id,
+        staff_id=world.staff.id,
+        target=world.target.name,
+        region=world.org.region,
+        basis=basis,
+        state="issued",
+        created_at=now,
+        valid_before=now + timedelta(seconds=ttl),
+        consent_id=consent,
+        source_address=source,
+        cert_serial=new_serial(),
+    )
 
 
 class SessionService:
@@ -87,23 +113,8 @@ class SessionService:
     async def _record(
         self, world: GrantRecords, decision: Decision, ttl: int, source: str | None
     ) -> Session:
-        now = self.ctx.clock.now()
         assert decision.basis is not None  # an allow always carries its basis
-        session = Session(
-            id=SessionId(str(uuid.uuid4())),
-            org_id=world.org.id,
-            ticket_id=world.ticket.id,
-            staff_id=world.staff.id,
-            target=world.target.name,
-            region=world.org.region,
-            basis=decision.basis,
-            state="issued",
-            created_at=now,
-            valid_before=now + timedelta(seconds=ttl),
-            consent_id=world.consent.id if decision.basis == "consent" and world.consent else None,
-            source_address=source,
-            cert_serial=new_serial(),
-        )
+        session = issued_session(world, decision.basis, self.ctx.clock.now(), ttl, source)
         return await self.ctx.store.create_session(session)
 
     async def _sign(
