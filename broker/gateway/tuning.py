@@ -41,8 +41,8 @@ sends it as before.
 packet it seals or opens. The fix builds it once per cipher (a cipher object
 lives for one key, one direction, until the next key exchange) and otherwise
 does exactly what asyncssh does: same nonce, same IV step, same output; a
-tampered packet still decrypts to None. A test checks it byte for byte
-against asyncssh's own code.
+tampered packet still decrypts to None. Tests check it byte for byte
+against ``cryptography``'s AESGCM with the RFC 5647 nonces.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ import asyncssh
 import pytest
 from asyncssh.connection import SSHConnection
 from asyncssh.crypto.cipher import GCMCipher
+from asyncssh.encryption import get_encryption, get_encryption_params
 from asyncssh.logging import logger as asyncssh_logger
 from asyncssh.packet import SSHPacketLogger
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -199,12 +200,14 @@ class TestSkipIgnorePacketsWithAead:
         assert ignores > 2
         assert echoed == b"k" * 65536
 
-    def test_aead_list_matches_gateway_preference(self) -> None:
-        """Every AEAD cipher the gateway prefers maps to an encryption the fix knows."""
-        assert tuning.AEAD_ENCRYPTIONS
-        assert set(FAST_CIPHERS[:3]) == {
-            "aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "chacha20-poly1305@openssh.com",
-        }  # fmt: skip
+    @pytest.mark.parametrize("cipher", FAST_CIPHERS)
+    def test_gateway_ciphers_classified(self, cipher: str) -> None:
+        """asyncssh's encryption for each gateway cipher: GCM and ChaCha20 are AEAD, CTR not."""
+        alg, mac = cipher.encode(), b"hmac-sha2-256"
+        key_size, iv_size, _, mac_key_size, _, _ = get_encryption_params(alg, mac)
+        encryption = get_encryption(alg, bytes(key_size), bytes(iv_size), mac, bytes(mac_key_size))
+        aead = cipher.startswith(("aes128-gcm", "aes256-gcm", "chacha20-poly1305"))
+        assert isinstance(encryption, tuning.AEAD_ENCRYPTIONS) == aead
 
 
 def _nonce(iv: bytes, step: int) -> bytes:
