@@ -36,6 +36,9 @@ import asyncssh
 from benchmarks.grants import start_broker
 from broker.api.auth import LocalAuthority
 from broker.clock import SystemClock
+from broker.errors import NotFoundError
+from broker.gateway.castfile import parse_header
+from broker.gateway.recordings import iter_events, region_recording
 
 REVOKE_SLACK = timedelta(seconds=2)
 """Terminal data may flow this long after the end: the 1 s goal, plus up to
@@ -196,8 +199,9 @@ def session_problems(
     end = closed.get(sid)
     if end is None:
         return [f"{sid} has no session.closed"]
-    recording = state / "regions" / s["region"] / "recordings" / f"{sid}.cast"
-    if not recording.exists():
+    try:  # in the session's own region, its header naming that region
+        recording = region_recording(state, s["region"], sid)
+    except NotFoundError:
         return [f"{sid} has no recording"]
     closed_at = _utc(end["time"])
     last_data = last_data_time(recording)
@@ -220,9 +224,9 @@ def _utc(text: str) -> datetime:
 
 def last_data_time(recording: Path) -> datetime | None:
     """When the recording's last input or output happened (None: there was none)."""
-    lines = recording.read_bytes().splitlines()
-    start = json.loads(lines[0])["timestamp"]
-    times = [event[0] for event in map(json.loads, lines[1:]) if event[1] in ("i", "o")]
+    with recording.open("rb") as stream:
+        start = parse_header(stream.readline())["timestamp"]
+    times = [time for time, code, _ in iter_events(recording) if code in ("i", "o")]
     return datetime.fromtimestamp(start + max(times), UTC) if times else None
 
 
