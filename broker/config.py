@@ -51,6 +51,8 @@ class Config:
     default_ttl_seconds: int = 900
     idle_timeout_seconds: int = 900
     demo_targets: bool = True
+    api_processes: int = 1
+    """How many processes serve the API on its one port (local mode; see ``broker.workers``)."""
     policy: Mapping[str, Any] = field(default_factory=dict)
     auth: AuthConfig = field(default_factory=AuthConfig)
     aws: Mapping[str, Any] = field(default_factory=dict)
@@ -133,15 +135,42 @@ def _mode_defaults(config: Config, data: Mapping[str, Any]) -> Config:
     return config if "demo_targets" in data else replace(config, demo_targets=False)
 
 
+MAX_API_PROCESSES = 64
+
+
+def _check_processes(config: Config) -> None:
+    """Several API processes only in local mode: the AWS parts are built once per instance."""
+    if not 1 <= config.api_processes <= MAX_API_PROCESSES:
+        raise InputError("api_processes", f"must be between 1 and {MAX_API_PROCESSES}")
+    if config.api_processes > 1 and config.mode != "local":
+        raise InputError("api_processes", "more than one API process needs mode 'local'")
+
+
 def load_config(path: Path | None = None, state_dir: Path | None = None) -> Config:
     """Defaults, then the file, then an explicit state folder (CLI/env wins)."""
     data = _read(path) if path else {}
-    config: Config = _build(Config, data)
     env_state = os.environ.get("BROKER_STATE")
     state = state_dir or (Path(env_state) if env_state else None)
     if state is not None:
-        config = replace(config, state_dir=state)
+        data = {**data, "state_dir": str(state)}
+    return config_from_mapping(data)
+
+
+def config_from_mapping(data: Mapping[str, Any]) -> Config:
+    """A checked ``Config`` from a file's mapping (or one ``config_to_mapping`` made)."""
+    config: Config = _build(Config, dict(data))
     if config.mode not in ("local", "aws"):
         raise InputError("mode", "must be 'local' or 'aws'")
     _check_bind(config)
+    _check_processes(config)
     return _mode_defaults(config, data)
+
+
+def config_to_mapping(config: Config) -> dict[str, Any]:
+    """``config`` as JSON-ready data that ``config_from_mapping`` turns back into it."""
+    data = {f.name: getattr(config, f.name) for f in fields(Config)}
+    data["state_dir"] = str(config.state_dir)
+    data["regions"] = list(config.regions)
+    data["auth"] = {f.name: getattr(config.auth, f.name) for f in fields(AuthConfig)}
+    data["policy"], data["aws"] = dict(config.policy), dict(config.aws)
+    return data

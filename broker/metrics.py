@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter
+from collections.abc import Iterable
+from typing import Any
 
 BUCKETS: tuple[float, ...] = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -25,6 +27,12 @@ class Histogram:
         self.counts[bisect.bisect_left(BUCKETS, seconds)] += 1
         self.total += seconds
         self.n += 1
+
+    def add(self, other: dict[str, Any]) -> None:
+        """Add another histogram's ``counts``, ``total`` and ``n`` (same buckets)."""
+        self.counts = [a + b for a, b in zip(self.counts, other["counts"], strict=True)]
+        self.total += other["total"]
+        self.n += other["n"]
 
 
 class Metrics:
@@ -48,6 +56,31 @@ class Metrics:
         """Count one request and its latency."""
         self.requests[(method, route, status)] += 1
         self.latency.setdefault(route, Histogram()).observe(seconds)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Every count as JSON-ready data, for summing across API processes."""
+        return {
+            "grants": dict(self.grants),
+            "denials": dict(self.denials),
+            "requests": [[*key, n] for key, n in self.requests.items()],
+            "latency": {
+                route: {"counts": h.counts, "total": h.total, "n": h.n}
+                for route, h in self.latency.items()
+            },
+        }
+
+    @classmethod
+    def summed(cls, snapshots: Iterable[dict[str, Any]]) -> Metrics:
+        """One registry holding the sum of several processes' ``snapshot()``s."""
+        total = cls()
+        for snap in snapshots:
+            total.grants.update(snap["grants"])
+            total.denials.update(snap["denials"])
+            for method, route, status, n in snap["requests"]:
+                total.requests[(method, route, status)] += n
+            for route, hist in snap["latency"].items():
+                total.latency.setdefault(route, Histogram()).add(hist)
+        return total
 
     def render(self) -> str:
         """The Prometheus text exposition (format 0.0.4)."""

@@ -49,6 +49,8 @@ from broker.service.context import Context, GatewayAddress
 from broker.store.base import ImportBundle, Store
 from broker.store.sqlite import SqliteStore
 from broker.typing import OrgId, Region, TargetName
+from broker.workers.hub import EventHub
+from broker.workers.supervisor import ApiWorkers
 
 log = structlog.get_logger("broker.runtime")
 
@@ -66,6 +68,7 @@ class Runtime:
     demo_targets: dict[Region, DemoTarget] = field(default_factory=dict)
     gateways: dict[Region, Gateway] = field(default_factory=dict)
     aws: AwsParts | None = None
+    api_workers: ApiWorkers | None = None
     _runner: web.AppRunner | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -164,16 +167,28 @@ class Runtime:
     async def _start_api(self) -> None:
         assert self.ctx is not None
         verifier = build_verifier(
-            self.config.state_dir, clock=self.clock, **_auth_options(self.config)
+            self.config.state_dir, clock=self.clock, **auth_options(self.config)
         )
         assert self.auditor is not None
-        app = create_app(self.ctx, verifier, self.auditor, Metrics())
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.bind_host, self.config.api_port)
-        await site.start()
-        port = self._runner.addresses[0][1]
+        if self.config.api_processes > 1:
+            port = await self._start_api_workers()
+        else:
+            app = create_app(self.ctx, verifier, self.auditor, Metrics())
+            self._runner = web.AppRunner(app, access_log=None)
+            await self._runner.setup()
+            site = web.TCPSite(self._runner, self.config.bind_host, self.config.api_port)
+            await site.start()
+            port = self._runner.addresses[0][1]
         self.api_url = f"http://{self.config.bind_host}:{port}"
+
+    async def _start_api_workers(self) -> int:
+        """API worker processes on one port; their events come here to the chains."""
+        assert self.ctx is not None
+        assert self.auditor is not None
+        auditor = self.auditor
+        hub = EventHub(self.events, lambda: asyncio.to_thread(auditor.flush))
+        self.api_workers = ApiWorkers(self.config, hub, dict(self.ctx.gateways))
+        return await self.api_workers.start()
 
     def _write_endpoints(self) -> dict[str, Any]:
         assert self.ctx is not None
@@ -184,6 +199,8 @@ class Runtime:
             "demo_targets": {r: f"{d.host}:{d.port}" for r, d in self.demo_targets.items()},
             "pid": os.getpid(),
         }
+        if self.api_workers is not None:
+            document["api_pids"] = self.api_workers.pids
         if self.aws is not None:
             document["refused"] = dict(self.aws.refused)
         _write_atomic(self.config.state_dir / "endpoints.json", json.dumps(document, indent=2))
@@ -193,6 +210,8 @@ class Runtime:
         """Stop everything started, in reverse order."""
         if self._runner is not None:
             await self._runner.cleanup()
+        if self.api_workers is not None:
+            await self.api_workers.stop()
         for gateway in self.gateways.values():
             await gateway.stop()
         for demo in self.demo_targets.values():
@@ -229,7 +248,8 @@ def _demo_target(org_id: OrgId, region: Region, demo: DemoTarget, port: int) -> 
     )
 
 
-def _auth_options(config: Config) -> dict[str, Any]:
+def auth_options(config: Config) -> dict[str, Any]:
+    """The token verifier's settings: local signing, or an issuer and its JWKS."""
     if config.mode == "local" and config.auth.jwks_file is None:
         return {"audience": config.auth.audience}
     return {

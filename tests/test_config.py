@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from broker.config import Config, load_config
+from broker.config import Config, config_from_mapping, config_to_mapping, load_config
 from broker.errors import InputError
 
 
@@ -39,6 +39,9 @@ class TestLoadConfig:
             ({"auth": {"issuer": 3}}, "auth.issuer"),
             ({"mode": "cloud"}, "mode"),
             ({"mode": "aws"}, "aws"),
+            ({"api_processes": 0}, "api_processes"),
+            ({"api_processes": 65}, "api_processes"),
+            ({"api_processes": "2"}, "api_processes"),
         ],
     )
     def test_bad_settings_name_the_key(
@@ -64,3 +67,25 @@ class TestLoadConfig:
         monkeypatch.setenv("BROKER_STATE", str(tmp_path))
         assert load_config().state_dir == tmp_path
         assert Config().region_dir("eu-central-1") == Path("var/regions/eu-central-1")  # type: ignore[arg-type]
+
+
+class TestConfigMapping:
+    """The mapping form an API worker process receives its config in."""
+
+    def test_round_trip(self, tmp_path: Path) -> None:
+        """``config_to_mapping`` then ``config_from_mapping`` gives the same config."""
+        config = Config(
+            state_dir=tmp_path,
+            regions=("eu-west-1",),  # type: ignore[arg-type]
+            api_processes=3,
+            policy={"max_ttl_seconds": 600},
+        )
+        data = json.loads(json.dumps(config_to_mapping(config)))
+        assert config_from_mapping(data) == config
+
+    def test_several_api_processes_need_local_mode(self) -> None:
+        """AWS mode builds its AWS parts once, so it refuses more than one API process."""
+        data = config_to_mapping(Config(mode="aws", aws={"x": 1}, api_processes=2))
+        with pytest.raises(InputError) as refused:
+            config_from_mapping(data)
+        assert refused.value.field == "api_processes"

@@ -6,6 +6,8 @@ handler runs; handlers then do finer checks (org, ownership) in the services.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from aiohttp import web
 
 from broker.api import admin, audit, consents, recordings, sessions
@@ -27,6 +29,36 @@ CONTEXT = web.AppKey("context", Context)
 METRICS = web.AppKey("metrics", Metrics)
 
 
+class Peers(Protocol):
+    """The instance's other API processes, as seen by the one serving a request.
+
+    With ``api_processes = 1`` there are none (``NoPeers``); an API worker
+    reaches the rest through the main process (``broker.workers.sink``).
+    """
+
+    async def flush_events(self) -> None:
+        """Return once every event emitted so far can be read from the chains."""
+        ...
+
+    async def metrics(self, own: Metrics) -> Metrics:
+        """``own`` counters summed with every other API process's."""
+        ...
+
+
+class NoPeers:
+    """A single-process instance: its auditor flushes before reads; its metrics are all."""
+
+    async def flush_events(self) -> None:
+        """Nothing to wait for: ``Auditor.query`` flushes this process's writers."""
+
+    async def metrics(self, own: Metrics) -> Metrics:
+        """``own``."""
+        return own
+
+
+PEERS = web.AppKey("peers", Peers)
+
+
 async def healthz(request: web.Request) -> web.Response:
     """200 when the store answers; 503 (fail closed) when it does not."""
     await request.app[CONTEXT].store.ping()
@@ -34,8 +66,9 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    """Prometheus text exposition."""
-    return web.Response(text=request.app[METRICS].render(), content_type="text/plain")
+    """Prometheus text exposition, summed over every API process."""
+    total = await request.app[PEERS].metrics(request.app[METRICS])
+    return web.Response(text=total.render(), content_type="text/plain")
 
 
 async def openapi(request: web.Request) -> web.Response:
@@ -84,17 +117,23 @@ def _guarded(route: Route, verifier: TokenVerifier, ctx: Context) -> Handler:
 
 
 def create_app(
-    ctx: Context, verifier: TokenVerifier, auditor: Auditor, registry: Metrics | None = None
+    ctx: Context,
+    verifier: TokenVerifier,
+    auditor: Auditor,
+    registry: Metrics | None = None,
+    peers: Peers | None = None,
 ) -> web.Application:
-    """The broker's HTTP API over ``ctx``."""
+    """The broker's HTTP API over ``ctx`` (one of ``peers`` when several processes serve it)."""
     counters = registry or Metrics()
+    peers = peers or NoPeers()
     app = web.Application(client_max_size=MAX_BODY, middlewares=[context, errors, timing(counters)])
     app[CONTEXT] = ctx
     app[METRICS] = counters
+    app[PEERS] = peers
     app[sessions.SERVICE] = SessionService(ctx, counters)
     app[consents.SERVICE] = ConsentService(ctx)
     app[admin.SERVICE] = AdminService(ctx)
-    app[audit.SERVICE] = AuditService(ctx, auditor)
+    app[audit.SERVICE] = AuditService(ctx, auditor, peers.flush_events)
     app[SCRUBBER] = auditor.redactor.ephemeral().value
     app[recordings.ARCHIVE] = recordings.RecordingArchive(
         ctx.config.state_dir, ctx.store, ctx.events, frozenset(ctx.config.regions)

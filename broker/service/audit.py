@@ -6,6 +6,7 @@ region's chain first and refuses to report on a broken one.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -23,14 +24,23 @@ MAX_TIA_RECORDS = 1_000_000
 class AuditService:
     """Use cases on the audit trail."""
 
-    def __init__(self, ctx: Context, auditor: Auditor) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        auditor: Auditor,
+        flush_events: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         self.ctx = ctx
         self.auditor = auditor
+        # Another process may hold this instance's chains (``api_processes`` > 1).
+        self._flush_events = flush_events or _nothing_to_flush
 
     async def query(self, principal: Principal, region: Region | None, query: AuditQuery) -> Page:
         """Matching records of one region, for ops."""
         require_role(principal, "ops", "admin")
-        return self.auditor.query(await self._region(region, query), query)
+        region = await self._region(region, query)
+        await self._flush_events()
+        return self.auditor.query(region, query)
 
     async def _region(self, region: Region | None, query: AuditQuery) -> Region:
         """The region asked for, or the one the named session or ticket lives in."""
@@ -56,6 +66,7 @@ class AuditService:
         if end <= start:
             raise InputError("to", "must be after from")
         org = await self.ctx.store.get_org(org_id)
+        await self._flush_events()
         verdict = self.auditor.verify(org.region)
         if not verdict.ok:
             raise ConflictError(
@@ -84,3 +95,7 @@ def _after(query: AuditQuery, seq: int) -> AuditQuery:
     return AuditQuery(
         query.session_id, query.ticket_id, query.org_id, query.event, query.since, query.until, seq
     )
+
+
+async def _nothing_to_flush() -> None:
+    """The auditor flushes its own writers before it reads."""

@@ -1,0 +1,75 @@
+"""The worker's end: its ``EventSink`` and its view of the other processes.
+
+An API worker writes no audit chain itself (each region's chain has one
+writer, in the main process): every event goes down the channel as it is
+emitted. Fail closed as the ``Auditor`` does: once the main process reports
+that a region's chain could not be written, or the channel is gone, emitting
+for that region raises ``UnavailableError`` and the request fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from broker.audit.events import check_event_type
+from broker.errors import UnavailableError
+from broker.metrics import Metrics
+from broker.typing import Region
+from broker.workers.channel import Channel
+
+METRICS_PUSH_SECONDS = 1.0
+"""How often a worker sends its counters, so any process's ``/metrics`` sums them all."""
+
+
+class MainLink(Channel):
+    """Events to the main process; flushes and summed metrics from it."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        super().__init__(reader, writer)
+        self._failed: set[str] = set()
+        self.lost = asyncio.Event()
+        """Set when the main process has gone: the worker must stop serving."""
+
+    async def setup(self) -> dict[str, Any]:
+        """The first message: what this worker serves, and where."""
+        message = await self.receive()
+        if message is None or message["kind"] != "setup":
+            raise UnavailableError("worker_setup", "the main process sent no setup")
+        return message
+
+    def emit(self, event: str, /, *, region: Region, **fields: object) -> None:
+        """Send one event to the region's chain (``EventSink``)."""
+        check_event_type(event)
+        if region in self._failed or self.lost.is_set():
+            raise UnavailableError(
+                "audit_unavailable", "audit trail could not be written", region=region
+            )
+        self.send({"kind": "event", "event": event, "region": region, "fields": fields})
+
+    async def flush_events(self) -> None:
+        """Return once the main process has written every event sent before this call."""
+        await self.request({"kind": "flush"})
+
+    async def metrics(self, own: Metrics) -> Metrics:
+        """Every API process's counters summed (the others' as of their last push)."""
+        answer = await self.request({"kind": "metrics", "snapshot": own.snapshot()})
+        return Metrics.summed([answer["snapshot"]])
+
+    async def push_metrics(self, own: Metrics) -> None:
+        """Send ``own`` counters every second until cancelled."""
+        while not self.closed:
+            self.send({"kind": "metrics", "snapshot": own.snapshot()})
+            await asyncio.sleep(METRICS_PUSH_SECONDS)
+
+    async def listen(self) -> None:
+        """Take the main process's messages until it closes; then set ``lost``."""
+        try:
+            while (message := await self.receive()) is not None:
+                if message["kind"] == "audit_failed":
+                    self._failed.add(str(message["region"]))
+                else:
+                    self.answered(message)
+        finally:
+            self.lost.set()
+            await self.close()

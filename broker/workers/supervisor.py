@@ -1,0 +1,151 @@
+"""Start the API worker processes on one port, restart any that dies, stop them.
+
+Each worker is ``python -m broker.workers FD``, where FD is its end of a
+socketpair; everything else (config, gateways, port) comes as the ``setup``
+message, so nothing secret sits on a command line. The port is reserved by a
+listening ``SO_REUSEPORT`` socket of the main process until every worker
+listens on it too; the kernel then spreads connections over the workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import sys
+from dataclasses import asdict
+from typing import Any
+
+import structlog
+
+from broker.config import Config, config_to_mapping
+from broker.errors import UnavailableError
+from broker.service.context import GatewayAddress
+from broker.typing import Region
+from broker.workers.hub import EventHub, WorkerLink
+
+log = structlog.get_logger("broker.workers")
+
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 10.0
+RESTART_DELAY = 1.0
+"""A worker that died is replaced after this pause (so a crash loop cannot spin)."""
+
+
+def reuseport_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` that other ``SO_REUSEPORT`` sockets may share."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+class ApiWorkers:
+    """``config.api_processes`` worker processes serving the API on one port."""
+
+    def __init__(
+        self, config: Config, hub: EventHub, gateways: dict[Region, GatewayAddress]
+    ) -> None:
+        self._config = config
+        self._hub = hub
+        self._gateways = gateways
+        self._processes: dict[int, asyncio.subprocess.Process] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
+        self.port = 0
+
+    @property
+    def pids(self) -> list[int]:
+        """The running workers' process ids."""
+        return [p.pid for p in self._processes.values() if p.returncode is None]
+
+    async def start(self) -> int:
+        """Start every worker; returns the shared port once all of them listen."""
+        reserved = reuseport_socket(self._config.bind_host, self._config.api_port)
+        reserved.listen()
+        self.port = reserved.getsockname()[1]
+        try:
+            for slot in range(self._config.api_processes):
+                await self._spawn(slot)
+        except BaseException:
+            await self.stop()
+            raise
+        finally:
+            reserved.close()
+        return self.port
+
+    async def stop(self) -> None:
+        """Ask every worker to finish (SIGTERM), then kill any that lingers."""
+        self._stopping = True
+        for task in self._tasks:
+            task.cancel()
+        for process in self._processes.values():
+            with contextlib.suppress(ProcessLookupError):
+                process.terminate()
+        for process in self._processes.values():
+            try:
+                await asyncio.wait_for(process.wait(), STOP_TIMEOUT)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+
+    async def _spawn(self, slot: int) -> None:
+        """Start the worker of ``slot`` and wait until it listens (or kill it)."""
+        ours, theirs = socket.socketpair()
+        try:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "broker.workers", str(theirs.fileno()),
+                pass_fds=(theirs.fileno(),), stdin=asyncio.subprocess.DEVNULL,
+            )  # fmt: skip
+        finally:
+            theirs.close()
+        link: WorkerLink = await WorkerLink.over(ours)
+        self._processes[slot] = process
+        self._tasks.append(asyncio.get_running_loop().create_task(self._hub.serve(link)))
+        link.send(self._setup())
+        try:
+            await self._wait_ready(link, process)
+        except UnavailableError:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            raise
+        self._tasks.append(asyncio.get_running_loop().create_task(self._keep(slot)))
+
+    async def _wait_ready(self, link: WorkerLink, process: asyncio.subprocess.Process) -> None:
+        exited = asyncio.ensure_future(process.wait())
+        try:
+            done, _ = await asyncio.wait(
+                {link.ready, exited}, timeout=START_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            exited.cancel()
+        if link.ready not in done:
+            raise UnavailableError("api_worker_start", "an API worker process did not start")
+        log.info("api_worker.started", pid=link.ready.result())
+
+    async def _keep(self, slot: int) -> None:
+        """Replace the worker of ``slot`` whenever it exits while the instance runs."""
+        code: int | None = await self._processes[slot].wait()
+        while self._running():
+            log.error("api_worker.exited", returncode=code)
+            await asyncio.sleep(RESTART_DELAY)
+            if not self._running():
+                return
+            try:
+                await self._spawn(slot)  # its own _keep takes over
+                return
+            except UnavailableError:
+                code = self._processes[slot].returncode
+
+    def _running(self) -> bool:
+        return not self._stopping
+
+    def _setup(self) -> dict[str, Any]:
+        gateways = {region: asdict(address) for region, address in self._gateways.items()}
+        config = config_to_mapping(self._config)
+        return {"kind": "setup", "config": config, "gateways": gateways, "port": self.port}

@@ -1,0 +1,96 @@
+"""One API worker process: the whole HTTP API, with events sent to the main process.
+
+It opens its own store connection and region CAs from the same state
+folder, verifies tokens as the main process would, and listens on the
+instance's API port beside the other workers (``SO_REUSEPORT``). It stops on
+SIGTERM, or when the main process goes away (no audit, no service). SIGINT
+is left to the main process, which stops the workers in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import sys
+from typing import Any
+
+from aiohttp import web
+
+from broker.api.app import create_app
+from broker.api.auth import build_verifier
+from broker.audit import Auditor
+from broker.audit.log import configure_logging
+from broker.ca import CARegistry
+from broker.clock import SystemClock
+from broker.config import Config, config_from_mapping
+from broker.keys import LocalKeyStore
+from broker.metrics import Metrics
+from broker.policy import PolicyConfig
+from broker.runtime import auth_options
+from broker.service.context import Context, GatewayAddress
+from broker.store.sqlite import SqliteStore
+from broker.typing import Region
+from broker.workers.sink import MainLink
+from broker.workers.supervisor import reuseport_socket
+
+
+def main(argv: list[str]) -> int:
+    """``python -m broker.workers FD``: serve until told to stop."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    asyncio.run(serve(int(argv[0])))
+    return 0
+
+
+async def serve(fd: int) -> None:
+    """Take the setup from the main process, listen, and serve until stopped."""
+    link: MainLink = await MainLink.over(socket.socket(fileno=fd))
+    setup = await link.setup()
+    config = config_from_mapping(setup["config"])
+    auditor = Auditor(config.state_dir, SystemClock())
+    configure_logging(redactor=auditor.redactor, stream=sys.stderr)
+    ctx = _context(config, link, setup["gateways"])
+    metrics = Metrics()
+    app = create_app(ctx, _verifier(config), auditor, metrics, peers=link)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    tasks = [asyncio.create_task(link.listen()), asyncio.create_task(link.push_metrics(metrics))]
+    try:
+        await web.SockSite(runner, reuseport_socket(config.bind_host, setup["port"])).start()
+        link.send({"kind": "ready", "pid": os.getpid()})
+        await _until_stopped(link)
+    finally:
+        await runner.cleanup()
+        for task in tasks:
+            task.cancel()
+        await ctx.store.close()
+        await link.close()
+
+
+def _context(config: Config, link: MainLink, gateways: dict[str, Any]) -> Context:
+    clock = SystemClock()
+    store = SqliteStore(config.state_dir / "broker.db", clock=clock)
+    cas = CARegistry(LocalKeyStore(config.state_dir), clock)
+    policy = PolicyConfig.from_mapping(config.policy)
+    ctx = Context(config, store, cas, link, clock, policy)
+    for region, address in gateways.items():
+        ctx.gateways[Region(region)] = GatewayAddress(**address)
+    return ctx
+
+
+def _verifier(config: Config) -> Any:
+    return build_verifier(config.state_dir, clock=SystemClock(), **auth_options(config))
+
+
+async def _until_stopped(link: MainLink) -> None:
+    """Return on SIGTERM or when the main process has gone."""
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    waits = {asyncio.ensure_future(stop.wait()), asyncio.ensure_future(link.lost.wait())}
+    _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

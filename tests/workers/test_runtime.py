@@ -1,0 +1,144 @@
+"""``broker run`` with ``api_processes = 2``: worker processes serve the API for real.
+
+The runtime starts two API worker processes sharing one port; the main
+process keeps the gateways and the audit chains. Grants made through the
+workers must be audited in one verifiable chain per region, counted in
+``/metrics``, and usable with the OpenSSH client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncssh
+import pytest
+
+from broker.api.auth import LocalAuthority
+from broker.clock import SystemClock
+from broker.config import Config
+from broker.runtime import Runtime
+from tests.cli.test_walkthrough import cli, run_ssh
+
+EU = "eu-central-1"
+
+
+@pytest.fixture
+async def workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Runtime]:
+    """A local-mode broker whose API is served by two worker processes."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("BROKER_STATE", str(tmp_path / "state"))
+    monkeypatch.delenv("BROKER_API", raising=False)
+    runtime = Runtime(Config(state_dir=tmp_path / "state", api_processes=2))
+    await runtime.start()
+    yield runtime
+    await runtime.stop()
+
+
+def bearer(runtime: Runtime, subject: str, role: str) -> dict[str, str]:
+    """An Authorization header with a token the broker's local authority signed."""
+    authority = LocalAuthority.from_state(runtime.config.state_dir, clock=SystemClock())
+    return {"Authorization": f"Bearer {authority.mint_token(subject, role)}"}
+
+
+async def grant(runtime: Runtime) -> tuple[int, Any]:
+    """One grant for eng-de-1 on a new connection (so the kernel may pick any worker)."""
+    key = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode()
+    body = {"ticket_id": "T-1001", "target": "app-1", "public_key": key}
+    headers = bearer(runtime, "eng-de-1", "engineer")
+    connector = aiohttp.TCPConnector(force_close=True)
+    async with (
+        aiohttp.ClientSession(connector=connector) as http,
+        http.post(f"{runtime.api_url}/v1/sessions", json=body, headers=headers) as answer,
+    ):
+        return answer.status, await answer.json()
+
+
+async def granted_total(runtime: Runtime) -> int:
+    """``broker_sessions_granted_total`` for EU, as ``/metrics`` reports it."""
+    async with aiohttp.ClientSession() as http, http.get(f"{runtime.api_url}/metrics") as answer:
+        text = await answer.text()
+    line = f'broker_sessions_granted_total{{region="{EU}"}} '
+    return next((int(row[len(line) :]) for row in text.splitlines() if row.startswith(line)), 0)
+
+
+class TestApiWorkers:
+    """Two API processes behind one port."""
+
+    async def test_workers_listed_and_alive(self, workers: Runtime) -> None:
+        """endpoints.json names two live worker processes, neither of them the main one."""
+        assert workers.api_workers is not None
+        pids = workers.api_workers.pids
+        assert len(pids) == 2
+        assert os.getpid() not in pids
+        for pid in pids:
+            os.kill(pid, 0)  # raises if the process is gone
+
+    async def test_concurrent_grants_audited_and_counted(self, workers: Runtime) -> None:
+        """24 parallel grants: all issued, all in the region's chain at once, all counted."""
+        answers = await asyncio.gather(*(grant(workers) for _ in range(24)))
+        assert [status for status, _ in answers] == [201] * 24
+        query = {"region": EU, "event": "session.issued", "limit": "100"}
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(
+                f"{workers.api_url}/v1/audit", params=query, headers=bearer(workers, "ops-1", "ops")
+            ) as answer,
+        ):
+            records = (await answer.json())["items"]
+        assert {r["session_id"] for r in records} == {body["session_id"] for _, body in answers}
+        assert workers.auditor is not None
+        assert workers.auditor.verify(EU).ok
+        for _ in range(50):  # each worker pushes its counters every second
+            if await granted_total(workers) == 24:
+                break
+            await asyncio.sleep(0.1)
+        assert await granted_total(workers) == 24
+
+    async def test_ssh_with_a_worker_grant(
+        self, workers: Runtime, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """The CLI's session from a worker opens a real shell through the main process's gateway."""
+        status, out, _ = await cli(
+            capsys, "session", "open", "--ticket", "T-1001", "--target", "app-1", "--as", "eng-de-1"
+        )
+        assert status == 0
+        command = out.strip().splitlines()[-1]
+        done = await asyncio.to_thread(run_ssh, command, "echo hi-$((6*7))\nexit\n")
+        assert "hi-42" in done.stdout
+
+    async def test_killed_worker_is_replaced(self, workers: Runtime) -> None:
+        """A worker killed outright: the other keeps serving, and a new one takes its place."""
+        assert workers.api_workers is not None
+        killed = workers.api_workers.pids[0]
+        os.kill(killed, signal.SIGKILL)
+        await asyncio.sleep(0.2)
+        statuses = [(await grant(workers))[0] for _ in range(6)]
+        assert statuses == [201] * 6
+        for _ in range(100):
+            pids = workers.api_workers.pids
+            if len(pids) == 2 and killed not in pids:
+                break
+            await asyncio.sleep(0.1)
+        assert len(workers.api_workers.pids) == 2
+        assert killed not in workers.api_workers.pids
+
+
+class TestStop:
+    """Stopping the instance."""
+
+    async def test_stop_ends_every_worker(self, tmp_path: Path) -> None:
+        """After stop, no worker process is left running."""
+        runtime = Runtime(Config(state_dir=tmp_path / "state", api_processes=2, demo_targets=False))
+        await runtime.start()
+        assert runtime.api_workers is not None
+        pids = runtime.api_workers.pids
+        await runtime.stop()
+        for pid in pids:
+            with pytest.raises(ProcessLookupError):
+                os.kill(pid, 0)
