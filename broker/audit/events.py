@@ -191,4 +191,6 @@ _ALLOWED: Mapping[str, Mapping[str, Callable[[Any, RegionRedactor], Any]]] = {
 
 def format_time(moment: datetime) -> str:
     """UTC ISO 8601 with microseconds and a ``Z``: fixed width, so sortable as text."""
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
+    if moment.tzinfo is not UTC:  # the clock's own times are UTC already: skip the convert
+        moment = moment.astimezone(UTC)
+    return moment.isoformat(timespec="microseconds")[:-6] + "Z"

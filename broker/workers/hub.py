@@ -64,8 +64,9 @@ class EventHub:
 
     async def _handle(self, link: WorkerLink, message: dict[str, Any]) -> None:
         kind = message["kind"]
-        if kind == "event":
-            self._emit(message)
+        if kind == "events":
+            for event, region, fields in message["events"]:
+                self._emit(event, region, fields)
         elif kind == "flush":
             await self._flush()
             link.send({"kind": "flushed", "id": message["id"]})
@@ -77,10 +78,9 @@ class EventHub:
         elif kind == "ready" and not link.ready.done():
             link.ready.set_result(int(message["pid"]))
 
-    def _emit(self, message: dict[str, Any]) -> None:
-        region = Region(str(message["region"]))
+    def _emit(self, event: str, region: Region, fields: dict[str, Any]) -> None:
         try:
-            self._sink.emit(str(message["event"]), region=region, **message["fields"])
+            self._sink.emit(event, region=region, **fields)
         except UnavailableError as error:
             log.error("audit.unavailable", **error.to_dict())
             for link in list(self._links):

@@ -10,13 +10,19 @@ for that region raises ``UnavailableError`` and the request fails.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from datetime import datetime
 from typing import Any
 
-from broker.audit.events import check_event_type
+import structlog
+
+from broker.audit.events import FIELD_KINDS, check_event_type, format_time
 from broker.errors import UnavailableError
 from broker.metrics import Metrics
 from broker.typing import Region
 from broker.workers.channel import Channel
+
+log = structlog.get_logger("broker.workers")
 
 METRICS_PUSH_SECONDS = 1.0
 """How often a worker sends its counters, so any process's ``/metrics`` sums them all."""
@@ -28,6 +34,7 @@ class MainLink(Channel):
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         super().__init__(reader, writer)
         self._failed: set[str] = set()
+        self._batch: list[list[Any]] = []
         self.lost = asyncio.Event()
         """Set when the main process has gone: the worker must stop serving."""
 
@@ -41,11 +48,38 @@ class MainLink(Channel):
     def emit(self, event: str, /, *, region: Region, **fields: object) -> None:
         """Send one event to the region's chain (``EventSink``)."""
         check_event_type(event)
-        if region in self._failed or self.lost.is_set():
+        if region in self._failed or self.lost.is_set() or self.closed:
             raise UnavailableError(
                 "audit_unavailable", "audit trail could not be written", region=region
             )
-        self.send({"kind": "event", "event": event, "region": region, "fields": fields})
+        for name, value in fields.items():
+            if isinstance(value, datetime):
+                fields[name] = _audit_time(name, value)
+        if not self._batch:
+            asyncio.get_running_loop().call_soon(self._send_batch_soon)
+        self._batch.append([event, region, fields])
+
+    def send(self, message: dict[str, Any]) -> None:
+        """Queue ``message`` after every event emitted before it (a flush must follow them)."""
+        self._send_batch()
+        super().send(message)
+
+    def _send_batch(self) -> None:
+        batch, self._batch = self._batch, []
+        if batch:
+            super().send({"kind": "events", "events": batch})
+
+    def _send_batch_soon(self) -> None:
+        try:
+            self._send_batch()
+        except UnavailableError:  # the main process is gone: nothing can write them now
+            log.error("audit.events_lost", reason="main process gone")
+
+    async def close(self) -> None:
+        """Send the events still batched, then close."""
+        with contextlib.suppress(UnavailableError):
+            self._send_batch()
+        await super().close()
 
     async def flush_events(self) -> None:
         """Return once the main process has written every event sent before this call."""
@@ -73,3 +107,10 @@ class MainLink(Channel):
         finally:
             self.lost.set()
             await self.close()
+
+
+def _audit_time(name: str, value: datetime) -> str | None:
+    """A time as the audit trail stores it; None (dropped) where the auditor would drop it."""
+    if FIELD_KINDS.get(name) != "time" or value.tzinfo is None:
+        return None
+    return format_time(value)

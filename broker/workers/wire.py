@@ -10,49 +10,40 @@ main -> worker
     process summed), answers; ``audit_failed`` (``region``), when the main
     process could not write that region's chain.
 worker -> main
-    ``ready`` (``pid``) once it listens; ``event`` (``event``, ``region``,
-    ``fields``); ``flush`` (``id``); ``metrics`` (``id``, ``snapshot``).
+    ``ready`` (``pid``) once it listens; ``events`` (``events``); ``flush``
+    (``id``); ``metrics`` (``snapshot``, and ``id`` when it wants the sum back).
 
-Event fields keep their Python types across the pipe: datetimes are tagged
-(``{"$datetime": ISO-8601}``) and turned back into aware datetimes.
+Workers send their events in batches (``events``: a list of ``[event,
+region, fields]``), one message per turn of their event loop, so a busy
+worker costs the main process one line per turn rather than one per event.
+Fields are plain JSON: the worker turns times into the audit trail's own
+text first (``MainLink.emit``).
 """
 
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Any
 
 from broker.errors import InputError
 
 MAX_LINE = 1024 * 1024
 """The longest message a reader accepts (a setup or a metrics snapshot is the largest)."""
-_DATETIME = "$datetime"
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+_DECODER = json.JSONDecoder()
 
 
 def encode(message: dict[str, Any]) -> bytes:
-    """One message as a JSON line."""
-    return json.dumps(message, default=_tag, separators=(",", ":")).encode() + b"\n"
+    """One message as a JSON line (``TypeError`` for a value JSON cannot carry)."""
+    return _ENCODER.encode(message).encode() + b"\n"
 
 
 def decode(line: bytes) -> dict[str, Any]:
     """One JSON line back into a message; ``InputError`` if it is not one."""
     try:
-        message = json.loads(line, object_hook=_untag)
+        message = _DECODER.decode(line.decode())
     except ValueError as error:
         raise InputError("message", "not a JSON line") from error
     if not isinstance(message, dict) or not isinstance(message.get("kind"), str):
         raise InputError("kind", "every message names its kind")
     return message
-
-
-def _tag(value: object) -> dict[str, str]:
-    if isinstance(value, datetime):
-        return {_DATETIME: value.isoformat()}
-    raise TypeError(f"{type(value).__name__} cannot cross to the main process")
-
-
-def _untag(value: dict[str, Any]) -> object:
-    if len(value) == 1 and _DATETIME in value:
-        return datetime.fromisoformat(value[_DATETIME])
-    return value

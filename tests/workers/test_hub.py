@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from datetime import UTC, datetime
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from broker.audit.events import format_time
 from broker.errors import InputError, UnavailableError
 from broker.events import MemorySink
 from broker.metrics import Metrics
@@ -37,18 +38,30 @@ class FailingSink(MemorySink):
 class TestEvents:
     """A worker's events reach the main process's sink."""
 
-    async def test_in_order_with_types(self, make_pair: PairFactory) -> None:
-        """Events arrive in emit order; a datetime field is a datetime again."""
+    async def test_in_order(self, make_pair: PairFactory) -> None:
+        """Events arrive in emit order, with their region and fields."""
         sink = MemorySink()
         pair = await make_pair(sink)
-        expires = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
         for n in range(50):
             pair.worker.emit("session.requested", region=EU, ticket_id=f"T-{n}")
-        pair.worker.emit("session.issued", region=EU, expires_at=expires, reasons=["a"])
+        pair.worker.emit("session.denied", region=US, reasons=["consent_required"])
         await pair.worker.flush_events()
         assert [e.get("ticket_id") for e in sink.events[:50]] == [f"T-{n}" for n in range(50)]
-        assert sink.events[50]["expires_at"] == expires
-        assert sink.events[50]["region"] == EU
+        assert sink.events[50] == {
+            "event": "session.denied", "region": US, "reasons": ["consent_required"]
+        }  # fmt: skip
+
+    async def test_times_as_the_auditor_writes_them(self, make_pair: PairFactory) -> None:
+        """An aware time arrives as the chain's text; a naive one is dropped (as by the auditor)."""
+        sink = MemorySink()
+        pair = await make_pair(sink)
+        expires = datetime(2026, 11, 29, 9, 0, tzinfo=timezone(timedelta(hours=1)))
+        naive = datetime(2026, 11, 29, 8, 0)  # naive on purpose
+        pair.worker.emit("session.issued", region=EU, expires_at=expires, session_id="s-1")
+        pair.worker.emit("session.issued", region=EU, expires_at=naive, session_id="s-2")
+        await pair.worker.flush_events()
+        assert sink.events[0]["expires_at"] == format_time(expires) == "2026-11-29T08:00:00.000000Z"
+        assert sink.events[1]["expires_at"] is None
 
     async def test_flush_answers_after_the_events_before_it(self, make_pair: PairFactory) -> None:
         """The main process flushes only once every earlier event is in the sink."""

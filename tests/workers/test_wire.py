@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given
@@ -16,17 +16,14 @@ JSON_VALUES = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
     max_leaves=12,
 )
-AWARE = st.datetimes(timezones=st.just(UTC)) | st.datetimes(
-    timezones=st.sampled_from([timezone(timedelta(hours=2)), timezone(timedelta(hours=-5))])
-)
 
 
 class TestWire:
     """encode / decode."""
 
-    @given(fields=st.dictionaries(st.text(), JSON_VALUES | AWARE, max_size=6))
+    @given(fields=st.dictionaries(st.text(), JSON_VALUES, max_size=6))
     def test_round_trip_keeps_types(self, fields: dict[str, object]) -> None:
-        """Every field comes back equal and of the same type, datetimes included."""
+        """Every field comes back equal and of the same type."""
         message = {"kind": "event", "fields": fields}
         back = decode(encode(message))
         assert back == message
@@ -39,10 +36,11 @@ class TestWire:
         assert line.endswith(b"\n")
         assert line.count(b"\n") == 1
 
-    def test_other_types_refused(self) -> None:
-        """A value with no wire form fails at the sender, not silently."""
-        with pytest.raises(TypeError, match="set"):
-            encode({"kind": "event", "fields": {"x": {1, 2}}})
+    @pytest.mark.parametrize("value", [{1, 2}, datetime(2026, 11, 29, tzinfo=UTC)])
+    def test_other_types_refused(self, value: object) -> None:
+        """A value with no JSON form fails at the sender, not silently."""
+        with pytest.raises(TypeError):
+            encode({"kind": "event", "fields": {"x": value}})
 
     @pytest.mark.parametrize(
         ("line", "field"),
@@ -53,8 +51,3 @@ class TestWire:
         with pytest.raises(InputError) as caught:
             decode(line)
         assert caught.value.field == field
-
-    def test_naive_datetime_stays_naive(self) -> None:
-        """A tagged time comes back exactly as sent (no zone is invented)."""
-        moment = datetime(2026, 11, 29, 7, 0, 1, 5)  # naive on purpose
-        assert decode(encode({"kind": "x", "at": moment}))["at"] == moment
