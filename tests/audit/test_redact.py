@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from phonenumbers import Leniency, PhoneNumber, PhoneNumberFormat, PhoneNumberType
 
+from broker.audit.events import format_time
 from broker.audit.keys import MemorySecretSource
 from broker.audit.redact import PHONE_REGIONS, Redactor, RegionRedactor
 
@@ -219,6 +220,13 @@ class TestIdentifiersKept:
         """Long decimal and hex serials (certificate serials, hashes) survive verbatim."""
         text = f"serial {decimal} fingerprint {blob.hex()}"
         assert A.text(text) == text
+
+    @SETTINGS
+    @given(st.uuids(), st.datetimes(timezones=st.just(UTC)))
+    def test_whole_uuid_or_audit_time_skips_the_pipeline_safely(self, uid, moment):
+        """The fast path for a bare session id or audit time gives what the full scrub gives."""
+        for text in (str(uid), format_time(moment)):
+            assert A.text(text) == A._scrub(text) == text
 
     def test_identifiers_next_to_a_number_survive_while_it_goes(self):
         """A UUID and an IP beside a phone number are kept; the number is not."""
