@@ -33,7 +33,7 @@ from typing import Any
 import aiohttp
 import asyncssh
 
-from benchmarks.grants import start_broker
+from benchmarks.grants import API_PROCESSES, start_broker
 from broker.api.auth import LocalAuthority
 from broker.clock import SystemClock
 from broker.errors import NotFoundError
@@ -281,7 +281,8 @@ def run(seconds: float = 120.0, engineers: int = 200) -> dict[str, Any]:
     """Run the soak and its checks; ``ok`` is True when no invariant broke."""
     with tempfile.TemporaryDirectory() as tmp:
         state = Path(tmp) / "state"
-        process = start_broker(state, demo_targets=True)
+        # The API in as many processes as the grant benchmark uses (one per core).
+        process = start_broker(state, demo_targets=True, api_processes=API_PROCESSES)
         try:
             soak = Soak(state, engineers)
             asyncio.run(soak.run(seconds))
@@ -295,6 +296,7 @@ def run(seconds: float = 120.0, engineers: int = 200) -> dict[str, Any]:
         benchmark="soak",
         seconds=seconds,
         engineers=engineers,
+        api_processes=API_PROCESSES,
         counts=dict(soak.counts),
         ok=report["problem_count"] == 0,
     )

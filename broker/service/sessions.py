@@ -12,10 +12,17 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NoReturn
 
 from broker.api.auth import Principal
 from broker.ca import new_serial, parse_user_key, source_address_list
-from broker.errors import BrokerError, ForbiddenError, PolicyDenied, RegionMismatch
+from broker.errors import (
+    BrokerError,
+    ConflictError,
+    ForbiddenError,
+    PolicyDenied,
+    RegionMismatch,
+)
 from broker.metrics import Metrics
 from broker.models import Session
 from broker.policy import AccessRequest, Decision, decide, effective_tier, grant_ttl
@@ -24,6 +31,9 @@ from broker.service.context import Context, GatewayAddress, announce_revoked
 from broker.sshcert import PublicKeyBlob
 from broker.store.base import GrantRecords, Page, SessionQuery
 from broker.typing import Basis, SessionId, StaffId, TargetName, TicketId
+
+WORLD_ATTEMPTS = 3
+"""Decisions a grant makes when records change between its read and its insert."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,16 +94,22 @@ class SessionService:
         require_role(principal, "engineer")
         user_key = parse_user_key(req.public_key)  # bad input fails before anything is written
         source_address_list(req.source_address)
-        world = await self._world(StaffId(principal.subject), req)
+        staff_id = StaffId(principal.subject)
+        world = await self._world(staff_id, req)
         self._emit("session.requested", world, source_ip=source_ip)
-        decision = self._decide(world)
-        ttl = grant_ttl(decision, req.ttl_seconds, self.ctx.policy) if decision.allow else 0
-        if ttl <= 0:
-            self._emit("session.denied", world, source_ip=source_ip, reasons=list(decision.reasons))
-            self.metrics.denied(list(decision.reasons) or ["ttl_exhausted"])
-            raise PolicyDenied(decision.reasons, decision.message, ticket_id=world.ticket.id)
-        session = await self._record(world, decision, ttl, req.source_address)
-        return await self._sign(session, world, user_key, source_ip)
+        for _ in range(WORLD_ATTEMPTS):
+            decision, ttl = self._decide(world, req)
+            if ttl <= 0:
+                self._deny(world, decision, source_ip)
+            try:
+                session = await self._record(world, decision, ttl, req.source_address)
+            except ConflictError as error:
+                if error.code != "world_changed":
+                    raise
+                world = await self._world(staff_id, req)  # decide again on what is there now
+                continue
+            return await self._sign(session, world, user_key, source_ip)
+        raise ConflictError("world_changed", "the records kept changing; ask again")
 
     async def _world(self, staff_id: StaffId, req: GrantRequest) -> GrantRecords:
         world = await self.ctx.store.grant_records(
@@ -105,17 +121,25 @@ class SessionService:
             )
         return world
 
-    def _decide(self, world: GrantRecords) -> Decision:
+    def _decide(self, world: GrantRecords, req: GrantRequest) -> tuple[Decision, int]:
+        """The policy's decision, and the TTL it allows (0 when it denies)."""
         now = self.ctx.clock.now()
         request = AccessRequest.of(world.org, world.ticket, world.staff, world.consent, now)
-        return decide(request, self.ctx.policy)
+        decision = decide(request, self.ctx.policy)
+        ttl = grant_ttl(decision, req.ttl_seconds, self.ctx.policy) if decision.allow else 0
+        return decision, ttl
+
+    def _deny(self, world: GrantRecords, decision: Decision, source_ip: str) -> NoReturn:
+        self._emit("session.denied", world, source_ip=source_ip, reasons=list(decision.reasons))
+        self.metrics.denied(list(decision.reasons) or ["ttl_exhausted"])
+        raise PolicyDenied(decision.reasons, decision.message, ticket_id=world.ticket.id)
 
     async def _record(
         self, world: GrantRecords, decision: Decision, ttl: int, source: str | None
     ) -> Session:
         assert decision.basis is not None  # an allow always carries its basis
         session = issued_session(world, decision.basis, self.ctx.clock.now(), ttl, source)
-        return await self.ctx.store.create_session(session)
+        return await self.ctx.store.create_session(session, world_revision=world.revision)
 
     async def _sign(
         self, session: Session, world: GrantRecords, user_key: PublicKeyBlob, source_ip: str

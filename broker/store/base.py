@@ -95,6 +95,11 @@ class GrantRecords:
     org: Org
     target: Target
     consent: Consent | None
+    revision: int | None = None
+    """The store's revision of these records (None: the store keeps none).
+
+    Handed back to ``create_session``, it makes the insert conditional on no
+    org, staff, ticket, target or consent having changed since the read."""
 
 
 class Store(Protocol):
@@ -178,11 +183,17 @@ class Store(Protocol):
         ...
 
     # -- sessions -------------------------------------------------------
-    async def create_session(self, session: Session) -> Session:
+    async def create_session(
+        self, session: Session, *, world_revision: int | None = None
+    ) -> Session:
         """Insert an ``issued`` session, atomically conditional on the world
         still being as the policy saw it: ticket open, staff active, and (when
         ``consent_id`` is set) the consent unrevoked and unexpired at
-        ``created_at``. Otherwise ``ConflictError`` and nothing written."""
+        ``created_at``. Otherwise ``ConflictError`` and nothing written.
+
+        With ``world_revision`` (a ``GrantRecords.revision``), also refused
+        with ``ConflictError`` code ``world_changed`` when any record a grant
+        reads changed since; a store that keeps no revision ignores it."""
         ...
 
     async def get_session(self, session_id: SessionId) -> Session:

@@ -167,8 +167,13 @@ class DynamoStore:
         )
         return GrantRecords(staff, ticket, org, found, consent)
 
-    async def create_session(self, session: Session) -> Session:
-        """Insert an ``issued`` session if ticket, staff, target and consent still allow it."""
+    async def create_session(
+        self, session: Session, *, world_revision: int | None = None
+    ) -> Session:
+        """Insert an ``issued`` session if ticket, staff, target and consent still allow it.
+
+        This store keeps no revision (its ``GrantRecords.revision`` is None), so
+        ``world_revision`` is never one of its own and is ignored."""
         return await self._run(sessions.create_session, session)
 
     async def get_session(self, session_id: SessionId) -> Session:

@@ -11,7 +11,7 @@ import sqlite3
 
 from broker.errors import UnavailableError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_SECONDS = 5.0
 
 _PRAGMAS = (
@@ -24,6 +24,16 @@ _PRAGMAS = (
 
 LIVE_STATES_SQL = "('issued', 'connected')"
 """The live session states, for SQL ``IN`` clauses."""
+
+WORLD_TABLES = ("orgs", "staff", "tickets", "targets", "consents")
+"""What a grant decision reads: any change to them bumps the ``world_rev`` counter."""
+# S608: only the fixed table and operation names above are interpolated.
+WORLD_TRIGGERS = tuple(
+    f"CREATE TRIGGER IF NOT EXISTS {table}_{op.lower()}_world AFTER {op} ON {table}"  # noqa: S608
+    " BEGIN UPDATE counters SET value = value + 1 WHERE name = 'world_rev'; END"
+    for table in WORLD_TABLES
+    for op in ("INSERT", "UPDATE", "DELETE")
+)
 
 DDL = (
     """CREATE TABLE IF NOT EXISTS orgs (
@@ -100,6 +110,8 @@ DDL = (
         value INTEGER NOT NULL
     ) WITHOUT ROWID""",
     "INSERT OR IGNORE INTO counters (name, value) VALUES ('session_rev', 0)",
+    "INSERT OR IGNORE INTO counters (name, value) VALUES ('world_rev', 0)",
+    *WORLD_TRIGGERS,
 )
 
 

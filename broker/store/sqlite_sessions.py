@@ -43,6 +43,8 @@ WHERE EXISTS (SELECT 1 FROM tickets t JOIN orgs o ON o.id = t.org_id
         SELECT 1 FROM consents WHERE id = :consent_id AND ticket_id = :ticket_id
           AND staff_id = :staff_id AND revoked_at IS NULL AND expires_at > :created_at
           AND expires_at >= :valid_before))
+  AND (:world_rev IS NULL
+       OR (SELECT value FROM counters WHERE name = 'world_rev') = :world_rev)
 """  # noqa: S608
 _GET = f"SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?"  # noqa: S608
 _STATE = "SELECT state, valid_before FROM sessions WHERE id = ?"
@@ -63,11 +65,21 @@ _TICKET = (
 _STAFF = "SELECT active FROM staff WHERE id = ?"
 _TARGET = "SELECT region FROM targets WHERE org_id = ? AND name = ?"
 _CONSENT = "SELECT ticket_id, staff_id, revoked_at, expires_at FROM consents WHERE id = ?"
+WORLD_REV = "SELECT value FROM counters WHERE name = 'world_rev'"
 
 
-def create_session(conn: sqlite3.Connection, session: Session) -> Session:
+def world_revision_now(conn: sqlite3.Connection) -> int:
+    """The revision of everything a grant reads (bumped by triggers on every change)."""
+    (rev,) = conn.execute(WORLD_REV).fetchone()
+    return int(rev)
+
+
+def create_session(
+    conn: sqlite3.Connection, session: Session, world_revision: int | None = None
+) -> Session:
     """Insert an ``issued`` session if the world is still as the policy saw it."""
     params = _create_params(session)
+    params["world_rev"] = world_revision
     with write_tx(conn):
         params["rev"] = next_rev(conn)
         try:
@@ -77,7 +89,7 @@ def create_session(conn: sqlite3.Connection, session: Session) -> Session:
                 "session_exists", "the session id or serial is taken", session_id=session.id
             ) from exc
         if inserted != 1:
-            raise _why_not_created(conn, session)
+            raise _why_not_created(conn, session, world_revision)
     return session
 
 
@@ -102,12 +114,16 @@ def _create_params(session: Session) -> dict[str, Any]:
     }
 
 
-def _why_not_created(conn: sqlite3.Connection, session: Session) -> BrokerError:
+def _why_not_created(
+    conn: sqlite3.Connection, session: Session, world_revision: int | None
+) -> BrokerError:
     """Name the precondition that failed (read inside the failed transaction)."""
     for check in (_ticket_problem, _staff_problem, _target_problem, _consent_problem):
         problem = check(conn, session)
         if problem is not None:
             return problem
+    if world_revision is not None and world_revision != world_revision_now(conn):
+        return ConflictError("world_changed", "the records the decision read changed meanwhile")
     return ConflictError("session_conflict", "the session could not be created")
 
 

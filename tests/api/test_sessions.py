@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import pytest
 
 from broker.ca import describe_certificate
+from broker.models import Staff
+from broker.store.base import ImportBundle, SessionQuery
+from broker.typing import CountryCode, StaffId, TicketId
 from tests.api.conftest import Api, soon
 
 
@@ -176,3 +180,71 @@ class TestReadAndRevoke:
         response = await api.client.get("/v1/sessions/nope", headers=api.token("ops-1", "ops"))
         assert response.status == 404
         assert response.content_type == "application/problem+json"
+
+
+class TestGrantRace:
+    """Records that change between the grant's read and its insert."""
+
+    def race(self, api: Api, monkeypatch: pytest.MonkeyPatch, change: Any, times: int) -> list[Any]:
+        """Apply ``change`` right before each of the first ``times`` inserts; log revisions."""
+        real = api.store.create_session
+        revisions: list[Any] = []
+
+        async def racing(session: Any, *, world_revision: int | None = None) -> Any:
+            if len(revisions) < times:
+                await change()
+            revisions.append(world_revision)
+            return await real(session, world_revision=world_revision)
+
+        monkeypatch.setattr(api.store, "create_session", racing)
+        return revisions
+
+    async def test_decided_again_on_the_new_records(
+        self, api: Api, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The engineer moved to the US meanwhile: the grant is decided again, and denied."""
+        moved = Staff(StaffId("eng-de-1"), CountryCode("US"))
+        revisions = self.race(
+            api, monkeypatch, lambda: api.store.import_bundle(ImportBundle(staff=[moved])), 1
+        )
+        answer = await api.grant("eng-de-1", "T-1001")
+        assert answer.status == 403
+        assert "consent_required" in (await answer.json())["reasons"]
+        assert len(revisions) == 1
+        assert api.events.of("session.issued") == []
+        assert len(api.events.of("session.requested")) == len(api.events.of("session.denied")) == 1
+
+    async def test_unrelated_change_only_retries(
+        self, api: Api, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Another record changed: the grant goes through on the second try, audited once."""
+        stamp = api.clock.now()
+        revisions = self.race(
+            api,
+            monkeypatch,
+            lambda: api.store.set_staff_active(StaffId("eng-us-1"), False, stamp),
+            1,
+        )
+        answer = await api.grant("eng-de-1", "T-1001")
+        assert answer.status == 201
+        assert len(revisions) == 2
+        assert revisions[0] != revisions[1]
+        assert len(api.events.of("session.requested")) == len(api.events.of("session.issued")) == 1
+
+    async def test_records_that_keep_changing_give_up(
+        self, api: Api, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A change before every attempt: 409 world_changed after three, nothing issued."""
+        stamp = api.clock.now()
+        flips = iter([False, True] * 5)
+        self.race(
+            api,
+            monkeypatch,
+            lambda: api.store.set_staff_active(StaffId("eng-us-1"), next(flips), stamp),
+            99,
+        )
+        answer = await api.grant("eng-de-1", "T-1001")
+        assert answer.status == 409
+        assert (await answer.json())["code"] == "world_changed"
+        listed = await api.store.list_sessions(SessionQuery(ticket_id=TicketId("T-1001")))
+        assert listed.items == []

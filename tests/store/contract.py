@@ -8,12 +8,15 @@ runs against that implementation. The rules of ``broker/store/base.py`` map to:
 - listing and paging: ``ListingContract``;
 - side effects in the same transaction: ``EffectContract``;
 - all-or-nothing imports: ``ReferenceContract``;
+- the grant's read never older than the last change, and its revision
+  guarding the insert: ``GrantReadContract``;
 - ``UnavailableError`` / ``NotFoundError`` / ``ConflictError``: all of them.
 """
 
 from __future__ import annotations
 
 from tests.store.contract_effects import EffectContract
+from tests.store.contract_grants import GrantReadContract
 from tests.store.contract_listing import ListingContract
 from tests.store.contract_races import RaceContract
 from tests.store.contract_reference import ReferenceContract
@@ -21,6 +24,11 @@ from tests.store.contract_sessions import SessionContract
 
 
 class StoreContract(
-    ReferenceContract, SessionContract, ListingContract, EffectContract, RaceContract
+    ReferenceContract,
+    GrantReadContract,
+    SessionContract,
+    ListingContract,
+    EffectContract,
+    RaceContract,
 ):
     """Every rule of the ``Store`` protocol, as tests."""
