@@ -70,8 +70,7 @@ class ApiWorkers:
         reserved.listen()
         self.port = reserved.getsockname()[1]
         try:
-            for slot in range(self._config.api_processes):
-                await self._spawn(slot)
+            await asyncio.gather(*(self._spawn(s) for s in range(self._config.api_processes)))
         except BaseException:
             await self.stop()
             raise

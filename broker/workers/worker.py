@@ -17,6 +17,7 @@ import socket
 import sys
 from typing import Any
 
+import structlog
 from aiohttp import web
 
 from broker.api.app import create_app
@@ -35,6 +36,8 @@ from broker.store.sqlite import SqliteStore
 from broker.typing import Region
 from broker.workers.sink import MainLink
 from broker.workers.supervisor import reuseport_socket
+
+log = structlog.get_logger("broker.workers")
 
 
 def main(argv: list[str]) -> int:
@@ -94,3 +97,5 @@ async def _until_stopped(link: MainLink) -> None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+    if link.lost.is_set():
+        log.error("api_worker.main_gone", reason="no audit trail to write to: stopping")

@@ -9,8 +9,12 @@ workers must be audited in one verifiable chain per region, counted in
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -142,3 +146,52 @@ class TestStop:
         for pid in pids:
             with pytest.raises(ProcessLookupError):
                 os.kill(pid, 0)
+
+
+class TestMainProcessGone:
+    """Fail closed when the process holding the audit chains dies."""
+
+    def test_workers_stop_when_main_is_killed(self, tmp_path: Path) -> None:
+        """``broker run`` killed outright: its API workers stop serving within seconds."""
+        state = tmp_path / "state"
+        config = tmp_path / "broker.json"
+        config.write_text(json.dumps({"api_processes": 2, "demo_targets": False}))
+        command = [
+            sys.executable,
+            "-m",
+            "broker",
+            "run",
+            "--state",
+            str(state),
+            "--config",
+            str(config),
+        ]
+        main = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            endpoints = wait_for_endpoints(state / "endpoints.json", main)
+        finally:
+            main.kill()
+            main.wait()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(alive(pid) for pid in endpoints["api_pids"]):
+            time.sleep(0.1)
+        assert not any(alive(pid) for pid in endpoints["api_pids"])
+
+
+def wait_for_endpoints(path: Path, main: subprocess.Popen[bytes]) -> Any:
+    """The endpoints document once ``broker run`` has written it."""
+    deadline = time.monotonic() + 60
+    while not path.exists():
+        assert main.poll() is None, "broker run exited"
+        assert time.monotonic() < deadline, "broker run did not start"
+        time.sleep(0.1)
+    return json.loads(path.read_text())
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` still runs (a zombie of another parent counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
