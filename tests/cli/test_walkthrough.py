@@ -26,6 +26,15 @@ async def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str,
     return status, out, err
 
 
+async def open_session_command(capsys: pytest.CaptureFixture[str], staff: str = "eng-de-1") -> str:
+    """``broker session open`` on T-1001 / app-1 as ``staff``: the ssh command it printed."""
+    status, out, _ = await cli(
+        capsys, "session", "open", "--ticket", "T-1001", "--target", "app-1", "--as", staff
+    )
+    assert status == 0
+    return out.strip().splitlines()[-1]
+
+
 def run_ssh(command: str, script: str) -> subprocess.CompletedProcess[str]:
     """Run the printed ssh command with ``script`` as the typed input."""
     argv = [*shlex.split(command)[:-1], "-o", "BatchMode=yes", shlex.split(command)[-1]]
@@ -47,11 +56,7 @@ class TestWalkthrough:
         self, running: Runtime, capsys: pytest.CaptureFixture[str]
     ) -> None:
         """The printed ssh command opens a real shell through the region's gateway."""
-        status, out, _ = await cli(
-            capsys, "session", "open", "--ticket", "T-1001", "--target", "app-1", "--as", "eng-de-1"
-        )
-        assert status == 0
-        command = out.strip().splitlines()[-1]
+        command = await open_session_command(capsys)
         assert command.startswith("ssh -tt ")
         assert f"-p {running.gateways['eu-central-1'].port}" in command  # type: ignore[index]
         done = await asyncio.to_thread(run_ssh, command, "echo hello-$((40+2))\nexit 3\n")

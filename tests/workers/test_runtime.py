@@ -12,8 +12,6 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -23,11 +21,12 @@ import aiohttp
 import asyncssh
 import pytest
 
+from benchmarks.grants import start_broker
 from broker.api.auth import LocalAuthority
 from broker.clock import SystemClock
 from broker.config import Config
 from broker.runtime import Runtime
-from tests.cli.test_walkthrough import cli, run_ssh
+from tests.cli.test_walkthrough import open_session_command, run_ssh
 
 EU = "eu-central-1"
 
@@ -108,11 +107,7 @@ class TestApiWorkers:
         self, workers: Runtime, capsys: pytest.CaptureFixture[str]
     ) -> None:
         """The CLI's session from a worker opens a real shell through the main process's gateway."""
-        status, out, _ = await cli(
-            capsys, "session", "open", "--ticket", "T-1001", "--target", "app-1", "--as", "eng-de-1"
-        )
-        assert status == 0
-        command = out.strip().splitlines()[-1]
+        command = await open_session_command(capsys)
         done = await asyncio.to_thread(run_ssh, command, "echo hi-$((6*7))\nexit\n")
         assert "hi-42" in done.stdout
 
@@ -154,21 +149,9 @@ class TestMainProcessGone:
     def test_workers_stop_when_main_is_killed(self, tmp_path: Path) -> None:
         """``broker run`` killed outright: its API workers stop serving within seconds."""
         state = tmp_path / "state"
-        config = tmp_path / "broker.json"
-        config.write_text(json.dumps({"api_processes": 2, "demo_targets": False}))
-        command = [
-            sys.executable,
-            "-m",
-            "broker",
-            "run",
-            "--state",
-            str(state),
-            "--config",
-            str(config),
-        ]
-        main = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        main = start_broker(state, api_processes=2)
         try:
-            endpoints = wait_for_endpoints(state / "endpoints.json", main)
+            endpoints = json.loads((state / "endpoints.json").read_text())
         finally:
             main.kill()
             main.wait()
@@ -176,16 +159,6 @@ class TestMainProcessGone:
         while time.monotonic() < deadline and any(alive(pid) for pid in endpoints["api_pids"]):
             time.sleep(0.1)
         assert not any(alive(pid) for pid in endpoints["api_pids"])
-
-
-def wait_for_endpoints(path: Path, main: subprocess.Popen[bytes]) -> Any:
-    """The endpoints document once ``broker run`` has written it."""
-    deadline = time.monotonic() + 60
-    while not path.exists():
-        assert main.poll() is None, "broker run exited"
-        assert time.monotonic() < deadline, "broker run did not start"
-        time.sleep(0.1)
-    return json.loads(path.read_text())
 
 
 def alive(pid: int) -> bool:
