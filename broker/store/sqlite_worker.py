@@ -29,7 +29,7 @@ from typing import Any
 
 from broker.errors import ConflictError, UnavailableError
 from broker.store.schema import connect
-from broker.store.sqlite_tx import rollback
+from broker.store.sqlite_tx import begin_immediate, rollback
 
 MAX_GROUP = 64
 Work = Callable[[sqlite3.Connection], Any]
@@ -135,6 +135,7 @@ class SqliteWorker:
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
             self._conn = connect(self.path)
+            self._conn.execute("PRAGMA busy_timeout = 0")  # begin_immediate waits instead
         return self._conn
 
     def _run_alone(self, job: _Job) -> None:
@@ -153,7 +154,7 @@ class SqliteWorker:
         """Run writes in one transaction; each one's own failure stays its own."""
         try:
             conn = self._connection()
-            conn.execute("BEGIN IMMEDIATE")
+            begin_immediate(conn)
             for job in writes:
                 self._run_in_group(conn, job)
             conn.execute("COMMIT")

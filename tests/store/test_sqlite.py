@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from broker.errors import ConflictError, InputError, NotFoundError, UnavailableError
+from broker.store import sqlite_tx
 from broker.store.base import ImportBundle, SessionQuery, Store
 from broker.store.schema import SCHEMA_VERSION
 from broker.store.sqlite import DEFAULT_FILENAME, SqliteStore
@@ -261,6 +262,34 @@ class TestSqliteTwoConnections:
         rev2, changed = await store.session_changes(EU, rev1)
         assert rev2 > rev1 > rev
         assert [s.state for s in changed] == ["revoked"]
+
+    async def test_writer_waits_for_a_held_lock(self, store: SqliteStore) -> None:
+        """A write while another connection holds the lock waits, then goes through."""
+        holder = sqlite3.connect(store.path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            write = asyncio.ensure_future(store.create_session(session()))
+            await asyncio.sleep(0.3)
+            assert not write.done()  # it cannot have committed under another's lock
+        finally:
+            holder.execute("COMMIT")
+            holder.close()
+        assert await write == session()
+
+    async def test_lock_held_too_long_fails_closed(
+        self, store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A lock held past the wait budget: the write is refused as unavailable, not hung."""
+        monkeypatch.setattr(sqlite_tx, "LOCK_WAIT_SECONDS", 0.2)
+        holder = sqlite3.connect(store.path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            with pytest.raises(UnavailableError):
+                await store.create_session(session())
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        assert await store.create_session(session()) == session()
 
     async def test_ends_race_across_processes(self, store: SqliteStore) -> None:
         """Another broker process on the same file never ends a session a second time."""
