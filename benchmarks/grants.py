@@ -1,8 +1,9 @@
 """Sessions granted per second through ``POST /v1/sessions`` at 64 concurrent clients.
 
-The broker runs as ``broker run`` in its own process (SQLite, local mode), so
-client and server do not share a core's event loop. Reported beside the raw
-Ed25519 signing rate measured in the same run (``benchmarks.signing``).
+The broker runs as ``broker run`` in its own processes (SQLite, local mode,
+one API process per core: ``api_processes``), so client and server do not
+share an event loop. Reported beside the raw Ed25519 signing rate measured in
+the same run (``benchmarks.signing``).
 Run: ``python -m benchmarks.grants``.
 """
 
