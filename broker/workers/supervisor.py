@@ -55,7 +55,8 @@ class ApiWorkers:
         self._hub = hub
         self._gateways = gateways
         self._processes: dict[int, asyncio.subprocess.Process] = {}
-        self._tasks: list[asyncio.Task[None]] = []
+        self._serving: list[asyncio.Task[None]] = []  # the hub reading each worker
+        self._keepers: list[asyncio.Task[None]] = []  # each slot's restarter
         self._stopping = False
         self.port = 0
 
@@ -79,9 +80,13 @@ class ApiWorkers:
         return self.port
 
     async def stop(self) -> None:
-        """Ask every worker to finish (SIGTERM), then kill any that lingers."""
+        """Ask every worker to finish (SIGTERM), then kill any that lingers.
+
+        The hub keeps reading until each worker has exited: the requests a
+        worker finishes while it stops send their events last.
+        """
         self._stopping = True
-        for task in self._tasks:
+        for task in self._keepers:
             task.cancel()
         for process in self._processes.values():
             with contextlib.suppress(ProcessLookupError):
@@ -92,6 +97,15 @@ class ApiWorkers:
             except TimeoutError:
                 process.kill()
                 await process.wait()
+        await self._finish_reading()
+
+    async def _finish_reading(self) -> None:
+        """Let the hub read every worker's last events (each ends at its EOF)."""
+        if not self._serving:
+            return
+        _, unread = await asyncio.wait(self._serving, timeout=STOP_TIMEOUT)
+        for task in unread:
+            task.cancel()
 
     async def _spawn(self, slot: int) -> None:
         """Start the worker of ``slot`` and wait until it listens (or kill it)."""
@@ -105,7 +119,7 @@ class ApiWorkers:
             theirs.close()
         link: WorkerLink = await WorkerLink.over(ours)
         self._processes[slot] = process
-        self._tasks.append(asyncio.get_running_loop().create_task(self._hub.serve(link)))
+        self._serving.append(asyncio.get_running_loop().create_task(self._hub.serve(link)))
         link.send(self._setup())
         try:
             await self._wait_ready(link, process)
@@ -113,7 +127,7 @@ class ApiWorkers:
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
             raise
-        self._tasks.append(asyncio.get_running_loop().create_task(self._keep(slot)))
+        self._keepers.append(asyncio.get_running_loop().create_task(self._keep(slot)))
 
     async def _wait_ready(self, link: WorkerLink, process: asyncio.subprocess.Process) -> None:
         exited = asyncio.ensure_future(process.wait())

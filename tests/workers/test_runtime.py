@@ -23,9 +23,15 @@ import pytest
 
 from benchmarks.grants import start_broker
 from broker.api.auth import LocalAuthority
+from broker.audit import Auditor, AuditQuery
 from broker.clock import SystemClock
 from broker.config import Config
+from broker.demo import demo_document
+from broker.models import Target
+from broker.records import parse_bundle
 from broker.runtime import Runtime
+from broker.store.base import ImportBundle
+from broker.typing import Region, TargetName
 from tests.cli.test_walkthrough import open_session_command, run_ssh
 
 EU = "eu-central-1"
@@ -141,6 +147,36 @@ class TestStop:
         for pid in pids:
             with pytest.raises(ProcessLookupError):
                 os.kill(pid, 0)
+
+    async def test_events_of_requests_in_flight_are_kept(self, tmp_path: Path) -> None:
+        """Stopping while grants are in flight: every grant answered 201 is in the chain."""
+        runtime = Runtime(Config(state_dir=tmp_path / "state", api_processes=2, demo_targets=False))
+        await runtime.start()
+        try:
+            await runtime.store.import_bundle(demo_app_targets())  # type: ignore[union-attr]
+            grants = [asyncio.ensure_future(grant(runtime)) for _ in range(150)]
+            for answered, first in enumerate(asyncio.as_completed(grants), 1):
+                await first
+                if answered == 10:  # stop with the rest still in flight
+                    break
+        finally:
+            await runtime.stop()
+        answers = await asyncio.gather(*grants, return_exceptions=True)
+        issued_ids = {a[1]["session_id"] for a in answers if isinstance(a, tuple) and a[0] == 201}
+        assert issued_ids  # some were answered before the stop
+        auditor = Auditor(tmp_path / "state", SystemClock())
+        query = AuditQuery(event="session.issued", limit=1000)
+        chained = {r["session_id"] for r in auditor.query(Region(EU), query).records}
+        assert issued_ids <= chained
+        assert auditor.verify(Region(EU)).ok
+
+
+def demo_app_targets() -> ImportBundle:
+    """The demo orgs' ``app-1`` targets, for a runtime started without demo targets."""
+    orgs = parse_bundle(demo_document()).orgs
+    return ImportBundle(
+        targets=[Target(o.id, TargetName("app-1"), o.region, "127.0.0.1", 22) for o in orgs]
+    )
 
 
 class TestMainProcessGone:
