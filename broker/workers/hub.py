@@ -46,13 +46,18 @@ class EventHub:
         self._retired = Metrics()
 
     async def serve(self, link: WorkerLink) -> None:
-        """Handle ``link``'s messages until it closes."""
+        """Handle ``link``'s messages until it closes.
+
+        A message the hub cannot read closes the channel: the worker then
+        stops (it can no longer audit) and the supervisor starts another."""
         self._links.add(link)
         try:
             while (message := await link.receive()) is not None:
                 await self._handle(link, message)
         except BrokerError as error:
             log.error("api_worker.bad_message", **error.to_dict())
+        except (KeyError, TypeError, ValueError) as error:  # well-formed JSON, wrong shape
+            log.error("api_worker.bad_message", code="malformed", reason=type(error).__name__)
         finally:
             self._links.discard(link)
             self._retire(link)

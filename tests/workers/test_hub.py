@@ -14,6 +14,7 @@ from broker.events import MemorySink
 from broker.metrics import Metrics
 from broker.typing import Region
 from broker.workers import channel
+from broker.workers.channel import Channel
 from broker.workers.sink import MainLink
 from tests.workers.conftest import PairFactory
 
@@ -92,6 +93,29 @@ class TestEvents:
         pair.worker.emit("session.requested", region=EU, ticket_id="T-3")
         await pair.worker.flush_events()
         assert [e["ticket_id"] for e in sink.events] == ["T-3"]
+
+    @pytest.mark.parametrize(
+        "message",
+        [
+            {
+                "kind": "events",
+                "events": [["session.requested", "eu-central-1", ["not", "a", "map"]]],
+            },
+            {"kind": "events"},
+            {"kind": "flush"},
+        ],
+    )
+    async def test_malformed_message_closes_the_channel(
+        self, make_pair: PairFactory, message: dict[str, object]
+    ) -> None:
+        """A message of the wrong shape: the hub drops that worker's channel, writes nothing."""
+        sink = MemorySink()
+        pair = await make_pair(sink)
+        Channel.send(pair.worker, message)
+        await asyncio.wait_for(pair.worker.lost.wait(), 5)
+        assert sink.events == []
+        with pytest.raises(UnavailableError):
+            pair.worker.emit("session.requested", region=EU)
 
     async def test_lost_main_process_fails_closed(self) -> None:
         """When the main process's end closes, the worker knows and emits raise."""
