@@ -362,8 +362,10 @@ class TestAsyncsshClient:
         """A SIGINT request interrupts the running program, not the login shell."""
         conn, chan, session = await self.open(target, client_key)
         async with conn:
+            # The loop forks nothing: bash ignores a SIGINT that reached it while a child
+            # it waits for did not die of it (a `sleep` forked just after the signal).
             chan.write(
-                b'bash -c \'trap "exit 7" INT; echo rea""dy; while :; do sleep 0.1; done\';'
+                b'bash -c \'trap "exit 7" INT; echo rea""dy; while :; do :; done\';'
                 b" echo status=$?; exit 4\n"
             )
             await session.wait_for(b"ready\r\n")
