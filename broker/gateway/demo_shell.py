@@ -30,10 +30,18 @@ _HANGUP_GRACE = 2.0
 _PATH = "/usr/local/bin:/usr/bin:/bin"
 _TERM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
 _SIGNALS = frozenset({"INT", "QUIT", "TERM", "HUP", "KILL", "USR1", "USR2", "WINCH"})
-# Takes the PTY as controlling terminal, then execs bash. A separate program
-# instead of preexec_fn, which can deadlock in a process with threads.
+# Signals a login shell must start with at their defaults. An ignored signal
+# survives exec, and `broker run` started in the background (`&`, nohup) has
+# SIGINT and SIGQUIT ignored: bash would then start with Ctrl-C ignored and
+# untrappable. sshd resets them for its sessions too.
+_RESET_SIGNALS = ("HUP", "INT", "QUIT", "PIPE", "TERM", "TSTP", "TTIN", "TTOU", "USR1", "USR2")
+# Resets those signals and the signal mask, takes the PTY as controlling
+# terminal, then execs bash. A separate program instead of preexec_fn, which
+# can deadlock in a process with threads.
 _CTTY = (
-    "import fcntl,os,sys,termios;"
+    "import fcntl,os,signal,sys,termios;"
+    f"[signal.signal(getattr(signal,'SIG'+n),signal.SIG_DFL) for n in {_RESET_SIGNALS!r}];"
+    "signal.pthread_sigmask(signal.SIG_SETMASK,());"
     "fcntl.ioctl(0,termios.TIOCSCTTY,0);"
     "os.execv(sys.argv[1],sys.argv[1:])"
 )

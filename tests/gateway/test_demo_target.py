@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import signal
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +15,15 @@ import pytest
 
 from broker.gateway.demo_target import HOST_KEY_FILE, DemoTarget
 from tests.gateway.conftest import DEMO_REGION, ClientKey
+
+
+@pytest.fixture
+def broker_sigint(request):
+    """SIGINT as the broker process holds it while the test runs (children inherit SIG_IGN)."""
+    previous = signal.signal(signal.SIGINT, request.param)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
 
 REGION = DEMO_REGION
 GUARD = 30.0  # seconds; only so a broken relay fails instead of hanging
@@ -358,14 +368,19 @@ class TestAsyncsshClient:
         chan, session = await conn.create_session(_Collect, term_type="xterm", encoding=None)
         return conn, chan, session
 
-    async def test_signal_reaches_the_foreground_job(self, target, client_key):
-        """A SIGINT request interrupts the running program, not the login shell."""
+    @pytest.mark.parametrize(
+        "broker_sigint",
+        [signal.default_int_handler, signal.SIG_IGN],
+        ids=["handled", "ignored"],
+        indirect=True,
+    )
+    async def test_signal_reaches_the_foreground_job(self, target, client_key, broker_sigint):
+        """A SIGINT request interrupts the running program, not the login shell,
+        even when the broker itself was started with SIGINT ignored (``&``, nohup)."""
         conn, chan, session = await self.open(target, client_key)
         async with conn:
-            # The loop forks nothing: bash ignores a SIGINT that reached it while a child
-            # it waits for did not die of it (a `sleep` forked just after the signal).
             chan.write(
-                b'bash -c \'trap "exit 7" INT; echo rea""dy; while :; do :; done\';'
+                b'bash -c \'trap "exit 7" INT; echo rea""dy; while :; do sleep 0.1; done\';'
                 b" echo status=$?; exit 4\n"
             )
             await session.wait_for(b"ready\r\n")
