@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 from broker.models import Session
 from broker.store.codec import SESSION_COLUMNS, newest_first, session_from_row
-from broker.store.schema import LIVE_STATES_SQL
+from broker.store.schema import BUSY_TIMEOUT_SECONDS, LIVE_STATES_SQL
 
 _NEXT_REV = "UPDATE counters SET value = value + 1 WHERE name = 'session_rev' RETURNING value"
 # S608 below: only the fixed column lists from codec are interpolated; values are bound.
@@ -29,7 +29,8 @@ _REVOKE_LIVE = {
 }
 
 
-LOCK_WAIT_SECONDS = 5.0
+LOCK_WAIT_SECONDS = BUSY_TIMEOUT_SECONDS
+"""How long a writer waits for the write lock, as long as any other statement would."""
 _LOCK_POLL_SECONDS = 0.0002
 
 
