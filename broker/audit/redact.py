@@ -42,9 +42,13 @@ from phonenumbers.phonenumberutil import _VALID_PUNCTUATION
 from broker.audit.keys import SecretSource, check_region, derive_key
 
 PHONE_REGIONS: tuple[str, ...] = (
-    "DE", "FR", "IE", "SE", "IT", "ES", "GB", "CH", "US", "IN", "PH", "NL", "AT", "PL",
+    "DE", "FR", "IE", "SE", "IT", "ES", "GB", "CH", "US", "IN", "PH", "NL", "AT", "PL", "NO",
 )  # fmt: skip
 """Regions whose national formats are recognised, in order of preference.
+
+Norway (EEA) came last, so adding it changed no earlier attribution. A
+national number written as four dot-separated groups can also be an IPv4
+address (Norway's ``21.23.45.67``); IP addresses are kept, so such a string is.
 
 An ambiguous national number (valid in several of them) is attributed to the
 first; E.164 and international forms are unambiguous."""
@@ -126,13 +130,18 @@ def _longest_run(masked: str) -> int:
 
 
 def _mask(text: str, spans: Sequence[tuple[int, int]]) -> str:
-    """``text`` with ``spans`` overwritten by '|': same offsets, no digits, no separators."""
+    """``text`` with ``spans`` overwritten by '|': same offsets, no digits, no separators.
+
+    Spans may come in any order and overlap (every region's pass finds an
+    E.164 number again): each character is masked once, so offsets hold."""
     if not spans:
         return text
     parts, last = [], 0
-    for start, end in spans:
-        parts += [text[last:start], "|" * (end - start)]
-        last = end
+    for span_start, end in sorted(spans):
+        start = max(span_start, last)
+        if end > start:
+            parts += [text[last:start], "|" * (end - start)]
+            last = end
     parts.append(text[last:])
     return "".join(parts)
 

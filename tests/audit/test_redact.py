@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import string
 import uuid
@@ -9,7 +10,7 @@ from datetime import UTC, timedelta, timezone
 
 import phonenumbers
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from phonenumbers import Leniency, PhoneNumber, PhoneNumberFormat, PhoneNumberType
 
@@ -68,6 +69,15 @@ def phone_numbers(draw: st.DrawFn) -> PhoneNumber:
     return number if phonenumbers.is_valid_number(number) else example
 
 
+def is_ipv4(text: str) -> bool:
+    """Whether ``text`` is an IPv4 address (a dotted 8-digit number can be one)."""
+    try:
+        ipaddress.IPv4Address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def leftover_digits(text: str) -> str:
     """The digits of ``text`` outside pseudonyms (the filler has none)."""
     return re.sub(r"\D", "", PSEUDONYM.sub(" ", text))
@@ -90,10 +100,29 @@ class TestPhoneNumbers:
         """Each region's example numbers of each type, in each style, are replaced."""
         for region, number in EXAMPLES:
             raw = render(number, style)
+            if is_ipv4(raw):  # Norway's 21.23.45.67: an IP address, kept as IPs are
+                continue
             out = A.text(f"please call {raw} today")
             assert raw not in out, (region, raw)
             assert str(number.national_number) not in leftover_digits(out), (region, raw)
             assert "tel:" in out
+
+    @pytest.mark.parametrize(
+        ("text", "numbers"),
+        [
+            # Found by the property below in CI: the E.164 form, found again by every
+            # region's pass, used to shift the mask, so the other two forms stayed raw.
+            (" +4930123450  +49 30 123450  030 123450 ", 3),
+            ("+4930123450 +49 30 123450 030 123450", 3),
+            # A Norwegian (EEA) mobile number in its national form.
+            ("call 40 61 23 00 or 406 12 345", 2),
+        ],
+    )
+    def test_found_examples_leave_no_digit(self, text, numbers):
+        """Numbers the property tests once let through now all become pseudonyms."""
+        out = A.text(text)
+        assert leftover_digits(out) == ""
+        assert out.count("tel:") == numbers
 
     @SETTINGS
     @given(
@@ -105,6 +134,7 @@ class TestPhoneNumbers:
     )  # fmt: skip
     def test_no_number_survives_in_free_text(self, parts):
         """Thousands of numbers in many formats, embedded in text: none comes out raw."""
+        assume(not any(is_ipv4(render(n, s)) for n, s, *_ in parts))  # kept as IP addresses
         text = "".join(
             f"{filler}{before}{render(n, s)}{after}" for n, s, filler, before, after in parts
         )
