@@ -19,7 +19,7 @@ from broker.typing import CountryCode, Region, SessionId, StaffId
 from tests.aws.conftest import FAKE_ENV
 from tests.aws.moto_server import MotoServer
 from tests.store.contract import StoreContract
-from tests.store.world import EU, T0, TICKET_DE, session, world
+from tests.store.world import EU, STAFF_DE, T0, TARGET_DE, TICKET_DE, session, world
 
 REGION = Region("eu-central-1")
 _TABLES = itertools.count()
@@ -72,6 +72,12 @@ async def dynamo(dynamo_server: MotoServer) -> AsyncIterator[DynamoStore]:
 
 class TestDynamoOnly:
     """What only the DynamoDB store has: transaction limits, pinning, shared tables."""
+
+    async def test_keeps_no_revision(self, dynamo: DynamoStore) -> None:
+        """Its grant records carry no revision, so an insert is never guarded by one."""
+        records = await dynamo.grant_records(STAFF_DE.id, TICKET_DE.id, TARGET_DE.name, T0)
+        assert records.revision is None
+        assert await dynamo.create_session(session(), world_revision=None) == session()
 
     async def test_cascade_larger_than_one_transaction(self, dynamo: DynamoStore) -> None:
         """Closing a ticket with more live sessions than one transaction holds revokes all."""

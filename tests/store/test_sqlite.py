@@ -20,6 +20,7 @@ from broker.store.schema import SCHEMA_VERSION
 from broker.store.sqlite import DEFAULT_FILENAME, SqliteStore
 from broker.typing import ConsentId, SessionId
 from tests.store.contract import StoreContract
+from tests.store.contract_grants import RevisionContract
 from tests.store.world import (
     EU,
     ORG_DE,
@@ -33,8 +34,8 @@ from tests.store.world import (
 )
 
 
-class TestSqliteStore(StoreContract):
-    """``SqliteStore`` passes the store contract."""
+class TestSqliteStore(StoreContract, RevisionContract):
+    """``SqliteStore`` passes the store contract, revisions included."""
 
     async def open_store(self, tmp_path: Path) -> Store:
         """A store on a file in the test's own directory."""
