@@ -23,7 +23,7 @@ import structlog
 from aiohttp import web
 
 from broker.api.app import create_app
-from broker.api.auth import build_verifier
+from broker.api.auth import JwksVerifier, LocalAuthority, build_verifier
 from broker.audit import Auditor
 from broker.audit.log import configure_logging
 from broker.aws.assembly import AwsParts
@@ -103,7 +103,7 @@ class Runtime:
     def _open_store(self) -> Store:
         """SQLite in the state folder; in AWS mode, DynamoDB (and the other AWS parts)."""
         if self.config.mode != "aws":
-            return SqliteStore(self.config.state_dir / "broker.db", clock=self.clock)
+            return local_store(self.config, self.clock)
         assert self.auditor is not None
         self.aws = AwsParts.build(self.config, self.clock, self.auditor)
         self.aws.start()
@@ -166,9 +166,7 @@ class Runtime:
 
     async def _start_api(self) -> None:
         assert self.ctx is not None
-        verifier = build_verifier(
-            self.config.state_dir, clock=self.clock, **auth_options(self.config)
-        )
+        verifier = token_verifier(self.config, self.clock)
         assert self.auditor is not None
         if self.config.api_processes > 1:
             port = await self._start_api_workers()
@@ -248,8 +246,17 @@ def _demo_target(org_id: OrgId, region: Region, demo: DemoTarget, port: int) -> 
     )
 
 
-def auth_options(config: Config) -> dict[str, Any]:
-    """The token verifier's settings: local signing, or an issuer and its JWKS."""
+def local_store(config: Config, clock: Clock) -> SqliteStore:
+    """The SQLite store in the state folder (every API process opens this one file)."""
+    return SqliteStore(config.state_dir / "broker.db", clock=clock)
+
+
+def token_verifier(config: Config, clock: Clock) -> JwksVerifier | LocalAuthority:
+    """Local signing, or an issuer and its JWKS, as the config says."""
+    return build_verifier(config.state_dir, clock=clock, **_auth_options(config))
+
+
+def _auth_options(config: Config) -> dict[str, Any]:
     if config.mode == "local" and config.auth.jwks_file is None:
         return {"audience": config.auth.audience}
     return {

@@ -174,9 +174,14 @@ def _canonical_ip(value: str) -> str | None:
         return None
 
 
+def audit_time(value: datetime) -> str | None:
+    """A time as the trail stores it; None for a naive one (its zone is unknown: dropped)."""
+    return None if value.tzinfo is None else format_time(value)
+
+
 def _time(value: Any, redactor: RegionRedactor) -> str | None:
     if isinstance(value, datetime):
-        return None if value.tzinfo is None else format_time(value)
+        return audit_time(value)
     return _text(value, redactor)
 
 

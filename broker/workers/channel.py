@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import itertools
 import socket
-from typing import Any
+from typing import Any, Self
 
 from broker.errors import InputError, UnavailableError
 from broker.workers.wire import MAX_LINE, decode, encode
@@ -29,7 +29,7 @@ class Channel:
         self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
 
     @classmethod
-    async def over(cls, sock: socket.socket) -> Any:
+    async def over(cls, sock: socket.socket) -> Self:
         """A channel of this class over a connected socket (one end of a socketpair)."""
         reader, writer = await asyncio.open_connection(sock=sock, limit=MAX_LINE)
         return cls(reader, writer)

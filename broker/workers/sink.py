@@ -16,7 +16,7 @@ from typing import Any
 
 import structlog
 
-from broker.audit.events import FIELD_KINDS, check_event_type, format_time
+from broker.audit.events import FIELD_KINDS, audit_time, check_event_type
 from broker.errors import UnavailableError
 from broker.metrics import Metrics
 from broker.typing import Region
@@ -111,6 +111,4 @@ class MainLink(Channel):
 
 def _audit_time(name: str, value: datetime) -> str | None:
     """A time as the audit trail stores it; None (dropped) where the auditor would drop it."""
-    if FIELD_KINDS.get(name) != "time" or value.tzinfo is None:
-        return None
-    return format_time(value)
+    return audit_time(value) if FIELD_KINDS.get(name) == "time" else None

@@ -21,7 +21,6 @@ import structlog
 from aiohttp import web
 
 from broker.api.app import create_app
-from broker.api.auth import build_verifier
 from broker.audit import Auditor
 from broker.audit.log import configure_logging
 from broker.ca import CARegistry
@@ -30,9 +29,8 @@ from broker.config import Config, config_from_mapping
 from broker.keys import LocalKeyStore
 from broker.metrics import Metrics
 from broker.policy import PolicyConfig
-from broker.runtime import auth_options
+from broker.runtime import local_store, token_verifier
 from broker.service.context import Context, GatewayAddress
-from broker.store.sqlite import SqliteStore
 from broker.typing import Region
 from broker.workers.sink import MainLink
 from broker.workers.supervisor import reuseport_socket
@@ -56,7 +54,8 @@ async def serve(fd: int) -> None:
     configure_logging(redactor=auditor.redactor, stream=sys.stderr)
     ctx = _context(config, link, setup["gateways"])
     metrics = Metrics()
-    app = create_app(ctx, _verifier(config), auditor, metrics, peers=link)
+    verifier = token_verifier(config, SystemClock())
+    app = create_app(ctx, verifier, auditor, metrics, peers=link)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     tasks = [asyncio.create_task(link.listen()), asyncio.create_task(link.push_metrics(metrics))]
@@ -74,17 +73,13 @@ async def serve(fd: int) -> None:
 
 def _context(config: Config, link: MainLink, gateways: dict[str, Any]) -> Context:
     clock = SystemClock()
-    store = SqliteStore(config.state_dir / "broker.db", clock=clock)
+    store = local_store(config, clock)
     cas = CARegistry(LocalKeyStore(config.state_dir), clock)
     policy = PolicyConfig.from_mapping(config.policy)
     ctx = Context(config, store, cas, link, clock, policy)
     for region, address in gateways.items():
         ctx.gateways[Region(region)] = GatewayAddress(**address)
     return ctx
-
-
-def _verifier(config: Config) -> Any:
-    return build_verifier(config.state_dir, clock=SystemClock(), **auth_options(config))
 
 
 async def _until_stopped(link: MainLink) -> None:
