@@ -9,7 +9,6 @@ grant and no session without a certificate stays live.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NoReturn
@@ -23,6 +22,7 @@ from broker.errors import (
     PolicyDenied,
     RegionMismatch,
 )
+from broker.ids import time_ordered_uuid
 from broker.metrics import Metrics
 from broker.models import Session
 from broker.policy import AccessRequest, Decision, decide, effective_tier, grant_ttl
@@ -61,12 +61,14 @@ def issued_session(
 ) -> Session:
     """A new ``issued`` session over the grant's records: fresh id and certificate serial.
 
-    The consent is named only when it is the basis: a session on another
-    basis must not end when some consent for the pair is revoked.
+    The id is time-ordered (``broker.ids``), so the store appends the row at
+    the end of its key instead of on a random page. The consent is named only
+    when it is the basis: a session on another basis must not end when some
+    consent for the pair is revoked.
     """
     consent = world.consent.id if basis == "consent" and world.consent else None
     return Session(
-        id=SessionId(str(uuid.uuid4())),
+        id=SessionId(time_ordered_uuid(now)),
         org_id=world.org.id,
         ticket_id=world.ticket.id,
         staff_id=world.staff.id,
