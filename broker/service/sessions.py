@@ -2,7 +2,9 @@
 
 A grant is: look up the world, ask the pure policy, write the session with a
 conditional insert (so a consent revoked meanwhile wins), sign a certificate
-with the org's region CA, and tell the event sink at every step. Any failure
+with the org's region CA, and tell the event sink at every step. The look-up
+may be the store's recent records, with no read at all: the insert is refused
+if they changed since, and a denial over them is made again over fresh ones. Any failure
 after the session row exists revokes it, so no certificate outlives a failed
 grant and no session without a certificate stays live.
 """
@@ -97,10 +99,11 @@ class SessionService:
         user_key = parse_user_key(req.public_key)  # bad input fails before anything is written
         source_address_list(req.source_address)
         staff_id = StaffId(principal.subject)
-        world = await self._world(staff_id, req)
+        recent = self._recent_world(staff_id, req)
+        world = recent or await self._world(staff_id, req)
         self._emit("session.requested", world, source_ip=source_ip)
         for _ in range(WORLD_ATTEMPTS):
-            decision, ttl = self._decide(world, req)
+            world, decision, ttl = await self._decision(world, world is not recent, staff_id, req)
             if ttl <= 0:
                 self._deny(world, decision, source_ip)
             try:
@@ -113,6 +116,20 @@ class SessionService:
             return await self._sign(session, world, user_key, source_ip)
         raise ConflictError("world_changed", "the records kept changing; ask again")
 
+    def _recent_world(self, staff_id: StaffId, req: GrantRequest) -> GrantRecords | None:
+        """The store's recent records for this grant, read no statement: they may be stale.
+
+        Deciding over them is safe because of what follows: the insert carries
+        their revision and is refused if anything changed since, and a denial
+        over them is decided again over fresh records (``_decision``).
+        """
+        world = self.ctx.store.recent_grant_records(
+            staff_id, req.ticket_id, req.target, self.ctx.clock.now()
+        )
+        if world is None or world.revision is None or world.target.region != world.org.region:
+            return None
+        return world
+
     async def _world(self, staff_id: StaffId, req: GrantRequest) -> GrantRecords:
         world = await self.ctx.store.grant_records(
             staff_id, req.ticket_id, req.target, self.ctx.clock.now()
@@ -122,6 +139,19 @@ class SessionService:
                 "target_region", "target is not in the org's region", target=world.target.name
             )
         return world
+
+    async def _decision(
+        self, world: GrantRecords, fresh: bool, staff_id: StaffId, req: GrantRequest
+    ) -> tuple[GrantRecords, Decision, int]:
+        """The decision over ``world``; a denial over recent records is made again over fresh ones.
+
+        Returns the records decided over, the decision and the TTL it allows.
+        """
+        decision, ttl = self._decide(world, req)
+        if ttl <= 0 and not fresh:
+            world = await self._world(staff_id, req)
+            decision, ttl = self._decide(world, req)
+        return world, decision, ttl
 
     def _decide(self, world: GrantRecords, req: GrantRequest) -> tuple[Decision, int]:
         """The policy's decision, and the TTL it allows (0 when it denies)."""

@@ -182,6 +182,15 @@ class Store(Protocol):
         ``NotFoundError`` names the first unknown of staff, ticket and target."""
         ...
 
+    def recent_grant_records(
+        self, staff_id: StaffId, ticket_id: TicketId, target: TargetName, at: datetime
+    ) -> GrantRecords | None:
+        """What ``grant_records`` last returned for these ids, as valid at ``at``,
+        without asking the backing system: it may be out of date. None when the
+        store keeps none, or keeps no ``revision`` with them (then nothing could
+        tell an insert over them was stale)."""
+        ...
+
     # -- sessions -------------------------------------------------------
     async def create_session(
         self, session: Session, *, world_revision: int | None = None

@@ -167,6 +167,12 @@ class DynamoStore:
         )
         return GrantRecords(staff, ticket, org, found, consent)
 
+    def recent_grant_records(
+        self, staff_id: StaffId, ticket_id: TicketId, target: TargetName, at: datetime
+    ) -> GrantRecords | None:
+        """None: this store keeps no revision, so every grant reads afresh."""
+        return None
+
     async def create_session(
         self, session: Session, *, world_revision: int | None = None
     ) -> Session:

@@ -11,6 +11,11 @@ recorded over records that changed after it was made.
 Time is the one thing that changes them without a write: the consent read
 was the unrevoked one expiring last, so once it has expired none is valid;
 and an entry is never used for an earlier moment than it was read at.
+
+``recent`` skips the revision check (and so the store read it costs): a
+grant may decide over recent records because its insert re-checks their
+revision, and a denial is decided again over fresh ones
+(``SessionService.grant``).
 """
 
 from __future__ import annotations
@@ -34,11 +39,16 @@ class SeenGrants:
 
     def get(self, key: GrantKey, revision: int, at: datetime) -> GrantRecords | None:
         """The records for ``key`` as valid at ``at``, if read at ``revision``; else None."""
+        records = self.recent(key, at)
+        return records if records is not None and records.revision == revision else None
+
+    def recent(self, key: GrantKey, at: datetime) -> GrantRecords | None:
+        """The records for ``key`` as valid at ``at`` when last read, at any revision."""
         entry = self._entries.get(key)
         if entry is None:
             return None
         records, read_at = entry
-        if records.revision != revision or at < read_at:
+        if at < read_at:
             return None
         if records.consent is not None and records.consent.expires_at <= at:
             return replace(records, consent=None)

@@ -263,6 +263,12 @@ class SqliteStore:
         self._seen.put(key, records, at)
         return records
 
+    def recent_grant_records(
+        self, staff_id: StaffId, ticket_id: TicketId, target: TargetName, at: datetime
+    ) -> GrantRecords | None:
+        """The records last read for these ids, at whatever revision (no statement)."""
+        return self._seen.recent((staff_id, ticket_id, target), at)
+
     # -- sessions -------------------------------------------------------
     async def create_session(
         self, session: Session, *, world_revision: int | None = None

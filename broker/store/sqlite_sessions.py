@@ -117,13 +117,18 @@ def _create_params(session: Session) -> dict[str, Any]:
 def _why_not_created(
     conn: sqlite3.Connection, session: Session, world_revision: int | None
 ) -> BrokerError:
-    """Name the precondition that failed (read inside the failed transaction)."""
+    """Name the precondition that failed (read inside the failed transaction).
+
+    A changed world comes first: whatever else failed is a consequence of that
+    change, and the caller decides again over the new records (the policy
+    then gives its own reasons, e.g. for a staff member deactivated meanwhile).
+    """
+    if world_revision is not None and world_revision != world_revision_now(conn):
+        return ConflictError("world_changed", "the records the decision read changed meanwhile")
     for check in (_ticket_problem, _staff_problem, _target_problem, _consent_problem):
         problem = check(conn, session)
         if problem is not None:
             return problem
-    if world_revision is not None and world_revision != world_revision_now(conn):
-        return ConflictError("world_changed", "the records the decision read changed meanwhile")
     return ConflictError("session_conflict", "the session could not be created")
 
 

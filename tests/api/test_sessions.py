@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
 from broker.ca import describe_certificate
-from broker.models import Staff
+from broker.models import Consent, Staff
 from broker.store.base import ImportBundle, SessionQuery
-from broker.typing import CountryCode, StaffId, TicketId
+from broker.store.sqlite import SqliteStore
+from broker.typing import ConsentId, CountryCode, OrgId, StaffId, Subject, TicketId
 from tests.api.conftest import Api, soon
 
 
@@ -248,3 +249,45 @@ class TestGrantRace:
         assert (await answer.json())["code"] == "world_changed"
         listed = await api.store.list_sessions(SessionQuery(ticket_id=TicketId("T-1001")))
         assert listed.items == []
+
+
+class TestRecentRecords:
+    """Grants first decided over the store's recent records, which may be stale."""
+
+    def another_process(self, api: Api) -> SqliteStore:
+        """A second store on the same file, as another API process has: its writes
+        change the records without touching this process's recent ones."""
+        return SqliteStore(api.state / "broker.db")
+
+    async def test_denial_over_stale_records_is_decided_again(self, api: Api) -> None:
+        """Consent given through another process after a denial: the next grant is allowed."""
+        assert (await api.grant("eng-us-1", "T-1001")).status == 403
+        async with self.another_process(api) as other:
+            await other.add_consent(
+                Consent(
+                    ConsentId("consent-race"),
+                    OrgId("acme-de"),
+                    TicketId("T-1001"),
+                    StaffId("eng-us-1"),
+                    Subject("admin-acme-de"),
+                    api.clock.now(),
+                    api.clock.now() + timedelta(hours=1),
+                )
+            )
+        answer = await api.grant("eng-us-1", "T-1001")
+        assert answer.status == 201, await answer.text()
+        assert (await answer.json())["basis"] == "consent"
+
+    @pytest.mark.parametrize("elsewhere", [True, False], ids=["other-process", "same-process"])
+    async def test_allow_over_stale_records_is_decided_again(
+        self, api: Api, elsewhere: bool
+    ) -> None:
+        """Staff deactivated after a grant: the next grant is denied with the policy's reason."""
+        assert (await api.grant("eng-de-1", "T-1001")).status == 201
+        async with self.another_process(api) as other:
+            store = other if elsewhere else api.store
+            await store.set_staff_active(StaffId("eng-de-1"), False, api.clock.now())
+        answer = await api.grant("eng-de-1", "T-1001")
+        assert answer.status == 403
+        assert (await answer.json())["reasons"] == ["staff_inactive"]
+        assert len(api.events.of("session.issued")) == 1

@@ -4,7 +4,8 @@ A store may reuse records it read before (SQLite does, see
 ``broker.store.grant_cache``), so these tests read, change, and read again:
 whatever a store keeps, the second read must show the change. A store that
 returns a ``revision`` also passes ``RevisionContract``: it refuses an insert
-made over records that changed since they were read.
+made over records that changed since they were read, and its
+``recent_grant_records`` hands back the last read without reading.
 """
 
 from __future__ import annotations
@@ -109,6 +110,18 @@ class GrantReadContract(StoreHarness):
         assert (await read(store, STAFF_US, later)).consent is None
         assert (await read(store, STAFF_US, T0)).consent == given
 
+    async def test_recent_records_carry_a_revision_or_are_none(self, store: Store) -> None:
+        """Recent records (read without asking the backing system) come only with a revision:
+        without one, nothing could refuse an insert made over them once stale."""
+        await read(store)
+        recent = store.recent_grant_records(STAFF_DE.id, TICKET_DE.id, TARGET_DE.name, T0)
+        assert recent is None or recent.revision is not None
+
+
+def recent(store: Store, staff: Any = STAFF_DE, at: Any = T0) -> GrantRecords | None:
+    """``recent_grant_records`` of ``staff`` on ticket-de / web at ``at``."""
+    return store.recent_grant_records(staff.id, TICKET_DE.id, TARGET_DE.name, at)
+
 
 class RevisionContract(StoreHarness):
     """For a store that keeps a revision of the grant's records (SQLite does)."""
@@ -132,3 +145,29 @@ class RevisionContract(StoreHarness):
         await store.create_session(session(), world_revision=records.revision)
         await store.end_session(session().id, "revoked", "test", T0 + timedelta(minutes=1))
         assert (await read(store)).revision == records.revision
+
+    async def test_recent_records_are_the_last_read(self, store: Store) -> None:
+        """Before any read there are none; after one, the same records, with no read."""
+        assert recent(store) is None
+        records = await read(store)
+        assert recent(store) == records
+
+    async def test_stale_recent_records_cannot_be_recorded_over(self, store: Store) -> None:
+        """After a change, recent records are the old ones; their revision refuses the insert."""
+        records = await read(store)
+        await store.set_staff_active(STAFF_US.id, False, T0)  # any record, not only these
+        stale = recent(store)
+        assert stale is not None
+        assert stale == records
+        with pytest.raises(ConflictError) as refused:
+            await store.create_session(session(), world_revision=stale.revision)
+        assert refused.value.code == "world_changed"
+
+    async def test_recent_records_follow_the_clock(self, store: Store) -> None:
+        """An expired consent is gone from recent records; an earlier moment gets none."""
+        await store.add_consent(consent())
+        assert (await read(store, STAFF_US)).consent is not None
+        later = recent(store, STAFF_US, T0 + timedelta(hours=2))
+        assert later is not None
+        assert later.consent is None
+        assert recent(store, STAFF_US, T0 - timedelta(seconds=1)) is None
