@@ -18,7 +18,7 @@ import base64
 import ipaddress
 import re
 import secrets
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TypedDict
 
@@ -165,35 +165,27 @@ class RegionCA:
         """
         now = self._clock.now()
         self._check_session(session, now)
-        user_key = _user_key(public_key)
-        issued = IssuedCertificate(
-            certificate="",
+        source = source_address_list(session.source_address)
+        cert = UserCertificate(
+            key=_user_key(public_key),
             # The store may already hold the serial (chosen at insert: one write fewer).
             serial=session.cert_serial or new_serial(),
             key_id=make_key_id(session.id, session.staff_id, session.ticket_id),
-            valid_after=_whole_seconds(now - CLOCK_SKEW),
-            valid_before=_whole_seconds(session.valid_before),
-        )
-        text = self._generate(user_key, session, issued)
-        return replace(issued, certificate=text)
-
-    def _generate(
-        self, user_key: PublicKeyBlob, session: Session, fields: IssuedCertificate
-    ) -> str:
-        """The certificate line: one principal, ``permit-pty`` only, no force-command."""
-        source = source_address_list(session.source_address)
-        cert = UserCertificate(
-            key=user_key,
-            serial=fields.serial,
-            key_id=fields.key_id,
             principals=(session.id,),
-            valid_after=int(fields.valid_after.timestamp()),
-            valid_before=int(fields.valid_before.timestamp()),
+            valid_after=int((now - CLOCK_SKEW).timestamp()),
+            valid_before=int(session.valid_before.timestamp()),
             critical_options=(("source-address", ",".join(source)),) if source else (),
             extensions=("permit-pty",),
         )
         blob = sign_user_certificate(self._signer, self._blob, cert)
-        return f"{certificate_type(user_key.algorithm).decode()} {base64.b64encode(blob).decode()}"
+        return IssuedCertificate(
+            certificate=f"{certificate_type(cert.key.algorithm).decode()} "
+            f"{base64.b64encode(blob).decode()}",
+            serial=cert.serial,
+            key_id=cert.key_id,
+            valid_after=datetime.fromtimestamp(cert.valid_after, UTC),
+            valid_before=datetime.fromtimestamp(cert.valid_before, UTC),
+        )
 
     def _check_session(self, session: Session, now: datetime) -> None:
         """Only a live session of this region, ending within the maximum, is signed."""
@@ -248,11 +240,6 @@ class CARegistry:
 def _new_ca_key() -> bytes:
     """A fresh Ed25519 CA key in OpenSSH private key format."""
     return asyncssh.generate_private_key("ssh-ed25519").export_private_key()
-
-
-def _whole_seconds(at: datetime) -> datetime:
-    """``at`` truncated to the whole second a certificate can carry."""
-    return datetime.fromtimestamp(int(at.timestamp()), UTC)
 
 
 def new_serial() -> int:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import secrets
 import struct
 from dataclasses import dataclass
@@ -35,6 +36,11 @@ USER_CERT = 1
 
 _ED25519 = b"ssh-ed25519"
 _ED25519_KEY_SIZE = 32
+_U32 = struct.Struct(">I")
+_SERIAL_AND_TYPE = struct.Struct(">QI")
+_VALIDITY = struct.Struct(">QQ")
+_EMPTY_STRING = b"\0\0\0\0"
+_SIGNATURE_TYPE = _U32.pack(len(_ED25519)) + _ED25519
 
 
 class WireFormatError(ValueError):
@@ -77,7 +83,7 @@ class UserCertificate:
 
 def string(data: bytes) -> bytes:
     """An SSH ``string``: uint32 length, then the bytes."""
-    return struct.pack(">I", len(data)) + data
+    return _U32.pack(len(data)) + data
 
 
 def read_string(data: bytes, offset: int) -> tuple[bytes, int]:
@@ -126,23 +132,32 @@ def sign_user_certificate(
     """The certificate's wire blob, signed by ``ca_key`` (whose public blob is ``ca_blob``)."""
     body = b"".join(
         (
-            string(certificate_type(cert.key.algorithm)),
+            _type_string(cert.key.algorithm),
             string(secrets.token_bytes(32) if nonce is None else nonce),
             cert.key.fields,
-            struct.pack(">QI", cert.serial, USER_CERT),
+            _SERIAL_AND_TYPE.pack(cert.serial, USER_CERT),
             string(cert.key_id.encode("utf-8")),
             string(b"".join(string(p.encode("utf-8")) for p in cert.principals)),
-            struct.pack(">QQ", cert.valid_after, cert.valid_before),
+            _VALIDITY.pack(cert.valid_after, cert.valid_before),
             string(_options(cert.critical_options)),
-            string(
-                b"".join(string(name.encode()) + string(b"") for name in sorted(cert.extensions))
-            ),
-            string(b""),  # reserved
+            _extensions_string(cert.extensions),
+            _EMPTY_STRING,  # reserved
             string(ca_blob),
         )
     )
-    signature = string(_ED25519) + string(ca_key.sign(body))
-    return body + string(signature)
+    return body + string(_SIGNATURE_TYPE + string(ca_key.sign(body)))
+
+
+@functools.cache
+def _type_string(algorithm: bytes) -> bytes:
+    """The certificate type as a ``string``: one per key type, so computed once."""
+    return string(certificate_type(algorithm))
+
+
+@functools.cache
+def _extensions_string(extensions: tuple[str, ...]) -> bytes:
+    """Extensions, sorted by name, each with an empty value (nearly always permit-pty)."""
+    return string(b"".join(string(name.encode()) + _EMPTY_STRING for name in sorted(extensions)))
 
 
 def _options(options: tuple[tuple[str, str], ...]) -> bytes:
