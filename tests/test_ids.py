@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from broker.ids import time_ordered_uuid
+from broker.ids import random_uuid, time_ordered_uuid
 
 MOMENTS = st.datetimes(
     min_value=datetime(1970, 1, 1), max_value=datetime(8000, 1, 1), timezones=st.just(UTC)
@@ -45,3 +45,23 @@ class TestTimeOrderedUuid:
         at = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
         ids = {time_ordered_uuid(at) for _ in range(10_000)}
         assert len(ids) == 10_000
+
+
+class TestRandomUuid:
+    """``random_uuid``: RFC 9562 version 4."""
+
+    def test_is_a_canonical_version_4_uuid(self) -> None:
+        """Version 4, RFC variant, canonical text; and every variant digit occurs."""
+        variants = set()
+        for _ in range(2_000):
+            text = random_uuid()
+            parsed = uuid.UUID(text)
+            assert str(parsed) == text
+            assert parsed.version == 4
+            assert parsed.variant == uuid.RFC_4122
+            variants.add(text[19])
+        assert variants == set("89ab")
+
+    def test_ids_differ(self) -> None:
+        """10,000 ids are all distinct."""
+        assert len({random_uuid() for _ in range(10_000)}) == 10_000

@@ -7,7 +7,7 @@ from aiohttp import web
 from broker import validate as v
 from broker.api.middleware import read_json
 from broker.api.routing import Route, principal
-from broker.api.serialize import iso
+from broker.api.serialize import iso, json_response
 from broker.records import parse_bundle
 from broker.service.admin import AdminService
 from broker.typing import TICKET_STATUSES, Role, StaffId, TicketId, TicketStatus
@@ -26,7 +26,7 @@ async def import_records(request: web.Request) -> web.Response:
         "targets": counts.targets,
         "sessions_revoked": len(counts.revoked),
     }
-    return web.json_response(body)
+    return json_response(body)
 
 
 async def patch_ticket(request: web.Request) -> web.Response:
@@ -37,7 +37,7 @@ async def patch_ticket(request: web.Request) -> web.Response:
     status: TicketStatus = "closed" if closed else "open"
     ticket_id = TicketId(v.identifier(request.match_info["id"], "id"))
     ticket = await request.app[SERVICE].set_ticket_status(principal(request), ticket_id, status)
-    return web.json_response({"ticket_id": ticket.id, "status": ticket.status})
+    return json_response({"ticket_id": ticket.id, "status": ticket.status})
 
 
 async def patch_staff(request: web.Request) -> web.Response:
@@ -47,7 +47,7 @@ async def patch_staff(request: web.Request) -> web.Response:
     active = v.field(data, "active", v.boolean)
     staff_id = StaffId(v.identifier(request.match_info["id"], "id"))
     staff = await request.app[SERVICE].set_staff_active(principal(request), staff_id, active)
-    return web.json_response({"staff_id": staff.id, "active": staff.active})
+    return json_response({"staff_id": staff.id, "active": staff.active})
 
 
 async def routing(request: web.Request) -> web.Response:
@@ -64,7 +64,7 @@ async def routing(request: web.Request) -> web.Response:
             "next_open": iso(found.support_next_open),
         },
     }
-    return web.json_response(body)
+    return json_response(body)
 
 
 ANY_ROLE: tuple[Role, ...] = ("engineer", "customer_admin", "ops", "admin")

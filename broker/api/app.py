@@ -15,6 +15,7 @@ from broker.api.auth import TokenVerifier, bearer_token
 from broker.api.middleware import SCRUBBER, Handler, context, errors, problem_response, timing
 from broker.api.openapi import document
 from broker.api.routing import PRINCIPAL, Route
+from broker.api.serialize import json_response
 from broker.audit import Auditor
 from broker.errors import AuthenticationError, ForbiddenError
 from broker.metrics import Metrics
@@ -62,7 +63,7 @@ PEERS = web.AppKey("peers", Peers)
 async def healthz(request: web.Request) -> web.Response:
     """200 when the store answers; 503 (fail closed) when it does not."""
     await request.app[CONTEXT].store.ping()
-    return web.json_response({"status": "ok"})
+    return json_response({"status": "ok"})
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -73,7 +74,7 @@ async def metrics(request: web.Request) -> web.Response:
 
 async def openapi(request: web.Request) -> web.Response:
     """This API's OpenAPI 3.1 document."""
-    return web.json_response(document(all_routes()))
+    return json_response(document(all_routes()))
 
 
 OPS_ROUTES = (

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from broker import validate as v
 from broker.api.routing import Route, principal
+from broker.api.serialize import json_response
 from broker.audit import AuditQuery
 from broker.audit.events import EVENT_TYPES
 from broker.audit.tia import render_markdown
@@ -54,7 +55,7 @@ async def index(request: web.Request) -> web.Response:
     region = Region(params["region"]) if "region" in params else None
     page = await request.app[SERVICE].query(principal(request), region, query)
     cursor = str(page.next_after) if page.next_after is not None else None
-    return web.json_response({"items": page.records, "next_cursor": cursor})
+    return json_response({"items": page.records, "next_cursor": cursor})
 
 
 async def tia(request: web.Request) -> web.Response:
@@ -67,7 +68,7 @@ async def tia(request: web.Request) -> web.Response:
     report = await request.app[SERVICE].tia(principal(request), org_id, start, end)
     if fmt == "md":
         return web.Response(text=render_markdown(report), content_type="text/markdown")
-    return web.json_response(report)
+    return json_response(report)
 
 
 OPS: tuple[Role, ...] = ("ops", "admin")

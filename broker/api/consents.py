@@ -7,7 +7,7 @@ from aiohttp import web
 from broker import validate as v
 from broker.api.middleware import read_json
 from broker.api.routing import Route, principal
-from broker.api.serialize import consent_json
+from broker.api.serialize import consent_json, json_response
 from broker.service.consents import ConsentService
 from broker.typing import ConsentId, StaffId, TicketId
 
@@ -27,20 +27,20 @@ async def create(request: web.Request) -> web.Response:
     consent = await request.app[SERVICE].grant(
         principal(request), _ticket(request), staff_id, expires_at
     )
-    return web.json_response(consent_json(consent), status=201)
+    return json_response(consent_json(consent), status=201)
 
 
 async def index(request: web.Request) -> web.Response:
     """The ticket's consents."""
     consents = await request.app[SERVICE].list(principal(request), _ticket(request))
-    return web.json_response({"items": [consent_json(c) for c in consents]})
+    return json_response({"items": [consent_json(c) for c in consents]})
 
 
 async def revoke(request: web.Request) -> web.Response:
     """Revoke a consent; sessions that relied on it end."""
     consent_id = ConsentId(v.identifier(request.match_info["consent_id"], "consent_id"))
     consent = await request.app[SERVICE].revoke(principal(request), _ticket(request), consent_id)
-    return web.json_response(consent_json(consent))
+    return json_response(consent_json(consent))
 
 
 PATH = "/v1/tickets/{id}/consents"

@@ -8,14 +8,16 @@ customer data, so it goes only to the (redacted) log.
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 
+import orjson
 import structlog
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from broker.api.serialize import json_response
 from broker.errors import BrokerError, InputError, PayloadTooLarge, problem
+from broker.ids import random_uuid
 from broker.metrics import Metrics
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -33,7 +35,7 @@ def problem_response(error: BrokerError, request: web.Request) -> web.Response:
     """The problem+json response for ``error``, with any PI pseudonymised."""
     body = dict(problem(error, request.path))
     scrub = request.app.get(SCRUBBER)
-    return web.json_response(
+    return json_response(
         scrub(body) if scrub else body, status=error.status, content_type=PROBLEM_JSON
     )
 
@@ -69,9 +71,13 @@ async def context(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Bind a request id for logs and echo it back to the caller."""
     request_id = request.headers.get("X-Request-Id", "")
     if not (0 < len(request_id) <= 64 and request_id.replace("-", "").isalnum()):
-        request_id = str(uuid.uuid4())
-    with structlog.contextvars.bound_contextvars(request_id=request_id):
+        request_id = random_uuid()
+    # bind and reset by token: ``bound_contextvars`` copies the whole context twice
+    bound = structlog.contextvars.bind_contextvars(request_id=request_id)
+    try:
         response = await handler(request)
+    finally:
+        structlog.contextvars.reset_contextvars(**bound)
     response.headers["X-Request-Id"] = request_id
     return response
 
@@ -98,6 +104,6 @@ async def read_json(request: web.Request) -> object:
     if request.content_type != "application/json":
         raise InputError("content-type", "must be application/json")
     try:
-        return await request.json()
-    except ValueError as error:
+        return orjson.loads(await request.read())
+    except ValueError as error:  # orjson.JSONDecodeError is one
         raise InputError("body", "is not valid JSON") from error

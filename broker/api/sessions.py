@@ -7,7 +7,7 @@ from aiohttp import web
 from broker import validate as v
 from broker.api.middleware import read_json
 from broker.api.routing import Route, principal, source_ip
-from broker.api.serialize import iso, session_json
+from broker.api.serialize import iso, json_response, session_json
 from broker.errors import InputError
 from broker.service.sessions import Grant, GrantRequest, SessionService
 from broker.store.base import SessionQuery
@@ -55,14 +55,14 @@ async def create(request: web.Request) -> web.Response:
     grant = await request.app[SERVICE].grant(
         principal(request), parse_grant(await read_json(request)), source_ip(request)
     )
-    return web.json_response(grant_json(grant), status=201)
+    return json_response(grant_json(grant), status=201)
 
 
 async def show(request: web.Request) -> web.Response:
     """One session."""
     session_id = SessionId(v.identifier(request.match_info["id"], "id"))
     session = await request.app[SERVICE].get(principal(request), session_id)
-    return web.json_response(session_json(session))
+    return json_response(session_json(session))
 
 
 def parse_query(params: dict[str, str]) -> SessionQuery:
@@ -86,14 +86,14 @@ async def index(request: web.Request) -> web.Response:
     query = parse_query(dict(request.query))
     page = await request.app[SERVICE].list(principal(request), query)
     items = [session_json(s) for s in page.items]
-    return web.json_response({"items": items, "next_cursor": page.next_cursor})
+    return json_response({"items": items, "next_cursor": page.next_cursor})
 
 
 async def revoke(request: web.Request) -> web.Response:
     """Revoke a live session; the gateway cuts it within a second."""
     session_id = SessionId(v.identifier(request.match_info["id"], "id"))
     session = await request.app[SERVICE].revoke(principal(request), session_id, source_ip(request))
-    return web.json_response(session_json(session))
+    return json_response(session_json(session))
 
 
 ENGINEER_OPS: tuple[Role, ...] = ("engineer", "ops", "admin")

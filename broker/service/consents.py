@@ -6,11 +6,11 @@ that the consent allowed; each is announced so the gateway audit matches.
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 
 from broker.api.auth import Principal
 from broker.errors import InputError, NotFoundError
+from broker.ids import random_uuid
 from broker.models import Consent, Ticket
 from broker.service.authz import require_org_admin, require_role
 from broker.service.context import Context, announce_revoked
@@ -34,7 +34,7 @@ class ConsentService:
         if expires_at <= now:
             raise InputError("expires_at", "must be in the future")
         consent = Consent(
-            id=ConsentId(str(uuid.uuid4())),
+            id=ConsentId(random_uuid()),
             org_id=ticket.org_id,
             ticket_id=ticket.id,
             staff_id=staff_id,
