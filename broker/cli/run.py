@@ -10,6 +10,7 @@ import signal
 from pathlib import Path
 
 from broker.config import load_config
+from broker.gc_pauses import freeze_startup_objects
 from broker.runtime import Runtime
 
 
@@ -29,6 +30,7 @@ async def serve(runtime: Runtime) -> None:
         loop.add_signal_handler(sig, stop.set)
     try:
         endpoints = await runtime.start()
+        freeze_startup_objects()
         print(json.dumps(endpoints, indent=2), flush=True)
         await stop.wait()
     finally:

@@ -26,6 +26,7 @@ from broker.audit.log import configure_logging
 from broker.ca import CARegistry
 from broker.clock import SystemClock
 from broker.config import Config, config_from_mapping
+from broker.gc_pauses import freeze_startup_objects
 from broker.keys import LocalKeyStore
 from broker.metrics import Metrics
 from broker.policy import PolicyConfig
@@ -61,6 +62,7 @@ async def serve(fd: int) -> None:
     tasks = [asyncio.create_task(link.listen()), asyncio.create_task(link.push_metrics(metrics))]
     try:
         await web.SockSite(runner, reuseport_socket(config.bind_host, setup["port"])).start()
+        freeze_startup_objects()
         link.send({"kind": "ready", "pid": os.getpid()})
         await _until_stopped(link)
     finally:
