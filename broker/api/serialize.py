@@ -31,7 +31,9 @@ def iso(at: datetime | None) -> str | None:
     """``at`` as ISO 8601 UTC (``...Z``), or None."""
     if at is None:
         return None
-    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if at.tzinfo is not UTC:  # the clock's and the store's times are UTC already
+        at = at.astimezone(UTC)
+    return at.isoformat().replace("+00:00", "Z")
 
 
 def session_json(session: Session) -> dict[str, object]:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from broker.api.serialize import json_response
+from broker.api.serialize import iso, json_response
 
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text() | st.floats(allow_nan=False),
@@ -35,3 +37,21 @@ class TestJsonResponse:
     def test_beyond_64_bits_falls_back(self) -> None:
         """orjson refuses 2**64; the fallback writes it exactly."""
         assert json_response({"n": 2**64}).body == b'{"n": 18446744073709551616}'
+
+
+class TestIso:
+    """``iso``: any aware time as UTC with a ``Z``."""
+
+    @pytest.mark.parametrize(
+        ("at", "text"),
+        [
+            (datetime(2026, 1, 1, tzinfo=UTC), "2026-01-01T00:00:00Z"),
+            (datetime(2026, 1, 1, tzinfo=timezone.utc), "2026-01-01T00:00:00Z"),  # noqa: UP017 - this spelling is the case
+            (datetime(2026, 1, 1, 1, tzinfo=timezone(timedelta(hours=2))), "2025-12-31T23:00:00Z"),
+            (datetime(2026, 1, 1, 0, 0, 0, 5, tzinfo=UTC), "2026-01-01T00:00:00.000005Z"),
+            (None, None),
+        ],
+    )
+    def test_utc_with_z(self, at: datetime | None, text: str | None) -> None:
+        """Other offsets are converted; UTC however spelt is written as is."""
+        assert iso(at) == text
