@@ -1,4 +1,4 @@
-"""``python -m broker.workers FD``: an API worker process (started by ``broker run``)."""
+"""``python -m broker.workers FD HANDOFF``: an API worker process (started by ``broker run``)."""
 
 from __future__ import annotations
 

@@ -1,10 +1,11 @@
 """Start the API worker processes on one port, restart any that dies, stop them.
 
-Each worker is ``python -m broker.workers FD``, where FD is its end of a
-socketpair; everything else (config, gateways, port) comes as the ``setup``
-message, so nothing secret sits on a command line. The port is reserved by a
-listening ``SO_REUSEPORT`` socket of the main process until every worker
-listens on it too; the kernel then spreads connections over the workers.
+Each worker is ``python -m broker.workers FD HANDOFF``: FD is its end of a
+socketpair for messages, HANDOFF its end of the pair the main process passes
+accepted connections over (``broker.workers.handoff``); everything else
+(config, gateways) comes as the ``setup`` message, so nothing secret sits on
+a command line. The main process owns the listening socket and starts
+accepting once every worker is ready.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from broker.config import Config, config_to_mapping
 from broker.errors import UnavailableError
 from broker.service.context import GatewayAddress
 from broker.typing import Region
+from broker.workers.handoff import Dealer, handoff_pair
 from broker.workers.hub import EventHub, WorkerLink
 
 log = structlog.get_logger("broker.workers")
@@ -32,13 +34,16 @@ RESTART_DELAY = 1.0
 """A worker that died is replaced after this pause (so a crash loop cannot spin)."""
 
 
-def reuseport_socket(host: str, port: int) -> socket.socket:
-    """A TCP socket bound to ``host:port`` that other ``SO_REUSEPORT`` sockets may share."""
+LISTEN_BACKLOG = 1024
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket listening on ``host:port`` (0: any free port)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((host, port))
+        sock.listen(LISTEN_BACKLOG)
     except OSError:
         sock.close()
         raise
@@ -58,6 +63,8 @@ class ApiWorkers:
         self._serving: list[asyncio.Task[None]] = []  # the hub reading each worker
         self._keepers: list[asyncio.Task[None]] = []  # each slot's restarter
         self._stopping = False
+        self._dealer: Dealer | None = None
+        self._accepting: asyncio.Task[None] | None = None
         self.port = 0
 
     @property
@@ -66,17 +73,16 @@ class ApiWorkers:
         return [p.pid for p in self._processes.values() if p.returncode is None]
 
     async def start(self) -> int:
-        """Start every worker; returns the shared port once all of them listen."""
-        reserved = reuseport_socket(self._config.bind_host, self._config.api_port)
-        reserved.listen()
-        self.port = reserved.getsockname()[1]
+        """Start every worker, then accept; returns the API port."""
+        listener = listening_socket(self._config.bind_host, self._config.api_port)
+        self.port = listener.getsockname()[1]
+        self._dealer = Dealer(listener)
         try:
             await asyncio.gather(*(self._spawn(s) for s in range(self._config.api_processes)))
         except BaseException:
             await self.stop()
             raise
-        finally:
-            reserved.close()
+        self._accepting = asyncio.get_running_loop().create_task(self._dealer.serve())
         return self.port
 
     async def stop(self) -> None:
@@ -86,6 +92,10 @@ class ApiWorkers:
         worker finishes while it stops send their events last.
         """
         self._stopping = True
+        if self._dealer is not None:
+            self._dealer.close()  # no new connections from here on
+        if self._accepting is not None:
+            self._accepting.cancel()
         for task in self._keepers:
             task.cancel()
         for process in self._processes.values():
@@ -110,13 +120,29 @@ class ApiWorkers:
     async def _spawn(self, slot: int) -> None:
         """Start the worker of ``slot`` and wait until it listens (or kill it)."""
         ours, theirs = socket.socketpair()
+        deal_to, take_from = handoff_pair()
+        fds = (theirs.fileno(), take_from.fileno())
         try:
             process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "broker.workers", str(theirs.fileno()),
-                pass_fds=(theirs.fileno(),), stdin=asyncio.subprocess.DEVNULL,
+                sys.executable, "-m", "broker.workers", *map(str, fds),
+                pass_fds=fds, stdin=asyncio.subprocess.DEVNULL,
             )  # fmt: skip
         finally:
             theirs.close()
+            take_from.close()
+        try:
+            await self._start_serving(slot, process, ours)
+        except BaseException:  # not ready, or stopped meanwhile: it gets no connection
+            deal_to.close()
+            raise
+        assert self._dealer is not None  # start() made it first
+        self._dealer.attach(slot, deal_to)
+        self._keepers.append(asyncio.get_running_loop().create_task(self._keep(slot)))
+
+    async def _start_serving(
+        self, slot: int, process: asyncio.subprocess.Process, ours: socket.socket
+    ) -> None:
+        """Read the worker of ``slot``, send its setup and wait until it is ready (or kill it)."""
         link: WorkerLink = await WorkerLink.over(ours)
         self._processes[slot] = process
         self._serving.append(asyncio.get_running_loop().create_task(self._hub.serve(link)))
@@ -127,7 +153,6 @@ class ApiWorkers:
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
             raise
-        self._keepers.append(asyncio.get_running_loop().create_task(self._keep(slot)))
 
     async def _wait_ready(self, link: WorkerLink, process: asyncio.subprocess.Process) -> None:
         exited = asyncio.ensure_future(process.wait())
@@ -144,6 +169,8 @@ class ApiWorkers:
     async def _keep(self, slot: int) -> None:
         """Replace the worker of ``slot`` whenever it exits while the instance runs."""
         code: int | None = await self._processes[slot].wait()
+        if self._dealer is not None:
+            self._dealer.detach(slot)
         while self._running():
             log.error("api_worker.exited", returncode=code)
             await asyncio.sleep(RESTART_DELAY)
@@ -161,4 +188,4 @@ class ApiWorkers:
     def _setup(self) -> dict[str, Any]:
         gateways = {region: asdict(address) for region, address in self._gateways.items()}
         config = config_to_mapping(self._config)
-        return {"kind": "setup", "config": config, "gateways": gateways, "port": self.port}
+        return {"kind": "setup", "config": config, "gateways": gateways}

@@ -1,10 +1,11 @@
 """One API worker process: the whole HTTP API, with events sent to the main process.
 
 It opens its own store connection and region CAs from the same state
-folder, verifies tokens as the main process would, and listens on the
-instance's API port beside the other workers (``SO_REUSEPORT``). It stops on
-SIGTERM, or when the main process goes away (no audit, no service). SIGINT
-is left to the main process, which stops the workers in order.
+folder, verifies tokens as the main process would, and serves the API
+connections the main process accepts and passes to it
+(``broker.workers.handoff``). It stops on SIGTERM, or when the main process
+goes away (no audit, no service). SIGINT is left to the main process, which
+stops the workers in order.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -33,21 +35,21 @@ from broker.policy import PolicyConfig
 from broker.runtime import local_store, token_verifier
 from broker.service.context import Context, GatewayAddress
 from broker.typing import Region
+from broker.workers.handoff import receive_connections
 from broker.workers.sink import MainLink
-from broker.workers.supervisor import reuseport_socket
 
 log = structlog.get_logger("broker.workers")
 
 
 def main(argv: list[str]) -> int:
-    """``python -m broker.workers FD``: serve until told to stop."""
+    """``python -m broker.workers FD HANDOFF``: serve until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    asyncio.run(serve(int(argv[0])))
+    asyncio.run(serve(int(argv[0]), int(argv[1])))
     return 0
 
 
-async def serve(fd: int) -> None:
-    """Take the setup from the main process, listen, and serve until stopped."""
+async def serve(fd: int, handoff: int) -> None:
+    """Take the setup from the main process, then serve the connections it passes."""
     link: MainLink = await MainLink.over(socket.socket(fileno=fd))
     setup = await link.setup()
     config = config_from_mapping(setup["config"])
@@ -59,9 +61,14 @@ async def serve(fd: int) -> None:
     app = create_app(ctx, verifier, auditor, metrics, peers=link)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    tasks = [asyncio.create_task(link.listen()), asyncio.create_task(link.push_metrics(metrics))]
+    assert runner.server is not None  # made by setup()
+    connections = receive_connections(socket.socket(fileno=handoff), _adopter(runner.server))
+    tasks = [
+        asyncio.create_task(link.listen()),
+        asyncio.create_task(link.push_metrics(metrics)),
+        asyncio.create_task(connections),
+    ]
     try:
-        await web.SockSite(runner, reuseport_socket(config.bind_host, setup["port"])).start()
         freeze_startup_objects()
         link.send({"kind": "ready", "pid": os.getpid()})
         await _until_stopped(link)
@@ -71,6 +78,31 @@ async def serve(fd: int) -> None:
             task.cancel()
         await ctx.store.close()
         await link.close()
+
+
+def _adopter(server: web.Server) -> Callable[[socket.socket], None]:
+    """Serve a passed connection as if this process had accepted it."""
+    loop = asyncio.get_running_loop()
+    adopting: set[asyncio.Task[Any]] = set()
+
+    def adopt(connection: socket.socket) -> None:
+        connection.setblocking(False)
+        task = loop.create_task(loop.connect_accepted_socket(server, connection))
+        adopting.add(task)  # held until done, so it is not collected midway
+        task.add_done_callback(_adopted(adopting, connection))
+
+    return adopt
+
+
+def _adopted(
+    adopting: set[asyncio.Task[Any]], connection: socket.socket
+) -> Callable[[asyncio.Task[Any]], None]:
+    def done(task: asyncio.Task[Any]) -> None:
+        adopting.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            connection.close()  # e.g. the client left already: nothing to serve
+
+    return done
 
 
 def _context(config: Config, link: MainLink, gateways: dict[str, Any]) -> Context:

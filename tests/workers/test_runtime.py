@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import asyncssh
@@ -132,6 +133,47 @@ class TestApiWorkers:
             await asyncio.sleep(0.1)
         assert len(workers.api_workers.pids) == 2
         assert killed not in workers.api_workers.pids
+
+
+def open_sockets(pid: int) -> int:
+    """How many sockets process ``pid`` holds open."""
+    fds = Path(f"/proc/{pid}/fd")
+    return sum(1 for fd in fds.iterdir() if os.readlink(fd).startswith("socket:"))
+
+
+async def kept_alive(runtime: Runtime) -> asyncio.StreamWriter:
+    """A keep-alive connection that has been answered once (so a worker serves it)."""
+    url = urlsplit(runtime.api_url)
+    reader, writer = await asyncio.open_connection(url.hostname, url.port)
+    writer.write(b"GET /healthz HTTP/1.1\r\nHost: broker\r\n\r\n")
+    head = await reader.readuntil(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    return writer
+
+
+class TestConnections:
+    """The main process accepts and deals connections to the workers in turn."""
+
+    async def test_dealt_evenly(self, workers: Runtime) -> None:
+        """Eight keep-alive connections: each worker serves four (a kernel hash would not)."""
+        assert workers.api_workers is not None
+        pids = workers.api_workers.pids
+        before = {pid: open_sockets(pid) for pid in pids}
+        writers = [await kept_alive(workers) for _ in range(8)]
+        try:
+            assert {pid: open_sockets(pid) - before[pid] for pid in pids} == dict.fromkeys(pids, 4)
+        finally:
+            for writer in writers:
+                writer.close()
+
+    async def test_no_worker_no_service(self, workers: Runtime) -> None:
+        """Every worker dead (until replaced): a connection is closed unanswered, not held."""
+        assert workers.api_workers is not None
+        for pid in workers.api_workers.pids:
+            os.kill(pid, signal.SIGKILL)
+        await asyncio.sleep(0.3)  # replacements come after RESTART_DELAY (1 s)
+        with pytest.raises(aiohttp.ClientError):
+            await asyncio.wait_for(grant(workers), 5)
 
 
 class TestStop:
