@@ -220,7 +220,10 @@ class PtyShell(asyncssh.SSHServerSession[bytes]):
             if proc.returncode is None:  # cancelled mid-hangup: do not leave it running
                 with contextlib.suppress(OSError):
                     os.killpg(proc.pid, signal.SIGKILL)
-            kill_session(proc.pid)
+            # Off the event loop: the scan reads every process's stat, and with
+            # hundreds of shells (the soak) it stalled the gateways' loop for
+            # tens of ms per shell, delaying revocations by seconds.
+            asyncio.get_running_loop().run_in_executor(None, kill_session, proc.pid)
 
     async def _relay(self, proc: asyncio.subprocess.Process) -> None:
         """Wait for whichever comes first: bash exiting or the client leaving."""
@@ -340,15 +343,20 @@ def kill_session(sid: int) -> None:
     (each in its own process group) live on. They all stay in the session
     bash led, so the demo target ends the session, not just the group.
     """
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and _session_of(entry) == sid:
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit() and _session_of(entry.name) == sid:
             with contextlib.suppress(OSError):
                 os.kill(int(entry.name), signal.SIGKILL)
 
 
-def _session_of(proc_dir: Path) -> int | None:
+def _session_of(pid: str) -> int | None:
+    """The session id of process ``pid`` (None once it has gone).
+
+    Raw bytes and ``os`` calls, not pathlib: this runs for every process on
+    the machine (2.5 against 5.5 ms for 67 processes)."""
     try:
-        fields = (proc_dir / "stat").read_text().rsplit(")", 1)[1].split()
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read().rsplit(b")", 1)[1].split()
     except (OSError, IndexError):
         return None
     return int(fields[3])  # after "pid (comm)": state, ppid, pgrp, session
