@@ -32,6 +32,8 @@ _TAG = b"c"
 """The one byte each hand-off message carries beside its descriptor."""
 _MAX_FDS = 64
 """The most descriptors a worker takes from one read of its hand-off socket."""
+ACCEPT_RETRY_SECONDS = 0.1
+"""The pause after a failed accept (no descriptors left), before trying again."""
 
 
 def handoff_pair() -> tuple[socket.socket, socket.socket]:
@@ -73,8 +75,13 @@ class Dealer:
         while True:
             try:
                 connection, _ = await loop.sock_accept(self._listener)
-            except OSError:  # closed by close(): the instance is stopping
-                return
+            except OSError as error:
+                if self._listener.fileno() < 0:  # closed: the instance is stopping
+                    return
+                # e.g. out of file descriptors: wait for some to free, keep accepting
+                log.error("api.accept_failed", errno=error.errno)
+                await asyncio.sleep(ACCEPT_RETRY_SECONDS)
+                continue
             with connection:  # a worker that took it holds its own descriptor now
                 self.deal(connection)
 
@@ -103,7 +110,10 @@ class Dealer:
 async def receive_connections(
     handoff: socket.socket, adopt: Callable[[socket.socket], object]
 ) -> None:
-    """The worker's side: ``adopt`` every connection passed until the main process closes."""
+    """The worker's side: ``adopt`` every connection passed until the main process closes.
+
+    Owns ``handoff``: it is closed on return.
+    """
     handoff.setblocking(False)
     loop = asyncio.get_running_loop()
     readable = asyncio.Event()
@@ -116,6 +126,7 @@ async def receive_connections(
                 return
     finally:
         loop.remove_reader(handoff.fileno())
+        handoff.close()
 
 
 def _take(handoff: socket.socket, adopt: Callable[[socket.socket], object]) -> bool:

@@ -92,10 +92,12 @@ class ApiWorkers:
         worker finishes while it stops send their events last.
         """
         self._stopping = True
+        if self._accepting is not None:  # stop accepting before the socket closes
+            self._accepting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._accepting
         if self._dealer is not None:
             self._dealer.close()  # no new connections from here on
-        if self._accepting is not None:
-            self._accepting.cancel()
         for task in self._keepers:
             task.cancel()
         for process in self._processes.values():
@@ -118,7 +120,7 @@ class ApiWorkers:
             task.cancel()
 
     async def _spawn(self, slot: int) -> None:
-        """Start the worker of ``slot`` and wait until it listens (or kill it)."""
+        """Start the worker of ``slot``, wait until it is ready, then deal to it (or kill it)."""
         ours, theirs = socket.socketpair()
         deal_to, take_from = handoff_pair()
         fds = (theirs.fileno(), take_from.fileno())

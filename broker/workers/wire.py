@@ -5,7 +5,7 @@ each worker (so no socket file exists that another local user could reach).
 Every message has a ``kind``:
 
 main -> worker
-    ``setup`` (``config``, ``gateways``, ``port``), once, first;
+    ``setup`` (``config``, ``gateways``), once, first;
     ``flushed`` (``id``) and ``metrics`` (``id``, ``snapshot``: every
     process summed), answers; ``audit_failed`` (``region``), when the main
     process could not write that region's chain.
