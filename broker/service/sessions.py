@@ -4,9 +4,9 @@ A grant is: look up the world, ask the pure policy, write the session with a
 conditional insert (so a consent revoked meanwhile wins), sign a certificate
 with the org's region CA, and tell the event sink at every step. The look-up
 may be the store's recent records, with no read at all: the insert is refused
-if they changed since, and a denial over them is made again over fresh ones. Any failure
-after the session row exists revokes it, so no certificate outlives a failed
-grant and no session without a certificate stays live.
+if they changed since, and a denial over them is made again over fresh ones.
+Any failure after the session row exists revokes it, so no certificate
+outlives a failed grant and no session without a certificate stays live.
 """
 
 from __future__ import annotations
@@ -86,6 +86,11 @@ def issued_session(
     )
 
 
+def _one_region(world: GrantRecords) -> bool:
+    """Whether the target sits in its org's region (a session spans exactly one)."""
+    return world.target.region == world.org.region
+
+
 class SessionService:
     """Use cases on sessions."""
 
@@ -126,15 +131,15 @@ class SessionService:
         world = self.ctx.store.recent_grant_records(
             staff_id, req.ticket_id, req.target, self.ctx.clock.now()
         )
-        if world is None or world.revision is None or world.target.region != world.org.region:
-            return None
+        if world is None or world.revision is None or not _one_region(world):
+            return None  # no revision to guard the insert, or a mismatch to report afresh
         return world
 
     async def _world(self, staff_id: StaffId, req: GrantRequest) -> GrantRecords:
         world = await self.ctx.store.grant_records(
             staff_id, req.ticket_id, req.target, self.ctx.clock.now()
         )
-        if world.target.region != world.org.region:
+        if not _one_region(world):
             raise RegionMismatch(
                 "target_region", "target is not in the org's region", target=world.target.name
             )

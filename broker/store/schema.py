@@ -12,6 +12,8 @@ import sqlite3
 from broker.errors import UnavailableError
 
 SCHEMA_VERSION = 3
+SESSIONS_LOST_FOREIGN_KEYS = 3
+"""The schema version whose sessions table declares no foreign keys (``SESSIONS_TABLE``)."""
 BUSY_TIMEOUT_SECONDS = 5.0
 
 _PRAGMAS = (
@@ -160,7 +162,7 @@ def _migrate(conn: sqlite3.Connection) -> None:
         raise UnavailableError("store_schema_newer", "the store file is from a newer broker")
     conn.execute("BEGIN IMMEDIATE")
     try:
-        if 0 < version < 3:
+        if 0 < version < SESSIONS_LOST_FOREIGN_KEYS:  # 0: a new file, nothing to copy
             for statement in _SESSIONS_WITHOUT_FOREIGN_KEYS:
                 conn.execute(statement)
         for statement in DDL:

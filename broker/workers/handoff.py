@@ -23,15 +23,17 @@ import asyncio
 import contextlib
 import socket
 from collections.abc import Callable
+from typing import Any
 
 import structlog
+from aiohttp import web
 
 log = structlog.get_logger("broker.workers")
 
 _TAG = b"c"
 """The one byte each hand-off message carries beside its descriptor."""
-_MAX_FDS = 64
-"""The most descriptors a worker takes from one read of its hand-off socket."""
+_FDS_PER_MESSAGE = 1
+"""Each hand-off message carries one connection (``Dealer._pass``)."""
 ACCEPT_RETRY_SECONDS = 0.1
 """The pause after a failed accept (no descriptors left), before trying again."""
 
@@ -133,7 +135,7 @@ def _take(handoff: socket.socket, adopt: Callable[[socket.socket], object]) -> b
     """Adopt every connection queued now; False once the main process's end is closed."""
     while True:
         try:
-            message, fds, _, _ = socket.recv_fds(handoff, 16, _MAX_FDS)
+            message, fds, _, _ = socket.recv_fds(handoff, len(_TAG), _FDS_PER_MESSAGE)
         except BlockingIOError:
             return True
         except OSError:
@@ -143,3 +145,24 @@ def _take(handoff: socket.socket, adopt: Callable[[socket.socket], object]) -> b
         for fd in fds:
             with contextlib.suppress(OSError):
                 adopt(socket.socket(fileno=fd))
+
+
+def adopter(server: web.Server) -> Callable[[socket.socket], None]:
+    """An ``adopt`` for ``receive_connections``: serve a passed connection with
+    ``server`` as if this process had accepted it."""
+    loop = asyncio.get_running_loop()
+    adopting: set[asyncio.Task[Any]] = set()  # held until done, so none is collected midway
+
+    def adopt(connection: socket.socket) -> None:
+        connection.setblocking(False)
+        task = loop.create_task(loop.connect_accepted_socket(server, connection))
+        adopting.add(task)
+
+        def done(task: asyncio.Task[Any]) -> None:
+            adopting.discard(task)
+            if not task.cancelled() and task.exception() is not None:
+                connection.close()  # e.g. the client left already: nothing to serve
+
+        task.add_done_callback(done)
+
+    return adopt

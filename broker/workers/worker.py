@@ -16,7 +16,6 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -35,7 +34,7 @@ from broker.policy import PolicyConfig
 from broker.runtime import local_store, token_verifier
 from broker.service.context import Context, GatewayAddress
 from broker.typing import Region
-from broker.workers.handoff import receive_connections
+from broker.workers.handoff import adopter, receive_connections
 from broker.workers.sink import MainLink
 
 log = structlog.get_logger("broker.workers")
@@ -62,7 +61,7 @@ async def serve(fd: int, handoff: int) -> None:
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     assert runner.server is not None  # made by setup()
-    connections = receive_connections(socket.socket(fileno=handoff), _adopter(runner.server))
+    connections = receive_connections(socket.socket(fileno=handoff), adopter(runner.server))
     tasks = [
         asyncio.create_task(link.listen()),
         asyncio.create_task(link.push_metrics(metrics)),
@@ -78,31 +77,6 @@ async def serve(fd: int, handoff: int) -> None:
             task.cancel()
         await ctx.store.close()
         await link.close()
-
-
-def _adopter(server: web.Server) -> Callable[[socket.socket], None]:
-    """Serve a passed connection as if this process had accepted it."""
-    loop = asyncio.get_running_loop()
-    adopting: set[asyncio.Task[Any]] = set()
-
-    def adopt(connection: socket.socket) -> None:
-        connection.setblocking(False)
-        task = loop.create_task(loop.connect_accepted_socket(server, connection))
-        adopting.add(task)  # held until done, so it is not collected midway
-        task.add_done_callback(_adopted(adopting, connection))
-
-    return adopt
-
-
-def _adopted(
-    adopting: set[asyncio.Task[Any]], connection: socket.socket
-) -> Callable[[asyncio.Task[Any]], None]:
-    def done(task: asyncio.Task[Any]) -> None:
-        adopting.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            connection.close()  # e.g. the client left already: nothing to serve
-
-    return done
 
 
 def _context(config: Config, link: MainLink, gateways: dict[str, Any]) -> Context:
