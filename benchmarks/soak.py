@@ -48,6 +48,7 @@ CLOSE_SLACK = timedelta(seconds=5)
 Under the soak's full load the close also waits on the engineer's client
 answering the channel close (up to 0.5 s) and on the store write; runs
 measured 2.1 s at worst (docs/benchmarks.md)."""
+QUANTILES = {"median": 0.5, "p99": 0.99, "max": 1.0}
 EEA = ("DE", "FR", "IE", "NL", "SE", "IT", "ES", "NO")
 
 
@@ -70,6 +71,11 @@ class Soak:
         self.staff = [f"soak-{i}" for i in range(engineers)]
         self.live: set[str] = set()
         self.counts: Counter[str] = Counter()
+        self.shells: set[str] = set()  # sessions whose shell is up
+        # Monotonic times: the API confirmed revoking a session with its shell
+        # up; that session's client connection ended.
+        self.revoked: dict[str, float] = {}
+        self.client_ended: dict[str, float] = {}
 
     def headers(
         self, subject: str, role: str = "engineer", org: str | None = None
@@ -124,6 +130,7 @@ class Soak:
                 local_addr=(source, 0),
             ) as conn:
                 process = await conn.create_process(term_type="xterm", term_size=(80, 24))
+                self.shells.add(grant["session_id"])
                 pause = random.uniform(0.5, 3)
                 process.stdin.write(
                     f"echo soak-$(({random.randint(1, 99)}*2)); sleep {pause:.1f}; exit\n"
@@ -133,7 +140,9 @@ class Soak:
         except (asyncssh.Error, OSError, TimeoutError):
             self.counts["cut_or_failed"] += 1
         finally:
+            self.client_ended[grant["session_id"]] = time.monotonic()
             self.live.discard(grant["session_id"])
+            self.shells.discard(grant["session_id"])
 
     async def chaos(self, http: aiohttp.ClientSession, until: float) -> None:
         """Revoke random live sessions; grant and revoke consents."""
@@ -143,8 +152,11 @@ class Soak:
             await asyncio.sleep(0.3)
             if self.live:
                 sid = random.choice(sorted(self.live))
+                shell_up = sid in self.shells
                 async with http.delete(f"{self.api}/v1/sessions/{sid}", headers=ops) as r:
                     self.counts[f"revoke_{r.status}"] += 1
+                if r.status == 200 and shell_up:
+                    self.revoked[sid] = time.monotonic()
             expires = (datetime.now(UTC) + timedelta(minutes=5)).isoformat()
             body = {"staff_id": f"soak-us-{random.randrange(10)}", "expires_at": expires}
             async with http.post(
@@ -168,6 +180,21 @@ class Soak:
                     for i, s in enumerate(self.staff)
                 ),
             )
+
+    def client_cut_delays(self) -> list[float]:
+        """Seconds from the API confirming a revocation to its client's connection ending.
+
+        What ops see: revoked, then how long until the engineer is cut. Only
+        sessions whose shell was up when the revocation was sent count (one
+        revoked mid-login never relays, and its refusal runs on the gateway's
+        loop). Both moments are taken on the soak's own busy loop. A client
+        that had already ended counts as 0; one whose shell exited by itself
+        just after counts as cut then."""
+        return sorted(
+            max(0.0, self.client_ended[sid] - at)
+            for sid, at in self.revoked.items()
+            if sid in self.client_ended
+        )
 
     def sessions(self) -> list[dict[str, Any]]:
         """Every session, through the API."""
@@ -292,6 +319,11 @@ def run(seconds: float = 120.0, engineers: int = 200) -> dict[str, Any]:
             process.terminate()
             process.wait(timeout=60)
         report = check(state, sessions)
+    cuts = soak.client_cut_delays()
+    report["revoked_to_client_cut_s"] = {
+        "count": len(cuts),
+        **{q: _pick(cuts, v) for q, v in QUANTILES.items()},
+    }
     report.update(
         benchmark="soak",
         seconds=seconds,

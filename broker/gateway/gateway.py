@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import asyncssh
 
@@ -17,7 +16,7 @@ from broker.gateway.keys import GatewayKeys
 from broker.gateway.server import GatewayServer
 from broker.gateway.settings import FAST_CIPHERS, GatewaySettings
 from broker.gateway.upstream import InventoryUpstream, UpstreamResolver
-from broker.gateway.watcher import Watcher
+from broker.gateway.watch_thread import WatcherThread
 from broker.store.base import Store
 from broker.typing import Region
 
@@ -56,9 +55,9 @@ class Gateway:
             filters=output_filter,
             recorders=recorder,
         )
-        self.watcher = Watcher(self.ctx)
+        self._watching = WatcherThread(self.ctx)
+        self.watcher = self._watching.watcher
         self._acceptor: asyncssh.SSHAcceptor | None = None
-        self._watch_task: asyncio.Task[None] | None = None
         self.port = 0
 
     @property
@@ -76,7 +75,7 @@ class Gateway:
             lambda: GatewayServer(self.ctx), host, port, **self._server_options()
         )
         self.port = self._acceptor.get_port()
-        self._watch_task = asyncio.get_running_loop().create_task(self.watcher.run())
+        self._watching.start()
         log.info("gateway %s listening on %s:%d", self.region, host, self.port)
         return self.port
 
@@ -107,11 +106,7 @@ class Gateway:
             self._acceptor.close()
             await self._acceptor.wait_closed()
             self._acceptor = None
-        if self._watch_task is not None:
-            self._watch_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watch_task
-            self._watch_task = None
+        await self._watching.stop()
         for link in list(self.ctx.links.values()):
             self.ctx.spawn(link.terminate("gateway_stopping"))
         await self._drain()

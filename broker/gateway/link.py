@@ -8,6 +8,8 @@ store and the ``session.closed`` event, exactly once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -93,6 +95,9 @@ class Link:
         self.channel: asyncssh.SSHServerChannel[bytes] | None = None
         self.shell_started = False
         self.relay: Relay | None = None
+        self.severed: str | None = None
+        # Taken on the loop; the watcher's thread may shut it down, never close it.
+        self._socket = conn.get_extra_info("socket")
         self._finished = False
 
     def touch_in(self, count: int) -> None:
@@ -108,6 +113,26 @@ class Link:
     def idle_since(self, now: datetime) -> float:
         """Seconds without traffic in either direction."""
         return (now - self.last_activity).total_seconds()
+
+    def sever(self, reason: str) -> None:
+        """Stop relaying at once, for ``reason``: the relay drops data both ways.
+
+        Safe from any thread (one attribute write), so the watcher's thread
+        stops a revoked session however far behind the gateway's loop is;
+        ``terminate``, on the loop, then tells the engineer why and closes.
+        """
+        self.severed = reason
+
+    def shut_down(self) -> None:
+        """End the TCP connection from any thread; the descriptor stays the loop's.
+
+        The backstop when the loop is too busy to close a cut connection in
+        time: the engineer's client sees its connection end at once, and the
+        loop cleans up when it gets there (``shutdown`` frees nothing it owns).
+        """
+        if self._socket is not None:
+            with contextlib.suppress(OSError):
+                self._socket.shutdown(socket.SHUT_RDWR)
 
     def say(self, reason: str) -> None:
         """Show the why-line on the engineer's terminal, if there is one."""
@@ -142,7 +167,7 @@ class Link:
             return
         self._finished = True
         now = self.ctx.clock.now()
-        reason = self.reason or "client_closed"
+        reason = self.reason or self.severed or "client_closed"
         if self.relay is not None and self.relay.recording:
             self.relay.close_recording(reason)
         else:

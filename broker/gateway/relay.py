@@ -213,7 +213,9 @@ class Relay:
 
     # -- data paths ------------------------------------------------------
     def send(self, data: bytes) -> None:
-        """Engineer -> target."""
+        """Engineer -> target; nothing once the link is severed."""
+        if self.link.severed:
+            return
         if self._tchan is None:
             self._hold(data)
             return
@@ -249,8 +251,13 @@ class Relay:
         self._pass(*self._filter.feed(data))
 
     def _pass(self, passed: bytes, blocked: Sequence[Blocked]) -> None:
-        """Record and audit each block, then send what passed to the engineer."""
+        """Record and audit each block, then send what passed to the engineer.
+
+        Nothing passes, or is recorded as passed, once the link is severed.
+        """
         assert self._recorder is not None
+        if self.link.severed:
+            return
         for found in blocked:
             self._recorder.marker(found.marker())
             self.link.ctx.emit("egress.blocked", kind=str(found.kind), **self.link.session.ids())

@@ -8,18 +8,31 @@ so they arrive here as revocations too. Deadlines (expiry, idle) are checked
 against the gateway's clock on the same tick.
 
 If the store cannot be read for ``stale_after`` seconds, the gateway can no
-longer see revocations, so it fails closed and cuts every live session.
+longer see revocations, so it fails closed and cuts every live session. A
+tick that fails in any other way counts the same: a watcher must not stop.
+
+How a cut is carried out is the ``cut`` callable's business: ``cut_on_loop``
+when the watcher runs on the gateway's loop, ``WatcherThread`` when it runs
+on a thread of its own (as a started ``Gateway`` runs it).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from broker.errors import BrokerError
 from broker.gateway.context import GatewayContext, log
 from broker.models import Session
 from broker.typing import SessionId
+
+if TYPE_CHECKING:
+    from broker.gateway.link import Link
+
+Cut = Callable[["Link", str], None]
+"""Cuts one live link for a reason code; must return without waiting."""
 
 STALE_AFTER = 5.0
 
@@ -33,12 +46,20 @@ LATEST = 2**63 - 1
 """Above every revision a store hands out (SQLite's largest integer)."""
 
 
+def cut_on_loop(link: Link, reason: str) -> None:
+    """Cut from the gateway's own loop: ``Link.terminate`` in the background."""
+    link.ctx.spawn(link.terminate(reason))
+
+
 class Watcher:
     """Polls the store and checks deadlines; runs until cancelled."""
 
-    def __init__(self, ctx: GatewayContext, stale_after: float = STALE_AFTER) -> None:
+    def __init__(
+        self, ctx: GatewayContext, stale_after: float = STALE_AFTER, cut: Cut = cut_on_loop
+    ) -> None:
         self.ctx = ctx
         self.stale_after = stale_after
+        self.cut = cut
         self.revision = 0
         self._last_ok: datetime | None = None
 
@@ -51,10 +72,14 @@ class Watcher:
         self._last_ok = self.ctx.clock.now()
 
     async def run(self) -> None:
-        """Tick forever."""
+        """Tick forever; a failed tick is logged and counted as an unreadable store."""
         while True:
             await asyncio.sleep(self.ctx.settings.poll_interval)
-            await self.tick()
+            try:
+                await self.tick()
+            except Exception:  # a watcher that stopped would cut nothing
+                log.exception("gateway %s: watcher tick failed", self.ctx.region)
+                self._store_down(self.ctx.clock.now(), "watcher_failed")
 
     async def tick(self) -> None:
         """One round: store changes, then deadlines."""
@@ -69,7 +94,7 @@ class Watcher:
                 self.ctx.region, self.revision
             )
         except BrokerError as error:
-            self._store_down(now, error)
+            self._store_down(now, error.code)
             return
         self._last_ok = now
         for session in changed:
@@ -77,9 +102,9 @@ class Watcher:
             if link is not None and session.state not in ("issued", "connected"):
                 self._cut(session.id, end_reason(session))
 
-    def _store_down(self, now: datetime, error: BrokerError) -> None:
+    def _store_down(self, now: datetime, code: str) -> None:
         """Fail closed once the store has been unreadable for too long."""
-        log.warning("gateway %s: session changes unreadable: %s", self.ctx.region, error.code)
+        log.warning("gateway %s: session changes unreadable: %s", self.ctx.region, code)
         if self._last_ok is None or (now - self._last_ok).total_seconds() >= self.stale_after:
             for session_id in list(self.ctx.links):
                 self._cut(session_id, "store_unavailable")
@@ -94,7 +119,7 @@ class Watcher:
                 self._cut(session_id, "idle_timeout")
 
     def _cut(self, session_id: SessionId, reason: str) -> None:
-        """Terminate one link in the background (termination waits on the client)."""
+        """Cut one link, unless it is already being cut."""
         link = self.ctx.links.get(session_id)
-        if link is not None and link.reason is None:
-            self.ctx.spawn(link.terminate(reason))
+        if link is not None and link.reason is None and not link.severed:
+            self.cut(link, reason)

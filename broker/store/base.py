@@ -103,7 +103,12 @@ class GrantRecords:
 
 
 class Store(Protocol):
-    """Orgs, staff, tickets, targets, consents and sessions."""
+    """Orgs, staff, tickets, targets, consents and sessions.
+
+    One store may be used from the event loops of several threads at once:
+    the gateway's watcher polls ``session_changes`` from a thread of its own,
+    so a revocation is seen however busy the relay's loop is.
+    """
 
     async def ping(self) -> None:
         """Raise ``UnavailableError`` unless the backing system answers."""

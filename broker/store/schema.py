@@ -137,13 +137,18 @@ sessions table is copied into one without them, inside the migration's
 transaction."""
 
 
-def connect(path: str) -> sqlite3.Connection:
+def connect(path: str, *, check_same_thread: bool = True) -> sqlite3.Connection:
     """Open the store file, set its pragmas and bring the schema up to date.
 
     Autocommit mode (``isolation_level=None``): the store issues ``BEGIN``
     itself, so write transactions take the lock up front (``IMMEDIATE``).
     """
-    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
+    conn = sqlite3.connect(
+        path,
+        timeout=BUSY_TIMEOUT_SECONDS,
+        isolation_level=None,
+        check_same_thread=check_same_thread,
+    )
     try:
         for pragma in _PRAGMAS:
             conn.execute(pragma)

@@ -7,6 +7,10 @@ stay cached, and writes serialise. Writes are conditional statements inside
 to the same file (another broker process, another ``SqliteStore``), which
 SQLite serialises with its write lock. Failures to use the file surface as
 ``UnavailableError``.
+
+Reads run on the caller's thread, on a reader connection of that thread's
+own: the store may be used from any thread's event loop (the gateway's
+watcher polls from a thread of its own, see ``broker.gateway.watch_thread``).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import asyncio
 import contextlib
 import os
 import sqlite3
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from types import TracebackType
@@ -108,7 +113,8 @@ class SqliteStore:
         self._validate_bundle = validate_bundle
         self._worker = SqliteWorker(self.path)
         self._closed = False
-        self._reader: sqlite3.Connection | None = None  # used on the event loop's thread only
+        # Thread id -> that thread's reader; each is used only on its own thread.
+        self._readers: dict[int, sqlite3.Connection] = {}
         self._seen = SeenGrants()
 
     async def __aenter__(self) -> SqliteStore:
@@ -139,22 +145,25 @@ class SqliteStore:
         """
         if self._closed:
             raise UnavailableError("store_closed", "the store is closed")
-        if self._reader is None:
+        thread = threading.get_ident()
+        reader = self._readers.get(thread)
+        if reader is None:
             await self._submit(False, _ping)  # the worker creates or migrates the schema
-            self._reader = connect(self.path)
+            # Any thread may close it (``close``); only this thread reads on it.
+            reader = self._readers[thread] = connect(self.path, check_same_thread=False)
         try:
-            return fn(self._reader, *args, **kwargs)
+            return fn(reader, *args, **kwargs)
         except sqlite3.IntegrityError as exc:
             raise ConflictError("store_conflict", "the read conflicts with stored data") from exc
         except sqlite3.Error as exc:
-            self._drop_reader()
+            self._drop_reader(thread)
             raise UnavailableError("store_unavailable", "the store file cannot be used") from exc
 
-    def _drop_reader(self) -> None:
-        if self._reader is not None:
+    def _drop_reader(self, thread: int) -> None:
+        reader = self._readers.pop(thread, None)
+        if reader is not None:
             with contextlib.suppress(sqlite3.Error):
-                self._reader.close()
-            self._reader = None
+                reader.close()
 
     async def _call_write(
         self,
@@ -180,7 +189,8 @@ class SqliteStore:
         if self._closed:
             return
         self._closed = True
-        self._drop_reader()
+        for thread in list(self._readers):
+            self._drop_reader(thread)
         self._worker.stop()
         await asyncio.to_thread(self._worker.join)
 

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
+from broker.gateway.hooks import NullRecorder
 from broker.gateway.link import CLOSE_WAIT
 from broker.gateway.settings import GatewaySettings
 from broker.models import Session
 from tests.fixtures import openssh
-from tests.gateway.conftest import TICKET, Harness
+from tests.gateway.conftest import REGION, TICKET, Harness
 
 pytestmark = pytest.mark.ssh
 
@@ -106,3 +111,85 @@ class TestTermination:
         harness.gateway = None
         output = await _cut_output(process)
         assert b"shutting down" in output
+
+
+def _stuck_until(done: Callable[[], bool], seconds: float) -> bool:
+    """Block the calling (gateway's) loop until ``done()`` or ``seconds`` pass."""
+    deadline = time.monotonic() + seconds
+    while not done():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+class TestOwnThread:
+    """The watcher polls and cuts from its own thread, however stuck the gateway's loop."""
+
+    async def test_client_cut_while_the_loop_is_stuck(self, harness: Harness) -> None:
+        """A revoked session's ssh client is disconnected while the gateway's loop never runs."""
+        session, process = await _live_shell(harness)
+        await harness.store.end_session(session.id, "revoked", "revoked", harness.clock.now())
+        # The reaper thread of asyncio's child watcher removes the exited client from /proc.
+        assert _stuck_until(lambda: not Path(f"/proc/{process.pid}").exists(), 10)
+        await _cut_output(process)
+        closed = await harness.wait_for("session.closed")
+        assert closed[0]["reason"] == "revoked"
+
+    async def test_nothing_relayed_after_the_cut(self, harness: Harness) -> None:
+        """Output the target sent while the loop was stuck is neither relayed nor recorded."""
+        recorder = TimedRecorder()
+        await harness.start(recorder=lambda _s: recorder)
+        session, process = await _live_shell(harness)
+        assert process.stdin is not None
+        process.stdin.write(b"while :; do echo tick; sleep 0.02; done\n")
+        await asyncio.sleep(0.3)
+        assert recorder.out, "the shell's ticks were recorded before the cut"
+        link = harness.gateway.ctx.links[session.id] if harness.gateway else None
+        assert link is not None
+        await harness.store.end_session(session.id, "revoked", "revoked", harness.clock.now())
+        assert _stuck_until(lambda: link.severed is not None, 5)
+        severed_at = time.monotonic()
+        _stuck_until(lambda: False, 1.0)  # still stuck: ticks pile up in the target leg
+        await _cut_output(process)
+        await harness.wait_for("session.closed")
+        assert max(recorder.out) < severed_at
+
+    async def test_stop_ends_the_thread(self, harness: Harness) -> None:
+        """A started gateway has its watcher thread; stopping it ends the thread."""
+        assert "watcher-" + REGION in _thread_names()
+        assert harness.gateway is not None
+        await harness.gateway.stop()
+        harness.gateway = None
+        assert "watcher-" + REGION not in _thread_names()
+
+    async def test_failing_tick_fails_closed(
+        self, harness: Harness, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A tick that raises something unexpected counts as an unreadable store."""
+        _, process = await _live_shell(harness)
+        assert harness.gateway is not None
+        harness.gateway.watcher.stale_after = 0.3
+
+        async def broken(*_args: object) -> None:
+            raise RuntimeError("a bug in the store")
+
+        monkeypatch.setattr(harness.store, "session_changes", broken)
+        harness.clock.advance(1)  # the gateway's clock: past ``stale_after`` from the last read
+        output = await _cut_output(process)
+        assert b"cannot confirm the session is still valid" in output
+
+
+def _thread_names() -> set[str]:
+    return {thread.name for thread in threading.enumerate()}
+
+
+class TimedRecorder(NullRecorder):
+    """Keeps the monotonic time of every recorded output."""
+
+    def __init__(self) -> None:
+        self.out: list[float] = []
+
+    def output(self, data: bytes) -> None:
+        """Note when output was recorded."""
+        self.out.append(time.monotonic())

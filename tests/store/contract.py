@@ -8,6 +8,7 @@ runs against that implementation. The rules of ``broker/store/base.py`` map to:
 - listing and paging: ``ListingContract``;
 - side effects in the same transaction: ``EffectContract``;
 - all-or-nothing imports: ``ReferenceContract``;
+- use from several threads' event loops: ``ThreadContract``;
 - the grant's read never older than the last change, and its revision
   guarding the insert: ``GrantReadContract``;
 - ``UnavailableError`` / ``NotFoundError`` / ``ConflictError``: all of them.
@@ -18,7 +19,7 @@ from __future__ import annotations
 from tests.store.contract_effects import EffectContract
 from tests.store.contract_grants import GrantReadContract
 from tests.store.contract_listing import ListingContract
-from tests.store.contract_races import RaceContract
+from tests.store.contract_races import RaceContract, ThreadContract
 from tests.store.contract_reference import ReferenceContract
 from tests.store.contract_sessions import SessionContract
 
@@ -30,5 +31,6 @@ class StoreContract(
     ListingContract,
     EffectContract,
     RaceContract,
+    ThreadContract,
 ):
     """Every rule of the ``Store`` protocol, as tests."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from broker.errors import ConflictError, NotFoundError
 from broker.store.base import Store
 from broker.typing import ConsentId, SessionId
 from tests.store.contract_base import StoreHarness
-from tests.store.world import STAFF_US, T0, TICKET_DE, consent, session, us_session
+from tests.store.world import EU, STAFF_US, T0, TICKET_DE, consent, session, us_session
 
 ROUNDS = 8
 
@@ -93,3 +94,23 @@ class RaceContract(StoreHarness):
         for i, created in enumerate(results):
             _assert_refused_or_revoked(created, await _outcome(store, SessionId(f"s-{i}")))
         assert (await store.get_consent(ConsentId("consent-1"))).revoked_at == T0
+
+
+class ThreadContract(StoreHarness):
+    """One store serves the event loops of several threads."""
+
+    async def test_reads_from_another_threads_loop(self, store: Store) -> None:
+        """A second thread's loop reads changes between reads on this loop."""
+        await store.create_session(session())
+        here = await store.session_changes(EU, 0)
+        there: list[object] = []
+
+        def other_thread() -> None:
+            there.append(asyncio.run(store.session_changes(EU, 0)))
+
+        thread = threading.Thread(target=other_thread)
+        thread.start()
+        await asyncio.to_thread(thread.join)
+        assert there == [here]
+        assert [s.id for s in here[1]] == ["sess-1"]
+        assert await store.session_changes(EU, 0) == here
