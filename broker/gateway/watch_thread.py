@@ -50,8 +50,11 @@ class WatcherThread:
         loop = asyncio.new_event_loop()
         self._running = (asyncio.get_running_loop(), loop)
         self._task = loop.create_task(self.watcher.run())  # the loop runs nowhere yet
-        self._thread = threading.Thread(
-            target=self._serve, args=(loop, self._task), name=f"watcher-{self.ctx.region}"
+        self._thread = threading.Thread(  # a daemon: a crash must not hang the exit on it
+            target=self._serve,
+            args=(loop, self._task),
+            name=f"watcher-{self.ctx.region}",
+            daemon=True,
         )
         self._thread.start()
 
@@ -59,7 +62,8 @@ class WatcherThread:
         """Cancel the ticking and wait for the thread to end."""
         if self._running is None or self._task is None or self._thread is None:
             return
-        self._running[1].call_soon_threadsafe(self._task.cancel)
+        with contextlib.suppress(RuntimeError):  # its loop has closed: the thread has ended
+            self._running[1].call_soon_threadsafe(self._task.cancel)
         await asyncio.to_thread(self._thread.join)
         self._running = self._task = self._thread = None
 
