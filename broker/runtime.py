@@ -32,7 +32,7 @@ from broker.clock import Clock, SystemClock
 from broker.config import Config
 from broker.demo import DEMO_TARGET_NAME, demo_document
 from broker.events import EventSink
-from broker.gateway.demo_target import DemoTarget
+from broker.gateway.demo_process import DemoEndpoint, DemoHosts, DemoSpec
 from broker.gateway.egress import OutputFilter
 from broker.gateway.gateway import Gateway
 from broker.gateway.hooks import RecorderFactory
@@ -65,7 +65,8 @@ class Runtime:
     store: Store | None = None
     ctx: Context | None = None
     api_url: str = ""
-    demo_targets: dict[Region, DemoTarget] = field(default_factory=dict)
+    demo_targets: dict[Region, DemoEndpoint] = field(default_factory=dict)
+    demo_hosts: DemoHosts | None = None
     gateways: dict[Region, Gateway] = field(default_factory=dict)
     aws: AwsParts | None = None
     api_workers: ApiWorkers | None = None
@@ -120,14 +121,24 @@ class Runtime:
             self.events.emit("import.applied", region=region, actor="demo", orgs=counts.orgs)
 
     async def _start_demo_targets(self) -> None:
-        """One demo target per region, wired as ``app-1`` of each demo org there."""
-        targets: list[Target] = []
-        for region in self.config.regions:
-            gateway_key = load_gateway_keys(self.config.state_dir, region).client_public()
-            demo = DemoTarget(region, self.config.region_dir(region) / "demo-target", [gateway_key])
-            port = await demo.start(self.config.bind_host)
-            self.demo_targets[region] = demo
-            targets += [_demo_target(org_id, region, demo, port) for org_id in demo_orgs_in(region)]
+        """One demo target per region (in a child process), as ``app-1`` of each demo org there."""
+        specs = [
+            DemoSpec(
+                region,
+                self.config.region_dir(region) / "demo-target",
+                (load_gateway_keys(self.config.state_dir, region).client_public(),),
+            )
+            for region in self.config.regions
+        ]
+        self.demo_hosts = DemoHosts()
+        self.demo_targets = await self.demo_hosts.start(
+            self.config.state_dir, self.config.bind_host, specs
+        )
+        targets = [
+            _demo_target(org_id, endpoint)
+            for region, endpoint in self.demo_targets.items()
+            for org_id in demo_orgs_in(region)
+        ]
         await self._store().import_bundle(ImportBundle(targets=targets))
 
     async def _start_gateways(self, cas: CARegistry) -> None:
@@ -212,8 +223,8 @@ class Runtime:
             await self.api_workers.stop()
         for gateway in self.gateways.values():
             await gateway.stop()
-        for demo in self.demo_targets.values():
-            await demo.stop()
+        if self.demo_hosts is not None:
+            await self.demo_hosts.stop()
         if self.aws is not None:
             await self.aws.stop()
         for task in self._tasks:
@@ -234,13 +245,13 @@ def demo_orgs_in(region: Region) -> list[OrgId]:
     return [org.id for org in parse_bundle(demo_document()).orgs if org.region == region]
 
 
-def _demo_target(org_id: OrgId, region: Region, demo: DemoTarget, port: int) -> Target:
+def _demo_target(org_id: OrgId, demo: DemoEndpoint) -> Target:
     return Target(
         org_id,
         TargetName(DEMO_TARGET_NAME),
-        region,
+        demo.region,
         demo.host,
-        port,
+        demo.port,
         demo.user,
         demo.host_key_openssh,
     )

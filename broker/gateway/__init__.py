@@ -22,8 +22,10 @@ Modules, one concern each:
 - ``egress`` / ``egress_rules``: the stateful terminal-output filter.
 - ``recorder`` / ``castfile`` / ``recordings`` / ``replay``: asciicast v2
   recording in the region, crash repair, reading and replay.
-- ``demo_target`` / ``demo_shell``: the local-mode demo host (bash on a PTY).
-- ``watcher``: expiry, revocation and idle termination.
+- ``demo_target`` / ``demo_shell``: the local-mode demo host (bash on a PTY);
+  ``demo_process`` runs one per region in a child process of ``broker run``.
+- ``watcher``: expiry, revocation and idle termination; ``watch_thread`` runs
+  it on a thread of its own, so cuts never wait behind relay work.
 - ``gateway``: ``Gateway`` ties them together: ``start()`` / ``stop()``.
 """
 
