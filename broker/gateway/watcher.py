@@ -1,8 +1,9 @@
 """Cuts live sessions: on revocation, at expiry, after an idle timeout.
 
-One task per gateway. Every ``poll_interval`` (0.2 s) it asks the store for
-this region's session changes since the last revision, so a revocation made
-through the API reaches a live shell well within a second. Closing a ticket,
+One per gateway, on a thread of its own (``watch_thread``). Every
+``poll_interval`` (0.2 s) it asks the store for this region's session
+changes since the last revision, so a revocation made through the API
+reaches a live shell well within a second. Closing a ticket,
 revoking a consent or deactivating staff revoke the sessions in the store,
 so they arrive here as revocations too. Deadlines (expiry, idle) are checked
 against the gateway's clock on the same tick.

@@ -13,6 +13,7 @@ import pytest
 from broker.gateway.hooks import NullRecorder
 from broker.gateway.link import CLOSE_WAIT
 from broker.gateway.settings import GatewaySettings
+from broker.gateway.watch_thread import SHUT_DOWN_AFTER
 from broker.models import Session
 from tests.fixtures import openssh
 from tests.gateway.conftest import REGION, TICKET, Harness
@@ -63,8 +64,9 @@ class TestTermination:
         assert closed[0]["reason"] == "revoked"
 
     def test_close_wait_fits_the_revocation_goal(self) -> None:
-        """Poll interval plus the close wait stay under the 1 s revocation-to-close goal."""
+        """Poll plus the close wait, and poll plus the socket backstop, stay under 1 s."""
         assert GatewaySettings().poll_interval + CLOSE_WAIT < 1.0
+        assert GatewaySettings().poll_interval + SHUT_DOWN_AFTER < 1.0
 
     async def test_ticket_closed_cuts_live_shell(self, harness: Harness) -> None:
         """Closing the ticket revokes its sessions; the gateway sees that as revocation."""
