@@ -68,6 +68,7 @@ class DemoHosts:
 
     def __init__(self) -> None:
         self._process: asyncio.subprocess.Process | None = None
+        self._watch: asyncio.Task[None] | None = None
 
     async def start(
         self, state: Path, host: str, specs: list[DemoSpec]
@@ -88,6 +89,7 @@ class DemoHosts:
         if "error" in answer:
             await self.stop()
             raise UnavailableError(answer["error"]["code"], answer["error"]["reason"])
+        self._watch = asyncio.get_running_loop().create_task(self._report_exit(self._process))
         return {
             Region(region): DemoEndpoint(Region(region), host, t["port"], t["user"], t["host_key"])
             for region, t in answer["targets"].items()
@@ -100,11 +102,20 @@ class DemoHosts:
         answer: dict[str, Any] = json.loads(await self._process.stdout.readline())
         return answer
 
+    async def _report_exit(self, process: asyncio.subprocess.Process) -> None:
+        """Say so if the child ends while it should run: sessions to its targets now fail."""
+        status = await process.wait()
+        if self._process is process:
+            log.error("demo targets exited unexpectedly (status %s): restart broker run", status)
+
     async def stop(self) -> int | None:
         """Close the child's stdin (its signal to stop) and wait; kill it if it hangs.
 
         Returns its exit status (0: it stopped its targets in order; None: none ran)."""
         process, self._process = self._process, None
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
         if process is None:
             return None
         if process.stdin is not None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
+import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -71,6 +74,30 @@ class TestDemoHosts:
         assert await handle.stop() == 0  # in order, not killed
         assert not alive(pid)
         assert handle.pid is None
+
+    async def test_unexpected_exit_is_logged(
+        self, hosts: tuple[DemoHosts, Any], caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """A child that dies while it should run is reported."""
+        handle, _ = hosts
+        assert handle.pid is not None
+        with caplog.at_level(logging.ERROR, logger="broker.gateway"):
+            os.kill(handle.pid, signal.SIGKILL)
+            for _ in range(500):  # hang guard
+                if "exited unexpectedly" in caplog.text:
+                    break
+                await asyncio.sleep(0.02)
+        assert "demo targets exited unexpectedly (status -9)" in caplog.text
+
+    async def test_stop_is_not_reported(
+        self, hosts: tuple[DemoHosts, Any], caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """Stopping in order logs no error."""
+        handle, _ = hosts
+        with caplog.at_level(logging.ERROR, logger="broker.gateway"):
+            assert await handle.stop() == 0
+            await asyncio.sleep(0.1)
+        assert "exited unexpectedly" not in caplog.text
 
     async def test_refusal_is_reported(self, tmp_path: Path, client_key: ClientKey) -> None:
         """A target that cannot start (IPv6 is refused) fails ``start`` with its reason."""
