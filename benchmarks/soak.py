@@ -12,6 +12,9 @@ sessions and grants / revokes consents for US staff. Afterwards:
 - every session that connected has a recording and a ``session.closed`` event;
 - ``broker audit verify`` passes.
 
+It also reports, for sessions whose shell was up, the time from the API
+confirming a revocation to the engineer's client losing its connection.
+
 Run: ``python -m benchmarks.soak [--seconds 120] [--engineers 200]``.
 """
 

@@ -28,7 +28,7 @@ import threading
 
 from broker.gateway.context import GatewayContext
 from broker.gateway.link import CLOSE_WAIT, Link
-from broker.gateway.watcher import Watcher, cut_on_loop
+from broker.gateway.watcher import Watcher
 
 SHUT_DOWN_AFTER = CLOSE_WAIT + 0.2
 """Seconds from a cut to the socket backstop: long enough for a loop that
@@ -83,10 +83,15 @@ class WatcherThread:
         gateway_loop, own_loop = self._running
         link.sever(reason)
         with contextlib.suppress(RuntimeError):  # the gateway's loop is closing
-            gateway_loop.call_soon_threadsafe(cut_on_loop, link, reason)
+            gateway_loop.call_soon_threadsafe(_terminate_on_loop, link, reason)
         own_loop.call_later(SHUT_DOWN_AFTER, self._backstop, link)
 
     def _backstop(self, link: Link) -> None:
         """Shut the socket down if the loop has not lost the connection yet."""
         if self.ctx.links.get(link.session.id) is link:
             link.shut_down()
+
+
+def _terminate_on_loop(link: Link, reason: str) -> None:
+    """On the gateway's loop: the polite close, in the background (it waits on the client)."""
+    link.ctx.spawn(link.terminate(reason))

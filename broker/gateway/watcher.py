@@ -12,9 +12,9 @@ If the store cannot be read for ``stale_after`` seconds, the gateway can no
 longer see revocations, so it fails closed and cuts every live session. A
 tick that fails in any other way counts the same: a watcher must not stop.
 
-How a cut is carried out is the ``cut`` callable's business: ``cut_on_loop``
-when the watcher runs on the gateway's loop, ``WatcherThread`` when it runs
-on a thread of its own (as a started ``Gateway`` runs it).
+The watcher decides what to cut; how a cut is carried out is the ``cut``
+callable's business (``WatcherThread._cut``: sever at once, close politely
+on the gateway's loop, shut the socket down if the loop is late).
 """
 
 from __future__ import annotations
@@ -47,17 +47,10 @@ LATEST = 2**63 - 1
 """Above every revision a store hands out (SQLite's largest integer)."""
 
 
-def cut_on_loop(link: Link, reason: str) -> None:
-    """Cut from the gateway's own loop: ``Link.terminate`` in the background."""
-    link.ctx.spawn(link.terminate(reason))
-
-
 class Watcher:
     """Polls the store and checks deadlines; runs until cancelled."""
 
-    def __init__(
-        self, ctx: GatewayContext, stale_after: float = STALE_AFTER, cut: Cut = cut_on_loop
-    ) -> None:
+    def __init__(self, ctx: GatewayContext, cut: Cut, stale_after: float = STALE_AFTER) -> None:
         self.ctx = ctx
         self.stale_after = stale_after
         self.cut = cut

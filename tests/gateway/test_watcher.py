@@ -147,8 +147,8 @@ class TestOwnThread:
         process.stdin.write(b"while :; do echo tick; sleep 0.02; done\n")
         await asyncio.sleep(0.3)
         assert recorder.out, "the shell's ticks were recorded before the cut"
-        link = harness.gateway.ctx.links[session.id] if harness.gateway else None
-        assert link is not None
+        assert harness.gateway is not None
+        link = harness.gateway.ctx.links[session.id]
         await harness.store.end_session(session.id, "revoked", "revoked", harness.clock.now())
         assert _stuck_until(lambda: link.severed is not None, 5)
         severed_at = time.monotonic()
