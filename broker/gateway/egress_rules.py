@@ -112,7 +112,7 @@ CSI_PART = re.compile(_CSI)
 
 _OSC_OK = rb"\x1b\](?:0|1|2|4|7|8|10|11|12|104|110|111|112|133|633);"
 _ESC2_OK = rb"\x1b[0-68-OQ-WYZ\\`-~]"
-_TEXT = rb"[^\x1b\x18\xc2*:]*+"
+_TEXT = rb"(?>[^\x1b\x18\xc2*:]*)"
 _SAFE_ONE = (
     _CSI + rb"[@-~]",
     _OSC_OK,
@@ -121,12 +121,18 @@ _SAFE_ONE = (
     rb"\*(?=[^*])",
     rb":(?=[^:])",
 )
-SAFE = re.compile(_TEXT + rb"(?:(?:" + b"|".join(_SAFE_ONE) + rb")" + _TEXT + rb")*+")
+SAFE = re.compile(_TEXT + rb"(?>(?:(?:" + b"|".join(_SAFE_ONE) + rb")" + _TEXT + rb")*)")
 """A run the filter may pass untouched (up to the next raw C1 introducer): text,
 whole CSI sequences, allowlisted OSC heads, ST and other two-byte escapes (not
 DECSC, which may start trzsz), UTF-8-encoded C1 characters other than string
 introducers, and ``*`` / ``:`` that cannot start a ZMODEM or trzsz trigger.
-Matching it is the fast path (it runs in C)."""
+Matching it is the fast path (it runs in C).
+
+Atomic groups, not possessive quantifiers (``*+``): CPython before 3.11.5
+matches ``(...)*+`` wrongly when the group holds a lookahead (gh-100061,
+gh-106052), and Debian 12's python3 is 3.11.2. There ``**`` passed its first
+``*`` as safe, which let a ZMODEM trigger through. Python's own fix makes
+``x*+`` mean ``(?>x*)``, which is what is written here."""
 
 FIND_TRIGGERS = (b"\x1b", b"\x18", b"\xc2", b"**\x18", b"**B0", b"::TRZSZ:TRANSFER:")
 """What the plain-text fast path looks for with ``bytes.find`` (C speed; longer
