@@ -1,5 +1,12 @@
 # The README's two commands, plus helpers. Everything sets itself up on a fresh machine.
-PY ?= python3
+# The interpreter of .venv: the distribution's CPython when it is 3.11 or newer
+# and can make a venv, else the first python3 on PATH. Debian builds its
+# python3 with PGO and LTO and links it statically; pyenv's default build has
+# none of that and costs 20-30 % more CPU on the broker's hot paths (the grant
+# benchmark, docs/benchmarks.md). `make PY=...` picks another; `make clean` first.
+SYSTEM_PY := /usr/bin/python3
+PY ?= $(shell $(SYSTEM_PY) -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))' \
+	2>/dev/null && echo $(SYSTEM_PY) || echo python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed

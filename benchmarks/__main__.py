@@ -18,6 +18,7 @@ import argparse
 import os
 import platform
 import statistics
+import sys
 import time
 import traceback
 from collections.abc import Callable
@@ -188,7 +189,8 @@ def machine() -> str:
     return "\n".join([
         f"- date: {datetime.now(UTC).isoformat(timespec='seconds')}",
         f"- cores: {os.cpu_count()}; CPU: {cpu_model()}",
-        f"- Python {platform.python_version()}; asyncssh {asyncssh.__version__}; {sshd.version()}",
+        f"- Python {platform.python_version()} ({sys.executable} -> "
+        f"{os.path.realpath(sys.executable)}); asyncssh {asyncssh.__version__}; {sshd.version()}",
         f"- cipher on every SSH path: {sshd.CIPHER}; ObscureKeystrokeTiming=no "
         f"{'used' if obscure else 'not supported by this ssh client (not used)'}",
     ])  # fmt: skip
