@@ -93,6 +93,17 @@ def bearer_token(header: str | None) -> str:
     return token.strip()
 
 
+@dataclass(frozen=True, slots=True)
+class _Window:
+    """When a verified token may be used, in Unix seconds, the leeway applied.
+
+    Kept beside the cached principal, so a reused token costs two comparisons
+    with the clock rather than its claims' checks again."""
+
+    not_before: float
+    expires: float
+
+
 class JwksVerifier:
     """Verifies tokens of one issuer and audience against a JWKS."""
 
@@ -112,7 +123,7 @@ class JwksVerifier:
         self._leeway = leeway.total_seconds()
         # Verified tokens by their exact text: a client reuses its token for
         # many calls, and the signature check dominates a grant's CPU cost.
-        self._verified: dict[str, tuple[Principal, Mapping[str, Any]]] = {}
+        self._verified: dict[str, tuple[Principal, _Window]] = {}
 
     def verify_token(self, token: str) -> Principal:
         """The token's principal; AuthenticationError (``token_*``) otherwise."""
@@ -120,17 +131,18 @@ class JwksVerifier:
             raise AuthenticationError("token_missing", "a bearer token is required")
         cached = self._verified.get(token)
         if cached is not None:
-            self._check_times(cached[1])  # times are re-checked on every use
+            self._check_window(cached[1])  # times are re-checked on every use
             return cached[0]
         if len(token) > _MAX_TOKEN:
             raise _invalid()
         _check_canonical(token)
         claims = self._decode(token, self._key_for(token))
-        self._check_times(claims)
+        window = self._window(claims)
+        self._check_window(window)
         principal = _principal(claims)
         if len(self._verified) >= _MAX_CACHED_TOKENS:
             self._verified.clear()
-        self._verified[token] = (principal, claims)
+        self._verified[token] = (principal, window)
         return principal
 
     def _key_for(self, token: str) -> jwt.PyJWK:
@@ -163,15 +175,19 @@ class JwksVerifier:
             # ``from None``: PyJWT's messages may quote claim values.
             raise _invalid() from None
 
-    def _check_times(self, claims: Mapping[str, Any]) -> None:
-        """exp, iat and nbf against the clock, with a small leeway."""
-        now = self._clock.now().timestamp()
+    def _window(self, claims: Mapping[str, Any]) -> _Window:
+        """When the token may be used, from exp, iat and nbf, widened by the leeway."""
         exp, iat, nbf = claims["exp"], claims["iat"], claims.get("nbf", 0)
-        if not all(_is_number(value) for value in (exp, iat, nbf)):
+        if not (_is_number(exp) and _is_number(iat) and _is_number(nbf)):
             raise _invalid()
-        if now >= exp + self._leeway:
+        return _Window(max(iat, nbf) - self._leeway, exp + self._leeway)
+
+    def _check_window(self, window: _Window) -> None:
+        """The clock's now inside ``window``: else expired, or not valid yet (invalid)."""
+        now = self._clock.now().timestamp()
+        if now >= window.expires:
             raise AuthenticationError("token_expired", "bearer token has expired")
-        if iat > now + self._leeway or nbf > now + self._leeway:
+        if now < window.not_before:
             raise _invalid()
 
 
