@@ -21,7 +21,6 @@ redacting pipeline as the broker's.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import signal
@@ -35,6 +34,7 @@ from broker.audit.log import configure_logging
 from broker.audit.redact import Redactor
 from broker.errors import BrokerError, UnavailableError
 from broker.gateway.demo_target import DemoTarget
+from broker.shutdown import until_sigterm_or
 from broker.typing import Region
 
 log = logging.getLogger("broker.gateway")
@@ -187,22 +187,13 @@ def _answer(document: dict[str, Any]) -> None:
 
 async def _until_told_to_stop() -> None:
     """Until stdin reaches its end (the parent closed it or died) or SIGTERM."""
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
     reader = asyncio.StreamReader()
-    transport, _ = await loop.connect_read_pipe(
+    transport, _ = await asyncio.get_running_loop().connect_read_pipe(
         lambda: asyncio.StreamReaderProtocol(reader), sys.stdin
     )
-    eof = loop.create_task(reader.read())
-    waiting = loop.create_task(stop.wait())
     try:
-        await asyncio.wait({eof, waiting}, return_when=asyncio.FIRST_COMPLETED)
+        await until_sigterm_or(reader.read())
     finally:
-        for task in (eof, waiting):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
         transport.close()
 
 

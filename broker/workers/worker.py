@@ -11,7 +11,6 @@ stops the workers in order.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import socket
@@ -33,6 +32,7 @@ from broker.metrics import Metrics
 from broker.policy import PolicyConfig
 from broker.runtime import local_store, token_verifier
 from broker.service.context import Context, GatewayAddress
+from broker.shutdown import until_sigterm_or
 from broker.typing import Region
 from broker.workers.handoff import adopter, receive_connections
 from broker.workers.sink import MainLink
@@ -92,13 +92,5 @@ def _context(config: Config, link: MainLink, gateways: dict[str, Any]) -> Contex
 
 async def _until_stopped(link: MainLink) -> None:
     """Return on SIGTERM or when the main process has gone."""
-    stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    waits = {asyncio.ensure_future(stop.wait()), asyncio.ensure_future(link.lost.wait())}
-    _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-    for task in pending:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-    if link.lost.is_set():
+    if not await until_sigterm_or(link.lost.wait()):
         log.error("api_worker.main_gone", reason="no audit trail to write to: stopping")
