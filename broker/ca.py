@@ -17,7 +17,6 @@ import asyncio
 import base64
 import ipaddress
 import re
-import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TypedDict
@@ -40,6 +39,7 @@ from broker.clock import Clock
 from broker.errors import ConflictError, InputError, RegionMismatch, UnavailableError
 from broker.keys import KeyStore, check_region, get_or_create
 from broker.models import Session
+from broker.randomness import random_bits
 from broker.sshcert import (
     PublicKeyBlob,
     UserCertificate,
@@ -245,7 +245,7 @@ def _new_ca_key() -> bytes:
 def new_serial() -> int:
     """A random, nonzero 64-bit certificate serial."""
     while True:
-        serial = secrets.randbits(64)
+        serial = random_bits(64)
         if serial:
             return serial
 

@@ -14,8 +14,9 @@ Both functions format the text themselves: ``str(uuid.uuid4())`` costs about
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
+
+from broker.randomness import random_bytes
 
 _MILLIS_MASK = (1 << 48) - 1
 _VARIANT = {f"{n:x}": f"{n & 0x3 | 0x8:x}" for n in range(16)}
@@ -26,11 +27,11 @@ two of its random bits."""
 def time_ordered_uuid(at: datetime) -> str:
     """A UUIDv7 for the moment ``at`` (timezone-aware): time first, then 74 random bits."""
     millis = f"{int(at.timestamp() * 1000) & _MILLIS_MASK:012x}"
-    rand = os.urandom(10).hex()  # 12 + 2 + 60 of its 80 bits are used
+    rand = random_bytes(10).hex()  # 12 + 2 + 60 of its 80 bits are used
     return f"{millis[:8]}-{millis[8:]}-7{rand[:3]}-{_VARIANT[rand[3]]}{rand[4:7]}-{rand[7:19]}"
 
 
 def random_uuid() -> str:
     """A UUIDv4: 122 random bits."""
-    rand = os.urandom(16).hex()
+    rand = random_bytes(16).hex()
     return f"{rand[:8]}-{rand[8:12]}-4{rand[13:16]}-{_VARIANT[rand[16]]}{rand[17:20]}-{rand[20:]}"

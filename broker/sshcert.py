@@ -16,11 +16,12 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
-import secrets
 import struct
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from broker.randomness import random_bytes
 
 __all__ = [
     "PublicKeyBlob",
@@ -133,7 +134,7 @@ def sign_user_certificate(
     body = b"".join(
         (
             _type_string(cert.key.algorithm),
-            string(secrets.token_bytes(32) if nonce is None else nonce),
+            string(random_bytes(32) if nonce is None else nonce),
             cert.key.fields,
             _SERIAL_AND_TYPE.pack(cert.serial, USER_CERT),
             string(cert.key_id.encode("utf-8")),
