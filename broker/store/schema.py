@@ -59,7 +59,7 @@ SESSIONS_TABLE = """CREATE TABLE IF NOT EXISTS {name} (
     ) WITHOUT ROWID"""
 """Sessions declare no foreign keys (since schema version 3).
 
-The one statement that inserts a session (``sqlite_sessions.create_session``)
+The one statement that inserts a session (``sqlite_create.create_session``)
 proves in its own ``WHERE`` that the ticket, its org, the staff member, the
 target and the consent exist, and more (open, active, unrevoked), in the
 same transaction; no statement changes those columns later, and records are

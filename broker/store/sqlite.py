@@ -29,6 +29,7 @@ from broker.clock import Clock, SystemClock
 from broker.errors import ConflictError, UnavailableError
 from broker.models import Consent, Org, Session, Staff, Target, Ticket
 from broker.store import sqlite_consents as consents
+from broker.store import sqlite_create as creating
 from broker.store import sqlite_import as importer
 from broker.store import sqlite_reference as reference
 from broker.store import sqlite_sessions as sessions
@@ -88,7 +89,7 @@ def _grant_records(
             reference.get_org(conn, ticket.org_id),
             reference.get_target(conn, ticket.org_id, target),
             consents.valid_consent(conn, ticket_id, staff_id, at),
-            sessions.world_revision_now(conn),
+            creating.world_revision_now(conn),
         )
 
 
@@ -266,7 +267,7 @@ class SqliteStore:
         since (one statement instead of seven; see ``broker.store.grant_cache``).
         """
         key = (staff_id, ticket_id, target)
-        seen = self._seen.get(key, await self._call(sessions.world_revision_now), at)
+        seen = self._seen.get(key, await self._call(creating.world_revision_now), at)
         if seen is not None:
             return seen
         records = await self._call(_grant_records, staff_id, ticket_id, target, at)
@@ -285,7 +286,7 @@ class SqliteStore:
     ) -> Session:
         """Insert an ``issued`` session if ticket, staff, target and consent still allow it
         (and, given ``world_revision``, if none of the records a grant reads changed)."""
-        return await self._call_write(sessions.create_session, session, world_revision)
+        return await self._submit(True, creating.SessionInsert(session, world_revision))
 
     async def get_session(self, session_id: SessionId) -> Session:
         """The session, or ``NotFoundError``."""

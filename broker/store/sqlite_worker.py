@@ -6,11 +6,14 @@ up and runs it as one batch:
 - reads first, each on its own against committed data. That is safe: every
   queued job was submitted before any queued write finished, so no caller
   can have been promised that a read sees them;
-- then the writes in ONE transaction ("group commit"), each inside its own
-  savepoint, so a write whose condition fails rolls back alone. A commit
-  writes each touched page once however many writes share it, which is what
-  makes many concurrent grants cheap. Results are released only after the
-  commit; if the commit fails, every write in the group fails.
+- then the writes in ONE transaction ("group commit"), in the order they were
+  submitted, each inside its own savepoint, so a write whose condition fails
+  rolls back alone. A commit writes each touched page once however many
+  writes share it, which is what makes many concurrent grants cheap. Results
+  are released only after the commit; if the commit fails, every write in
+  the group fails;
+- consecutive writes of one ``GroupableWrite`` class run as one call of it
+  (many session inserts become one statement, ``broker.store.sqlite_create``).
 
 Any ``sqlite3`` failure other than a constraint conflict means the file cannot
 be used (missing directory, not a database, I/O error, lock held too long):
@@ -24,8 +27,8 @@ import contextlib
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Self, cast
 
 from broker.errors import ConflictError, UnavailableError
 from broker.store.schema import connect
@@ -33,6 +36,31 @@ from broker.store.sqlite_tx import begin_immediate, rollback
 
 MAX_GROUP = 64
 Work = Callable[[sqlite3.Connection], Any]
+
+
+class GroupableWrite:
+    """Write work whose consecutive neighbours of the same class may run as one call.
+
+    Alone (a single write, or one between writes of other kinds) it is called
+    with the connection like any work. Two or more in a row inside a group
+    commit go to ``run_together`` instead.
+    """
+
+    __slots__ = ()
+
+    def __call__(self, conn: sqlite3.Connection) -> Any:
+        """Run this write alone (inside the group's transaction, if any)."""
+        raise NotImplementedError
+
+    @classmethod
+    def run_together(cls, conn: sqlite3.Connection, writes: Sequence[Self]) -> list[Any]:
+        """Each write's result, or the exception it failed with, in order.
+
+        May raise ``sqlite3.IntegrityError`` (with nothing of it left written)
+        when one write conflicts with stored data: the writes then run one by
+        one, which names the conflicting one.
+        """
+        raise NotImplementedError
 
 
 class _Job:
@@ -155,8 +183,11 @@ class SqliteWorker:
         try:
             conn = self._connection()
             begin_immediate(conn)
-            for job in writes:
-                self._run_in_group(conn, job)
+            for run in _runs(writes):
+                if len(run) == 1:
+                    self._run_in_group(conn, run[0])
+                else:
+                    self._run_together(conn, run)
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             self._fail_group(writes, exc)
@@ -172,6 +203,21 @@ class SqliteWorker:
         except Exception as exc:  # its savepoint is rolled back; the group goes on
             job.error = exc
 
+    def _run_together(self, conn: sqlite3.Connection, run: list[_Job]) -> None:
+        """Run consecutive writes of one ``GroupableWrite`` class as one call."""
+        kind = cast(type[GroupableWrite], type(run[0].work))
+        try:
+            outcomes = kind.run_together(conn, [cast(GroupableWrite, job.work) for job in run])
+        except sqlite3.IntegrityError:  # a conflict: one by one names the write that has it
+            for job in run:
+                self._run_in_group(conn, job)
+            return
+        for job, outcome in zip(run, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                job.error = outcome
+            else:
+                job.result = outcome
+
     def _fail_group(self, writes: list[_Job], exc: sqlite3.Error) -> None:
         """Nothing of the group was committed: every write in it fails closed."""
         if self._conn is not None:
@@ -185,3 +231,16 @@ class SqliteWorker:
             with contextlib.suppress(sqlite3.Error):
                 self._conn.close()
             self._conn = None
+
+
+def _runs(writes: list[_Job]) -> Iterator[list[_Job]]:
+    """The writes in order, cut into single writes and runs of one ``GroupableWrite`` class."""
+    run: list[_Job] = []
+    for job in writes:
+        kind = type(job.work)
+        if run and (kind is not type(run[0].work) or not issubclass(kind, GroupableWrite)):
+            yield run
+            run = []
+        run.append(job)
+    if run:
+        yield run

@@ -319,7 +319,7 @@ class TestSqliteTwoConnections:
 
 
 @contextlib.asynccontextmanager
-async def _worker_held(store: SqliteStore) -> AsyncIterator[None]:
+async def worker_held(store: SqliteStore) -> AsyncIterator[None]:
     """Keep the worker busy so that everything submitted inside runs as one batch."""
     started, gate = threading.Event(), threading.Event()
 
@@ -327,7 +327,7 @@ async def _worker_held(store: SqliteStore) -> AsyncIterator[None]:
         started.set()
         gate.wait(10)
 
-    blocker = asyncio.ensure_future(store._call(hold))
+    blocker = asyncio.ensure_future(store._submit(False, hold))  # on the worker thread
     assert await asyncio.to_thread(started.wait, 10)
     try:
         yield
@@ -346,7 +346,7 @@ class TestSqliteGroupCommit:
 
     async def test_failed_conditions_stay_their_own(self, store: SqliteStore) -> None:
         """In one group, refused and duplicate writes fail alone; the rest commit."""
-        async with _worker_held(store):
+        async with worker_held(store):
             tasks = [
                 asyncio.ensure_future(store.create_session(session(f"g-{i}", **changes)))
                 for i, changes in enumerate([{}, {"ticket_id": TICKET_CLOSED.id}, {}, {}])
@@ -365,7 +365,7 @@ class TestSqliteGroupCommit:
 
     async def test_broken_group_fails_whole_and_recovers(self, store: SqliteStore) -> None:
         """A database error inside a group fails every write of it; nothing is committed."""
-        async with _worker_held(store):
+        async with worker_held(store):
             tasks = [
                 asyncio.ensure_future(store.create_session(session(f"g-{i}"))) for i in range(3)
             ]
@@ -377,7 +377,7 @@ class TestSqliteGroupCommit:
 
     async def test_cancelled_caller_does_not_disturb_others(self, store: SqliteStore) -> None:
         """A caller that gives up leaves the other callers' answers intact."""
-        async with _worker_held(store):
+        async with worker_held(store):
             gone = asyncio.ensure_future(store.create_session(session("gone")))
             kept = asyncio.ensure_future(store.create_session(session("kept")))
             await asyncio.sleep(0)
