@@ -32,6 +32,7 @@ from typing import Any, Self, cast
 
 from broker.errors import ConflictError, UnavailableError
 from broker.store.schema import connect
+from broker.store.sqlite_checkpoint import Checkpointer
 from broker.store.sqlite_tx import begin_immediate, rollback
 
 MAX_GROUP = 64
@@ -103,6 +104,7 @@ class SqliteWorker:
         self._conn: sqlite3.Connection | None = None  # touched only on the thread
         self._thread = threading.Thread(target=self._serve, name="broker-store", daemon=True)
         self._thread.start()
+        self._checkpoints = Checkpointer(path)
 
     def submit(self, work: Work, *, write: bool) -> asyncio.Future[Any]:
         """Queue ``work(connection)``; the future resolves with its outcome."""
@@ -115,8 +117,9 @@ class SqliteWorker:
         self._queue.put(None)
 
     def join(self) -> None:
-        """Block until the thread has ended (after ``stop``)."""
+        """Block until the thread has ended (after ``stop``), and the checkpoints too."""
         self._thread.join()
+        self._checkpoints.stop()
 
     def _serve(self) -> None:
         while True:
@@ -164,6 +167,7 @@ class SqliteWorker:
         if self._conn is None:
             self._conn = connect(self.path)
             self._conn.execute("PRAGMA busy_timeout = 0")  # begin_immediate waits instead
+            self._conn.execute("PRAGMA wal_autocheckpoint = 0")  # the Checkpointer's thread does
         return self._conn
 
     def _run_alone(self, job: _Job) -> None:
