@@ -10,7 +10,7 @@ from broker.models import Consent
 from broker.store.base import Revoked
 from broker.store.checks import check_new_consent
 from broker.store.codec import CONSENT_COLUMNS, consent_from_row, to_micros
-from broker.store.sqlite_tx import revoke_live, write_tx
+from broker.store.sqlite_tx import insert_once, revoke_live, write_tx
 from broker.typing import ConsentId, StaffId, TicketId
 
 # S608 below: only the fixed column lists from codec are interpolated; values are bound.
@@ -50,14 +50,15 @@ def add_consent(conn: sqlite3.Connection, consent: Consent) -> Consent:
         "revoked_at": revoked,
     }
     with write_tx(conn):
-        try:
-            inserted = conn.execute(_ADD, params).rowcount
-        except sqlite3.IntegrityError as exc:
-            raise ConflictError(
+        insert_once(
+            conn,
+            _ADD,
+            params,
+            taken=lambda: ConflictError(
                 "consent_exists", "the consent id is taken", consent_id=consent.id
-            ) from exc
-        if inserted != 1:
-            raise _why_not_added(conn, consent)
+            ),
+            refused=lambda: _why_not_added(conn, consent),
+        )
     return consent
 
 

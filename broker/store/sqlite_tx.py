@@ -9,8 +9,10 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
+from broker.errors import BrokerError
 from broker.models import Session
 from broker.store.codec import SESSION_COLUMNS, newest_first, session_from_row
 from broker.store.schema import BUSY_TIMEOUT_SECONDS, LIVE_STATES_SQL
@@ -98,6 +100,28 @@ def rollback(conn: sqlite3.Connection) -> None:
     with contextlib.suppress(sqlite3.Error):
         if conn.in_transaction:
             conn.execute("ROLLBACK")
+
+
+def insert_once(
+    conn: sqlite3.Connection,
+    sql: str,
+    params: Mapping[str, Any],
+    *,
+    taken: Callable[[], BrokerError],
+    refused: Callable[[], BrokerError],
+) -> None:
+    """Run a conditional one-row insert; raise ``taken()`` or ``refused()`` if it did not go in.
+
+    ``taken`` names a key already stored (the statement undid itself);
+    ``refused`` says which of the statement's conditions failed (it is read
+    inside the same transaction, so it sees what the insert saw).
+    """
+    try:
+        inserted = conn.execute(sql, params).rowcount
+    except sqlite3.IntegrityError as exc:
+        raise taken() from exc
+    if inserted != 1:
+        raise refused()
 
 
 def next_rev(conn: sqlite3.Connection) -> int:

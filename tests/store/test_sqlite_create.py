@@ -164,6 +164,22 @@ class TestSessionInsertsTogether:
             f"r-{i}" for i in range(5)
         ]
 
+    async def test_revisions_follow_the_counter(self, copies: Any) -> None:
+        """A run's rows take the next revisions in order; the counter ends on the last."""
+        path = copies()
+        with sqlite3.connect(path) as conn:
+            (before,) = conn.execute(REV).fetchone()
+        refused = session("v-2", ticket_id=TICKET_CLOSED.id)
+        inserts = [SessionInsert(session("v-1")), SessionInsert(refused)]
+        inserts.append(SessionInsert(session("v-3")))
+        answers = await _together(path, inserts)
+        assert answers[:3] == ["ok v-1", "ConflictError ticket_closed", "ok v-3"]
+        with sqlite3.connect(path) as conn:
+            revs = dict(conn.execute("SELECT id, rev FROM sessions WHERE id LIKE 'v-%'"))
+            (after,) = conn.execute(REV).fetchone()
+        assert revs == {"v-1": before + 1, "v-3": before + 3}
+        assert after == before + 3
+
     async def test_consent_sessions_go_in_together(self, copies: Any) -> None:
         """A consent's conditions hold per row: a session outliving the consent is refused."""
         long = us_session("c-long", "consent-1", valid_before=T0 + timedelta(hours=2))
@@ -215,14 +231,15 @@ class TestSessionInsertsTogether:
 class TestRowsStatement:
     """``_CREATE_MANY``: the single insert's conditions, over rows of a JSON array."""
 
-    def test_binds_only_the_rows_and_the_first_revision(self) -> None:
+    def test_binds_only_the_rows(self) -> None:
         """Every named parameter of the single insert became a row element."""
         names = set(re.findall(r":([a-z_]+)", sqlite_create._CREATE_MANY))
-        assert names == {"rows", "first_rev"}
+        assert names == {"rows"}
 
     def test_keeps_every_condition(self) -> None:
         """As many conditions and subqueries as the single insert, none dropped."""
-        many, one = sqlite_create._CREATE_MANY, sqlite_create._CREATE
+        many = sqlite_create._CREATE_MANY.replace(sqlite_create._REV_NOW, "", 1)
+        one = sqlite_create._CREATE
         for word in ("EXISTS", "AND", "OR", "IS NULL", "SELECT", "="):
             assert many.count(word) == one.count(word), word
         assert many.count("FROM json_each(:rows) AS r") == 1
