@@ -193,8 +193,8 @@ class SqliteWorker:
                 else:
                     self._run_together(conn, run)
             conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            self._fail_group(writes, exc)
+        except Exception as exc:  # a database error, or a bug in a run_together:
+            self._fail_group(writes, exc)  # keep nothing of the group, keep the thread
 
     def _run_in_group(self, conn: sqlite3.Connection, job: _Job) -> None:
         try:
@@ -222,7 +222,7 @@ class SqliteWorker:
             else:
                 job.result = outcome
 
-    def _fail_group(self, writes: list[_Job], exc: sqlite3.Error) -> None:
+    def _fail_group(self, writes: list[_Job], exc: Exception) -> None:
         """Nothing of the group was committed: every write in it fails closed."""
         if self._conn is not None:
             rollback(self._conn)

@@ -228,6 +228,34 @@ class TestSessionInsertsTogether:
         assert answers[:3] == ["ok m-1", "InputError valid_before", "ok m-3"]
 
 
+class _Broken(SessionInsert):
+    """A groupable write whose ``run_together`` has a bug."""
+
+    __slots__ = ()
+
+    @classmethod
+    def run_together(cls, conn: sqlite3.Connection, writes: Any) -> Any:
+        raise RuntimeError("a bug")
+
+
+class TestGroupSurvivesABug:
+    """A ``run_together`` that raises anything else fails its group closed, not the thread."""
+
+    async def test_group_fails_closed_and_the_store_goes_on(self, copies: Any) -> None:
+        """Every write of the group fails as unavailable, nothing is kept, later writes work."""
+        async with SqliteStore(copies()) as store:
+            async with worker_held(store):
+                tasks = [
+                    asyncio.ensure_future(store._submit(True, _Broken(session(f"b-{i}"))))
+                    for i in range(3)
+                ]
+            # A dead store thread would leave these waiting forever: fail instead.
+            results = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 10)
+            assert [type(r).__name__ for r in results] == ["UnavailableError"] * 3
+            assert [s.id for s in (await store.list_sessions(SessionQuery())).items] == ["stored"]
+            assert await store.create_session(session("after")) == session("after")
+
+
 class TestRowsStatement:
     """``_CREATE_MANY``: the single insert's conditions, over rows of a JSON array."""
 
