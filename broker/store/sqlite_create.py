@@ -36,7 +36,7 @@ from broker.errors import BrokerError, ConflictError, InputError, NotFoundError,
 from broker.models import Session
 from broker.store.checks import check_new_session
 from broker.store.codec import SESSION_COLUMNS, serial_to_db, to_micros
-from broker.store.sqlite_tx import insert_once, next_rev, write_tx
+from broker.store.sqlite_tx import SESSION_REV, advance_rev, insert_once, next_rev, write_tx
 from broker.store.sqlite_worker import GroupableWrite
 
 # S608 below: only the fixed column list from codec is interpolated; values are bound.
@@ -197,9 +197,6 @@ def _consent_problem(conn: sqlite3.Connection, session: Session) -> BrokerError 
     )
 
 
-_REV_NOW = "SELECT value FROM counters WHERE name = 'session_rev'"
-
-
 def _row(index: int) -> str:
     return f"json_extract(r.value, '$[{index}]')"
 
@@ -210,14 +207,13 @@ _ROW = {name: _row(index) for index, name in enumerate((*_FIELDS, "world_rev"))}
 
 def _over_rows(one: str) -> str:
     """The one-session insert over a JSON array of rows: each bound name becomes its element."""
-    many = one.replace(":rev\n", f"r.key + 1 + ({_REV_NOW})\nFROM json_each(:rows) AS r\n", 1)
+    many = one.replace(":rev\n", f"r.key + 1 + ({SESSION_REV})\nFROM json_each(:rows) AS r\n", 1)
     for name in sorted(_ROW, key=len, reverse=True):  # :consent_id before :id
         many = many.replace(f":{name}", _ROW[name])
     return many
 
 
 _CREATE_MANY = _over_rows(_CREATE)
-_ADVANCE_REV = "UPDATE counters SET value = value + ? WHERE name = 'session_rev'"
 _REVS_OF = (
     "SELECT rev FROM sessions WHERE id IN (SELECT json_extract(value, '$[0]') FROM json_each(?))"
 )
@@ -246,6 +242,8 @@ def create_sessions(
 ) -> list[Session | BrokerError]:
     """Insert many ``issued`` sessions with one statement; each keeps its own answer.
 
+    Runs inside a write transaction (the worker's group commit).
+
     Raises ``sqlite3.IntegrityError``, with nothing of it left written, when
     one of them conflicts with stored data: the caller then inserts them one
     by one to learn which.
@@ -260,45 +258,42 @@ def create_sessions(
             continue
         outcomes.append(insert.session)
     if rows:
-        first_rev, inserted = _insert_rows(conn, rows)
-        if inserted < len(rows):
-            _name_the_refused(conn, inserts, outcomes, rows, first_rev)
+        payload = orjson.dumps(rows)
+        if _insert_rows(conn, payload, len(rows)) < len(rows):
+            _name_the_refused(conn, inserts, outcomes, payload, len(rows))
     return outcomes
 
 
-def _insert_rows(conn: sqlite3.Connection, rows: list[list[Any]]) -> tuple[int, int]:
-    """Insert what the rows' conditions allow, row ``i`` at revision ``first + i``.
+def _insert_rows(conn: sqlite3.Connection, payload: bytes, count: int) -> int:
+    """Insert what the rows' conditions allow, row ``i`` at revision ``now + 1 + i``.
 
-    Returns the first revision and how many rows went in. Inside the group's
-    transaction this is two statements and no savepoint: the insert reads the
-    revision counter and advances nothing, so a conflict that undoes the
-    insert leaves nothing else to undo (the caller then goes one by one).
+    Returns how many went in. Runs inside the group's transaction, as two
+    statements and no savepoint: the insert only reads the revision counter,
+    so a conflict that undoes the insert leaves nothing else to undo (the
+    caller then goes one by one).
     """
-    if not conn.in_transaction:
-        with write_tx(conn):
-            return _insert_rows(conn, rows)
-    inserted = int(conn.execute(_CREATE_MANY, {"rows": orjson.dumps(rows)}).rowcount)
-    conn.execute(_ADVANCE_REV, (len(rows),))
-    if inserted == len(rows):
-        return 0, inserted  # the first revision matters only when naming refused rows
-    (last,) = conn.execute(_REV_NOW).fetchone()
-    return int(last) - len(rows) + 1, inserted
+    inserted = int(conn.execute(_CREATE_MANY, {"rows": payload}).rowcount)
+    advance_rev(conn, count)
+    return inserted
 
 
 def _name_the_refused(
     conn: sqlite3.Connection,
     inserts: Sequence[SessionInsert],
     outcomes: list[Session | BrokerError],
-    rows: list[list[Any]],
-    first_rev: int,
+    payload: bytes,
+    count: int,
 ) -> None:
     """Replace each refused insert's outcome by the reason it was refused.
 
-    Row ``i`` went in if a session with its id holds revision ``first_rev + i``:
-    those revisions were taken inside this transaction, and two inserts of a
-    run may carry the same id (the second refused by a condition, say).
+    Row ``i`` went in if a session with its id holds the run's revision ``i``:
+    the run's ``count`` revisions end at the counter now (advanced inside this
+    transaction), and two inserts of a run may carry the same id (the second
+    refused by a condition, say).
     """
-    taken = {rev - first_rev for (rev,) in conn.execute(_REVS_OF, (orjson.dumps(rows),))}
+    (last,) = conn.execute(SESSION_REV).fetchone()
+    first_rev = int(last) - count + 1
+    taken = {rev - first_rev for (rev,) in conn.execute(_REVS_OF, (payload,))}
     row = 0
     for index, (insert, outcome) in enumerate(zip(inserts, outcomes, strict=True)):
         if not isinstance(outcome, Session):

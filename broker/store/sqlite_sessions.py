@@ -24,7 +24,7 @@ from broker.store.codec import (
     to_micros,
 )
 from broker.store.schema import LIVE_STATES_SQL
-from broker.store.sqlite_tx import next_rev, read_tx, write_tx
+from broker.store.sqlite_tx import SESSION_REV, next_rev, read_tx, write_tx
 from broker.typing import Region, SessionId, SessionState
 
 # S608 below: only the fixed column lists from codec are interpolated; values are bound.
@@ -38,7 +38,6 @@ _CONNECT = (
     "UPDATE sessions SET state = 'connected', rev = ?"  # noqa: S608
     f" WHERE id = ? AND state = 'issued' AND valid_before > ? RETURNING {SESSION_COLUMNS}"
 )
-_REV = "SELECT value FROM counters WHERE name = 'session_rev'"
 _CHANGES = f"SELECT {SESSION_COLUMNS} FROM sessions WHERE region = ? AND rev > ? ORDER BY rev, id"  # noqa: S608
 
 
@@ -129,6 +128,6 @@ def session_changes(
     a poller that passes the revision back next time misses nothing.
     """
     with read_tx(conn):
-        (rev,) = conn.execute(_REV).fetchone()
+        (rev,) = conn.execute(SESSION_REV).fetchone()
         rows = conn.execute(_CHANGES, (region, since)).fetchall()
     return int(rev), [session_from_row(row) for row in rows]

@@ -17,7 +17,10 @@ from broker.models import Session
 from broker.store.codec import SESSION_COLUMNS, newest_first, session_from_row
 from broker.store.schema import BUSY_TIMEOUT_SECONDS, LIVE_STATES_SQL
 
+SESSION_REV = "SELECT value FROM counters WHERE name = 'session_rev'"
+"""The store's session revision now (bumped by every session change)."""
 _NEXT_REV = "UPDATE counters SET value = value + 1 WHERE name = 'session_rev' RETURNING value"
+_ADVANCE_REV = "UPDATE counters SET value = value + ? WHERE name = 'session_rev'"
 # S608 below: only the fixed column lists from codec are interpolated; values are bound.
 _REVOKE_MANY = {
     column: (
@@ -128,6 +131,11 @@ def next_rev(conn: sqlite3.Connection) -> int:
     """Bump and return the store's session revision (inside a write transaction)."""
     (rev,) = conn.execute(_NEXT_REV).fetchone()
     return int(rev)
+
+
+def advance_rev(conn: sqlite3.Connection, count: int) -> None:
+    """Move the session revision past ``count`` revisions taken from ``SESSION_REV`` meanwhile."""
+    conn.execute(_ADVANCE_REV, (count,))
 
 
 def revoke_live(

@@ -20,6 +20,7 @@ from broker.store import sqlite_create
 from broker.store.base import SessionQuery
 from broker.store.sqlite import DEFAULT_FILENAME, SqliteStore
 from broker.store.sqlite_create import SessionInsert
+from broker.store.sqlite_tx import SESSION_REV
 from broker.typing import SessionId, StaffId, TargetName
 from tests.store.test_sqlite import worker_held
 from tests.store.world import T0, TICKET_CLOSED, consent, session, us_session, world
@@ -51,7 +52,6 @@ async def _stored_in_order(store: SqliteStore) -> list[str]:
 
 
 T0_REGION = session().region
-REV = "SELECT value FROM counters WHERE name = 'session_rev'"
 
 
 def _insert(index: int, fault: str, world_rev: int, duplicate_of: int | None) -> SessionInsert:
@@ -168,7 +168,7 @@ class TestSessionInsertsTogether:
         """A run's rows take the next revisions in order; the counter ends on the last."""
         path = copies()
         with sqlite3.connect(path) as conn:
-            (before,) = conn.execute(REV).fetchone()
+            (before,) = conn.execute(SESSION_REV).fetchone()
         refused = session("v-2", ticket_id=TICKET_CLOSED.id)
         inserts = [SessionInsert(session("v-1")), SessionInsert(refused)]
         inserts.append(SessionInsert(session("v-3")))
@@ -176,7 +176,7 @@ class TestSessionInsertsTogether:
         assert answers[:3] == ["ok v-1", "ConflictError ticket_closed", "ok v-3"]
         with sqlite3.connect(path) as conn:
             revs = dict(conn.execute("SELECT id, rev FROM sessions WHERE id LIKE 'v-%'"))
-            (after,) = conn.execute(REV).fetchone()
+            (after,) = conn.execute(SESSION_REV).fetchone()
         assert revs == {"v-1": before + 1, "v-3": before + 3}
         assert after == before + 3
 
@@ -266,7 +266,7 @@ class TestRowsStatement:
 
     def test_keeps_every_condition(self) -> None:
         """As many conditions and subqueries as the single insert, none dropped."""
-        many = sqlite_create._CREATE_MANY.replace(sqlite_create._REV_NOW, "", 1)
+        many = sqlite_create._CREATE_MANY.replace(SESSION_REV, "", 1)
         one = sqlite_create._CREATE
         for word in ("EXISTS", "AND", "OR", "IS NULL", "SELECT", "="):
             assert many.count(word) == one.count(word), word
@@ -277,15 +277,13 @@ class TestRowsStatement:
         path = tmp_path / "c.db"
         shutil.copy(template, path)
         with sqlite3.connect(path, isolation_level=None) as conn:
-            before = conn.execute(
-                "SELECT value FROM counters WHERE name = 'session_rev'"
-            ).fetchone()
+            before = conn.execute(SESSION_REV).fetchone()
             conn.execute("BEGIN IMMEDIATE")
             with pytest.raises(sqlite3.IntegrityError):
                 sqlite_create.create_sessions(
                     conn, [SessionInsert(session("fresh")), SessionInsert(session("stored"))]
                 )
             conn.execute("COMMIT")
-            after = conn.execute(REV).fetchone()
+            after = conn.execute(SESSION_REV).fetchone()
             assert after == before
             assert conn.execute("SELECT count(*) FROM sessions").fetchone() == (1,)
