@@ -1,8 +1,8 @@
 """Cuts live sessions: on revocation, at expiry, after an idle timeout.
 
 One per gateway, on a thread of its own (``watch_thread``). Every
-``poll_interval`` (0.2 s) it asks the store for this region's session
-changes since the last revision, so a revocation made through the API
+``poll_interval`` (0.2 s) it asks the store for this region's sessions
+that ended since the last revision, so a revocation made through the API
 reaches a live shell well within a second. Closing a ticket,
 revoking a consent or deactivating staff revoke the sessions in the store,
 so they arrive here as revocations too. Deadlines (expiry, idle) are checked
@@ -62,7 +62,7 @@ class Watcher:
 
         Asking for changes after the largest revision there can be returns the
         current revision and no rows: a long-lived store is not read whole."""
-        self.revision, _ = await self.ctx.store.session_changes(self.ctx.region, LATEST)
+        self.revision, _ = await self.ctx.store.ended_sessions(self.ctx.region, LATEST)
         self._last_ok = self.ctx.clock.now()
 
     async def run(self) -> None:
@@ -84,17 +84,15 @@ class Watcher:
         """Cut every live link whose session the store says has ended."""
         now = self.ctx.clock.now()
         try:
-            self.revision, changed = await self.ctx.store.session_changes(
+            self.revision, ended = await self.ctx.store.ended_sessions(
                 self.ctx.region, self.revision
             )
         except BrokerError as error:
             self._store_down(now, error.code)
             return
         self._last_ok = now
-        for session in changed:
-            link = self.ctx.links.get(session.id)
-            if link is not None and session.state not in ("issued", "connected"):
-                self._cut(session.id, end_reason(session))
+        for session in ended:
+            self._cut(session.id, end_reason(session))
 
     def _store_down(self, now: datetime, code: str) -> None:
         """Fail closed once the store has been unreadable for too long."""

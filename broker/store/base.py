@@ -106,7 +106,7 @@ class Store(Protocol):
     """Orgs, staff, tickets, targets, consents and sessions.
 
     One store may be used from the event loops of several threads at once:
-    the gateway's watcher polls ``session_changes`` from a thread of its own,
+    the gateway's watcher polls ``ended_sessions`` from a thread of its own,
     so a revocation is seen however busy the relay's loop is.
     """
 
@@ -230,9 +230,11 @@ class Store(Protocol):
         """``issued`` -> ``connected``; ``ConflictError`` if not live."""
         ...
 
-    async def session_changes(self, region: Region, since: int) -> tuple[int, list[Session]]:
-        """Sessions of ``region`` whose state changed after revision ``since``.
+    async def ended_sessions(self, region: Region, since: int) -> tuple[int, list[Session]]:
+        """Sessions of ``region`` that ended (revoked, closed, expired) after revision ``since``.
 
-        Returns the newest revision and the changed sessions; gateways poll
-        this to learn of revocations with a bounded delay."""
+        Returns the newest revision and those sessions, in revision order;
+        gateways poll this to learn of revocations with a bounded delay. New
+        and connected sessions are not returned: a gateway has nothing to
+        cut for them."""
         ...

@@ -200,6 +200,6 @@ class DynamoStore:
         """``issued`` -> ``connected``; ``ConflictError`` if not issued and unexpired."""
         return await self._run(sessions.mark_connected, session_id, at)
 
-    async def session_changes(self, region: Region, since: int) -> tuple[int, list[Session]]:
-        """Sessions of ``region`` whose state changed after revision ``since``."""
-        return await self._run(sessions.session_changes, region, since)
+    async def ended_sessions(self, region: Region, since: int) -> tuple[int, list[Session]]:
+        """Sessions of ``region`` that ended (revoked, closed, expired) after revision ``since``."""
+        return await self._run(sessions.ended_sessions, region, since)

@@ -35,7 +35,7 @@ from broker.store.dynamodb_codec import (
 )
 from broker.store.dynamodb_table import Table
 from broker.store.dynamodb_tx import Tx, retrying
-from broker.typing import Region, SessionId, SessionState
+from broker.typing import LIVE_SESSION_STATES, Region, SessionId, SessionState
 
 
 def create_session(table: Table, session: Session) -> Session:
@@ -252,8 +252,8 @@ def _matches(item: Item, query: SessionQuery) -> bool:
     )
 
 
-def session_changes(table: Table, region: Region, since: int) -> tuple[int, list[Session]]:
-    """The region's newest revision and its sessions changed after ``since``.
+def ended_sessions(table: Table, region: Region, since: int) -> tuple[int, list[Session]]:
+    """The region's newest revision and its sessions that ended after ``since``.
 
     The counter is read first: every revision up to it is committed (they
     commit in order), so the log read after it holds them all.
@@ -268,6 +268,7 @@ def session_changes(table: Table, region: Region, since: int) -> tuple[int, list
     ids = list(dict.fromkeys(entry["sid"] for entry in table.query(None, cond, values)))
     found = table.get_many([session_key(i) for i in ids])
     items = [found[session_key(i)] for i in ids if session_key(i) in found]
+    items = [i for i in items if i["state"] not in LIVE_SESSION_STATES]
     return rev, [
         session_from_item(i) for i in sorted(items, key=lambda i: (int(i["rev"]), i["id"]))
     ]

@@ -38,7 +38,10 @@ _CONNECT = (
     "UPDATE sessions SET state = 'connected', rev = ?"  # noqa: S608
     f" WHERE id = ? AND state = 'issued' AND valid_before > ? RETURNING {SESSION_COLUMNS}"
 )
-_CHANGES = f"SELECT {SESSION_COLUMNS} FROM sessions WHERE region = ? AND rev > ? ORDER BY rev, id"  # noqa: S608
+_ENDED = (
+    f"SELECT {SESSION_COLUMNS} FROM sessions"  # noqa: S608
+    f" WHERE region = ? AND rev > ? AND state NOT IN {LIVE_STATES_SQL} ORDER BY rev, id"
+)
 
 
 def get_session(conn: sqlite3.Connection, session_id: SessionId) -> Session:
@@ -119,15 +122,18 @@ def _list_sql(query: SessionQuery) -> tuple[str, list[Any]]:
     return sql, [*params, query.limit + 1]
 
 
-def session_changes(
+def ended_sessions(
     conn: sqlite3.Connection, region: Region, since: int
 ) -> tuple[int, list[Session]]:
-    """The newest revision and the region's sessions changed after ``since``.
+    """The newest revision and the region's sessions that ended after ``since``.
 
     One read transaction, so the revision and the rows are the same snapshot:
-    a poller that passes the revision back next time misses nothing.
+    a poller that passes the revision back next time misses nothing. Live
+    sessions are skipped inside SQLite: at thousands of grants a second,
+    turning each new one into a ``Session`` only for the gateway to ignore it
+    cost the main process ~20 us per grant.
     """
     with read_tx(conn):
         (rev,) = conn.execute(SESSION_REV).fetchone()
-        rows = conn.execute(_CHANGES, (region, since)).fetchall()
+        rows = conn.execute(_ENDED, (region, since)).fetchall()
     return int(rev), [session_from_row(row) for row in rows]

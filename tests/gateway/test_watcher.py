@@ -176,7 +176,7 @@ class TestOwnThread:
         async def broken(*_args: object) -> None:
             raise RuntimeError("a bug in the store")
 
-        monkeypatch.setattr(harness.store, "session_changes", broken)
+        monkeypatch.setattr(harness.store, "ended_sessions", broken)
         harness.clock.advance(1)  # the gateway's clock: past ``stale_after`` from the last read
         output = await _cut_output(process)
         assert b"cannot confirm the session is still valid" in output

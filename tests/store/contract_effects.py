@@ -58,7 +58,7 @@ class EffectContract(StoreHarness):
     async def test_revoke_consent_revokes_its_live_sessions(self, store: Store) -> None:
         """Only the consent's live sessions are revoked, and returned."""
         await _sessions(store)
-        rev, _ = await store.session_changes(EU, 0)
+        rev, _ = await store.ended_sessions(EU, 0)
         result = await store.revoke_consent(ConsentId("c-1"), LATER)
         assert result.record.revoked_at == LATER
         assert sorted(s.id for s in result.sessions) == ["s-connected", "s-live"]
@@ -73,15 +73,15 @@ class EffectContract(StoreHarness):
             "s-de": "issued",
             "s-de2": "issued",
         }
-        _, changed = await store.session_changes(EU, rev)
+        _, changed = await store.ended_sessions(EU, rev)
         assert sorted(s.id for s in changed) == ["s-connected", "s-live"]
 
     async def test_changes_after_latest_give_revision_only(self, store: Store) -> None:
         """Asking past every revision returns the current one and no rows (watcher priming)."""
         await _sessions(store)
-        rev, everything = await store.session_changes(EU, 0)
+        rev, everything = await store.ended_sessions(EU, 0)
         assert everything
-        latest, none = await store.session_changes(EU, 2**63 - 1)
+        latest, none = await store.ended_sessions(EU, 2**63 - 1)
         assert (latest, none) == (rev, [])
 
     async def test_revoke_consent_twice_conflicts(self, store: Store) -> None:

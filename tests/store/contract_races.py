@@ -102,15 +102,16 @@ class ThreadContract(StoreHarness):
     async def test_reads_from_another_threads_loop(self, store: Store) -> None:
         """A second thread's loop reads changes between reads on this loop."""
         await store.create_session(session())
-        here = await store.session_changes(EU, 0)
+        await store.end_session(SessionId("sess-1"), "revoked", "ops", T0)
+        here = await store.ended_sessions(EU, 0)
         there: list[object] = []
 
         def other_thread() -> None:
-            there.append(asyncio.run(store.session_changes(EU, 0)))
+            there.append(asyncio.run(store.ended_sessions(EU, 0)))
 
         thread = threading.Thread(target=other_thread)
         thread.start()
         await asyncio.to_thread(thread.join)
         assert there == [here]
         assert [s.id for s in here[1]] == ["sess-1"]
-        assert await store.session_changes(EU, 0) == here
+        assert await store.ended_sessions(EU, 0) == here

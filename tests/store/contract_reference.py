@@ -134,7 +134,7 @@ EVERY_CALL: list[Any] = [
     pytest.param(lambda s: s.list_staff(), id="list_staff"),
     pytest.param(lambda s: s.create_session(session()), id="create_session"),
     pytest.param(lambda s: s.list_sessions(SessionQuery()), id="list_sessions"),
-    pytest.param(lambda s: s.session_changes(EU, 0), id="session_changes"),
+    pytest.param(lambda s: s.ended_sessions(EU, 0), id="ended_sessions"),
     pytest.param(lambda s: s.add_consent(consent()), id="add_consent"),
     pytest.param(lambda s: s.valid_consent(TICKET_DE.id, STAFF_US.id, T0), id="valid_consent"),
     pytest.param(

@@ -89,13 +89,13 @@ class SessionContract(StoreHarness):
     ) -> None:
         """When the world is no longer as the policy saw it, nothing is written."""
         await _refusal_world(store)
-        before, _ = await store.session_changes(EU, 0)
+        before, _ = await store.ended_sessions(EU, 0)
         with pytest.raises(error):
             await store.create_session(session("sess-x", **changes))
         with pytest.raises(NotFoundError):
             await store.get_session(SessionId("sess-x"))
         assert (await store.list_sessions(SessionQuery())).items == []
-        assert (await store.session_changes(EU, before))[1] == []
+        assert (await store.ended_sessions(EU, before))[1] == []
 
     @pytest.mark.parametrize(("changes", "field"), BAD_INPUT)
     async def test_create_bad_input_names_field(
@@ -176,20 +176,27 @@ class SessionContract(StoreHarness):
             await store.create_session(session(cert_serial=serial))
         assert caught.value.field == "serial"
 
-    async def test_changes_follow_revisions(self, store: Store) -> None:
-        """``session_changes`` returns the region's sessions changed after ``since``."""
-        rev0, before = await store.session_changes(EU, 0)
+    async def test_ended_sessions_follow_revisions(self, store: Store) -> None:
+        """``ended_sessions`` returns the region's sessions that ended after ``since``.
+
+        New and connected sessions move the revision but are not returned:
+        a gateway has nothing to cut for them."""
+        rev0, before = await store.ended_sessions(EU, 0)
         assert before == []
         await store.create_session(session())
+        await store.create_session(session("sess-2"))
         await store.create_session(us_ticket_session("sess-us"))
-        rev1, changed = await store.session_changes(EU, rev0)
+        await store.mark_connected(SessionId("sess-2"), T0 + MINUTE)
+        rev1, ended = await store.ended_sessions(EU, rev0)
         assert rev1 > rev0
-        assert [s.id for s in changed] == ["sess-1"]
-        assert await store.session_changes(EU, rev1) == (rev1, [])
+        assert ended == []
+        await store.end_session(SessionId("sess-us"), "revoked", "ops", T0 + MINUTE)
+        await store.end_session(SessionId("sess-2"), "closed", "eof", T0 + MINUTE)
         await store.end_session(SessionId("sess-1"), "revoked", "ops", T0 + MINUTE)
-        rev2, changed = await store.session_changes(EU, rev1)
+        rev2, ended = await store.ended_sessions(EU, rev1)
         assert rev2 > rev1
-        assert [(s.id, s.state) for s in changed] == [("sess-1", "revoked")]
+        assert [(s.id, s.state) for s in ended] == [("sess-2", "closed"), ("sess-1", "revoked")]
+        assert await store.ended_sessions(EU, rev2) == (rev2, [])
 
     async def test_times_must_carry_offset(self, store: Store) -> None:
         """A naive ``at`` is refused rather than guessed."""
