@@ -4,6 +4,16 @@ The broker runs as ``broker run`` in its own processes (SQLite, local mode,
 one API process per core: ``api_processes``), so client and server do not
 share an event loop. Reported beside the raw Ed25519 signing rate measured in
 the same run (``benchmarks.signing``).
+
+Each run loads the same broker twice (``benchmarks.http_load``):
+
+- flat out (closed loop): the rate is the broker's capacity. Its latency is
+  the queue that 64 clients make at full capacity (mean = 64 / rate), so it
+  is reported, but it is not what the p99 goal is about;
+- at the goal's rate, 2,000 grants a second spread over the 64 connections,
+  latency counted from when each request was due: the p99 there is the one
+  the goal ("2,000 a second, with p99 at or under 50 ms") asks for.
+
 Run: ``python -m benchmarks.grants``.
 """
 
@@ -61,8 +71,12 @@ def start_broker(
     return process
 
 
-async def load(api: str, token: str, admin_token: str, seconds: float) -> list[float]:
-    """64 clients granting sessions for ``seconds``; returns each latency."""
+async def load(
+    api: str, token: str, admin_token: str, seconds: float
+) -> tuple[list[float], list[float]]:
+    """64 clients granting sessions for ``seconds`` flat out, then as long at the goal's rate.
+
+    Returns each grant's latency under both loads."""
     key = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode().strip()
     body = {"ticket_id": "T-1001", "target": "bench-1", "public_key": key}
     target = {"org_id": "acme-de", "name": "bench-1", "region": "eu-central-1", "host": "127.0.0.1"}
@@ -76,10 +90,14 @@ async def load(api: str, token: str, admin_token: str, seconds: float) -> list[f
     url = f"{api}/v1/sessions"
     request = build_request(url, json.dumps(body).encode(), {"Authorization": f"Bearer {token}"})
     await run_load(url, request, clients=CLIENTS, seconds=0.5)  # warm-up
-    result = await run_load(url, request, clients=CLIENTS, seconds=seconds)
-    if result.bad_statuses:
-        raise RuntimeError(f"grants failed: HTTP {sorted(set(result.bad_statuses))}")
-    return result.latencies
+    results = [
+        await run_load(url, request, clients=CLIENTS, seconds=seconds),
+        await run_load(url, request, clients=CLIENTS, seconds=seconds, rate=GOAL_PER_SECOND),
+    ]
+    for result in results:
+        if result.bad_statuses:
+            raise RuntimeError(f"grants failed: HTTP {sorted(set(result.bad_statuses))}")
+    return results[0].latencies, results[1].latencies
 
 
 def measure(seconds: float = 5.0) -> dict[str, object]:
@@ -96,7 +114,7 @@ def measure(seconds: float = 5.0) -> dict[str, object]:
             gc.collect()
             gc.freeze()
             try:
-                latencies = asyncio.run(
+                latencies, paced = asyncio.run(
                     load(api, token, authority.mint_token("bench", "admin"), seconds)
                 )
             finally:
@@ -104,7 +122,7 @@ def measure(seconds: float = 5.0) -> dict[str, object]:
         finally:
             process.terminate()
             process.wait(timeout=30)
-    cuts = statistics.quantiles(latencies, n=100)
+    cuts, paced_cuts = statistics.quantiles(latencies, n=100), statistics.quantiles(paced, n=100)
     rate = len(latencies) / seconds
     return {
         "benchmark": "api.grants",
@@ -113,8 +131,11 @@ def measure(seconds: float = 5.0) -> dict[str, object]:
         "grants_per_second": round(rate),
         "p50_ms": round(cuts[49] * 1000, 2),
         "p99_ms": round(cuts[98] * 1000, 2),
-        "goal": f">= {GOAL_PER_SECOND}/s, p99 <= {GOAL_P99_MS} ms",
-        "meets_goal": rate >= GOAL_PER_SECOND and cuts[98] * 1000 <= GOAL_P99_MS,
+        "paced_per_second": round(len(paced) / seconds),
+        "paced_p50_ms": round(paced_cuts[49] * 1000, 2),
+        "paced_p99_ms": round(paced_cuts[98] * 1000, 2),
+        "goal": f">= {GOAL_PER_SECOND}/s; at {GOAL_PER_SECOND}/s, p99 <= {GOAL_P99_MS} ms",
+        "meets_goal": rate >= GOAL_PER_SECOND and paced_cuts[98] * 1000 <= GOAL_P99_MS,
     }
 
 

@@ -4,11 +4,24 @@ The grant benchmark measures the broker, so the client must cost little of
 the 2 cores they share. aiohttp's client spends about as much CPU per request
 as the server's whole handler; this sends one pre-encoded request per
 connection and parses only the status line and ``Content-Length``.
+
+Two ways to load:
+
+- closed loop (``rate=None``): each connection sends its next request as soon
+  as the answer to the last one is in. The server runs flat out; the rate is
+  its capacity, and latency is what 64 waiting clients make it (Little's law:
+  mean = clients / rate);
+- a fixed rate (``rate=R``): request ``k`` is due at ``start + k / R``, dealt
+  to the connections in turn, as wrk2 does. Latency is counted from when a
+  request was *due*, not when it could be sent: if the connection was still
+  waiting for an earlier answer, that wait is part of the latency
+  ("coordinated omission" would otherwise hide it).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -22,14 +35,30 @@ class LoadResult:
     bad_statuses: list[int] = field(default_factory=list)
 
 
-class _Connection(asyncio.Protocol):
-    """One keep-alive connection sending ``request`` until ``until``."""
+@dataclass(frozen=True, slots=True)
+class _Pace:
+    """When a connection's requests are due: ``first``, then every ``period`` seconds."""
 
-    def __init__(self, request: bytes, expect: int, until: float, result: LoadResult) -> None:
+    first: float
+    period: float
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection sending ``request`` until ``until``.
+
+    Unpaced, it sends again as soon as an answer is in; paced, when the next
+    request is due (at once if that time has passed).
+    """
+
+    def __init__(
+        self, request: bytes, expect: int, until: float, result: LoadResult, pace: _Pace | None
+    ) -> None:
         self._request = request
         self._expect = expect
         self._until = until
         self._result = result
+        self._pace = pace
+        self._sent = 0
         self._buffer = bytearray()
         self._started = 0.0
         self._transport: asyncio.Transport | None = None
@@ -38,12 +67,32 @@ class _Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
-        self._send()
+        self._next()
 
-    def _send(self) -> None:
+    def _next(self) -> None:
+        """Send the next request now, or when it is due."""
+        if self._pace is None:
+            self._send(time.perf_counter())
+            return
+        due = self._pace.first + self._sent * self._pace.period
+        if due >= self._until:
+            self._close()
+            return
+        delay = due - time.perf_counter()
+        if delay > 0:
+            asyncio.get_running_loop().call_later(delay, self._send, due)
+        else:
+            self._send(due)
+
+    def _send(self, due: float) -> None:
         assert self._transport is not None
-        self._started = time.perf_counter()
+        self._started = due
+        self._sent += 1
         self._transport.write(self._request)
+
+    def _close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
 
     def data_received(self, data: bytes) -> None:
         self._buffer += data
@@ -63,9 +112,9 @@ class _Connection(asyncio.Protocol):
         else:
             self._result.bad_statuses.append(status)
         if now < self._until:
-            self._send()
-        elif self._transport is not None:
-            self._transport.close()
+            self._next()
+        else:
+            self._close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.done.done():
@@ -94,17 +143,26 @@ def build_request(url: str, body: bytes, headers: dict[str, str]) -> bytes:
 
 
 async def run_load(
-    url: str, request: bytes, *, clients: int, seconds: float, expect: int = 201
+    url: str,
+    request: bytes,
+    *,
+    clients: int,
+    seconds: float,
+    expect: int = 201,
+    rate: float | None = None,
 ) -> LoadResult:
-    """``clients`` connections each sending ``request`` back to back for ``seconds``."""
+    """``clients`` connections sending ``request`` for ``seconds``: back to back, or
+    ``rate`` requests a second in all (see the module's docstring)."""
     parts = urlsplit(url)
     loop = asyncio.get_running_loop()
     result = LoadResult()
-    until = time.perf_counter() + seconds
+    start = time.perf_counter() + 0.05  # every connection is open before the first is due
+    until = start + seconds
     connections = []
-    for _ in range(clients):
+    for index in range(clients):
+        pace = None if rate is None else _Pace(start + index / rate, clients / rate)
         _, protocol = await loop.create_connection(
-            lambda: _Connection(request, expect, until, result),
+            functools.partial(_Connection, request, expect, until, result, pace),
             parts.hostname,
             parts.port,
         )

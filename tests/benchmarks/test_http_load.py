@@ -1,0 +1,75 @@
+"""The grant benchmark's load generator: closed loop, and a fixed rate counted from when due."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from benchmarks.http_load import build_request, run_load
+
+
+@pytest.fixture
+async def slow_server() -> AsyncIterator[tuple[str, list[float]]]:
+    """An HTTP server on an ephemeral loopback port answering 201 after ``delay[0]`` seconds."""
+    delay = [0.0]
+
+    async def create(request: web.Request) -> web.Response:
+        await request.read()
+        await asyncio.sleep(delay[0])
+        return web.Response(status=201, text="{}")
+
+    app = web.Application()
+    app.router.add_post("/v1/sessions", create)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        yield str(server.make_url("/v1/sessions")), delay
+    finally:
+        await server.close()
+
+
+class TestRunLoad:
+    """``run_load`` in both of its ways of loading."""
+
+    async def test_paced_latency_counts_from_when_due(
+        self, slow_server: tuple[str, list[float]]
+    ) -> None:
+        """A request that waits for an earlier answer counts that wait (no coordinated omission).
+
+        One connection, a request due every 0.05 s, answers taking at least
+        0.15 s: request ``k`` cannot be sent before ``(k + 1) * 0.15`` s, so
+        from when it was due it took at least ``0.15 + 0.1 * k`` s. Timed from
+        its sending instead, each would show about 0.15 s."""
+        url, delay = slow_server
+        delay[0] = 0.15
+        request = build_request(url, b"{}", {})
+        result = await run_load(url, request, clients=1, seconds=0.6, rate=20)
+        assert len(result.latencies) >= 2
+        for k, latency in enumerate(result.latencies):
+            assert latency >= 0.15 + 0.1 * k - 0.005  # perf_counter rounding
+        assert result.bad_statuses == []
+
+    async def test_paced_never_sends_more_than_due(
+        self, slow_server: tuple[str, list[float]]
+    ) -> None:
+        """At 50 a second for 0.5 s at most 25 requests go out; flat out, many more."""
+        url, _ = slow_server
+        request = build_request(url, b"{}", {})
+        paced = await run_load(url, request, clients=2, seconds=0.5, rate=50)
+        flat = await run_load(url, request, clients=2, seconds=0.5)
+        assert 0 < len(paced.latencies) <= 25
+        assert len(flat.latencies) > 25
+
+    async def test_unexpected_status_is_reported(
+        self, slow_server: tuple[str, list[float]]
+    ) -> None:
+        """Answers other than the expected status are collected, not timed."""
+        url, _ = slow_server
+        request = build_request(url, b"{}", {})
+        result = await run_load(url, request, clients=1, seconds=0.2, expect=200)
+        assert result.latencies == []
+        assert set(result.bad_statuses) == {201}
