@@ -36,6 +36,28 @@ class LoadResult:
 
 
 @dataclass(frozen=True, slots=True)
+class Load:
+    """How to load: ``clients`` connections, back to back or ``rate`` requests a second
+    in all, for ``warmup`` seconds untimed and then ``seconds`` timed."""
+
+    clients: int
+    seconds: float
+    rate: float | None = None
+    warmup: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What every connection of one load sends, and when its clock counts."""
+
+    request: bytes
+    expect: int
+    record_from: float
+    """Requests sent (or due) before this only warm the server up: not timed."""
+    until: float
+
+
+@dataclass(frozen=True, slots=True)
 class _Pace:
     """When a connection's requests are due: ``first``, then every ``period`` seconds."""
 
@@ -44,18 +66,14 @@ class _Pace:
 
 
 class _Connection(asyncio.Protocol):
-    """One keep-alive connection sending ``request`` until ``until``.
+    """One keep-alive connection sending the plan's request until its end.
 
     Unpaced, it sends again as soon as an answer is in; paced, when the next
     request is due (at once if that time has passed).
     """
 
-    def __init__(
-        self, request: bytes, expect: int, until: float, result: LoadResult, pace: _Pace | None
-    ) -> None:
-        self._request = request
-        self._expect = expect
-        self._until = until
+    def __init__(self, plan: _Plan, result: LoadResult, pace: _Pace | None) -> None:
+        self._plan = plan
         self._result = result
         self._pace = pace
         self._sent = 0
@@ -75,7 +93,7 @@ class _Connection(asyncio.Protocol):
             self._send(time.perf_counter())
             return
         due = self._pace.first + self._sent * self._pace.period
-        if due >= self._until:
+        if due >= self._plan.until:
             self._close()
             return
         delay = due - time.perf_counter()
@@ -88,7 +106,7 @@ class _Connection(asyncio.Protocol):
         assert self._transport is not None
         self._started = due
         self._sent += 1
-        self._transport.write(self._request)
+        self._transport.write(self._plan.request)
 
     def _close(self) -> None:
         if self._transport is not None:
@@ -107,11 +125,11 @@ class _Connection(asyncio.Protocol):
     def _finish(self, status: int, consumed: int) -> None:
         now = time.perf_counter()
         del self._buffer[:consumed]
-        if status == self._expect:
-            self._result.latencies.append(now - self._started)
-        else:
+        if status != self._plan.expect:
             self._result.bad_statuses.append(status)
-        if now < self._until:
+        elif self._started >= self._plan.record_from:
+            self._result.latencies.append(now - self._started)
+        if now < self._plan.until:
             self._next()
         else:
             self._close()
@@ -142,27 +160,23 @@ def build_request(url: str, body: bytes, headers: dict[str, str]) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
-async def run_load(
-    url: str,
-    request: bytes,
-    *,
-    clients: int,
-    seconds: float,
-    expect: int = 201,
-    rate: float | None = None,
-) -> LoadResult:
-    """``clients`` connections sending ``request`` for ``seconds``: back to back, or
-    ``rate`` requests a second in all (see the module's docstring)."""
+async def run_load(url: str, request: bytes, load: Load, *, expect: int = 201) -> LoadResult:
+    """Send ``request`` to ``url`` as ``load`` says (see the module's docstring).
+
+    The warm-up loads the server but is not timed: the connections were just
+    opened, and their first requests reach the server all at once."""
     parts = urlsplit(url)
     loop = asyncio.get_running_loop()
     result = LoadResult()
     start = time.perf_counter() + 0.05  # every connection is open before the first is due
-    until = start + seconds
+    timed_from = start + load.warmup
+    plan = _Plan(request, expect, timed_from, timed_from + load.seconds)
+    rate = load.rate
     connections = []
-    for index in range(clients):
-        pace = None if rate is None else _Pace(start + index / rate, clients / rate)
+    for index in range(load.clients):
+        pace = None if rate is None else _Pace(start + index / rate, load.clients / rate)
         _, protocol = await loop.create_connection(
-            functools.partial(_Connection, request, expect, until, result, pace),
+            functools.partial(_Connection, plan, result, pace),
             parts.hostname,
             parts.port,
         )

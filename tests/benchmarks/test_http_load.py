@@ -9,7 +9,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from benchmarks.http_load import build_request, run_load
+from benchmarks.http_load import Load, build_request, run_load
 
 
 @pytest.fixture
@@ -47,7 +47,7 @@ class TestRunLoad:
         url, delay = slow_server
         delay[0] = 0.15
         request = build_request(url, b"{}", {})
-        result = await run_load(url, request, clients=1, seconds=0.6, rate=20)
+        result = await run_load(url, request, Load(clients=1, seconds=0.6, rate=20))
         assert len(result.latencies) >= 2
         for k, latency in enumerate(result.latencies):
             assert latency >= 0.15 + 0.1 * k - 0.005  # perf_counter rounding
@@ -59,10 +59,32 @@ class TestRunLoad:
         """At 50 a second for 0.5 s at most 25 requests go out; flat out, many more."""
         url, _ = slow_server
         request = build_request(url, b"{}", {})
-        paced = await run_load(url, request, clients=2, seconds=0.5, rate=50)
-        flat = await run_load(url, request, clients=2, seconds=0.5)
+        paced = await run_load(url, request, Load(clients=2, seconds=0.5, rate=50))
+        flat = await run_load(url, request, Load(clients=2, seconds=0.5))
         assert 0 < len(paced.latencies) <= 25
         assert len(flat.latencies) > 25
+
+    async def test_warm_up_is_not_timed(self) -> None:
+        """Requests sent during the warm-up load the server but get no latency.
+
+        The server's first answer takes 0.3 s, inside a 0.4 s warm-up; the
+        requests that follow it are timed until 0.3 s after the warm-up."""
+        served = [0]
+
+        async def create(request: web.Request) -> web.Response:
+            served[0] += 1
+            await request.read()
+            if served[0] == 1:
+                await asyncio.sleep(0.3)
+            return web.Response(status=201, text="{}")
+
+        app = web.Application()
+        app.router.add_post("/v1/sessions", create)
+        async with TestServer(app, host="127.0.0.1") as server:
+            url = str(server.make_url("/v1/sessions"))
+            load = Load(clients=1, seconds=0.3, warmup=0.4)
+            result = await run_load(url, build_request(url, b"{}", {}), load)
+        assert 0 < len(result.latencies) < served[0]  # the slow first one among the untimed
 
     async def test_unexpected_status_is_reported(
         self, slow_server: tuple[str, list[float]]
@@ -70,6 +92,6 @@ class TestRunLoad:
         """Answers other than the expected status are collected, not timed."""
         url, _ = slow_server
         request = build_request(url, b"{}", {})
-        result = await run_load(url, request, clients=1, seconds=0.2, expect=200)
+        result = await run_load(url, request, Load(clients=1, seconds=0.2), expect=200)
         assert result.latencies == []
         assert set(result.bad_statuses) == {201}
