@@ -22,10 +22,10 @@ import json
 import os
 import re
 from dataclasses import asdict, dataclass
-from json.encoder import encode_basestring_ascii as _quote
 from pathlib import Path
 from typing import Any
 
+from broker import compact_json
 from broker.audit.events import EVENT_FIELDS
 from broker.audit.keys import derive_key
 
@@ -33,9 +33,6 @@ HEAD_NAME = "HEAD"
 _SEGMENT = re.compile(r"(\d{8})\.jsonl")
 _SUFFIX = re.compile(rb'"hash":"([0-9a-f]{64})"}')
 SUFFIX_LEN = 74  # len('"hash":"') + 64 + len('"}')
-# One reusable encoder: json.dumps with options builds a new one per call.
-_ENCODER = json.JSONEncoder(separators=(",", ":"), check_circular=False)
-_KEYS: dict[str, str] = {}  # field name -> its quoted form and colon
 
 
 def genesis(region: str) -> str:
@@ -61,21 +58,11 @@ def list_segments(directory: Path) -> list[tuple[int, Path]]:
 def encode_record(record: dict[str, Any]) -> tuple[bytes, str]:
     """The line (with newline) for ``record`` (which ends with ``prev``) and its hash.
 
-    Byte-for-byte what ``json.dumps(record, separators=(",", ":"))`` gives, but
-    strings and ints (nearly every value) skip the encoder's per-call setup."""
-    parts = []
-    for key, value in record.items():
-        quoted = _KEYS.get(key)
-        if quoted is None:
-            quoted = _KEYS[key] = _quote(key) + ":"
-        kind = type(value)
-        if kind is str:
-            parts.append(quoted + _quote(value))
-        elif kind is int:
-            parts.append(quoted + int.__repr__(value))
-        else:
-            parts.append(quoted + _ENCODER.encode(value))
-    prefix = ("{" + ",".join(parts) + ",").encode()
+    The hash covers the line's own bytes up to ``"hash"``, and the verifier
+    hashes the bytes it reads, so any compact JSON serves: ``compact_json``
+    writes a record in a fraction of the standard encoder's time (the main
+    process writes every API worker's events)."""
+    prefix = compact_json.dumps(record)[:-1] + b","
     digest = hashlib.sha256(prefix).hexdigest()
     return prefix + b'"hash":"' + digest.encode() + b'"}\n', digest
 

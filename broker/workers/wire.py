@@ -25,40 +25,23 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import orjson
-
+from broker import compact_json
 from broker.errors import InputError
 
 MAX_LINE = 1024 * 1024
 """The longest message a reader accepts (a setup or a metrics snapshot is the largest)."""
-_ENCODER = json.JSONEncoder(separators=(",", ":"))
 _DECODER = json.JSONDecoder()
-
-
-_ORJSON_PLAIN = (
-    orjson.OPT_APPEND_NEWLINE
-    | orjson.OPT_PASSTHROUGH_DATACLASS
-    | orjson.OPT_PASSTHROUGH_DATETIME
-    | orjson.OPT_PASSTHROUGH_SUBCLASS
-)
-"""orjson for plain JSON only: what it would write in its own way (a datetime,
-a dataclass) is refused, so the standard encoder decides, as for everything else."""
 
 
 def encode(message: dict[str, Any]) -> bytes:
     """One message as a JSON line (``TypeError`` for a value JSON cannot carry).
 
-    orjson writes a worker's event batch in a tenth of the standard encoder's
-    time; what it refuses (an integer beyond 64 bits, a lone surrogate, any
-    non-JSON type) goes to the standard encoder, which writes or refuses it
-    as before. Either never writes a raw newline inside the line. The reader
-    keeps the standard decoder, which reads both exactly (orjson would read
-    a big integer back as a float).
+    Written by ``compact_json`` (orjson, or the standard encoder for what
+    orjson refuses), which never puts a raw newline inside the line. The
+    reader keeps the standard decoder, which reads both exactly (orjson
+    would read a big integer back as a float).
     """
-    try:
-        return orjson.dumps(message, option=_ORJSON_PLAIN)
-    except TypeError:
-        return _ENCODER.encode(message).encode() + b"\n"
+    return compact_json.dumps(message) + b"\n"
 
 
 def decode(line: bytes) -> dict[str, Any]:

@@ -68,6 +68,23 @@ class TestAppend:
         chain.close()
         assert verified(tmp_path).records == 5
 
+    def test_any_json_value_is_chained_and_read_back(self, tmp_path):
+        """Non-ASCII text, a lone surrogate, an integer past 64 bits and lists verify
+        and read back as written (the fast encoder hands what it refuses on)."""
+        fields = [
+            {"session_id": "sé-1", "reasons": ["ü", "ok"]},
+            {"session_id": "s-2", "count": 2**70},
+            {"session_id": "s-\ud800", "reasons": []},
+        ]
+        chain = writer(tmp_path)
+        stored = [chain.append(f"2025-01-01T00:00:0{i}.000000Z", "session.closed", f)
+                  for i, f in enumerate(fields)]  # fmt: skip
+        chain.close()
+        assert verified(tmp_path).records == 3
+        lines = (tmp_path / "00000001.jsonl").read_bytes().splitlines()
+        assert [json.loads(line) for line in lines] == stored
+        assert [{k: r[k] for k in f} for r, f in zip(stored, fields, strict=True)] == fields
+
     def test_rotation_by_count_and_size(self, tmp_path):
         """Segments roll over at the record limit, and at the byte limit."""
         chain = writer(tmp_path / "count", max_segment_records=4)
