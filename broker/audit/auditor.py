@@ -11,6 +11,7 @@ than the folder it lands in.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from pathlib import Path
 from types import TracebackType
@@ -23,6 +24,7 @@ from broker.audit.reader import AuditQuery, Page, query_region
 from broker.audit.redact import Redactor
 from broker.audit.verify import VerifyResult, verify_region
 from broker.clock import Clock
+from broker.errors import UnavailableError
 
 
 class Auditor:
@@ -58,9 +60,18 @@ class Auditor:
         return writer.append(format_time(self._clock.now()), event_type, kept)
 
     def flush(self) -> None:
-        """Make every emitted event durable in every region."""
+        """Make every emitted event durable in every region.
+
+        ``UnavailableError`` names the first region whose trail failed; the
+        other regions are flushed all the same."""
+        failed: UnavailableError | None = None
         for writer in list(self._writers.values()):
-            writer.flush()
+            try:
+                writer.flush()
+            except UnavailableError as error:
+                failed = failed or error
+        if failed is not None:
+            raise failed
 
     def close(self) -> None:
         """Flush and close every region's writer."""
@@ -87,7 +98,9 @@ class Auditor:
         """Flush periodically until cancelled, off the event loop (fsync blocks)."""
         while True:
             await self._clock.sleep(seconds)
-            await asyncio.to_thread(self.flush)
+            # A failed region's trail refuses its events, which reports it; keep flushing the rest.
+            with contextlib.suppress(UnavailableError):
+                await asyncio.to_thread(self.flush)
 
     def _writer(self, region: str) -> ChainWriter:
         writer = self._writers.get(region)

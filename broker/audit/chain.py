@@ -1,20 +1,24 @@
 """Append records to one region's hash chain, durably and crash-safely.
 
-Records are encoded as they arrive and buffered; a flush (every
-``batch_size`` records, on rotation, on ``flush()``/``close()``) writes the
-batch with one ``write``, fsyncs it when ``durability`` is ``"fsync"``, then
-replaces the sealed ``HEAD``. A crash therefore loses at most the unflushed
-batch: on open the writer reads the tail after ``HEAD``, keeps every complete
-record that links correctly, truncates a torn last line, and seals the result.
+Records are encoded as they arrive and buffered; a flush (on ``flush()``
+and ``close()``, and on the writer's own thread every ``batch_size``
+records) writes the batch with one ``write`` per segment, fsyncs it when
+``durability`` is ``"fsync"``, then replaces the sealed ``HEAD``. A crash
+therefore loses at most the unflushed records: on open the writer reads the
+tail after ``HEAD``, keeps every complete record that links correctly,
+truncates a torn last line, and seals the result.
 Anything else wrong at or before ``HEAD`` is tampering (or lost storage): the
 writer refuses to open, and the region's trail is unavailable until ops look.
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
 import threading
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -58,7 +62,17 @@ def _broken(region: str, why: str) -> UnavailableError:
 
 
 class ChainWriter:
-    """The single writer of one region's chain (thread-safe; one per process)."""
+    """The single writer of one region's chain (thread-safe; one per process).
+
+    ``append`` only encodes and chains the record in memory, under a lock
+    held for microseconds: the main process appends from its event loop,
+    which also relays the gateways' terminals. Files are written by
+    ``flush``, on the caller's thread, or, when a batch fills, by the
+    writer's own flusher thread, one flush at a time and in order. A flush
+    that fails makes the writer unusable: the flush raises, and so does
+    every later ``append`` (fail closed; what reached the disk is recovered
+    on the next open).
+    """
 
     def __init__(
         self, directory: Path, region: Region, secret: bytes, config: ChainConfig | None = None
@@ -68,9 +82,13 @@ class ChainWriter:
         self._secret = secret
         self._config = config or ChainConfig()
         self._sync = self._config.durability == "fsync"
-        self._lock = threading.Lock()
-        self._buffer: list[bytes] = []
+        self._lock = threading.Lock()  # the chain's state and the buffer; never held for I/O
+        self._io = threading.Lock()  # the segment file and HEAD: one flush at a time
+        self._buffer: list[tuple[int, bytes]] = []  # (segment, line), in chain order
+        self._flusher = ThreadPoolExecutor(1, thread_name_prefix=f"audit-{region}")
+        self._flush_queued = False
         self._fd: int | None = None
+        self._fd_segment = 0
         self._usable = True
         self._dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._head = recover(self._dir, region, secret, sync=self._sync)
@@ -95,64 +113,80 @@ class ChainWriter:
                 self._bytes >= self._config.max_segment_bytes
                 or self._lines >= self._config.max_segment_records
             ):
-                self._rotate()
+                self._segment, self._lines, self._bytes = self._segment + 1, 0, 0
             record = {"seq": self._seq + 1, "time": time, "region": self._region, "event": event}
             record.update(fields)
             record["prev"] = self._hash
             line, digest = encode_record(record)
-            self._buffer.append(line)
+            self._buffer.append((self._segment, line))
             self._seq, self._hash = self._seq + 1, digest
             self._lines, self._bytes = self._lines + 1, self._bytes + len(line)
-            if len(self._buffer) >= self._config.batch_size:
-                self._flush()
+            if len(self._buffer) >= self._config.batch_size and not self._flush_queued:
+                self._flush_queued = True
+                self._flusher.submit(self._flush_queued_batch)
         record["hash"] = digest
         return record
 
     def flush(self) -> None:
-        """Make every appended record durable (to the configured level)."""
-        with self._lock:
-            self._flush()
+        """Make every appended record durable (to the configured level), then return."""
+        with self._io:
+            with self._lock:
+                if not self._usable:
+                    raise UnavailableError("audit_unavailable", "audit trail is closed or failed")
+                lines, self._buffer = self._buffer, []
+                head = Head(
+                    self._region, self._segment, self._lines, self._bytes, self._seq, self._hash
+                )
+            if lines:
+                self._write(lines, head)
 
     def close(self) -> None:
         """Flush and release the segment file; later appends fail."""
-        with self._lock:
-            if self._usable:
-                self._flush()
-            self._usable = False
-            self._close_fd()
-
-    def _flush(self) -> None:
-        if not self._buffer:
-            return
         try:
-            fd = self._segment_fd()
-            _write_all(fd, b"".join(self._buffer))
-            if self._sync:
-                os.fsync(fd)
-            self._buffer.clear()
-            head = Head(
-                self._region, self._segment, self._lines, self._bytes, self._seq, self._hash
-            )
+            with contextlib.suppress(UnavailableError):  # failed before: nothing more to write
+                self.flush()
+        finally:
+            with self._lock:
+                self._usable = False
+            with self._io:
+                self._close_fd()
+            self._flusher.shutdown(wait=True)
+
+    def _flush_queued_batch(self) -> None:
+        """A full batch, flushed on the flusher thread (a failure has made the writer unusable)."""
+        with self._lock:
+            self._flush_queued = False
+        with contextlib.suppress(UnavailableError):
+            self.flush()
+
+    def _write(self, lines: list[tuple[int, bytes]], head: Head) -> None:
+        """Write ``lines`` to their segments, then seal ``head`` (holding ``_io``)."""
+        try:
+            for segment, group in itertools.groupby(lines, key=lambda item: item[0]):
+                _write_all(self._segment_fd(segment), b"".join(line for _, line in group))
+            if self._sync and self._fd is not None:
+                os.fsync(self._fd)
             write_head(self._dir, head, self._secret, sync=self._sync)
             self._head = head
         except OSError as error:
-            # Fail closed: what reached the disk is recovered on the next open.
-            self._usable = False
+            with self._lock:
+                self._usable = False
             self._close_fd()
             raise UnavailableError(
                 "audit_unavailable", "audit trail could not be written", region=self._region
             ) from error
 
-    def _rotate(self) -> None:
-        self._flush()
-        self._close_fd()
-        self._segment, self._lines, self._bytes = self._segment + 1, 0, 0
-
-    def _segment_fd(self) -> int:
+    def _segment_fd(self, segment: int) -> int:
+        """The open segment file, the previous one synced and closed first on rotation."""
+        if self._fd is not None and self._fd_segment != segment:
+            if self._sync:
+                os.fsync(self._fd)
+            self._close_fd()
         if self._fd is None:
-            path = self._dir / segment_name(self._segment)
+            path = self._dir / segment_name(segment)
             created = not path.exists()
             self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            self._fd_segment = segment
             if created and self._sync:
                 sync_directory(self._dir)
         return self._fd

@@ -10,7 +10,7 @@ import pytest
 
 from broker.audit import Auditor, AuditQuery, FileSecretSource
 from broker.audit.keys import audit_dir
-from broker.errors import InputError
+from broker.errors import InputError, UnavailableError
 from broker.typing import Region
 from tests.audit.conftest import REGION
 
@@ -102,6 +102,21 @@ class TestEmit:
         source = FileSecretSource(state, create=False)
         assert source.secret(Region(REGION))
         assert len(all_lines(state)) == 1
+
+    def test_flush_goes_on_past_a_failed_region(self, make_auditor, state):
+        """One region's unwritable trail fails the flush; the others are flushed all the same."""
+        auditor = make_auditor(batch_size=100, max_segment_records=1)
+        auditor.emit("session.requested", region=REGION)
+        auditor.flush()
+        blocker = audit_dir(state, Region(REGION)) / "00000002.jsonl"
+        blocker.mkdir()  # the region's next segment cannot be written
+        auditor.emit("session.requested", region=REGION)
+        auditor.emit("session.requested", region="us-east-1")
+        with pytest.raises(UnavailableError) as caught:
+            auditor.flush()
+        assert caught.value.ids["region"] == REGION
+        blocker.rmdir()
+        assert sorted(record["region"] for _, record in all_lines(state)) == [REGION, "us-east-1"]
 
     async def test_periodic_flush(self, make_auditor, state):
         """flush_every makes buffered events durable without a full batch."""

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import threading
+import time
 
 import pytest
 
@@ -33,6 +36,24 @@ def verified(directory):
     return result
 
 
+def wait_for(condition, seconds=10.0):
+    """Poll ``condition`` until true or ``seconds`` pass (the flusher runs on its own thread)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def _refuses(chain):
+    try:
+        append(chain, 1, start=99)
+    except UnavailableError:
+        return True
+    return False
+
+
 def segments(directory):
     return sorted(p.name for p in directory.glob("*.jsonl"))
 
@@ -52,13 +73,40 @@ class TestAppend:
         assert verified(tmp_path).records == 3
 
     def test_head_moves_only_per_batch(self, tmp_path):
-        """Below the batch size nothing is sealed; reaching it seals all."""
+        """Below the batch size nothing is sealed; reaching it seals all (on the
+        writer's own thread: the appender does not wait for it)."""
         chain = writer(tmp_path, batch_size=3)
         append(chain, 2)
         assert read_head(tmp_path)[0].seq == 0
         append(chain, 1, start=2)
-        assert read_head(tmp_path)[0].seq == 3
+        assert wait_for(lambda: read_head(tmp_path)[0].seq == 3)
         chain.close()
+
+    def test_append_never_waits_for_the_disk(self, tmp_path, monkeypatch):
+        """While a batch's fsync hangs on the flusher thread, appends go on.
+
+        The main process appends from the event loop that relays the
+        gateways' terminals; a slow disk must not stall it."""
+        chain = writer(tmp_path, batch_size=1)
+        release, syncing = threading.Event(), threading.Event()
+        real_fsync = os.fsync
+
+        def slow_fsync(fd):
+            if not syncing.is_set():  # the first one hangs (until released, 10 s at most)
+                syncing.set()
+                release.wait(10)
+            real_fsync(fd)
+
+        monkeypatch.setattr(os, "fsync", slow_fsync)
+        append(chain, 1)  # a full batch: the flusher starts, and hangs in fsync
+        assert syncing.wait(10)
+        appended = append(chain, 20, start=1)  # returns while the disk hangs
+        assert read_head(tmp_path)[0].seq == 0
+        release.set()
+        chain.flush()
+        chain.close()
+        assert appended[-1]["seq"] == 21
+        assert verified(tmp_path).records == 21
 
     @pytest.mark.parametrize("durability", ["write", "fsync"])
     def test_both_durability_levels_write_a_valid_chain(self, tmp_path, durability):
@@ -117,15 +165,29 @@ class TestAppend:
             append(chain, 1)
 
     def test_write_failure_fails_closed(self, tmp_path):
-        """An unwritable segment raises UnavailableError and disables the writer."""
-        chain = writer(tmp_path, batch_size=1, max_segment_records=1)
+        """An unwritable segment fails the flush and disables the writer."""
+        chain = writer(tmp_path, max_segment_records=1)
         append(chain, 1)
+        chain.flush()
         (tmp_path / "00000002.jsonl").mkdir()  # the next segment cannot be opened
+        append(chain, 1, start=1)
         with pytest.raises(UnavailableError) as caught:
-            append(chain, 1, start=1)
+            chain.flush()
         assert caught.value.code == "audit_unavailable"
         with pytest.raises(UnavailableError):
             append(chain, 1, start=2)
+        (tmp_path / "00000002.jsonl").rmdir()
+        assert verified(tmp_path).records == 1  # the sealed part stands
+
+    def test_failed_background_flush_fails_the_next_append(self, tmp_path):
+        """A batch the flusher could not write makes later appends fail (fail closed)."""
+        chain = writer(tmp_path, batch_size=1, max_segment_records=1)
+        append(chain, 1)
+        assert wait_for(lambda: read_head(tmp_path)[0].seq == 1)
+        (tmp_path / "00000002.jsonl").mkdir()
+        append(chain, 1, start=1)  # queued for the flusher, which fails
+        assert wait_for(lambda: _refuses(chain))
+        chain.close()
 
 
 def crash_after_write(directory, sealed, unsealed, **config):
