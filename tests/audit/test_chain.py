@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import threading
-import time
 
 import pytest
 
@@ -14,6 +13,7 @@ from broker.audit.segments import genesis, read_head
 from broker.audit.verify import verify_directory
 from broker.errors import UnavailableError
 from broker.typing import Region
+from tests.fixtures.waiting import poll_until
 
 REGION = Region("eu-west-3")
 SECRET = b"s" * 32
@@ -36,14 +36,9 @@ def verified(directory):
     return result
 
 
-def wait_for(condition, seconds=10.0):
-    """Poll ``condition`` until true or ``seconds`` pass (the flusher runs on its own thread)."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
+def wait_for(condition):
+    """Poll ``condition`` for up to 10 s (the flusher runs on its own thread)."""
+    return poll_until(condition, 10.0)
 
 
 def _refuses(chain):

@@ -16,6 +16,7 @@ from broker.gateway.settings import GatewaySettings
 from broker.gateway.watch_thread import SHUT_DOWN_AFTER
 from broker.models import Session
 from tests.fixtures import openssh
+from tests.fixtures.waiting import poll_until
 from tests.gateway.conftest import REGION, TICKET, Harness
 
 pytestmark = pytest.mark.ssh
@@ -117,12 +118,7 @@ class TestTermination:
 
 def _stuck_until(done: Callable[[], bool], seconds: float) -> bool:
     """Block the calling (gateway's) loop until ``done()`` or ``seconds`` pass."""
-    deadline = time.monotonic() + seconds
-    while not done():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
+    return poll_until(done, seconds)
 
 
 class TestOwnThread:
