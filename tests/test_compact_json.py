@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from broker.compact_json import dumps
+from broker.compact_json import STANDARD_MARK, dumps, loads
 
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(),
@@ -43,6 +43,20 @@ class TestDumps:
     ) -> None:
         """Where both can write it, the bytes are ``json.dumps``' compact form."""
         assert dumps(value) == json.dumps(value, separators=(",", ":")).encode()
+
+    @given(JSON_VALUES)
+    def test_marked_round_trip_keeps_types(self, value: object) -> None:
+        """``loads`` reads back a marked value exactly: an integer past 64 bits stays an int."""
+        back = loads(dumps(value, mark=True))
+        assert back == value
+        assert type(back) is type(value)
+
+    def test_only_the_standard_encoders_output_is_marked(self) -> None:
+        """orjson's output is never marked; the fallback's is, and only when asked."""
+        assert dumps([2**63 - 1], mark=True) == b"[9223372036854775807]"
+        assert dumps([2**64], mark=True) == STANDARD_MARK + b"[18446744073709551616]"
+        assert dumps([2**64]) == b"[18446744073709551616]"
+        assert loads(dumps({"n": 2**64}, mark=True)) == {"n": 2**64}
 
     @pytest.mark.parametrize(
         "value", [{1, 2}, datetime(2026, 11, 29, tzinfo=UTC), _Point(1), b"bytes"]

@@ -22,7 +22,6 @@ text first (``MainLink.emit``).
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from broker import compact_json
@@ -30,24 +29,22 @@ from broker.errors import InputError
 
 MAX_LINE = 1024 * 1024
 """The longest message a reader accepts (a setup or a metrics snapshot is the largest)."""
-_DECODER = json.JSONDecoder()
 
 
 def encode(message: dict[str, Any]) -> bytes:
     """One message as a JSON line (``TypeError`` for a value JSON cannot carry).
 
     Written by ``compact_json`` (orjson, or the standard encoder for what
-    orjson refuses), which never puts a raw newline inside the line. The
-    reader keeps the standard decoder, which reads both exactly (orjson
-    would read a big integer back as a float).
+    orjson refuses, marked so), which never puts a raw newline inside the
+    line; ``decode`` reads both back exactly.
     """
-    return compact_json.dumps(message) + b"\n"
+    return compact_json.dumps(message, mark=True) + b"\n"
 
 
 def decode(line: bytes) -> dict[str, Any]:
     """One JSON line back into a message; ``InputError`` if it is not one."""
     try:
-        message = _DECODER.decode(line.decode())
+        message = compact_json.loads(line)
     except ValueError as error:
         raise InputError("message", "not a JSON line") from error
     if not isinstance(message, dict) or not isinstance(message.get("kind"), str):
