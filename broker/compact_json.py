@@ -6,7 +6,8 @@ orjson writes them in about a tenth of the standard encoder's time. What
 orjson would write in its own way or not at all (a datetime, a dataclass, an
 integer beyond 64 bits, a lone surrogate, any non-JSON type) goes to the
 standard encoder, which writes it as ``json.dumps`` would or refuses it
-(``TypeError``). Either way the output has no spaces and never a raw newline.
+(``TypeError``). Either way there are no spaces between tokens and never a raw
+newline.
 orjson writes non-ASCII text as UTF-8; the standard encoder escapes it
 (``\\uXXXX``), which is how a lone surrogate survives the trip.
 

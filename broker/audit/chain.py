@@ -141,9 +141,14 @@ class ChainWriter:
                 self._write(lines, head)
 
     def close(self) -> None:
-        """Flush and release the segment file; later appends fail."""
+        """Flush and release the segment file; later appends fail.
+
+        Raises ``UnavailableError`` if this last flush fails; a writer that had
+        already failed has nothing more it could write, and closes quietly."""
         try:
-            with contextlib.suppress(UnavailableError):  # failed before: nothing more to write
+            with self._lock:
+                usable = self._usable
+            if usable:
                 self.flush()
         finally:
             with self._lock:
@@ -153,7 +158,10 @@ class ChainWriter:
             self._flusher.shutdown(wait=True)
 
     def _flush_queued_batch(self) -> None:
-        """A full batch, flushed on the flusher thread (a failure has made the writer unusable)."""
+        """A full batch, flushed on the flusher thread.
+
+        A failure is not raised here (nobody waits for this thread): it has made
+        the writer unusable, so the next ``append`` or ``flush`` reports it."""
         with self._lock:
             self._flush_queued = False
         with contextlib.suppress(UnavailableError):

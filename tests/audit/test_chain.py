@@ -174,6 +174,20 @@ class TestAppend:
         (tmp_path / "00000002.jsonl").rmdir()
         assert verified(tmp_path).records == 1  # the sealed part stands
 
+    def test_close_reports_its_own_failed_flush(self, tmp_path):
+        """Records that close could not write are reported, not dropped quietly;
+        closing a writer that had already failed is quiet."""
+        chain = writer(tmp_path, max_segment_records=1)
+        append(chain, 1)
+        chain.flush()
+        (tmp_path / "00000002.jsonl").mkdir()
+        append(chain, 1, start=1)
+        with pytest.raises(UnavailableError):
+            chain.close()
+        chain.close()
+        with pytest.raises(UnavailableError):
+            append(chain, 1, start=2)
+
     def test_failed_background_flush_fails_the_next_append(self, tmp_path):
         """A batch the flusher could not write makes later appends fail (fail closed)."""
         chain = writer(tmp_path, batch_size=1, max_segment_records=1)
