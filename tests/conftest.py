@@ -1,12 +1,34 @@
 """Shared fixtures. Real servers on ephemeral loopback ports live in ``tests/fixtures/``."""
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from structlog.stdlib import ProcessorFormatter
 
 from broker.config import Config
 from broker.runtime import Runtime
+
+
+@pytest.fixture(autouse=True)
+def _leave_logging_as_found() -> Iterator[None]:
+    """Undo what a broker started in-process does to logging (``configure_logging``).
+
+    Its redacting handler stayed on the root logger, and asyncssh's level with
+    it, for every later test: the tuning tests that turn on asyncssh's packet
+    log then scrubbed each packet dump for phone numbers, 40-45 s each
+    instead of 0.2 s. Only handlers of that pipeline are removed; pytest's
+    own capture handlers come and go by themselves.
+    """
+    root, asyncssh_logger = logging.getLogger(), logging.getLogger("asyncssh")
+    before, levels = root.handlers[:], (root.level, asyncssh_logger.level)
+    yield
+    for handler in root.handlers[:]:
+        if isinstance(handler.formatter, ProcessorFormatter) and handler not in before:
+            root.removeHandler(handler)
+    root.setLevel(levels[0])
+    asyncssh_logger.setLevel(levels[1])
 
 
 @pytest.fixture
