@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING
 
 from broker.errors import BrokerError
 from broker.gateway.context import GatewayContext, log
-from broker.models import Session
 from broker.typing import SessionId
 
 if TYPE_CHECKING:
@@ -36,11 +35,6 @@ Cut = Callable[["Link", str], None]
 """Cuts one live link for a reason code; must return without waiting."""
 
 STALE_AFTER = 5.0
-
-
-def end_reason(session: Session) -> str:
-    """The reason code for a session the store says has ended."""
-    return "expired" if session.state == "expired" else session.state
 
 
 LATEST = 2**63 - 1
@@ -92,7 +86,7 @@ class Watcher:
             return
         self._last_ok = now
         for session in ended:
-            self._cut(session.id, end_reason(session))
+            self._cut(session.id, session.state)  # revoked, closed or expired: the reason
 
     def _store_down(self, now: datetime, code: str) -> None:
         """Fail closed once the store has been unreadable for too long."""

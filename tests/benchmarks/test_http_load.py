@@ -14,12 +14,17 @@ from benchmarks.http_load import Load, build_request, run_load
 
 @pytest.fixture
 async def slow_server() -> AsyncIterator[tuple[str, list[float]]]:
-    """An HTTP server on an ephemeral loopback port answering 201 after ``delay[0]`` seconds."""
-    delay = [0.0]
+    """An HTTP server on an ephemeral loopback port answering 201 after a delay.
+
+    Yields its URL and ``[delay, first_delay, served]``: every answer waits
+    ``delay`` seconds, the first one ``first_delay`` more; ``served`` counts
+    the requests."""
+    delay = [0.0, 0.0, 0]
 
     async def create(request: web.Request) -> web.Response:
+        delay[2] += 1
         await request.read()
-        await asyncio.sleep(delay[0])
+        await asyncio.sleep(delay[0] + (delay[1] if delay[2] == 1 else 0.0))
         return web.Response(status=201, text="{}")
 
     app = web.Application()
@@ -64,27 +69,16 @@ class TestRunLoad:
         assert 0 < len(paced.latencies) <= 25
         assert len(flat.latencies) > 25
 
-    async def test_warm_up_is_not_timed(self) -> None:
+    async def test_warm_up_is_not_timed(self, slow_server: tuple[str, list[float]]) -> None:
         """Requests sent during the warm-up load the server but get no latency.
 
         The server's first answer takes 0.3 s, inside a 0.4 s warm-up; the
         requests that follow it are timed until 0.3 s after the warm-up."""
-        served = [0]
-
-        async def create(request: web.Request) -> web.Response:
-            served[0] += 1
-            await request.read()
-            if served[0] == 1:
-                await asyncio.sleep(0.3)
-            return web.Response(status=201, text="{}")
-
-        app = web.Application()
-        app.router.add_post("/v1/sessions", create)
-        async with TestServer(app, host="127.0.0.1") as server:
-            url = str(server.make_url("/v1/sessions"))
-            load = Load(clients=1, seconds=0.3, warmup=0.4)
-            result = await run_load(url, build_request(url, b"{}", {}), load)
-        assert 0 < len(result.latencies) < served[0]  # the slow first one among the untimed
+        url, delay = slow_server
+        delay[1] = 0.3
+        load = Load(clients=1, seconds=0.3, warmup=0.4)
+        result = await run_load(url, build_request(url, b"{}", {}), load)
+        assert 0 < len(result.latencies) < delay[2]  # the slow first one among the untimed
 
     async def test_unexpected_status_is_reported(
         self, slow_server: tuple[str, list[float]]
