@@ -67,6 +67,7 @@ _VERBATIM = re.compile(
 _EMAIL = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@(?:[\w-]+\.)+[\w-]+")
 _DIGIT = re.compile(r"\d")
 _TOKEN = re.compile(r"\S+")
+_SPACE = re.compile(r"\s")
 _RUN = re.compile(rf"\d(?:[{_VALID_PUNCTUATION}]{{0,4}}\d)*")
 _PLUS_RUN = re.compile(rf"[+\uff0b]?\d(?:[{_VALID_PUNCTUATION}]{{0,4}}\d)*")
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
@@ -223,7 +224,7 @@ class RegionRedactor:
             for region in regions
             for m in PhoneNumberMatcher(masked, region, leniency=Leniency.VALID)
         ]
-        found += self._split_runs(_mask(masked, [(start, end) for start, end, _ in found]))
+        found += self._split_runs(masked, _mask(masked, [(start, end) for start, end, _ in found]))
         if not found:
             return text
         parts, last = [], 0
@@ -233,27 +234,39 @@ class RegionRedactor:
         parts.append(text[last:])
         return "".join(parts)
 
-    def _split_runs(self, masked: str) -> list[tuple[int, int, str]]:
-        """Numbers the matcher misses because only spaces separate them.
+    def _split_runs(self, masked: str, leftover: str) -> list[tuple[int, int, str]]:
+        """Numbers the matcher misses in ``leftover`` (``masked`` less what it found).
 
         The matcher takes ``+49 30 123450 030 123450`` as one candidate, finds it
-        too long, and retries single space-separated tokens only. So each
-        leftover run of several tokens is segmented here into windows of up to
+        too long, and retries only some of its parts, keeping the first valid
+        one. So each leftover run of several tokens, or a lone token cut out of
+        such a candidate, is segmented here into windows of up to
         ``_MAX_TOKENS`` tokens that are each one whole number: first the longest
         windows grouped exactly as the number's own format groups it (how
         programs and careful people write numbers), then, in what is left, the
         shortest windows that are valid at all (numbering plans of variable
-        length make longer windows swallow the next number)."""
+        length make longer windows swallow the next number), and a token no
+        window takes, alone."""
+        spaced = [run.span() for run in _PLUS_RUN.finditer(masked) if _SPACE.search(run.group())]
         found: list[tuple[int, int, str]] = []
-        for run in _PLUS_RUN.finditer(masked):
+        for run in _PLUS_RUN.finditer(leftover):
             base = run.start()
             tokens = [(base + t.start(), base + t.end()) for t in _TOKEN.finditer(run.group())]
-            if len(tokens) > 1 and _longest_run(run.group()) >= min(self._passes.values()):
-                exact = self._segment(masked, tokens, Leniency.EXACT_GROUPING, longest=True)
-                covered = {start for start, _, _ in exact}
-                found += exact
-                for gap in _gaps(tokens, exact, covered):
-                    found += self._segment(masked, gap, Leniency.VALID, longest=False)
+            if len(tokens) == 1 and not any(s <= base < e for s, e in spaced):
+                continue  # a candidate of its own: the matcher has read it already
+            if _longest_run(run.group()) >= min(self._passes.values()):
+                found += self._segment_run(leftover, tokens)
+        return found
+
+    def _segment_run(
+        self, leftover: str, tokens: list[tuple[int, int]]
+    ) -> list[tuple[int, int, str]]:
+        """Whole numbers in one run's ``tokens``: exactly grouped first, then any valid."""
+        exact = self._segment(leftover, tokens, Leniency.EXACT_GROUPING, longest=True)
+        covered = {start for start, _, _ in exact}
+        found = list(exact)
+        for gap in _gaps(tokens, exact, covered):
+            found += self._segment(leftover, gap, Leniency.VALID, longest=False)
         return found
 
     def _segment(
@@ -262,7 +275,9 @@ class RegionRedactor:
         found, i = [], 0
         while i < len(tokens):
             last = min(len(tokens), i + _MAX_TOKENS)
-            ends = range(last, i + 1, -1) if longest else range(i + 2, last + 1)
+            # A lone token is tried last: the matcher can miss one inside a longer
+            # candidate it gave up on, and trying it last changes no other window.
+            ends = range(last, i + 1, -1) if longest else [*range(i + 2, last + 1), i + 1]
             for j in ends:
                 start, end = tokens[i][0], tokens[j - 1][1]
                 number = self._whole_number(masked[start:end], leniency)
@@ -297,7 +312,7 @@ def _gaps(
             gaps.append([])
         else:
             gaps[-1].append(token)
-    return [gap for gap in gaps if len(gap) > 1]
+    return [gap for gap in gaps if gap]
 
 
 class Redactor:
