@@ -279,25 +279,28 @@ class RegionRedactor:
             # candidate it gave up on, and trying it last changes no other window.
             ends = range(last, i + 1, -1) if longest else [*range(i + 2, last + 1), i + 1]
             for j in ends:
-                start, end = tokens[i][0], tokens[j - 1][1]
-                number = self._whole_number(masked[start:end], leniency)
+                start = tokens[i][0]
+                number = self._whole_number(masked[start : tokens[j - 1][1]], leniency)
                 if number is not None:
-                    found.append((start, end, number))
+                    found.append((start + number[0], start + number[1], number[2]))
                     i = j
                     break
             else:
                 i += 1
         return found
 
-    def _whole_number(self, window: str, leniency: int) -> str | None:
-        """E.164 of ``window`` if some served region's matcher reads all of it as one number."""
+    def _whole_number(self, window: str, leniency: int) -> tuple[int, int, str] | None:
+        """Span and E.164 of the one number holding every digit of ``window``, if a
+        served region's matcher reads one (the punctuation around it may stay, as
+        the ``)`` of ``+49 30 123450)`` does)."""
         digits = _longest_run(window)
         for region, needed in self._passes.items():
             if digits < needed:
                 continue
             for m in PhoneNumberMatcher(window, region, leniency=leniency):
-                if (m.start, m.end) == (0, len(window)):
-                    return phonenumbers.format_number(m.number, PhoneNumberFormat.E164)
+                if _DIGIT.search(window, 0, m.start) or _DIGIT.search(window, m.end):
+                    continue
+                return m.start, m.end, phonenumbers.format_number(m.number, PhoneNumberFormat.E164)
         return None
 
 

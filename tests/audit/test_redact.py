@@ -117,6 +117,10 @@ class TestPhoneNumbers:
             # Found in CI: the US pass took the third number out of a candidate the
             # others had given up on, leaving the 00-prefixed one a lone token.
             (" +4930123450  +4930123450  +4930123450  004930123400 -  004930123450  ", 5),
+            # Found by a longer run of the property: the matcher leaves out the
+            # unbalanced ")", so the window was not taken as one whole number.
+            ("+49 30 123450)  030 123450", 2),
+            (" +4930123450  +49 30 123450)  030 123450 ", 3),
             # A Norwegian (EEA) mobile number in its national form.
             ("call 40 61 23 00 or 406 12 345", 2),
         ],
