@@ -70,12 +70,14 @@ _TOKEN = re.compile(r"\S+")
 _SPACE = re.compile(r"\s")
 _RUN = re.compile(rf"\d(?:[{_VALID_PUNCTUATION}]{{0,4}}\d)*")
 _PLUS_RUN = re.compile(rf"[+\uff0b]?\d(?:[{_VALID_PUNCTUATION}]{{0,4}}\d)*")
+_PLUS_NUMBER = re.compile(rf"[+\uff0b]\d(?:[{_VALID_PUNCTUATION}]{{0,4}}\d)*")
+# Our own pseudonyms are kept wherever they stand, even glued to text (``Teltel:...``).
+_PSEUDONYM = re.compile(rf"(?:tel|email):[0-9a-f]{{{PSEUDONYM_HEX}}}(?![0-9a-f])")
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 _IPV4 = rf"{_OCTET}(?:\.{_OCTET}){{3}}"
 _PROTECTED = re.compile(
     r"(?<![0-9A-Za-z+.])(?:"
-    rf"(?:tel|email):[0-9a-f]{{{PSEUDONYM_HEX}}}"
-    r"|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
+    r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
     r"|\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])"
     r"(?:[T ]\d\d:\d\d(?::\d\d(?:[.,]\d{1,9})?)?(?:Z|[+-]\d\d:?\d\d)?)?"
     r"|\d{4}/(?:0[1-9]|1[0-2])/(?:0[1-9]|[12]\d|3[01])"
@@ -103,7 +105,7 @@ _WORLD_MIN = min(_min_valid_length(r) for r in phonenumbers.SUPPORTED_REGIONS) +
 
 def _protected_spans(text: str) -> list[tuple[int, int]]:
     """Spans of identifiers kept verbatim (an IPv6 candidate must really parse)."""
-    spans = []
+    spans = [match.span() for match in _PSEUDONYM.finditer(text)]
     for match in _PROTECTED.finditer(text):
         v6 = match.group("v6")
         if v6 is not None and not _is_ipv6(v6):
@@ -145,6 +147,24 @@ def _mask(text: str, spans: Sequence[tuple[int, int]]) -> str:
             last = end
     parts.append(text[last:])
     return "".join(parts)
+
+
+def _unglue(masked: str) -> str:
+    """``masked`` with the Latin letters touching a ``+<digits>`` run read as spaces.
+
+    The matcher (leniency VALID) skips a number glued to letters. That is right
+    for ``abc8005001234`` (likely an id), but a leading ``+`` marks a number
+    whatever touches it: ``Tel+4930123450`` or ``call+4930123450now``. Same
+    length, so offsets hold."""
+    if "+" not in masked and "\uff0b" not in masked:
+        return masked
+    chars: list[str] | None = None
+    for run in _PLUS_NUMBER.finditer(masked):
+        for at in (run.start() - 1, run.end()):
+            if 0 <= at < len(masked) and masked[at].isascii() and masked[at].isalpha():
+                chars = chars or list(masked)
+                chars[at] = " "
+    return masked if chars is None else "".join(chars)
 
 
 def _merge(found: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
@@ -210,7 +230,7 @@ class RegionRedactor:
             text = _EMAIL.sub(self._email, text)
         if _DIGIT.search(text) is None:
             return text
-        masked = _mask(text, _protected_spans(text))
+        masked = _unglue(_mask(text, _protected_spans(text)))
         longest = _longest_run(masked)
         regions = [r for r, needed in self._passes.items() if longest >= needed]
         return self._replace_phones(text, masked, regions) if regions else text

@@ -184,6 +184,33 @@ class TestPhoneNumbers:
         once = A.text("call +49 30 901820 or mail ops@example.com")
         assert A.text(once) == once
 
+    @pytest.mark.parametrize(
+        "text",
+        ["Tel+4930123450", "call+4915123456789now", "Tel+49 30 123450x12", "x+1 202 555 0173y"],
+    )
+    def test_a_plus_number_glued_to_letters_is_hidden(self, text):
+        """A leading ``+`` marks a number even where letters touch it (the matcher skips those)."""
+        out = A.text(text)
+        assert leftover_digits(out) == ""
+        assert A.text(out) == out
+
+    @pytest.mark.parametrize("text", ["abc8005001234", "TCK8005001234", "id4930123450x"])
+    def test_digits_glued_to_letters_without_a_plus_are_kept(self, text):
+        """Without a ``+``, digits inside a word are more likely an id than a number: kept."""
+        assert A.text(text) == text
+
+    @SETTINGS
+    @given(
+        phone_numbers(),
+        st.text(alphabet=string.ascii_letters, min_size=1, max_size=8),
+        st.text(alphabet=string.ascii_letters, max_size=8),
+    )
+    def test_no_e164_number_survives_glued_to_words(self, number, before, after):
+        """E.164 numbers glued between words come out as pseudonyms, and scrub idempotently."""
+        out = A.text(f"{before}{render(number, 'e164')}{after}")
+        assert leftover_digits(out) == ""
+        assert A.text(out) == out
+
 
 class TestEmails:
     """Email addresses become ``email:`` pseudonyms."""
