@@ -1,12 +1,14 @@
 """Append records to one region's hash chain, durably and crash-safely.
 
-Records are encoded as they arrive and buffered; a flush (on ``flush()``
-and ``close()``, and on the writer's own thread every ``batch_size``
-records) writes the batch with one ``write`` per segment, fsyncs it when
-``durability`` is ``"fsync"``, then replaces the sealed ``HEAD``. A crash
-therefore loses at most the unflushed records: on open the writer reads the
-tail after ``HEAD``, keeps every complete record that links correctly,
-truncates a torn last line, and seals the result.
+Records are encoded as they arrive and buffered. Every ``batch_size``
+records the writer's own thread writes the batch (one ``write`` per
+segment); a flush (``flush()``, which the auditor calls every second, and
+``close()``) writes what is left, fsyncs it when ``durability`` is
+``"fsync"``, then replaces the sealed ``HEAD``. A process crash therefore
+loses at most the records not yet written, power loss at most those not yet
+flushed: on open the writer reads the tail after ``HEAD``, keeps every
+complete record that links correctly, truncates a torn last line, and seals
+the result.
 Anything else wrong at or before ``HEAD`` is tampering (or lost storage): the
 writer refuses to open, and the region's trail is unavailable until ops look.
 """
@@ -129,6 +131,10 @@ class ChainWriter:
 
     def flush(self) -> None:
         """Make every appended record durable (to the configured level), then return."""
+        self._drain(seal=True)
+
+    def _drain(self, *, seal: bool) -> None:
+        """Write the buffered records; with ``seal``, also sync them and replace ``HEAD``."""
         with self._io:
             with self._lock:
                 if not self._usable:
@@ -137,8 +143,8 @@ class ChainWriter:
                 head = Head(
                     self._region, self._segment, self._lines, self._bytes, self._seq, self._hash
                 )
-            if lines:
-                self._write(lines, head)
+            if lines or (seal and head != self._head):
+                self._write(lines, head, seal=seal)
 
     def close(self) -> None:
         """Flush and release the segment file; later appends fail.
@@ -158,20 +164,28 @@ class ChainWriter:
             self._flusher.shutdown(wait=True)
 
     def _flush_queued_batch(self) -> None:
-        """A full batch, flushed on the flusher thread.
+        """A full batch, written on the flusher thread; the next ``flush`` seals it.
 
+        Written, not synced: each ``fsync`` here made the disk's journal commit,
+        and at 20 a second that stalled every other writer of the file system
+        (the store's log among them). A process crash loses nothing written;
+        power loss can take what the last ``flush`` (every second) did not seal.
         A failure is not raised here (nobody waits for this thread): it has made
         the writer unusable, so the next ``append`` or ``flush`` reports it."""
         with self._lock:
             self._flush_queued = False
         with contextlib.suppress(UnavailableError):
-            self.flush()
+            self._drain(seal=False)
 
-    def _write(self, lines: list[tuple[int, bytes]], head: Head) -> None:
-        """Write ``lines`` to their segments, then seal ``head`` (holding ``_io``)."""
+    def _write(self, lines: list[tuple[int, bytes]], head: Head, *, seal: bool) -> None:
+        """Write ``lines`` to their segments; with ``seal``, sync them and seal ``head``.
+
+        The caller holds ``_io``."""
         try:
             for segment, group in itertools.groupby(lines, key=lambda item: item[0]):
                 _write_all(self._segment_fd(segment), b"".join(line for _, line in group))
+            if not seal:
+                return
             if self._sync and self._fd is not None:
                 os.fsync(self._fd)
             write_head(self._dir, head, self._secret, sync=self._sync)

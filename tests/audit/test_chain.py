@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +19,8 @@ from broker.errors import UnavailableError
 from broker.typing import Region
 from tests.fixtures.waiting import poll_until
 
+ROOT = Path(__file__).resolve().parents[2]
+"""The project's root, where the killed child imports these helpers from."""
 REGION = Region("eu-west-3")
 SECRET = b"s" * 32
 
@@ -67,14 +73,18 @@ class TestAppend:
         assert all(r["region"] == REGION for r in records)
         assert verified(tmp_path).records == 3
 
-    def test_head_moves_only_per_batch(self, tmp_path):
-        """Below the batch size nothing is sealed; reaching it seals all (on the
-        writer's own thread: the appender does not wait for it)."""
+    def test_a_full_batch_is_written_and_only_a_flush_seals_it(self, tmp_path):
+        """Below the batch size nothing is written. A full batch is written on the
+        writer's own thread (the appender does not wait), not synced or sealed:
+        ``HEAD`` moves at the next flush, which the auditor runs every second."""
         chain = writer(tmp_path, batch_size=3)
         append(chain, 2)
-        assert read_head(tmp_path)[0].seq == 0
+        assert not (tmp_path / "00000001.jsonl").exists()
         append(chain, 1, start=2)
-        assert wait_for(lambda: read_head(tmp_path)[0].seq == 3)
+        assert wait_for(lambda: _lines(tmp_path / "00000001.jsonl") == 3)
+        assert read_head(tmp_path)[0].seq == 0
+        chain.flush()
+        assert read_head(tmp_path)[0].seq == 3
         chain.close()
 
     def test_append_never_waits_for_the_disk(self, tmp_path, monkeypatch):
@@ -192,11 +202,31 @@ class TestAppend:
         """A batch the flusher could not write makes later appends fail (fail closed)."""
         chain = writer(tmp_path, batch_size=1, max_segment_records=1)
         append(chain, 1)
-        assert wait_for(lambda: read_head(tmp_path)[0].seq == 1)
+        assert wait_for(lambda: _lines(tmp_path / "00000001.jsonl") == 1)
         (tmp_path / "00000002.jsonl").mkdir()
         append(chain, 1, start=1)  # queued for the flusher, which fails
         assert wait_for(lambda: _refuses(chain))
         chain.close()
+
+
+_DIE_AFTER_A_BATCH = """
+import os, signal, sys, time
+from pathlib import Path
+from tests.audit.test_chain import append, writer
+directory = Path(sys.argv[1])
+chain = writer(directory, batch_size=3)
+append(chain, 3)
+segment = directory / "00000001.jsonl"
+while not (segment.exists() and segment.read_bytes().count(b"\\n") == 3):
+    time.sleep(0.01)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+"""A child that fills one batch, waits until the flusher has written it, and is killed."""
+
+
+def _lines(path):
+    """How many complete lines the file at ``path`` holds (0 if it is not there)."""
+    return path.read_bytes().count(b"\n") if path.exists() else 0
 
 
 def crash_after_write(directory, sealed, unsealed, **config):
@@ -233,6 +263,18 @@ class TestRecovery:
         writer(tmp_path).close()
         result = verified(tmp_path)
         assert (result.records, result.unsealed_records) == (5, 0)
+
+    def test_a_killed_process_loses_no_record_of_a_full_batch(self, tmp_path):
+        """A batch written by the flusher thread, never sealed, survives the process
+        being killed: the next writer keeps it and seals it."""
+        child = subprocess.run(
+            [sys.executable, "-c", _DIE_AFTER_A_BATCH, str(tmp_path)],
+            capture_output=True, text=True, timeout=60, check=False, cwd=ROOT,
+        )  # fmt: skip
+        assert child.returncode == -signal.SIGKILL, child.stderr
+        assert read_head(tmp_path)[0].seq == 0
+        writer(tmp_path).close()
+        assert (read_head(tmp_path)[0].seq, verified(tmp_path).records) == (3, 3)
 
     def test_crash_in_a_new_segment(self, tmp_path):
         """A segment holding only a torn line is removed; writing resumes cleanly."""
