@@ -283,9 +283,8 @@ class RegionRedactor:
     ) -> list[tuple[int, int, str]]:
         """Whole numbers in one run's ``tokens``: exactly grouped first, then any valid."""
         exact = self._segment(leftover, tokens, Leniency.EXACT_GROUPING, longest=True)
-        covered = {start for start, _, _ in exact}
         found = list(exact)
-        for gap in _gaps(tokens, exact, covered):
+        for gap in _gaps(tokens, exact):
             found += self._segment(leftover, gap, Leniency.VALID, longest=False)
         return found
 
@@ -325,16 +324,16 @@ class RegionRedactor:
 
 
 def _gaps(
-    tokens: list[tuple[int, int]], found: list[tuple[int, int, str]], covered: set[int]
+    tokens: list[tuple[int, int]], found: list[tuple[int, int, str]]
 ) -> list[list[tuple[int, int]]]:
-    """The stretches of ``tokens`` no found number covers."""
-    spans = [(start, end) for start, end, _ in found]
+    """The stretches of ``tokens`` no found number overlaps (a number may leave
+    a token's bracket out, so overlap, not the token's start, decides)."""
     gaps: list[list[tuple[int, int]]] = [[]]
-    for token in tokens:
-        if token[0] in covered or any(s <= token[0] < e for s, e in spans):
+    for first, end in tokens:
+        if any(start < end and first < stop for start, stop, _ in found):
             gaps.append([])
         else:
-            gaps[-1].append(token)
+            gaps[-1].append((first, end))
     return [gap for gap in gaps if gap]
 
 
