@@ -88,7 +88,10 @@ class TestAppend:
         chain.close()
 
     def test_append_never_waits_for_the_disk(self, tmp_path, monkeypatch):
-        """While a batch's fsync hangs on the flusher thread, appends go on.
+        """While the flusher thread hangs in an fsync, appends go on.
+
+        (A full batch is only written; the fsync that hangs here is the new
+        segment's directory entry, the first the flusher makes.)
 
         The main process appends from the event loop that relays the
         gateways' terminals; a slow disk must not stall it."""
@@ -103,7 +106,7 @@ class TestAppend:
             real_fsync(fd)
 
         monkeypatch.setattr(os, "fsync", slow_fsync)
-        append(chain, 1)  # a full batch: the flusher starts, and hangs in fsync
+        append(chain, 1)  # a full batch: the flusher starts a segment, and hangs in fsync
         assert syncing.wait(10)
         appended = append(chain, 20, start=1)  # returns while the disk hangs
         assert read_head(tmp_path)[0].seq == 0
@@ -210,15 +213,13 @@ class TestAppend:
 
 
 _DIE_AFTER_A_BATCH = """
-import os, signal, sys, time
+import os, signal, sys
 from pathlib import Path
-from tests.audit.test_chain import append, writer
+from tests.audit.test_chain import _lines, append, wait_for, writer
 directory = Path(sys.argv[1])
 chain = writer(directory, batch_size=3)
 append(chain, 3)
-segment = directory / "00000001.jsonl"
-while not (segment.exists() and segment.read_bytes().count(b"\\n") == 3):
-    time.sleep(0.01)
+assert wait_for(lambda: _lines(directory / "00000001.jsonl") == 3)
 os.kill(os.getpid(), signal.SIGKILL)
 """
 """A child that fills one batch, waits until the flusher has written it, and is killed."""
