@@ -8,7 +8,7 @@ import pytest
 from structlog.stdlib import ProcessorFormatter
 
 from broker.config import Config
-from broker.runtime import Runtime
+from broker.runtime.root import Runtime
 
 
 @pytest.fixture(autouse=True)

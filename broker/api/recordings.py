@@ -20,8 +20,8 @@ from broker import validate as v
 from broker.api.routing import Route, principal, source_ip
 from broker.errors import RegionMismatch
 from broker.events import EventSink
-from broker.gateway.recordings import region_recording
 from broker.models import Session
+from broker.recording.files import region_recording
 from broker.store.base import Store
 from broker.typing import Region, SessionId
 

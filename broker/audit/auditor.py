@@ -17,8 +17,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from broker.audit.catalog import build_fields, check_event_type, format_time
 from broker.audit.chain import ChainConfig, ChainWriter
-from broker.audit.events import build_fields, check_event_type, format_time
 from broker.audit.keys import FileSecretSource, SecretSource, audit_dir, check_region
 from broker.audit.reader import AuditQuery, Page, query_region
 from broker.audit.redact import Redactor

@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from broker.audit.events import check_event_type, format_time
+from broker.audit.catalog import check_event_type, format_time
 from broker.audit.keys import audit_dir
 from broker.audit.segments import list_segments
 from broker.errors import InputError

@@ -31,7 +31,7 @@ from typing import Any
 
 from broker.aws.clients import ClientFactory
 from broker.aws.errors import AWS_ERRORS, unavailable
-from broker.aws.settings import AwsRegionSettings, UploadPolicy
+from broker.config.aws import AwsRegionSettings, UploadPolicy
 from broker.errors import RegionMismatch, UnavailableError
 from broker.events import EventSink
 from broker.keys import check_region

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from broker.audit.events import EVENT_TYPES
+from broker.audit.catalog import EVENT_TYPES
 from broker.audit.keys import FileSecretSource, check_region
 from broker.audit.reader import AuditQuery, query_region
 from broker.audit.verify import VerifyResult, verify_region

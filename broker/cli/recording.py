@@ -17,8 +17,8 @@ import time
 from typing import Any
 
 from broker.cli.client import state_dir
-from broker.gateway.recordings import Marker, RecordingInfo, iter_events, locate, read_info
-from broker.gateway.replay import replay
+from broker.recording.files import Marker, RecordingInfo, iter_events, locate, read_info
+from broker.recording.replay import replay
 
 
 def register(subparsers: Any) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from broker.gateway.egress import Blocked
+from broker.egress.filter import Blocked
 from broker.models import Session
 
 

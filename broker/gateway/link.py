@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING
 import asyncssh
 
 from broker.errors import BrokerError, ConflictError
-from broker.gateway.castfile import DEFAULT_SIZE
 from broker.gateway.context import GatewayContext, log
 from broker.models import Session
+from broker.recording.castfile import DEFAULT_SIZE
 from broker.typing import SessionState
 
 if TYPE_CHECKING:

@@ -17,9 +17,9 @@ from collections.abc import Sequence
 
 import asyncssh
 
+from broker.egress.filter import Blocked
 from broker.errors import BrokerError
 from broker.gateway.context import log
-from broker.gateway.egress import Blocked
 from broker.gateway.hooks import OutputFilter, Recorder
 from broker.gateway.link import Link, announce_stored
 from broker.gateway.settings import FAST_CIPHERS

@@ -10,9 +10,9 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-from broker.api.auth import Principal
 from broker.audit import Auditor, AuditQuery, Page
 from broker.audit.tia import TiaScope, build_tia
+from broker.auth.tokens import Principal
 from broker.errors import ConflictError, InputError
 from broker.service.authz import require_org_admin, require_role
 from broker.service.context import Context

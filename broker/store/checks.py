@@ -12,7 +12,7 @@ from typing import get_args
 from broker.errors import InputError
 from broker.models import Consent, Session
 from broker.store.base import SessionQuery
-from broker.store.codec import to_micros
+from broker.store.sqlite.codec import to_micros
 from broker.typing import SESSION_STATES, Basis, SessionState
 
 MAX_PAGE = 500

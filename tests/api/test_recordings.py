@@ -10,7 +10,7 @@ import pytest
 from broker.api.recordings import RecordingArchive
 from broker.errors import RegionMismatch
 from broker.events import MemorySink
-from broker.gateway.recorder import RecordingStore
+from broker.recording.recorder import RecordingStore
 from broker.typing import Region, SessionId
 from tests.api.conftest import Api
 

@@ -20,11 +20,11 @@ from broker.aws.recordings import (
     bucket_region,
     sha256_b64,
 )
-from broker.aws.settings import AwsRegionSettings
 from broker.clock import FakeClock
+from broker.config.aws import AwsRegionSettings
 from broker.errors import RegionMismatch, UnavailableError
 from broker.events import MemorySink
-from broker.gateway.recorder import RecordingStore
+from broker.recording.recorder import RecordingStore
 from tests.aws.conftest import EU, US, unique
 from tests.aws.moto_server import MotoServer
 from tests.store.world import T0, session

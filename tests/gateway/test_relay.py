@@ -10,7 +10,7 @@ from typing import cast
 import asyncssh
 import pytest
 
-from broker.gateway.egress import Blocked, Kind
+from broker.egress.filter import Blocked, Kind
 from broker.gateway.keys import GatewayKeys
 from broker.gateway.link import Link
 from broker.gateway.relay import Relay

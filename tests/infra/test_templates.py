@@ -15,10 +15,10 @@ import boto3
 import pytest
 
 from broker.aws.clients import ClientFactory
+from broker.aws.dynamodb.store import DynamoStore
 from broker.aws.recordings import DONE, RecordingUploader, UploadPolicy
-from broker.aws.settings import AwsRegionSettings
+from broker.config.aws import AwsRegionSettings
 from broker.events import MemorySink
-from broker.store.dynamodb import DynamoStore
 from broker.typing import Region
 from tests.aws.conftest import FAKE_ENV
 from tests.aws.moto_server import MotoServer

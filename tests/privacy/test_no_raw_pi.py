@@ -24,9 +24,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from broker.api.auth import LocalAuthority
+from broker.auth.tokens import LocalAuthority
 from broker.cli import main
-from broker.runtime import Runtime
+from broker.runtime.root import Runtime
 
 REGIONS = ("DE", "FR", "GB", "US", "IN", "PH", "IE", "SE", "IT", "ES", "CH", "NO")
 FORMATS = (

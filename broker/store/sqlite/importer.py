@@ -1,0 +1,151 @@
+"""``import_bundle`` for the SQLite store: validate, then upsert in one transaction.
+
+Value checks need no database and run first. Reference checks read the store
+inside the write transaction, so a concurrent import cannot slip an org change
+between the check and the upsert. Errors name the field by path
+(``targets[2].region``) and never echo the value.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from typing import Any
+
+from broker.errors import InputError
+from broker.store.base import ImportBundle, ImportCounts
+from broker.store.sqlite.tx import revoke_live, write_tx
+from broker.typing import SCOPES, TICKET_STATUSES, TIERS, Region
+
+_UPSERT_ORG = """
+INSERT INTO orgs (id, region, tier, record_input) VALUES (?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET
+  region = excluded.region, tier = excluded.tier, record_input = excluded.record_input
+"""
+_UPSERT_STAFF = """
+INSERT INTO staff (id, country, active) VALUES (?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET country = excluded.country, active = excluded.active
+"""
+_UPSERT_TICKET = """
+INSERT INTO tickets (id, org_id, severity, scope, status) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET
+  severity = excluded.severity, scope = excluded.scope, status = excluded.status
+"""
+_UPSERT_TARGET = """
+INSERT INTO targets (org_id, name, region, host, port, user, host_key)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (org_id, name) DO UPDATE SET
+  region = excluded.region, host = excluded.host, port = excluded.port,
+  user = excluded.user, host_key = excluded.host_key
+"""
+_ORG_REGION = "SELECT region FROM orgs WHERE id = ?"
+_TICKET_ORG = "SELECT org_id FROM tickets WHERE id = ?"
+
+
+def check_values(bundle: ImportBundle) -> None:
+    """Refuse values the schema would refuse, and ids given twice, by field path."""
+    _unique("orgs", "id", (o.id for o in bundle.orgs))
+    _unique("staff", "id", (s.id for s in bundle.staff))
+    _unique("tickets", "id", (t.id for t in bundle.tickets))
+    _unique("targets", "name", ((t.org_id, t.name) for t in bundle.targets))
+    _each("orgs", "tier", [o.tier for o in bundle.orgs], lambda v: v in TIERS)
+    _each("orgs", "region", [o.region for o in bundle.orgs], bool)
+    _each("tickets", "scope", [t.scope for t in bundle.tickets], lambda v: v in SCOPES)
+    _each("tickets", "status", [t.status for t in bundle.tickets], TICKET_STATUSES.__contains__)
+    _each("tickets", "severity", [t.severity for t in bundle.tickets], _severity)
+    _each("targets", "port", [t.port for t in bundle.targets], _port)
+
+
+def _severity(value: Any) -> bool:
+    return type(value) is int and 1 <= value <= 4
+
+
+def _port(value: Any) -> bool:
+    return type(value) is int and 1 <= value <= 65535
+
+
+def _each(kind: str, name: str, values: Sequence[Any], ok: Callable[[Any], bool]) -> None:
+    for index, value in enumerate(values):
+        if not ok(value):
+            raise InputError(f"{kind}[{index}].{name}", "is not an allowed value")
+
+
+def _unique(kind: str, name: str, keys: Iterable[Hashable]) -> None:
+    seen: set[Hashable] = set()
+    for index, key in enumerate(keys):
+        if key in seen:
+            raise InputError(f"{kind}[{index}].{name}", "appears twice in the bundle")
+        seen.add(key)
+
+
+def import_bundle(conn: sqlite3.Connection, bundle: ImportBundle, at: int) -> ImportCounts:
+    """Upsert everything or nothing; closing or deactivating revokes live sessions."""
+    check_values(bundle)
+    with write_tx(conn):
+        _check_references(conn, bundle)
+        _upsert(conn, bundle)
+        # Fail closed: an import must not leave a live session on a closed ticket.
+        closed = [t.id for t in bundle.tickets if t.status == "closed"]
+        inactive = [s.id for s in bundle.staff if not s.active]
+        revoked = [
+            s for t in closed for s in revoke_live(conn, "ticket_id", t, "ticket_closed", at)
+        ]
+        revoked += [
+            s for p in inactive for s in revoke_live(conn, "staff_id", p, "staff_deactivated", at)
+        ]
+    return ImportCounts(
+        orgs=len(bundle.orgs),
+        staff=len(bundle.staff),
+        tickets=len(bundle.tickets),
+        targets=len(bundle.targets),
+        revoked=tuple(revoked),
+    )
+
+
+def _check_references(conn: sqlite3.Connection, bundle: ImportBundle) -> None:
+    regions: dict[str, Region | None] = {}
+    for index, org in enumerate(bundle.orgs):
+        stored = _stored_region(conn, org.id)
+        if stored is not None and stored != org.region:
+            raise InputError(f"orgs[{index}].region", "an existing org cannot change region")
+        regions[org.id] = org.region
+    for index, ticket in enumerate(bundle.tickets):
+        if _region(conn, regions, ticket.org_id) is None:
+            raise InputError(f"tickets[{index}].org_id", "names an unknown org")
+        row = conn.execute(_TICKET_ORG, (ticket.id,)).fetchone()
+        if row is not None and row[0] != ticket.org_id:
+            raise InputError(f"tickets[{index}].org_id", "an existing ticket cannot change org")
+    for index, target in enumerate(bundle.targets):
+        region = _region(conn, regions, target.org_id)
+        if region is None:
+            raise InputError(f"targets[{index}].org_id", "names an unknown org")
+        if target.region != region:
+            raise InputError(f"targets[{index}].region", "must be the org's region")
+
+
+def _region(
+    conn: sqlite3.Connection, known: dict[str, Region | None], org_id: str
+) -> Region | None:
+    if org_id not in known:
+        known[org_id] = _stored_region(conn, org_id)
+    return known[org_id]
+
+
+def _stored_region(conn: sqlite3.Connection, org_id: str) -> Region | None:
+    row = conn.execute(_ORG_REGION, (org_id,)).fetchone()
+    return None if row is None else Region(row[0])
+
+
+def _upsert(conn: sqlite3.Connection, bundle: ImportBundle) -> None:
+    conn.executemany(
+        _UPSERT_ORG, [(o.id, o.region, o.tier, int(o.record_input)) for o in bundle.orgs]
+    )
+    conn.executemany(_UPSERT_STAFF, [(s.id, s.country, int(s.active)) for s in bundle.staff])
+    conn.executemany(
+        _UPSERT_TICKET,
+        [(t.id, t.org_id, t.severity, t.scope, t.status) for t in bundle.tickets],
+    )
+    conn.executemany(
+        _UPSERT_TARGET,
+        [(t.org_id, t.name, t.region, t.host, t.port, t.user, t.host_key) for t in bundle.targets],
+    )

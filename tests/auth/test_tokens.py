@@ -1,0 +1,391 @@
+"""Bearer-token minting and verification (local mode and configured JWKS)."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from datetime import UTC, datetime, timedelta
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from jwt.algorithms import ECAlgorithm
+
+from broker.auth.tokens import (
+    DEFAULT_AUDIENCE,
+    LOCAL_ISSUER,
+    SIGNING_KEY_FILE,
+    JwksVerifier,
+    LocalAuthority,
+    Principal,
+    bearer_token,
+    build_verifier,
+    load_jwks,
+)
+from broker.clock import FakeClock
+from broker.errors import AuthenticationError, InputError, UnavailableError
+
+NOW = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
+B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+@pytest.fixture
+def clock():
+    return FakeClock(NOW)
+
+
+@pytest.fixture
+def authority(tmp_path, clock):
+    return LocalAuthority.from_state(tmp_path, clock=clock)
+
+
+def forge(key, claims, *, kid, alg="EdDSA", headers=None):
+    """A token signed by ``key`` with the given claims (for hostile cases)."""
+    return jwt.encode(claims, key, algorithm=alg, headers={"kid": kid, **(headers or {})})
+
+
+def claims(**changes):
+    now = int(NOW.timestamp())
+    base = {
+        "iss": LOCAL_ISSUER,
+        "aud": DEFAULT_AUDIENCE,
+        "sub": "staff-1",
+        "role": "engineer",
+        "iat": now,
+        "exp": now + 600,
+    }
+    base.update(changes)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+class TestLocalAuthority:
+    """Local mode: the broker mints and verifies its own EdDSA tokens."""
+
+    @pytest.mark.parametrize(
+        ("role", "org"),
+        [("engineer", None), ("customer_admin", "org-7"), ("ops", None), ("admin", None)],
+    )
+    def test_round_trip(self, authority, role, org):
+        """A minted token verifies to the same principal."""
+        token = authority.mint_token("sub-1", role, org=org)
+        assert authority.verify_token(token) == Principal("sub-1", role, org)
+
+    def test_key_file_is_created_private(self, tmp_path, authority):
+        """The signing key is a 0600 PEM under <state>/auth/."""
+        path = tmp_path / SIGNING_KEY_FILE
+        assert path.read_bytes().startswith(b"-----BEGIN PRIVATE KEY-----")
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+
+    def test_key_is_reused(self, tmp_path, clock, authority):
+        """Another instance on the same state verifies the first one's tokens."""
+        token = authority.mint_token("sub-1", "ops")
+        again = LocalAuthority.from_state(tmp_path, clock=clock)
+        assert again.kid == authority.kid
+        assert again.verify_token(token).role == "ops"
+
+    def test_other_state_rejects(self, tmp_path, clock, authority):
+        """A broker with another key refuses the token."""
+        token = authority.mint_token("sub-1", "ops")
+        other = LocalAuthority.from_state(tmp_path / "other", clock=clock)
+        with pytest.raises(AuthenticationError) as caught:
+            other.verify_token(token)
+        assert caught.value.code == "token_invalid"
+
+    def test_jwks_publishes_public_key_only(self, authority):
+        """The JWKS has the EdDSA public key with kid, and no private part."""
+        (key,) = authority.jwks()["keys"]
+        assert key["kty"] == "OKP"
+        assert key["crv"] == "Ed25519"
+        assert key["alg"] == "EdDSA"
+        assert key["kid"] == authority.kid
+        assert "d" not in key
+
+    def test_token_claims(self, authority):
+        """The token carries iss, aud, sub, role, iat, exp (and org only for admins)."""
+        token = authority.mint_token("sub-1", "engineer", ttl=timedelta(minutes=5))
+        body = jwt.decode(token, options={"verify_signature": False})
+        assert body["iss"] == LOCAL_ISSUER
+        assert body["aud"] == DEFAULT_AUDIENCE
+        assert body["exp"] - body["iat"] == 300
+        assert body["iat"] == int(NOW.timestamp())
+        assert "org" not in body
+        assert jwt.get_unverified_header(token)["alg"] == "EdDSA"
+
+    @pytest.mark.parametrize(
+        ("args", "field"),
+        [
+            (("", "engineer"), "subject"),
+            (("x" * 257, "engineer"), "subject"),
+            (("s", "root"), "role"),
+            (("s", "customer_admin"), "org"),
+            (("s", "customer_admin", ""), "org"),
+            (("s", "engineer", "org-1"), "org"),
+        ],
+    )
+    def test_mint_refuses_bad_input(self, authority, args, field):
+        """Bad mint requests are InputErrors naming the field."""
+        with pytest.raises(InputError) as caught:
+            authority.mint_token(*args)
+        assert caught.value.field == field
+
+    @pytest.mark.parametrize("ttl", [timedelta(0), timedelta(seconds=-1), timedelta(days=8)])
+    def test_mint_refuses_bad_ttl(self, authority, ttl):
+        """TTLs must be positive and bounded."""
+        with pytest.raises(InputError) as caught:
+            authority.mint_token("s", "ops", ttl=ttl)
+        assert caught.value.field == "ttl"
+
+    def test_wrong_key_type_in_state_fails_closed(self, tmp_path, clock):
+        """A non-Ed25519 key file is UnavailableError, never replaced."""
+        from cryptography.hazmat.primitives import serialization
+
+        key = ec.generate_private_key(ec.SECP256R1())
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        path = tmp_path / SIGNING_KEY_FILE
+        path.parent.mkdir(mode=0o700)
+        path.write_bytes(pem)
+        os.chmod(path, 0o600)
+        with pytest.raises(UnavailableError):
+            LocalAuthority.from_state(tmp_path, clock=clock)
+        assert path.read_bytes() == pem
+
+
+class TestVerifyFailures:
+    """Each way a token can be wrong, and the code it gets."""
+
+    def test_expired(self, authority, clock):
+        """Past exp plus leeway: token_expired."""
+        token = authority.mint_token("s", "ops", ttl=timedelta(minutes=1))
+        clock.advance(65)
+        with pytest.raises(AuthenticationError) as caught:
+            authority.verify_token(token)
+        assert caught.value.code == "token_expired"
+
+    def test_leeway_is_small(self, authority, clock):
+        """Within the 5 s leeway a just-expired token still passes; after, not."""
+        token = authority.mint_token("s", "ops", ttl=timedelta(minutes=1))
+        clock.advance(64)
+        assert authority.verify_token(token).subject == "s"
+        clock.advance(1)
+        with pytest.raises(AuthenticationError):
+            authority.verify_token(token)
+
+    @pytest.mark.parametrize("token", ["", "abc", "a.b", "a.b.c", "a.b.c.d", "x" * 9000])
+    def test_malformed(self, authority, token):
+        """Garbage is token_missing (empty) or token_invalid."""
+        with pytest.raises(AuthenticationError) as caught:
+            authority.verify_token(token)
+        assert caught.value.code == ("token_missing" if token == "" else "token_invalid")
+
+    @pytest.mark.parametrize(
+        "changes",
+        [
+            {"aud": "urn:someone-else"},
+            {"iss": "urn:someone-else"},
+            {"role": "root"},
+            {"role": None},
+            {"sub": None},
+            {"sub": ""},
+            {"sub": 12},
+            {"exp": None},
+            {"iat": None},
+            {"exp": "soon"},
+            {"exp": True},
+            {"iat": int(NOW.timestamp()) + 60},
+            {"nbf": int(NOW.timestamp()) + 60},
+            {"role": "customer_admin"},
+            {"role": "customer_admin", "org": ""},
+            {"role": "customer_admin", "org": ["a"]},
+        ],
+        ids=repr,
+    )
+    def test_bad_claims(self, authority, tmp_path, changes):
+        """Correctly signed tokens with unacceptable claims are token_invalid."""
+        from broker.auth.tokens import load_signing_key
+
+        token = forge(load_signing_key(tmp_path), claims(**changes), kid=authority.kid)
+        with pytest.raises(AuthenticationError) as caught:
+            authority.verify_token(token)
+        assert caught.value.code == "token_invalid"
+
+    def test_stray_org_is_ignored_for_other_roles(self, authority, tmp_path):
+        """An org claim gives an engineer no org."""
+        from broker.auth.tokens import load_signing_key
+
+        token = forge(load_signing_key(tmp_path), claims(org="org-1"), kid=authority.kid)
+        assert authority.verify_token(token) == Principal("staff-1", "engineer", None)
+
+    def test_unknown_kid(self, authority, tmp_path):
+        """A kid not in the JWKS is refused."""
+        from broker.auth.tokens import load_signing_key
+
+        token = forge(load_signing_key(tmp_path), claims(), kid="someone-else")
+        with pytest.raises(AuthenticationError):
+            authority.verify_token(token)
+
+    def test_alg_none_and_hmac_are_refused(self, authority):
+        """Unsigned and shared-secret tokens never pass."""
+        unsigned = jwt.encode(claims(), None, algorithm="none", headers={"kid": authority.kid})
+        hmac = forge("k" * 32, claims(), kid=authority.kid, alg="HS256")
+        for token in (unsigned, hmac):
+            with pytest.raises(AuthenticationError):
+                authority.verify_token(token)
+
+    def test_reason_never_echoes_the_token(self, authority, tmp_path):
+        """Error reasons and causes carry nothing from the token."""
+        from broker.auth.tokens import load_signing_key
+
+        marker = "secret-subject-marker"
+        token = forge(load_signing_key(tmp_path), claims(sub=marker, aud="x"), kid=authority.kid)
+        with pytest.raises(AuthenticationError) as caught:
+            authority.verify_token(token)
+        assert marker not in str(caught.value.to_dict())
+        assert caught.value.__cause__ is None
+        assert caught.value.__suppress_context__
+
+    def test_non_canonical_signature_encoding_fails(self, authority):
+        """A last character differing only in spare bits (same bytes) is still refused."""
+        import base64
+
+        token = authority.mint_token("staff-1", "ops")
+        head, _, signature = token.rpartition(".")
+        spare = B64URL[B64URL.index(signature[-1]) ^ 1]
+        twin = signature[:-1] + spare
+
+        def raw(s):
+            return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+
+        assert raw(twin) == raw(signature)
+        with pytest.raises(AuthenticationError):
+            authority.verify_token(f"{head}.{twin}")
+
+    @settings(
+        max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    )
+    @given(data=st.data())
+    def test_any_mutated_token_fails(self, authority, data):
+        """Replacing, inserting or deleting any one character invalidates the token."""
+        token = authority.mint_token("staff-1", "customer_admin", org="org-1")
+        position = data.draw(st.integers(0, len(token) - 1))
+        edit = data.draw(st.sampled_from(["replace", "insert", "delete"]))
+        char = data.draw(st.sampled_from(B64URL + ".=+/ "))
+        mutated = {
+            "replace": token[:position] + char + token[position + 1 :],
+            "insert": token[:position] + char + token[position:],
+            "delete": token[:position] + token[position + 1 :],
+        }[edit]
+        if mutated == token:
+            return
+        with pytest.raises(AuthenticationError):
+            authority.verify_token(mutated)
+
+
+class TestJwksVerifier:
+    """Configured issuer: tokens checked against its JWKS (document or file)."""
+
+    @pytest.fixture
+    def issuer_key(self):
+        return ec.generate_private_key(ec.SECP256R1())
+
+    @pytest.fixture
+    def jwks(self, issuer_key):
+        jwk = ECAlgorithm.to_jwk(issuer_key.public_key(), as_dict=True)
+        return {"keys": [{**jwk, "kid": "idp-1", "alg": "ES256", "use": "sig"}]}
+
+    def idp_token(self, key, **changes):
+        body = claims(iss="https://idp.example", **changes)
+        return forge(key, body, kid="idp-1", alg="ES256")
+
+    def test_accepts_issuer_tokens(self, jwks, issuer_key, clock):
+        """A token of the configured issuer verifies."""
+        verifier = JwksVerifier(jwks, issuer="https://idp.example", clock=clock)
+        token = self.idp_token(issuer_key, role="customer_admin", org="org-9")
+        assert verifier.verify_token(token) == Principal("staff-1", "customer_admin", "org-9")
+
+    def test_rejects_local_tokens(self, jwks, authority, clock):
+        """The local authority's tokens mean nothing to a configured issuer."""
+        verifier = JwksVerifier(jwks, issuer="https://idp.example", clock=clock)
+        with pytest.raises(AuthenticationError):
+            verifier.verify_token(authority.mint_token("s", "admin"))
+
+    def test_rejects_alg_switch(self, jwks, issuer_key, clock):
+        """A token claiming another algorithm than the key's is refused."""
+        verifier = JwksVerifier(jwks, issuer="https://idp.example", clock=clock)
+        other = ed25519.Ed25519PrivateKey.generate()
+        token = forge(other, claims(iss="https://idp.example"), kid="idp-1")
+        with pytest.raises(AuthenticationError):
+            verifier.verify_token(token)
+
+    def test_expiry_uses_the_clock(self, jwks, issuer_key, clock):
+        """Expiry follows the injected clock."""
+        verifier = JwksVerifier(jwks, issuer="https://idp.example", clock=clock)
+        token = self.idp_token(issuer_key)
+        clock.advance(3600)
+        with pytest.raises(AuthenticationError) as caught:
+            verifier.verify_token(token)
+        assert caught.value.code == "token_expired"
+
+    def test_build_verifier_from_file(self, tmp_path, jwks, issuer_key, clock):
+        """build_verifier with issuer and a JWKS file path verifies that issuer."""
+        path = tmp_path / "jwks.json"
+        path.write_text(json.dumps(jwks))
+        verifier = build_verifier(tmp_path, clock=clock, issuer="https://idp.example", jwks=path)
+        assert verifier.verify_token(self.idp_token(issuer_key)).subject == "staff-1"
+        assert not (tmp_path / SIGNING_KEY_FILE).exists()
+
+    def test_build_verifier_local_by_default(self, tmp_path, clock):
+        """Without issuer and JWKS, build_verifier is the local authority."""
+        verifier = build_verifier(tmp_path, clock=clock)
+        assert isinstance(verifier, LocalAuthority)
+
+    @pytest.mark.parametrize(
+        ("issuer", "field"), [("https://idp.example", "jwks"), (None, "issuer")]
+    )
+    def test_build_verifier_needs_both(self, tmp_path, clock, jwks, issuer, field):
+        """Issuer without JWKS (or the reverse) is a configuration error."""
+        with pytest.raises(InputError) as caught:
+            build_verifier(tmp_path, clock=clock, issuer=issuer, jwks=None if issuer else jwks)
+        assert caught.value.field == field
+
+    @pytest.mark.parametrize(
+        "source",
+        [
+            "{not json",
+            "/nonexistent/jwks.json",
+            '{"keys": []}',
+            '{"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}',
+            "[1, 2]",
+        ],
+    )
+    def test_bad_jwks_is_refused(self, clock, source):
+        """Unreadable, empty or symmetric-only key sets are InputErrors naming jwks."""
+        with pytest.raises(InputError) as caught:
+            JwksVerifier(load_jwks(source), issuer="https://idp.example", clock=clock)
+        assert caught.value.field == "jwks"
+
+
+class TestBearerToken:
+    """Reading the token out of an Authorization header."""
+
+    @pytest.mark.parametrize(
+        ("header", "token"),
+        [("Bearer abc", "abc"), ("bearer  abc ", "abc"), ("BEARER x.y.z", "x.y.z")],
+    )
+    def test_extracts(self, header, token):
+        """The bearer scheme is case-insensitive."""
+        assert bearer_token(header) == token
+
+    @pytest.mark.parametrize("header", [None, "", "Bearer", "Bearer  ", "Basic abc", "abc"])
+    def test_missing(self, header):
+        """No usable bearer credentials: token_missing."""
+        with pytest.raises(AuthenticationError) as caught:
+            bearer_token(header)
+        assert caught.value.code == "token_missing"

@@ -1,0 +1,90 @@
+"""The SQLite store file's schema, and bringing older files up to date."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from pathlib import Path
+
+from broker.store.sqlite.schema import DDL, SCHEMA_VERSION
+from broker.store.sqlite.store import DEFAULT_FILENAME, SqliteStore
+from tests.store.world import consent, session, us_session, world
+
+# The sessions table as schema versions 1 and 2 declared it: with foreign keys.
+V2_SESSIONS = """CREATE TABLE sessions_v2 (
+    id TEXT PRIMARY KEY,
+    org_id TEXT NOT NULL REFERENCES orgs (id),
+    ticket_id TEXT NOT NULL REFERENCES tickets (id),
+    staff_id TEXT NOT NULL REFERENCES staff (id),
+    target TEXT NOT NULL,
+    region TEXT NOT NULL,
+    basis TEXT NOT NULL CHECK (basis IN ('intra-eea', 'adequacy', 'scc', 'consent',
+                                         'not-eea')),
+    state TEXT NOT NULL CHECK (state IN ('issued', 'connected', 'closed', 'revoked',
+                                         'expired')),
+    created_at INTEGER NOT NULL,
+    valid_before INTEGER NOT NULL,
+    consent_id TEXT REFERENCES consents (id),
+    source_address TEXT,
+    cert_serial INTEGER,
+    ended_at INTEGER,
+    end_reason TEXT,
+    rev INTEGER NOT NULL,
+    FOREIGN KEY (org_id, target) REFERENCES targets (org_id, name)
+) WITHOUT ROWID"""
+
+
+def as_version_2(path: Path) -> None:
+    """Turn a current store file back into what schema version 2 wrote."""
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        conn.execute("BEGIN")
+        conn.execute(V2_SESSIONS)
+        conn.execute("INSERT INTO sessions_v2 SELECT * FROM sessions")
+        conn.execute("DROP TABLE sessions")
+        conn.execute("ALTER TABLE sessions_v2 RENAME TO sessions")
+        for statement in DDL:
+            conn.execute(statement)
+        conn.execute("PRAGMA user_version = 2")
+        conn.execute("COMMIT")
+
+
+def session_foreign_keys(path: Path) -> list[object]:
+    """What ``PRAGMA foreign_key_list`` says of the sessions table."""
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        return conn.execute("PRAGMA foreign_key_list(sessions)").fetchall()
+
+
+class TestSchemaMigration:
+    """Older store files are brought to ``SCHEMA_VERSION`` when first opened."""
+
+    async def test_version_2_file_keeps_every_session(self, tmp_path: Path) -> None:
+        """Sessions, with their indexes, survive the sessions table's rebuild."""
+        path = tmp_path / DEFAULT_FILENAME
+        async with SqliteStore(path) as store:
+            await store.import_bundle(world())
+            await store.add_consent(consent())
+            await store.create_session(session())
+            await store.create_session(us_session("sess-us", "consent-1"))
+        as_version_2(path)
+        assert session_foreign_keys(path) != []
+        async with SqliteStore(path) as store:
+            assert await store.get_session(session().id) == session()
+            assert await store.get_session(us_session("sess-us", "consent-1").id) == us_session(
+                "sess-us", "consent-1"
+            )
+        with contextlib.closing(sqlite3.connect(path)) as conn:
+            (version,) = conn.execute("PRAGMA user_version").fetchone()
+            indexes = {row[1] for row in conn.execute("PRAGMA index_list(sessions)")}
+        assert version == SCHEMA_VERSION
+        assert {"sessions_ticket", "sessions_staff", "sessions_region_rev"} <= indexes
+
+    async def test_sessions_declare_no_foreign_keys(self, tmp_path: Path) -> None:
+        """New files and migrated ones alike: the insert's own conditions check the rows."""
+        fresh, migrated = tmp_path / "fresh.db", tmp_path / "migrated.db"
+        for path in (fresh, migrated):
+            async with SqliteStore(path) as store:
+                await store.import_bundle(world())
+        as_version_2(migrated)
+        async with SqliteStore(migrated) as store:
+            await store.ping()
+        assert session_foreign_keys(fresh) == session_foreign_keys(migrated) == []
