@@ -37,7 +37,7 @@ import aiohttp
 import asyncssh
 
 from benchmarks.grants import API_PROCESSES, start_broker
-from broker.auth.tokens import LocalAuthority
+from broker.auth.local import LocalAuthority
 from broker.clock import SystemClock
 from broker.errors import NotFoundError
 from broker.recording.castfile import parse_header

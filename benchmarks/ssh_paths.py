@@ -48,7 +48,7 @@ from benchmarks.ssh_env import (
     spawn_shell,
 )
 from benchmarks.ssh_hold import concurrency, memory
-from broker.auth.tokens import LocalAuthority
+from broker.auth.local import LocalAuthority
 from broker.clock import SystemClock
 from broker.gateway.keys import load_gateway_keys
 

@@ -16,7 +16,7 @@ from broker.api.openapi import document
 from broker.api.routing import PRINCIPAL, Route
 from broker.api.serialize import json_response
 from broker.audit import Auditor
-from broker.auth.tokens import TokenVerifier, bearer_token
+from broker.auth.principal import TokenVerifier, bearer_token
 from broker.errors import AuthenticationError, ForbiddenError
 from broker.metrics import Metrics
 from broker.service.admin import AdminService

@@ -25,7 +25,8 @@ from aiohttp import web
 from broker.api.app import create_app
 from broker.audit import Auditor
 from broker.audit.log import configure_logging
-from broker.auth.tokens import JwksVerifier, LocalAuthority, build_verifier
+from broker.auth.jwks import JwksVerifier
+from broker.auth.local import LocalAuthority, build_verifier
 from broker.ca import CARegistry
 from broker.clock import Clock, SystemClock
 from broker.config import Config

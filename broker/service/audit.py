@@ -12,7 +12,7 @@ from typing import Any
 
 from broker.audit import Auditor, AuditQuery, Page
 from broker.audit.tia import TiaScope, build_tia
-from broker.auth.tokens import Principal
+from broker.auth.principal import Principal
 from broker.errors import ConflictError, InputError
 from broker.service.authz import require_org_admin, require_role
 from broker.service.context import Context

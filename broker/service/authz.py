@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from broker.auth.tokens import Principal
+from broker.auth.principal import Principal
 from broker.errors import ForbiddenError
 from broker.typing import OrgId, Role
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from broker.auth.tokens import Principal
+from broker.auth.principal import Principal
 from broker.errors import InputError, NotFoundError
 from broker.ids import random_uuid
 from broker.models import Consent, Ticket

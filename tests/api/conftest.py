@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from broker.api.app import create_app
 from broker.audit import Auditor
-from broker.auth.tokens import LocalAuthority
+from broker.auth.local import LocalAuthority
 from broker.ca import CARegistry
 from broker.clock import FakeClock
 from broker.config import Config

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from broker.auth.tokens import LocalAuthority
+from broker.auth.local import LocalAuthority
 from broker.aws.clients import ClientFactory
 from broker.aws.dynamodb.store import DynamoStore
 from broker.ca import CA_KEY_NAME

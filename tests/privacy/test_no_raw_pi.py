@@ -24,7 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from broker.auth.tokens import LocalAuthority
+from broker.auth.local import LocalAuthority
 from broker.cli import main
 from broker.runtime.root import Runtime
 

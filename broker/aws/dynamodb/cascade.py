@@ -25,7 +25,7 @@ from broker.aws.dynamodb.codec import (
 from broker.aws.dynamodb.table import Table
 from broker.aws.dynamodb.tx import Tx, retrying
 from broker.models import Session
-from broker.store.sqlite.codec import from_micros
+from broker.store.encoding import from_micros
 from broker.typing import LIVE_SESSION_STATES, SessionState
 
 CHUNK = 15

@@ -34,7 +34,7 @@ from decimal import Decimal
 from typing import Any
 
 from broker.models import Consent, Org, Session, Staff, Target, Ticket
-from broker.store.sqlite.codec import from_micros, to_micros
+from broker.store.encoding import from_micros, to_micros
 from broker.typing import (
     ConsentId,
     CountryCode,

@@ -25,7 +25,7 @@ from broker.aws.dynamodb.table import Table
 from broker.aws.dynamodb.tx import TooBig, Tx, retrying
 from broker.errors import InputError
 from broker.store.base import ImportBundle, ImportCounts
-from broker.store.sqlite.importer import check_values
+from broker.store.checks import check_values
 
 
 def import_bundle(table: Table, bundle: ImportBundle, at_us: int) -> ImportCounts:

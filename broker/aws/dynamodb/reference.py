@@ -28,7 +28,7 @@ from broker.errors import BrokerError, ConflictError, InputError, NotFoundError
 from broker.models import Consent, Org, Staff, Target, Ticket
 from broker.store.base import Revoked
 from broker.store.checks import check_new_consent
-from broker.store.sqlite.codec import to_micros
+from broker.store.encoding import to_micros
 from broker.typing import TICKET_STATUSES, ConsentId, OrgId, StaffId, TargetName, TicketId
 
 

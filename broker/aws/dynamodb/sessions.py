@@ -34,7 +34,7 @@ from broker.errors import BrokerError, ConflictError, InputError, NotFoundError,
 from broker.models import Session
 from broker.store.base import Page, SessionQuery
 from broker.store.checks import check_ending, check_new_session, check_query
-from broker.store.sqlite.codec import decode_cursor, encode_cursor, to_micros
+from broker.store.encoding import decode_cursor, encode_cursor, to_micros
 from broker.typing import LIVE_SESSION_STATES, Region, SessionId, SessionState
 
 

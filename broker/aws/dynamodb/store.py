@@ -34,7 +34,7 @@ from broker.store.base import (
     Revoked,
     SessionQuery,
 )
-from broker.store.sqlite.codec import to_micros
+from broker.store.encoding import to_micros
 from broker.typing import (
     ConsentId,
     OrgId,

@@ -1,21 +1,19 @@
-"""Conversions between records and SQLite rows, and the opaque page cursor.
+"""Conversions between records and SQLite rows.
 
-Times are stored as integer microseconds since the Unix epoch in UTC: they
-compare correctly in SQL, cost less than text, and always come back as aware
-UTC datetimes. Rows are plain tuples in the column order named here, which is
-cheaper than ``sqlite3.Row`` on the hot path.
+Times are stored as integer microseconds (``broker.store.encoding``). Rows
+are plain tuples in the column order named here, which is cheaper than
+``sqlite3.Row`` on the hot path.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from broker.errors import InputError
 from broker.models import Consent, Org, Session, Staff, Target, Ticket
+from broker.store.encoding import from_micros
 from broker.typing import (
     ConsentId,
     CountryCode,
@@ -28,11 +26,8 @@ from broker.typing import (
     TicketId,
 )
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 _SERIAL_LIMIT = 1 << 64
 _SIGNED_LIMIT = 1 << 63
-_CURSOR_VERSION = "1"
 
 Row = Sequence[Any]
 
@@ -45,18 +40,6 @@ SESSION_COLUMNS = (
     "id, org_id, ticket_id, staff_id, target, region, basis, state, created_at,"
     " valid_before, consent_id, source_address, cert_serial, ended_at, end_reason"
 )
-
-
-def to_micros(value: datetime, field: str) -> int:
-    """``value`` as UTC microseconds; naive datetimes are refused, not guessed."""
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise InputError(field, "must carry a UTC offset")
-    return (value - EPOCH) // _MICROSECOND
-
-
-def from_micros(value: int) -> datetime:
-    """The aware UTC datetime for stored microseconds."""
-    return EPOCH + timedelta(microseconds=value)
 
 
 def _opt_micros(value: int | None) -> datetime | None:
@@ -140,26 +123,3 @@ def session_from_row(row: Row) -> Session:
         ended_at=_opt_micros(row[13]),
         end_reason=row[14],
     )
-
-
-def newest_first(sessions: list[Session]) -> list[Session]:
-    """Sessions in listing order: newest ``created_at`` first, ties by id."""
-    return sorted(sessions, key=lambda s: (s.created_at, s.id), reverse=True)
-
-
-def encode_cursor(created_at: int, session_id: str) -> str:
-    """An opaque cursor pointing just after the given session."""
-    raw = f"{_CURSOR_VERSION}:{created_at}:{session_id}".encode()
-    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[int, str]:
-    """The ``(created_at, id)`` a cursor points after; ``InputError`` if forged."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        version, created_at, session_id = raw.split(":", 2)
-        if version != _CURSOR_VERSION or not session_id:
-            raise ValueError(version)
-        return int(created_at), session_id
-    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise InputError("cursor", "is not a cursor this store issued") from exc

@@ -9,7 +9,8 @@ from broker.errors import BrokerError, ConflictError, InputError, NotFoundError
 from broker.models import Consent
 from broker.store.base import Revoked
 from broker.store.checks import check_new_consent
-from broker.store.sqlite.codec import CONSENT_COLUMNS, consent_from_row, to_micros
+from broker.store.encoding import to_micros
+from broker.store.sqlite.codec import CONSENT_COLUMNS, consent_from_row
 from broker.store.sqlite.tx import insert_once, revoke_live, write_tx
 from broker.typing import ConsentId, StaffId, TicketId
 

@@ -35,7 +35,8 @@ import orjson
 from broker.errors import BrokerError, ConflictError, InputError, NotFoundError, RegionMismatch
 from broker.models import Session
 from broker.store.checks import check_new_session
-from broker.store.sqlite.codec import SESSION_COLUMNS, serial_to_db, to_micros
+from broker.store.encoding import to_micros
+from broker.store.sqlite.codec import SESSION_COLUMNS, serial_to_db
 from broker.store.sqlite.tx import SESSION_REV, advance_rev, insert_once, next_rev, write_tx
 from broker.store.sqlite.worker import GroupableWrite
 

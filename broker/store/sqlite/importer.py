@@ -9,13 +9,12 @@ between the check and the upsert. Errors name the field by path
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Hashable, Iterable, Sequence
-from typing import Any
 
 from broker.errors import InputError
 from broker.store.base import ImportBundle, ImportCounts
+from broker.store.checks import check_values
 from broker.store.sqlite.tx import revoke_live, write_tx
-from broker.typing import SCOPES, TICKET_STATUSES, TIERS, Region
+from broker.typing import Region
 
 _UPSERT_ORG = """
 INSERT INTO orgs (id, region, tier, record_input) VALUES (?, ?, ?, ?)
@@ -40,42 +39,6 @@ ON CONFLICT (org_id, name) DO UPDATE SET
 """
 _ORG_REGION = "SELECT region FROM orgs WHERE id = ?"
 _TICKET_ORG = "SELECT org_id FROM tickets WHERE id = ?"
-
-
-def check_values(bundle: ImportBundle) -> None:
-    """Refuse values the schema would refuse, and ids given twice, by field path."""
-    _unique("orgs", "id", (o.id for o in bundle.orgs))
-    _unique("staff", "id", (s.id for s in bundle.staff))
-    _unique("tickets", "id", (t.id for t in bundle.tickets))
-    _unique("targets", "name", ((t.org_id, t.name) for t in bundle.targets))
-    _each("orgs", "tier", [o.tier for o in bundle.orgs], lambda v: v in TIERS)
-    _each("orgs", "region", [o.region for o in bundle.orgs], bool)
-    _each("tickets", "scope", [t.scope for t in bundle.tickets], lambda v: v in SCOPES)
-    _each("tickets", "status", [t.status for t in bundle.tickets], TICKET_STATUSES.__contains__)
-    _each("tickets", "severity", [t.severity for t in bundle.tickets], _severity)
-    _each("targets", "port", [t.port for t in bundle.targets], _port)
-
-
-def _severity(value: Any) -> bool:
-    return type(value) is int and 1 <= value <= 4
-
-
-def _port(value: Any) -> bool:
-    return type(value) is int and 1 <= value <= 65535
-
-
-def _each(kind: str, name: str, values: Sequence[Any], ok: Callable[[Any], bool]) -> None:
-    for index, value in enumerate(values):
-        if not ok(value):
-            raise InputError(f"{kind}[{index}].{name}", "is not an allowed value")
-
-
-def _unique(kind: str, name: str, keys: Iterable[Hashable]) -> None:
-    seen: set[Hashable] = set()
-    for index, key in enumerate(keys):
-        if key in seen:
-            raise InputError(f"{kind}[{index}].{name}", "appears twice in the bundle")
-        seen.add(key)
 
 
 def import_bundle(conn: sqlite3.Connection, bundle: ImportBundle, at: int) -> ImportCounts:

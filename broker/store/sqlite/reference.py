@@ -8,6 +8,7 @@ from datetime import datetime
 from broker.errors import InputError, NotFoundError
 from broker.models import Org, Staff, Target, Ticket
 from broker.store.base import Revoked
+from broker.store.encoding import to_micros
 from broker.store.sqlite.codec import (
     ORG_COLUMNS,
     STAFF_COLUMNS,
@@ -17,7 +18,6 @@ from broker.store.sqlite.codec import (
     staff_from_row,
     target_from_row,
     ticket_from_row,
-    to_micros,
 )
 from broker.store.sqlite.tx import revoke_live, write_tx
 from broker.typing import TICKET_STATUSES, OrgId, StaffId, TargetName, TicketId, TicketStatus

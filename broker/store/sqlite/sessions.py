@@ -16,13 +16,8 @@ from broker.errors import BrokerError, ConflictError, NotFoundError
 from broker.models import Session
 from broker.store.base import Page, SessionQuery
 from broker.store.checks import check_ending, check_query
-from broker.store.sqlite.codec import (
-    SESSION_COLUMNS,
-    decode_cursor,
-    encode_cursor,
-    session_from_row,
-    to_micros,
-)
+from broker.store.encoding import decode_cursor, encode_cursor, to_micros
+from broker.store.sqlite.codec import SESSION_COLUMNS, session_from_row
 from broker.store.sqlite.schema import LIVE_STATES_SQL
 from broker.store.sqlite.tx import SESSION_REV, next_rev, read_tx, write_tx
 from broker.typing import Region, SessionId, SessionState

@@ -36,10 +36,10 @@ from broker.store.base import (
     Revoked,
     SessionQuery,
 )
+from broker.store.encoding import to_micros
 from broker.store.grant_cache import SeenGrants
 from broker.store.sqlite import consents, importer, reference, sessions
 from broker.store.sqlite import create as creating
-from broker.store.sqlite.codec import to_micros
 from broker.store.sqlite.schema import connect
 from broker.store.sqlite.tx import read_tx
 from broker.store.sqlite.worker import SqliteWorker

@@ -14,7 +14,8 @@ from typing import Any
 
 from broker.errors import BrokerError
 from broker.models import Session
-from broker.store.sqlite.codec import SESSION_COLUMNS, newest_first, session_from_row
+from broker.store.encoding import newest_first
+from broker.store.sqlite.codec import SESSION_COLUMNS, session_from_row
 from broker.store.sqlite.schema import BUSY_TIMEOUT_SECONDS, LIVE_STATES_SQL
 
 SESSION_REV = "SELECT value FROM counters WHERE name = 'session_rev'"

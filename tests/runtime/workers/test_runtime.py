@@ -24,7 +24,7 @@ import pytest
 
 from benchmarks.grants import start_broker
 from broker.audit import Auditor, AuditQuery
-from broker.auth.tokens import LocalAuthority
+from broker.auth.local import LocalAuthority
 from broker.clock import SystemClock
 from broker.config import Config
 from broker.demo import demo_document

@@ -1,13 +1,10 @@
-"""Bearer-token authentication: who is calling, in which role, for which org.
+"""Bearer-token verification: JWTs of one issuer checked against its JWKS.
 
 Tokens are JWTs carrying ``sub``, ``role`` (engineer, customer_admin, ops,
 admin), ``org`` for a customer admin, and ``iss``/``aud``/``iat``/``exp``.
-
-* Local mode: the broker is its own issuer. ``LocalAuthority`` keeps an Ed25519
-  key at ``<state>/auth/jwt-signing.pem`` (0600, created on first use), mints
-  EdDSA tokens and publishes the public half as a JWKS.
-* Otherwise: ``JwksVerifier`` checks tokens of a configured issuer against its
-  JWKS, given as a JSON document or a file path (no network fetching).
+``JwksVerifier`` checks tokens of a configured issuer against its JWKS, given
+as a JSON document or a file path (no network fetching); the local authority
+(``broker.auth.local``) verifies its own tokens the same way.
 
 Every failure is an ``AuthenticationError`` with a fixed reason that never
 repeats anything from the token. Time comes from a ``Clock``, not PyJWT's own
@@ -18,38 +15,22 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 import re
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Protocol, Self, cast
+from typing import Any, cast
 
 import jwt
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import (
-    Encoding,
-    NoEncryption,
-    PrivateFormat,
-    load_pem_private_key,
-)
-from jwt.algorithms import OKPAlgorithm
 
+from broker.auth.principal import Principal, check_principal
 from broker.clock import Clock
-from broker.errors import AuthenticationError, InputError, UnavailableError
-from broker.keys import read_or_create_secret_file
-from broker.typing import ROLES, OrgId, Role, Subject
+from broker.errors import AuthenticationError, InputError
 
-LOCAL_ISSUER = "urn:broker:local"
 DEFAULT_AUDIENCE = "urn:broker:api"
 LEEWAY = timedelta(seconds=5)
-DEFAULT_TTL = timedelta(hours=1)
-MAX_TTL = timedelta(days=7)
-SIGNING_KEY_FILE = Path("auth") / "jwt-signing.pem"
-"""The local signing key, relative to the state folder."""
 
 ALGORITHMS = frozenset(
     {"EdDSA", "ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
@@ -59,38 +40,12 @@ ALGORITHMS = frozenset(
 _REQUIRED = ["iss", "aud", "sub", "iat", "exp", "role"]
 _MAX_TOKEN = 8 * 1024
 _MAX_CACHED_TOKENS = 4096
-_MAX_ID = 256
 _SEGMENT = re.compile(r"^[A-Za-z0-9_-]+$")
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """The authenticated caller. ``org`` is set for customer admins only."""
-
-    subject: Subject
-    role: Role
-    org: OrgId | None = None
-
-
-class TokenVerifier(Protocol):
-    """Turns a bearer token into a Principal, or raises AuthenticationError."""
-
-    def verify_token(self, token: str) -> Principal:
-        """The token's principal; AuthenticationError when it is not acceptable."""
-        ...
 
 
 def _invalid() -> AuthenticationError:
     """The one answer for every malformed, forged or misdirected token."""
     return AuthenticationError("token_invalid", "bearer token is invalid")
-
-
-def bearer_token(header: str | None) -> str:
-    """The token of an ``Authorization: Bearer <token>`` header value."""
-    scheme, _, token = (header or "").strip().partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise AuthenticationError("token_missing", "a bearer token is required")
-    return token.strip()
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,79 +146,6 @@ class JwksVerifier:
             raise _invalid()
 
 
-class LocalAuthority:
-    """The broker as its own token issuer (local mode): mints and verifies."""
-
-    def __init__(
-        self,
-        key: Ed25519PrivateKey,
-        *,
-        clock: Clock,
-        issuer: str = LOCAL_ISSUER,
-        audience: str = DEFAULT_AUDIENCE,
-        leeway: timedelta = LEEWAY,
-    ) -> None:
-        self._key = key
-        self._clock = clock
-        self._issuer = issuer
-        self._audience = audience
-        self.kid: str = _thumbprint(key)
-        """The key id: the RFC 7638 thumbprint of the public key."""
-        self._verifier = JwksVerifier(
-            self.jwks(), issuer=issuer, audience=audience, clock=clock, leeway=leeway
-        )
-
-    @classmethod
-    def from_state(cls, state: Path, *, clock: Clock, audience: str = DEFAULT_AUDIENCE) -> Self:
-        """The authority whose key is ``<state>/auth/jwt-signing.pem``, made on first use."""
-        return cls(load_signing_key(Path(state)), clock=clock, audience=audience)
-
-    def jwks(self) -> dict[str, Any]:
-        """The public JWKS a verifier (or a client) needs for this issuer's tokens."""
-        jwk = OKPAlgorithm.to_jwk(self._key.public_key(), as_dict=True)
-        return {"keys": [{**jwk, "kid": self.kid, "alg": "EdDSA", "use": "sig"}]}
-
-    def mint_token(
-        self,
-        subject: str,
-        role: str,
-        org: str | None = None,
-        ttl: timedelta = DEFAULT_TTL,
-    ) -> str:
-        """A signed bearer token for ``subject`` in ``role`` (``org`` for customer admins)."""
-        principal = _check_principal(subject, role, org)
-        if not timedelta(0) < ttl <= MAX_TTL:
-            raise InputError("ttl", f"must be positive and at most {MAX_TTL}")
-        now = int(self._clock.now().timestamp())
-        claims: dict[str, Any] = {"iss": self._issuer, "aud": self._audience}
-        claims |= {"sub": principal.subject, "role": principal.role}
-        claims |= {"iat": now, "exp": now + int(ttl.total_seconds())}
-        claims |= {"jti": secrets.token_urlsafe(16)}
-        if principal.org is not None:
-            claims["org"] = principal.org
-        return jwt.encode(claims, self._key, algorithm="EdDSA", headers={"kid": self.kid})
-
-    def verify_token(self, token: str) -> Principal:
-        """Verify a token this authority minted."""
-        return self._verifier.verify_token(token)
-
-
-def build_verifier(
-    state: Path,
-    *,
-    clock: Clock,
-    issuer: str | None = None,
-    jwks: Mapping[str, Any] | str | Path | None = None,
-    audience: str = DEFAULT_AUDIENCE,
-) -> JwksVerifier | LocalAuthority:
-    """Local mode when neither issuer nor JWKS is configured; both, or InputError."""
-    if issuer is None and jwks is None:
-        return LocalAuthority.from_state(state, clock=clock, audience=audience)
-    if issuer is None or jwks is None:
-        raise InputError("issuer" if issuer is None else "jwks", "issuer and jwks go together")
-    return JwksVerifier(load_jwks(jwks), issuer=issuer, audience=audience, clock=clock)
-
-
 def load_jwks(source: Mapping[str, Any] | str | Path) -> Mapping[str, Any]:
     """A JWKS from a mapping, a JSON document, or the path of a JSON file."""
     if isinstance(source, Mapping):
@@ -278,32 +160,6 @@ def load_jwks(source: Mapping[str, Any] | str | Path) -> Mapping[str, Any]:
     if not isinstance(document, Mapping):
         raise InputError("jwks", "a JWKS is a JSON object with 'keys'")
     return document
-
-
-def load_signing_key(state: Path) -> Ed25519PrivateKey:
-    """The local Ed25519 token-signing key, created (0600) on first use."""
-    pem = read_or_create_secret_file(state / SIGNING_KEY_FILE, _new_signing_key)
-    try:
-        key = load_pem_private_key(pem, password=None)
-    except (ValueError, TypeError) as error:
-        raise UnavailableError("auth_key_invalid", "token signing key cannot be loaded") from error
-    if not isinstance(key, Ed25519PrivateKey):
-        raise UnavailableError("auth_key_invalid", "token signing key is not Ed25519")
-    return key
-
-
-def _new_signing_key() -> bytes:
-    """A fresh Ed25519 key as unencrypted PKCS#8 PEM."""
-    key = Ed25519PrivateKey.generate()
-    return key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
-
-
-def _thumbprint(key: Ed25519PrivateKey) -> str:
-    """The RFC 7638 JWK thumbprint of the key's public half."""
-    jwk = OKPAlgorithm.to_jwk(key.public_key(), as_dict=True)
-    canonical = json.dumps({k: jwk[k] for k in ("crv", "kty", "x")}, separators=(",", ":"))
-    digest = hashlib.sha256(canonical.encode("ascii")).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
 def _usable_keys(jwks: Mapping[str, Any]) -> list[jwt.PyJWK]:
@@ -353,25 +209,6 @@ def _is_number(value: object) -> bool:
 def _principal(claims: Mapping[str, Any]) -> Principal:
     """The Principal of verified claims; structurally bad claims are invalid tokens."""
     try:
-        return _check_principal(claims["sub"], claims["role"], claims.get("org"), token=True)
+        return check_principal(claims["sub"], claims["role"], claims.get("org"), token=True)
     except InputError:
         raise _invalid() from None
-
-
-def _check_principal(subject: object, role: object, org: object, token: bool = False) -> Principal:
-    """Subject, role and org as a Principal, or InputError naming the field.
-
-    A customer admin needs an org; other roles carry none (a token's stray
-    ``org`` claim is ignored, a mint request's is refused).
-    """
-    if not isinstance(subject, str) or not 0 < len(subject) <= _MAX_ID:
-        raise InputError("subject", f"must be 1-{_MAX_ID} characters")
-    if role not in ROLES:
-        raise InputError("role", f"must be one of {', '.join(ROLES)}")
-    if role != "customer_admin":
-        if org is not None and not token:
-            raise InputError("org", "only customer_admin tokens carry an org")
-        return Principal(Subject(subject), role)
-    if not isinstance(org, str) or not 0 < len(org) <= _MAX_ID:
-        raise InputError("org", "customer_admin needs an org")
-    return Principal(Subject(subject), role, OrgId(org))
