@@ -19,12 +19,13 @@ from typing import Any
 
 from broker.audit.catalog import build_fields, check_event_type, format_time
 from broker.audit.chain import ChainConfig, ChainWriter
-from broker.audit.keys import FileSecretSource, SecretSource, audit_dir, check_region
+from broker.audit.keys import FileSecretSource, SecretSource
 from broker.audit.reader import AuditQuery, Page, query_region
 from broker.audit.redact import Redactor
 from broker.audit.verify import VerifyResult, verify_region
 from broker.clock import Clock
 from broker.errors import UnavailableError
+from broker.state import StateLayout, check_region
 
 
 class Auditor:
@@ -110,7 +111,7 @@ class Auditor:
                 if writer is None:
                     checked = check_region(region)
                     writer = ChainWriter(
-                        audit_dir(self._state, checked), checked,
+                        StateLayout(self._state).audit(checked), checked,
                         self._secrets.secret(checked), self._config,
                     )  # fmt: skip
                     self._writers[region] = writer

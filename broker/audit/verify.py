@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from broker.audit.keys import SecretSource, audit_dir, check_region
+from broker.audit.keys import SecretSource
 from broker.audit.segments import (
     HEAD_NAME,
     Head,
@@ -26,6 +26,7 @@ from broker.audit.segments import (
     read_head,
     segment_name,
 )
+from broker.state import StateLayout, check_region
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +94,7 @@ class _Walk:
 def verify_region(state_dir: Path, region: str, secrets: SecretSource | None) -> VerifyResult:
     """Verify ``<state>/regions/<region>/audit``; the seal is checked when ``secrets`` is given."""
     secret = None if secrets is None else secrets.secret(check_region(region))
-    return verify_directory(audit_dir(state_dir, region), region, secret)
+    return verify_directory(StateLayout(state_dir).audit(region), region, secret)
 
 
 def verify_directory(directory: Path, region: str, secret: bytes | None) -> VerifyResult:

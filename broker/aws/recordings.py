@@ -34,7 +34,7 @@ from broker.aws.errors import AWS_ERRORS, unavailable
 from broker.config.aws import AwsRegionSettings, UploadPolicy
 from broker.errors import RegionMismatch, UnavailableError
 from broker.events import EventSink
-from broker.keys import check_region
+from broker.state import StateLayout
 
 __all__ = [  # UploadPolicy now lives in settings; callers still import it from here
     "DONE",
@@ -68,7 +68,7 @@ class Pending:
 
 def spool_dir(state_dir: Path, region: str) -> Path:
     """``<state>/regions/<region>/recordings``."""
-    return Path(state_dir) / "regions" / check_region(region) / "recordings"
+    return StateLayout(Path(state_dir)).recordings(region)
 
 
 def sha256_b64(path: Path) -> str:

@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from broker.audit.catalog import EVENT_TYPES
-from broker.audit.keys import FileSecretSource, check_region
+from broker.audit.keys import FileSecretSource
 from broker.audit.reader import AuditQuery, query_region
 from broker.audit.verify import VerifyResult, verify_region
 from broker.errors import InputError
+from broker.state import StateLayout, check_region
 
 
 def register(subparsers: Any) -> None:
@@ -58,9 +59,7 @@ def regions(state: Path, region: str | None) -> list[str]:
     """The region asked for, or every region with an audit trail under ``state``."""
     if region is not None:
         return [check_region(region)]
-    root = state / "regions"
-    found = root.iterdir() if root.is_dir() else iter(())
-    return sorted(path.name for path in found if (path / "audit").is_dir())
+    return StateLayout(state).existing_regions(lambda path: (path / "audit").is_dir())
 
 
 def run_verify(args: argparse.Namespace) -> int:
@@ -71,7 +70,7 @@ def run_verify(args: argparse.Namespace) -> int:
     for result in results:
         print(json.dumps(result.to_dict()) if args.json else _describe(result))
     if not results and not args.json:
-        print(f"no audit trails under {state / 'regions'}")
+        print(f"no audit trails under {StateLayout(state).regions}")
     return 0 if all(result.ok for result in results) else 1
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from broker.aws.recordings import pending_in, spool_dir
-from broker.keys import check_region
+from broker.state import StateLayout, check_region
 
 QUIET_SECONDS = 30.0
 
@@ -34,8 +34,7 @@ def register(subparsers: Any) -> None:
 def _regions(state: Path, region: str | None) -> list[str]:
     if region is not None:
         return [check_region(region)]
-    root = state / "regions"
-    return sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    return StateLayout(state).existing_regions()
 
 
 def run_pending(args: argparse.Namespace) -> int:

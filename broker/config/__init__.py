@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from broker.config.aws import AwsSettings
 from broker.errors import InputError
+from broker.state import StateLayout
 from broker.typing import Region
 
 Mode = Literal["local", "aws"]
@@ -58,9 +59,10 @@ class Config:
     aws: Mapping[str, Any] = field(default_factory=dict)
     """The raw ``[aws]`` table; ``aws_settings`` parses it (``mode = "aws"`` only)."""
 
-    def region_dir(self, region: Region) -> Path:
-        """The folder that holds everything written for ``region``."""
-        return self.state_dir / "regions" / region
+    @property
+    def layout(self) -> StateLayout:
+        """Where everything of this instance lives below ``state_dir``."""
+        return StateLayout(self.state_dir)
 
 
 def _check_bind(config: Config) -> None:

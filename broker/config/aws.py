@@ -16,8 +16,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from broker.errors import InputError
-from broker.keys import check_region
 from broker.policy.regions import REGIONS
+from broker.state import check_region
 from broker.typing import Region
 
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")

@@ -27,8 +27,9 @@ import asyncssh
 
 from broker.demo.shell import PtyShell, ShellSpec
 from broker.errors import ConflictError, InputError, UnavailableError
-from broker.keys import check_region, make_private_dir, read_or_create_secret_file
+from broker.keys import make_private_dir, read_or_create_secret_file
 from broker.models import Target
+from broker.state import check_region
 from broker.typing import OrgId, Region, TargetName
 
 HOST_KEY_FILE = "host_key"

@@ -21,9 +21,9 @@ from typing import Any
 import orjson
 
 from broker import validate
-from broker.audit.keys import check_region
 from broker.errors import InputError
 from broker.models import Session
+from broker.state import StateLayout
 from broker.typing import Region, SessionId
 
 SUFFIX = ".cast"
@@ -56,7 +56,7 @@ Event = tuple[float, str, str]
 
 def region_recordings(state_dir: Path, region: str) -> Path:
     """``<state>/regions/<region>/recordings`` (``region`` checked first)."""
-    return Path(state_dir) / "regions" / check_region(region) / FOLDER
+    return StateLayout(Path(state_dir)).recordings(region)
 
 
 def recording_path(state_dir: Path, region: str, session_id: str) -> Path:

@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from broker import validate
-from broker.audit.keys import check_region
 from broker.errors import InputError, NotFoundError, RegionMismatch
 from broker.recording import castfile
 from broker.recording.castfile import Event
+from broker.state import StateLayout, check_region
 from broker.typing import Region, SessionId
 
 _BLOCK = 64 * 1024
@@ -107,7 +107,7 @@ def locate(state_dir: Path, session_id: str, region: str | None = None) -> tuple
     if region is not None:
         return check_region(region), region_recording(state_dir, region, session_id)
     name = validate.identifier(session_id, "session_id") + castfile.SUFFIX
-    found = sorted(Path(state_dir).glob(f"regions/*/{castfile.FOLDER}/{name}"))
+    found = sorted(StateLayout(Path(state_dir)).regions.glob(f"*/{castfile.FOLDER}/{name}"))
     if not found:
         raise NotFoundError(
             "recording_not_found", "no recording for this session", session_id=session_id

@@ -126,7 +126,7 @@ class Runtime:
         specs = [
             DemoSpec(
                 region,
-                self.config.region_dir(region) / "demo-target",
+                self.config.layout.demo_target(region),
                 (load_gateway_keys(self.config.state_dir, region).client_public(),),
             )
             for region in self.config.regions
@@ -152,7 +152,7 @@ class Runtime:
             ca = await cas.get(region)
             keys = load_gateway_keys(self.config.state_dir, region)
             # A killed gateway leaves recordings without their end: mark them.
-            mark_incomplete(self.config.region_dir(region), int(self.clock.now().timestamp()))
+            mark_incomplete(self.config.layout.region(region), int(self.clock.now().timestamp()))
             gateway = Gateway(
                 region,
                 self._store(),

@@ -87,8 +87,11 @@ class AuditService:
         return found
 
     def _storage(self, region: Region) -> dict[str, str]:
-        base = self.ctx.config.region_dir(region)
-        return {"audit trail": str(base / "audit"), "recordings": str(base / "recordings")}
+        layout = self.ctx.config.layout
+        return {
+            "audit trail": str(layout.audit(region)),
+            "recordings": str(layout.recordings(region)),
+        }
 
 
 def _after(query: AuditQuery, seq: int) -> AuditQuery:

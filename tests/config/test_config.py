@@ -66,7 +66,7 @@ class TestLoadConfig:
         """BROKER_STATE chooses the state folder when --state is not given."""
         monkeypatch.setenv("BROKER_STATE", str(tmp_path))
         assert load_config().state_dir == tmp_path
-        assert Config().region_dir("eu-central-1") == Path("var/regions/eu-central-1")  # type: ignore[arg-type]
+        assert Config().layout.region("eu-central-1") == Path("var/regions/eu-central-1")
 
 
 class TestConfigMapping:
