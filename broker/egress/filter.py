@@ -37,9 +37,10 @@ import re
 from collections.abc import Callable
 
 from broker.egress import rules
-from broker.egress.rules import MAX_HELD, MAX_STRING, Blocked, Kind
+from broker.egress.blocked import Blocked, Kind
+from broker.egress.rules import MAX_HELD, MAX_STRING
 
-__all__ = ["MAX_HELD", "MAX_STRING", "Blocked", "Kind", "OutputFilter"]
+__all__ = ["MAX_HELD", "MAX_STRING", "OutputFilter"]
 
 Step = Callable[[bytes, int, bool], int | None]
 """A handler: (buffer, position, end of stream?) -> next position, or None to

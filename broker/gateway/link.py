@@ -59,15 +59,14 @@ def why_line(reason: str) -> bytes:
 
 def announce_stored(ctx: GatewayContext, session: Session, recorder: Recorder) -> None:
     """``recording.stored`` for a recording kept in the region's folder."""
-    path = getattr(recorder, "path", None)
-    if path is None or getattr(recorder, "failed", None) is not None:
+    if recorder.path is None or recorder.failed is not None:
         return
     ctx.emit(
         "recording.stored",
         **session.ids(),
-        location=f"regions/{ctx.region}/recordings/{path.name}",
-        bytes=getattr(recorder, "bytes_written", 0),
-        sha256=getattr(recorder, "sha256", ""),
+        location=f"regions/{ctx.region}/recordings/{recorder.path.name}",
+        bytes=recorder.bytes_written,
+        sha256=recorder.sha256,
     )
 
 

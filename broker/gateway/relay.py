@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import asyncssh
 
-from broker.egress.filter import Blocked
+from broker.egress.blocked import Blocked
 from broker.errors import BrokerError
 from broker.gateway.context import log
 from broker.gateway.hooks import OutputFilter, Recorder
@@ -165,9 +165,8 @@ class Relay:
             recorder.start(term_type, term_size[0], term_size[1], record_input=org.record_input)
         except (OSError, BrokerError) as error:
             raise RelayRefused("recording_unavailable", type(error).__name__) from error
-        if hasattr(recorder, "on_failure"):
-            # A disk that fills mid-session cuts the session: no unrecorded access.
-            recorder.on_failure = lambda _e: ctx.spawn(self.link.terminate("recording_unavailable"))
+        # A disk that fills mid-session cuts the session: no unrecorded access.
+        recorder.on_failure = lambda _e: ctx.spawn(self.link.terminate("recording_unavailable"))
         self._recorder = recorder
 
     def close_recording(self, reason: str) -> None:

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from broker.egress.filter import Blocked, OutputFilter
+from broker.egress.blocked import Blocked
+from broker.egress.filter import OutputFilter
 from broker.recording.castfile import Event
 
 

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from broker.egress.filter import MAX_HELD, MAX_STRING, Blocked, Kind, OutputFilter
+from broker.egress.blocked import Blocked, Kind
+from broker.egress.filter import MAX_HELD, MAX_STRING, OutputFilter
 from broker.egress.rules import ALLOWED_OSC
 
 Event = tuple[str, int, int]
