@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import signal
 import sys
 from dataclasses import dataclass
@@ -30,14 +29,14 @@ from pathlib import Path
 from typing import Any
 
 from broker.audit.keys import FileSecretSource
-from broker.audit.log import configure_logging
+from broker.audit.log import configure_logging, get_logger
 from broker.audit.redact import Redactor
 from broker.demo.target import DemoTarget
 from broker.errors import BrokerError, UnavailableError
 from broker.shutdown import until_sigterm_or
 from broker.typing import Region
 
-log = logging.getLogger("broker.gateway")
+log = get_logger("broker.demo")
 
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
@@ -106,7 +105,7 @@ class DemoHosts:
         """Say so if the child ends while it should run: sessions to its targets now fail."""
         status = await process.wait()
         if self._process is process:
-            log.error("demo targets exited unexpectedly (status %s): restart broker run", status)
+            log.error("demo.exited_unexpectedly", status=status, action="restart broker run")
 
     async def stop(self) -> int | None:
         """Close the child's stdin (its signal to stop) and wait; kill it if it hangs.
@@ -123,7 +122,7 @@ class DemoHosts:
         try:
             return await asyncio.wait_for(process.wait(), STOP_TIMEOUT)
         except TimeoutError:
-            log.warning("demo targets did not stop within %s s: killed", STOP_TIMEOUT)
+            log.warning("demo.killed", reason="did not stop in time", timeout_seconds=STOP_TIMEOUT)
             process.kill()
             return await process.wait()
 

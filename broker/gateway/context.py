@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections import Counter
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
@@ -11,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncssh
 
+from broker.audit.log import get_logger
 from broker.clock import Clock
 from broker.events import EventSink
 from broker.gateway.hooks import FilterFactory, RecorderFactory
@@ -22,7 +22,8 @@ from broker.typing import Region, SessionId
 if TYPE_CHECKING:
     from broker.gateway.link import Link
 
-log = logging.getLogger("broker.gateway")
+log = get_logger("broker.gateway")
+"""The gateway's logger: structured events through the redacting pipeline."""
 
 
 @dataclass(slots=True)
@@ -55,7 +56,7 @@ class GatewayContext:
         """Forget a finished task; log a crash instead of losing it."""
         self.tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            log.error("gateway %s: background task failed", self.region, exc_info=task.exception())
+            log.error("gateway.task_failed", region=self.region, exc_info=task.exception())
 
     def emit(self, event: str, **fields: object) -> None:
         """Emit an event for this gateway's region."""

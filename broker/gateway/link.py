@@ -143,7 +143,7 @@ class Link:
         if self.reason is not None:
             return
         self.reason = reason
-        log.info("gateway cutting session %s: %s", self.session.id, reason)
+        log.info("gateway.cut", session_id=self.session.id, reason=reason)
         self.say(reason)
         channel = self.channel
         if channel is not None:
@@ -151,7 +151,7 @@ class Link:
             try:
                 await asyncio.wait_for(channel.wait_closed(), CLOSE_WAIT)
             except TimeoutError:
-                log.info("session %s: client did not close its channel", self.session.id)
+                log.info("gateway.channel_left_open", session_id=self.session.id)
         self.conn.close()
 
     def abort(self, reason: str) -> None:
@@ -192,7 +192,9 @@ class Link:
             recorder.start(NO_TERMINAL, *DEFAULT_SIZE, record_input=False)
             recorder.close(reason)
         except (OSError, BrokerError) as error:
-            log.warning("session %s: no recording: %s", self.session.id, type(error).__name__)
+            log.warning(
+                "recording.not_started", session_id=self.session.id, error=type(error).__name__
+            )
             return
         announce_stored(self.ctx, self.session, recorder)
 
@@ -204,4 +206,4 @@ class Link:
         except ConflictError:
             pass
         except BrokerError as error:
-            log.warning("session %s: end not stored: %s", self.session.id, error.code)
+            log.warning("session.end_not_stored", session_id=self.session.id, code=error.code)

@@ -89,7 +89,7 @@ class Relay:
         except RelayRefused as refused:
             if self._closed:
                 return  # the engineer's side went first (cut, hung up): its end says why
-            log.warning("session %s: relay refused: %s", self.link.session.id, refused.detail)
+            log.warning("relay.refused", session_id=self.link.session.id, detail=refused.detail)
             self.link.ctx.emit(
                 "relay.failed",
                 **self.link.session.ids(),
@@ -226,7 +226,7 @@ class Relay:
         """Keep typeahead sent before the target shell is up (bounded)."""
         room = EARLY_INPUT_MAX - len(self._early)
         if len(data) > room:
-            log.warning("session %s: early input over limit dropped", self.link.session.id)
+            log.warning("relay.early_input_dropped", session_id=self.link.session.id)
         self._early += data[: max(room, 0)]
 
     def output(self, data: bytes) -> None:

@@ -49,7 +49,7 @@ class GatewayServer(asyncssh.SSHServer):
         peer = conn.get_extra_info("peername")
         self.source_ip = str(peer[0]) if peer else ""
         if not self.ctx.admit(self.source_ip):
-            log.warning("gateway refusing connection: pending-login limit reached")
+            log.warning("gateway.connection_refused", reason="pending_login_limit")
             asyncio.get_running_loop().call_soon(conn.abort)
             return
         self._counted = True
@@ -69,7 +69,7 @@ class GatewayServer(asyncssh.SSHServer):
         elif self._fail_reason is not None:
             self.ctx.emit("auth.failed", reason=self._fail_reason, source_ip=self.source_ip)
         if exc is not None:
-            log.info("gateway connection from %s ended: %s", self.source_ip, exc)
+            log.info("gateway.connection_ended", source_ip=self.source_ip, error=str(exc))
 
     def _release(self) -> None:
         """Give back this connection's pending-login slot, once."""

@@ -16,7 +16,6 @@ these readers accept it.
 from __future__ import annotations
 
 import fcntl
-import logging
 import os
 from collections import Counter
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from broker import validate
+from broker.audit.log import get_logger
 from broker.errors import InputError, NotFoundError, RegionMismatch
 from broker.recording import castfile
 from broker.recording.castfile import Event
@@ -33,7 +33,7 @@ from broker.state import StateLayout, check_region
 from broker.typing import Region, SessionId
 
 _BLOCK = 64 * 1024
-log = logging.getLogger("broker.gateway")
+log = get_logger("broker.recording")
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +181,7 @@ def mark_incomplete(region_dir: Path, timestamp: int = 0) -> list[Path]:
                 changed.append(path)
         except OSError as error:
             # One unreadable file must not keep the gateway from starting.
-            log.warning("recording %s not repaired: %s", path.name, type(error).__name__)
+            log.warning("recording.not_repaired", file=path.name, error=type(error).__name__)
     return changed
 
 

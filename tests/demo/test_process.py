@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import signal
 from collections.abc import AsyncIterator
@@ -11,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from broker.demo.process import DemoEndpoint, DemoHosts, DemoSpec
 from broker.errors import UnavailableError
@@ -47,6 +47,11 @@ async def hosts(
     await handle.stop()
 
 
+def exits(logs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The captured ``demo.exited_unexpectedly`` events."""
+    return [e for e in logs if e["event"] == "demo.exited_unexpectedly"]
+
+
 class TestDemoHosts:
     """A child process per broker, a demo target per region inside it."""
 
@@ -75,29 +80,26 @@ class TestDemoHosts:
         assert not alive(pid)
         assert handle.pid is None
 
-    async def test_unexpected_exit_is_logged(
-        self, hosts: tuple[DemoHosts, Any], caplog: pytest.LogCaptureFixture
-    ) -> None:
-        """A child that dies while it should run is reported."""
+    async def test_unexpected_exit_is_logged(self, hosts: tuple[DemoHosts, Any]) -> None:
+        """A child that dies while it should run is reported, with its status."""
         handle, _ = hosts
         assert handle.pid is not None
-        with caplog.at_level(logging.ERROR, logger="broker.gateway"):
+        with capture_logs() as logs:
             os.kill(handle.pid, signal.SIGKILL)
             for _ in range(500):  # hang guard
-                if "exited unexpectedly" in caplog.text:
+                if exits(logs):
                     break
                 await asyncio.sleep(0.02)
-        assert "demo targets exited unexpectedly (status -9)" in caplog.text
+        assert [(e["log_level"], e["status"]) for e in exits(logs)] == [("error", -9)]
 
-    async def test_stop_is_not_reported(
-        self, hosts: tuple[DemoHosts, Any], caplog: pytest.LogCaptureFixture
-    ) -> None:
+    async def test_stop_is_not_reported(self, hosts: tuple[DemoHosts, Any]) -> None:
         """Stopping in order logs no error."""
         handle, _ = hosts
-        with caplog.at_level(logging.ERROR, logger="broker.gateway"):
+        with capture_logs() as logs:
             assert await handle.stop() == 0
             await asyncio.sleep(0.1)
-        assert "exited unexpectedly" not in caplog.text
+        assert exits(logs) == []
+        assert [e for e in logs if e["log_level"] == "error"] == []
 
     async def test_refusal_is_reported(self, tmp_path: Path, client_key: ClientKey) -> None:
         """A target that cannot start (IPv6 is refused) fails ``start`` with its reason."""
