@@ -16,42 +16,54 @@ import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Concatenate, ParamSpec, TypeVar
 
 from broker.aws.clients import ClientFactory
 from broker.aws.dynamodb import reference, sessions
 from broker.aws.dynamodb.codec import TABLE_SCHEMA
 from broker.aws.dynamodb.importer import import_bundle
 from broker.aws.dynamodb.table import Table
-from broker.clock import Clock, SystemClock
+from broker.clock import Clock
 from broker.errors import UnavailableError
-from broker.models import Consent, Org, Session, Staff, Target, Ticket
+from broker.models import Session
 from broker.store.base import (
     GrantRecords,
-    ImportBundle,
-    ImportCounts,
-    Page,
-    Revoked,
-    SessionQuery,
 )
-from broker.store.encoding import to_micros
+from broker.store.facade import BundleValidator, StoreOps, ThreadedStore
 from broker.typing import (
-    ConsentId,
-    OrgId,
     Region,
-    SessionId,
-    SessionState,
     StaffId,
     TargetName,
     TicketId,
-    TicketStatus,
 )
 
+P = ParamSpec("P")
 R = TypeVar("R")
-BundleValidator = Callable[[ImportBundle], None]
+
+OPS: StoreOps[Table] = StoreOps(
+    import_bundle=import_bundle,
+    get_org=reference.get_org,
+    get_staff=reference.get_staff,
+    list_staff=reference.list_staff,
+    get_ticket=reference.get_ticket,
+    get_target=reference.get_target,
+    set_ticket_status=reference.set_ticket_status,
+    set_staff_active=reference.set_staff_active,
+    add_consent=reference.add_consent,
+    get_consent=reference.get_consent,
+    list_consents=reference.list_consents,
+    valid_consent=reference.valid_consent,
+    revoke_consent=reference.revoke_consent,
+    get_session=sessions.get_session,
+    list_sessions=sessions.list_sessions,
+    end_session=sessions.end_session,
+    mark_connected=sessions.mark_connected,
+    ended_sessions=sessions.ended_sessions,
+)
+"""This store's records, as functions of the table."""
 
 
-class DynamoStore:
+class DynamoStore(ThreadedStore[Table]):
     """A ``Store`` in the DynamoDB table ``table`` of ``region`` (the control plane's)."""
 
     def __init__(
@@ -64,17 +76,22 @@ class DynamoStore:
         validate_bundle: BundleValidator | None = None,
         workers: int = 8,
     ) -> None:
+        super().__init__(OPS, clock=clock, validate_bundle=validate_bundle)
         self.table = Table(clients.client("dynamodb", region), table)
-        self._clock: Clock = clock or SystemClock()
-        self._validate_bundle = validate_bundle
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="dynamo-store")
         self._closed = False
 
-    async def _run(self, fn: Callable[..., R], *args: Any) -> R:
+    async def _read(
+        self, fn: Callable[Concatenate[Table, P], R], *args: P.args, **kwargs: P.kwargs
+    ) -> R:
+        """Run ``fn(table, ...)`` on the pool: reads and writes alike are one boto3 call."""
         if self._closed:
             raise UnavailableError("store_closed", "the store is closed")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, functools.partial(fn, self.table, *args))
+        call = functools.partial(fn, self.table, *args, **kwargs)
+        return await loop.run_in_executor(self._pool, call)
+
+    _write = _read
 
     def create_table(self) -> None:
         """Create the table and wait for it (dev and tests; infra/ creates it for real)."""
@@ -83,7 +100,7 @@ class DynamoStore:
 
     async def ping(self) -> None:
         """Raise ``UnavailableError`` unless the table answers."""
-        await self._run(lambda table: table.call("describe_table"))
+        await self._read(lambda table: table.call("describe_table"))
 
     async def close(self) -> None:
         """Stop accepting calls and let running ones finish."""
@@ -91,66 +108,6 @@ class DynamoStore:
             return
         self._closed = True
         await asyncio.to_thread(self._pool.shutdown, True)
-
-    async def import_bundle(self, bundle: ImportBundle) -> ImportCounts:
-        """Upsert every record in one transaction; all or nothing."""
-        if self._validate_bundle is not None:
-            self._validate_bundle(bundle)
-        return await self._run(import_bundle, bundle, to_micros(self._clock.now(), "at"))
-
-    async def get_org(self, org_id: OrgId) -> Org:
-        """The org, or ``NotFoundError``."""
-        return await self._run(reference.get_org, org_id)
-
-    async def get_staff(self, staff_id: StaffId) -> Staff:
-        """The staff member, or ``NotFoundError``."""
-        return await self._run(reference.get_staff, staff_id)
-
-    async def list_staff(self) -> list[Staff]:
-        """Every staff member, by id."""
-        return await self._run(reference.list_staff)
-
-    async def get_ticket(self, ticket_id: TicketId) -> Ticket:
-        """The ticket, or ``NotFoundError``."""
-        return await self._run(reference.get_ticket, ticket_id)
-
-    async def get_target(self, org_id: OrgId, name: TargetName) -> Target:
-        """The org's target of that name, or ``NotFoundError``."""
-        return await self._run(reference.get_target, org_id, name)
-
-    async def set_ticket_status(
-        self, ticket_id: TicketId, status: TicketStatus, at: datetime
-    ) -> Revoked[Ticket]:
-        """Set the status; closing revokes the ticket's live sessions."""
-        return await self._run(reference.set_ticket_status, ticket_id, status, at)
-
-    async def set_staff_active(
-        self, staff_id: StaffId, active: bool, at: datetime
-    ) -> Revoked[Staff]:
-        """Set ``active``; deactivating revokes the staff member's live sessions."""
-        return await self._run(reference.set_staff_active, staff_id, active, at)
-
-    async def add_consent(self, consent: Consent) -> Consent:
-        """Store a new consent; the ticket (of the consent's org) and staff must exist."""
-        return await self._run(reference.add_consent, consent)
-
-    async def get_consent(self, consent_id: ConsentId) -> Consent:
-        """The consent, or ``NotFoundError``."""
-        return await self._run(reference.get_consent, consent_id)
-
-    async def list_consents(self, ticket_id: TicketId) -> list[Consent]:
-        """Every consent of the ticket, newest first."""
-        return await self._run(reference.list_consents, ticket_id)
-
-    async def valid_consent(
-        self, ticket_id: TicketId, staff_id: StaffId, at: datetime
-    ) -> Consent | None:
-        """The unrevoked consent for this pair valid at ``at`` expiring last."""
-        return await self._run(reference.valid_consent, ticket_id, staff_id, at)
-
-    async def revoke_consent(self, consent_id: ConsentId, at: datetime) -> Revoked[Consent]:
-        """Revoke once (``ConflictError`` if already revoked) and its live sessions."""
-        return await self._run(reference.revoke_consent, consent_id, at)
 
     async def grant_records(
         self, staff_id: StaffId, ticket_id: TicketId, target: TargetName, at: datetime
@@ -166,12 +123,6 @@ class DynamoStore:
         )
         return GrantRecords(staff, ticket, org, found, consent)
 
-    def recent_grant_records(
-        self, staff_id: StaffId, ticket_id: TicketId, target: TargetName, at: datetime
-    ) -> GrantRecords | None:
-        """None: this store keeps no revision, so every grant reads afresh."""
-        return None
-
     async def create_session(
         self, session: Session, *, world_revision: int | None = None
     ) -> Session:
@@ -179,26 +130,4 @@ class DynamoStore:
 
         This store keeps no revision (its ``GrantRecords.revision`` is None), so
         ``world_revision`` is never one of its own and is ignored."""
-        return await self._run(sessions.create_session, session)
-
-    async def get_session(self, session_id: SessionId) -> Session:
-        """The session, or ``NotFoundError``."""
-        return await self._run(sessions.get_session, session_id)
-
-    async def list_sessions(self, query: SessionQuery) -> Page[Session]:
-        """Sessions matching ``query``, newest first, paginated."""
-        return await self._run(sessions.list_sessions, query)
-
-    async def end_session(
-        self, session_id: SessionId, state: SessionState, reason: str, at: datetime
-    ) -> Session:
-        """Move a live session to ``revoked``/``closed``/``expired`` once."""
-        return await self._run(sessions.end_session, session_id, state, reason, at)
-
-    async def mark_connected(self, session_id: SessionId, at: datetime) -> Session:
-        """``issued`` -> ``connected``; ``ConflictError`` if not issued and unexpired."""
-        return await self._run(sessions.mark_connected, session_id, at)
-
-    async def ended_sessions(self, region: Region, since: int) -> tuple[int, list[Session]]:
-        """Sessions of ``region`` that ended (revoked, closed, expired) after revision ``since``."""
-        return await self._run(sessions.ended_sessions, region, since)
+        return await self._write(sessions.create_session, session)

@@ -25,18 +25,13 @@ from datetime import datetime
 from types import TracebackType
 from typing import Concatenate, ParamSpec, TypeVar
 
-from broker.clock import Clock, SystemClock
+from broker.clock import Clock
 from broker.errors import ConflictError, UnavailableError
-from broker.models import Consent, Org, Session, Staff, Target, Ticket
+from broker.models import Session
 from broker.store.base import (
     GrantRecords,
-    ImportBundle,
-    ImportCounts,
-    Page,
-    Revoked,
-    SessionQuery,
 )
-from broker.store.encoding import to_micros
+from broker.store.facade import BundleValidator, StoreOps, ThreadedStore
 from broker.store.grant_cache import SeenGrants
 from broker.store.sqlite import consents, importer, reference, sessions
 from broker.store.sqlite import create as creating
@@ -44,15 +39,9 @@ from broker.store.sqlite.schema import connect
 from broker.store.sqlite.tx import read_tx
 from broker.store.sqlite.worker import SqliteWorker
 from broker.typing import (
-    ConsentId,
-    OrgId,
-    Region,
-    SessionId,
-    SessionState,
     StaffId,
     TargetName,
     TicketId,
-    TicketStatus,
 )
 
 P = ParamSpec("P")
@@ -61,8 +50,27 @@ R = TypeVar("R")
 DEFAULT_FILENAME = "broker.sqlite3"
 """The store's file name inside the state folder."""
 
-BundleValidator = Callable[[ImportBundle], None]
-"""Checks a bundle before import and raises ``InputError`` naming the field."""
+OPS: StoreOps[sqlite3.Connection] = StoreOps(
+    import_bundle=importer.import_bundle,
+    get_org=reference.get_org,
+    get_staff=reference.get_staff,
+    list_staff=reference.list_staff,
+    get_ticket=reference.get_ticket,
+    get_target=reference.get_target,
+    set_ticket_status=reference.set_ticket_status,
+    set_staff_active=reference.set_staff_active,
+    add_consent=consents.add_consent,
+    get_consent=consents.get_consent,
+    list_consents=consents.list_consents,
+    valid_consent=consents.valid_consent,
+    revoke_consent=consents.revoke_consent,
+    get_session=sessions.get_session,
+    list_sessions=sessions.list_sessions,
+    end_session=sessions.end_session,
+    mark_connected=sessions.mark_connected,
+    ended_sessions=sessions.ended_sessions,
+)
+"""This store's records, as functions of a connection."""
 
 
 def _ping(conn: sqlite3.Connection) -> None:
@@ -90,14 +98,8 @@ def _grant_records(
         )
 
 
-class SqliteStore:
-    """A ``Store`` in one SQLite file.
-
-    ``validate_bundle`` runs before every import: the broker passes the
-    policy's bundle check there (e.g. an ``eea_only`` org must sit in an EEA
-    region), which this module deliberately does not know. ``clock`` stamps
-    sessions that an import revokes.
-    """
+class SqliteStore(ThreadedStore[sqlite3.Connection]):
+    """A ``Store`` in one SQLite file (``validate_bundle``, ``clock``: see ``ThreadedStore``)."""
 
     def __init__(
         self,
@@ -106,9 +108,8 @@ class SqliteStore:
         clock: Clock | None = None,
         validate_bundle: BundleValidator | None = None,
     ) -> None:
+        super().__init__(OPS, clock=clock, validate_bundle=validate_bundle)
         self.path = os.fspath(path)
-        self._clock: Clock = clock or SystemClock()
-        self._validate_bundle = validate_bundle
         self._worker = SqliteWorker(self.path)
         self._closed = False
         # Thread id -> that thread's reader; each is used only on its own thread.
@@ -128,7 +129,7 @@ class SqliteStore:
         """Close on leaving the block."""
         await self.close()
 
-    async def _call(
+    async def _read(
         self,
         fn: Callable[Concatenate[sqlite3.Connection, P], R],
         *args: P.args,
@@ -163,7 +164,7 @@ class SqliteStore:
             with contextlib.suppress(sqlite3.Error):
                 reader.close()
 
-    async def _call_write(
+    async def _write(
         self,
         fn: Callable[Concatenate[sqlite3.Connection, P], R],
         *args: P.args,
@@ -180,7 +181,7 @@ class SqliteStore:
 
     async def ping(self) -> None:
         """Raise ``UnavailableError`` unless the store file answers."""
-        await self._call(_ping)
+        await self._read(_ping)
 
     async def close(self) -> None:
         """Finish queued calls, close the connection and stop the worker."""
@@ -192,69 +193,6 @@ class SqliteStore:
         self._worker.stop()
         await asyncio.to_thread(self._worker.join)
 
-    # -- reference data -------------------------------------------------
-    async def import_bundle(self, bundle: ImportBundle) -> ImportCounts:
-        """Upsert every record in one transaction; all or nothing."""
-        if self._validate_bundle is not None:
-            self._validate_bundle(bundle)
-        at = to_micros(self._clock.now(), "at")
-        return await self._call_write(importer.import_bundle, bundle, at)
-
-    async def get_org(self, org_id: OrgId) -> Org:
-        """The org, or ``NotFoundError``."""
-        return await self._call(reference.get_org, org_id)
-
-    async def get_staff(self, staff_id: StaffId) -> Staff:
-        """The staff member, or ``NotFoundError``."""
-        return await self._call(reference.get_staff, staff_id)
-
-    async def list_staff(self) -> list[Staff]:
-        """Every staff member, by id."""
-        return await self._call(reference.list_staff)
-
-    async def get_ticket(self, ticket_id: TicketId) -> Ticket:
-        """The ticket, or ``NotFoundError``."""
-        return await self._call(reference.get_ticket, ticket_id)
-
-    async def get_target(self, org_id: OrgId, name: TargetName) -> Target:
-        """The org's target of that name, or ``NotFoundError``."""
-        return await self._call(reference.get_target, org_id, name)
-
-    async def set_ticket_status(
-        self, ticket_id: TicketId, status: TicketStatus, at: datetime
-    ) -> Revoked[Ticket]:
-        """Set the status; closing revokes the ticket's live sessions."""
-        return await self._call_write(reference.set_ticket_status, ticket_id, status, at)
-
-    async def set_staff_active(
-        self, staff_id: StaffId, active: bool, at: datetime
-    ) -> Revoked[Staff]:
-        """Set ``active``; deactivating revokes the staff member's live sessions."""
-        return await self._call_write(reference.set_staff_active, staff_id, active, at)
-
-    # -- consents -------------------------------------------------------
-    async def add_consent(self, consent: Consent) -> Consent:
-        """Store a new consent; the ticket (of the consent's org) and staff must exist."""
-        return await self._call_write(consents.add_consent, consent)
-
-    async def get_consent(self, consent_id: ConsentId) -> Consent:
-        """The consent, or ``NotFoundError``."""
-        return await self._call(consents.get_consent, consent_id)
-
-    async def list_consents(self, ticket_id: TicketId) -> list[Consent]:
-        """Every consent of the ticket, newest first."""
-        return await self._call(consents.list_consents, ticket_id)
-
-    async def valid_consent(
-        self, ticket_id: TicketId, staff_id: StaffId, at: datetime
-    ) -> Consent | None:
-        """The unrevoked consent for this pair valid at ``at`` expiring last."""
-        return await self._call(consents.valid_consent, ticket_id, staff_id, at)
-
-    async def revoke_consent(self, consent_id: ConsentId, at: datetime) -> Revoked[Consent]:
-        """Revoke once (``ConflictError`` if already revoked) and its live sessions."""
-        return await self._call_write(consents.revoke_consent, consent_id, at)
-
     async def grant_records(
         self, staff_id: StaffId, ticket_id: TicketId, target: TargetName, at: datetime
     ) -> GrantRecords:
@@ -264,10 +202,10 @@ class SqliteStore:
         since (one statement instead of seven; see ``broker.store.grant_cache``).
         """
         key = (staff_id, ticket_id, target)
-        seen = self._seen.get(key, await self._call(creating.world_revision_now), at)
+        seen = self._seen.get(key, await self._read(creating.world_revision_now), at)
         if seen is not None:
             return seen
-        records = await self._call(_grant_records, staff_id, ticket_id, target, at)
+        records = await self._read(_grant_records, staff_id, ticket_id, target, at)
         self._seen.put(key, records, at)
         return records
 
@@ -284,25 +222,3 @@ class SqliteStore:
         """Insert an ``issued`` session if ticket, staff, target and consent still allow it
         (and, given ``world_revision``, if none of the records a grant reads changed)."""
         return await self._submit(True, creating.SessionInsert(session, world_revision))
-
-    async def get_session(self, session_id: SessionId) -> Session:
-        """The session, or ``NotFoundError``."""
-        return await self._call(sessions.get_session, session_id)
-
-    async def list_sessions(self, query: SessionQuery) -> Page[Session]:
-        """Sessions matching ``query``, newest first, paginated."""
-        return await self._call(sessions.list_sessions, query)
-
-    async def end_session(
-        self, session_id: SessionId, state: SessionState, reason: str, at: datetime
-    ) -> Session:
-        """Move a live session to ``revoked``/``closed``/``expired`` once."""
-        return await self._call_write(sessions.end_session, session_id, state, reason, at)
-
-    async def mark_connected(self, session_id: SessionId, at: datetime) -> Session:
-        """``issued`` -> ``connected``; ``ConflictError`` if not issued and unexpired."""
-        return await self._call_write(sessions.mark_connected, session_id, at)
-
-    async def ended_sessions(self, region: Region, since: int) -> tuple[int, list[Session]]:
-        """Sessions of ``region`` that ended (revoked, closed, expired) after revision ``since``."""
-        return await self._call(sessions.ended_sessions, region, since)

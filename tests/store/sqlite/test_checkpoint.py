@@ -72,7 +72,7 @@ class TestStoreCheckpoints:
         path = tmp_path / DEFAULT_FILENAME
         async with SqliteStore(path) as store:
             await store.import_bundle(world())
-            setting = await store._call_write(
+            setting = await store._write(
                 lambda conn: conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
             )
             assert setting == 0

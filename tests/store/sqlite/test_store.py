@@ -69,7 +69,7 @@ class TestSqliteFile:
     async def test_connection_settings(self, store: SqliteStore) -> None:
         """WAL mode, foreign keys on and synchronous=NORMAL on the store's connection."""
         names = ("journal_mode", "foreign_keys", "synchronous")
-        got = [await store._call(_pragma, name) for name in names]
+        got = [await store._read(_pragma, name) for name in names]
         assert got == ["wal", 1, 1]
         with contextlib.closing(sqlite3.connect(store.path)) as other:
             assert _pragma(other, "journal_mode") == "wal"
@@ -95,7 +95,7 @@ class TestSqliteFile:
         self, store: SqliteStore, sql: str, params: tuple[object, ...], index: str
     ) -> None:
         """The lookups behind revocation, polling and listing are index searches."""
-        plan = await store._call(_plan, sql, params)
+        plan = await store._read(_plan, sql, params)
         assert f"USING INDEX {index}" in plan
         assert "TEMP B-TREE" not in plan
 
@@ -166,7 +166,7 @@ class TestSqliteUnavailable:
 
     async def test_connection_closed_underneath(self, store: SqliteStore) -> None:
         """A connection that died raises once, then the store reconnects."""
-        await store._call(sqlite3.Connection.close)
+        await store._read(sqlite3.Connection.close)
         with pytest.raises(UnavailableError):
             await store.get_org(ORG_DE.id)
         assert await store.get_org(ORG_DE.id) == ORG_DE
@@ -370,7 +370,7 @@ class TestSqliteGroupCommit:
             tasks = [
                 asyncio.ensure_future(store.create_session(session(f"g-{i}"))) for i in range(3)
             ]
-            tasks.append(asyncio.ensure_future(store._call_write(_broken_write)))
+            tasks.append(asyncio.ensure_future(store._write(_broken_write)))
         results = await asyncio.gather(*tasks, return_exceptions=True)
         assert all(isinstance(r, UnavailableError) for r in results)
         assert (await store.list_sessions(SessionQuery())).items == []
