@@ -52,6 +52,13 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 )
 """Bottom first. Entries of one tuple form one layer and may import each other."""
 
+EDGES: dict[str, tuple[str, ...]] = {
+    "boto3": ("broker.aws",),
+    "botocore": ("broker.aws",),
+    "paramiko": (),
+}
+"""Third-party packages only these packages may import (none: a test-only dependency)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Arrow:
@@ -146,6 +153,16 @@ class TestBroker:
         found = {(a.source, a.target) for a in arrows(Path(broker.__file__).parent)}
         assert ("broker.gateway.link", "broker.recording.castfile") in found
         assert ("broker.runtime.root", "broker.api.app") in found
+
+    def test_third_party_packages_stay_at_their_edge(self) -> None:
+        """boto3 only under ``broker.aws``; paramiko (a test dependency) nowhere."""
+        found = [
+            f"{a.source}:{a.line} imports {a.target}"
+            for a in arrows(Path(broker.__file__).parent)
+            if (edge := EDGES.get(a.target.split(".")[0])) is not None
+            and not any(layer_of(a.source, [(entry,)]) == 0 for entry in edge)
+        ]
+        assert found == []
 
     def test_every_layer_entry_exists(self) -> None:
         """No entry names a module that is gone (a stale table hides nothing)."""

@@ -3,7 +3,7 @@
 ``OutputFilter`` is a pure, stateful filter over the target->engineer byte
 stream (no I/O). ``feed(data)`` returns the bytes to pass on and a ``Blocked``
 record for each removed run; ``flush()`` ends the stream. What it removes and
-what it lets through is listed in ``egress_rules``.
+what it lets through is listed in ``broker.egress.rules``.
 
 How it stays correct across reads: every decision looks at a bounded window
 of bytes. When a read ends before a decision can be made (a lone ESC, ``**``,

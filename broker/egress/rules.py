@@ -1,6 +1,6 @@
 """What the terminal output filter recognises: families, allowlist, byte patterns.
 
-Data and tiny pure helpers only; the state machine lives in ``egress``.
+Data and tiny pure helpers only; the state machine lives in ``filter``.
 
 OSC allowlist (everything else carrying an OSC introducer is removed):
 

@@ -11,7 +11,7 @@ a time check on every event), so a killed gateway leaves a file valid up to
 the last flush. ``close`` writes the final ``closed: <reason>`` marker,
 fsyncs, and creates the sibling ``<id>.cast.done`` marker the uploader waits
 for. The writer holds an exclusive ``flock`` on the file for its life: the
-next gateway start repairs only files nobody holds (``recordings``).
+next gateway start repairs only files nobody holds (``files``).
 
 Output and input are decoded with incremental UTF-8 decoders
 (``errors="replace"``), so a character split across reads stays whole.

@@ -1,4 +1,4 @@
-"""The demo shell's pure parts and its edges; its relay runs end to end in test_demo_target."""
+"""The demo shell's pure parts and its edges; its relay runs end to end in test_target."""
 
 from __future__ import annotations
 

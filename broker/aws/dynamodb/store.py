@@ -6,7 +6,8 @@ preconditions; cascades (revoking a consent, closing a ticket, deactivating
 staff) and imports are single transactions too. Lost races are retried with
 jitter; lasting refusals become ``ConflictError``/``NotFoundError``/``InputError``
 exactly as in the SQLite store, and any failure to reach DynamoDB becomes
-``UnavailableError``. The item layout is documented in ``dynamodb_codec``.
+``UnavailableError``. The item layout is documented in ``codec``;
+the async facade is ``broker.store.facade.ThreadedStore``.
 """
 
 from __future__ import annotations
