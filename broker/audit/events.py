@@ -102,7 +102,7 @@ EVENT_FIELDS: Mapping[str, tuple[str, ...]] = {
         "consent_id", "org_id", "ticket_id", "staff_id", "sessions_ended", *_CALLER,
     ),
     "recording.stored": (*_SESSION, "location", "bytes", "sha256", "gateway"),
-    "auth.failed": ("reason", "method", *_CALLER),
+    "auth.failed": ("reason", "method", "session_id", *_CALLER),
     "relay.failed": (*_SESSION, "reason", "gateway"),
     "recording.read": (*_SESSION, *_CALLER),
     "recordings.region_mismatch": ("reason", "location", "gateway"),
