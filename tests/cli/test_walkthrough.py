@@ -187,6 +187,21 @@ class TestWalkthrough:
         )  # fmt: skip
         assert (status, json.loads(out)["access"]) == (0, "view")
 
+    async def test_demo_terminal_access_is_audited(
+        self, running: Runtime, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """The demo import turning acme-de's terminals on is its own audit event."""
+        assert running.auditor is not None
+        running.auditor.flush()
+        status, out, err = await cli(
+            capsys, "audit", "show", "--event", "org.setting_changed", "--json"
+        )
+        assert status == 0, err
+        records = [json.loads(line) for line in out.splitlines()]
+        assert [
+            (r["region"], r["org_id"], r["key"], r["old_value"], r["new_value"]) for r in records
+        ] == [("eu-central-1", "acme-de", "terminal_access", False, True)]
+
     async def test_import_list_and_revoke(
         self, running: Runtime, capsys: pytest.CaptureFixture[str], tmp_path: Path
     ) -> None:
