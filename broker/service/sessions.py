@@ -2,16 +2,16 @@
 
 A grant is: look up the world, ask the pure policy, write the session with a
 conditional insert (so a consent revoked meanwhile wins), sign a certificate
-with the org's region CA, and tell the event sink at every step.
+with the org's region CA, and tell the event sink at every step. The look-up
+may be the store's recent records, with no read at all: the insert is refused
+if they changed since, and a denial over them is made again over fresh ones.
+Any failure after the session row exists revokes it, so no certificate
+outlives a failed grant and no terminal session without a certificate stays live.
 
 A request with a public key asks for a ``terminal`` session; one without
 asks for a ``view`` session (the in-region viewer), which gets no
 certificate at all. The mode asked for must be among the decision's
-``access`` modes, else the grant is denied with ``terminal_not_allowed``. The look-up
-may be the store's recent records, with no read at all: the insert is refused
-if they changed since, and a denial over them is made again over fresh ones.
-Any failure after the session row exists revokes it, so no certificate
-outlives a failed grant and no session without a certificate stays live.
+``access`` modes, else the grant is denied with ``terminal_not_allowed``.
 """
 
 from __future__ import annotations
