@@ -47,13 +47,13 @@ from broker.recording.recorder import RecordingStore
 from broker.runtime.aws import AwsParts
 from broker.runtime.workers.hub import EventHub
 from broker.runtime.workers.supervisor import ApiWorkers
-from broker.service.context import Context, GatewayAddress
+from broker.service.context import Context, GatewayAddress, announce_settings
 from broker.store.base import ImportBundle, Store
 from broker.store.import_bundle import parse_bundle
 from broker.store.sqlite.store import SqliteStore
 from broker.typing import OrgId, Region, TargetName
 
-log = structlog.get_logger("broker.runtime.root")
+log = structlog.get_logger("broker.runtime")
 
 
 @dataclass(slots=True)
@@ -118,6 +118,7 @@ class Runtime:
     async def _import_demo(self) -> None:
         bundle = parse_bundle(demo_document())
         counts = await self._store().import_bundle(bundle)
+        announce_settings(self.events, counts.settings, source="demo", actor="demo")
         for region in {org.region for org in bundle.orgs}:
             self.events.emit("import.applied", region=region, actor="demo", orgs=counts.orgs)
 
