@@ -9,6 +9,7 @@ than joining the parts itself.
 ::
 
     <state>/
+      broker.db                        the SQLite store (local mode)
       auth/jwt-signing.pem             the local token authority's key
       regions/<region>/
         ca/<name>                      the region CA's secrets (``LocalKeyStore``)
@@ -51,6 +52,16 @@ class StateLayout:
     """Every path below one state folder; each region path checks its region first."""
 
     root: Path
+
+    @property
+    def database(self) -> Path:
+        """The local-mode SQLite store, shared by every API process."""
+        return Path(self.root) / "broker.db"
+
+    @property
+    def signing_key(self) -> Path:
+        """The local token authority's Ed25519 key."""
+        return Path(self.root) / "auth" / "jwt-signing.pem"
 
     @property
     def regions(self) -> Path:

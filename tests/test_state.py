@@ -72,6 +72,12 @@ class TestStateLayout:
         with pytest.raises(InputError):
             getattr(StateLayout(tmp_path), method)("../other")
 
+    def test_instance_files(self, tmp_path):
+        """The store file and the token key sit at the top of the state folder."""
+        layout = StateLayout(tmp_path)
+        assert layout.database == tmp_path / "broker.db"
+        assert layout.signing_key == tmp_path / "auth" / "jwt-signing.pem"
+
     def test_existing_regions(self, tmp_path):
         """Region folders present are listed sorted; ``keep`` filters them; files are ignored."""
         layout = StateLayout(tmp_path)

@@ -31,11 +31,12 @@ from broker.auth.principal import Principal, check_principal
 from broker.clock import Clock
 from broker.errors import InputError, UnavailableError
 from broker.keys import read_or_create_secret_file
+from broker.state import StateLayout
 
 LOCAL_ISSUER = "urn:broker:local"
 DEFAULT_TTL = timedelta(hours=1)
 MAX_TTL = timedelta(days=7)
-SIGNING_KEY_FILE = Path("auth") / "jwt-signing.pem"
+SIGNING_KEY_FILE = StateLayout(Path()).signing_key
 """The local signing key, relative to the state folder."""
 
 
@@ -114,7 +115,7 @@ def build_verifier(
 
 def load_signing_key(state: Path) -> Ed25519PrivateKey:
     """The local Ed25519 token-signing key, created (0600) on first use."""
-    pem = read_or_create_secret_file(state / SIGNING_KEY_FILE, _new_signing_key)
+    pem = read_or_create_secret_file(StateLayout(state).signing_key, _new_signing_key)
     try:
         key = load_pem_private_key(pem, password=None)
     except (ValueError, TypeError) as error:

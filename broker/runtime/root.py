@@ -25,8 +25,6 @@ from aiohttp import web
 from broker.api.app import create_app
 from broker.audit import Auditor
 from broker.audit.log import configure_logging
-from broker.auth.jwks import JwksVerifier
-from broker.auth.local import LocalAuthority, build_verifier
 from broker.ca import CARegistry
 from broker.clock import Clock, SystemClock
 from broker.config import Config
@@ -45,12 +43,12 @@ from broker.policy import PolicyConfig
 from broker.recording.files import mark_incomplete
 from broker.recording.recorder import RecordingStore
 from broker.runtime.aws import AwsParts
+from broker.runtime.parts import local_store, token_verifier
 from broker.runtime.workers.hub import EventHub
 from broker.runtime.workers.supervisor import ApiWorkers
 from broker.service.context import Context, GatewayAddress, announce_settings
 from broker.store.base import ImportBundle, Store
 from broker.store.import_bundle import parse_bundle
-from broker.store.sqlite.store import SqliteStore
 from broker.typing import OrgId, Region, TargetName
 
 log = structlog.get_logger("broker.runtime")
@@ -257,26 +255,6 @@ def _demo_target(org_id: OrgId, demo: DemoEndpoint) -> Target:
         demo.user,
         demo.host_key_openssh,
     )
-
-
-def local_store(config: Config, clock: Clock) -> SqliteStore:
-    """The SQLite store in the state folder (every API process opens this one file)."""
-    return SqliteStore(config.state_dir / "broker.db", clock=clock)
-
-
-def token_verifier(config: Config, clock: Clock) -> JwksVerifier | LocalAuthority:
-    """Local signing, or an issuer and its JWKS, as the config says."""
-    return build_verifier(config.state_dir, clock=clock, **_auth_options(config))
-
-
-def _auth_options(config: Config) -> dict[str, Any]:
-    if config.mode == "local" and config.auth.jwks_file is None:
-        return {"audience": config.auth.audience}
-    return {
-        "issuer": config.auth.issuer,
-        "jwks": config.auth.jwks_file,
-        "audience": config.auth.audience,
-    }
 
 
 def _write_atomic(path: Path, text: str) -> None:

@@ -30,7 +30,7 @@ from broker.keys import LocalKeyStore
 from broker.metrics import Metrics
 from broker.policy import PolicyConfig
 from broker.runtime.gc_pauses import freeze_startup_objects
-from broker.runtime.root import local_store, token_verifier
+from broker.runtime.parts import local_store, token_verifier
 from broker.runtime.workers.handoff import adopter, receive_connections
 from broker.runtime.workers.sink import MainLink
 from broker.service.context import Context, GatewayAddress
