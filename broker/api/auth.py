@@ -38,6 +38,7 @@ from cryptography.hazmat.primitives.serialization import (
 )
 from jwt.algorithms import OKPAlgorithm
 
+from broker import validate as v
 from broker.clock import Clock
 from broker.errors import AuthenticationError, InputError, UnavailableError
 from broker.keys import read_or_create_secret_file
@@ -60,7 +61,6 @@ ALGORITHMS = frozenset(
 _REQUIRED = ["iss", "aud", "sub", "iat", "exp", "role"]
 _MAX_TOKEN = 8 * 1024
 _MAX_CACHED_TOKENS = 4096
-_MAX_ID = 256
 _SEGMENT = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
@@ -387,10 +387,18 @@ def _is_number(value: object) -> bool:
 
 
 def _principal(claims: Mapping[str, Any]) -> Principal:
-    """The Principal of verified claims; structurally bad claims are invalid tokens."""
+    """The Principal of verified claims; structurally bad claims are invalid tokens.
+
+    A ``sub`` that is not an identifier (``validate.IDENTIFIER``: a display
+    name, an email, a phone number) is refused with its own fixed reason: it
+    would be stored and audited raw as the actor."""
     try:
         return _check_principal(claims["sub"], claims["role"], claims.get("org"), token=True)
-    except InputError:
+    except InputError as error:
+        if error.field == "subject":
+            raise AuthenticationError(
+                "token_subject_invalid", "token subject is not an identifier"
+            ) from None
         raise _invalid() from None
 
 
@@ -400,14 +408,13 @@ def _check_principal(subject: object, role: object, org: object, token: bool = F
     A customer admin needs an org; other roles carry none (a token's stray
     ``org`` claim is ignored, a mint request's is refused).
     """
-    if not isinstance(subject, str) or not 0 < len(subject) <= _MAX_ID:
-        raise InputError("subject", f"must be 1-{_MAX_ID} characters")
+    subject = v.identifier(subject, "subject")
     if role not in ROLES:
         raise InputError("role", f"must be one of {', '.join(ROLES)}")
     if role != "customer_admin":
         if org is not None and not token:
             raise InputError("org", "only customer_admin tokens carry an org")
         return Principal(Subject(subject), role)
-    if not isinstance(org, str) or not 0 < len(org) <= _MAX_ID:
+    if org is None:
         raise InputError("org", "customer_admin needs an org")
-    return Principal(Subject(subject), role, OrgId(org))
+    return Principal(Subject(subject), role, OrgId(v.identifier(org, "org")))

@@ -216,7 +216,8 @@ class TestVerifyFailures:
         token = forge(load_signing_key(tmp_path), claims(**changes), kid=authority.kid)
         with pytest.raises(AuthenticationError) as caught:
             authority.verify_token(token)
-        assert caught.value.code == "token_invalid"
+        subject_bad = changes.get("sub") == ""  # PyJWT itself refuses a non-string sub
+        assert caught.value.code == ("token_subject_invalid" if subject_bad else "token_invalid")
 
     def test_stray_org_is_ignored_for_other_roles(self, authority, tmp_path):
         """An org claim gives an engineer no org."""
@@ -291,6 +292,44 @@ class TestVerifyFailures:
 
 
 HOUR = 3600
+
+
+class TestSubject:
+    """A token's sub must be an identifier (validate.IDENTIFIER), never PI."""
+
+    @pytest.mark.parametrize(
+        "sub",
+        ["eng-de-1", "00u1abcdEF23", "auth0:5f3c2a", "110169484474386276334", "ops_1.x",
+         "3f0c8a52-1b2c-4d5e-8f90-123456789abc"],
+    )  # fmt: skip
+    def test_identifiers_pass(self, authority, tmp_path, sub):
+        """Opaque ids of the usual identity providers are accepted as they are."""
+        from broker.api.auth import load_signing_key
+
+        token = forge(load_signing_key(tmp_path), claims(sub=sub), kid=authority.kid)
+        assert authority.verify_token(token).subject == sub
+
+    @pytest.mark.parametrize(
+        "sub",
+        ["Anna Müller", "anna müller", "anna.mueller@example.com", "+49 30 1234567",
+         "004930123456789", "0301234567", "a/b", "x" * 129, "tab\there", "Zoë"],
+    )  # fmt: skip
+    def test_non_identifiers_are_refused(self, authority, tmp_path, sub):
+        """Names, emails, phone numbers and odd characters: token_subject_invalid, no echo."""
+        from broker.api.auth import load_signing_key
+
+        token = forge(load_signing_key(tmp_path), claims(sub=sub), kid=authority.kid)
+        with pytest.raises(AuthenticationError) as caught:
+            authority.verify_token(token)
+        assert caught.value.code == "token_subject_invalid"
+        assert sub not in str(caught.value.to_dict())
+
+    @pytest.mark.parametrize("sub", ["Anna Müller", "0301234567"])
+    def test_minting_refuses_them_too(self, authority, sub):
+        """The local authority will not mint a token for a non-identifier."""
+        with pytest.raises(InputError) as caught:
+            authority.mint_token(sub, "ops")
+        assert caught.value.field == "subject"
 
 
 class TestTokenLifetime:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from broker import validate as v
 from tests.api.conftest import Api, soon
 
 
@@ -60,6 +61,48 @@ class TestAuthentication:
         response = await api.client.post("/v1/sessions", json=body, headers=api.token("eng-us-1"))
         assert response.status == 400
         assert (await response.json())["field"] == "country"
+
+
+class TestIdentifiersAtTheEdge:
+    """Token subjects and request ids are identifiers, or refused/replaced."""
+
+    async def test_name_as_subject_is_401_and_not_echoed(self, api: Api) -> None:
+        """A validly signed token whose sub is a name: 401, audited without the name."""
+        import jwt
+
+        from broker.api.auth import DEFAULT_AUDIENCE, LOCAL_ISSUER, load_signing_key
+
+        now = int(api.clock.now().timestamp())
+        claims = {"iss": LOCAL_ISSUER, "aud": DEFAULT_AUDIENCE, "sub": "Anna Müller",
+                  "role": "ops", "iat": now, "exp": now + 600}  # fmt: skip
+        token = jwt.encode(
+            claims,
+            load_signing_key(api.state),
+            algorithm="EdDSA",
+            headers={"kid": api.authority.kid},
+        )
+        response = await api.client.get(
+            "/v1/sessions", headers={"Authorization": f"Bearer {token}"}
+        )
+        assert response.status == 401
+        assert (await response.json())["code"] == "token_subject_invalid"
+        assert "Anna" not in await response.text()
+        (failed,) = api.events.of("auth.failed")
+        assert failed["reason"] == "token_subject_invalid"
+        assert "Anna" not in str(failed)
+
+    @pytest.mark.parametrize(
+        ("sent", "kept"),
+        [("3f0c8a52-1b2c-4d5e-8f90-123456789abc", True), ("ab" * 16, True),
+         ("Anna Müller", False), ("anna.mueller@example.com", False), ("req-1", False)],
+    )  # fmt: skip
+    async def test_request_id_kept_or_replaced(self, api: Api, sent: str, kept: bool) -> None:
+        """An X-Request-Id that is not a UUID or hex id is replaced by a fresh UUID."""
+        response = await api.client.get("/healthz", headers={"X-Request-Id": sent})
+        echoed = response.headers["X-Request-Id"]
+        assert (echoed == sent) is kept
+        if not kept:
+            assert v.request_id(echoed) == echoed
 
 
 # Every route a customer admin may call with a ticket or org id: (method, path template).
