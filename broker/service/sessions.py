@@ -246,6 +246,10 @@ class SessionService:
     async def revoke(self, principal: Principal, session_id: SessionId, source_ip: str) -> Session:
         """End a live session now; the gateway cuts it within a second."""
         session = await self.get(principal, session_id)
+        if session.state not in ("issued", "connected"):  # e.g. expired unused: reads say so
+            raise ConflictError(
+                "session_not_live", f"the session is {session.state}", session_id=session.id
+            )
         ended = await self.ctx.store.end_session(
             session.id, "revoked", "revoked_by_api", self.ctx.clock.now()
         )
