@@ -1,0 +1,100 @@
+"""Failed authentications are audited aggregated: prompt, bounded, and exactly counted."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from broker.api.app import AUTH_FAILURES
+from broker.api.authfail import OVERFLOW, AuthFailures
+from broker.clock import FakeClock
+from tests.api.conftest import START, Api
+
+
+class Recorded:
+    """An emit function that keeps what it was given."""
+
+    def __init__(self) -> None:
+        self.records: list[dict[str, Any]] = []
+
+    def __call__(self, event: str, **fields: Any) -> None:
+        self.records.append({"event": event, **fields})
+
+    def counts(self) -> dict[tuple[str, str], int]:
+        """Failures per (source, reason), summed over the records."""
+        summed: dict[tuple[str, str], int] = {}
+        for r in self.records:
+            key = (r["source_ip"], r["reason"])
+            summed[key] = summed.get(key, 0) + r["count"]
+        return summed
+
+
+class TestAuthFailures:
+    """The aggregator on its own, with a fake clock."""
+
+    def test_first_failure_is_audited_at_once(self) -> None:
+        """A source's first failure is written immediately with count 1."""
+        emit = Recorded()
+        AuthFailures(emit, FakeClock(START)).failed("192.0.2.1", "token_missing", method="bearer")
+        assert emit.records == [
+            {"event": "auth.failed", "source_ip": "192.0.2.1", "reason": "token_missing",
+             "count": 1, "interval_seconds": 60, "method": "bearer"},
+        ]  # fmt: skip
+
+    def test_rest_of_interval_is_one_record(self) -> None:
+        """Later failures in the interval are one more record once it ends, counts exact."""
+        emit, clock = Recorded(), FakeClock(START)
+        failures = AuthFailures(emit, clock)
+        for _ in range(500):
+            failures.failed("192.0.2.1", "token_invalid")
+        assert len(emit.records) == 1
+        clock.advance(60)
+        failures.flush_due()
+        assert [r["count"] for r in emit.records] == [1, 499]
+        failures.failed("192.0.2.1", "token_invalid")
+        assert [r["count"] for r in emit.records] == [1, 499, 1]
+
+    def test_sources_and_reasons_are_kept_apart(self) -> None:
+        """Each (source, reason) pair gets its own prompt record."""
+        emit = Recorded()
+        failures = AuthFailures(emit, FakeClock(START))
+        for source in ("192.0.2.1", "192.0.2.2"):
+            for reason in ("token_missing", "token_expired", "token_missing"):
+                failures.failed(source, reason)
+        failures.flush()
+        assert emit.counts() == {
+            ("192.0.2.1", "token_missing"): 2, ("192.0.2.1", "token_expired"): 1,
+            ("192.0.2.2", "token_missing"): 2, ("192.0.2.2", "token_expired"): 1,
+        }  # fmt: skip
+
+    def test_memory_is_bounded(self) -> None:
+        """Past max_sources, new sources share one overflow count; nothing is lost."""
+        emit = Recorded()
+        failures = AuthFailures(emit, FakeClock(START), max_sources=10)
+        for i in range(1000):
+            failures.failed(f"198.51.100.{i % 250}", "token_missing")
+        assert failures.tracked <= 11
+        failures.flush()
+        assert sum(emit.counts().values()) == 1000
+        assert emit.counts()[(OVERFLOW, "token_missing")] == 1000 - 10 * 4
+        assert len(emit.records) <= 2 * 11
+
+
+class TestFlood:
+    """A flood of unauthenticated requests through the real API."""
+
+    @pytest.mark.parametrize("header", [None, "Bearer not-a-token"])
+    async def test_thousand_bad_requests_few_records(self, api: Api, header: str | None) -> None:
+        """1,000 bad requests write at most two records, whose counts add up to 1,000."""
+        headers = {"Authorization": header} if header else {}
+        for _ in range(1000):
+            response = await api.client.get("/v1/sessions", headers=headers)
+            assert response.status == 401
+        assert len(api.events.of("auth.failed")) == 1  # the first, promptly
+        api.clock.advance(61)
+        api.client.app[AUTH_FAILURES].flush_due()
+        records = api.events.of("auth.failed")
+        assert len(records) == 2
+        assert sum(r["count"] for r in records) == 1000
+        assert {r["source_ip"] for r in records} == {"127.0.0.1"}
