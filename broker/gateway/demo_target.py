@@ -27,6 +27,7 @@ import asyncssh
 
 from broker.errors import ConflictError, InputError, UnavailableError
 from broker.gateway.demo_shell import PtyShell, ShellSpec
+from broker.gateway.demo_user import ShellAccount
 from broker.keys import check_region, make_private_dir, read_or_create_secret_file
 from broker.models import Target
 from broker.typing import OrgId, Region, TargetName
@@ -164,6 +165,7 @@ class DemoTarget:
         authorized_keys: Sequence[str],
         *,
         user: str = "support",
+        account: ShellAccount | None = None,
     ) -> None:
         self.region = check_region(region)
         if not _USER.fullmatch(user):
@@ -176,7 +178,7 @@ class DemoTarget:
         base = Path(home_dir)
         secret = read_or_create_secret_file(base / HOST_KEY_FILE, _new_host_key)
         self._host_key = asyncssh.import_private_key(secret)
-        self._spec = ShellSpec(bash, base / HOME_DIR, user, self.region)
+        self._spec = ShellSpec(bash, base / HOME_DIR, user, self.region, account)
         _prepare_home(self._spec.home, self.region, user)
         self._live = _Live()
         self._server: asyncssh.SSHAcceptor | None = None
