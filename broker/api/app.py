@@ -14,12 +14,12 @@ from aiohttp import web
 
 from broker.api import admin, audit, consents, recordings, sessions
 from broker.api.auth import TokenVerifier, bearer_token
-from broker.api.authfail import AuthFailures
 from broker.api.middleware import SCRUBBER, Handler, context, errors, problem_response, timing
 from broker.api.openapi import document
 from broker.api.routing import PRINCIPAL, Route
 from broker.api.serialize import json_response
 from broker.audit import Auditor
+from broker.authfail import AuthFailures
 from broker.errors import AuthenticationError, ForbiddenError
 from broker.metrics import Metrics
 from broker.service.admin import AdminService

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from broker import validate as v
+from broker.api.app import AUTH_FAILURES
 from tests.api.conftest import Api, soon
 
 
@@ -103,6 +104,25 @@ class TestIdentifiersAtTheEdge:
         assert (echoed == sent) is kept
         if not kept:
             assert v.request_id(echoed) == echoed
+
+
+class TestFlood:
+    """A flood of unauthenticated requests through the real API."""
+
+    @pytest.mark.parametrize("header", [None, "Bearer not-a-token"])
+    async def test_thousand_bad_requests_few_records(self, api: Api, header: str | None) -> None:
+        """1,000 bad requests write at most two records, whose counts add up to 1,000."""
+        headers = {"Authorization": header} if header else {}
+        for _ in range(1000):
+            response = await api.client.get("/v1/sessions", headers=headers)
+            assert response.status == 401
+        assert len(api.events.of("auth.failed")) == 1  # the first, promptly
+        api.clock.advance(61)
+        api.client.app[AUTH_FAILURES].flush_due()
+        records = api.events.of("auth.failed")
+        assert len(records) == 2
+        assert sum(r["count"] for r in records) == 1000
+        assert {r["source_ip"] for r in records} == {"127.0.0.1"}
 
 
 # Every route a customer admin may call with a ticket or org id: (method, path template).

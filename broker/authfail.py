@@ -1,7 +1,8 @@
 """Failed authentications, aggregated per source and interval before they are audited.
 
-One audit record per failed request let anyone without a token flood the
-region's trail. Instead the first failure of a source (and reason) in an
+Used by the API (bearer tokens) and by each gateway (SSH logins). One audit
+record per failed request or connection let anyone without a credential flood
+the region's trail. Instead the first failure of a source (and reason) in an
 interval is audited at once, ``count`` 1, so an attack shows up promptly; the
 rest of that interval's failures from the same source are counted and written
 as one more record, ``count`` N, when the interval ends. The counts of a
