@@ -35,7 +35,7 @@ from broker.audit.keys import FileSecretSource
 from broker.audit.log import configure_logging
 from broker.audit.redact import Redactor
 from broker.errors import BrokerError, UnavailableError
-from broker.gateway.demo_target import DemoTarget
+from broker.gateway.demo_target import HOME_FILES, DemoTarget
 from broker.gateway.demo_user import give_home, shell_account
 from broker.shutdown import until_sigterm_or
 from broker.typing import Region
@@ -162,7 +162,7 @@ async def _serve(spec: dict[str, Any]) -> int:
         for t in spec["targets"]:
             target = DemoTarget(t["region"], t["home"], t["authorized_keys"], account=account)
             if account is not None:
-                give_home(account, Path(spec["state"]), target.home)
+                give_home(account, Path(spec["state"]), target.home, HOME_FILES)
             targets.append(target)
             await target.start(spec["host"])
     except BrokerError as error:

@@ -24,6 +24,7 @@ import pwd
 import shutil
 import stat
 import subprocess
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,8 +82,9 @@ def _create() -> ShellAccount:
     return found
 
 
-def give_home(account: ShellAccount, state: Path, home: Path) -> None:
-    """Make ``home`` the account's, reachable from ``state`` by traversal only.
+def give_home(account: ShellAccount, state: Path, home: Path, made: Iterable[str]) -> None:
+    """Make ``home`` and the files the broker ``made`` in it the account's, reachable
+    from ``state`` by traversal only.
 
     Folders above ``state`` are not the broker's to change: if one of them
     does not let others through, the demo targets refuse to start."""
@@ -99,5 +101,6 @@ def give_home(account: ShellAccount, state: Path, home: Path) -> None:
             )
     for store_file in state.glob("broker.db*"):
         os.chmod(store_file, 0o600)  # the state folder is traversable now
-    for path in (home, *home.rglob("*")):
+    # Only what the broker made: a walk could meet a hard link to a key.
+    for path in (home, *(home / name for name in made)):
         os.chown(path, account.uid, account.gid, follow_symlinks=False)

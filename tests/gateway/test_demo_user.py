@@ -12,9 +12,11 @@ import pytest
 
 from broker.errors import UnavailableError
 from broker.gateway import demo_user
+from broker.gateway.demo_target import HOME_FILES, DemoTarget
 from broker.gateway.demo_user import DEMO_USER, give_home, shell_account
 from broker.runtime import Runtime
 from tests.cli.test_walkthrough import open_session_command, run_ssh
+from tests.gateway.conftest import ClientKey
 
 as_root = pytest.mark.skipif(os.geteuid() != 0, reason="only root can switch users")
 
@@ -57,8 +59,11 @@ class TestGiveHome:
             folder.mkdir(parents=True, mode=0o700)
         state.chmod(0o700)  # as the broker makes it
         (state / "broker.db").write_bytes(b"")
-        give_home(account, state, home)
+        for name in HOME_FILES:
+            (home / name).write_text("made by the broker")
+        give_home(account, state, home, HOME_FILES)
         assert home.stat().st_uid == account.uid
+        assert {(home / name).stat().st_uid for name in HOME_FILES} == {account.uid}
         assert stat.S_IMODE(state.stat().st_mode) & 0o077 == 0o011
         assert stat.S_IMODE(ca.stat().st_mode) == 0o700
         assert stat.S_IMODE((state / "broker.db").stat().st_mode) == 0o600
@@ -73,9 +78,29 @@ class TestGiveHome:
         home.mkdir(parents=True)
         private.chmod(0o700)
         with pytest.raises(UnavailableError) as caught:
-            give_home(account, private / "state", home)
+            give_home(account, private / "state", home, HOME_FILES)
         assert caught.value.code == "demo_home_unreachable"
         assert stat.S_IMODE(private.stat().st_mode) == 0o700
+
+
+class TestHomeFiles:
+    """The broker's files in a HOME its shell user owns."""
+
+    def test_symlink_left_in_place_is_not_followed(
+        self, tmp_path: Path, client_key: ClientKey
+    ) -> None:
+        """A .bash_profile swapped for a symlink to another file: replaced, target intact."""
+        victim = tmp_path / "victim"
+        victim.write_text("root's own file")
+        base = tmp_path / "demo-target"
+        DemoTarget("eu-central-1", base, [client_key.public])
+        profile = base / "home" / ".bash_profile"
+        profile.unlink()
+        profile.symlink_to(victim)
+        DemoTarget("eu-central-1", base, [client_key.public])
+        assert victim.read_text() == "root's own file"
+        assert not profile.is_symlink()
+        assert "eu-central-1" in profile.read_text()
 
 
 @as_root
