@@ -30,8 +30,9 @@ from broker.errors import InputError
 
 T = TypeVar("T")
 MAX_ID_LENGTH = 128
-IDENTIFIER = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
-"""An id, a token's ``sub`` and ``org``: 1-128 of ``A-Z a-z 0-9 - _ . :``, and not
+IDENTIFIER = re.compile(r"(?=.*[A-Za-z0-9])[A-Za-z0-9_.:-]{1,128}")
+"""An id, a token's ``sub`` and ``org``: 1-128 of ``A-Z a-z 0-9 - _ . :``, at least one
+a letter or digit (so never ``..``), and not
 readable as a phone number or an email address (so no name with a space, no
 ``@``, no ``+``)."""
 REQUEST_ID = re.compile(

@@ -20,7 +20,7 @@ class TestIdentifier:
 
     @pytest.mark.parametrize(
         "value",
-        ["Anna Müller", "a/b", "a" * 129, "", "anna@example.com", "+4930123456",
+        ["Anna Müller", "a/b", "a" * 129, "", "..", "-", "anna@example.com", "+4930123456",
          "004930123456789", "0301234567", "2015550123"],
     )  # fmt: skip
     def test_refuses_non_ids_and_pi(self, value: str) -> None:
@@ -28,7 +28,7 @@ class TestIdentifier:
         with pytest.raises(InputError) as caught:
             v.identifier(value, "ticket_id")
         assert caught.value.field == "ticket_id"
-        assert value not in str(caught.value.to_dict()) or not value
+        assert len(value) < 3 or value not in str(caught.value.to_dict())  # no echo
 
 
 class TestHostname:
