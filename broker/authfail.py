@@ -8,7 +8,7 @@ rest of that interval's failures from the same source are counted and written
 as one more record, ``count`` N, when the interval ends. The counts of a
 source's records add up to exactly its failures.
 
-Memory is bounded: at most ``max_sources`` (source, reason) pairs are tracked
+Memory is bounded: at most ``max_sources`` (source, reason, session) keys are tracked
 in an interval; failures from further sources are counted together under the
 source ``OVERFLOW``.
 """
@@ -25,6 +25,7 @@ OVERFLOW = "overflow"
 """The ``source_ip`` of failures counted together once ``max_sources`` are tracked."""
 
 Emit = Callable[..., object]
+_Key = tuple[str, str, str | None]
 
 
 class AuthFailures:
@@ -37,16 +38,21 @@ class AuthFailures:
         self._clock = clock
         self._interval = interval
         self._max_sources = max_sources
-        self._pending: dict[tuple[str, str], int] = {}
-        """(source, reason) seen this interval -> failures not yet audited."""
+        self._pending: dict[_Key, int] = {}
+        """(source, reason, session) seen this interval -> failures not yet audited."""
         self._started: float | None = None
 
-    def failed(self, source_ip: str | None, reason: str, **fields: object) -> None:
-        """Note one failure: audited now if it is the source's first this interval."""
+    def failed(
+        self, source_ip: str | None, reason: str, session_id: str | None = None, **fields: object
+    ) -> None:
+        """Note one failure: audited now if it is the source's first this interval.
+
+        A refusal about one session (``session_id``) is counted apart from the
+        rest, so the trail still names every session someone was refused for."""
         self.flush_due()
-        key = (source_ip or "unknown", reason)
+        key = (source_ip or "unknown", reason, session_id)
         if key not in self._pending and len(self._pending) >= self._max_sources:
-            key = (OVERFLOW, reason)
+            key = (OVERFLOW, reason, None)
         if key in self._pending:
             self._pending[key] += 1
             return
@@ -57,7 +63,7 @@ class AuthFailures:
 
     @property
     def tracked(self) -> int:
-        """How many (source, reason) pairs this interval holds (at most ``max_sources`` + 1)."""
+        """How many keys this interval holds: ``max_sources`` + 1 at most."""
         return len(self._pending)
 
     def flush_due(self) -> None:
@@ -72,14 +78,16 @@ class AuthFailures:
             if count:
                 self._record(key, count, {})
 
-    def _record(self, key: tuple[str, str], count: int, fields: dict[str, object]) -> None:
-        source_ip, reason = key
+    def _record(self, key: _Key, count: int, fields: dict[str, object]) -> None:
+        source_ip, reason, session_id = key
+        named = {} if session_id is None else {"session_id": session_id}
         self._emit(
             "auth.failed",
             source_ip=source_ip,
             reason=reason,
             count=count,
             interval_seconds=int(self._interval),
+            **named,
             **fields,
         )
 

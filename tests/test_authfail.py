@@ -65,6 +65,16 @@ class TestAuthFailures:
             ("192.0.2.2", "token_missing"): 2, ("192.0.2.2", "token_expired"): 1,
         }  # fmt: skip
 
+    def test_refusals_about_a_session_name_it(self) -> None:
+        """A refusal about one session is counted apart and its records name the session."""
+        emit = Recorded()
+        failures = AuthFailures(emit, FakeClock(START))
+        for session in ("s-1", "s-1", "s-2", None):
+            failures.failed("192.0.2.1", "session_expired", session)
+        failures.flush()
+        named = [(r.get("session_id"), r["count"]) for r in emit.records]
+        assert named == [("s-1", 1), ("s-2", 1), (None, 1), ("s-1", 1)]
+
     def test_memory_is_bounded(self) -> None:
         """Past max_sources, new sources share one overflow count; nothing is lost."""
         emit = Recorded()
