@@ -31,6 +31,8 @@ from broker.errors import AuthenticationError, InputError
 
 DEFAULT_AUDIENCE = "urn:broker:api"
 LEEWAY = timedelta(seconds=5)
+MAX_LIFETIME = timedelta(hours=12)
+"""The default longest life of a token (``auth.max_token_lifetime_seconds``)."""
 
 ALGORITHMS = frozenset(
     {"EdDSA", "ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
@@ -70,12 +72,14 @@ class JwksVerifier:
         audience: str = DEFAULT_AUDIENCE,
         clock: Clock,
         leeway: timedelta = LEEWAY,
+        max_lifetime: timedelta = MAX_LIFETIME,
     ) -> None:
         self._keys = _usable_keys(jwks)
         self._issuer = issuer
         self._audience = audience
         self._clock = clock
         self._leeway = leeway.total_seconds()
+        self._max_life = check_lifetime(max_lifetime).total_seconds()
         # Verified tokens by their exact text: a client reuses its token for
         # many calls, and the signature check dominates a grant's CPU cost.
         self._verified: dict[str, tuple[Principal, _Window]] = {}
@@ -131,10 +135,16 @@ class JwksVerifier:
             raise _invalid() from None
 
     def _window(self, claims: Mapping[str, Any]) -> _Window:
-        """When the token may be used, from exp, iat and nbf, widened by the leeway."""
+        """When the token may be used, from exp, iat and nbf, widened by the leeway.
+
+        A token that would live longer than the maximum, by its own claims
+        (``exp - iat``) or from now (an ``exp`` far ahead), is refused outright."""
         exp, iat, nbf = claims["exp"], claims["iat"], claims.get("nbf", 0)
         if not (_is_number(exp) and _is_number(iat) and _is_number(nbf)):
             raise _invalid()
+        latest = self._clock.now().timestamp() + self._max_life + self._leeway
+        if exp - iat > self._max_life or exp > latest:
+            raise AuthenticationError("token_lifetime", "bearer token lives too long")
         return _Window(max(iat, nbf) - self._leeway, exp + self._leeway)
 
     def _check_window(self, window: _Window) -> None:
@@ -201,14 +211,29 @@ def _canonical_b64url(segment: str) -> bool:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") == segment
 
 
+def check_lifetime(lifetime: timedelta) -> timedelta:
+    """``lifetime`` if it is positive, else InputError naming the setting."""
+    if lifetime <= timedelta(0):
+        raise InputError("auth.max_token_lifetime_seconds", "must be positive")
+    return lifetime
+
+
 def _is_number(value: object) -> bool:
     """A JSON number (bool is an int to Python, but not a time)."""
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _principal(claims: Mapping[str, Any]) -> Principal:
-    """The Principal of verified claims; structurally bad claims are invalid tokens."""
+    """The Principal of verified claims; structurally bad claims are invalid tokens.
+
+    A ``sub`` that is not an identifier (``validate.IDENTIFIER``: a display
+    name, an email, a phone number) is refused with its own fixed reason: it
+    would be stored and audited raw as the actor."""
     try:
         return check_principal(claims["sub"], claims["role"], claims.get("org"), token=True)
-    except InputError:
+    except InputError as error:
+        if error.field == "subject":
+            raise AuthenticationError(
+                "token_subject_invalid", "token subject is not an identifier"
+            ) from None
         raise _invalid() from None

@@ -26,7 +26,14 @@ from cryptography.hazmat.primitives.serialization import (
 )
 from jwt.algorithms import OKPAlgorithm
 
-from broker.auth.jwks import DEFAULT_AUDIENCE, LEEWAY, JwksVerifier, load_jwks
+from broker.auth.jwks import (
+    DEFAULT_AUDIENCE,
+    LEEWAY,
+    MAX_LIFETIME,
+    JwksVerifier,
+    check_lifetime,
+    load_jwks,
+)
 from broker.auth.principal import Principal, check_principal
 from broker.clock import Clock
 from broker.errors import InputError, UnavailableError
@@ -35,7 +42,6 @@ from broker.state import StateLayout
 
 LOCAL_ISSUER = "urn:broker:local"
 DEFAULT_TTL = timedelta(hours=1)
-MAX_TTL = timedelta(days=7)
 SIGNING_KEY_FILE = StateLayout(Path()).signing_key
 """The local signing key, relative to the state folder."""
 
@@ -51,21 +57,36 @@ class LocalAuthority:
         issuer: str = LOCAL_ISSUER,
         audience: str = DEFAULT_AUDIENCE,
         leeway: timedelta = LEEWAY,
+        max_lifetime: timedelta = MAX_LIFETIME,
     ) -> None:
         self._key = key
         self._clock = clock
         self._issuer = issuer
         self._audience = audience
+        self._max_life = check_lifetime(max_lifetime)
         self.kid: str = _thumbprint(key)
         """The key id: the RFC 7638 thumbprint of the public key."""
         self._verifier = JwksVerifier(
-            self.jwks(), issuer=issuer, audience=audience, clock=clock, leeway=leeway
+            self.jwks(),
+            issuer=issuer,
+            audience=audience,
+            clock=clock,
+            leeway=leeway,
+            max_lifetime=max_lifetime,
         )
 
     @classmethod
-    def from_state(cls, state: Path, *, clock: Clock, audience: str = DEFAULT_AUDIENCE) -> Self:
+    def from_state(
+        cls,
+        state: Path,
+        *,
+        clock: Clock,
+        audience: str = DEFAULT_AUDIENCE,
+        max_lifetime: timedelta = MAX_LIFETIME,
+    ) -> Self:
         """The authority whose key is ``<state>/auth/jwt-signing.pem``, made on first use."""
-        return cls(load_signing_key(Path(state)), clock=clock, audience=audience)
+        key = load_signing_key(Path(state))
+        return cls(key, clock=clock, audience=audience, max_lifetime=max_lifetime)
 
     def jwks(self) -> dict[str, Any]:
         """The public JWKS a verifier (or a client) needs for this issuer's tokens."""
@@ -81,8 +102,8 @@ class LocalAuthority:
     ) -> str:
         """A signed bearer token for ``subject`` in ``role`` (``org`` for customer admins)."""
         principal = check_principal(subject, role, org)
-        if not timedelta(0) < ttl <= MAX_TTL:
-            raise InputError("ttl", f"must be positive and at most {MAX_TTL}")
+        if not timedelta(0) < ttl <= self._max_life:
+            raise InputError("ttl", f"must be positive and at most {self._max_life}")
         now = int(self._clock.now().timestamp())
         claims: dict[str, Any] = {"iss": self._issuer, "aud": self._audience}
         claims |= {"sub": principal.subject, "role": principal.role}
@@ -104,13 +125,18 @@ def build_verifier(
     issuer: str | None = None,
     jwks: Mapping[str, Any] | str | Path | None = None,
     audience: str = DEFAULT_AUDIENCE,
+    max_lifetime: timedelta = MAX_LIFETIME,
 ) -> JwksVerifier | LocalAuthority:
     """Local mode when neither issuer nor JWKS is configured; both, or InputError."""
     if issuer is None and jwks is None:
-        return LocalAuthority.from_state(state, clock=clock, audience=audience)
+        return LocalAuthority.from_state(
+            state, clock=clock, audience=audience, max_lifetime=max_lifetime
+        )
     if issuer is None or jwks is None:
         raise InputError("issuer" if issuer is None else "jwks", "issuer and jwks go together")
-    return JwksVerifier(load_jwks(jwks), issuer=issuer, audience=audience, clock=clock)
+    return JwksVerifier(
+        load_jwks(jwks), issuer=issuer, audience=audience, clock=clock, max_lifetime=max_lifetime
+    )
 
 
 def load_signing_key(state: Path) -> Ed25519PrivateKey:

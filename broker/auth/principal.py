@@ -9,11 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from broker import validate as v
 from broker.errors import AuthenticationError, InputError
 from broker.typing import ROLES, OrgId, Role, Subject
-
-MAX_ID = 256
-"""The longest subject or org a principal may carry."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,14 +45,13 @@ def check_principal(subject: object, role: object, org: object, token: bool = Fa
     A customer admin needs an org; other roles carry none (a token's stray
     ``org`` claim is ignored, a mint request's is refused).
     """
-    if not isinstance(subject, str) or not 0 < len(subject) <= MAX_ID:
-        raise InputError("subject", f"must be 1-{MAX_ID} characters")
+    subject = v.identifier(subject, "subject")
     if role not in ROLES:
         raise InputError("role", f"must be one of {', '.join(ROLES)}")
     if role != "customer_admin":
         if org is not None and not token:
             raise InputError("org", "only customer_admin tokens carry an org")
         return Principal(Subject(subject), role)
-    if not isinstance(org, str) or not 0 < len(org) <= MAX_ID:
+    if org is None:
         raise InputError("org", "customer_admin needs an org")
-    return Principal(Subject(subject), role, OrgId(org))
+    return Principal(Subject(subject), role, OrgId(v.identifier(org, "org")))

@@ -2,6 +2,7 @@
 
 - ``target`` / ``shell``: the demo host (a real bash login shell on a PTY);
 - ``process``: runs one per region in a child process of ``broker run``;
+- ``user``: the unprivileged account the demo shells run as (when started as root);
 - ``data.json`` (``demo_document``): the demo orgs, staff and tickets.
 """
 

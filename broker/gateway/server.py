@@ -79,10 +79,7 @@ class GatewayServer(asyncssh.SSHServer):
             self.ctx.links.pop(link.session.id, None)
             self.ctx.spawn(link.finish())
         elif self._fail_reason is not None:
-            named = {} if self._fail_session is None else {"session_id": self._fail_session}
-            self.ctx.emit(
-                "auth.failed", reason=self._fail_reason, **named, source_ip=self.source_ip
-            )
+            self.ctx.failures.failed(self.source_ip, self._fail_reason, self._fail_session)
         if exc is not None:
             log.info("gateway.connection_ended", source_ip=self.source_ip, error=str(exc))
 
@@ -147,7 +144,7 @@ class GatewayServer(asyncssh.SSHServer):
         try:
             self.conn.send_auth_banner(VIEW_ONLY_BANNER.format(session_id=session.id))
         except OSError:
-            log.info("gateway could not send the view-only banner: auth already complete")
+            log.info("gateway.banner_not_sent", reason="auth already complete")
 
     def _note_failure(self, reason: str) -> None:
         """Keep the most telling reason: a plain key tried after a cert says little."""

@@ -6,6 +6,7 @@ open the same store file and verify tokens the same way; both take them from her
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from broker.auth.jwks import JwksVerifier
@@ -26,10 +27,10 @@ def token_verifier(config: Config, clock: Clock) -> JwksVerifier | LocalAuthorit
 
 
 def _auth_options(config: Config) -> dict[str, Any]:
-    if config.mode == "local" and config.auth.jwks_file is None:
-        return {"audience": config.auth.audience}
-    return {
-        "issuer": config.auth.issuer,
-        "jwks": config.auth.jwks_file,
+    common = {
         "audience": config.auth.audience,
+        "max_lifetime": timedelta(seconds=config.auth.max_token_lifetime_seconds),
     }
+    if config.mode == "local" and config.auth.jwks_file is None:
+        return common
+    return {"issuer": config.auth.issuer, "jwks": config.auth.jwks_file, **common}

@@ -65,8 +65,8 @@ class StoreOps(Generic[H]):
     list_consents: Callable[[H, TicketId], list[Consent]]
     valid_consent: Callable[[H, TicketId, StaffId, datetime], Consent | None]
     revoke_consent: Callable[[H, ConsentId, datetime], Revoked[Consent]]
-    get_session: Callable[[H, SessionId], Session]
-    list_sessions: Callable[[H, SessionQuery], Page[Session]]
+    get_session: Callable[[H, SessionId, datetime], Session]
+    list_sessions: Callable[[H, SessionQuery, datetime], Page[Session]]
     end_session: Callable[[H, SessionId, SessionState, str, datetime], Session]
     mark_connected: Callable[[H, SessionId, datetime], Session]
     ended_sessions: Callable[[H, Region, int], tuple[int, list[Session]]]
@@ -174,12 +174,12 @@ class ThreadedStore(ABC, Generic[H]):
 
     # -- sessions -------------------------------------------------------
     async def get_session(self, session_id: SessionId) -> Session:
-        """The session, or ``NotFoundError``."""
-        return await self._read(self._ops.get_session, session_id)
+        """The session (an unused one past ``valid_before`` reads expired), or ``NotFoundError``."""
+        return await self._read(self._ops.get_session, session_id, self._clock.now())
 
     async def list_sessions(self, query: SessionQuery) -> Page[Session]:
         """Sessions matching ``query``, newest first, paginated."""
-        return await self._read(self._ops.list_sessions, query)
+        return await self._read(self._ops.list_sessions, query, self._clock.now())
 
     async def end_session(
         self, session_id: SessionId, state: SessionState, reason: str, at: datetime
