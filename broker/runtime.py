@@ -12,6 +12,7 @@ and is listed under ``refused`` in ``endpoints.json``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -25,12 +26,14 @@ from aiohttp import web
 from broker.api.app import create_app
 from broker.api.auth import JwksVerifier, LocalAuthority, build_verifier
 from broker.audit import Auditor
+from broker.audit.anchor import AuditAnchor, StoreAnchor
 from broker.audit.log import configure_logging
 from broker.aws.assembly import AwsParts
 from broker.ca import CARegistry
 from broker.clock import Clock, SystemClock
 from broker.config import Config
 from broker.demo import DEMO_TARGET_NAME, demo_document
+from broker.errors import BrokerError
 from broker.events import EventSink
 from broker.gateway.demo_process import DemoEndpoint, DemoHosts, DemoSpec
 from broker.gateway.egress import OutputFilter
@@ -88,6 +91,8 @@ class Runtime:
         configure_logging(redactor=self.auditor.redactor, stream=sys.stderr)
         self._tasks.append(asyncio.get_running_loop().create_task(self.auditor.flush_every(1.0)))
         self.store = self._open_store()
+        self.auditor.use_anchor(self._anchor())
+        await self.auditor.open(list(self.config.regions))
         fresh = not (await self.store.list_staff())
         policy = PolicyConfig.from_mapping(self.config.policy)
         cas = CARegistry(self._key_store(), self.clock)
@@ -109,6 +114,10 @@ class Runtime:
         self.aws = AwsParts.build(self.config, self.clock, self.auditor)
         self.aws.start()
         return self.aws.store
+
+    def _anchor(self) -> AuditAnchor:
+        """Where each region's sealed audit head is anchored: AWS mode's choice, or the store."""
+        return self.aws.anchor() if self.aws is not None else StoreAnchor(self._store())
 
     def _key_store(self) -> KeyStore:
         """Where region CA keys live: the state folder, or each region's Secrets Manager."""
@@ -229,10 +238,12 @@ class Runtime:
             await self.aws.stop()
         for task in self._tasks:
             task.cancel()
+        if self.auditor is not None:
+            with contextlib.suppress(BrokerError):  # no final anchor: the next start sees a crash
+                await self.auditor.aclose()
+            self.auditor.close()
         if self.store is not None:
             await self.store.close()
-        if self.auditor is not None:
-            self.auditor.close()
         (self.config.state_dir / "endpoints.json").unlink(missing_ok=True)
 
     def _store(self) -> Store:

@@ -62,6 +62,8 @@ FIELD_KINDS: Mapping[str, Kind] = {
     "bytes_out": "int",
     "bytes": "int",
     "sessions_ended": "int",
+    "records": "int",
+    "after_seq": "int",
     "orgs": "int",
     "staff": "int",
     "tickets": "int",
@@ -102,6 +104,7 @@ EVENT_FIELDS: Mapping[str, tuple[str, ...]] = {
         "source", "orgs", "staff", "tickets", "targets", "consents", *_CALLER,
     ),
     "config.changed": ("key", "source", *_CALLER),
+    "audit.tail_sealed": ("records", "after_seq", "reason"),
 }  # fmt: skip
 """Event type -> the fields it may carry (everything else is dropped)."""
 

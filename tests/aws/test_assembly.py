@@ -6,13 +6,17 @@ from pathlib import Path
 
 import pytest
 
-from broker.aws.assembly import GatedRecorders
+from broker.audit.anchor import StoreAnchor
+from broker.aws.anchor import KmsLogsAnchor
+from broker.aws.assembly import GatedRecorders, audit_anchor
 from broker.aws.clients import ClientFactory
 from broker.aws.recordings import DONE, RecordingUploader, UploadPolicy
+from broker.aws.settings import AwsSettings
 from broker.clock import FakeClock
-from broker.errors import RegionMismatch, UnavailableError
+from broker.errors import InputError, RegionMismatch, UnavailableError
 from broker.events import MemorySink
 from broker.gateway.recorder import RecordingStore
+from broker.store.dynamodb import DynamoStore
 from tests.aws.conftest import EU, US
 from tests.aws.test_recordings import make_bucket, settings
 from tests.store.world import T0, session
@@ -48,3 +52,39 @@ class TestGatedRecorders:
         with pytest.raises(UnavailableError):
             factory(session())
         assert not (tmp_path / "regions" / EU / "recordings").exists()
+
+
+class TestAuditAnchor:
+    """Which anchor AWS mode uses, from the regions' ``anchor_key_id``."""
+
+    def _settings(self, *keys: str | None) -> AwsSettings:
+        regions = {
+            region: {"bucket": "b-" + region, "kms_key_id": "alias/k", "table": "broker-store",
+                     "log_group": "/broker/audit", **({"anchor_key_id": key} if key else {})}
+            for region, key in zip((EU, US), keys, strict=True)
+        }  # fmt: skip
+        return AwsSettings.from_mapping({"store_region": EU, "regions": regions})
+
+    @pytest.mark.parametrize(
+        ("keys", "kind"),
+        [((None, None), StoreAnchor), (("alias/a", "alias/b"), KmsLogsAnchor)],
+    )
+    def test_every_region_or_none(
+        self, clients: ClientFactory, keys: tuple[str | None, ...], kind: type
+    ) -> None:
+        """Keys for every region: KMS-signed anchors in CloudWatch; for none: the store."""
+        store = DynamoStore(clients, EU, "broker-store")
+        assert isinstance(audit_anchor(self._settings(*keys), clients, store, FakeClock(T0)), kind)
+
+    def test_a_mix_is_refused(self, clients: ClientFactory) -> None:
+        """One region with a key and one without is a config error naming the field."""
+        store = DynamoStore(clients, EU, "broker-store")
+        with pytest.raises(InputError) as refused:
+            audit_anchor(self._settings("alias/a", None), clients, store, FakeClock(T0))
+        assert refused.value.field == "aws.regions.anchor_key_id"
+
+    def test_a_malformed_key_id_names_the_field(self) -> None:
+        """``anchor_key_id`` is checked like ``kms_key_id``."""
+        with pytest.raises(InputError) as refused:
+            self._settings("not a key", None)
+        assert refused.value.field == f"aws.regions.{EU}.anchor_key_id"

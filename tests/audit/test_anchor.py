@@ -1,0 +1,269 @@
+"""Anchors against the two attacks on a chain whose folder (and its key) an attacker can write.
+
+The attacker here can do anything to ``<state>/regions/<region>/audit`` and
+reads the region's ``audit-key``, so they can chain records and re-seal
+``HEAD`` exactly as the writer does. What they cannot touch is the anchor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from broker.audit.anchor import TAIL_EVENT, unproven
+from broker.audit.keys import FileSecretSource, audit_dir
+from broker.audit.segments import (
+    Head,
+    encode_record,
+    genesis,
+    list_segments,
+    read_head,
+    write_head,
+)
+from broker.cli import main
+from broker.errors import UnavailableError
+from broker.models import Anchor
+from broker.typing import Region
+from tests.audit.conftest import REGION, fill
+
+
+def _records(state) -> list[bytes]:
+    """Every line of the region's chain, in order."""
+    return [
+        line
+        for _, path in list_segments(audit_dir(state, REGION))
+        for line in path.read_bytes().splitlines(keepends=True)
+    ]
+
+
+def _reseal(state) -> None:
+    """Rewrite the chain into one segment and seal HEAD over its end with the folder's key."""
+    directory = audit_dir(state, REGION)
+    lines = _records(state)
+    for _, path in list_segments(directory):
+        path.unlink()
+    (directory / "00000001.jsonl").write_bytes(b"".join(lines))
+    last = json.loads(lines[-1])
+    head = Head(REGION, 1, len(lines), sum(map(len, lines)), last["seq"], last["hash"])
+    write_head(directory, head, FileSecretSource(state).secret(Region(REGION)), sync=False)
+
+
+def forge_append(state, count: int = 1) -> None:
+    """Append ``count`` correctly chained records after HEAD, and re-seal HEAD over them."""
+    directory = audit_dir(state, REGION)
+    last = json.loads(_records(state)[-1])
+    with (directory / list_segments(directory)[-1][1].name).open("ab") as stream:
+        for _ in range(count):
+            record = {
+                "seq": last["seq"] + 1, "time": last["time"], "region": REGION,
+                "event": "consent.granted", "consent_id": "c-forged", "ticket_id": "T-1",
+                "staff_id": "eng-us-1", "prev": last["hash"],
+            }  # fmt: skip
+            line, digest = encode_record(record)
+            stream.write(line)
+            last = {**record, "hash": digest}
+    _reseal(state)
+
+
+def forge_truncate(state, count: int) -> None:
+    """Drop the last ``count`` records and re-seal HEAD over what is left."""
+    directory = audit_dir(state, REGION)
+    lines = _records(state)[:-count]
+    for _, path in list_segments(directory):
+        path.unlink()
+    (directory / "00000001.jsonl").write_bytes(b"".join(lines))
+    _reseal(state)
+
+
+def forge_rewrite(state, seq: int) -> None:
+    """Change record ``seq`` and re-chain every record after it; re-seal HEAD."""
+    lines = _records(state)
+    kept, prev = lines[: seq - 1], json.loads(lines[seq - 2])["hash"]
+    for raw in lines[seq - 1 :]:
+        record = json.loads(raw)
+        record.pop("hash")
+        record["prev"] = prev
+        if record["seq"] == seq:
+            record["staff_country"] = "DE"
+        line, prev = encode_record(record)
+        kept.append(line)
+    directory = audit_dir(state, REGION)
+    for _, path in list_segments(directory):
+        path.unlink()
+    (directory / "00000001.jsonl").write_bytes(b"".join(kept))
+    _reseal(state)
+
+
+async def verify(state, capsys, *extra: str) -> tuple[int, str]:
+    """``broker audit verify`` of the region (on a thread: it runs its own loop)."""
+    argv = ["audit", "verify", "--state", str(state), "--region", REGION, *extra]
+    status = await asyncio.to_thread(main, argv)
+    return status, capsys.readouterr().out
+
+
+@pytest.fixture
+async def stopped(make_auditor, state, anchors):
+    """Ten records, anchored, then a clean stop (the last anchor is final)."""
+    auditor = make_auditor(anchors)
+    await auditor.open([Region(REGION)])
+    fill(auditor, 10)
+    await auditor.aclose()
+    return state
+
+
+@pytest.fixture
+async def crashed(make_auditor, state, anchors):
+    """Ten records anchored, then the process died: no final anchor."""
+    auditor = make_auditor(anchors)
+    await auditor.open([Region(REGION)])
+    fill(auditor, 10)
+    await auditor.anchor()
+    auditor.close()  # the files are whole; the anchor store never hears of a stop
+    return state
+
+
+class TestAppendAfterHead:
+    """Records appended after the sealed HEAD are never called ok."""
+
+    async def test_the_old_seal_alone_accepts_the_forgery(self, crashed, capsys):
+        """Why anchors: the folder's own seal verifies the forged tail (the attack works)."""
+        forge_append(crashed, 2)
+        head, _ = read_head(audit_dir(crashed, REGION))
+        assert head.seq == 12
+
+    async def test_after_a_crash_the_tail_is_unproven_and_exits_1(self, crashed, capsys):
+        """Two forged records after the last anchor: UNSEALED TAIL, counted, exit 1."""
+        forge_append(crashed, 2)
+        status, out = await verify(crashed, capsys)
+        assert status == 1
+        assert f"{REGION}: UNSEALED TAIL: 2 records after the last anchor (seq 10)" in out
+
+    async def test_accept_unsealed_exits_0_and_still_reports(self, crashed, capsys):
+        """``--accept-unsealed`` changes the status only; the count is still printed."""
+        forge_append(crashed, 2)
+        status, out = await verify(crashed, capsys, "--accept-unsealed", "--json")
+        result = json.loads(out)
+        assert (status, result["ok"], result["unproven_records"]) == (0, True, 2)
+
+    async def test_a_restart_discloses_the_tail_before_sealing_it(
+        self, crashed, make_auditor, anchors, capsys
+    ):
+        """The restart chains ``audit.tail_sealed`` (2 records after seq 10), then anchors."""
+        forge_append(crashed, 2)
+        auditor = make_auditor(anchors)
+        await auditor.open([Region(REGION)])
+        await auditor.aclose()
+        marker = json.loads(_records(crashed)[-1])
+        assert (marker["event"], marker["records"], marker["after_seq"]) == (TAIL_EVENT, 2, 10)
+        status, out = await verify(crashed, capsys)
+        assert status == 0
+        assert "2 records after seq 10 sealed at a restart after a crash" in out
+
+    async def test_after_a_clean_stop_any_tail_is_tampering(
+        self, stopped, make_auditor, anchors, capsys
+    ):
+        """The broker wrote nothing after its final anchor: verify and the writer both refuse."""
+        forge_append(stopped, 1)
+        status, out = await verify(stopped, capsys)
+        assert status == 1
+        assert "BROKEN at" in out
+        assert "1 records follow the final anchor" in out
+        with pytest.raises(UnavailableError) as refused:
+            await make_auditor(anchors).open([Region(REGION)])
+        assert refused.value.code == "audit_chain_broken"
+
+
+class TestTruncateAndReseal:
+    """A chain cut short and re-sealed with the folder's key is caught by the anchor."""
+
+    async def test_the_folder_seal_alone_accepts_it(self, stopped, capsys):
+        """Why anchors: without one, the re-sealed short chain verifies."""
+        forge_truncate(stopped, 3)
+        (stopped / "broker.db").rename(stopped / "elsewhere.db")
+        status, out = await verify(stopped, capsys, "--accept-unsealed")
+        assert status == 0
+        assert "BROKEN" not in out
+
+    async def test_verify_names_the_missing_records(self, stopped, capsys):
+        """Records 8 to 10 were anchored; the chain ends at 7."""
+        forge_truncate(stopped, 3)
+        status, out = await verify(stopped, capsys)
+        assert status == 1
+        assert "truncated: records 8 to 10 are anchored but missing" in out
+
+    async def test_the_writer_refuses_to_open(self, stopped, make_auditor, anchors):
+        """The broker does not start writing on a truncated chain."""
+        forge_truncate(stopped, 3)
+        with pytest.raises(UnavailableError, match="truncated"):
+            await make_auditor(anchors).open([Region(REGION)])
+
+    async def test_truncating_everything_is_caught_too(self, crashed, capsys):
+        """Even an empty chain (no segments, genesis HEAD) contradicts an anchor at seq 10."""
+        directory = audit_dir(crashed, REGION)
+        for _, path in list_segments(directory):
+            path.unlink()
+        genesis_head = Head(REGION, 1, 0, 0, 0, json.loads('""') or "0" * 64)
+        write_head(
+            directory, genesis_head, FileSecretSource(crashed).secret(Region(REGION)), sync=False
+        )
+        status, out = await verify(crashed, capsys)
+        assert status == 1
+        assert "BROKEN" in out
+
+
+class TestRewriteAndReseal:
+    """The anchored record rewritten, the chain re-hashed and re-sealed: caught."""
+
+    async def test_verify_finds_the_anchored_record_changed(self, stopped, capsys):
+        """Record 10 is the anchored one; its new hash differs from the anchor's."""
+        forge_rewrite(stopped, 9)
+        status, out = await verify(stopped, capsys)
+        assert status == 1
+        assert "00000001.jsonl:10: record differs from its anchor: rewritten" in out
+
+    async def test_the_writer_refuses_to_open(self, stopped, make_auditor, anchors):
+        """The writer's quick check (the anchored line's hash at its offset) catches it."""
+        forge_rewrite(stopped, 9)
+        with pytest.raises(UnavailableError, match="anchored record"):
+            await make_auditor(anchors).open([Region(REGION)])
+
+
+class TestAnchoring:
+    """When the auditor anchors, and what ``unproven`` counts."""
+
+    async def test_each_pass_anchors_a_moved_head_once(self, make_auditor, anchors):
+        """A pass after new records writes one anchor at the head; an idle pass writes none."""
+        auditor = make_auditor(anchors)
+        await auditor.open([Region(REGION)])
+        fill(auditor, 4)
+        await auditor.anchor()
+        first = await anchors.latest(Region(REGION))
+        await auditor.anchor()
+        assert first == await anchors.latest(Region(REGION))
+        assert (first.number, first.seq, first.final) == (2, 4, False)
+        await auditor.aclose()
+        last = await anchors.latest(Region(REGION))
+        assert (last.number, last.seq, last.final) == (3, 4, True)
+
+    async def test_a_region_opened_by_an_event_is_checked_at_the_next_pass(
+        self, crashed, make_auditor, anchors
+    ):
+        """Lazily opened (an event for it came first): the tail is disclosed all the same."""
+        forge_append(crashed, 1)
+        auditor = make_auditor(anchors)
+        fill(auditor, 1)
+        await auditor.anchor()
+        await auditor.aclose()
+        events = [json.loads(line)["event"] for line in _records(crashed)[-2:]]
+        assert events == ["session.issued", TAIL_EVENT]
+
+    def test_an_unanchored_chain_is_all_unproven(self, tmp_path):
+        """No anchor: every record is unproven."""
+        assert unproven(tmp_path, Head(REGION, 1, 3, 300, 3, "0" * 64), None) == 3
+
+    def test_a_final_anchor_with_nothing_after_is_fine(self, tmp_path):
+        """At seq 0 the anchored hash is the region's genesis."""
+        anchor = Anchor(Region(REGION), 1, 0, genesis(REGION), 1, 0, 0, "t", True)
+        assert unproven(tmp_path, Head(REGION, 1, 0, 0, 0, genesis(REGION)), anchor) == 0
