@@ -33,8 +33,9 @@ from broker.ca import CARegistry
 from broker.clock import Clock, SystemClock
 from broker.config import Config
 from broker.demo import DEMO_TARGET_NAME, demo_document
-from broker.errors import BrokerError
+from broker.errors import BrokerError, ConflictError, NotFoundError
 from broker.events import EventSink
+from broker.gateway.castfile import SUFFIX as CAST_SUFFIX
 from broker.gateway.demo_process import DemoEndpoint, DemoHosts, DemoSpec
 from broker.gateway.egress import OutputFilter
 from broker.gateway.gateway import Gateway
@@ -51,11 +52,13 @@ from broker.records import parse_bundle
 from broker.service.context import Context, GatewayAddress
 from broker.store.base import ImportBundle, Store
 from broker.store.sqlite import SqliteStore
-from broker.typing import OrgId, Region, TargetName
+from broker.typing import OrgId, Region, SessionId, TargetName
 from broker.workers.hub import EventHub
 from broker.workers.supervisor import ApiWorkers
 
 log = structlog.get_logger("broker.runtime")
+KILLED = "broker_killed"
+"""The close reason of a session whose broker was killed while relaying it."""
 
 
 @dataclass(slots=True)
@@ -159,8 +162,7 @@ class Runtime:
                 continue
             ca = await cas.get(region)
             keys = load_gateway_keys(self.config.state_dir, region)
-            # A killed gateway leaves recordings without their end: mark them.
-            mark_incomplete(self.config.region_dir(region), int(self.clock.now().timestamp()))
+            await self._close_interrupted(region)
             gateway = Gateway(
                 region,
                 self._store(),
@@ -178,6 +180,21 @@ class Runtime:
             self.ctx.gateways[region] = GatewayAddress(
                 self.config.bind_host, port, keys.host_public()
             )
+
+    async def _close_interrupted(self, region: Region) -> None:
+        """Mark the recordings a killed gateway left without their end, and close their sessions.
+
+        A recording this folder left open is a session this broker was relaying
+        when it died: nobody relays it now, so it is closed (``broker_killed``)
+        in the store and the trail. One that already ended stays as it is."""
+        now = self.clock.now()
+        for path in mark_incomplete(self.config.region_dir(region), int(now.timestamp())):
+            session_id = SessionId(path.name.removesuffix(CAST_SUFFIX))
+            try:
+                session = await self._store().end_session(session_id, "closed", KILLED, now)
+            except (ConflictError, NotFoundError):
+                continue
+            self.events.emit("session.closed", region=region, **session.ids(), reason=KILLED)
 
     def _recorders(self, region: Region) -> RecorderFactory:
         """The region's spool; in AWS mode each session asks the uploader first."""
