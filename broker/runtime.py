@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import sys
@@ -174,6 +175,7 @@ class Runtime:
                 output_filter=lambda _session: OutputFilter(),
                 recorder=self._recorders(region),
                 upstream=self.aws.upstream(keys.client_key) if self.aws else None,
+                audit_ok=functools.partial(self._auditor().writable, region),
             )
             port = await gateway.start(self.config.bind_host)
             self.gateways[region] = gateway
@@ -266,6 +268,10 @@ class Runtime:
     def _store(self) -> Store:
         assert self.store is not None
         return self.store
+
+    def _auditor(self) -> Auditor:
+        assert self.auditor is not None
+        return self.auditor
 
 
 def demo_orgs_in(region: Region) -> list[OrgId]:

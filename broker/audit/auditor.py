@@ -95,6 +95,11 @@ class Auditor:
         for writer in writers:
             writer.close()
 
+    def writable(self, region: str) -> bool:
+        """False once ``region``'s trail has failed (or was closed); True before it opens."""
+        writer = self._writers.get(region)
+        return writer is None or writer.usable
+
     def verify(self, region: str) -> VerifyResult:
         """Flush ``region`` and verify its whole chain (seal included)."""
         writer = self._writers.get(region)
@@ -156,13 +161,19 @@ class Auditor:
         """Close every writer, then write each region's final anchor (a clean stop)."""
         with self._lock:
             writers, self._writers = dict(self._writers), {}
-        for writer in writers.values():
-            await asyncio.to_thread(writer.close)
+        healthy = {region: writer.usable for region, writer in writers.items()}
+        for region, writer in writers.items():
+            try:
+                await asyncio.to_thread(writer.close)
+            except UnavailableError:
+                healthy[region] = False
         if self._anchor is None:
             return
         async with self._anchoring:
             for region, writer in writers.items():
-                if region not in self._unchecked:  # never anchor what was never checked
+                # Never anchor what was never checked; after a failed write the files may hold
+                # records HEAD does not: no final anchor, so the next start treats it as a crash.
+                if healthy[region] and region not in self._unchecked:
                     await self._put(region, writer, final=True)
 
     async def _anchor_region(self, region: str, writer: ChainWriter, *, final: bool) -> None:

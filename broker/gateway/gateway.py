@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import asyncssh
 
@@ -39,6 +40,7 @@ class Gateway:
         output_filter: FilterFactory = identity_filter,
         recorder: RecorderFactory = null_recorder,
         upstream: UpstreamResolver | None = None,
+        audit_ok: Callable[[], bool] = lambda: True,
     ) -> None:
         ca_public = openssh_public(ca_public_key)
         self.keys = keys
@@ -54,6 +56,7 @@ class Gateway:
             upstream=upstream or InventoryUpstream(store, keys.client_key),
             filters=output_filter,
             recorders=recorder,
+            audit_ok=audit_ok,
         )
         self._watching = WatcherThread(self.ctx)
         self.watcher = self._watching.watcher

@@ -36,6 +36,7 @@ WHY: dict[str, str] = {
     "target_unreachable": "the target host cannot be reached",
     "target_refused": "the target host refused the gateway",
     "recording_unavailable": "the session cannot be recorded",
+    "audit_unavailable": "the session cannot be audited",
     "malformed_request": "the client sent a malformed request",
 }
 """Reason code -> the line the engineer sees. Codes are what events record."""

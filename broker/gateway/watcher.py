@@ -9,7 +9,8 @@ so they arrive here as revocations too. Deadlines (expiry, idle) are checked
 against the gateway's clock on the same tick.
 
 If the store cannot be read for ``stale_after`` seconds, the gateway can no
-longer see revocations, so it fails closed and cuts every live session. A
+longer see revocations, so it fails closed and cuts every live session; so
+it does, at once, when the region's audit trail can no longer be written. A
 tick that fails in any other way counts the same: a watcher must not stop.
 
 The watcher decides what to cut; how a cut is carried out is the ``cut``
@@ -70,8 +71,12 @@ class Watcher:
                 self._store_down(self.ctx.clock.now(), "watcher_failed")
 
     async def tick(self) -> None:
-        """One round: store changes, then deadlines."""
+        """One round: store changes, the audit trail, then deadlines."""
         await self._poll()
+        if not self.ctx.audit_ok():
+            # Nothing done in a session could be audited, its end included: fail closed.
+            for session_id in list(self.ctx.links):
+                self._cut(session_id, "audit_unavailable")
         self._check_deadlines(self.ctx.clock.now())
 
     async def _poll(self) -> None:
