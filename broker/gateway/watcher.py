@@ -6,7 +6,10 @@ that ended since the last revision, so a revocation made through the API
 reaches a live shell well within a second. Closing a ticket,
 revoking a consent or deactivating staff revoke the sessions in the store,
 so they arrive here as revocations too. Deadlines (expiry, idle) are checked
-against the gateway's clock on the same tick.
+against the gateway's clock on the same tick: a session ends when the wall
+clock passes its ``valid_before`` or when as much time has really passed
+(monotonic clock), so stepping the wall clock back never lengthens a session
+or its idle allowance.
 
 If the store cannot be read for ``stale_after`` seconds, the gateway can no
 longer see revocations, so it fails closed and cuts every live session; so
@@ -104,9 +107,9 @@ class Watcher:
         """Expiry and idle timeout."""
         idle = self.ctx.settings.idle_timeout
         for session_id, link in list(self.ctx.links.items()):
-            if now >= link.session.valid_before:
+            if link.expired(now):
                 self._cut(session_id, "expired")
-            elif link.idle_since(now) >= idle:
+            elif link.idle_for() >= idle:
                 self._cut(session_id, "idle_timeout")
 
     def _cut(self, session_id: SessionId, reason: str) -> None:

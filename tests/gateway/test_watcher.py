@@ -191,3 +191,43 @@ class TimedRecorder(NullRecorder):
     def output(self, data: bytes) -> None:
         """Note when output was recorded."""
         self.out.append(time.monotonic())
+
+
+class TestClockJumps:
+    """The wall clock stepped forward ends a session; stepped back, it lengthens nothing."""
+
+    async def test_a_forward_step_past_expiry_cuts(self, harness: Harness) -> None:
+        """The wall clock stepped past ``valid_before`` (no time passed): expired."""
+        session, process = await _live_shell(harness)
+        harness.clock.jump(16 * 60)
+        output = await _cut_output(process)
+        assert b"the session has expired" in output
+        await harness.wait_for("session.closed")
+        assert (await harness.store.get_session(session.id)).state == "expired"
+
+    async def test_a_backward_step_does_not_extend_the_session(self, harness: Harness) -> None:
+        """Stepped back an hour, then 16 minutes really pass: expired all the same."""
+        session, process = await _live_shell(harness)
+        harness.clock.jump(-3600)
+        harness.clock.advance(16 * 60)
+        assert harness.clock.now() < session.valid_before  # the wall clock alone would wait
+        output = await _cut_output(process)
+        assert b"the session has expired" in output
+
+    async def test_a_backward_step_does_not_extend_idleness(self, harness: Harness) -> None:
+        """Stepped back an hour, then the idle timeout really passes: cut for idleness."""
+        await harness.start(GatewaySettings(idle_timeout=60))
+        _, process = await _live_shell(harness)
+        harness.clock.jump(-3600)
+
+        async def keep_advancing() -> None:
+            while True:  # the prompt may still count as activity: keep time moving
+                harness.clock.advance(61)
+                await asyncio.sleep(0.3)
+
+        ticker = asyncio.create_task(keep_advancing())
+        try:
+            output = await _cut_output(process)
+        finally:
+            ticker.cancel()
+        assert b"idle for too long" in output
