@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
+from broker.audit.anchor import AuditAnchor
 from broker.aws.clients import ClientFactory
 from broker.aws.errors import AWS_ERRORS, error_code, unavailable
 from broker.clock import Clock, SystemClock
@@ -87,12 +88,14 @@ class KmsLogsAnchor:
             self._ensure_stream(logs, anchor.region, group)
             body = {"anchor": asdict(anchor), "signature": base64.b64encode(signature).decode()}
             stamp = self._timestamp(anchor.region)
-            logs.put_log_events(
+            answer = logs.put_log_events(
                 logGroupName=group, logStreamName=STREAM,
                 logEvents=[{"timestamp": stamp, "message": json.dumps(body, sort_keys=True)}],
             )  # fmt: skip
         except AWS_ERRORS as error:
             raise unavailable("audit_anchor_failed", "audit anchor", error) from None
+        if answer.get("rejectedLogEventsInfo"):  # too old or too new: the clock is far off
+            raise UnavailableError("audit_anchor_failed", "CloudWatch Logs rejected the anchor")
         self._last_ms[anchor.region] = stamp
 
     def _timestamp(self, region: Region) -> int:
@@ -144,6 +147,31 @@ class KmsLogsAnchor:
 
     def _logs(self, region: Region) -> Any:
         return self._clients.client("logs", region)
+
+
+class RoutedAnchor:
+    """``AuditAnchor``: KMS-signed for the regions with a key, ``fallback`` for every other.
+
+    A region with no anchor key (or none served at all: an imported org's home
+    whose events still land in a chain) is anchored all the same, in the store."""
+
+    def __init__(
+        self, signed: KmsLogsAnchor, regions: frozenset[Region], fallback: AuditAnchor
+    ) -> None:
+        self._signed = signed
+        self._regions = regions
+        self._fallback = fallback
+
+    def _for(self, region: Region) -> AuditAnchor:
+        return self._signed if region in self._regions else self._fallback
+
+    async def put(self, anchor: Anchor) -> None:
+        """Append ``anchor`` where its region's anchors are kept."""
+        await self._for(anchor.region).put(anchor)
+
+    async def latest(self, region: Region) -> Anchor | None:
+        """The latest anchor from where ``region``'s anchors are kept."""
+        return await self._for(region).latest(region)
 
 
 def _parse(message: str, region: Region) -> tuple[Anchor, bytes]:

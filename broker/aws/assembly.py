@@ -26,7 +26,7 @@ import asyncssh
 
 from broker.audit import Auditor
 from broker.audit.anchor import AuditAnchor, StoreAnchor
-from broker.aws.anchor import KmsLogsAnchor
+from broker.aws.anchor import KmsLogsAnchor, RoutedAnchor
 from broker.aws.audit_mirror import AuditMirror
 from broker.aws.clients import ClientFactory
 from broker.aws.cloudwatch import CloudWatchSink
@@ -37,7 +37,7 @@ from broker.aws.targets import Ec2Targets
 from broker.aws.upstream import Ec2Upstream
 from broker.clock import Clock, SystemClock
 from broker.config import Config, aws_settings
-from broker.errors import InputError, RegionMismatch, UnavailableError
+from broker.errors import RegionMismatch, UnavailableError
 from broker.gateway.hooks import Recorder, RecorderFactory
 from broker.gateway.upstream import InventoryUpstream, UpstreamResolver
 from broker.models import Session
@@ -154,17 +154,16 @@ class AwsParts:
 def audit_anchor(
     settings: AwsSettings, clients: ClientFactory, store: DynamoStore, clock: Clock
 ) -> AuditAnchor:
-    """KMS-signed anchors in CloudWatch Logs when every region names an anchor key.
+    """KMS-signed anchors in CloudWatch Logs for each region with an ``anchor_key_id``.
 
-    Without any, the anchors go to the DynamoDB store (outside the state folder
-    all the same); a mix is refused rather than guessed."""
-    keys = {r: s.anchor_key_id for r, s in settings.regions.items()}
-    if not any(keys.values()):
+    Every other region's anchors (no key, or a region with events but no AWS
+    settings) go to the DynamoDB store: outside the state folder all the same."""
+    keyed = {r: (s.anchor_key_id, s.log_group) for r, s in settings.regions.items()}
+    where = {r: (key, group) for r, (key, group) in keyed.items() if key is not None}
+    if not where:
         return StoreAnchor(store)
-    if not all(keys.values()):
-        raise InputError("aws.regions.anchor_key_id", "set for every region or for none")
-    where = {r: (str(k), settings.regions[r].log_group) for r, k in keys.items()}
-    return KmsLogsAnchor(clients, where, clock=clock)
+    signed = KmsLogsAnchor(clients, where, clock=clock)
+    return RoutedAnchor(signed, frozenset(where), StoreAnchor(store))
 
 
 def _stream_name() -> str:

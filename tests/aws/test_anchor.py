@@ -100,3 +100,12 @@ class TestKmsLogsAnchor(AnchorContract):
         )  # fmt: skip
         assert verified["SignatureValid"]
         assert await place.latest(US) is None
+
+    async def test_an_anchor_cloudwatch_rejects_is_not_taken_as_kept(
+        self, place: AuditAnchor
+    ) -> None:
+        """A clock a month off makes CloudWatch refuse the event: ``put`` says so."""
+        self.clock.jump(-30 * 86400)
+        with pytest.raises(UnavailableError, match="rejected"):
+            await place.put(anchor(EU, 1, 3))
+        assert await place.latest(EU) is None
