@@ -53,7 +53,7 @@ class Watcher:
         self.stale_after = stale_after
         self.cut = cut
         self.revision = 0
-        self._last_ok: datetime | None = None
+        self._last_ok: float | None = None  # monotonic: a stepped clock neither hides nor fakes it
 
     async def prime(self) -> None:
         """Start from the store's current revision (nothing is live yet).
@@ -61,7 +61,7 @@ class Watcher:
         Asking for changes after the largest revision there can be returns the
         current revision and no rows: a long-lived store is not read whole."""
         self.revision, _ = await self.ctx.store.ended_sessions(self.ctx.region, LATEST)
-        self._last_ok = self.ctx.clock.now()
+        self._last_ok = self.ctx.clock.monotonic()
 
     async def run(self) -> None:
         """Tick forever; a failed tick is logged and counted as an unreadable store."""
@@ -71,7 +71,7 @@ class Watcher:
                 await self.tick()
             except Exception:  # a watcher that stopped would cut nothing
                 log.exception("gateway %s: watcher tick failed", self.ctx.region)
-                self._store_down(self.ctx.clock.now(), "watcher_failed")
+                self._store_down("watcher_failed")
 
     async def tick(self) -> None:
         """One round: store changes, the audit trail, then deadlines."""
@@ -84,22 +84,22 @@ class Watcher:
 
     async def _poll(self) -> None:
         """Cut every live link whose session the store says has ended."""
-        now = self.ctx.clock.now()
+        now = self.ctx.clock.monotonic()
         try:
             self.revision, ended = await self.ctx.store.ended_sessions(
                 self.ctx.region, self.revision
             )
         except BrokerError as error:
-            self._store_down(now, error.code)
+            self._store_down(error.code)
             return
         self._last_ok = now
         for session in ended:
             self._cut(session.id, session.state)  # revoked, closed or expired: the reason
 
-    def _store_down(self, now: datetime, code: str) -> None:
+    def _store_down(self, code: str) -> None:
         """Fail closed once the store has been unreadable for too long."""
         log.warning("gateway %s: session changes unreadable: %s", self.ctx.region, code)
-        if self._last_ok is None or (now - self._last_ok).total_seconds() >= self.stale_after:
+        if self._last_ok is None or self.ctx.clock.monotonic() - self._last_ok >= self.stale_after:
             for session_id in list(self.ctx.links):
                 self._cut(session_id, "store_unavailable")
 

@@ -267,3 +267,45 @@ class TestAnchoring:
         """At seq 0 the anchored hash is the region's genesis."""
         anchor = Anchor(Region(REGION), 1, 0, genesis(REGION), 1, 0, 0, "t", True)
         assert unproven(tmp_path, Head(REGION, 1, 0, 0, 0, genesis(REGION)), anchor) == 0
+
+
+class _Flaky:
+    """An ``AuditAnchor`` that is unreachable while ``down`` (its store, KMS or CloudWatch)."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.down = False
+
+    async def put(self, anchor) -> None:
+        if self.down:
+            raise UnavailableError("audit_anchor_failed", "anchor unreachable")
+        await self.inner.put(anchor)
+
+    async def latest(self, region):
+        if self.down:
+            raise UnavailableError("audit_anchor_failed", "anchor unreachable")
+        return await self.inner.latest(region)
+
+
+class TestAnchorUnreachable:
+    """The anchor place away for a while: events still chain, the gap shows, then closes."""
+
+    async def test_the_tail_is_unproven_until_the_anchor_returns(
+        self, make_auditor, anchors, state, capsys
+    ):
+        """Passes fail (raising), the trail keeps its events; the first pass back anchors all."""
+        flaky = _Flaky(anchors)
+        auditor = make_auditor(flaky)
+        await auditor.open([Region(REGION)])
+        flaky.down = True
+        fill(auditor, 3)
+        with pytest.raises(UnavailableError):
+            await auditor.anchor()
+        status, out = await verify(state, capsys)
+        assert status == 1
+        assert "UNSEALED TAIL: 3 records" in out
+        flaky.down = False
+        await auditor.anchor()
+        status, out = await verify(state, capsys)
+        assert (status, out.strip()) == (0, f"{REGION}: ok (3 records)")
+        await auditor.aclose()
