@@ -103,22 +103,25 @@ async def verify(state, capsys, *extra: str) -> tuple[int, str]:
     return status, capsys.readouterr().out
 
 
-@pytest.fixture
-async def stopped(make_auditor, state, anchors):
-    """Ten records, anchored, then a clean stop (the last anchor is final)."""
+async def ten_records(make_auditor, anchors):
+    """An anchored auditor, opened, with ten records emitted."""
     auditor = make_auditor(anchors)
     await auditor.open([Region(REGION)])
     fill(auditor, 10)
-    await auditor.aclose()
+    return auditor
+
+
+@pytest.fixture
+async def stopped(make_auditor, state, anchors):
+    """Ten records, anchored, then a clean stop (the last anchor is final)."""
+    await (await ten_records(make_auditor, anchors)).aclose()
     return state
 
 
 @pytest.fixture
 async def crashed(make_auditor, state, anchors):
     """Ten records anchored, then the process died: no final anchor."""
-    auditor = make_auditor(anchors)
-    await auditor.open([Region(REGION)])
-    fill(auditor, 10)
+    auditor = await ten_records(make_auditor, anchors)
     await auditor.anchor()
     auditor.close()  # the files are whole; the anchor store never hears of a stop
     return state
@@ -161,18 +164,13 @@ class TestAppendAfterHead:
         assert status == 0
         assert "2 records after seq 10 sealed at a restart after a crash" in out
 
-    async def test_after_a_clean_stop_any_tail_is_tampering(
-        self, stopped, make_auditor, anchors, capsys
-    ):
-        """The broker wrote nothing after its final anchor: verify and the writer both refuse."""
+    async def test_after_a_clean_stop_any_tail_is_tampering(self, stopped, capsys):
+        """The broker wrote nothing after its final anchor: verify says BROKEN."""
         forge_append(stopped, 1)
         status, out = await verify(stopped, capsys)
         assert status == 1
         assert "BROKEN at" in out
         assert "1 records follow the final anchor" in out
-        with pytest.raises(UnavailableError) as refused:
-            await make_auditor(anchors).open([Region(REGION)])
-        assert refused.value.code == "audit_chain_broken"
 
 
 class TestTruncateAndReseal:
@@ -193,18 +191,12 @@ class TestTruncateAndReseal:
         assert status == 1
         assert "truncated: records 8 to 10 are anchored but missing" in out
 
-    async def test_the_writer_refuses_to_open(self, stopped, make_auditor, anchors):
-        """The broker does not start writing on a truncated chain."""
-        forge_truncate(stopped, 3)
-        with pytest.raises(UnavailableError, match="truncated"):
-            await make_auditor(anchors).open([Region(REGION)])
-
     async def test_truncating_everything_is_caught_too(self, crashed, capsys):
         """Even an empty chain (no segments, genesis HEAD) contradicts an anchor at seq 10."""
         directory = audit_dir(crashed, REGION)
         for _, path in list_segments(directory):
             path.unlink()
-        genesis_head = Head(REGION, 1, 0, 0, 0, json.loads('""') or "0" * 64)
+        genesis_head = Head(REGION, 1, 0, 0, 0, genesis(REGION))
         write_head(
             directory, genesis_head, FileSecretSource(crashed).secret(Region(REGION)), sync=False
         )
@@ -223,11 +215,27 @@ class TestRewriteAndReseal:
         assert status == 1
         assert "00000001.jsonl:10: record differs from its anchor: rewritten" in out
 
-    async def test_the_writer_refuses_to_open(self, stopped, make_auditor, anchors):
-        """The writer's quick check (the anchored line's hash at its offset) catches it."""
-        forge_rewrite(stopped, 9)
-        with pytest.raises(UnavailableError, match="anchored record"):
+
+class TestTheWriterRefuses:
+    """The broker does not start writing on a chain its anchor contradicts."""
+
+    @pytest.mark.parametrize(
+        ("forge", "why"),
+        [
+            (lambda state: forge_truncate(state, 3), "truncated"),
+            (lambda state: forge_rewrite(state, 9), "anchored record"),
+            (lambda state: forge_append(state, 1), "follow the final anchor"),
+        ],
+        ids=["truncated", "rewritten", "appended-after-a-clean-stop"],
+    )
+    async def test_open_fails_closed(self, stopped, make_auditor, anchors, forge, why):
+        """``open`` raises ``audit_chain_broken`` naming why; nothing is written."""
+        forge(stopped)
+        before = _records(stopped)
+        with pytest.raises(UnavailableError, match=why) as refused:
             await make_auditor(anchors).open([Region(REGION)])
+        assert refused.value.code == "audit_chain_broken"
+        assert _records(stopped) == before
 
 
 class TestAnchoring:

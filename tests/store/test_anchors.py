@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,9 +12,7 @@ from broker.errors import ConflictError
 from broker.store.base import Store
 from broker.store.sqlite import DEFAULT_FILENAME, SqliteStore
 from tests.audit.anchor_contract import EU, AnchorContract, anchor
-from tests.aws.conftest import FAKE_ENV
-from tests.aws.moto_server import MotoServer
-from tests.store.test_dynamodb import _store as dynamo_store
+from tests.store.conftest import DynamoBacked
 
 
 class _StoreBacked(AnchorContract):
@@ -65,27 +62,5 @@ class TestSqliteAnchors(_StoreBacked):
             conn.close()
 
 
-@pytest.fixture(scope="module")
-def dynamo_server() -> Iterator[MotoServer]:
-    """One moto server for this module."""
-    with pytest.MonkeyPatch.context() as patch:
-        for key, value in FAKE_ENV.items():
-            patch.setenv(key, value)
-        server = MotoServer()
-        server.start()
-        yield server
-        server.stop()
-
-
-class TestDynamoAnchors(_StoreBacked):
+class TestDynamoAnchors(DynamoBacked, _StoreBacked):
     """Anchors in the DynamoDB store (moto)."""
-
-    @pytest.fixture(autouse=True)
-    def _server(self, dynamo_server: MotoServer) -> None:
-        self.server = dynamo_server
-
-    async def open_store(self, tmp_path: Path) -> Store:
-        """A store on a fresh table."""
-        store = dynamo_store(self.server.url)
-        store.create_table()
-        return store
