@@ -61,6 +61,7 @@ class VerifyResult:
     unsealed_records: int = 0
     torn_tail: bool = False
     anchored_seq: int | None = None
+    """The latest anchor's seq; None when not checked or the region has no anchor."""
     unproven_records: int = 0
     tail_seals: tuple[tuple[int, int], ...] = ()
     """``(after_seq, records)`` of each tail a restart sealed after a crash."""
@@ -144,7 +145,7 @@ def verify_directory(
     return VerifyResult(
         region, walk.seq, walk.hash, None, secret is not None,
         walk.seq - (head.seq if head is not None else 0), walk.torn_at is not None,
-        (anchor.seq if anchor else 0) if anchored else None,
+        anchor.seq if anchor else None,
         walk.seq - (anchor.seq if anchor else 0) if anchored else 0, tuple(walk.tail_seals),
     )  # fmt: skip
 

@@ -106,9 +106,14 @@ def _describe(result: VerifyResult) -> str:
         for after, n in result.tail_seals
     )
     if result.unproven_records:
+        where = (
+            "with no anchor at all"
+            if result.anchored_seq is None
+            else f"after the last anchor (seq {result.anchored_seq})"
+        )
         return (
-            f"{result.region}: UNSEALED TAIL: {result.unproven_records} records after the last"
-            f" anchor (seq {result.anchored_seq}) are unproven ({result.records} records{seals})"
+            f"{result.region}: UNSEALED TAIL: {result.unproven_records} records {where}"
+            f" are unproven ({result.records} records{seals})"
         )
     return f"{result.region}: ok ({result.records} records{seals})"
 

@@ -183,6 +183,7 @@ class TestTruncateAndReseal:
         status, out = await verify(stopped, capsys, "--accept-unsealed")
         assert status == 0
         assert "BROKEN" not in out
+        assert "UNSEALED TAIL: 7 records with no anchor at all are unproven" in out
 
     async def test_verify_names_the_missing_records(self, stopped, capsys):
         """Records 8 to 10 were anchored; the chain ends at 7."""
