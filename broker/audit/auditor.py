@@ -101,11 +101,16 @@ class Auditor:
         return writer is None or writer.usable
 
     def verify(self, region: str) -> VerifyResult:
-        """Flush ``region`` and verify its whole chain (seal included)."""
+        """Flush ``region`` and verify its whole chain (seal included).
+
+        An anchoring auditor also checks it against the last anchor it wrote or
+        found for the region (in memory, so no I/O beyond the chain)."""
         writer = self._writers.get(region)
         if writer is not None:
             writer.flush()
-        return verify_region(self._state, region, self._secrets)
+        anchored = self._anchor is not None and region not in self._unchecked
+        anchor = self._anchored.get(region) if anchored else None
+        return verify_region(self._state, region, self._secrets, anchor, anchored=anchored)
 
     def query(self, region: str, query: AuditQuery) -> Page:
         """Flush ``region`` and read matching records back."""

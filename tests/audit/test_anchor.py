@@ -242,6 +242,17 @@ class TestTheWriterRefuses:
 class TestAnchoring:
     """When the auditor anchors, and what ``unproven`` counts."""
 
+    async def test_the_auditors_own_verify_checks_its_last_anchor(self, make_auditor, anchors):
+        """A running broker's chain rewritten under it fails ``Auditor.verify`` (the TIA's)."""
+        auditor = await ten_records(make_auditor, anchors)
+        await auditor.anchor()
+        assert auditor.verify(REGION).ok
+        forge_rewrite(auditor.state_dir, 9)
+        result = auditor.verify(REGION)
+        assert not result.ok
+        assert result.problem.reason == "record differs from its anchor: rewritten"
+        auditor.close()
+
     async def test_each_pass_anchors_a_moved_head_once(self, make_auditor, anchors):
         """A pass after new records writes one anchor at the head; an idle pass writes none."""
         auditor = make_auditor(anchors)
