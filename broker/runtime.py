@@ -96,7 +96,7 @@ class Runtime:
         self._tasks.append(asyncio.get_running_loop().create_task(self.auditor.flush_every(1.0)))
         self.store = self._open_store()
         self.auditor.use_anchor(self._anchor())
-        await self.auditor.open(list(self.config.regions))
+        await self._open_trails()
         fresh = not (await self.store.list_staff())
         policy = PolicyConfig.from_mapping(self.config.policy)
         cas = CARegistry(self._key_store(), self.clock)
@@ -118,6 +118,17 @@ class Runtime:
         self.aws = AwsParts.build(self.config, self.clock, self.auditor)
         self.aws.start()
         return self.aws.store
+
+    async def _open_trails(self) -> None:
+        """Open and check every region's trail; one that fails refuses only its own region.
+
+        Its events then raise ``audit_unavailable``: grants there answer 503 and
+        its gateway refuses logins, while the other regions serve (fail closed
+        per region, and said loudly)."""
+        try:
+            await self._auditor().open(list(self.config.regions))
+        except BrokerError as error:
+            log.error("audit trail unavailable at start", code=error.code, reason=str(error))
 
     def _anchor(self) -> AuditAnchor:
         """Where each region's sealed audit head is anchored: AWS mode's choice, or the store."""

@@ -131,11 +131,22 @@ class Auditor:
     async def open(self, regions: list[Region]) -> None:
         """Open each region's chain, check it against its anchor, and anchor it.
 
-        Raises ``UnavailableError`` (``audit_chain_broken``) for a chain that
-        was truncated or rewritten, or extended after a clean stop."""
+        Every region is tried; then the first failure is raised: ``audit_chain_broken``
+        for a chain that was truncated or rewritten, or extended after a clean stop
+        (that region's trail then refuses every event, the others work), or an
+        anchor place that cannot be reached (the check is retried every pass)."""
+        failed: BrokerError | None = None
         for region in regions:
-            await asyncio.to_thread(self._writer, region)
-        await self.anchor()
+            try:
+                await asyncio.to_thread(self._writer, region)
+            except BrokerError as error:
+                failed = failed or error
+        try:
+            await self.anchor()
+        except BrokerError as error:
+            failed = failed or error
+        if failed is not None:
+            raise failed
 
     async def anchor(self, *, final: bool = False) -> None:
         """Flush every region and anchor each head that moved; without an anchor, flush.

@@ -220,6 +220,19 @@ class TestRewriteAndReseal:
 class TestTheWriterRefuses:
     """The broker does not start writing on a chain its anchor contradicts."""
 
+    async def test_only_the_broken_region_is_refused(self, stopped, make_auditor, anchors):
+        """Another region opened alongside works; the broken one refuses every event."""
+        forge_truncate(stopped, 3)
+        auditor = make_auditor(anchors)
+        with pytest.raises(UnavailableError, match="truncated"):
+            await auditor.open([Region(REGION), Region("us-east-1")])
+        assert auditor.emit("session.denied", region="us-east-1", reasons=["x"])["seq"] == 1
+        assert not auditor.writable(REGION)
+        with pytest.raises(UnavailableError):
+            auditor.emit("session.denied", region=REGION, reasons=["x"])
+        await auditor.aclose()
+        assert (await anchors.latest(Region(REGION))).seq == 10  # nothing anchored over it
+
     @pytest.mark.parametrize(
         ("forge", "why"),
         [
