@@ -16,7 +16,6 @@ from broker.audit.anchor import TAIL_EVENT, unproven
 from broker.audit.keys import FileSecretSource, audit_dir
 from broker.audit.segments import (
     Head,
-    encode_record,
     genesis,
     list_segments,
     read_head,
@@ -27,73 +26,7 @@ from broker.errors import UnavailableError
 from broker.models import Anchor
 from broker.typing import Region
 from tests.audit.conftest import REGION, fill
-
-
-def _records(state) -> list[bytes]:
-    """Every line of the region's chain, in order."""
-    return [
-        line
-        for _, path in list_segments(audit_dir(state, REGION))
-        for line in path.read_bytes().splitlines(keepends=True)
-    ]
-
-
-def _reseal(state) -> None:
-    """Rewrite the chain into one segment and seal HEAD over its end with the folder's key."""
-    directory = audit_dir(state, REGION)
-    lines = _records(state)
-    for _, path in list_segments(directory):
-        path.unlink()
-    (directory / "00000001.jsonl").write_bytes(b"".join(lines))
-    last = json.loads(lines[-1])
-    head = Head(REGION, 1, len(lines), sum(map(len, lines)), last["seq"], last["hash"])
-    write_head(directory, head, FileSecretSource(state).secret(Region(REGION)), sync=False)
-
-
-def forge_append(state, count: int = 1) -> None:
-    """Append ``count`` correctly chained records after HEAD, and re-seal HEAD over them."""
-    directory = audit_dir(state, REGION)
-    last = json.loads(_records(state)[-1])
-    with (directory / list_segments(directory)[-1][1].name).open("ab") as stream:
-        for _ in range(count):
-            record = {
-                "seq": last["seq"] + 1, "time": last["time"], "region": REGION,
-                "event": "consent.granted", "consent_id": "c-forged", "ticket_id": "T-1",
-                "staff_id": "eng-us-1", "prev": last["hash"],
-            }  # fmt: skip
-            line, digest = encode_record(record)
-            stream.write(line)
-            last = {**record, "hash": digest}
-    _reseal(state)
-
-
-def forge_truncate(state, count: int) -> None:
-    """Drop the last ``count`` records and re-seal HEAD over what is left."""
-    directory = audit_dir(state, REGION)
-    lines = _records(state)[:-count]
-    for _, path in list_segments(directory):
-        path.unlink()
-    (directory / "00000001.jsonl").write_bytes(b"".join(lines))
-    _reseal(state)
-
-
-def forge_rewrite(state, seq: int) -> None:
-    """Change record ``seq`` and re-chain every record after it; re-seal HEAD."""
-    lines = _records(state)
-    kept, prev = lines[: seq - 1], json.loads(lines[seq - 2])["hash"]
-    for raw in lines[seq - 1 :]:
-        record = json.loads(raw)
-        record.pop("hash")
-        record["prev"] = prev
-        if record["seq"] == seq:
-            record["staff_country"] = "DE"
-        line, prev = encode_record(record)
-        kept.append(line)
-    directory = audit_dir(state, REGION)
-    for _, path in list_segments(directory):
-        path.unlink()
-    (directory / "00000001.jsonl").write_bytes(b"".join(kept))
-    _reseal(state)
+from tests.audit.forgery import forge_append, forge_rewrite, forge_truncate, records_of
 
 
 async def verify(state, capsys, *extra: str) -> tuple[int, str]:
@@ -103,7 +36,7 @@ async def verify(state, capsys, *extra: str) -> tuple[int, str]:
     return status, capsys.readouterr().out
 
 
-async def ten_records(make_auditor, anchors):
+async def tenrecords_of(make_auditor, anchors):
     """An anchored auditor, opened, with ten records emitted."""
     auditor = make_auditor(anchors)
     await auditor.open([Region(REGION)])
@@ -114,14 +47,14 @@ async def ten_records(make_auditor, anchors):
 @pytest.fixture
 async def stopped(make_auditor, state, anchors):
     """Ten records, anchored, then a clean stop (the last anchor is final)."""
-    await (await ten_records(make_auditor, anchors)).aclose()
+    await (await tenrecords_of(make_auditor, anchors)).aclose()
     return state
 
 
 @pytest.fixture
 async def crashed(make_auditor, state, anchors):
     """Ten records anchored, then the process died: no final anchor."""
-    auditor = await ten_records(make_auditor, anchors)
+    auditor = await tenrecords_of(make_auditor, anchors)
     await auditor.anchor()
     auditor.close()  # the files are whole; the anchor store never hears of a stop
     return state
@@ -158,7 +91,7 @@ class TestAppendAfterHead:
         auditor = make_auditor(anchors)
         await auditor.open([Region(REGION)])
         await auditor.aclose()
-        marker = json.loads(_records(crashed)[-1])
+        marker = json.loads(records_of(crashed)[-1])
         assert (marker["event"], marker["records"], marker["after_seq"]) == (TAIL_EVENT, 2, 10)
         status, out = await verify(crashed, capsys)
         assert status == 0
@@ -185,7 +118,7 @@ class TestTruncateAndReseal:
         assert "BROKEN" not in out
         assert "UNSEALED TAIL: 7 records with no anchor at all are unproven" in out
 
-    async def test_verify_names_the_missing_records(self, stopped, capsys):
+    async def test_verify_names_the_missingrecords_of(self, stopped, capsys):
         """Records 8 to 10 were anchored; the chain ends at 7."""
         forge_truncate(stopped, 3)
         status, out = await verify(stopped, capsys)
@@ -245,11 +178,11 @@ class TestTheWriterRefuses:
     async def test_open_fails_closed(self, stopped, make_auditor, anchors, forge, why):
         """``open`` raises ``audit_chain_broken`` naming why; nothing is written."""
         forge(stopped)
-        before = _records(stopped)
+        before = records_of(stopped)
         with pytest.raises(UnavailableError, match=why) as refused:
             await make_auditor(anchors).open([Region(REGION)])
         assert refused.value.code == "audit_chain_broken"
-        assert _records(stopped) == before
+        assert records_of(stopped) == before
 
 
 class TestAnchoring:
@@ -257,7 +190,7 @@ class TestAnchoring:
 
     async def test_the_auditors_own_verify_checks_its_last_anchor(self, make_auditor, anchors):
         """A running broker's chain rewritten under it fails ``Auditor.verify`` (the TIA's)."""
-        auditor = await ten_records(make_auditor, anchors)
+        auditor = await tenrecords_of(make_auditor, anchors)
         await auditor.anchor()
         assert auditor.verify(REGION).ok
         forge_rewrite(auditor.state_dir, 9)
@@ -289,7 +222,7 @@ class TestAnchoring:
         fill(auditor, 1)
         await auditor.anchor()
         await auditor.aclose()
-        events = [json.loads(line)["event"] for line in _records(crashed)[-2:]]
+        events = [json.loads(line)["event"] for line in records_of(crashed)[-2:]]
         assert events == ["session.issued", TAIL_EVENT]
 
     def test_an_unanchored_chain_is_all_unproven(self, tmp_path):
