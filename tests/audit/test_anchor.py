@@ -36,7 +36,7 @@ async def verify(state, capsys, *extra: str) -> tuple[int, str]:
     return status, capsys.readouterr().out
 
 
-async def tenrecords_of(make_auditor, anchors):
+async def ten_records(make_auditor, anchors):
     """An anchored auditor, opened, with ten records emitted."""
     auditor = make_auditor(anchors)
     await auditor.open([Region(REGION)])
@@ -47,14 +47,14 @@ async def tenrecords_of(make_auditor, anchors):
 @pytest.fixture
 async def stopped(make_auditor, state, anchors):
     """Ten records, anchored, then a clean stop (the last anchor is final)."""
-    await (await tenrecords_of(make_auditor, anchors)).aclose()
+    await (await ten_records(make_auditor, anchors)).aclose()
     return state
 
 
 @pytest.fixture
 async def crashed(make_auditor, state, anchors):
     """Ten records anchored, then the process died: no final anchor."""
-    auditor = await tenrecords_of(make_auditor, anchors)
+    auditor = await ten_records(make_auditor, anchors)
     await auditor.anchor()
     auditor.close()  # the files are whole; the anchor store never hears of a stop
     return state
@@ -118,7 +118,7 @@ class TestTruncateAndReseal:
         assert "BROKEN" not in out
         assert "UNSEALED TAIL: 7 records with no anchor at all are unproven" in out
 
-    async def test_verify_names_the_missingrecords_of(self, stopped, capsys):
+    async def test_verify_names_the_missing_records(self, stopped, capsys):
         """Records 8 to 10 were anchored; the chain ends at 7."""
         forge_truncate(stopped, 3)
         status, out = await verify(stopped, capsys)
@@ -190,7 +190,7 @@ class TestAnchoring:
 
     async def test_the_auditors_own_verify_checks_its_last_anchor(self, make_auditor, anchors):
         """A running broker's chain rewritten under it fails ``Auditor.verify`` (the TIA's)."""
-        auditor = await tenrecords_of(make_auditor, anchors)
+        auditor = await ten_records(make_auditor, anchors)
         await auditor.anchor()
         assert auditor.verify(REGION).ok
         forge_rewrite(auditor.state_dir, 9)

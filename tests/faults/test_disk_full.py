@@ -62,15 +62,6 @@ def _write_until_full(stream: BinaryIO, chunk: bytes) -> OSError:
             return error
 
 
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """HOME and BROKER_STATE for the CLI and ssh; returns the state folder."""
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("BROKER_STATE", str(tmp_path / "state"))
-    monkeypatch.delenv("BROKER_API", raising=False)
-    return tmp_path / "state"
-
-
 @contextlib.asynccontextmanager
 async def broker(state: Path) -> AsyncIterator[Runtime]:
     """A local-mode broker on ``state`` for the block."""
@@ -110,11 +101,11 @@ class TestRecordingsFull:
     """The recordings file system fills while a session is live."""
 
     async def test_live_cut_new_refused_nothing_corrupt(
-        self, env: Path, capsys: pytest.CaptureFixture[str]
+        self, state: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
         """The live shell is cut (recording_unavailable); a new one is refused; all verifies."""
-        with tmpfs(env / "regions" / REGION / "recordings", "24m") as folder:
-            async with broker(env):
+        with tmpfs(state / "regions" / REGION / "recordings", "24m") as folder:
+            async with broker(state):
                 session_id, shell = await live_shell(capsys)
                 try:
                     filler = fill(folder)
@@ -129,21 +120,21 @@ class TestRecordingsFull:
                 refused.close()
                 assert refused.process.returncode != 0
                 assert b"the session cannot be recorded" in refused.output
-            info = read_info(region_recording(env, REGION, session_id), REGION)
+            info = read_info(region_recording(state, REGION, session_id), REGION)
             assert info.counts["o"] >= 1  # what was written before the disk filled reads back
             filler.unlink()
-            await verify_after_restart(env, capsys)
+            await verify_after_restart(state, capsys)
 
 
 class TestAuditFull:
     """The audit trail's file system fills while a session is live."""
 
     async def test_live_cut_new_refused_chain_intact(
-        self, env: Path, capsys: pytest.CaptureFixture[str]
+        self, state: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
         """Once the trail cannot be written: the live shell is cut, new grants get 503."""
-        with tmpfs(env / "regions" / REGION / "audit", "1m") as folder:
-            async with broker(env) as runtime:
+        with tmpfs(state / "regions" / REGION / "audit", "1m") as folder:
+            async with broker(state) as runtime:
                 _, shell = await live_shell(capsys)
                 try:
                     filler = fill(folder)
@@ -163,5 +154,5 @@ class TestAuditFull:
                 assert status != 0
                 assert "audit" in err
             filler.unlink()
-            out = await verify_after_restart(env, capsys)
+            out = await verify_after_restart(state, capsys)
             assert f"{REGION}: ok (" in out

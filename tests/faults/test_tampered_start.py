@@ -16,15 +16,6 @@ from tests.audit.forgery import forge_append
 from tests.cli.test_walkthrough import cli
 
 
-@pytest.fixture
-def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """HOME and BROKER_STATE for the CLI; the state folder."""
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("BROKER_STATE", str(tmp_path / "state"))
-    monkeypatch.delenv("BROKER_API", raising=False)
-    return tmp_path / "state"
-
-
 class TestForgedTailAtStart:
     """Records appended to eu-central-1's trail between a clean stop and the next start."""
 

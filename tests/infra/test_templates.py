@@ -22,8 +22,7 @@ from broker.events import MemorySink
 from broker.models import Anchor
 from broker.store.dynamodb import DynamoStore
 from broker.typing import Region
-from tests.aws.conftest import FAKE_ENV
-from tests.aws.moto_server import MotoServer
+from tests.aws.conftest import fake_aws
 from tests.store.world import session, world
 
 # moto's CloudFormation does not model AWS::S3::BucketPolicy and warns (in its
@@ -39,13 +38,8 @@ AMI = "ami-12c6146b"
 @pytest.fixture(scope="module")
 def clients() -> Iterator[ClientFactory]:
     """A moto server for eu-central-1 and a factory pointing at it."""
-    with pytest.MonkeyPatch.context() as patch:
-        for key, value in FAKE_ENV.items():
-            patch.setenv(key, value)
-        server = MotoServer()
-        server.start()
+    with fake_aws() as server:
         yield ClientFactory({EU: server.url}, max_attempts=1)
-        server.stop()
 
 
 def _deploy(clients: ClientFactory, name: str, template: str, **params: str) -> dict[str, str]:

@@ -13,7 +13,7 @@ from broker.aws.clients import ClientFactory
 from broker.store.base import Store
 from broker.store.dynamodb import DynamoStore
 from broker.typing import Region
-from tests.aws.conftest import FAKE_ENV
+from tests.aws.conftest import fake_aws
 from tests.aws.moto_server import MotoServer
 
 REGION = Region("eu-central-1")
@@ -23,13 +23,8 @@ _TABLES = itertools.count()
 @pytest.fixture(scope="module")
 def dynamo_server() -> Iterator[MotoServer]:
     """One moto server per module, with fake credentials in the environment."""
-    with pytest.MonkeyPatch.context() as patch:
-        for key, value in FAKE_ENV.items():
-            patch.setenv(key, value)
-        server = MotoServer()
-        server.start()
+    with fake_aws() as server:
         yield server
-        server.stop()
 
 
 def dynamo_store(url: str, **kwargs: object) -> DynamoStore:
