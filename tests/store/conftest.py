@@ -10,11 +10,13 @@ from pathlib import Path
 import pytest
 
 from broker.aws.clients import ClientFactory
+from broker.clock import FakeClock
 from broker.store.base import Store
 from broker.store.dynamodb import DynamoStore
 from broker.typing import Region
 from tests.aws.conftest import fake_aws
 from tests.aws.moto_server import MotoServer
+from tests.store.world import T0
 
 REGION = Region("eu-central-1")
 _TABLES = itertools.count()
@@ -42,6 +44,6 @@ class DynamoBacked:
 
     async def open_store(self, tmp_path: Path) -> Store:
         """A store on a fresh table of the moto server."""
-        store = dynamo_store(self.server.url)
+        store = dynamo_store(self.server.url, clock=FakeClock(T0))
         store.create_table()
         return store

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from broker.aws.clients import ClientFactory
+from broker.clock import FakeClock
 from broker.errors import InputError, NotFoundError
 from broker.models import Staff
 from broker.store.base import ImportBundle, SessionQuery, Store
@@ -31,7 +32,7 @@ class TestDynamoStore(DynamoBacked, StoreContract):
 @pytest.fixture
 async def dynamo(dynamo_server: MotoServer) -> AsyncIterator[DynamoStore]:
     """A fresh table holding the fixed world."""
-    store = dynamo_store(dynamo_server.url)
+    store = dynamo_store(dynamo_server.url, clock=FakeClock(T0))
     store.create_table()
     await store.import_bundle(world())
     yield store
