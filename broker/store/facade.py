@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Concatenate, Generic, ParamSpec, TypeVar
 
 from broker.clock import Clock, SystemClock
-from broker.models import Consent, Org, Session, Staff, Target, Ticket
+from broker.models import Anchor, Consent, Org, Session, Staff, Target, Ticket
 from broker.store.base import (
     GrantRecords,
     ImportBundle,
@@ -70,6 +70,8 @@ class StoreOps(Generic[H]):
     end_session: Callable[[H, SessionId, SessionState, str, datetime], Session]
     mark_connected: Callable[[H, SessionId, datetime], Session]
     ended_sessions: Callable[[H, Region, int], tuple[int, list[Session]]]
+    add_anchor: Callable[[H, Anchor], None]
+    latest_anchor: Callable[[H, Region], Anchor | None]
 
 
 class ThreadedStore(ABC, Generic[H]):
@@ -194,3 +196,12 @@ class ThreadedStore(ABC, Generic[H]):
     async def ended_sessions(self, region: Region, since: int) -> tuple[int, list[Session]]:
         """Sessions of ``region`` that ended (revoked, closed, expired) after revision ``since``."""
         return await self._read(self._ops.ended_sessions, region, since)
+
+    # -- audit anchors ----------------------------------------------------
+    async def add_anchor(self, anchor: Anchor) -> None:
+        """Append one audit anchor; ``ConflictError`` if its number is taken."""
+        await self._write(self._ops.add_anchor, anchor)
+
+    async def latest_anchor(self, region: Region) -> Anchor | None:
+        """The anchor of ``region`` with the highest number, or None."""
+        return await self._read(self._ops.latest_anchor, region)

@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Concatenate, ParamSpec, TypeVar
 
 from broker.aws.clients import ClientFactory
-from broker.aws.dynamodb import reference, sessions
+from broker.aws.dynamodb import anchors, reference, sessions
 from broker.aws.dynamodb.codec import TABLE_SCHEMA
 from broker.aws.dynamodb.importer import import_bundle
 from broker.aws.dynamodb.table import Table
@@ -60,6 +60,8 @@ OPS: StoreOps[Table] = StoreOps(
     end_session=sessions.end_session,
     mark_connected=sessions.mark_connected,
     ended_sessions=sessions.ended_sessions,
+    add_anchor=anchors.add,
+    latest_anchor=anchors.latest,
 )
 """This store's records, as functions of the table."""
 
