@@ -141,7 +141,7 @@ class ViewerServer:
             self.sent_canvas.apply([message])
             await socket.send_bytes(message)
 
-        pump = FramePump(self.view, send)
+        pump = FramePump(self.view, send, refresh=self.view.refresh_in)
         await socket.send_str(self.view.ready_message())
         pump.start()
         loop = asyncio.get_running_loop()
@@ -177,8 +177,10 @@ class ViewerServer:
             await socket.send_str(protocol.error_for(problem))
             return
         self.received.append(message)
-        if isinstance(message, Input | Paste):
-            self.shell.write(message.data.encode())
+        if isinstance(message, Input):
+            self.shell.write(self.view.encode_keys(message.data))
+        elif isinstance(message, Paste):
+            self.shell.write(self.view.encode_paste(message.data))
         elif isinstance(message, Resize):
             self.view.resize(message.cols, message.rows)
             self.shell.resize(message.cols, message.rows)

@@ -129,6 +129,11 @@ class TestWatermark:
         mark = Watermark("staff-7", "0f3c", Clock())
         assert mark.text() == "staff-7 · 0f3c · 2026-12-04 15:31Z"
 
+    def test_refresh_in(self):
+        """Seconds to the next minute: when the watermark must be redrawn."""
+        clock = Clock()
+        assert view(clock=clock).refresh_in() == pytest.approx(55.0)
+
     def test_minute_change_redraws_everything(self):
         """A new minute re-sends every row and the status bar."""
         clock = Clock()
@@ -216,3 +221,28 @@ class TestStatus:
     def test_renderer_shared(self):
         """Every view uses one renderer (fonts and caches loaded once)."""
         assert view()._renderer is shared_renderer() is view()._renderer
+
+
+class TestInput:
+    """Keys and pastes as the target expects them in its current modes."""
+
+    def test_cursor_keys_follow_decckm(self):
+        """Arrows are CSI in normal mode, SS3 after ``ESC [ ? 1 h``."""
+        v = view()
+        assert v.encode_keys("\x1b[A") == b"\x1b[A"
+        v.feed(b"\x1b[?1h")
+        assert v.encode_keys("\x1b[Ax\x1b[D") == b"\x1bOAx\x1bOD"
+        assert v.encode_keys("\x1b[1;5C") == b"\x1b[1;5C"  # modified keys keep their form
+
+    def test_bracketed_paste(self):
+        """A paste is bracketed when the target asked for it, and a pasted end
+        marker cannot close the bracket early."""
+        v = view()
+        assert v.encode_paste("ls\r") == b"ls\r"
+        v.feed(b"\x1b[?2004h")
+        pasted = v.encode_paste("a\x1b[201~rm -rf /\r")
+        assert pasted == b"\x1b[200~arm -rf /\r\x1b[201~"
+
+    def test_utf8(self):
+        """Text is sent as UTF-8."""
+        assert view().encode_keys("日本") == "日本".encode()
