@@ -30,7 +30,7 @@ from pyte.screens import Char
 from broker.errors import InputError
 from broker.viewer import protocol
 from broker.viewer.emulator import ViewScreen, ViewStream
-from broker.viewer.render import Renderer, encode_png
+from broker.viewer.render import Renderer, encode
 
 Row = tuple[tuple[Char | None, ...], int]
 _DECCKM = 1 << 5  # pyte keeps private modes shifted by 5 bits
@@ -240,10 +240,8 @@ class TerminalView:
         cell_w, cell_h = self.cell_size
         if (first, end) != (0, len(row[0])):
             image = image.crop((first * cell_w, 0, end * cell_w, cell_h))
-        header = protocol.frame_header(
-            protocol.OP_DRAW, protocol.FORMAT_PNG, (first * cell_w, y * cell_h, image.width, cell_h)
-        )
-        return header + encode_png(image)
+        rect = (first * cell_w, y * cell_h, image.width, cell_h)
+        return protocol.frame_header(protocol.OP_DRAW, protocol.FORMAT_WEBP, rect) + encode(image)
 
     def _status(self, mark: str) -> list[bytes]:
         """The status bar, when anything on it changed."""
@@ -261,9 +259,9 @@ class TerminalView:
         image = self._renderer.status(width, screen.title, self._banner, "   ".join(right), mark)
         top = screen.lines * self._renderer.cell_h
         header = protocol.frame_header(
-            protocol.OP_DRAW, protocol.FORMAT_PNG, (0, top, image.width, image.height)
+            protocol.OP_DRAW, protocol.FORMAT_WEBP, (0, top, image.width, image.height)
         )
-        return [header + encode_png(image)]
+        return [header + encode(image)]
 
 
 def _changed_span(row: Row, sent: Row | None) -> tuple[int, int]:
