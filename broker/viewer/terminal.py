@@ -29,8 +29,9 @@ from pyte.screens import Char
 
 from broker.errors import InputError
 from broker.viewer import protocol
-from broker.viewer.emulator import ViewScreen, ViewStream
+from broker.viewer.emulator import ViewScreen
 from broker.viewer.render import Renderer, encode
+from broker.viewer.stream import ViewStream
 
 Row = tuple[tuple[Char | None, ...], int]
 _DECCKM = 1 << 5  # pyte keeps private modes shifted by 5 bits

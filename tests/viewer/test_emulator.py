@@ -6,8 +6,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pyte.screens import Char
 
-from broker.viewer.emulator import PackedLine, ViewScreen, ViewStream, pack, unpack
+from broker.viewer.emulator import PackedLine, ViewScreen, pack, unpack
 from broker.viewer.plain import advance
+from broker.viewer.stream import ViewStream
 
 BLANK = Char(" ")
 
