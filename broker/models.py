@@ -7,10 +7,11 @@ never needs them, so it never holds them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from broker.typing import (
+    AccessMode,
     Basis,
     ConsentId,
     CountryCode,
@@ -30,12 +31,17 @@ from broker.typing import (
 
 @dataclass(frozen=True, slots=True)
 class Org:
-    """A customer organisation; its region is where all its data lives."""
+    """A customer organisation; its region is where all its data lives.
+
+    ``terminal_access`` is a ``standard`` org's opt-in to SSH terminals on its
+    EEA tickets; without it they get the in-region viewer only.
+    """
 
     id: OrgId
     region: Region
     tier: Tier
     record_input: bool = True
+    terminal_access: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +83,11 @@ class Target:
 
 @dataclass(frozen=True, slots=True)
 class Consent:
-    """A customer admin's consent: one ticket, one named staff member, until expiry."""
+    """A customer admin's consent: one ticket, one named staff member, until expiry.
+
+    ``waives_eea_only`` is the admin's explicit waiver of EEA-only support: an
+    ``eea_only`` org's consent for staff outside the EEA counts only with it.
+    """
 
     id: ConsentId
     org_id: OrgId
@@ -87,15 +97,24 @@ class Consent:
     created_at: datetime
     expires_at: datetime
     revoked_at: datetime | None = None
+    waives_eea_only: bool = False
 
     def valid_at(self, at: datetime) -> bool:
         """True while not revoked and strictly before expiry."""
         return self.revoked_at is None and at < self.expires_at
 
 
+EXPIRED_UNUSED = "expired_unused"
+"""The end reason of a session that expired before it ever connected."""
+
+
 @dataclass(frozen=True, slots=True)
 class Session:
-    """A granted session; ``region`` is copied from the org at issue time."""
+    """A granted session; ``region`` is copied from the org at issue time.
+
+    ``access`` is how it is reached: a ``view`` session has no certificate and
+    the gateway refuses SSH logins to it.
+    """
 
     id: SessionId
     org_id: OrgId
@@ -112,6 +131,7 @@ class Session:
     cert_serial: int | None = None
     ended_at: datetime | None = None
     end_reason: str | None = None
+    access: AccessMode = "terminal"
 
     def ids(self) -> dict[str, str]:
         """The ids every event about this session carries (the TIA groups by them)."""
@@ -121,6 +141,18 @@ class Session:
             "ticket_id": self.ticket_id,
             "staff_id": self.staff_id,
         }
+
+    def as_of(self, now: datetime) -> Session:
+        """The session as a reader at ``now`` sees it, in every store alike.
+
+        An ``issued`` session whose ``valid_before`` has passed was never used
+        and can never be: it reads as ``expired`` (ended at ``valid_before``,
+        reason ``expired_unused``). Derived on read rather than swept, so no
+        read shows it ``issued`` in the gap before a sweep; the stored row
+        keeps ``issued``, which no transition accepts past its expiry."""
+        if self.state != "issued" or now < self.valid_before:
+            return self
+        return replace(self, state="expired", ended_at=self.valid_before, end_reason=EXPIRED_UNUSED)
 
     def live_at(self, at: datetime) -> bool:
         """True when the session may still carry traffic at ``at``."""

@@ -35,14 +35,20 @@ MAX_RECORDS = 10_000
 
 
 def parse_org(data: Mapping[str, Any], at: str) -> Org:
-    """One org: ``{id, region, tier, record_input?}``."""
-    v.reject_unknown(data, ("id", "region", "tier", "record_input"), at)
+    """One org: ``{id, region, tier, record_input?, terminal_access?}``.
+
+    An absent flag takes its default (``record_input`` on, ``terminal_access``
+    off), on a re-import too: the document states the org whole.
+    """
+    v.reject_unknown(data, ("id", "region", "tier", "record_input", "terminal_access"), at)
     record_input = v.optional(data, "record_input", v.boolean, at)
+    terminal = v.optional(data, "terminal_access", v.boolean, at)
     return Org(
         id=OrgId(v.field(data, "id", v.identifier, at)),
         region=Region(v.field(data, "region", v.identifier, at)),
         tier=_tier(v.field(data, "tier", v.choice(TIERS), at)),
         record_input=True if record_input is None else record_input,
+        terminal_access=terminal is True,
     )
 
 
@@ -76,10 +82,10 @@ def parse_target(data: Mapping[str, Any], at: str) -> Target:
         org_id=OrgId(v.field(data, "org_id", v.identifier, at)),
         name=TargetName(v.field(data, "name", v.identifier, at)),
         region=Region(v.field(data, "region", v.identifier, at)),
-        host=v.field(data, "host", v.string, at),
+        host=v.field(data, "host", v.hostname, at),
         port=v.optional(data, "port", v.bounded(1, 65535), at) or 22,
         user=v.optional(data, "user", v.identifier, at) or "support",
-        host_key=v.optional(data, "host_key", v.string, at),
+        host_key=v.optional(data, "host_key", v.key_line, at),
     )
 
 

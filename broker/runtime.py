@@ -16,6 +16,7 @@ import json
 import os
 import sys
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,7 @@ from broker.metrics import Metrics
 from broker.models import Target
 from broker.policy import PolicyConfig
 from broker.records import parse_bundle
-from broker.service.context import Context, GatewayAddress
+from broker.service.context import Context, GatewayAddress, announce_settings
 from broker.store.base import ImportBundle, Store
 from broker.store.sqlite import SqliteStore
 from broker.typing import OrgId, Region, TargetName
@@ -117,6 +118,7 @@ class Runtime:
     async def _import_demo(self) -> None:
         bundle = parse_bundle(demo_document())
         counts = await self._store().import_bundle(bundle)
+        announce_settings(self.events, counts.settings, source="demo", actor="demo")
         for region in {org.region for org in bundle.orgs}:
             self.events.emit("import.applied", region=region, actor="demo", orgs=counts.orgs)
 
@@ -268,13 +270,13 @@ def token_verifier(config: Config, clock: Clock) -> JwksVerifier | LocalAuthorit
 
 
 def _auth_options(config: Config) -> dict[str, Any]:
-    if config.mode == "local" and config.auth.jwks_file is None:
-        return {"audience": config.auth.audience}
-    return {
-        "issuer": config.auth.issuer,
-        "jwks": config.auth.jwks_file,
+    common = {
         "audience": config.auth.audience,
+        "max_lifetime": timedelta(seconds=config.auth.max_token_lifetime_seconds),
     }
+    if config.mode == "local" and config.auth.jwks_file is None:
+        return common
+    return {"issuer": config.auth.issuer, "jwks": config.auth.jwks_file, **common}
 
 
 def _write_atomic(path: Path, text: str) -> None:

@@ -6,13 +6,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from broker.api.auth import Principal
-from broker.errors import InputError
+from broker.errors import ForbiddenError, InputError
 from broker.models import Staff, Ticket
-from broker.policy import classify_staff, support_window
-from broker.service.authz import require_org_admin, require_role
-from broker.service.context import Context, announce_revoked
+from broker.policy import classify_staff, support_window, ticket_access
+from broker.service.authz import org_ticket, require_role
+from broker.service.context import Context, announce_revoked, announce_settings
 from broker.store.base import ImportBundle, ImportCounts
-from broker.typing import Region, StaffId, TicketId, TicketStatus
+from broker.typing import AccessMode, Region, StaffId, TicketId, TicketStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +25,8 @@ class Routing:
     needs_consent: list[StaffId]
     support_open_now: bool
     support_next_open: datetime | None
+    access: tuple[AccessMode, ...] = ()
+    """The modes an allowed session on this ticket gets (view, terminal)."""
 
 
 class AdminService:
@@ -41,6 +43,7 @@ class AdminService:
                 raise InputError(f"orgs[{i}].region", "eea_only orgs must be in an EEA region")
         counts = await self.ctx.store.import_bundle(bundle)
         announce_revoked(self.ctx, list(counts.revoked), "import", actor=principal.subject)
+        announce_settings(self.ctx.events, counts.settings, source="api", actor=principal.subject)
         for region in sorted({org.region for org in bundle.orgs} or set(self.ctx.config.regions)):
             self.ctx.events.emit(
                 "import.applied", region=region, actor=principal.subject, **_counts(counts)
@@ -50,12 +53,14 @@ class AdminService:
     async def set_ticket_status(
         self, principal: Principal, ticket_id: TicketId, status: TicketStatus
     ) -> Ticket:
-        """Open or close a ticket; closing revokes its live sessions."""
-        ticket = await self.ctx.store.get_ticket(ticket_id)
-        if principal.role == "customer_admin":
-            require_org_admin(principal, ticket.org_id)
-        else:
-            require_role(principal, "ops", "admin")
+        """Open or close a ticket; closing revokes its live sessions.
+
+        Ops and admins may do either. A customer admin may close their own
+        org's tickets, which ends access, but never reopen one: reopening
+        would let engineers in again, and ticket status is ops' decision."""
+        ticket = await org_ticket(self.ctx.store, principal, ticket_id, "ops", "admin")
+        if principal.role == "customer_admin" and status != "closed":
+            raise ForbiddenError("reopen_forbidden", "customer admins may close tickets only")
         changed = await self.ctx.store.set_ticket_status(ticket.id, status, self.ctx.clock.now())
         announce_revoked(self.ctx, changed.sessions, "ticket_closed", actor=principal.subject)
         return changed.record
@@ -71,9 +76,7 @@ class AdminService:
 
     async def routing(self, principal: Principal, ticket_id: TicketId) -> Routing:
         """Classify every active staff member for this ticket."""
-        ticket = await self.ctx.store.get_ticket(ticket_id)
-        if principal.role == "customer_admin":
-            require_org_admin(principal, ticket.org_id)
+        ticket = await org_ticket(self.ctx.store, principal, ticket_id, "engineer", "ops", "admin")
         org = await self.ctx.store.get_org(ticket.org_id)
         allowed: dict[str, list[StaffId]] = {}
         needs_consent: list[StaffId] = []
@@ -91,8 +94,9 @@ class AdminService:
         window = support_window(
             org.tier, ticket.scope, ticket.severity, now, self.ctx.policy.holidays
         )
+        access = ticket_access(org.region, org.tier, org.terminal_access, self.ctx.policy)
         return Routing(
-            ticket, org.region, allowed, needs_consent, window.open_now, window.next_open
+            ticket, org.region, allowed, needs_consent, window.open_now, window.next_open, access
         )
 
 

@@ -50,9 +50,13 @@ class Api:
         """Authorization header for a freshly minted token."""
         return {"Authorization": f"Bearer {self.authority.mint_token(subject, role, org)}"}
 
-    async def grant(self, staff: str, ticket: str, target: str = "app-1", **extra: Any) -> Any:
-        """POST /v1/sessions as ``staff``; returns the response."""
-        body = {"ticket_id": ticket, "target": target, "public_key": public_key(), **extra}
+    async def grant(
+        self, staff: str, ticket: str, target: str = "app-1", *, view: bool = False, **extra: Any
+    ) -> Any:
+        """POST /v1/sessions as ``staff``: a terminal, or with ``view`` the viewer (no key)."""
+        body = {"ticket_id": ticket, "target": target, **extra}
+        if not view:
+            body["public_key"] = public_key()
         return await self.client.post("/v1/sessions", json=body, headers=self.token(staff))
 
 
@@ -73,7 +77,7 @@ def demo_targets() -> list[Target]:
 async def api(tmp_path: Path) -> AsyncIterator[Api]:
     """The API over demo data, with a fake clock and an in-memory event sink."""
     clock = FakeClock(START)
-    store = SqliteStore(tmp_path / "broker.db")
+    store = SqliteStore(tmp_path / "broker.db", clock=clock)
     await store.import_bundle(parse_bundle(demo_document()))
     await store.import_bundle(ImportBundle(targets=demo_targets()))
     events = MemorySink()

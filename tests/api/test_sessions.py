@@ -39,18 +39,21 @@ class TestGrant:
         ]
 
     @pytest.mark.parametrize(
-        ("staff", "ticket", "basis"),
+        ("staff", "ticket", "basis", "view"),
         [
-            ("eng-no-1", "T-1002", "intra-eea"),  # Norway is EEA, eea_only product ticket
-            ("eng-in-1", "T-1003", "scc"),  # CAS scope is excluded from eea_only
-            ("eng-ch-1", "T-1001", "adequacy"),
-            ("eng-br-1", "T-2001", "not-eea"),  # us-east-1 ticket
-            ("eng-br-1", "T-3001", "not-eea"),  # London is not EEA
+            # bank-de is eea_only: its EEA tickets are worked in the viewer only
+            ("eng-no-1", "T-1002", "intra-eea", True),  # Norway is EEA, eea_only product ticket
+            ("eng-in-1", "T-1003", "scc", True),  # CAS scope is excluded from eea_only
+            ("eng-ch-1", "T-1001", "adequacy", False),
+            ("eng-br-1", "T-2001", "not-eea", False),  # us-east-1 ticket
+            ("eng-br-1", "T-3001", "not-eea", False),  # London is not EEA
         ],
     )
-    async def test_allowed_bases(self, api: Api, staff: str, ticket: str, basis: str) -> None:
+    async def test_allowed_bases(
+        self, api: Api, staff: str, ticket: str, basis: str, view: bool
+    ) -> None:
         """Each legal basis the policy allows on is recorded on the session."""
-        response = await api.grant(staff, ticket)
+        response = await api.grant(staff, ticket, view=view)
         assert response.status == 201, await response.text()
         assert (await response.json())["basis"] == basis
 
@@ -109,7 +112,7 @@ class TestGrant:
         ("body", "field"),
         [
             ({"ticket_id": "T-1001", "target": "app-1", "public_key": "nope"}, "public_key"),
-            ({"ticket_id": "T-1001", "target": "app-1"}, "public_key"),
+            ({"ticket_id": "T-1001", "target": "app-1", "public_key": 7}, "public_key"),
             ({"ticket_id": "T-1001", "target": "app-1", "public_key": "x", "color": 1}, "color"),
             ({"ticket_id": 7, "target": "app-1", "public_key": "x"}, "ticket_id"),
         ],
@@ -139,6 +142,58 @@ class TestGrant:
         assert response.content_type == "application/problem+json"
 
 
+class TestAccessModes:
+    """A public key asks for a terminal; none asks for the viewer (``access``)."""
+
+    async def test_view_session_has_no_certificate(self, api: Api) -> None:
+        """Without public_key: a view session, stored as such, with no certificate or serial."""
+        response = await api.grant("eng-de-1", "T-1001", view=True)
+        assert response.status == 201, await response.text()
+        body = await response.json()
+        assert (body["access"], body["certificate"], body["ssh_command"]) == ("view", None, None)
+        stored = await api.store.get_session(body["session_id"])
+        assert (stored.access, stored.cert_serial) == ("view", None)
+        issued = api.events.of("session.issued")[-1]
+        assert (issued["access"], issued["cert_serial"]) == ("view", None)
+
+    async def test_terminal_where_allowed(self, api: Api) -> None:
+        """With public_key on a ticket that allows terminals: access terminal and a certificate."""
+        body = await (await api.grant("eng-de-1", "T-1001")).json()
+        assert body["access"] == "terminal"
+        assert body["certificate"].startswith("ssh-ed25519-cert-v01@openssh.com ")
+        assert (await api.store.get_session(body["session_id"])).access == "terminal"
+        assert api.events.of("session.issued")[-1]["access"] == "terminal"
+
+    @pytest.mark.parametrize(
+        ("staff", "ticket"),
+        [("eng-no-1", "T-1002"), ("eng-in-1", "T-1003")],  # bank-de: eea_only, any scope
+    )
+    async def test_terminal_on_view_only_ticket_is_refused(
+        self, api: Api, staff: str, ticket: str
+    ) -> None:
+        """A terminal asked for where only the viewer is allowed: 403, audited, nothing stored."""
+        response = await api.grant(staff, ticket)
+        assert response.status == 403
+        assert response.content_type == "application/problem+json"
+        problem = await response.json()
+        assert problem["reasons"] == ["terminal_not_allowed"]
+        assert "viewer" in problem["detail"]
+        denied = api.events.of("session.denied")[-1]
+        assert (denied["ticket_id"], denied["reasons"]) == (ticket, ["terminal_not_allowed"])
+        assert api.events.of("session.issued") == []
+        assert (await api.store.list_sessions(SessionQuery())).items == []
+        view = await api.grant(staff, ticket, view=True)
+        assert (await view.json())["access"] == "view"
+
+    async def test_view_only_standard_org(self, api: Api) -> None:
+        """A standard org without terminal_access gets the viewer only on its EEA tickets."""
+        off = {"orgs": [{"id": "acme-de", "region": "eu-central-1", "tier": "standard"}]}
+        await api.client.post("/v1/import", json=off, headers=api.token("root", "admin"))
+        refused = await api.grant("eng-de-1", "T-1001")
+        assert (await refused.json())["reasons"] == ["terminal_not_allowed"]
+        assert (await api.grant("eng-de-1", "T-1001", view=True)).status == 201
+
+
 class TestReadAndRevoke:
     """GET and DELETE on sessions."""
 
@@ -160,12 +215,31 @@ class TestReadAndRevoke:
         assert sorted(seen) == sorted(ids)
 
     async def test_engineer_sees_only_own_sessions(self, api: Api) -> None:
-        """Another engineer's session is forbidden to read."""
+        """Another engineer's session reads as unknown."""
         body = await (await api.grant("eng-de-1", "T-1001")).json()
         response = await api.client.get(
             f"/v1/sessions/{body['session_id']}", headers=api.token("eng-ie-1")
         )
-        assert response.status == 403
+        assert response.status == 404
+
+    async def test_unused_session_reads_expired_after_its_end(self, api: Api) -> None:
+        """Never connected and past valid_before: expired in reads, filters and revocation."""
+        body = await (await api.grant("eng-de-1", "T-1001")).json()
+        sid, ops = body["session_id"], api.token("ops-1", "ops")
+        assert (await (await api.client.get(f"/v1/sessions/{sid}", headers=ops)).json())[
+            "state"
+        ] == "issued"
+        api.clock.advance(24 * 3600)
+        ops = api.token("ops-1", "ops")
+        shown = await (await api.client.get(f"/v1/sessions/{sid}", headers=ops)).json()
+        assert (shown["state"], shown["end_reason"]) == ("expired", "expired_unused")
+        assert shown["ended_at"] == body["valid_before"]
+        listed = await (await api.client.get("/v1/sessions?state=issued", headers=ops)).json()
+        assert sid not in [s["session_id"] for s in listed["items"]]
+        listed = await (await api.client.get("/v1/sessions?state=expired", headers=ops)).json()
+        assert sid in [s["session_id"] for s in listed["items"]]
+        answer = await api.client.delete(f"/v1/sessions/{sid}", headers=ops)
+        assert answer.status == 409
 
     async def test_revoke_once_then_conflict(self, api: Api) -> None:
         """Revoking twice leaves one answer: the second call is a 409."""
@@ -257,7 +331,7 @@ class TestRecentRecords:
     def another_process(self, api: Api) -> SqliteStore:
         """A second store on the same file, as another API process has: its writes
         change the records without touching this process's recent ones."""
-        return SqliteStore(api.state / "broker.db")
+        return SqliteStore(api.state / "broker.db", clock=api.clock)
 
     async def test_denial_over_stale_records_is_decided_again(self, api: Api) -> None:
         """Consent given through another process after a denial: the next grant is allowed."""

@@ -17,8 +17,10 @@ from tests.store.world import (
     ORG_US,
     STAFF_DE,
     STAFF_IN,
+    STAFF_US,
     T0,
     TICKET_CLOSED,
+    TICKET_DE,
     consent,
     session,
     us_session,
@@ -44,6 +46,7 @@ BAD_INPUT: list[Any] = [
     pytest.param({"basis": "hope"}, "basis", id="unknown-basis"),
     pytest.param({"valid_before": T0}, "valid_before", id="empty-lifetime"),
     pytest.param({"created_at": T0.replace(tzinfo=None)}, "created_at", id="naive-time"),
+    pytest.param({"access": "telnet"}, "access", id="unknown-access"),
 ]
 
 
@@ -69,6 +72,26 @@ class SessionContract(StoreHarness):
         created = us_session("sess-us", "consent-1", source_address="127.0.0.5", cert_serial=9)
         assert await store.create_session(created) == created
         assert await store.get_session(created.id) == created
+
+    @pytest.mark.parametrize("access", ["view", "terminal"])
+    async def test_access_round_trips(self, store: Store, access: Any) -> None:
+        """A session's access mode is stored with it; a view session has no serial."""
+        serial = None if access == "view" else 11
+        created = session(access=access, cert_serial=serial)
+        assert await store.create_session(created) == created
+        assert await store.get_session(created.id) == created
+        assert (await store.list_sessions(SessionQuery())).items == [created]
+
+    async def test_consent_waiver_round_trips(self, store: Store) -> None:
+        """A consent's ``waives_eea_only`` is stored and read back by every read."""
+        given = await store.add_consent(consent(waives_eea_only=True))
+        plain = await store.add_consent(consent("consent-2", staff_id=STAFF_IN.id))
+        assert await store.get_consent(given.id) == given
+        assert {c.id: c.waives_eea_only for c in await store.list_consents(TICKET_DE.id)} == {
+            given.id: True,
+            plain.id: False,
+        }
+        assert await store.valid_consent(TICKET_DE.id, STAFF_US.id, T0) == given
 
     async def test_times_come_back_as_aware_utc(self, store: Store) -> None:
         """Times given with any offset come back as the same instant in UTC."""
@@ -154,6 +177,35 @@ class SessionContract(StoreHarness):
         with pytest.raises(ConflictError):
             await store.mark_connected(SessionId("sess-1"), at)
         assert (await store.get_session(SessionId("sess-1"))).state != "connected"
+
+    async def test_unused_session_past_expiry_reads_expired(self, store: Store) -> None:
+        """Issued, never connected, past valid_before: read as expired (the store's clock is T0)."""
+        old = session("s-old", created_at=T0 - 30 * MINUTE, valid_before=T0 - MINUTE)
+        await store.create_session(old)
+        await store.create_session(session("s-new"))
+        read = await store.get_session(SessionId("s-old"))
+        assert (read.state, read.ended_at, read.end_reason) == (
+            "expired", old.valid_before, "expired_unused",
+        )  # fmt: skip
+        assert (await store.get_session(SessionId("s-new"))).state == "issued"
+
+    @pytest.mark.parametrize(
+        ("state", "expected"),
+        [(None, {"s-old": "expired", "s-new": "issued", "s-conn": "connected"}),
+         ("expired", {"s-old": "expired"}), ("issued", {"s-new": "issued"}),
+         ("connected", {"s-conn": "connected"})],
+    )  # fmt: skip
+    async def test_list_filters_on_the_state_as_read(
+        self, store: Store, state: Any, expected: dict[str, str]
+    ) -> None:
+        """A state filter sees derived states; a connected session is the gateway's to end."""
+        await store.create_session(session("s-old", created_at=T0 - 30 * MINUTE, valid_before=T0))
+        await store.create_session(session("s-new"))
+        conn = session("s-conn", created_at=T0 - 30 * MINUTE, valid_before=T0 - MINUTE)
+        await store.create_session(conn)
+        await store.mark_connected(conn.id, T0 - 20 * MINUTE)
+        page = await store.list_sessions(SessionQuery(state=state))
+        assert {s.id: s.state for s in page.items} == expected
 
     @pytest.mark.parametrize("serial", [0, 7, 2**63, 2**64 - 1])
     async def test_cert_serial_round_trips(self, store: Store, serial: int) -> None:

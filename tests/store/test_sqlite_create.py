@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from broker.clock import FakeClock
 from broker.errors import InputError
 from broker.models import Session
 from broker.store import sqlite_create
@@ -68,7 +69,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / DEFAULT_FILENAME
 
     async def fill() -> None:
-        async with SqliteStore(path) as store:
+        async with SqliteStore(path, clock=FakeClock(T0)) as store:
             await store.import_bundle(world())
             await store.add_consent(consent())
             await store.create_session(session("stored"))
@@ -91,7 +92,7 @@ def copies(template: Path, tmp_path: Path) -> Any:
 
 
 async def _together(path: Path, inserts: list[SessionInsert]) -> list[str]:
-    async with SqliteStore(path) as store:
+    async with SqliteStore(path, clock=FakeClock(T0)) as store:
         async with worker_held(store):
             tasks = [asyncio.ensure_future(store._submit(True, insert)) for insert in inserts]
         results = await asyncio.gather(*tasks, return_exceptions=True)
@@ -99,7 +100,7 @@ async def _together(path: Path, inserts: list[SessionInsert]) -> list[str]:
 
 
 async def _one_by_one(path: Path, inserts: list[SessionInsert]) -> list[str]:
-    async with SqliteStore(path) as store:
+    async with SqliteStore(path, clock=FakeClock(T0)) as store:
         results: list[Session | BaseException] = []
         for insert in inserts:
             try:
@@ -191,7 +192,7 @@ class TestSessionInsertsTogether:
 
     async def test_order_with_other_writes_is_kept(self, copies: Any) -> None:
         """Inserts, an end of the first, another insert: each runs where it was submitted."""
-        async with SqliteStore(copies()) as store:
+        async with SqliteStore(copies(), clock=FakeClock(T0)) as store:
             async with worker_held(store):
                 tasks = [
                     asyncio.ensure_future(store.create_session(session("o-1"))),
@@ -207,13 +208,14 @@ class TestSessionInsertsTogether:
             assert {s.id for s in page.items} == {"stored", "o-1", "o-2", "o-3"}
 
     async def test_serials_and_times_survive_the_json_rows(self, copies: Any) -> None:
-        """Serials across the whole unsigned 64-bit range and microsecond times read back equal."""
+        """Serials across the unsigned 64-bit range, times and access modes read back equal."""
         made = [
             session("x-1", cert_serial=1, created_at=T0 + timedelta(microseconds=1)),
             session("x-2", cert_serial=2**63, source_address="10.0.0.0/8"),
             session("x-3", cert_serial=2**64 - 1),
+            session("x-4", cert_serial=None, access="view"),
         ]
-        async with SqliteStore(copies()) as store:
+        async with SqliteStore(copies(), clock=FakeClock(T0)) as store:
             async with worker_held(store):
                 tasks = [asyncio.ensure_future(store.create_session(s)) for s in made]
             await asyncio.gather(*tasks)
@@ -245,7 +247,7 @@ class TestGroupSurvivesABug:
 
     async def test_group_fails_closed_and_the_store_goes_on(self, copies: Any) -> None:
         """Every write of the group fails as unavailable, nothing is kept, later writes work."""
-        async with SqliteStore(copies()) as store:
+        async with SqliteStore(copies(), clock=FakeClock(T0)) as store:
             async with worker_held(store):
                 tasks = [
                     asyncio.ensure_future(store._submit(True, _Broken(session(f"b-{i}"))))
