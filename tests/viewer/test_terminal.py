@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import ImageChops
+from pyte.screens import Char
 
 from broker.errors import InputError
 from broker.viewer import protocol
@@ -183,6 +184,20 @@ class TestResizeAndScroll:
         v.feed(b"x")
         assert v.scroll_offset == 0
 
+    def test_scrolled_row_is_the_history_line(self):
+        """Scrolled back 3 lines, the top row shows exactly the third newest
+        scrollback line, as the renderer draws those cells."""
+        v = view(rows=4)
+        v.feed(b"".join(b"line %d\r\n" % i for i in range(30)))
+        canvas = Canvas().apply(v.frame())
+        v.scroll(-3)
+        canvas.apply(v.frame())
+        cols = v.size[0]
+        cells = [Char(c) for c in "line 24"] + [None] * (cols - 7)
+        cell_w, cell_h = v.cell_size
+        expected = shared_renderer().row(cells, -1, v._mark_sent)
+        assert same(canvas.image.crop((0, 0, cols * cell_w, cell_h)), expected)
+
     def test_scroll_zero_returns_to_live(self):
         """``scroll(0)`` is back to the live screen."""
         v = view(rows=4)
@@ -205,6 +220,15 @@ class TestStatus:
         y = struct.unpack(">H", messages[0][4:6])[0]
         assert y == 8 * v.cell_size[1]
         assert b"staff-9" not in messages[0]
+
+    def test_title_redraws_only_the_bar(self):
+        """An OSC title changes the status bar's pixels and nothing else."""
+        v = view()
+        v.frame()
+        v.feed(b"\x1b]0;build-box\x07")
+        messages = v.frame()
+        assert ops(messages) == [protocol.OP_DRAW]
+        assert struct.unpack(">H", messages[0][4:6])[0] == 8 * v.cell_size[1]
 
     def test_ready_message(self):
         """``ready`` matches the view's grid and cell size."""
