@@ -44,6 +44,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("broker.store",),
     ("broker.egress",),
     ("broker.recording",),
+    ("broker.viewer",),
     ("broker.gateway",),
     ("broker.demo",),
     ("broker.aws",),
