@@ -3,18 +3,34 @@
 Small, explicit parsers over decoded JSON: each names the offending field in
 its ``InputError`` and never echoes the value (it may be personal data).
 Unknown keys are errors, so a typo cannot silently change a request.
+
+The parsers validate to the domain the rest of the broker can represent, so
+nothing accepted here can fail deeper in: integers are ASCII digits within
+stated bounds (``str.isdigit`` also accepts digits ``int`` refuses, and
+``int`` accepts digits of every script), and times are aware, converted to
+UTC and within ``EARLIEST``..``LATEST`` (an offset near ``datetime.max``
+cannot overflow a later conversion).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from broker.errors import InputError
 
 T = TypeVar("T")
 MAX_ID_LENGTH = 128
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+"""The earliest time any request may name (the store counts from the Unix epoch)."""
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+"""Times from here on are refused: far beyond any expiry, and far from ``datetime.max``
+so that adding a session's lifetime or a support window's days cannot overflow."""
+MAX_TIME_LENGTH = 64
+_DIGITS = re.compile(r"[0-9]{1,19}")
+_ASCII_SIGNED = re.compile(r"-?[0-9]{1,19}")
 
 
 def require_mapping(value: Any, name: str) -> Mapping[str, Any]:
@@ -86,16 +102,49 @@ def boolean(value: Any, name: str) -> bool:
 
 
 def timestamp(value: Any, name: str) -> datetime:
-    """An ISO 8601 time that carries a UTC offset; naive times are refused."""
+    """An ISO 8601 time with a UTC offset, as UTC, within ``EARLIEST``..``LATEST``.
+
+    Naive times are refused (their zone is a guess); so are offsets that take
+    the time out of the representable range once converted to UTC."""
     if not isinstance(value, str):
         raise InputError(name, "must be an ISO 8601 string with an offset")
+    if not value.isascii() or len(value) > MAX_TIME_LENGTH:
+        raise InputError(name, "is not a valid ISO 8601 time")
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError as error:
         raise InputError(name, "is not a valid ISO 8601 time") from error
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise InputError(name, "must include a UTC offset (e.g. Z or +01:00)")
-    return parsed
+    try:
+        moment = parsed.astimezone(UTC)
+    except OverflowError as error:
+        raise InputError(name, _TIME_RANGE) from error
+    if not EARLIEST <= moment < LATEST:
+        raise InputError(name, _TIME_RANGE)
+    return moment
+
+
+_TIME_RANGE = "must be from 1970-01-01T00:00:00Z up to (not including) 9000-01-01T00:00:00Z"
+
+
+def digits(value: Any, name: str, low: int, high: int) -> int:
+    """An integer in text: 1-19 ASCII digits (a ``-`` first when ``low`` < 0), in bounds.
+
+    Only ``0-9``: ``str.isdigit`` accepts superscripts ``int`` refuses, and
+    ``int`` accepts the digits of every script, which no client should send."""
+    pattern = _ASCII_SIGNED if low < 0 else _DIGITS
+    if not isinstance(value, str) or pattern.fullmatch(value) is None:
+        raise InputError(name, f"must be an integer between {low} and {high}")
+    number = int(value)
+    if not low <= number <= high:
+        raise InputError(name, f"must be an integer between {low} and {high}")
+    return number
+
+
+def query_int(params: Mapping[str, str], name: str, low: int, high: int, default: int) -> int:
+    """The optional query parameter ``name`` as ``digits``, or ``default``."""
+    return digits(params[name], name, low, high) if name in params else default
 
 
 def choice(options: Iterable[str]) -> Callable[[Any, str], str]:

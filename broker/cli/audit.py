@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from broker.audit.keys import FileSecretSource, check_region
 from broker.audit.reader import AuditQuery, query_region
 from broker.audit.verify import VerifyResult, verify_region
 from broker.errors import InputError
+from broker.validate import timestamp
 
 
 def register(subparsers: Any) -> None:
@@ -106,10 +107,10 @@ def parse_time(field: str, text: str | None) -> datetime | None:
     if text is None:
         return None
     try:
-        moment = datetime.fromisoformat(text)
+        naive = datetime.fromisoformat(text).tzinfo is None
     except ValueError:
         raise InputError(field, "not an ISO 8601 time") from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return timestamp(text + "+00:00" if naive else text, field)
 
 
 _HIDDEN = ("seq", "time", "region", "event", "prev", "hash")

@@ -10,7 +10,7 @@ from broker.errors import InputError
 from broker.models import Staff, Ticket
 from broker.policy import classify_staff, support_window
 from broker.service.authz import require_org_admin, require_role
-from broker.service.context import Context, announce_revoked
+from broker.service.context import Context, announce_revoked, check_revocations
 from broker.store.base import ImportBundle, ImportCounts
 from broker.typing import Region, StaffId, TicketId, TicketStatus
 
@@ -39,9 +39,13 @@ class AdminService:
         for i, org in enumerate(bundle.orgs):
             if org.tier == "eea_only" and self.ctx.policy.region_eea.get(org.region) is not True:
                 raise InputError(f"orgs[{i}].region", "eea_only orgs must be in an EEA region")
+        regions = sorted({org.region for org in bundle.orgs} or set(self.ctx.config.regions))
+        for region in regions:
+            self.ctx.events.check("import.applied", region=region, actor=principal.subject)
+        check_revocations(self.ctx, self.ctx.config.regions, "import", actor=principal.subject)
         counts = await self.ctx.store.import_bundle(bundle)
         announce_revoked(self.ctx, list(counts.revoked), "import", actor=principal.subject)
-        for region in sorted({org.region for org in bundle.orgs} or set(self.ctx.config.regions)):
+        for region in regions:
             self.ctx.events.emit(
                 "import.applied", region=region, actor=principal.subject, **_counts(counts)
             )
@@ -56,6 +60,8 @@ class AdminService:
             require_org_admin(principal, ticket.org_id)
         else:
             require_role(principal, "ops", "admin")
+        region = (await self.ctx.store.get_org(ticket.org_id)).region
+        check_revocations(self.ctx, (region,), "ticket_closed", actor=principal.subject)
         changed = await self.ctx.store.set_ticket_status(ticket.id, status, self.ctx.clock.now())
         announce_revoked(self.ctx, changed.sessions, "ticket_closed", actor=principal.subject)
         return changed.record
@@ -65,8 +71,10 @@ class AdminService:
     ) -> Staff:
         """Activate or deactivate staff; deactivating revokes their live sessions."""
         require_role(principal, "admin")
+        reason = "staff_deactivated"
+        check_revocations(self.ctx, self.ctx.config.regions, reason, actor=principal.subject)
         changed = await self.ctx.store.set_staff_active(staff_id, active, self.ctx.clock.now())
-        announce_revoked(self.ctx, changed.sessions, "staff_deactivated", actor=principal.subject)
+        announce_revoked(self.ctx, changed.sessions, reason, actor=principal.subject)
         return changed.record
 
     async def routing(self, principal: Principal, ticket_id: TicketId) -> Routing:

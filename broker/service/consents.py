@@ -13,7 +13,7 @@ from broker.errors import InputError, NotFoundError
 from broker.ids import random_uuid
 from broker.models import Consent, Ticket
 from broker.service.authz import require_org_admin, require_role
-from broker.service.context import Context, announce_revoked
+from broker.service.context import Context, announce_revoked, check_revocations
 from broker.typing import ConsentId, StaffId, Subject, TicketId
 
 
@@ -42,8 +42,11 @@ class ConsentService:
             created_at=now,
             expires_at=expires_at,
         )
+        region = (await self.ctx.store.get_org(ticket.org_id)).region
+        event = _event(consent, actor=principal.subject)
+        self.ctx.events.check("consent.granted", region=region, **event)
         stored = await self.ctx.store.add_consent(consent)
-        await self._emit("consent.granted", ticket, stored, actor=principal.subject)
+        self.ctx.events.emit("consent.granted", region=region, **event)
         return stored
 
     async def list(self, principal: Principal, ticket_id: TicketId) -> list[Consent]:
@@ -60,14 +63,13 @@ class ConsentService:
         consent = await self.ctx.store.get_consent(consent_id)
         if consent.ticket_id != ticket.id:
             raise NotFoundError("consent_not_found", "no such consent on this ticket")
+        region = (await self.ctx.store.get_org(ticket.org_id)).region
+        event = _event(consent, actor=principal.subject, sessions_ended=0)
+        self.ctx.events.check("consent.revoked", region=region, **event)
+        check_revocations(self.ctx, (region,), "consent_revoked", actor=principal.subject)
         revoked = await self.ctx.store.revoke_consent(consent.id, self.ctx.clock.now())
-        await self._emit(
-            "consent.revoked",
-            ticket,
-            revoked.record,
-            actor=principal.subject,
-            sessions_ended=len(revoked.sessions),
-        )
+        event["sessions_ended"] = len(revoked.sessions)
+        self.ctx.events.emit("consent.revoked", region=region, **event)
         announce_revoked(self.ctx, revoked.sessions, "consent_revoked", actor=principal.subject)
         return revoked.record
 
@@ -79,15 +81,14 @@ class ConsentService:
             require_role(principal, "ops", "admin")
         return ticket
 
-    async def _emit(self, event: str, ticket: Ticket, consent: Consent, **extra: object) -> None:
-        org = await self.ctx.store.get_org(ticket.org_id)
-        self.ctx.events.emit(
-            event,
-            region=org.region,
-            consent_id=consent.id,
-            ticket_id=consent.ticket_id,
-            org_id=consent.org_id,
-            staff_id=consent.staff_id,
-            expires_at=consent.expires_at,
-            **extra,
-        )
+
+def _event(consent: Consent, **extra: object) -> dict[str, object]:
+    """The audit fields of a consent event."""
+    return {
+        "consent_id": consent.id,
+        "ticket_id": consent.ticket_id,
+        "org_id": consent.org_id,
+        "staff_id": consent.staff_id,
+        "expires_at": consent.expires_at,
+        **extra,
+    }

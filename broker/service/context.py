@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from broker.ca import CARegistry
@@ -39,6 +40,23 @@ class Context:
     def gateway_for(self, region: Region) -> GatewayAddress | None:
         """The region's gateway, if this instance knows one."""
         return self.gateways.get(region)
+
+
+def check_revocations(
+    ctx: Context, regions: Iterable[Region], reason: str, **caller: object
+) -> None:
+    """Check, before a write that may end sessions, that ``announce_revoked`` can record them.
+
+    The sessions are not known until the write has ended them; their events
+    differ only in ids, so one stand-in per region is checked."""
+    for region in regions:
+        ctx.events.check(
+            "session.revoked",
+            region=region,
+            session_id="check",
+            reason=reason,
+            **caller,
+        )
 
 
 def announce_revoked(ctx: Context, sessions: list[Session], reason: str, **caller: object) -> None:

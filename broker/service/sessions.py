@@ -18,7 +18,6 @@ from typing import NoReturn
 from broker.api.auth import Principal
 from broker.ca import new_serial, parse_user_key, source_address_list
 from broker.errors import (
-    BrokerError,
     ConflictError,
     ForbiddenError,
     PolicyDenied,
@@ -29,7 +28,12 @@ from broker.metrics import Metrics
 from broker.models import Session
 from broker.policy import AccessRequest, Decision, decide, effective_tier, grant_ttl
 from broker.service.authz import require_role
-from broker.service.context import Context, GatewayAddress, announce_revoked
+from broker.service.context import (
+    Context,
+    GatewayAddress,
+    announce_revoked,
+    check_revocations,
+)
 from broker.sshcert import PublicKeyBlob
 from broker.store.base import GrantRecords, Page, SessionQuery
 from broker.typing import Basis, SessionId, StaffId, TargetName, TicketId
@@ -86,6 +90,33 @@ def issued_session(
     )
 
 
+def _request(world: GrantRecords) -> dict[str, object]:
+    """The facts of a grant request every one of its events carries (ids and codes only)."""
+    return {
+        "org_id": world.org.id,
+        "ticket_id": world.ticket.id,
+        "staff_id": world.staff.id,
+        "staff_country": world.staff.country,
+        "target": world.target.name,
+        "scope": world.ticket.scope,
+        "tier": world.org.tier,
+        "actor": world.staff.id,
+    }
+
+
+def _issued(world: GrantRecords, session: Session, source_ip: str) -> dict[str, object]:
+    """The fields of ``session.issued`` beyond the request's."""
+    return {
+        "source_ip": source_ip,
+        "session_id": session.id,
+        "basis": session.basis,
+        "effective_tier": effective_tier(world.org.tier, world.ticket.scope),
+        "consent_id": session.consent_id,
+        "cert_serial": session.cert_serial,
+        "expires_at": session.valid_before,
+    }
+
+
 def _one_region(world: GrantRecords) -> bool:
     """Whether the target sits in its org's region (a session spans exactly one)."""
     return world.target.region == world.org.region
@@ -112,7 +143,7 @@ class SessionService:
             if ttl <= 0:
                 self._deny(world, decision, source_ip)
             try:
-                session = await self._record(world, decision, ttl, req.source_address)
+                session = await self._record(world, decision, ttl, req, source_ip)
             except ConflictError as error:
                 if error.code != "world_changed":
                     raise
@@ -172,10 +203,12 @@ class SessionService:
         raise PolicyDenied(decision.reasons, decision.message, ticket_id=world.ticket.id)
 
     async def _record(
-        self, world: GrantRecords, decision: Decision, ttl: int, source: str | None
+        self, world: GrantRecords, decision: Decision, ttl: int, req: GrantRequest, source_ip: str
     ) -> Session:
         assert decision.basis is not None  # an allow always carries its basis
-        session = issued_session(world, decision.basis, self.ctx.clock.now(), ttl, source)
+        now = self.ctx.clock.now()
+        session = issued_session(world, decision.basis, now, ttl, req.source_address)
+        self._check("session.issued", world, **_issued(world, session, source_ip))
         return await self.ctx.store.create_session(session, world_revision=world.revision)
 
     async def _sign(
@@ -183,40 +216,24 @@ class SessionService:
     ) -> Grant:
         try:
             issued = await self.ctx.cas.sign(session, user_key)
-        except BrokerError:
+            fields = _issued(world, session, source_ip) | {"cert_serial": issued.serial}
+            self._emit("session.issued", world, **fields)
+        except Exception:
+            # no certificate without its audit record, and no live session without both
             await self.ctx.store.end_session(
                 session.id, "revoked", "issue_failed", self.ctx.clock.now()
             )
             raise
-        self._emit(
-            "session.issued",
-            world,
-            source_ip=source_ip,
-            session_id=session.id,
-            basis=session.basis,
-            effective_tier=effective_tier(world.org.tier, world.ticket.scope),
-            consent_id=session.consent_id,
-            cert_serial=issued.serial,
-            expires_at=session.valid_before,
-        )
         self.metrics.granted(session.region)
         return Grant(session, issued.certificate, self.ctx.gateway_for(session.region))
 
     def _emit(self, event: str, world: GrantRecords, **fields: object) -> None:
         """An event about this request, with the facts the TIA groups by (ids only)."""
-        self.ctx.events.emit(
-            event,
-            region=world.org.region,
-            org_id=world.org.id,
-            ticket_id=world.ticket.id,
-            staff_id=world.staff.id,
-            staff_country=world.staff.country,
-            target=world.target.name,
-            scope=world.ticket.scope,
-            tier=world.org.tier,
-            actor=world.staff.id,
-            **fields,
-        )
+        self.ctx.events.emit(event, region=world.org.region, **_request(world), **fields)
+
+    def _check(self, event: str, world: GrantRecords, **fields: object) -> None:
+        """Raise as ``_emit`` would, recording nothing: checked before the write it reports."""
+        self.ctx.events.check(event, region=world.org.region, **_request(world), **fields)
 
     async def get(self, principal: Principal, session_id: SessionId) -> Session:
         """One session: engineers see their own, ops and admins any."""
@@ -240,12 +257,12 @@ class SessionService:
     async def revoke(self, principal: Principal, session_id: SessionId, source_ip: str) -> Session:
         """End a live session now; the gateway cuts it within a second."""
         session = await self.get(principal, session_id)
+        caller = {"actor": principal.subject, "source_ip": source_ip}
+        check_revocations(self.ctx, (session.region,), "revoked_by_api", **caller)
         ended = await self.ctx.store.end_session(
             session.id, "revoked", "revoked_by_api", self.ctx.clock.now()
         )
-        announce_revoked(
-            self.ctx, [ended], "revoked_by_api", actor=principal.subject, source_ip=source_ip
-        )
+        announce_revoked(self.ctx, [ended], "revoked_by_api", **caller)
         return ended
 
     def _check_reader(self, principal: Principal, session: Session) -> None:

@@ -27,6 +27,7 @@ from broker.typing import (
     TargetName,
     TicketId,
 )
+from broker.validate import digits, identifier
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -158,8 +159,11 @@ def decode_cursor(cursor: str) -> tuple[int, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         version, created_at, session_id = raw.split(":", 2)
-        if version != _CURSOR_VERSION or not session_id:
+        if version != _CURSOR_VERSION:
             raise ValueError(version)
-        return int(created_at), session_id
-    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        # the store compares both in SQL: a 64-bit integer and an id, or nothing
+        return digits(created_at, "cursor", -_SIGNED_LIMIT, _SIGNED_LIMIT - 1), identifier(
+            session_id, "cursor"
+        )
+    except (binascii.Error, UnicodeDecodeError, ValueError, InputError) as exc:
         raise InputError("cursor", "is not a cursor this store issued") from exc
