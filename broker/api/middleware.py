@@ -40,14 +40,19 @@ def problem_response(error: BrokerError, request: web.Request) -> web.Response:
     )
 
 
+def http_error(code: str, status: int, title: str, reason: str) -> BrokerError:
+    """An error of the tree for an HTTP status aiohttp chose (no class of ours has it)."""
+    error = BrokerError(code, reason)
+    error.status = status  # type: ignore[misc]  # instance override of the class default
+    error.title = title  # type: ignore[misc]
+    return error
+
+
 def _from_http(exc: web.HTTPException) -> BrokerError:
     """Map aiohttp's own errors (404 route, 405, 413) into the error tree."""
     if isinstance(exc, web.HTTPRequestEntityTooLarge):
         return PayloadTooLarge("body", "must be at most 64 KiB")
-    error = BrokerError("http_error", exc.reason)
-    error.status = exc.status  # type: ignore[misc]  # instance override of the class default
-    error.title = exc.reason  # type: ignore[misc]
-    return error
+    return http_error("http_error", exc.status, exc.reason, exc.reason)
 
 
 @web.middleware

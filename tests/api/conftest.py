@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from broker.api.app import create_app
 from broker.api.auth import LocalAuthority
+from broker.api.protocol import answer_problems
 from broker.audit import Auditor
 from broker.ca import CARegistry
 from broker.clock import FakeClock
@@ -88,6 +89,7 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
         TestServer(create_app(ctx, authority, auditor, Metrics()), host="127.0.0.1")
     )
     await client.start_server()
+    answer_problems(client.server.runner.server)
     yield Api(client, authority, events, clock, store, tmp_path, auditor)
     await client.close()
     auditor.close()

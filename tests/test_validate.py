@@ -1,0 +1,138 @@
+"""The edge's parsers: each value is accepted in the domain the broker can represent, or refused
+with an ``InputError`` naming the field; no other exception ever escapes."""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from broker import validate as v
+from broker.errors import InputError
+
+# Every offset datetime can carry: whole minutes up to a day, and the seconds ISO 8601 allows.
+OFFSETS = st.integers(-(24 * 3600) + 1, 24 * 3600 - 1).map(
+    lambda seconds: timezone(timedelta(seconds=seconds))
+)
+CONFUSABLES = ("а", "е", "о", "р", "с", "х", "Ｔ", "１", "\u200b", "\u200d", "\ufeff", "ı", "ß")
+"""Cyrillic lookalikes, fullwidth forms, zero-width characters and letters that case-fold."""
+
+
+def _offset_text(offset: timedelta) -> str:
+    sign = "-" if offset < timedelta(0) else "+"
+    total = abs(int(offset.total_seconds()))
+    hours, rest = divmod(total, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{sign}{hours:02d}:{minutes:02d}" + (f":{seconds:02d}" if seconds else "")
+
+
+class TestTimestamp:
+    """``timestamp``: ISO 8601 with an offset, converted to UTC, inside the documented range."""
+
+    @given(moment=st.datetimes(), offset=OFFSETS)
+    @example(moment=datetime(9999, 12, 31, 23, 59, 59), offset=timezone(timedelta(hours=-23)))
+    @example(moment=datetime(1, 1, 1), offset=timezone(timedelta(hours=23, minutes=59)))
+    def test_every_time_with_every_offset_is_utc_in_range_or_refused(self, moment, offset):
+        """Accepted means the same instant in UTC within the range; the rest is an InputError."""
+        text = moment.isoformat() + _offset_text(offset.utcoffset(None))
+        try:
+            parsed = v.timestamp(text, "at")
+        except InputError as error:
+            assert error.field == "at"
+            return
+        assert parsed.tzinfo is UTC
+        assert v.EARLIEST <= parsed < v.LATEST
+        assert parsed == moment.replace(tzinfo=offset)
+
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "9999-12-31T23:59:59-23:59",  # past datetime.max once in UTC
+            "0001-01-01T00:00:00+23:59",  # before datetime.min once in UTC
+            "9000-01-01T00:00:00Z",  # the first refused instant
+            "1969-12-31T23:59:59Z",
+            "2026-11-25T10:00:00",  # naive
+            "２０２６-11-25T10:00:00Z",  # fullwidth digits
+            "2026-11-25T10:00:00Z" + " " * 60,
+            "",
+        ],
+    )
+    def test_refused(self, text):
+        """Out of range, naive, non-ASCII or over-long: an InputError naming the field."""
+        with pytest.raises(InputError) as caught:
+            v.timestamp(text, "expires_at")
+        assert caught.value.field == "expires_at"
+
+    def test_edges_accepted(self):
+        """The first and the last representable instants are accepted, as UTC."""
+        assert v.timestamp("1970-01-01T01:00:00+01:00", "t") == v.EARLIEST
+        last = v.timestamp("9000-01-01T23:59:58.999999+23:59:59", "t")
+        assert last == v.LATEST - timedelta(microseconds=1)
+        with pytest.raises(InputError):
+            v.timestamp("9000-01-01T23:59:59+23:59:59", "t")
+
+
+class TestDigits:
+    """``digits``: ASCII digits only, bounded; never a ValueError from ``int``."""
+
+    @given(st.text(st.characters(categories=["Nd", "No", "Nl"]), min_size=1, max_size=25))
+    @example("²")  # isdigit() says yes, int() says no
+    @example("١٢")  # int() says 12
+    @example("9" * 40)
+    def test_unicode_digit_classes(self, text):
+        """Only all-ASCII digits within bounds are accepted; everything else names the field."""
+        try:
+            number = v.digits(text, "limit", 1, 1000)
+        except InputError as error:
+            assert error.field == "limit"
+            assert not (text.isascii() and text.isdigit() and 1 <= int(text) <= 1000)
+            return
+        assert text.isascii()
+        assert number == int(text)
+
+    @given(st.integers())
+    def test_signed_when_low_is_negative(self, number):
+        """A leading minus is accepted only where the bounds allow negatives."""
+        try:
+            assert v.digits(str(number), "c", -(2**63), 2**63 - 1) == number
+        except InputError:
+            assert not -(2**63) <= number < 2**63
+        if number < 0:
+            with pytest.raises(InputError):
+                v.digits(str(number), "c", 0, 10)
+
+    def test_query_int_default(self):
+        """Absent means the default; present is parsed."""
+        assert v.query_int({}, "limit", 1, 5, 3) == 3
+        assert v.query_int({"limit": "5"}, "limit", 1, 5, 3) == 5
+
+
+class TestIdentifier:
+    """``identifier``: confusables never pass for the ASCII id they resemble."""
+
+    @given(
+        base=st.from_regex(r"[a-zT0-9][a-zT0-9._:-]{0,19}", fullmatch=True),
+        position=st.integers(0, 20),
+        char=st.sampled_from(CONFUSABLES),
+    )
+    def test_confusables_refused(self, base, position, char):
+        """An id with any lookalike, fullwidth or zero-width character is refused."""
+        assert v.identifier(base, "id") == base
+        spoof = base[:position] + char + base[position:]
+        with pytest.raises(InputError) as caught:
+            v.identifier(spoof, "id")
+        assert caught.value.field == "id"
+
+    @given(st.text(min_size=1, max_size=200))
+    def test_anything_is_an_ascii_id_or_refused(self, text):
+        """Accepted ids are NFKC-stable ASCII of the documented alphabet."""
+        try:
+            value = v.identifier(text, "id")
+        except InputError:
+            return
+        assert value.isascii()
+        assert unicodedata.normalize("NFKC", value) == value
+        assert len(value) <= v.MAX_ID_LENGTH
