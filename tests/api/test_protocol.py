@@ -21,8 +21,7 @@ BAD_REQUESTS = {
     "bad header line": f"GET / HTTP/1.1\r\nHost: x\r\n{MARKER} no colon\r\n\r\n",
     "bad content length": f"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {MARKER}\r\n\r\n",
     "bad chunk": (
-        f"POST /v1/import HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-        f"{MARKER}\r\n\r\n"
+        f"POST /v1/import HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n{MARKER}\r\n\r\n"
     ),
 }
 
@@ -69,6 +68,6 @@ class TestProtocolErrors:
         answer = await _exchange(
             api.client.server.port, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
         )
-        status, headers, body = _split(answer)
+        status, _, body = _split(answer)
         assert status == 200
         assert json.loads(body) == {"status": "ok"}
