@@ -65,7 +65,10 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return problem_response(_from_http(exc), request)
+        response = problem_response(_from_http(exc), request)
+        if "Allow" in exc.headers:  # a 405 says what is allowed (RFC 9110)
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
     except Exception:
         log.exception("api.unhandled", path=request.path)
         return problem_response(BrokerError("internal", "internal error"), request)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -107,10 +107,12 @@ def parse_time(field: str, text: str | None) -> datetime | None:
     if text is None:
         return None
     try:
-        naive = datetime.fromisoformat(text).tzinfo is None
+        moment = datetime.fromisoformat(text)
     except ValueError:
         raise InputError(field, "not an ISO 8601 time") from None
-    return timestamp(text + "+00:00" if naive else text, field)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return timestamp(moment.isoformat(), field)  # the API's rules: representable in UTC
 
 
 _HIDDEN = ("seq", "time", "region", "event", "prev", "hash")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -73,6 +74,13 @@ def demo_targets() -> list[Target]:
 @pytest.fixture
 async def api(tmp_path: Path) -> AsyncIterator[Api]:
     """The API over demo data, with a fake clock and an in-memory event sink."""
+    async with running_api(tmp_path) as running:
+        yield running
+
+
+@contextlib.asynccontextmanager
+async def running_api(tmp_path: Path) -> AsyncIterator[Api]:
+    """The ``api`` fixture's server, for tests that need it on their own terms."""
     clock = FakeClock(START)
     store = SqliteStore(tmp_path / "broker.db")
     await store.import_bundle(parse_bundle(demo_document()))
