@@ -37,7 +37,8 @@ def _outcome(parse, *args):
         return None, error
 
 
-def _offset_text(offset: timedelta) -> str:
+def offset_text(offset: timedelta) -> str:
+    """``offset`` as ISO 8601 writes it: ``+HH:MM``, with ``:SS`` when it has seconds."""
     sign = "-" if offset < timedelta(0) else "+"
     total = abs(int(offset.total_seconds()))
     hours, rest = divmod(total, 3600)
@@ -53,7 +54,7 @@ class TestTimestamp:
     @example(moment=datetime(1, 1, 1), offset=timezone(timedelta(hours=23, minutes=59)))
     def test_every_time_with_every_offset_is_utc_in_range_or_refused(self, moment, offset):
         """Accepted means the same instant in UTC within the range; the rest is an InputError."""
-        text = moment.isoformat() + _offset_text(offset.utcoffset(None))
+        text = moment.isoformat() + offset_text(offset.utcoffset(None))
         parsed, error = _outcome(v.timestamp, text, "at")
         writable = offset.utcoffset(None) % timedelta(minutes=1) == timedelta(0)
         if error is not None:

@@ -112,7 +112,7 @@ SCHEMAS: dict[str, Any] = {
                 "type": ["string", "null"],
                 "minLength": 1,
                 "maxLength": 4096,
-                "description": "CIDR list, comma-separated",
+                "description": "An IP address or CIDR block the certificate is limited to",
             },
         },
     },
