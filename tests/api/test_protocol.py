@@ -26,7 +26,8 @@ BAD_REQUESTS = {
 }
 
 
-async def _exchange(port: int, raw: str) -> bytes:
+async def exchange(port: int, raw: str) -> bytes:
+    """Send ``raw`` on a new connection; everything the server answers until it closes."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         writer.write(raw.encode("latin-1"))
@@ -36,7 +37,8 @@ async def _exchange(port: int, raw: str) -> bytes:
         writer.close()
 
 
-def _split(answer: bytes) -> tuple[int, dict[str, str], bytes]:
+def split_response(answer: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Status, headers (lower-case names) and body of a raw HTTP/1.1 answer."""
     head, _, body = answer.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     headers = {}
@@ -46,28 +48,32 @@ def _split(answer: bytes) -> tuple[int, dict[str, str], bytes]:
     return int(lines[0].split()[1]), headers, body
 
 
+def assert_problem_without_echo(answer: bytes) -> None:
+    """A 4xx problem+json answer with type, title and status, and nothing of ``MARKER``."""
+    status, headers, body = split_response(answer)
+    assert 400 <= status < 500
+    assert headers["content-type"].startswith("application/problem+json")
+    problem = json.loads(body)
+    assert problem["status"] == status
+    assert problem["type"] == "urn:broker:error:http_protocol"
+    assert problem["title"]
+    assert MARKER.encode() not in answer
+    assert MARKER.lower().encode() not in answer.lower()
+
+
 class TestProtocolErrors:
     """Requests aiohttp refuses before routing get the same kind of answer as ours."""
 
     @pytest.mark.parametrize("raw", BAD_REQUESTS.values(), ids=BAD_REQUESTS.keys())
     async def test_problem_json_without_echo(self, api, raw):
         """A 4xx problem+json body with type, title and status; nothing of the request in it."""
-        answer = await _exchange(api.client.server.port, raw)
-        status, headers, body = _split(answer)
-        assert 400 <= status < 500
-        assert headers["content-type"].startswith("application/problem+json")
-        problem = json.loads(body)
-        assert problem["status"] == status
-        assert problem["type"] == "urn:broker:error:http_protocol"
-        assert problem["title"]
-        assert MARKER.encode() not in answer
-        assert MARKER.lower().encode() not in answer.lower()
+        assert_problem_without_echo(await exchange(api.client.server.port, raw))
 
     async def test_good_request_on_the_same_server_still_works(self, api):
         """The swapped protocol serves ordinary requests as before."""
-        answer = await _exchange(
+        answer = await exchange(
             api.client.server.port, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
         )
-        status, _, body = _split(answer)
+        status, _, body = split_response(answer)
         assert status == 200
         assert json.loads(body) == {"status": "ok"}

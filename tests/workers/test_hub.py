@@ -94,6 +94,24 @@ class TestEvents:
         await pair.worker.flush_events()
         assert [e["ticket_id"] for e in sink.events] == ["T-3"]
 
+    async def test_check_refuses_what_emit_would(self, make_pair: PairFactory) -> None:
+        """check fails for a region the main process cannot write, an unknown type and an
+        unrecordable time, and sends nothing either way."""
+        sink = FailingSink(US)
+        pair = await make_pair(sink)
+        pair.worker.emit("session.requested", region=US, ticket_id="T-1")
+        await pair.worker.flush_events()
+        with pytest.raises(UnavailableError):
+            pair.worker.check("session.requested", region=US, ticket_id="T-2")
+        with pytest.raises(InputError):
+            pair.worker.check("session.stolen", region=EU)
+        late = datetime(9999, 12, 31, 23, 59, tzinfo=timezone(-timedelta(hours=23)))
+        with pytest.raises(InputError):
+            pair.worker.check("consent.granted", region=EU, expires_at=late)
+        pair.worker.check("session.requested", region=EU, ticket_id="T-3")
+        await pair.worker.flush_events()
+        assert sink.events == []
+
     @pytest.mark.parametrize(
         "message",
         [
