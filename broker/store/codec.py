@@ -34,6 +34,8 @@ _MICROSECOND = timedelta(microseconds=1)
 _SERIAL_LIMIT = 1 << 64
 _SIGNED_LIMIT = 1 << 63
 _CURSOR_VERSION = "1"
+_MIN_MICROS = (datetime.min.replace(tzinfo=UTC) - EPOCH) // _MICROSECOND
+_MAX_MICROS = (datetime.max.replace(tzinfo=UTC) - EPOCH) // _MICROSECOND
 
 Row = Sequence[Any]
 
@@ -49,10 +51,17 @@ SESSION_COLUMNS = (
 
 
 def to_micros(value: datetime, field: str) -> int:
-    """``value`` as UTC microseconds; naive datetimes are refused, not guessed."""
+    """``value`` as UTC microseconds; naive datetimes are refused, not guessed.
+
+    So are times ``from_micros`` could not turn back into a datetime (an
+    offset that pushes them past ``datetime.min`` or ``max`` in UTC): a row
+    nothing could read must not be written."""
     if value.tzinfo is None or value.utcoffset() is None:
         raise InputError(field, "must carry a UTC offset")
-    return (value - EPOCH) // _MICROSECOND
+    micros = (value - EPOCH) // _MICROSECOND
+    if not _MIN_MICROS <= micros <= _MAX_MICROS:
+        raise InputError(field, "is outside the representable range")
+    return micros
 
 
 def from_micros(value: int) -> datetime:
