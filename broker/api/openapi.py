@@ -198,8 +198,11 @@ SCHEMAS: dict[str, Any] = {
 _PARAM = re.compile(r"{(\w+)}")
 
 
-def _link(operation: str, **parameters: str) -> dict[str, Any]:
-    return {"operationId": operation, "parameters": parameters}
+def _link(operation: str, body: dict[str, str] | None = None, **parameters: str) -> dict[str, Any]:
+    link: dict[str, Any] = {"operationId": operation, "parameters": parameters}
+    if body is not None:
+        link["requestBody"] = body
+    return link
 
 
 _BODY_SESSION = "$response.body#/session_id"
@@ -233,7 +236,11 @@ LINKS: dict[str, dict[str, dict[str, Any]]] = {
         ),
     },
     "admin_routing": {
-        "GrantConsent": _link("consents_create", id=_BODY_TICKET),
+        "GrantConsent": _link(
+            "consents_create",
+            {"staff_id": "$response.body#/needs_consent/0", "expires_at": "2099-01-01T00:00:00Z"},
+            id=_BODY_TICKET,
+        ),
         "SetTicketStatus": _link("admin_patch_ticket", id=_BODY_TICKET),
     },
     "admin_patch_ticket": {"TicketRouting": _link("admin_routing", id=_BODY_TICKET)},

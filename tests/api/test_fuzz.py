@@ -2,7 +2,9 @@
 
 Every check runs (tests/api/schemathesis.toml says where a rule between
 fields allows a 400): positive and negative data, the coverage phase, and
-the stateful phase that follows the document's links. The result must be no
+the stateful phase that follows the document's links (from the operations
+that need no id: a customer admin has none, so its fuzzing phase carries
+it). The result must be no
 5xx and no response the document does not describe. ``make test`` runs a
 bounded number of examples with a fixed seed; ``make fuzz`` runs many more
 with a fresh seed (``BROKER_FUZZ_EXAMPLES``, ``BROKER_FUZZ_SEED``).
