@@ -36,9 +36,7 @@ class AdminService:
     async def import_bundle(self, principal: Principal, bundle: ImportBundle) -> ImportCounts:
         """Upsert everything or nothing; EEA-only orgs must live in the EEA."""
         require_role(principal, "admin")
-        for i, org in enumerate(bundle.orgs):
-            if org.tier == "eea_only" and self.ctx.policy.region_eea.get(org.region) is not True:
-                raise InputError(f"orgs[{i}].region", "eea_only orgs must be in an EEA region")
+        self._check_regions(bundle)
         regions = sorted({org.region for org in bundle.orgs} or set(self.ctx.config.regions))
         for region in regions:
             self.ctx.events.check("import.applied", region=region, actor=principal.subject)
@@ -50,6 +48,20 @@ class AdminService:
                 "import.applied", region=region, actor=principal.subject, **_counts(counts)
             )
         return counts
+
+    def _check_regions(self, bundle: ImportBundle) -> None:
+        """Every region is one the region table knows (else its audit trail would be a
+        folder no policy covers); EEA-only orgs live in the EEA."""
+        eea = self.ctx.policy.region_eea
+        located = [("orgs", [o.region for o in bundle.orgs])]
+        located += [("targets", [t.region for t in bundle.targets])]
+        for kind, regions in located:
+            for i, region in enumerate(regions):
+                if region not in eea:
+                    raise InputError(f"{kind}[{i}].region", "not a region the policy knows")
+        for i, org in enumerate(bundle.orgs):
+            if org.tier == "eea_only" and eea[org.region] is not True:
+                raise InputError(f"orgs[{i}].region", "eea_only orgs must be in an EEA region")
 
     async def set_ticket_status(
         self, principal: Principal, ticket_id: TicketId, status: TicketStatus
