@@ -23,7 +23,7 @@ from tests.api.conftest import Api
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
-EXAMPLES = os.environ.get("BROKER_FUZZ_EXAMPLES", "12")
+EXAMPLES = os.environ.get("BROKER_FUZZ_EXAMPLES", "20")
 SEED = os.environ.get("BROKER_FUZZ_SEED", "20")
 ROLES = {
     "engineer": ("eng-de-1", None),
