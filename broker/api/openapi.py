@@ -52,6 +52,10 @@ SESSION = {
         "staff_id": _STR,
         "target": _STR,
         "basis": _STR,
+        "access": {
+            "enum": ["view", "terminal"],
+            "description": "view: the region's viewer only; terminal: SSH through the gateway",
+        },
         "consent_id": _NULL_STR,
         "state": {"enum": ["issued", "connected", "closed", "revoked", "expired"]},
         "created_at": _TIME,
@@ -72,6 +76,7 @@ CONSENT = {
         "created_at": _TIME,
         "expires_at": _TIME,
         "revoked_at": _NULL_TIME,
+        "waives_eea_only": {"type": "boolean"},
     },
 }
 SCHEMAS: dict[str, Any] = {
@@ -96,16 +101,20 @@ SCHEMAS: dict[str, Any] = {
             "public_key": "ssh-ed25519 "
             "AAAAC3NzaC1lZDI1NTE5AAAAIPvM+QldaXGzaqiamNz0pmHY7KyDj++H9kEmRUXLyglD",
         },
-        "required": ["ticket_id", "target", "public_key"],
+        "required": ["ticket_id", "target"],
         "additionalProperties": False,
         "properties": {
             "ticket_id": ID,
             "target": ID,
             "public_key": {
-                "type": "string",
+                "type": ["string", "null"],
                 "minLength": 1,
                 "maxLength": 4096,
-                "description": "OpenSSH public key line",
+                "description": (
+                    "OpenSSH public key line: asks for a terminal session (403"
+                    " `terminal_not_allowed` where the policy allows the viewer only);"
+                    " without it, a view session with no certificate"
+                ),
             },
             "ttl_seconds": {"type": ["integer", "null"], "minimum": 60, "maximum": 86400},
             "source_address": {
@@ -132,7 +141,10 @@ SCHEMAS: dict[str, Any] = {
                         "properties": {"host": _STR, "port": {"type": "integer"}},
                     },
                     "username": _STR,
-                    "certificate": _STR,
+                    "certificate": {
+                        "type": ["string", "null"],
+                        "description": "null for a view session",
+                    },
                     "ssh_command": _NULL_STR,
                 },
             },
@@ -143,7 +155,17 @@ SCHEMAS: dict[str, Any] = {
         "example": {"staff_id": "eng-us-1", "expires_at": "2099-01-01T00:00:00Z"},
         "required": ["staff_id", "expires_at"],
         "additionalProperties": False,
-        "properties": {"staff_id": ID, "expires_at": TIME_INPUT},
+        "properties": {
+            "staff_id": ID,
+            "expires_at": TIME_INPUT,
+            "waives_eea_only": {
+                "type": ["boolean", "null"],
+                "description": (
+                    "Required (true) when an eea_only org consents to staff outside the EEA"
+                    " on an EEA-only ticket: the explicit waiver of EEA-only support"
+                ),
+            },
+        },
     },
     "Consent": CONSENT,
     "ConsentList": {"type": "object", "properties": {"items": {"type": "array", "items": CONSENT}}},
@@ -179,6 +201,11 @@ SCHEMAS: dict[str, Any] = {
             "region": _STR,
             "allowed": {"type": "object", "additionalProperties": {"type": "array", "items": _STR}},
             "needs_consent": {"type": "array", "items": _STR},
+            "access": {
+                "type": "array",
+                "items": {"enum": ["view", "terminal"]},
+                "description": "the modes an allowed session on this ticket gets",
+            },
             "support_window": {
                 "type": "object",
                 "properties": {"open_now": {"type": "boolean"}, "next_open": _NULL_TIME},

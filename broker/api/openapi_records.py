@@ -37,6 +37,7 @@ IMPORT_RECORDS: dict[str, dict[str, Any]] = {
         region=_ID,
         tier={"enum": list(TIERS)},
         record_input={"type": "boolean"},
+        terminal_access={"type": "boolean"},
     ),
     "staff": _record(
         ["id", "country"],

@@ -8,11 +8,16 @@ from datetime import datetime
 from broker.api.auth import Principal
 from broker.errors import InputError
 from broker.models import Staff, Ticket
-from broker.policy import classify_staff, support_window
+from broker.policy import classify_staff, support_window, ticket_access
 from broker.service.authz import require_org_admin, require_role
-from broker.service.context import Context, announce_revoked, check_revocations
+from broker.service.context import (
+    Context,
+    announce_revoked,
+    announce_settings,
+    check_revocations,
+)
 from broker.store.base import ImportBundle, ImportCounts
-from broker.typing import Region, StaffId, TicketId, TicketStatus
+from broker.typing import AccessMode, Region, StaffId, TicketId, TicketStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +30,8 @@ class Routing:
     needs_consent: list[StaffId]
     support_open_now: bool
     support_next_open: datetime | None
+    access: tuple[AccessMode, ...] = ()
+    """The modes an allowed session on this ticket gets (view, terminal)."""
 
 
 class AdminService:
@@ -38,16 +45,25 @@ class AdminService:
         require_role(principal, "admin")
         self._check_regions(bundle)
         regions = sorted({org.region for org in bundle.orgs} or set(self.ctx.config.regions))
-        for region in regions:
-            self.ctx.events.check("import.applied", region=region, actor=principal.subject)
-        check_revocations(self.ctx, self.ctx.config.regions, "import", actor=principal.subject)
+        self._check_import_events(principal, regions)
         counts = await self.ctx.store.import_bundle(bundle)
         announce_revoked(self.ctx, list(counts.revoked), "import", actor=principal.subject)
+        announce_settings(self.ctx.events, counts.settings, source="api", actor=principal.subject)
         for region in regions:
             self.ctx.events.emit(
                 "import.applied", region=region, actor=principal.subject, **_counts(counts)
             )
         return counts
+
+    def _check_import_events(self, principal: Principal, regions: list[Region]) -> None:
+        """Before the import writes: every event it may emit can be recorded."""
+        actor = principal.subject
+        for region in regions:
+            self.ctx.events.check("import.applied", region=region, actor=actor)
+            self.ctx.events.check(
+                "org.setting_changed", region=region, key="check", source="api", actor=actor
+            )
+        check_revocations(self.ctx, self.ctx.config.regions, "import", actor=actor)
 
     def _check_regions(self, bundle: ImportBundle) -> None:
         """Every region is one the region table knows (else its audit trail would be a
@@ -111,8 +127,9 @@ class AdminService:
         window = support_window(
             org.tier, ticket.scope, ticket.severity, now, self.ctx.policy.holidays
         )
+        access = ticket_access(org.region, org.tier, org.terminal_access, self.ctx.policy)
         return Routing(
-            ticket, org.region, allowed, needs_consent, window.open_now, window.next_open
+            ticket, org.region, allowed, needs_consent, window.open_now, window.next_open, access
         )
 
 

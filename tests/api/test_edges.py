@@ -27,7 +27,13 @@ LATEST_UTC = "9000-01-01T23:58:59.999999Z"
 EARLIEST = "1970-01-01T00:00:00+23:59"
 IMPORT = {
     "orgs": [
-        {"id": ORG, "region": "eu-central-1", "tier": "standard", "record_input": False},
+        {
+            "id": ORG,
+            "region": "eu-central-1",
+            "tier": "standard",
+            "record_input": False,
+            "terminal_access": True,
+        },
         {"id": SHORT_ORG, "region": "eu-central-1", "tier": "eea_only"},
     ],
     "staff": [{"id": STAFF, "country": "US", "active": True}],
@@ -67,17 +73,22 @@ class TestEdgeRowsReadBack:
         consent = await _ok(await api.client.post(path, json=body, headers=customer), 201)
         assert consent["expires_at"] == LATEST_UTC
         sessions = []
-        for ttl in (60, 86400):
+        for ttl, key in ((60, public_key()), (86400, public_key()), (86400, None)):
             grant = {
                 "ticket_id": TICKET,
                 "target": TARGET,
-                "public_key": public_key(),
+                "public_key": key,
                 "ttl_seconds": ttl,
                 "source_address": "::/0",
             }
             response = await api.client.post("/v1/sessions", json=grant, headers=api.token(STAFF))
             sessions.append((await _ok(response, 201))["session_id"])
-        return {"consent": consent["consent_id"], "first": sessions[0], "second": sessions[1]}
+        return {
+            "consent": consent["consent_id"],
+            "first": sessions[0],
+            "second": sessions[1],
+            "view": sessions[2],
+        }
 
     async def test_every_read_path(self, api: Api) -> None:
         """Lists, single reads, paging, routing, audit and TIA all answer the edge rows."""
@@ -90,12 +101,12 @@ class TestEdgeRowsReadBack:
             await _ok(await get(f"/v1/tickets/{TICKET}/routing", headers=who))
         await _ok(await get(f"/v1/tickets/{SHORT_TICKET}/routing", headers=ops))
         seen = await self._page_sessions(api, ops)
-        assert {ids["first"], ids["second"]} <= seen
+        assert {ids["first"], ids["second"], ids["view"]} <= seen
         own = await _ok(
             await get("/v1/sessions", params={"limit": "500"}, headers=api.token(STAFF))
         )
-        assert {s["session_id"] for s in own["items"]} == {ids["first"], ids["second"]}
-        for session_id in (ids["first"], ids["second"]):
+        assert {s["session_id"] for s in own["items"]} == {ids["first"], ids["second"], ids["view"]}
+        for session_id in (ids["first"], ids["second"], ids["view"]):
             shown = await _ok(await get(f"/v1/sessions/{session_id}", headers=ops))
             assert shown["consent_id"] == ids["consent"]
         await self._page_audit(api, ops)
@@ -140,7 +151,7 @@ class TestEdgeRowsReadBack:
                 break
             params["cursor"] = page["next_cursor"]
         assert "consent.granted" in events
-        assert events.count("session.issued") == 2
+        assert events.count("session.issued") == 3
 
 
 def _confusable_ids() -> st.SearchStrategy[tuple[str, str]]:
