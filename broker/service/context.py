@@ -1,4 +1,11 @@
-"""The dependencies every service shares, bundled once, and the events they share."""
+"""The dependencies every service shares, bundled once, and the events they share.
+
+Every write a service makes follows one pattern, so that a write and its
+audit record succeed or fail together: check the events it will emit with
+the sink (``EventSink.check``: the type, every field's encoding, a trail
+that accepts writes), then write, then emit. An event that could not be
+recorded thus fails the request before anything changed.
+"""
 
 from __future__ import annotations
 

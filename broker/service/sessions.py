@@ -5,8 +5,11 @@ conditional insert (so a consent revoked meanwhile wins), sign a certificate
 with the org's region CA, and tell the event sink at every step. The look-up
 may be the store's recent records, with no read at all: the insert is refused
 if they changed since, and a denial over them is made again over fresh ones.
-Any failure after the session row exists revokes it, so no certificate
-outlives a failed grant and no terminal session without a certificate stays live.
+The ``session.issued`` event is checked with the sink before the row is
+written (so an event the trail could not record fails the grant with
+nothing written), and any failure after the row exists, its audit record
+included, revokes it: no certificate outlives a failed grant and no
+terminal session without a certificate stays live.
 
 A request with a public key asks for a ``terminal`` session; one without
 asks for a ``view`` session (the in-region viewer), which gets no
