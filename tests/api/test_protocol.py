@@ -77,3 +77,14 @@ class TestProtocolErrors:
         status, _, body = split_response(answer)
         assert status == 200
         assert json.loads(body) == {"status": "ok"}
+
+
+class TestMethodNotAllowed:
+    """A method the route does not serve: 405 problem+json that says what is allowed."""
+
+    async def test_allow_header_kept(self, api):
+        """The problem body replaces aiohttp's, and its Allow header stays (RFC 9110)."""
+        response = await api.client.request("TRACE", "/v1/sessions")
+        assert response.status == 405
+        assert response.content_type == "application/problem+json"
+        assert set(response.headers["Allow"].split(",")) == {"GET", "POST"}
