@@ -5,13 +5,16 @@ request line, a bad method) never reaches the app or its middlewares:
 aiohttp's connection protocol answers it itself, in ``text/plain`` and with
 part of the request in the text. aiohttp has no hook for that answer, so the
 server's protocol class is swapped for a subclass that answers with a fixed
-problem body per status, echoing nothing from the request.
+problem body per status, echoing nothing from the request. Its log line is
+fixed too: aiohttp's own quotes the offending bytes, which may be anything
+a client typed.
 """
 
 from __future__ import annotations
 
 from http import HTTPStatus
 
+import structlog
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
@@ -19,6 +22,8 @@ from aiohttp.web_request import BaseRequest
 from broker.api.middleware import PROBLEM_JSON, http_error
 from broker.api.serialize import json_response
 from broker.errors import problem
+
+log = structlog.get_logger("broker.api")
 
 
 class ProblemRequestHandler(RequestHandler):
@@ -33,8 +38,16 @@ class ProblemRequestHandler(RequestHandler):
         exc: BaseException | None = None,
         message: str | None = None,
     ) -> web.StreamResponse:
-        """The problem+json answer for ``status``; logged and closed as aiohttp does."""
-        super().handle_error(request, status, exc)  # logs, and raises if a response began
+        """The problem+json answer for ``status``; the connection is closed after it."""
+        if request.writer.output_size > 0:  # as aiohttp: a response began, the connection is lost
+            raise ConnectionError("a response was sent already")
+        log.warning(
+            "api.protocol_error",
+            status=status,
+            error=type(exc).__name__ if exc else None,
+            source_ip=request.remote,
+            exc_info=exc if status >= 500 else None,  # ours: the (redacted) traceback
+        )
         response = json_response(protocol_problem(status), status=status, content_type=PROBLEM_JSON)
         response.force_close()
         return response

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 
 import pytest
 
@@ -65,9 +66,14 @@ class TestProtocolErrors:
     """Requests aiohttp refuses before routing get the same kind of answer as ours."""
 
     @pytest.mark.parametrize("raw", BAD_REQUESTS.values(), ids=BAD_REQUESTS.keys())
-    async def test_problem_json_without_echo(self, api, raw):
-        """A 4xx problem+json body with type, title and status; nothing of the request in it."""
+    async def test_problem_json_without_echo(self, api, raw, caplog, capfd):
+        """A 4xx problem+json body with type, title and status; nothing of the request in it,
+        nor in any log line."""
+        caplog.set_level(logging.DEBUG)
         assert_problem_without_echo(await exchange(api.client.server.port, raw))
+        logged = caplog.text + "".join(capfd.readouterr())
+        assert "api.protocol_error" in logged
+        assert MARKER not in logged
 
     async def test_good_request_on_the_same_server_still_works(self, api):
         """The swapped protocol serves ordinary requests as before."""
