@@ -25,6 +25,8 @@ SHORT_ORG, SHORT_TICKET = "o", "1"
 LATEST = "8999-12-31T23:59:59.999999-23:59"
 LATEST_UTC = "9000-01-01T23:58:59.999999Z"
 EARLIEST = "1970-01-01T00:00:00+23:59"
+SOONEST = "2026-11-25T10:00:00.000001Z"
+"""One microsecond after the fixture's clock: the shortest consent there is."""
 IMPORT = {
     "orgs": [
         {
@@ -72,6 +74,10 @@ class TestEdgeRowsReadBack:
         path = f"/v1/tickets/{TICKET}/consents"
         consent = await _ok(await api.client.post(path, json=body, headers=customer), 201)
         assert consent["expires_at"] == LATEST_UTC
+        waiver = {"staff_id": STAFF, "expires_at": SOONEST, "waives_eea_only": True}
+        short = api.token("cust-2", "customer_admin", SHORT_ORG)
+        path = f"/v1/tickets/{SHORT_TICKET}/consents"
+        await _ok(await api.client.post(path, json=waiver, headers=short), 201)
         sessions = []
         for ttl, key in ((60, public_key()), (86400, public_key()), (86400, None)):
             grant = {
@@ -114,6 +120,9 @@ class TestEdgeRowsReadBack:
         for fmt in ("json", "md"):
             params = {**window, "format": fmt}
             await _ok(await get(f"/v1/orgs/{ORG}/tia", params=params, headers=customer))
+            await _ok(await get(f"/v1/orgs/{SHORT_ORG}/tia", params=params, headers=ops))
+        waivers = await _ok(await get(f"/v1/tickets/{SHORT_TICKET}/consents", headers=ops))
+        assert [c["waives_eea_only"] for c in waivers["items"]] == [True]
 
     async def test_every_later_write(self, api: Api) -> None:
         """Revoking, closing and deactivating over the edge rows all succeed."""
