@@ -34,8 +34,10 @@ _MICROSECOND = timedelta(microseconds=1)
 _SERIAL_LIMIT = 1 << 64
 _SIGNED_LIMIT = 1 << 63
 _CURSOR_VERSION = "1"
-_MIN_MICROS = (datetime.min.replace(tzinfo=UTC) - EPOCH) // _MICROSECOND
-_MAX_MICROS = (datetime.max.replace(tzinfo=UTC) - EPOCH) // _MICROSECOND
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
+_LATEST = datetime.max.replace(tzinfo=UTC)
+_MIN_MICROS = (_EARLIEST - EPOCH) // _MICROSECOND
+_MAX_MICROS = (_LATEST - EPOCH) // _MICROSECOND
 
 Row = Sequence[Any]
 
@@ -68,8 +70,15 @@ def to_micros(value: datetime, field: str) -> int:
 
 
 def from_micros(value: int) -> datetime:
-    """The aware UTC datetime for stored microseconds."""
-    return EPOCH + timedelta(microseconds=value)
+    """The aware UTC datetime for stored microseconds.
+
+    A row written before ``to_micros`` refused unrepresentable times may hold
+    one (a consent "until 9999-12-31T23:59:59-23:59"): it reads as the
+    nearest representable time, which means the same (never, or always), so
+    every read of it, and the revocation that removes it, still work."""
+    if _MIN_MICROS <= value <= _MAX_MICROS:
+        return EPOCH + timedelta(microseconds=value)
+    return _LATEST if value > _MAX_MICROS else _EARLIEST
 
 
 def _opt_micros(value: int | None) -> datetime | None:

@@ -9,7 +9,9 @@ every later write that touches them, must answer them.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import contextlib
+import sqlite3
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote
 
@@ -247,3 +249,31 @@ class TestDomainEdgesThroughTheApi:
         )
         assert created.status == 400
         assert real != spoof
+
+
+class TestRowsFromBeforeTheFix:
+    """A consent stored before times were validated (issue 20) is readable and revocable."""
+
+    async def test_unrepresentable_expiry_reads_as_the_latest_time(self, api: Api) -> None:
+        """The expiry reads as datetime.max in UTC: listed, granted on, and revoked, all 2xx."""
+        customer = api.token("cust-1", "customer_admin", "acme-de")
+        body = {"staff_id": "eng-us-1", "expires_at": "2026-12-01T00:00:00Z"}
+        path = "/v1/tickets/T-1001/consents"
+        consent_id = (await _ok(await api.client.post(path, json=body, headers=customer), 201))[
+            "consent_id"
+        ]
+        old_bug = datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone(-timedelta(minutes=1439)))
+        micros = (old_bug - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+        with contextlib.closing(sqlite3.connect(api.store.path)) as db, db:
+            db.execute("UPDATE consents SET expires_at = ? WHERE id = ?", (micros, consent_id))
+        listed = await _ok(await api.client.get(path, headers=customer))
+        assert [c["expires_at"] for c in listed["items"]] == ["9999-12-31T23:59:59.999999Z"]
+        granted = await _ok(await api.grant("eng-us-1", "T-1001"), 201)
+        assert granted["consent_id"] == consent_id
+        await _ok(await api.client.delete(f"{path}/{consent_id}", headers=customer))
+        shown = await _ok(
+            await api.client.get(
+                f"/v1/sessions/{granted['session_id']}", headers=api.token("ops-1", "ops")
+            )
+        )
+        assert shown["state"] == "revoked"
