@@ -21,6 +21,15 @@ BAD_REQUESTS = {
     "not http": f"\x16\x03\x01{MARKER}\r\n\r\n",
     "bad header line": f"GET / HTTP/1.1\r\nHost: x\r\n{MARKER} no colon\r\n\r\n",
     "bad content length": f"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {MARKER}\r\n\r\n",
+    "too many headers": "GET / HTTP/1.1\r\nHost: x\r\n"
+    + "".join(f"X-{MARKER}-{i}: 1\r\n" for i in range(200))
+    + "\r\n",
+    "control character in header": f"GET / HTTP/1.1\r\nHost: x\r\nX-A: {MARKER}\x00\r\n\r\n",
+    "length and chunked": (
+        f"POST /v1/import HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+        f"Transfer-Encoding: chunked\r\n\r\n{MARKER}"
+    ),
+    "http2 preface": f"PRI * HTTP/2.0\r\n\r\nSM{MARKER}\r\n\r\n",
     "bad chunk": (
         f"POST /v1/import HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n{MARKER}\r\n\r\n"
     ),
