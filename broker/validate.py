@@ -10,21 +10,39 @@ stated bounds (``str.isdigit`` also accepts digits ``int`` refuses, and
 ``int`` accepts digits of every script), and times are RFC 3339 with years
 1970-8999 as written, so converting them to UTC can never overflow. The
 OpenAPI document states the same rules from the same patterns.
+
+Personal data has no field of its own, so every field that reaches the store,
+a certificate, a log line or the audit trail is validated as what it is:
+
+* ids (``identifier``), token subjects and orgs included: ``IDENTIFIER``, and
+  nothing the redactor reads as a phone number or an email address;
+* a target's ``host`` (``hostname``): a DNS name or an IP address, likewise;
+* OpenSSH key lines (a target's ``host_key``): ``<type> <base64>``; the key's
+  comment, free text, is dropped;
+* request ids (``request_id``): ``REQUEST_ID``, else replaced.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import ipaddress
 import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from broker.audit.redact import holds_personal_data
 from broker.errors import InputError
 
 T = TypeVar("T")
 MAX_ID_LENGTH = 128
-ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
-"""An id: an ASCII letter or digit, then up to 127 of those or ``. _ : -``."""
+IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
+"""An id, a token's ``sub`` and ``org``: 1-128 of ``A-Z a-z 0-9 - _ . :``, a letter or
+digit first (so never ``..`` nor ``-option``), and not readable as a phone number or
+an email address (so no name with a space, no ``@``, no ``+``)."""
+ID_PATTERN = f"^{IDENTIFIER.pattern}$"
+"""``IDENTIFIER`` for the OpenAPI document (JSON Schema patterns are not anchored)."""
 _TWO = r"(?:[01][0-9]|2[0-3])"
 TIME_PATTERN = (
     r"^(?:19[7-9][0-9]|[2-8][0-9]{3})-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
@@ -33,10 +51,17 @@ TIME_PATTERN = (
 """RFC 3339 with an offset and a year from 1970 to 8999 as written: every such time
 is representable in UTC (so no offset can overflow a conversion), and far from the
 end of ``datetime`` (so adding a lifetime or a window cannot either)."""
-_ID = re.compile(ID_PATTERN)
 _TIME = re.compile(TIME_PATTERN)
 _DIGITS = re.compile(r"[0-9]{1,19}")
 _ASCII_SIGNED = re.compile(r"-?[0-9]{1,19}")
+REQUEST_ID = re.compile(
+    r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
+    r"|[0-9A-Fa-f]{32,64}"
+)
+"""An ``X-Request-Id`` we keep: a UUID or 32-64 hex digits (what proxies generate).
+Anything else is replaced by a fresh UUID, never logged."""
+_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+_KEY_TYPE = re.compile(r"[a-z0-9@.-]{1,64}")
 
 
 def require_mapping(value: Any, name: str) -> Mapping[str, Any]:
@@ -82,17 +107,58 @@ def string(value: Any, name: str) -> str:
 
 
 def identifier(value: Any, name: str) -> str:
-    """An id (``ID_PATTERN``): 1-128 ASCII characters, a letter or digit first.
+    """An id matching ``IDENTIFIER``: printable ASCII without spaces or slashes.
 
-    Ids travel into certificate key ids and file names, so they are kept to a
-    safe alphabet here once rather than escaped everywhere later; the first
-    character is never punctuation (no ``..``, no ``-option``)."""
+    Ids travel into certificate key ids, file names and audit records raw, so
+    they are kept to a safe alphabet here once rather than escaped everywhere
+    later, and an id that reads as a phone number is refused, not stored."""
     text = string(value, name)
-    if _ID.fullmatch(text) is None:
+    if not IDENTIFIER.fullmatch(text):
         raise InputError(
             name, "must be 1-128 characters of A-Z a-z 0-9 - _ . :, a letter or digit first"
         )
+    _no_personal_data(text, name)
     return text
+
+
+def hostname(value: Any, name: str) -> str:
+    """A DNS host name (RFC 1123 labels) or an IP address, nothing else."""
+    text = string(value, name)
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        pass
+    labels = text.removesuffix(".").split(".")
+    if len(text) > 253 or not all(_LABEL.fullmatch(label) for label in labels):
+        raise InputError(name, "must be a host name or an IP address")
+    _no_personal_data(text, name)
+    return text
+
+
+def key_line(value: Any, name: str) -> str:
+    """An OpenSSH public key line as ``<type> <base64>``; its comment is dropped.
+
+    A comment is free text (often ``user@laptop``) and no use to the broker."""
+    parts = string(value, name).split()
+    if len(parts) < 2 or not _KEY_TYPE.fullmatch(parts[0]):
+        raise InputError(name, "must be an OpenSSH public key line")
+    try:
+        base64.b64decode(parts[1], validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise InputError(name, "must be an OpenSSH public key line") from error
+    return f"{parts[0]} {parts[1]}"
+
+
+def request_id(value: str | None) -> str | None:
+    """``value`` if it is a request id we keep (``REQUEST_ID``), else None."""
+    if value is not None and REQUEST_ID.fullmatch(value):
+        return value
+    return None
+
+
+def _no_personal_data(text: str, name: str) -> None:
+    if holds_personal_data(text):
+        raise InputError(name, "must not be a phone number or an email address")
 
 
 def integer(value: Any, name: str) -> int:

@@ -28,6 +28,7 @@ from broker.ca import new_serial, parse_user_key, source_address_list
 from broker.errors import (
     ConflictError,
     ForbiddenError,
+    NotFoundError,
     PolicyDenied,
     RegionMismatch,
 )
@@ -270,9 +271,14 @@ class SessionService:
         self.ctx.events.check(event, region=world.org.region, **_request(world), **fields)
 
     async def get(self, principal: Principal, session_id: SessionId) -> Session:
-        """One session: engineers see their own, ops and admins any."""
+        """One session: engineers see their own, ops and admins any.
+
+        Roles are checked before the lookup, and another engineer's session
+        answers as an unknown one does, so no caller learns which ids exist."""
+        require_role(principal, "engineer", "ops", "admin")
         session = await self.ctx.store.get_session(session_id)
-        self._check_reader(principal, session)
+        if principal.role == "engineer" and StaffId(principal.subject) != session.staff_id:
+            raise NotFoundError("session_not_found", "unknown session", session_id=session_id)
         return session
 
     async def list(self, principal: Principal, query: SessionQuery) -> Page[Session]:
@@ -291,6 +297,10 @@ class SessionService:
     async def revoke(self, principal: Principal, session_id: SessionId, source_ip: str) -> Session:
         """End a live session now; the gateway cuts it within a second."""
         session = await self.get(principal, session_id)
+        if session.state not in ("issued", "connected"):  # e.g. expired unused: reads say so
+            raise ConflictError(
+                "session_not_live", f"the session is {session.state}", session_id=session.id
+            )
         caller = {"actor": principal.subject, "source_ip": source_ip}
         check_revocations(self.ctx, (session.region,), "revoked_by_api", **caller)
         ended = await self.ctx.store.end_session(
@@ -298,8 +308,3 @@ class SessionService:
         )
         announce_revoked(self.ctx, [ended], "revoked_by_api", **caller)
         return ended
-
-    def _check_reader(self, principal: Principal, session: Session) -> None:
-        require_role(principal, "engineer", "ops", "admin")
-        if principal.role == "engineer" and StaffId(principal.subject) != session.staff_id:
-            raise ForbiddenError("staff_forbidden", "not your session", session_id=session.id)

@@ -86,7 +86,7 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
 async def running_api(tmp_path: Path) -> AsyncIterator[Api]:
     """The ``api`` fixture's server, for tests that need it on their own terms."""
     clock = FakeClock(START)
-    store = SqliteStore(tmp_path / "broker.db")
+    store = SqliteStore(tmp_path / "broker.db", clock=clock)
     await store.import_bundle(parse_bundle(demo_document()))
     await store.import_bundle(ImportBundle(targets=demo_targets()))
     events = MemorySink()
