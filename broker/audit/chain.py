@@ -94,6 +94,8 @@ class ChainWriter:
         self._usable = True
         self._dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._head = recover(self._dir, region, secret, sync=self._sync)
+        self.opened = self._head
+        """The head as this writer found (and sealed) it: what the anchor check judges."""
         self._seq, self._hash = self._head.seq, self._head.hash
         self._segment, self._lines, self._bytes = (
             self._head.segment,
@@ -106,9 +108,20 @@ class ChainWriter:
         """The last durable record."""
         return self._head
 
+    @property
+    def usable(self) -> bool:
+        """False once closed or failed."""
+        with self._lock:
+            return self._usable
+
+    def fail(self) -> None:
+        """Refuse every later append and flush (the chain contradicts its anchor)."""
+        with self._lock:
+            self._usable = False
+
     def check(self) -> None:
         """Raise ``UnavailableError`` if ``append`` would refuse now (a failed or closed trail)."""
-        if not self._usable:
+        if not self.usable:
             raise UnavailableError("audit_unavailable", "audit trail is closed or failed")
 
     def append(self, time: str, event: str, fields: Mapping[str, Any]) -> dict[str, Any]:
