@@ -1,4 +1,4 @@
-"""The access policy's rule table, traps and properties (DESIGN.md "The access policy")."""
+"""The access policy's rule table, traps and properties (docs/design.md, "The access policy")."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def req(consent_in: float | None = None, **fields) -> AccessRequest:
 
 
 class TestRuleTable:
-    """Every rule of DESIGN.md, one row per case."""
+    """Every rule of docs/design.md, one row per case."""
 
     @pytest.mark.parametrize(
         ("region", "tier", "country", "consent_in", "basis", "last_reason"),
