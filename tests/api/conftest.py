@@ -50,9 +50,13 @@ class Api:
         """Authorization header for a freshly minted token."""
         return {"Authorization": f"Bearer {self.authority.mint_token(subject, role, org)}"}
 
-    async def grant(self, staff: str, ticket: str, target: str = "app-1", **extra: Any) -> Any:
-        """POST /v1/sessions as ``staff``; returns the response."""
-        body = {"ticket_id": ticket, "target": target, "public_key": public_key(), **extra}
+    async def grant(
+        self, staff: str, ticket: str, target: str = "app-1", *, view: bool = False, **extra: Any
+    ) -> Any:
+        """POST /v1/sessions as ``staff``: a terminal, or with ``view`` the viewer (no key)."""
+        body = {"ticket_id": ticket, "target": target, **extra}
+        if not view:
+            body["public_key"] = public_key()
         return await self.client.post("/v1/sessions", json=body, headers=self.token(staff))
 
 

@@ -32,12 +32,39 @@ class TestSingle:
         assert (out["id"], out["allow"], out["basis"]) == (None, True, "intra-eea")
         assert out["support_window"] == {"open_now": True, "next_open": None}
 
+    def test_allowed_access_is_view_only_on_eea(self, capsys):
+        """An EEA ticket of an eea_only org: the viewer only, even with --terminal-access."""
+        assert main([*SINGLE, "--staff-country", "NO", *AT, "--terminal-access"]) == 0
+        (out,) = lines(capsys.readouterr().out)
+        assert out["access"] == ["view"]
+
+    @pytest.mark.parametrize(
+        ("flags", "access"), [([], ["view"]), (["--terminal-access"], ["view", "terminal"])]
+    )
+    def test_standard_org_opts_in_to_terminal(self, capsys, flags, access):
+        """--terminal-access turns on terminals for a standard org's EEA ticket."""
+        argv = ["policy", "explain", "--org-region", "eu-central-1", "--tier", "standard"]
+        assert main([*argv, "--staff-country", "DE", *AT, *flags]) == 0
+        (out,) = lines(capsys.readouterr().out)
+        assert out["access"] == access
+
     def test_consent_caps_ttl(self, capsys):
-        """US staff with a consent ending in 20 minutes get 1200 seconds."""
+        """US staff with a waiving consent ending in 20 minutes get 1200 seconds."""
+        argv = [*SINGLE, "--staff-country", "US", *AT, "--consent-until", "2026-05-04T08:20:00Z"]
+        assert main([*argv, "--consent-waives-eea-only"]) == 0
+        (out,) = lines(capsys.readouterr().out)
+        assert (out["basis"], out["max_ttl_seconds"]) == ("consent", 1200)
+        assert "eea_only_waived" in out["reasons"]
+        assert "waives_eea_only" in out["message"]
+
+    def test_consent_without_waiver_denies(self, capsys):
+        """An eea_only org's consent for US staff without the waiver does not count."""
         argv = [*SINGLE, "--staff-country", "US", *AT, "--consent-until", "2026-05-04T08:20:00Z"]
         assert main(argv) == 0
         (out,) = lines(capsys.readouterr().out)
-        assert (out["basis"], out["max_ttl_seconds"]) == ("consent", 1200)
+        assert (out["allow"], out["access"]) == (False, [])
+        assert out["reasons"][-1] == "consent_lacks_eea_only_waiver"
+        assert "waives_eea_only" in out["message"]
 
     def test_inactive_closed_severity(self, capsys):
         """Flags for status, activity and severity reach the policy."""
@@ -119,6 +146,30 @@ class TestBatch:
         path.write_text(BATCH[0] + "\n" + BATCH[0].replace("CH", "BR") + "\n")
         assert main(["policy", "explain", "--batch", str(path)]) == 0
         assert len(lines(capsys.readouterr().out)) == 2
+
+    def test_access_and_waiver_per_line(self, capsys, tmp_path):
+        """Each line's output carries its access modes; a waiver is named in its reasons."""
+        records = [
+            {"id": "a", "staff_country": "DE", "org_region": "eu-central-1", "tier": "standard"},
+            {"id": "b", "staff_country": "DE", "org_region": "eu-central-1", "tier": "standard",
+             "terminal_access": True},
+            {"id": "c", "staff_country": "US", "org_region": "eu-central-1", "tier": "eea_only",
+             "consent_until": "2099-01-01T00:00:00Z", "consent_waives_eea_only": True},
+            {"id": "d", "staff_country": "BR", "org_region": "us-east-1", "tier": "standard"},
+        ]  # fmt: skip
+        path = tmp_path / "batch.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in records))
+        assert main(["policy", "explain", "--batch", str(path)]) == 0
+        out = {o["id"]: o for o in lines(capsys.readouterr().out)}
+        assert {k: o["access"] for k, o in out.items()} == {
+            "a": ["view"], "b": ["view", "terminal"], "c": ["view"], "d": ["view", "terminal"],
+        }  # fmt: skip
+        assert "eea_only_waived" in out["c"]["reasons"]
+
+    def test_batch_with_switches(self, capsys):
+        """The single-decision switches cannot be mixed with a batch either."""
+        assert main(["policy", "explain", "--batch", "-", "--terminal-access"]) == 2
+        assert "batch" in capsys.readouterr().err
 
     def test_missing_file(self, capsys, tmp_path):
         """An unreadable batch file fails with status 2 naming the option."""
