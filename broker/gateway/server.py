@@ -79,10 +79,7 @@ class GatewayServer(asyncssh.SSHServer):
             self.ctx.links.pop(link.session.id, None)
             self.ctx.spawn(link.finish())
         elif self._fail_reason is not None:
-            named = {} if self._fail_session is None else {"session_id": self._fail_session}
-            self.ctx.emit(
-                "auth.failed", reason=self._fail_reason, **named, source_ip=self.source_ip
-            )
+            self.ctx.failures.failed(self.source_ip, self._fail_reason, self._fail_session)
         if exc is not None:
             log.info("gateway connection from %s ended: %s", self.source_ip, exc)
 
