@@ -157,3 +157,25 @@ class Session:
     def live_at(self, at: datetime) -> bool:
         """True when the session may still carry traffic at ``at``."""
         return self.state in ("issued", "connected") and at < self.valid_before
+
+
+@dataclass(frozen=True, slots=True)
+class Anchor:
+    """A region's sealed chain head, kept outside the writer's folder.
+
+    ``number`` counts a region's anchors from 1 (the single writer of a
+    region's chain writes them in order); ``seq`` and ``hash`` name the last
+    record sealed and ``segment``/``offset`` where its line ends, so a writer
+    finds it without reading the chain. ``final`` marks the anchor a clean
+    stop writes: records after a final anchor were not written by the broker.
+    """
+
+    region: Region
+    number: int
+    seq: int
+    hash: str
+    segment: int
+    line: int
+    offset: int
+    time: str
+    final: bool = False

@@ -63,6 +63,8 @@ FIELD_KINDS: Mapping[str, Kind] = {
     "bytes_out": "int",
     "bytes": "int",
     "sessions_ended": "int",
+    "records": "int",
+    "after_seq": "int",
     "count": "int",
     "interval_seconds": "int",
     "orgs": "int",
@@ -113,6 +115,7 @@ EVENT_FIELDS: Mapping[str, tuple[str, ...]] = {
     ),
     "config.changed": ("key", "source", *_CALLER),
     "org.setting_changed": ("org_id", "key", "old_value", "new_value", "source", *_CALLER),
+    "audit.tail_sealed": ("records", "after_seq", "reason"),
 }  # fmt: skip
 """Event type -> the fields it may carry (everything else is dropped)."""
 

@@ -25,6 +25,7 @@ EXTRA_TYPES = [
     "recording.read",
     "recordings.region_mismatch",
     "org.setting_changed",
+    "audit.tail_sealed",
 ]
 
 
