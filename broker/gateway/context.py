@@ -7,20 +7,18 @@ import logging
 from collections import Counter
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import asyncssh
 
 from broker.clock import Clock
 from broker.events import EventSink
 from broker.gateway.hooks import FilterFactory, RecorderFactory
+from broker.gateway.ports import LiveLink
 from broker.gateway.settings import GatewaySettings
 from broker.gateway.upstream import UpstreamResolver
 from broker.store.base import Store
 from broker.typing import Region, SessionId
-
-if TYPE_CHECKING:
-    from broker.gateway.link import Link
 
 log = logging.getLogger("broker.gateway")
 
@@ -40,7 +38,7 @@ class GatewayContext:
     upstream: UpstreamResolver
     filters: FilterFactory
     recorders: RecorderFactory
-    links: dict[SessionId, Link] = field(default_factory=dict)
+    links: dict[SessionId, LiveLink] = field(default_factory=dict)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     connections: set[asyncssh.SSHServerConnection] = field(default_factory=set)
     _pending: Counter[str] = field(default_factory=Counter)
