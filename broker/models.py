@@ -25,6 +25,7 @@ from broker.typing import (
     TicketId,
     TicketStatus,
     Tier,
+    TokenDigest,
 )
 
 
@@ -125,3 +126,19 @@ class Session:
     def live_at(self, at: datetime) -> bool:
         """True when the session may still carry traffic at ``at``."""
         return self.state in ("issued", "connected") and at < self.valid_before
+
+
+@dataclass(frozen=True, slots=True)
+class ViewerToken:
+    """A single-use link into a view session, as the store keeps it (digest only).
+
+    Bound to one session and its region; claimable once, before ``expires_at``.
+    """
+
+    digest: TokenDigest
+    session_id: SessionId
+    region: Region
+    staff_id: StaffId
+    issued_at: datetime
+    expires_at: datetime
+    claimed_at: datetime | None = None

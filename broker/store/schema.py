@@ -11,7 +11,7 @@ import sqlite3
 
 from broker.errors import UnavailableError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 SESSIONS_LOST_FOREIGN_KEYS = 3
 """The schema version whose sessions table declares no foreign keys (``SESSIONS_TABLE``)."""
 BUSY_TIMEOUT_SECONDS = 5.0
@@ -119,6 +119,15 @@ DDL = (
     """CREATE TABLE IF NOT EXISTS counters (
         name TEXT PRIMARY KEY,
         value INTEGER NOT NULL
+    ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS viewer_tokens (
+        digest TEXT PRIMARY KEY,
+        session_id TEXT NOT NULL,
+        region TEXT NOT NULL,
+        staff_id TEXT NOT NULL,
+        issued_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        claimed_at INTEGER
     ) WITHOUT ROWID""",
     "INSERT OR IGNORE INTO counters (name, value) VALUES ('session_rev', 0)",
     "INSERT OR IGNORE INTO counters (name, value) VALUES ('world_rev', 0)",
