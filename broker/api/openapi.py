@@ -94,6 +94,16 @@ SCHEMAS: dict[str, Any] = {
             },
         ]
     },
+    "ViewerLink": {
+        "type": "object",
+        "description": "A single-use link to the region's viewer; the token is in the fragment.",
+        "properties": {
+            "session_id": _STR,
+            "region": _STR,
+            "viewer_url": _STR,
+            "link_expires_at": _TIME,
+        },
+    },
     "ConsentRequest": {
         "type": "object",
         "required": ["staff_id", "expires_at"],

@@ -55,6 +55,7 @@ FIELD_KINDS: Mapping[str, Kind] = {
     "key": "code",
     "location": "code",
     "sha256": "code",
+    "access": "code",
     "reasons": "codes",
     "cert_serial": "int",
     "duration_s": "int",
@@ -83,7 +84,7 @@ EVENT_FIELDS: Mapping[str, tuple[str, ...]] = {
         "session_id", *_REQUEST, "effective_tier", "basis", "consent_id",
         "cert_serial", "expires_at", *_CALLER,
     ),
-    "session.connected": (*_SESSION, "target", "gateway", "source_ip"),
+    "session.connected": (*_SESSION, "target", "gateway", "source_ip", "access"),
     "egress.blocked": (*_SESSION, "kind", "gateway", "source_ip"),
     "session.closed": (
         *_SESSION, "reason", "started_at", "duration_s", "bytes_in", "bytes_out", "gateway",
@@ -102,6 +103,9 @@ EVENT_FIELDS: Mapping[str, tuple[str, ...]] = {
         "source", "orgs", "staff", "tickets", "targets", "consents", *_CALLER,
     ),
     "config.changed": ("key", "source", *_CALLER),
+    "viewer.link_issued": (*_SESSION, "reason", "expires_at", *_CALLER),
+    "viewer.refused": (*_SESSION, "reason", "gateway", *_CALLER),
+    "viewer.paste": (*_SESSION, "bytes", "gateway", "source_ip"),
 }  # fmt: skip
 """Event type -> the fields it may carry (everything else is dropped)."""
 
