@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from broker.typing import (
+    AccessMode,
     Basis,
     ConsentId,
     CountryCode,
@@ -31,12 +32,17 @@ from broker.typing import (
 
 @dataclass(frozen=True, slots=True)
 class Org:
-    """A customer organisation; its region is where all its data lives."""
+    """A customer organisation; its region is where all its data lives.
+
+    ``terminal_access`` is a ``standard`` org's opt-in to SSH terminals on its
+    EEA tickets; without it they get the in-region viewer only.
+    """
 
     id: OrgId
     region: Region
     tier: Tier
     record_input: bool = True
+    terminal_access: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +84,11 @@ class Target:
 
 @dataclass(frozen=True, slots=True)
 class Consent:
-    """A customer admin's consent: one ticket, one named staff member, until expiry."""
+    """A customer admin's consent: one ticket, one named staff member, until expiry.
+
+    ``waives_eea_only`` is the admin's explicit waiver of EEA-only support: an
+    ``eea_only`` org's consent for staff outside the EEA counts only with it.
+    """
 
     id: ConsentId
     org_id: OrgId
@@ -88,6 +98,7 @@ class Consent:
     created_at: datetime
     expires_at: datetime
     revoked_at: datetime | None = None
+    waives_eea_only: bool = False
 
     def valid_at(self, at: datetime) -> bool:
         """True while not revoked and strictly before expiry."""
@@ -96,7 +107,11 @@ class Consent:
 
 @dataclass(frozen=True, slots=True)
 class Session:
-    """A granted session; ``region`` is copied from the org at issue time."""
+    """A granted session; ``region`` is copied from the org at issue time.
+
+    ``access`` is how it is reached: a ``view`` session has no certificate and
+    the gateway refuses SSH logins to it.
+    """
 
     id: SessionId
     org_id: OrgId
@@ -113,6 +128,7 @@ class Session:
     cert_serial: int | None = None
     ended_at: datetime | None = None
     end_reason: str | None = None
+    access: AccessMode = "terminal"
 
     def ids(self) -> dict[str, str]:
         """The ids every event about this session carries (the TIA groups by them)."""

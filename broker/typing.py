@@ -31,6 +31,9 @@ TicketStatus = Literal["open", "closed"]
 Basis = Literal["intra-eea", "adequacy", "scc", "consent", "not-eea"]
 Role = Literal["engineer", "customer_admin", "ops", "admin"]
 SessionState = Literal["issued", "connected", "closed", "revoked", "expired"]
+AccessMode = Literal["view", "terminal"]
+"""How a session reaches its target: ``view`` (the region renders the terminal,
+the engineer's browser gets pixels) or ``terminal`` (SSH through the gateway)."""
 
 TIERS: tuple[Tier, ...] = ("standard", "eea_only")
 SCOPES: tuple[Scope, ...] = (
@@ -43,4 +46,5 @@ SCOPES: tuple[Scope, ...] = (
 TICKET_STATUSES: tuple[TicketStatus, ...] = ("open", "closed")
 ROLES: tuple[Role, ...] = ("engineer", "customer_admin", "ops", "admin")
 SESSION_STATES: tuple[SessionState, ...] = ("issued", "connected", "closed", "revoked", "expired")
+ACCESS_MODES: tuple[AccessMode, ...] = ("view", "terminal")
 LIVE_SESSION_STATES: tuple[SessionState, ...] = ("issued", "connected")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import operator
 import re
 import sys
 from collections.abc import Iterable, Iterator
@@ -35,6 +36,7 @@ _FLAGS = {
     "consent_until": "consent_until",
     "ticket_status": "ticket_status",
 }
+_SWITCHES = operator.attrgetter("staff_inactive", "terminal_access", "consent_waives_eea_only")
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
@@ -56,6 +58,16 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--consent-until", metavar="ISO8601", help="a consent valid until")
     parser.add_argument("--ticket-status", metavar="open|closed", help="default: open")
     parser.add_argument("--staff-inactive", action="store_true", help="staff is deactivated")
+    parser.add_argument(
+        "--terminal-access",
+        action="store_true",
+        help="the org opted in to terminals on EEA tickets",
+    )
+    parser.add_argument(
+        "--consent-waives-eea-only",
+        action="store_true",
+        help="the consent carries waives_eea_only (an eea_only org's waiver)",
+    )
     parser.add_argument("--batch", metavar="FILE", help="JSON Lines input; - for stdin")
     parser.add_argument("--config", metavar="FILE", help="JSON policy overrides")
     parser.set_defaults(handler=run_explain)
@@ -67,7 +79,7 @@ def run_explain(args: argparse.Namespace) -> int:
     now = SystemClock().now()
     if args.batch is None:
         return _emit([explain(_record_from_flags(args), now, config)], sys.stdout)
-    if any(getattr(args, dest) is not None for dest in _FLAGS) or args.staff_inactive:
+    if any(getattr(args, dest) is not None for dest in _FLAGS) or any(_SWITCHES(args)):
         raise InputError("batch", "cannot be combined with single-decision flags")
     if args.batch == "-":
         return _emit(_explain_lines(_stdin_lines(), now, config), sys.stdout)
@@ -88,6 +100,9 @@ def _record_from_flags(args: argparse.Namespace) -> dict[str, Any]:
     if "severity" in record and _INTEGER.fullmatch(record["severity"]):
         record["severity"] = int(record["severity"])
     record["staff_active"] = not args.staff_inactive
+    record["terminal_access"] = args.terminal_access
+    if args.consent_waives_eea_only:
+        record["consent_waives_eea_only"] = True
     return record
 
 

@@ -1,6 +1,7 @@
 """The access policy: pure functions over plain data (no I/O, no clock reads).
 
-``decide`` answers "may this staff member open a session on this ticket now?";
+``decide`` answers "may this staff member open a session on this ticket now,
+and how (``access``: view and/or terminal)?";
 ``classify_staff`` answers the routing question per staff country;
 ``support_window`` says when a ticket is due to be worked. Region and country
 tables are data with their source and date; ``PolicyConfig`` can extend them.
@@ -8,6 +9,7 @@ tables are data with their source and date; ``PolicyConfig`` can extend them.
 
 from __future__ import annotations
 
+from broker.policy.access import VIEW_AND_TERMINAL, VIEW_ONLY, access_modes
 from broker.policy.config import DEFAULT, PolicyConfig
 from broker.policy.countries import ADEQUACY, CONSENT, EEA, SCC, CountrySet
 from broker.policy.decide import (
@@ -17,6 +19,7 @@ from broker.policy.decide import (
     classify_staff,
     decide,
     grant_ttl,
+    needs_eea_only_waiver,
 )
 from broker.policy.explain import explain, parse_request
 from broker.policy.regions import REGIONS, region_country
@@ -30,6 +33,8 @@ __all__ = [
     "EEA",
     "REGIONS",
     "SCC",
+    "VIEW_AND_TERMINAL",
+    "VIEW_ONLY",
     "AccessRequest",
     "ConsentGrant",
     "CountrySet",
@@ -37,11 +42,13 @@ __all__ = [
     "PolicyConfig",
     "Route",
     "SupportWindow",
+    "access_modes",
     "classify_staff",
     "decide",
     "effective_tier",
     "explain",
     "grant_ttl",
+    "needs_eea_only_waiver",
     "next_open",
     "open_now",
     "parse_request",

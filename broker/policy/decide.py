@@ -23,9 +23,17 @@ Rule outcomes (DESIGN.md "The access policy"):
   ``consent_revoked``, ``consent_expired`` (``at >= expires_at``),
   ``consent_expires_too_soon`` (under one second left: no session fits),
   ``consent_time_without_offset`` (naive expiry);
+- deny ``consent_lacks_eea_only_waiver``: EEA-only support and a consent for
+  staff outside the EEA that does not carry ``waives_eea_only``;
 - context, before the outcome: ``scope_outside_eea_only`` (an ``eea_only`` org's
   ticket scope falls back to ``standard``), ``eea_only_requires_eea_staff`` (EEA-only
-  support and the staff member is outside the EEA).
+  support and the staff member is outside the EEA);
+- after ``consent_valid``: ``eea_only_waived`` when the consent that allows
+  waives EEA-only support (the decision's message then names the waiver).
+
+Every allow carries ``access``, the modes the session may use
+(``broker.policy.access``): ``("view",)`` or ``("view", "terminal")``; a
+denial carries ``()``.
 
 An allowed decision always has ``1 <= max_ttl_seconds <= config.max_ttl_seconds``
 and, with basis ``consent``, ``at + max_ttl_seconds <= consent.expires_at``.
@@ -39,10 +47,11 @@ from functools import lru_cache
 
 from broker.errors import InputError, PolicyDenied
 from broker.models import Consent, Org, Staff, Ticket
+from broker.policy.access import NONE, access_modes
 from broker.policy.config import DEFAULT, PolicyConfig
 from broker.policy.messages import message_for
 from broker.policy.routing import Route, effective_tier
-from broker.typing import SCOPES, TICKET_STATUSES, TIERS, Basis, ConsentId
+from broker.typing import SCOPES, TICKET_STATUSES, TIERS, AccessMode, Basis, ConsentId
 
 _TIERS = frozenset(TIERS)
 _SCOPES = frozenset(SCOPES)
@@ -64,11 +73,14 @@ class ConsentGrant:
     expires_at: datetime
     id: ConsentId | None = None
     revoked: bool = False
+    waives_eea_only: bool = False
 
     @classmethod
     def of(cls, consent: Consent) -> ConsentGrant:
         """The policy's view of a stored consent."""
-        return cls(consent.expires_at, consent.id, consent.revoked_at is not None)
+        return cls(
+            consent.expires_at, consent.id, consent.revoked_at is not None, consent.waives_eea_only
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -84,6 +96,7 @@ class AccessRequest:
     ticket_status: str = "open"
     staff_active: bool = True
     consent: ConsentGrant | None = None
+    terminal_access: bool = False
 
     @classmethod
     def of(
@@ -108,12 +121,13 @@ class AccessRequest:
             ticket_status=ticket.status,
             staff_active=staff.active,
             consent=grant,
+            terminal_access=org.terminal_access,
         )
 
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """The policy's answer; ``max_ttl_seconds`` is 0 exactly when denied."""
+    """The policy's answer; ``max_ttl_seconds`` is 0 and ``access`` empty exactly when denied."""
 
     allow: bool
     basis: Basis | None
@@ -121,6 +135,7 @@ class Decision:
     message: str
     max_ttl_seconds: int
     consent_id: ConsentId | None = None
+    access: tuple[AccessMode, ...] = NONE
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready fields, for the CLI and the API."""
@@ -131,6 +146,7 @@ class Decision:
             "message": self.message,
             "max_ttl_seconds": self.max_ttl_seconds,
             "consent_id": self.consent_id,
+            "access": list(self.access),
         }
 
     def raise_if_denied(self) -> None:
@@ -144,8 +160,10 @@ def decide(request: AccessRequest, config: PolicyConfig = DEFAULT) -> Decision:
     failures = _failures(request, config)
     if failures:
         return _deny(failures)
-    if not config.region_eea[request.region]:
-        return _allow("not-eea", (), config.max_ttl_seconds)
+    eea_region = config.region_eea[request.region]
+    access = access_modes(eea_region, request.tier, request.terminal_access)
+    if not eea_region:
+        return _allow("not-eea", (), config.max_ttl_seconds, access)
     eea_only = effective_tier(request.tier, request.scope) == "eea_only"
     context = ("scope_outside_eea_only",) if request.tier == "eea_only" and not eea_only else ()
     routes = config.eea_only_routes if eea_only else config.standard_routes
@@ -155,8 +173,8 @@ def decide(request: AccessRequest, config: PolicyConfig = DEFAULT) -> Decision:
     if route == "denied":
         return _deny((*context, "country_not_permitted"))
     if route == "needs-consent":
-        return _by_consent(request, config, context)
-    return _allow(route, context, config.max_ttl_seconds)
+        return _by_consent(request, config, context, access)
+    return _allow(route, context, config.max_ttl_seconds, access)
 
 
 def classify_staff(
@@ -175,6 +193,20 @@ def classify_staff(
         return "not-eea"
     eea_only = effective_tier(tier, scope) == "eea_only"
     return (config.eea_only_routes if eea_only else config.standard_routes)[staff_country]
+
+
+def needs_eea_only_waiver(
+    region: str, tier: str, scope: str, staff_country: str, config: PolicyConfig = DEFAULT
+) -> bool:
+    """Whether a consent for such staff on such a ticket counts only with ``waives_eea_only``.
+
+    True exactly when the ticket is an EEA ticket under EEA-only support and the
+    staff member could work it by consent only (staff outside the EEA).
+    """
+    if config.region_eea.get(region) is not True or tier not in _TIERS or scope not in _SCOPES:
+        return False
+    eea_only = effective_tier(tier, scope) == "eea_only"
+    return eea_only and config.eea_only_routes.get(staff_country) == "needs-consent"
 
 
 def grant_ttl(decision: Decision, requested: int | None, config: PolicyConfig = DEFAULT) -> int:
@@ -220,24 +252,42 @@ def _collect_failures(r: AccessRequest, c: PolicyConfig) -> tuple[str, ...]:
     return tuple(code for code, failed in checks if failed)
 
 
-def _by_consent(r: AccessRequest, c: PolicyConfig, context: tuple[str, ...]) -> Decision:
-    """Rules 5-8 for staff who need consent: valid consent allows, capped by its expiry."""
+def _by_consent(
+    r: AccessRequest, c: PolicyConfig, context: tuple[str, ...], access: tuple[AccessMode, ...]
+) -> Decision:
+    """Rules 5-8 for staff who need consent: valid consent allows, capped by its expiry.
+
+    Under EEA-only support only a consent that waives it counts (``waives_eea_only``).
+    """
     consent = r.consent
-    if consent is None:
-        return _deny((*context, "consent_required"))
-    if consent.revoked:
-        return _deny((*context, "consent_revoked"))
-    if consent.expires_at.utcoffset() is None:
-        return _deny((*context, "consent_time_without_offset"))
-    if r.at >= consent.expires_at:
-        return _deny((*context, "consent_expired"))
+    waiver = "eea_only_requires_eea_staff" in context
+    failure = _consent_failure(consent, r.at, waiver)
+    if failure is not None or consent is None:
+        return _deny((*context, failure or "consent_required"))
     remaining = (consent.expires_at - r.at) // _SECOND
-    if remaining < 1:
-        return _deny((*context, "consent_expires_too_soon"))
     capped = remaining < c.max_ttl_seconds
-    reasons = (*context, "consent_valid", *(("ttl_capped_by_consent",) if capped else ()))
+    waived = ("eea_only_waived",) if waiver else ()
+    reasons = (*context, "consent_valid", *waived, *(("ttl_capped_by_consent",) if capped else ()))
     ttl = remaining if capped else c.max_ttl_seconds
-    return Decision(True, "consent", reasons, message_for("consent_valid"), ttl, consent.id)
+    message = message_for("eea_only_waived" if waiver else "consent_valid")
+    return Decision(True, "consent", reasons, message, ttl, consent.id, access)
+
+
+def _consent_failure(consent: ConsentGrant | None, at: datetime, waiver: bool) -> str | None:
+    """Why this consent does not allow a session at ``at``, or None when it does."""
+    if consent is None:
+        return "consent_required"
+    plain = (
+        ("consent_lacks_eea_only_waiver", waiver and consent.waives_eea_only is not True),
+        ("consent_revoked", consent.revoked),
+        ("consent_time_without_offset", consent.expires_at.utcoffset() is None),
+    )
+    for code, failed in plain:
+        if failed:
+            return code
+    if at >= consent.expires_at:  # both aware now: the comparison cannot raise
+        return "consent_expired"
+    return "consent_expires_too_soon" if (consent.expires_at - at) // _SECOND < 1 else None
 
 
 @lru_cache(maxsize=256)
@@ -248,10 +298,12 @@ def _deny(reasons: tuple[str, ...]) -> Decision:
 
 
 @lru_cache(maxsize=64)
-def _allow(route: Route, context: tuple[str, ...], ttl: int) -> Decision:
+def _allow(
+    route: Route, context: tuple[str, ...], ttl: int, access: tuple[AccessMode, ...]
+) -> Decision:
     """A shared allow for a basis that needs no consent."""
     basis, code = _BASES[route]
-    return Decision(True, basis, (*context, code), message_for(code), ttl)
+    return Decision(True, basis, (*context, code), message_for(code), ttl, None, access)
 
 
 _RULE_DENIALS = frozenset(
@@ -262,5 +314,6 @@ _RULE_DENIALS = frozenset(
         "consent_expired",
         "consent_expires_too_soon",
         "consent_time_without_offset",
+        "consent_lacks_eea_only_waiver",
     }
 )

@@ -33,6 +33,8 @@ KEYS = frozenset(
         "consent_until",
         "ticket_status",
         "staff_active",
+        "terminal_access",
+        "consent_waives_eea_only",
     }
 )
 """Every key a record may have."""
@@ -62,6 +64,7 @@ def parse_request(record: Any, now: datetime) -> AccessRequest:
         raise InputError("line", "must be a JSON object")
     _check_keys(record)
     until = record.get("consent_until")
+    waives = boolean(record.get("consent_waives_eea_only", False), "consent_waives_eea_only")
     return AccessRequest(
         region=_text(record, "org_region", ""),
         tier=_text(record, "tier", ""),
@@ -70,8 +73,11 @@ def parse_request(record: Any, now: datetime) -> AccessRequest:
         scope=_text(record, "scope", "product"),
         severity=_severity(record.get("severity", 3)),
         ticket_status=_text(record, "ticket_status", "open"),
-        staff_active=_flag(record.get("staff_active", True)),
-        consent=None if until is None else ConsentGrant(_time("consent_until", until)),
+        staff_active=boolean(record.get("staff_active", True), "staff_active"),
+        consent=None
+        if until is None
+        else ConsentGrant(_time("consent_until", until), waives_eea_only=waives),
+        terminal_access=boolean(record.get("terminal_access", False), "terminal_access"),
     )
 
 
@@ -107,11 +113,6 @@ def _severity(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 4:
         raise InputError("severity", "must be an integer from 1 to 4")
     return value
-
-
-def _flag(value: Any) -> bool:
-    """A JSON boolean."""
-    return boolean(value, "staff_active")
 
 
 def _time(key: str, value: Any) -> datetime:

@@ -24,11 +24,19 @@ MESSAGES: dict[str, str] = {
     "consent_expired": "Denied: the customer's consent for this ticket has expired.",
     "consent_expires_too_soon": "Denied: the customer's consent expires in under one second.",
     "consent_time_without_offset": "Denied: the consent's expiry has no UTC offset.",
+    "consent_lacks_eea_only_waiver": (
+        "Denied: this org has EEA-only support, so a consent for staff outside the EEA"
+        " counts only with waives_eea_only set."
+    ),
     "not_eea": "Allowed: the org's region is outside the EEA, so any active staff may work it.",
     "intra_eea": "Allowed: the staff member works from inside the EEA.",
     "adequacy": "Allowed: the staff member works from a country with an EU adequacy decision.",
     "scc": "Allowed: transfers to the staff member's country run under standard clauses.",
     "consent_valid": "Allowed: the customer consented to this staff member on this ticket.",
+    "eea_only_waived": (
+        "Allowed: the customer consented to this staff member on this ticket and waived"
+        " EEA-only support for it (waives_eea_only)."
+    ),
 }
 """Reason code -> sentence; every decisive code ``decide`` can return is here."""
 

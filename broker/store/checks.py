@@ -14,7 +14,7 @@ from broker.errors import BrokerError, ConflictError, InputError, NotFoundError,
 from broker.models import Consent, Session, ViewerToken
 from broker.store.base import SessionQuery
 from broker.store.codec import to_micros
-from broker.typing import SESSION_STATES, Basis, Region, SessionState
+from broker.typing import ACCESS_MODES, SESSION_STATES, Basis, Region, SessionState
 
 MAX_PAGE = 500
 """The most sessions one page of ``list_sessions`` returns."""
@@ -33,6 +33,8 @@ def check_new_session(session: Session) -> None:
         raise InputError("state", "a new session must be issued")
     if session.basis not in _BASES:
         raise InputError("basis", "is not a known legal basis")
+    if session.access not in ACCESS_MODES:
+        raise InputError("access", "must be view or terminal")
     if session.basis == "consent" and session.consent_id is None:
         raise InputError("consent_id", "is required when the basis is consent")
     created = to_micros(session.created_at, "created_at")

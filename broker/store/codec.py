@@ -36,14 +36,17 @@ _CURSOR_VERSION = "1"
 
 Row = Sequence[Any]
 
-ORG_COLUMNS = "id, region, tier, record_input"
+ORG_COLUMNS = "id, region, tier, record_input, terminal_access"
 STAFF_COLUMNS = "id, country, active"
 TICKET_COLUMNS = "id, org_id, severity, scope, status"
 TARGET_COLUMNS = "org_id, name, region, host, port, user, host_key"
-CONSENT_COLUMNS = "id, org_id, ticket_id, staff_id, granted_by, created_at, expires_at, revoked_at"
+CONSENT_COLUMNS = (
+    "id, org_id, ticket_id, staff_id, granted_by, created_at, expires_at, revoked_at,"
+    " waives_eea_only"
+)
 SESSION_COLUMNS = (
     "id, org_id, ticket_id, staff_id, target, region, basis, state, created_at,"
-    " valid_before, consent_id, source_address, cert_serial, ended_at, end_reason"
+    " valid_before, consent_id, source_address, cert_serial, ended_at, end_reason, access"
 )
 
 
@@ -79,7 +82,13 @@ def serial_from_db(value: int | None) -> int | None:
 
 def org_from_row(row: Row) -> Org:
     """An ``Org`` from a row in ``ORG_COLUMNS`` order."""
-    return Org(id=OrgId(row[0]), region=Region(row[1]), tier=row[2], record_input=bool(row[3]))
+    return Org(
+        id=OrgId(row[0]),
+        region=Region(row[1]),
+        tier=row[2],
+        record_input=bool(row[3]),
+        terminal_access=bool(row[4]),
+    )
 
 
 def staff_from_row(row: Row) -> Staff:
@@ -118,6 +127,7 @@ def consent_from_row(row: Row) -> Consent:
         created_at=from_micros(row[5]),
         expires_at=from_micros(row[6]),
         revoked_at=_opt_micros(row[7]),
+        waives_eea_only=bool(row[8]),
     )
 
 
@@ -139,6 +149,7 @@ def session_from_row(row: Row) -> Session:
         cert_serial=serial_from_db(row[12]),
         ended_at=_opt_micros(row[13]),
         end_reason=row[14],
+        access=row[15],
     )
 
 

@@ -5,7 +5,7 @@ One table, string keys ``pk``/``sk``. Items:
 ==========================  ===============  =============================================
 pk                          sk               what
 ==========================  ===============  =============================================
-``ORG#<org>``               ``ORG``          region, tier, record_input
+``ORG#<org>``               ``ORG``          region, tier, record_input, terminal_access
 ``ORG#<org>``               ``TARGET#<n>``   a target of the org
 ``STAFF#<id>``              ``STAFF``        country, active; ``live`` set, ``ver``
 ``TICKET#<id>``             ``TICKET``       org_id, severity, scope, status; ``live``, ``ver``
@@ -137,12 +137,23 @@ def _opt_time(item: Item, name: str) -> Any:
 
 def org_item(org: Org) -> Item:
     """The org's attributes."""
-    return {"region": org.region, "tier": org.tier, "record_input": org.record_input}
+    return {
+        "region": org.region,
+        "tier": org.tier,
+        "record_input": org.record_input,
+        "terminal_access": org.terminal_access,
+    }
 
 
 def org_from_item(item: Item, org_id: str) -> Org:
-    """An ``Org`` from its item."""
-    return Org(OrgId(org_id), Region(item["region"]), item["tier"], bool(item["record_input"]))
+    """An ``Org`` from its item; an item from before ``terminal_access`` has it off."""
+    return Org(
+        OrgId(org_id),
+        Region(item["region"]),
+        item["tier"],
+        bool(item["record_input"]),
+        bool(item.get("terminal_access", False)),
+    )
 
 
 def target_item(target: Target) -> Item:
@@ -198,6 +209,7 @@ def consent_item(consent: Consent) -> Item:
         "granted_by": consent.granted_by,
         "created_at": created,
         "expires_at": to_micros(consent.expires_at, "expires_at"),
+        "waives_eea_only": consent.waives_eea_only,
         "gt": f"C#{consent.ticket_id}",
         "gsk": time_sort(created, consent.id),
     }
@@ -217,6 +229,7 @@ def consent_from_item(item: Item) -> Consent:
         from_micros(int(item["created_at"])),
         from_micros(int(item["expires_at"])),
         _opt_time(item, "revoked_at"),
+        bool(item.get("waives_eea_only", False)),
     )
 
 
@@ -233,6 +246,7 @@ def session_item(session: Session, rev: int) -> Item:
         "region": session.region,
         "basis": session.basis,
         "state": session.state,
+        "access": session.access,
         "created_at": created,
         "valid_before": to_micros(session.valid_before, "valid_before"),
         "rev": rev,
@@ -249,7 +263,7 @@ def session_item(session: Session, rev: int) -> Item:
 
 
 def session_from_item(item: Item) -> Session:
-    """A ``Session`` from its item."""
+    """A ``Session`` from its item; one from before ``access`` was a terminal session."""
     serial = item.get("cert_serial")
     return Session(
         id=SessionId(item["id"]),
@@ -267,4 +281,5 @@ def session_from_item(item: Item) -> Session:
         cert_serial=None if serial is None else int(Decimal(serial)),
         ended_at=_opt_time(item, "ended_at"),
         end_reason=item.get("end_reason"),
+        access=item.get("access", "terminal"),
     )

@@ -11,7 +11,8 @@ import sqlite3
 
 from broker.errors import UnavailableError
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
+"""Version 5 added ``viewer_tokens`` (in ``DDL``, made on any older file)."""
 SESSIONS_LOST_FOREIGN_KEYS = 3
 """The schema version whose sessions table declares no foreign keys (``SESSIONS_TABLE``)."""
 BUSY_TIMEOUT_SECONDS = 5.0
@@ -135,6 +136,23 @@ DDL = (
 )
 
 
+ACCESS_COLUMNS = 4
+"""The schema version that added the access columns (``ACCESS_DDL``)."""
+
+ACCESS_DDL = (
+    "ALTER TABLE orgs ADD COLUMN terminal_access INTEGER NOT NULL DEFAULT 0"
+    " CHECK (terminal_access IN (0, 1))",
+    "ALTER TABLE consents ADD COLUMN waives_eea_only INTEGER NOT NULL DEFAULT 0"
+    " CHECK (waives_eea_only IN (0, 1))",
+    "ALTER TABLE sessions ADD COLUMN access TEXT NOT NULL DEFAULT 'terminal'"
+    " CHECK (access IN ('view', 'terminal'))",
+)
+"""Schema version 4: an org's opt-in to terminals, a consent's EEA-only waiver and
+each session's access mode. ``DDL`` keeps the version-3 tables and these run
+after it on every file older than 4, a new one included, so there is one shape
+whichever way a file got here. Rows from before keep what they meant: no
+opt-in, no waiver, and terminal sessions (the only kind there was)."""
+
 _SESSIONS_WITHOUT_FOREIGN_KEYS = (
     SESSIONS_TABLE.format(name="sessions_v3"),
     "INSERT INTO sessions_v3 SELECT * FROM sessions",  # same columns, same order
@@ -181,6 +199,9 @@ def _migrate(conn: sqlite3.Connection) -> None:
                 conn.execute(statement)
         for statement in DDL:
             conn.execute(statement)
+        if version < ACCESS_COLUMNS:
+            for statement in ACCESS_DDL:
+                conn.execute(statement)
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         conn.execute("COMMIT")
     except BaseException:

@@ -16,7 +16,8 @@ from broker.typing import ConsentId, StaffId, TicketId
 # S608 below: only the fixed column lists from codec are interpolated; values are bound.
 _ADD = f"""
 INSERT INTO consents ({CONSENT_COLUMNS})
-SELECT :id, :org_id, :ticket_id, :staff_id, :granted_by, :created_at, :expires_at, :revoked_at
+SELECT :id, :org_id, :ticket_id, :staff_id, :granted_by, :created_at, :expires_at, :revoked_at,
+       :waives_eea_only
 WHERE EXISTS (SELECT 1 FROM tickets WHERE id = :ticket_id AND org_id = :org_id)
   AND EXISTS (SELECT 1 FROM staff WHERE id = :staff_id)
 """  # noqa: S608
@@ -48,6 +49,7 @@ def add_consent(conn: sqlite3.Connection, consent: Consent) -> Consent:
         "created_at": to_micros(consent.created_at, "created_at"),
         "expires_at": to_micros(consent.expires_at, "expires_at"),
         "revoked_at": revoked,
+        "waives_eea_only": int(consent.waives_eea_only),
     }
     with write_tx(conn):
         insert_once(

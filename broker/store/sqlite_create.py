@@ -43,7 +43,7 @@ from broker.store.sqlite_worker import GroupableWrite
 _CREATE = f"""
 INSERT INTO sessions ({SESSION_COLUMNS}, rev)
 SELECT :id, :org_id, :ticket_id, :staff_id, :target, :region, :basis, 'issued', :created_at,
-       :valid_before, :consent_id, :source_address, :cert_serial, NULL, NULL, :rev
+       :valid_before, :consent_id, :source_address, :cert_serial, NULL, NULL, :access, :rev
 WHERE EXISTS (SELECT 1 FROM tickets t JOIN orgs o ON o.id = t.org_id
               WHERE t.id = :ticket_id AND t.org_id = :org_id AND t.status = 'open'
                 AND o.region = :region)
@@ -106,6 +106,7 @@ _FIELDS = (
     "consent_id",
     "source_address",
     "cert_serial",
+    "access",
 )
 """What an insert binds of a new session, in this order (``world_rev`` follows)."""
 
@@ -126,6 +127,7 @@ def _create_values(session: Session) -> list[Any]:
         session.consent_id,
         session.source_address,
         serial,
+        session.access,
     ]
 
 

@@ -18,9 +18,10 @@ from broker.store.sqlite_tx import revoke_live, write_tx
 from broker.typing import SCOPES, TICKET_STATUSES, TIERS, Region
 
 _UPSERT_ORG = """
-INSERT INTO orgs (id, region, tier, record_input) VALUES (?, ?, ?, ?)
+INSERT INTO orgs (id, region, tier, record_input, terminal_access) VALUES (?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET
-  region = excluded.region, tier = excluded.tier, record_input = excluded.record_input
+  region = excluded.region, tier = excluded.tier, record_input = excluded.record_input,
+  terminal_access = excluded.terminal_access
 """
 _UPSERT_STAFF = """
 INSERT INTO staff (id, country, active) VALUES (?, ?, ?)
@@ -138,7 +139,11 @@ def _stored_region(conn: sqlite3.Connection, org_id: str) -> Region | None:
 
 def _upsert(conn: sqlite3.Connection, bundle: ImportBundle) -> None:
     conn.executemany(
-        _UPSERT_ORG, [(o.id, o.region, o.tier, int(o.record_input)) for o in bundle.orgs]
+        _UPSERT_ORG,
+        [
+            (o.id, o.region, o.tier, int(o.record_input), int(o.terminal_access))
+            for o in bundle.orgs
+        ],
     )
     conn.executemany(_UPSERT_STAFF, [(s.id, s.country, int(s.active)) for s in bundle.staff])
     conn.executemany(

@@ -32,12 +32,39 @@ class TestSingle:
         assert (out["id"], out["allow"], out["basis"]) == (None, True, "intra-eea")
         assert out["support_window"] == {"open_now": True, "next_open": None}
 
+    def test_allowed_access_is_view_only_on_eea(self, capsys):
+        """An EEA ticket of an eea_only org: the viewer only, even with --terminal-access."""
+        assert main([*SINGLE, "--staff-country", "NO", *AT, "--terminal-access"]) == 0
+        (out,) = lines(capsys.readouterr().out)
+        assert out["access"] == ["view"]
+
+    @pytest.mark.parametrize(
+        ("flags", "access"), [([], ["view"]), (["--terminal-access"], ["view", "terminal"])]
+    )
+    def test_standard_org_opts_in_to_terminal(self, capsys, flags, access):
+        """--terminal-access turns on terminals for a standard org's EEA ticket."""
+        argv = ["policy", "explain", "--org-region", "eu-central-1", "--tier", "standard"]
+        assert main([*argv, "--staff-country", "DE", *AT, *flags]) == 0
+        (out,) = lines(capsys.readouterr().out)
+        assert out["access"] == access
+
     def test_consent_caps_ttl(self, capsys):
-        """US staff with a consent ending in 20 minutes get 1200 seconds."""
+        """US staff with a waiving consent ending in 20 minutes get 1200 seconds."""
+        argv = [*SINGLE, "--staff-country", "US", *AT, "--consent-until", "2026-05-04T08:20:00Z"]
+        assert main([*argv, "--consent-waives-eea-only"]) == 0
+        (out,) = lines(capsys.readouterr().out)
+        assert (out["basis"], out["max_ttl_seconds"]) == ("consent", 1200)
+        assert "eea_only_waived" in out["reasons"]
+        assert "waives_eea_only" in out["message"]
+
+    def test_consent_without_waiver_denies(self, capsys):
+        """An eea_only org's consent for US staff without the waiver does not count."""
         argv = [*SINGLE, "--staff-country", "US", *AT, "--consent-until", "2026-05-04T08:20:00Z"]
         assert main(argv) == 0
         (out,) = lines(capsys.readouterr().out)
-        assert (out["basis"], out["max_ttl_seconds"]) == ("consent", 1200)
+        assert (out["allow"], out["access"]) == (False, [])
+        assert out["reasons"][-1] == "consent_lacks_eea_only_waiver"
+        assert "waives_eea_only" in out["message"]
 
     def test_inactive_closed_severity(self, capsys):
         """Flags for status, activity and severity reach the policy."""

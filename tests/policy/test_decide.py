@@ -24,13 +24,17 @@ AT = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
 EXCLUDED_SCOPES = ("cas", "professional_services", "third_party", "subprocessor")
 EEA_ONLY_CONSENT = ("eea_only_requires_eea_staff", "consent_required")
 EEA_ONLY_NOT_PERMITTED = ("eea_only_requires_eea_staff", "country_not_permitted")
+EEA_ONLY_UNWAIVED = ("eea_only_requires_eea_staff", "consent_lacks_eea_only_waiver")
 
 
-def req(consent_in: float | None = None, **fields) -> AccessRequest:
-    """A request on an open product ticket in Frankfurt; ``consent_in`` seconds from AT."""
+def req(consent_in: float | None = None, waive: bool = False, **fields) -> AccessRequest:
+    """A request on an open product ticket in Frankfurt; ``consent_in`` seconds from AT.
+
+    ``waive``: the consent carries ``waives_eea_only``.
+    """
     base = {"region": "eu-central-1", "tier": "standard", "staff_country": "DE", "at": AT}
     if consent_in is not None:
-        fields["consent"] = ConsentGrant(AT + timedelta(seconds=consent_in))
+        fields["consent"] = ConsentGrant(AT + timedelta(seconds=consent_in), waives_eea_only=waive)
     return AccessRequest(**{**base, **fields})
 
 
@@ -62,14 +66,17 @@ class TestRuleTable:
             # rule 6: eea_only on a product ticket
             ("eu-central-1", "eea_only", "NO", None, "intra-eea", "intra_eea"),
             ("eusc-de-east-1", "eea_only", "FR", None, "intra-eea", "intra_eea"),
-            ("eu-central-1", "eea_only", "CH", 7200, "consent", "consent_valid"),
-            ("eu-central-1", "eea_only", "IN", 7200, "consent", "consent_valid"),
-            ("eu-central-1", "eea_only", "US", 7200, "consent", "consent_valid"),
+            # rule 6 with a consent that waives EEA-only support (it must, to count)
+            ("eu-central-1", "eea_only", "CH", 7200, "consent", "eea_only_waived"),
+            ("eu-central-1", "eea_only", "IN", 7200, "consent", "eea_only_waived"),
+            ("eu-central-1", "eea_only", "US", 7200, "consent", "eea_only_waived"),
         ],
     )
     def test_allowed(self, region, tier, country, consent_in, basis, last_reason):
         """Allowed cases carry their basis, reason and a positive lifetime."""
-        decision = decide(req(consent_in, region=region, tier=tier, staff_country=country))
+        decision = decide(
+            req(consent_in, waive=True, region=region, tier=tier, staff_country=country)
+        )
         assert decision.allow
         assert decision.basis == basis
         assert decision.reasons[-1] == last_reason
@@ -91,6 +98,9 @@ class TestRuleTable:
             ("eu-central-1", "eea_only", "GB", None, EEA_ONLY_CONSENT),
             ("eu-central-1", "eea_only", "US", None, EEA_ONLY_CONSENT),
             ("eu-central-1", "eea_only", "BR", 7200, EEA_ONLY_NOT_PERMITTED),
+            # a consent without the waiver does not let non-EEA staff into EEA-only support
+            ("eu-central-1", "eea_only", "CH", 7200, EEA_ONLY_UNWAIVED),
+            ("eu-central-1", "eea_only", "US", 7200, EEA_ONLY_UNWAIVED),
         ],
     )  # fmt: skip
     def test_denied(self, region, tier, country, consent_in, reasons):
@@ -115,6 +125,48 @@ class TestRuleTable:
         """Falling back to standard does not waive the US consent requirement."""
         decision = decide(req(tier="eea_only", scope=scope, staff_country="US"))
         assert decision.reasons == ("scope_outside_eea_only", "consent_required")
+
+
+class TestAccessModes:
+    """The access modes each allow carries (``broker.policy.access``)."""
+
+    @pytest.mark.parametrize(
+        ("region", "tier", "scope", "terminal_access", "country", "access"),
+        [
+            # EEA tickets: the viewer only, unless a standard org opted in
+            ("eu-central-1", "standard", "product", False, "DE", ("view",)),
+            ("eu-central-1", "standard", "product", True, "DE", ("view", "terminal")),
+            ("eu-central-1", "standard", "cas", True, "IN", ("view", "terminal")),
+            ("eu-north-1", "standard", "product", False, "GB", ("view",)),
+            # eea_only orgs never get a terminal on an EEA ticket, whatever the scope
+            ("eu-central-1", "eea_only", "product", True, "DE", ("view",)),
+            ("eu-central-1", "eea_only", "cas", True, "IN", ("view",)),
+            ("eu-central-1", "eea_only", "third_party", False, "CH", ("view",)),
+            # tickets outside the EEA: both, flag or not
+            ("us-east-1", "standard", "product", False, "BR", ("view", "terminal")),
+            ("us-east-1", "eea_only", "product", False, "DE", ("view", "terminal")),
+            ("eu-west-2", "eea_only", "product", True, "US", ("view", "terminal")),
+        ],
+    )  # fmt: skip
+    def test_allowed_modes(self, region, tier, scope, terminal_access, country, access):
+        """Each allow carries the modes of its region, tier and org flag."""
+        decision = decide(
+            req(region=region, tier=tier, scope=scope, staff_country=country,
+                terminal_access=terminal_access)
+        )  # fmt: skip
+        assert decision.allow
+        assert decision.access == access
+
+    @pytest.mark.parametrize("terminal_access", [False, True])
+    def test_denial_has_no_modes(self, terminal_access):
+        """A denial allows no way in at all."""
+        decision = decide(req(staff_country="BR", terminal_access=terminal_access))
+        assert (decision.allow, decision.access) == (False, ())
+
+    def test_consent_allow_carries_modes(self):
+        """A consent-based allow carries the modes too."""
+        decision = decide(req(7200, staff_country="US", terminal_access=True))
+        assert (decision.basis, decision.access) == ("consent", ("view", "terminal"))
 
 
 class TestFailClosed:
@@ -230,7 +282,7 @@ class TestFromRecords:
         staff = Staff(StaffId("s-1"), "US")
         consent = Consent(
             ConsentId("c-1"), OrgId("o-1"), TicketId("t-1"), StaffId(consent_staff),
-            Subject("admin-1"), AT, AT + timedelta(minutes=30),
+            Subject("admin-1"), AT, AT + timedelta(minutes=30), waives_eea_only=True,
         )  # fmt: skip
         return org, ticket, staff, consent
 
@@ -242,6 +294,28 @@ class TestFromRecords:
             1800,
             "c-1",
         )
+
+    def test_stored_consent_without_waiver_denies(self):
+        """The stored consent's ``waives_eea_only`` reaches the policy."""
+        org, ticket, staff, consent = self.records()
+        unwaived = replace(consent, waives_eea_only=False)
+        decision = decide(AccessRequest.of(org, ticket, staff, unwaived, at=AT))
+        assert decision.reasons[-1] == "consent_lacks_eea_only_waiver"
+
+    @pytest.mark.parametrize(
+        ("tier", "terminal_access", "access"),
+        [
+            ("standard", False, ("view",)),
+            ("standard", True, ("view", "terminal")),
+            ("eea_only", True, ("view",)),
+        ],
+    )
+    def test_org_terminal_access_reaches_the_policy(self, tier, terminal_access, access):
+        """The stored org flag ``terminal_access`` decides terminals on EEA tickets."""
+        org, ticket, _, _ = self.records()
+        org = replace(org, tier=tier, terminal_access=terminal_access)
+        decision = decide(AccessRequest.of(org, ticket, Staff(StaffId("s-1"), "DE"), None, AT))
+        assert decision.access == access
 
     def test_consent_for_someone_else_is_ignored(self):
         """A consent naming another staff member does not count."""
@@ -292,6 +366,7 @@ class TestDecisionApi:
             "message": MESSAGES["country_not_permitted"],
             "max_ttl_seconds": 0,
             "consent_id": None,
+            "access": [],
         }
 
     def test_raise_if_denied(self):

@@ -8,7 +8,14 @@ from datetime import UTC, datetime, timedelta, timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from broker.policy import DEFAULT, REGIONS, AccessRequest, ConsentGrant, decide
+from broker.policy import (
+    DEFAULT,
+    REGIONS,
+    AccessRequest,
+    ConsentGrant,
+    decide,
+    needs_eea_only_waiver,
+)
 from broker.policy.countries import ISO_3166_ALPHA2
 from broker.policy.messages import MESSAGES
 
@@ -39,6 +46,7 @@ def requests(
             ConsentGrant,
             st.integers(-(10**7), 10**10).map(lambda us: at + timedelta(microseconds=us)),
             revoked=st.booleans(),
+            waives_eea_only=st.booleans(),
         )
     )
     return AccessRequest(
@@ -51,6 +59,7 @@ def requests(
         staff_active=draw(st.booleans() | st.just(True)),
         consent=consent,
         at=at,
+        terminal_access=draw(st.booleans()),
     )
 
 
@@ -110,3 +119,47 @@ class TestProperties:
     def test_deterministic(self, access):
         """The same inputs (even a fresh copy) give the same decision."""
         assert decide(access) == decide(replace(access)) == decide(access)
+
+
+class TestAccessProperties:
+    """Hypothesis properties of the access modes every decision carries."""
+
+    @given(requests())
+    def test_eea_only_never_gets_terminal_on_eea(self, access):
+        """An eea_only org's EEA ticket never allows a terminal, whatever scope or flag."""
+        decision = decide(replace(access, tier="eea_only"))
+        if DEFAULT.region_eea.get(access.region):
+            assert "terminal" not in decision.access
+
+    @given(requests())
+    def test_eea_never_terminal_without_the_flag(self, access):
+        """Without the org's opt-in, an EEA ticket allows the viewer only."""
+        decision = decide(replace(access, terminal_access=False))
+        if DEFAULT.region_eea.get(access.region):
+            assert decision.access in ((), ("view",))
+
+    @given(requests())
+    def test_allow_iff_modes_and_view_always(self, access):
+        """An allow always offers the viewer; a denial offers nothing."""
+        decision = decide(access)
+        assert ("view" in decision.access) is decision.allow
+        assert decision.allow or decision.access == ()
+
+    @given(requests())
+    def test_non_eea_allows_both(self, access):
+        """An allowed ticket of a region outside the EEA offers both modes."""
+        decision = decide(access)
+        if decision.allow and DEFAULT.region_eea.get(access.region) is False:
+            assert decision.access == ("view", "terminal")
+
+    @given(requests())
+    def test_unwaived_consent_never_admits_into_eea_only(self, access):
+        """Staff who need a waiver are allowed only by a consent that carries it."""
+        decision = decide(access)
+        waiver = needs_eea_only_waiver(
+            access.region, access.tier, access.scope, access.staff_country
+        )
+        if waiver and decision.allow:
+            assert access.consent is not None
+            assert access.consent.waives_eea_only
+            assert "eea_only_waived" in decision.reasons

@@ -19,7 +19,8 @@ class TestExplain:
         """Defaults: scope product, severity 3, at now, open ticket, active staff."""
         out = explain({"id": "a", **BASE}, NOW)
         assert list(out) == [
-            "id", "allow", "basis", "reasons", "message", "max_ttl_seconds", "support_window",
+            "id", "allow", "basis", "reasons", "message", "max_ttl_seconds", "access",
+            "support_window",
         ]  # fmt: skip
         assert out["id"] == "a"
         assert out["reasons"] == ["eea_only_requires_eea_staff", "consent_required"]
@@ -36,8 +37,39 @@ class TestExplain:
     )
     def test_consent_valid_while_at_before_until(self, until, allow, ttl):
         """A consent is valid when at < consent_until, and caps the lifetime."""
-        out = explain({**BASE, "at": "2026-05-04T10:00:00Z", "consent_until": until}, NOW)
+        record = {**BASE, "at": "2026-05-04T10:00:00Z", "consent_until": until}
+        out = explain({**record, "consent_waives_eea_only": True}, NOW)
         assert (out["allow"], out["max_ttl_seconds"]) == (allow, ttl)
+
+    @pytest.mark.parametrize(
+        ("waives", "allow", "last_reason"),
+        [(True, True, "eea_only_waived"), (False, False, "consent_lacks_eea_only_waiver")],
+    )
+    def test_waiver_is_named(self, waives, allow, last_reason):
+        """An eea_only org's consent for US staff counts only with the waiver, which is named."""
+        record = {
+            **BASE,
+            "consent_until": "2026-05-04T11:00:00Z",
+            "consent_waives_eea_only": waives,
+        }
+        out = explain(record, NOW)
+        assert (out["allow"], out["reasons"][-1]) == (allow, last_reason)
+        assert "waives_eea_only" in out["message"]
+
+    @pytest.mark.parametrize(
+        ("region", "tier", "terminal_access", "access"),
+        [
+            ("eu-central-1", "standard", False, ["view"]),
+            ("eu-central-1", "standard", True, ["view", "terminal"]),
+            ("eu-central-1", "eea_only", True, ["view"]),
+            ("us-east-1", "eea_only", False, ["view", "terminal"]),
+        ],
+    )
+    def test_access(self, region, tier, terminal_access, access):
+        """The record's org flag and region give the allowed access modes."""
+        record = {"staff_country": "DE", "org_region": region, "tier": tier}
+        out = explain({**record, "terminal_access": terminal_access}, NOW)
+        assert out["access"] == access
 
     def test_null_consent_means_none(self):
         """consent_until null is no consent."""
@@ -75,6 +107,8 @@ class TestInvalidRecords:
             ({"at": 1_700_000_000}, "at"),
             ({"consent_until": "2026-05-04"}, "consent_until"),
             ({"staff_active": "yes"}, "staff_active"),
+            ({"terminal_access": 1}, "terminal_access"),
+            ({"consent_waives_eea_only": "true"}, "consent_waives_eea_only"),
             ({"tier": 1}, "tier"),
             ({"scope": None}, "scope"),
             ({"ticket_status": ["open"]}, "ticket_status"),

@@ -162,7 +162,9 @@ class ReferenceContract(StoreHarness):
 
     async def test_import_upserts(self, store: Store) -> None:
         """Importing known ids again replaces their fields."""
-        tier = dataclasses.replace(ORG_DE, tier="eea_only", record_input=False)
+        tier = dataclasses.replace(
+            ORG_DE, tier="eea_only", record_input=False, terminal_access=False
+        )
         ticket = dataclasses.replace(TICKET_DE, severity=1, scope="cas")
         staff = dataclasses.replace(STAFF_DE, country="AT")
         target = dataclasses.replace(TARGET_DE, host="127.0.0.3", port=22, host_key=None)

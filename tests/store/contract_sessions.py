@@ -17,8 +17,10 @@ from tests.store.world import (
     ORG_US,
     STAFF_DE,
     STAFF_IN,
+    STAFF_US,
     T0,
     TICKET_CLOSED,
+    TICKET_DE,
     consent,
     session,
     us_session,
@@ -44,6 +46,7 @@ BAD_INPUT: list[Any] = [
     pytest.param({"basis": "hope"}, "basis", id="unknown-basis"),
     pytest.param({"valid_before": T0}, "valid_before", id="empty-lifetime"),
     pytest.param({"created_at": T0.replace(tzinfo=None)}, "created_at", id="naive-time"),
+    pytest.param({"access": "telnet"}, "access", id="unknown-access"),
 ]
 
 
@@ -69,6 +72,26 @@ class SessionContract(StoreHarness):
         created = us_session("sess-us", "consent-1", source_address="127.0.0.5", cert_serial=9)
         assert await store.create_session(created) == created
         assert await store.get_session(created.id) == created
+
+    @pytest.mark.parametrize("access", ["view", "terminal"])
+    async def test_access_round_trips(self, store: Store, access: Any) -> None:
+        """A session's access mode is stored with it; a view session has no serial."""
+        serial = None if access == "view" else 11
+        created = session(access=access, cert_serial=serial)
+        assert await store.create_session(created) == created
+        assert await store.get_session(created.id) == created
+        assert (await store.list_sessions(SessionQuery())).items == [created]
+
+    async def test_consent_waiver_round_trips(self, store: Store) -> None:
+        """A consent's ``waives_eea_only`` is stored and read back by every read."""
+        given = await store.add_consent(consent(waives_eea_only=True))
+        plain = await store.add_consent(consent("consent-2", staff_id=STAFF_IN.id))
+        assert await store.get_consent(given.id) == given
+        assert {c.id: c.waives_eea_only for c in await store.list_consents(TICKET_DE.id)} == {
+            given.id: True,
+            plain.id: False,
+        }
+        assert await store.valid_consent(TICKET_DE.id, STAFF_US.id, T0) == given
 
     async def test_times_come_back_as_aware_utc(self, store: Store) -> None:
         """Times given with any offset come back as the same instant in UTC."""

@@ -6,6 +6,8 @@ import contextlib
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from broker.store.schema import DDL, SCHEMA_VERSION
 from broker.store.sqlite import DEFAULT_FILENAME, SqliteStore
 from tests.store.world import consent, session, us_session, world
@@ -34,10 +36,29 @@ V2_SESSIONS = """CREATE TABLE sessions_v2 (
 ) WITHOUT ROWID"""
 
 
+# The columns schema version 4 added, by table.
+V4_COLUMNS = (("orgs", "terminal_access"), ("consents", "waives_eea_only"), ("sessions", "access"))
+
+
+def as_version_3(path: Path) -> None:
+    """Turn a current store file back into what schema version 3 wrote."""
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        conn.execute("BEGIN")
+        _drop_v4_columns(conn)
+        conn.execute("PRAGMA user_version = 3")
+        conn.execute("COMMIT")
+
+
+def _drop_v4_columns(conn: sqlite3.Connection) -> None:
+    for table, column in V4_COLUMNS:
+        conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+
+
 def as_version_2(path: Path) -> None:
     """Turn a current store file back into what schema version 2 wrote."""
     with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
         conn.execute("BEGIN")
+        _drop_v4_columns(conn)
         conn.execute(V2_SESSIONS)
         conn.execute("INSERT INTO sessions_v2 SELECT * FROM sessions")
         conn.execute("DROP TABLE sessions")
@@ -77,6 +98,29 @@ class TestSchemaMigration:
             indexes = {row[1] for row in conn.execute("PRAGMA index_list(sessions)")}
         assert version == SCHEMA_VERSION
         assert {"sessions_ticket", "sessions_staff", "sessions_region_rev"} <= indexes
+
+    async def test_version_3_file_gets_the_access_columns(self, tmp_path: Path) -> None:
+        """Rows from before version 4 read as they meant: no opt-in, no waiver, terminals."""
+        path = tmp_path / DEFAULT_FILENAME
+        async with SqliteStore(path) as store:
+            await store.import_bundle(world())
+            await store.add_consent(consent())
+            await store.create_session(session())
+        as_version_3(path)
+        async with SqliteStore(path) as store:
+            org = await store.get_org(session().org_id)
+            stored = await store.get_session(session().id)
+            (kept,) = await store.list_consents(consent().ticket_id)
+        assert (org.terminal_access, stored.access, kept.waives_eea_only) == (
+            False,
+            "terminal",
+            False,
+        )
+        with contextlib.closing(sqlite3.connect(path)) as conn:
+            (version,) = conn.execute("PRAGMA user_version").fetchone()
+            with pytest.raises(sqlite3.IntegrityError):
+                conn.execute("UPDATE sessions SET access = 'telnet'")
+        assert version == SCHEMA_VERSION
 
     async def test_sessions_declare_no_foreign_keys(self, tmp_path: Path) -> None:
         """New files and migrated ones alike: the insert's own conditions check the rows."""

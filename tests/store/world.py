@@ -29,7 +29,7 @@ T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 EU = Region("eu-central-1")
 US = Region("us-east-1")
 
-ORG_DE = Org(OrgId("org-de"), EU, "standard")
+ORG_DE = Org(OrgId("org-de"), EU, "standard", terminal_access=True)
 ORG_EEA = Org(OrgId("org-eea"), EU, "eea_only", record_input=False)
 ORG_US = Org(OrgId("org-us"), US, "standard")
 STAFF_DE = Staff(StaffId("staff-de"), CountryCode("DE"))
