@@ -125,6 +125,7 @@ class Relay:
         self._tchan: asyncssh.SSHClientChannel[bytes] | None = None
         self._closed = False
         self._early = bytearray()
+        self._early_size: TermSize | None = None
         self._out: list[bytes] = []
 
     @property
@@ -153,6 +154,8 @@ class Relay:
         early, self._early = bytes(self._early), bytearray()
         if early:
             self.send(early)
+        if self._early_size is not None and self._tchan is not None:
+            self._tchan.change_terminal_size(*self._early_size)
         self.chan.resume_reading()
 
     async def _open(self, term_type: str, term_size: TermSize, env: Env) -> None:
@@ -323,6 +326,8 @@ class Relay:
             self._recorder.resize(width, height)
         if self._tchan is not None:
             self._tchan.change_terminal_size(width, height, pixwidth, pixheight)
+        else:  # the shell is still opening at the old size: apply this once it is up
+            self._early_size = (width, height, pixwidth, pixheight)
 
     def signal(self, signal: str) -> None:
         """Relay a signal."""

@@ -1,0 +1,229 @@
+"""The regional viewer against the real runtime: headers, Origin, links, input, endings.
+
+The page is played by aiohttp's WebSocket client speaking the page's
+protocol; the browser itself is exercised in ``test_browser.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import aiohttp
+import pytest
+
+from broker.models import ViewerToken
+from broker.viewer.protocol import HEADER, MAX_PASTE_BYTES, OP_CANVAS
+from broker.viewer.web import HEADERS
+from broker.viewer_tokens import new_token, viewer_link
+from tests.viewer.live_env import EU, US, ViewerEnv, until, until_screen_has
+
+pytestmark = pytest.mark.ssh
+
+
+class TestHeaders:
+    """Every response carries the security headers."""
+
+    @pytest.mark.parametrize("path", ["/", "/viewer.js", "/viewer.css", "/nope", "/ws"])
+    async def test_headers_everywhere(self, env: ViewerEnv, path: str) -> None:
+        """Page, assets, 404s and refused upgrades all carry CSP, no-referrer, no-store."""
+        async with env.http.get(env.viewer() + path) as response:
+            for name, value in HEADERS.items():
+                assert response.headers[name] == value
+        assert "frame-ancestors 'none'" in HEADERS["Content-Security-Policy"]
+        assert "unsafe-inline" not in HEADERS["Content-Security-Policy"]
+
+    async def test_page_has_no_inline_code(self, env: ViewerEnv) -> None:
+        """The HTML loads its own script and style files only (CSP would block inline)."""
+        async with env.http.get(env.viewer() + "/") as response:
+            html = await response.text()
+        assert "<script>" not in html
+        assert "style=" not in html
+        assert 'src="viewer.js"' in html
+
+
+class TestOrigin:
+    """The socket checks Origin before anything else."""
+
+    @pytest.mark.parametrize("origin", ["http://evil.example", "null", "http://127.0.0.1:1"])
+    async def test_wrong_origin_refused_before_upgrade(self, env: ViewerEnv, origin: str) -> None:
+        """Another origin gets 403 and no socket; the refusal is audited."""
+        with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
+            await env.http.ws_connect(env.viewer() + "/ws", origin=origin)
+        assert caught.value.status == 403
+        assert [e["reason"] for e in env.events.of("viewer.refused")] == ["bad_origin"]
+
+    async def test_other_regions_viewer_is_another_origin(self, env: ViewerEnv) -> None:
+        """The US viewer's page cannot open the EU viewer's socket."""
+        with pytest.raises(aiohttp.WSServerHandshakeError):
+            await env.http.ws_connect(env.viewer(EU) + "/ws", origin=env.viewer(US))
+
+
+class TestLinks:
+    """Single-use, expiring, region-bound links."""
+
+    async def test_link_opens_the_session(self, env: ViewerEnv) -> None:
+        """ready, then a CANVAS frame first; session.connected says access view and the IP."""
+        session = await env.open_session()
+        page = await env.page(await env.link(session))
+        ready = await page.control("ready")
+        assert (ready["cols"], ready["rows"]) == (80, 24)
+        await until_screen_has(env.runtime, session.id, "DEMO TARGET for region eu-central-1")
+        assert HEADER.unpack_from(await page.frame())[0] == OP_CANVAS
+        (connected,) = env.events.of("session.connected")
+        assert connected["access"] == "view"
+        assert connected["source_ip"] == "127.0.0.1"
+        assert connected["session_id"] == session.id
+
+    async def test_reused_link_refused(self, env: ViewerEnv) -> None:
+        """A second use of the same link is refused and audited; the first page stays."""
+        session = await env.open_session()
+        url = await env.link(session)
+        first = await env.page(url)
+        await first.control("ready")
+        second = await env.page(url)
+        assert (await second.control("error"))["code"] == "token_used"
+        await second.closed()
+        assert "viewer_token_used" in [e["reason"] for e in env.events.of("viewer.refused")]
+        await first.send("input", data="echo still-$((40+2))\r")
+        await until_screen_has(env.runtime, session.id, "still-42")
+
+    async def test_expired_link_refused(self, env: ViewerEnv) -> None:
+        """A link unused for 60 s is refused."""
+        session = await env.open_session()
+        token, digest = new_token()
+        now = env.runtime.clock.now()
+        assert env.runtime.store is not None
+        await env.runtime.store.add_viewer_token(
+            ViewerToken(
+                digest, session.id, EU, session.staff_id, now - timedelta(seconds=61),
+                now - timedelta(seconds=1),
+            )
+        )  # fmt: skip
+        page = await env.page(viewer_link(env.viewer(), token))
+        assert (await page.control("error"))["code"] == "token_expired"
+        await page.closed()
+
+    async def test_eu_link_at_us_viewer_refused(self, env: ViewerEnv) -> None:
+        """An EU session's link presented to the US viewer is refused (and stays unused)."""
+        session = await env.open_session()
+        url = await env.link(session)
+        wrong = url.replace(env.viewer(EU), env.viewer(US))
+        page = await env.page(wrong)
+        assert (await page.control("error"))["code"] == "wrong_region"
+        await page.closed()
+        right = await env.page(url)
+        await right.control("ready")
+
+    @pytest.mark.parametrize("token", ["", "t=short", "t=" + "A" * 42 + "*"])
+    async def test_malformed_token_refused(self, env: ViewerEnv, token: str) -> None:
+        """A hello without a well-formed token is refused."""
+        ws = await env.http.ws_connect(env.viewer() + "/ws", origin=env.viewer())
+        await ws.send_json({"type": "hello", "token": token})
+        message = await ws.receive_json(timeout=10)
+        assert message["type"] == "error"
+        assert message["code"] == "token_invalid"
+
+
+class TestInput:
+    """Keys, paste, resize and scroll reach the target and the screen."""
+
+    async def test_keys_echo(self, env: ViewerEnv) -> None:
+        """Typed keys run on the target; the answer appears on the server's screen."""
+        session = await env.open_session()
+        page = await env.page(await env.link(session))
+        await page.control("ready")
+        await page.send("input", data="echo hi-$((6*7))\r")
+        await until_screen_has(env.runtime, session.id, "hi-42")
+
+    async def test_paste_audited_by_size_only(self, env: ViewerEnv) -> None:
+        """A paste reaches the target; the audit event has its size and not its content."""
+        session = await env.open_session()
+        page = await env.page(await env.link(session))
+        await page.control("ready")
+        text = "echo pasted-$((2*21))\r"
+        await page.send("paste", data=text)
+        await until_screen_has(env.runtime, session.id, "pasted-42")
+        (paste,) = env.events.of("viewer.paste")
+        assert paste["bytes"] == len(text)
+        assert "pasted" not in repr(paste)
+
+    async def test_oversized_paste_refused(self, env: ViewerEnv) -> None:
+        """Over 64 KiB: an error, nothing sent, nothing audited; the session goes on."""
+        session = await env.open_session()
+        page = await env.page(await env.link(session))
+        await page.control("ready")
+        await page.send("paste", data="x" * (MAX_PASTE_BYTES + 1))
+        assert (await page.control("error"))["code"] == "too_large"
+        assert env.events.of("viewer.paste") == []
+        await page.send("input", data="echo alive-$((1+1))\r")
+        await until_screen_has(env.runtime, session.id, "alive-2")
+
+    async def test_resize_changes_the_pty(self, env: ViewerEnv) -> None:
+        """A resize message changes the target's PTY size (``stty size``)."""
+        session = await env.open_session()
+        page = await env.page(await env.link(session))
+        await page.control("ready")
+        await page.send("resize", cols=100, rows=30)
+        ready = await page.control("ready")
+        assert (ready["cols"], ready["rows"]) == (100, 30)
+        await page.send("input", data="stty size\r")
+        await until_screen_has(env.runtime, session.id, "30 100")
+
+
+class TestEndings:
+    """A view session is cut like an SSH one and the page is told why."""
+
+    async def test_revoke_tells_the_page(self, env: ViewerEnv) -> None:
+        """Revoked through the API: the page gets ``end`` revoked and the socket closes."""
+        session = await env.open_session()
+        page = await env.page(await env.link(session))
+        await page.control("ready")
+        await env.revoke(session)
+        end = await page.control("end")
+        assert end["reason"] == "revoked"
+        await page.closed()
+        await until(lambda: bool(env.events.of("session.closed")))
+        assert env.events.of("session.closed")[0]["reason"] == "revoked"
+
+    async def test_shell_exit_ends_the_session(self, env: ViewerEnv) -> None:
+        """``exit`` on the target: the page gets ``end`` exited; the recording is stored."""
+        session = await env.open_session()
+        page = await env.page(await env.link(session))
+        await page.control("ready")
+        await page.send("input", data="exit\r")
+        assert (await page.control("end"))["reason"] == "exited"
+        await page.closed()
+        await until(lambda: bool(env.events.of("session.closed")))
+        assert env.events.of("session.closed")[0]["reason"] == "shell_exited"
+        assert len(env.events.of("recording.stored")) == 1
+        assert env.runtime.store is not None
+        stored = await env.runtime.store.get_session(session.id)
+        assert stored.state == "closed"
+
+    async def test_resume_replaces_the_old_page(self, env: ViewerEnv) -> None:
+        """A fresh link attaches a new page to the same shell; the old page is told."""
+        session = await env.open_session()
+        old = await env.page(await env.link(session))
+        await old.control("ready")
+        await old.send("input", data="export MARK=kept-$((3*3))\r")
+        new = await env.page(await env.link(session))
+        assert (await old.control("end"))["reason"] == "replaced"
+        await new.control("ready")
+        await new.send("input", data="echo $MARK\r")
+        await until_screen_has(env.runtime, session.id, "kept-9")
+        assert len(env.events.of("session.connected")) == 1
+
+    async def test_dropped_page_leaves_session_live(self, env: ViewerEnv) -> None:
+        """A page that goes away does not end the session; a resumed page finds the shell."""
+        session = await env.open_session()
+        page = await env.page(await env.link(session))
+        await page.control("ready")
+        await page.send("input", data="export MARK=back-$((5*5))\r")
+        await asyncio.sleep(0.3)
+        await page.ws.close()
+        back = await env.page(await env.link(session))
+        await back.control("ready")
+        await back.send("input", data="echo $MARK\r")
+        await until_screen_has(env.runtime, session.id, "back-25")
+        assert env.events.of("session.closed") == []
