@@ -45,7 +45,7 @@ from broker.metrics import Metrics
 from broker.models import Target
 from broker.policy import PolicyConfig
 from broker.records import parse_bundle
-from broker.service.context import Context, GatewayAddress
+from broker.service.context import Context, GatewayAddress, announce_settings
 from broker.store.base import ImportBundle, Store
 from broker.store.sqlite import SqliteStore
 from broker.typing import OrgId, Region, TargetName
@@ -119,6 +119,7 @@ class Runtime:
     async def _import_demo(self) -> None:
         bundle = parse_bundle(demo_document())
         counts = await self._store().import_bundle(bundle)
+        announce_settings(self.events, counts.settings, source="demo", actor="demo")
         for region in {org.region for org in bundle.orgs}:
             self.events.emit("import.applied", region=region, actor="demo", orgs=counts.orgs)
 

@@ -59,6 +59,7 @@ async def routing(request: web.Request) -> web.Response:
         "region": found.region,
         "allowed": found.allowed,
         "needs_consent": found.needs_consent,
+        "access": list(found.access),
         "support_window": {
             "open_now": found.support_open_now,
             "next_open": iso(found.support_next_open),

@@ -21,11 +21,12 @@ def _ticket(request: web.Request) -> TicketId:
 async def create(request: web.Request) -> web.Response:
     """Grant consent for one named staff member on this ticket."""
     data = v.require_mapping(await read_json(request), "body")
-    v.reject_unknown(data, ("staff_id", "expires_at"))
+    v.reject_unknown(data, ("staff_id", "expires_at", "waives_eea_only"))
     staff_id = StaffId(v.field(data, "staff_id", v.identifier))
     expires_at = v.field(data, "expires_at", v.timestamp)
+    waives = v.optional(data, "waives_eea_only", v.boolean) is True
     consent = await request.app[SERVICE].grant(
-        principal(request), _ticket(request), staff_id, expires_at
+        principal(request), _ticket(request), staff_id, expires_at, waives
     )
     return json_response(consent_json(consent), status=201)
 

@@ -24,6 +24,10 @@ SESSION = {
         "staff_id": _STR,
         "target": _STR,
         "basis": _STR,
+        "access": {
+            "enum": ["view", "terminal"],
+            "description": "view: the region's viewer only; terminal: SSH through the gateway",
+        },
         "consent_id": _NULL_STR,
         "state": {"enum": ["issued", "connected", "closed", "revoked", "expired"]},
         "created_at": _TIME,
@@ -44,6 +48,7 @@ CONSENT = {
         "created_at": _TIME,
         "expires_at": _TIME,
         "revoked_at": _NULL_TIME,
+        "waives_eea_only": {"type": "boolean"},
     },
 }
 SCHEMAS: dict[str, Any] = {
@@ -62,12 +67,19 @@ SCHEMAS: dict[str, Any] = {
     },
     "SessionRequest": {
         "type": "object",
-        "required": ["ticket_id", "target", "public_key"],
+        "required": ["ticket_id", "target"],
         "additionalProperties": False,
         "properties": {
             "ticket_id": _STR,
             "target": _STR,
-            "public_key": {"type": "string", "description": "OpenSSH public key line"},
+            "public_key": {
+                "type": "string",
+                "description": (
+                    "OpenSSH public key line: asks for a terminal session (403"
+                    " `terminal_not_allowed` where the policy allows the viewer only);"
+                    " without it, a view session with no certificate"
+                ),
+            },
             "ttl_seconds": {"type": "integer", "minimum": 60},
             "source_address": {"type": "string", "description": "CIDR list, comma-separated"},
         },
@@ -88,8 +100,17 @@ SCHEMAS: dict[str, Any] = {
                         "properties": {"host": _STR, "port": {"type": "integer"}},
                     },
                     "username": _STR,
-                    "certificate": _STR,
+                    "certificate": {
+                        "type": ["string", "null"],
+                        "description": "null for a view session",
+                    },
                     "ssh_command": _NULL_STR,
+                    "viewer_url": {
+                        "type": ["string", "null"],
+                        "description": "a view session's single-use link (token in the"
+                        " fragment, unused for 60 s it expires); null for a terminal",
+                    },
+                    "viewer_link_expires_at": _NULL_TIME,
                 },
             },
         ]
@@ -108,7 +129,17 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["staff_id", "expires_at"],
         "additionalProperties": False,
-        "properties": {"staff_id": _STR, "expires_at": _TIME},
+        "properties": {
+            "staff_id": _STR,
+            "expires_at": _TIME,
+            "waives_eea_only": {
+                "type": "boolean",
+                "description": (
+                    "Required (true) when an eea_only org consents to staff outside the EEA"
+                    " on an EEA-only ticket: the explicit waiver of EEA-only support"
+                ),
+            },
+        },
     },
     "Consent": CONSENT,
     "ConsentList": {"type": "object", "properties": {"items": {"type": "array", "items": CONSENT}}},
@@ -151,6 +182,11 @@ SCHEMAS: dict[str, Any] = {
             "region": _STR,
             "allowed": {"type": "object", "additionalProperties": {"type": "array", "items": _STR}},
             "needs_consent": {"type": "array", "items": _STR},
+            "access": {
+                "type": "array",
+                "items": {"enum": ["view", "terminal"]},
+                "description": "the modes an allowed session on this ticket gets",
+            },
             "support_window": {
                 "type": "object",
                 "properties": {"open_now": {"type": "boolean"}, "next_open": _NULL_TIME},

@@ -46,6 +46,7 @@ def session_json(session: Session) -> dict[str, object]:
         "staff_id": session.staff_id,
         "target": session.target,
         "basis": session.basis,
+        "access": session.access,
         "consent_id": session.consent_id,
         "state": session.state,
         "created_at": iso(session.created_at),
@@ -67,4 +68,5 @@ def consent_json(consent: Consent) -> dict[str, object]:
         "created_at": iso(consent.created_at),
         "expires_at": iso(consent.expires_at),
         "revoked_at": iso(consent.revoked_at),
+        "waives_eea_only": consent.waives_eea_only,
     }

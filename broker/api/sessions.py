@@ -18,27 +18,31 @@ GRANT_FIELDS = ("ticket_id", "target", "public_key", "ttl_seconds", "source_addr
 
 
 def parse_grant(body: object) -> GrantRequest:
-    """Validate a ``POST /v1/sessions`` body."""
+    """Validate a ``POST /v1/sessions`` body; without ``public_key`` it asks for the viewer."""
     data = v.require_mapping(body, "body")
     v.reject_unknown(data, GRANT_FIELDS)
     return GrantRequest(
         ticket_id=TicketId(v.field(data, "ticket_id", v.identifier)),
         target=TargetName(v.field(data, "target", v.identifier)),
-        public_key=v.field(data, "public_key", v.string),
+        public_key=v.optional(data, "public_key", v.string),
         ttl_seconds=v.optional(data, "ttl_seconds", v.bounded(60, 24 * 3600)),
         source_address=v.optional(data, "source_address", v.string),
     )
 
 
 def grant_json(grant: Grant) -> dict[str, object]:
-    """The 201 body: everything needed to connect."""
+    """The 201 body: everything needed to connect.
+
+    A view session has no certificate and no ssh command (both null): it is
+    opened in the region's viewer.
+    """
     session = grant.session
     gateway = grant.gateway
     host, port, host_key = (
         (gateway.host, gateway.port, gateway.host_key) if gateway else (None, None, None)
     )
     command = None
-    if gateway:
+    if gateway and session.access == "terminal":
         command = f"ssh -tt -p {port} -o CertificateFile=CERT -i KEY {session.id}@{host}"
     return {
         **session_json(session),
@@ -47,11 +51,13 @@ def grant_json(grant: Grant) -> dict[str, object]:
         "certificate": grant.certificate,
         "valid_before": iso(session.valid_before),
         "ssh_command": command,
+        "viewer_url": grant.viewer.url if grant.viewer else None,
+        "viewer_link_expires_at": iso(grant.viewer.expires_at) if grant.viewer else None,
     }
 
 
 async def create(request: web.Request) -> web.Response:
-    """Ask for a session; 201 with a certificate, or 403 with the policy's reasons."""
+    """Ask for a session; 201 with a certificate (or a view session), or 403 with reasons."""
     grant = await request.app[SERVICE].grant(
         principal(request), parse_grant(await read_json(request)), source_ip(request)
     )

@@ -10,6 +10,7 @@ each field has a kind that says how its value is normalised:
 - ``codes``: a list of codes (policy reasons);
 - ``ip``: a source address, kept as its canonical text when it parses;
 - ``int``: a count (bytes, seconds, records); booleans and others are dropped;
+- ``bool``: a setting's value; anything but a boolean is dropped;
 - ``time``: an aware datetime, stored as UTC ISO 8601 with ``Z``.
 """
 
@@ -24,7 +25,7 @@ from typing import Any, Literal
 from broker.audit.redact import RegionRedactor
 from broker.errors import InputError
 
-Kind = Literal["id", "code", "codes", "ip", "int", "time"]
+Kind = Literal["id", "code", "codes", "ip", "int", "bool", "time"]
 
 MAX_STRING = 200
 """Longest string value kept (ids and codes are short; more is a mistake)."""
@@ -55,7 +56,6 @@ FIELD_KINDS: Mapping[str, Kind] = {
     "key": "code",
     "location": "code",
     "sha256": "code",
-    "access": "code",
     "reasons": "codes",
     "cert_serial": "int",
     "duration_s": "int",
@@ -68,6 +68,10 @@ FIELD_KINDS: Mapping[str, Kind] = {
     "tickets": "int",
     "targets": "int",
     "consents": "int",
+    "old_value": "bool",
+    "new_value": "bool",
+    "access": "code",
+    "waives_eea_only": "bool",
     "expires_at": "time",
     "started_at": "time",
 }
@@ -81,7 +85,7 @@ EVENT_FIELDS: Mapping[str, tuple[str, ...]] = {
     "session.requested": (*_REQUEST, *_CALLER),
     "session.denied": (*_REQUEST, "effective_tier", "reasons", *_CALLER),
     "session.issued": (
-        "session_id", *_REQUEST, "effective_tier", "basis", "consent_id",
+        "session_id", *_REQUEST, "effective_tier", "basis", "consent_id", "access",
         "cert_serial", "expires_at", *_CALLER,
     ),
     "session.connected": (*_SESSION, "target", "gateway", "source_ip", "access"),
@@ -90,12 +94,15 @@ EVENT_FIELDS: Mapping[str, tuple[str, ...]] = {
         *_SESSION, "reason", "started_at", "duration_s", "bytes_in", "bytes_out", "gateway",
     ),
     "session.revoked": (*_SESSION, "consent_id", "reason", *_CALLER),
-    "consent.granted": ("consent_id", "org_id", "ticket_id", "staff_id", "expires_at", *_CALLER),
+    "consent.granted": (
+        "consent_id", "org_id", "ticket_id", "staff_id", "expires_at", "waives_eea_only",
+        *_CALLER,
+    ),
     "consent.revoked": (
         "consent_id", "org_id", "ticket_id", "staff_id", "sessions_ended", *_CALLER,
     ),
     "recording.stored": (*_SESSION, "location", "bytes", "sha256", "gateway"),
-    "auth.failed": ("reason", "method", *_CALLER),
+    "auth.failed": ("reason", "method", "session_id", *_CALLER),
     "relay.failed": (*_SESSION, "reason", "gateway"),
     "recording.read": (*_SESSION, *_CALLER),
     "recordings.region_mismatch": ("reason", "location", "gateway"),
@@ -103,6 +110,7 @@ EVENT_FIELDS: Mapping[str, tuple[str, ...]] = {
         "source", "orgs", "staff", "tickets", "targets", "consents", *_CALLER,
     ),
     "config.changed": ("key", "source", *_CALLER),
+    "org.setting_changed": ("org_id", "key", "old_value", "new_value", "source", *_CALLER),
     "viewer.link_issued": (*_SESSION, "reason", "expires_at", *_CALLER),
     "viewer.refused": (*_SESSION, "reason", "gateway", *_CALLER),
     "viewer.paste": (*_SESSION, "bytes", "gateway", "source_ip"),
@@ -163,6 +171,10 @@ def _int(value: Any, redactor: RegionRedactor) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+def _bool(value: Any, redactor: RegionRedactor) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
 def _ip(value: Any, redactor: RegionRedactor) -> str | None:
     if not isinstance(value, str):
         return None
@@ -190,7 +202,8 @@ def _time(value: Any, redactor: RegionRedactor) -> str | None:
 
 
 _NORMALISERS: Mapping[Kind, Callable[[Any, RegionRedactor], Any]] = {
-    "id": _text, "code": _text, "codes": _codes, "int": _int, "ip": _ip, "time": _time,
+    "id": _text, "code": _text, "codes": _codes, "int": _int, "bool": _bool, "ip": _ip,
+    "time": _time,
 }  # fmt: skip
 _ALLOWED: Mapping[str, Mapping[str, Callable[[Any, RegionRedactor], Any]]] = {
     event: {name: _NORMALISERS[FIELD_KINDS[name]] for name in names}

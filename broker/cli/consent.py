@@ -15,6 +15,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     grant.add_argument("--ticket", required=True, help="ticket id")
     grant.add_argument("--staff", required=True, help="staff id the consent names")
     grant.add_argument("--until", required=True, help="expiry, ISO 8601 with offset")
+    grant.add_argument(
+        "--waive-eea-only",
+        action="store_true",
+        help="waive EEA-only support for this consent (required for staff outside the EEA"
+        " on an eea_only org's product ticket)",
+    )
     grant.set_defaults(handler=grant_consent)
     revoke = commands.add_parser("revoke", help="revoke a consent (ends its sessions)")
     revoke.add_argument("--ticket", required=True, help="ticket id")
@@ -29,12 +35,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def _line(consent: dict[str, str]) -> str:
     state = "revoked" if consent.get("revoked_at") else f"until {consent['expires_at']}"
-    return f"{consent['consent_id']}  {consent['staff_id']}  {state}"
+    waiver = "  waives EEA-only" if consent.get("waives_eea_only") else ""
+    return f"{consent['consent_id']}  {consent['staff_id']}  {state}{waiver}"
 
 
 def grant_consent(args: argparse.Namespace) -> int:
     """POST a consent."""
-    body = {"staff_id": args.staff, "expires_at": args.until}
+    body: dict[str, object] = {"staff_id": args.staff, "expires_at": args.until}
+    if args.waive_eea_only:
+        body["waives_eea_only"] = True
     found = client(args).call("POST", f"/v1/tickets/{args.ticket}/consents", body)
     emit(args, found, _line(found))
     return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import webbrowser
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _command(commands, "revoke", "revoke one session now", revoke_session).add_argument(
         "session_id"
     )
+    resumer = _command(
+        commands, "resume", "print a fresh viewer link to your live view session", resume_session
+    )
+    resumer.add_argument("session_id")
+    resumer.add_argument("--open", action="store_true", help="open the link in your browser")
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -137,4 +143,18 @@ def revoke_session(args: argparse.Namespace) -> int:
     """Revoke a session now."""
     found = client(args, args.as_staff).call("DELETE", f"/v1/sessions/{args.session_id}")
     emit(args, found, f"session {found['session_id']} {found['state']}")
+    return 0
+
+
+def resume_session(args: argparse.Namespace) -> int:
+    """A fresh single-use viewer link (after a reload or a dropped connection)."""
+    path = f"/v1/sessions/{identifier(args.session_id, 'session_id')}/resume"
+    link = client(args, args.as_staff).call("POST", path)
+    emit(
+        args,
+        link,
+        f"viewer link for session {link['session_id']} (single use, 60 s):\n{link['viewer_url']}",
+    )
+    if args.open:
+        webbrowser.open(link["viewer_url"])
     return 0

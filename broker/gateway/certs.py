@@ -127,10 +127,21 @@ def _check_window(info: CertInfo, now: datetime) -> str | None:
     return None
 
 
+VIEW_ONLY = "view_only_session"
+"""The reason for a login to a ``view`` session: it is opened in the region's viewer."""
+
+
 def check_session(session: Session, region: Region, serial: int, now: datetime) -> str | None:
-    """Why ``session`` may not be connected to through this gateway now, or None."""
+    """Why ``session`` may not be connected to through this gateway now, or None.
+
+    A ``view`` session is refused even with a valid certificate for it: the
+    broker never signs one, so one that exists is a mistake or a forgery, and
+    the policy allowed that ticket the viewer only.
+    """
     if session.region != region:
         return "wrong_region"
+    if session.access != "terminal":
+        return VIEW_ONLY
     if session.state != "issued":
         return f"session_{session.state}"
     if now >= session.valid_before:

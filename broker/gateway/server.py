@@ -17,7 +17,13 @@ import asyncssh
 
 from broker.errors import BrokerError, ConflictError, NotFoundError
 from broker.gateway import intercept
-from broker.gateway.certs import CertInfo, check_certificate, check_session, parse_certificate
+from broker.gateway.certs import (
+    VIEW_ONLY,
+    CertInfo,
+    check_certificate,
+    check_session,
+    parse_certificate,
+)
 from broker.gateway.channel import PolicySession
 from broker.gateway.context import GatewayContext, log
 from broker.gateway.link import Link, SshEndpoint
@@ -25,6 +31,11 @@ from broker.models import Session
 from broker.typing import SessionId
 
 PROHIBITED = "forwarding is disabled on this gateway"
+VIEW_ONLY_BANNER = (
+    "[gateway] this session is view-only: open it in the browser viewer"
+    " (broker session resume {session_id})\r\n"
+)
+"""The one line a client sees when it tries SSH on a ``view`` session (an auth banner)."""
 
 
 class GatewayServer(asyncssh.SSHServer):
@@ -37,6 +48,7 @@ class GatewayServer(asyncssh.SSHServer):
         self.link: Link[SshEndpoint] | None = None
         self._counted = False
         self._fail_reason: str | None = None
+        self._fail_session: SessionId | None = None
         self._checked: tuple[str, CertInfo, Session] | None = None
         self._grace: asyncio.TimerHandle | None = None
         self._sessions_opened = 0
@@ -67,7 +79,12 @@ class GatewayServer(asyncssh.SSHServer):
             self.ctx.links.pop(link.session.id, None)
             self.ctx.spawn(link.finish())
         elif self._fail_reason is not None:
-            self.ctx.emit("auth.failed", reason=self._fail_reason, source_ip=self.source_ip)
+            self.ctx.emit(
+                "auth.failed",
+                reason=self._fail_reason,
+                session_id=self._fail_session,
+                source_ip=self.source_ip,
+            )
         if exc is not None:
             log.info("gateway connection from %s ended: %s", self.source_ip, exc)
 
@@ -116,7 +133,23 @@ class GatewayServer(asyncssh.SSHServer):
         reason = check_session(session, self.ctx.region, info.serial, self.ctx.clock.now())
         if reason is None:
             self._checked = (login, info, session)
+        elif reason == VIEW_ONLY:
+            self._refuse_view_only(session)
         return reason
+
+    def _refuse_view_only(self, session: Session) -> None:
+        """Tell the client, once, that this session is for the viewer; audit names it.
+
+        The certificate was checked before (signer, principal, window), so the
+        session id is not a name an unauthenticated client made up.
+        """
+        if self._fail_session == session.id or self.conn is None:
+            return
+        self._fail_session = session.id
+        try:
+            self.conn.send_auth_banner(VIEW_ONLY_BANNER.format(session_id=session.id))
+        except OSError:
+            log.info("gateway could not send the view-only banner: auth already complete")
 
     def _note_failure(self, reason: str) -> None:
         """Keep the most telling reason: a plain key tried after a cert says little."""

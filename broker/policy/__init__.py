@@ -9,7 +9,7 @@ tables are data with their source and date; ``PolicyConfig`` can extend them.
 
 from __future__ import annotations
 
-from broker.policy.access import VIEW_AND_TERMINAL, VIEW_ONLY, access_modes
+from broker.policy.access import VIEW_AND_TERMINAL, VIEW_ONLY, access_modes, ticket_access
 from broker.policy.config import DEFAULT, PolicyConfig
 from broker.policy.countries import ADEQUACY, CONSENT, EEA, SCC, CountrySet
 from broker.policy.decide import (
@@ -18,6 +18,7 @@ from broker.policy.decide import (
     Decision,
     classify_staff,
     decide,
+    for_mode,
     grant_ttl,
     needs_eea_only_waiver,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "decide",
     "effective_tier",
     "explain",
+    "for_mode",
     "grant_ttl",
     "needs_eea_only_waiver",
     "next_open",
@@ -54,4 +56,5 @@ __all__ = [
     "parse_request",
     "region_country",
     "support_window",
+    "ticket_access",
 ]

@@ -16,6 +16,7 @@ lands on the engineer's machine. The rules:
 
 from __future__ import annotations
 
+from broker.policy.config import DEFAULT, PolicyConfig
 from broker.typing import AccessMode
 
 VIEW_ONLY: tuple[AccessMode, ...] = ("view",)
@@ -31,3 +32,16 @@ def access_modes(eea_region: bool, tier: str, terminal_access: bool) -> tuple[Ac
     if tier == "standard" and terminal_access is True:
         return VIEW_AND_TERMINAL
     return VIEW_ONLY
+
+
+def ticket_access(
+    region: str, tier: str, terminal_access: bool, config: PolicyConfig = DEFAULT
+) -> tuple[AccessMode, ...]:
+    """For routing: the modes an allowed session on this org's ticket would get.
+
+    An unknown region or tier gets none (fail closed), as ``decide`` would deny.
+    """
+    eea = config.region_eea.get(region)
+    if eea is None or tier not in ("standard", "eea_only"):
+        return NONE
+    return access_modes(eea, tier, terminal_access)

@@ -31,6 +31,9 @@ Rule outcomes (DESIGN.md "The access policy"):
 - after ``consent_valid``: ``eea_only_waived`` when the consent that allows
   waives EEA-only support (the decision's message then names the waiver).
 
+``for_mode`` turns an allow into the denial ``terminal_not_allowed`` when a
+terminal is asked for and only the viewer is allowed.
+
 Every allow carries ``access``, the modes the session may use
 (``broker.policy.access``): ``("view",)`` or ``("view", "terminal")``; a
 denial carries ``()``.
@@ -195,6 +198,17 @@ def classify_staff(
     return (config.eea_only_routes if eea_only else config.standard_routes)[staff_country]
 
 
+def for_mode(decision: Decision, mode: AccessMode) -> Decision:
+    """``decision`` for a request asking for ``mode``: denied when the mode is not allowed.
+
+    An allow that offers the viewer only answers a terminal request with the
+    reason ``terminal_not_allowed``; denials stay as they are.
+    """
+    if not decision.allow or mode in decision.access:
+        return decision
+    return _deny((f"{mode}_not_allowed",))
+
+
 def needs_eea_only_waiver(
     region: str, tier: str, scope: str, staff_country: str, config: PolicyConfig = DEFAULT
 ) -> bool:
@@ -315,5 +329,7 @@ _RULE_DENIALS = frozenset(
         "consent_expires_too_soon",
         "consent_time_without_offset",
         "consent_lacks_eea_only_waiver",
+        "terminal_not_allowed",
+        "view_not_allowed",
     }
 )

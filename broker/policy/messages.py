@@ -28,6 +28,11 @@ MESSAGES: dict[str, str] = {
         "Denied: this org has EEA-only support, so a consent for staff outside the EEA"
         " counts only with waives_eea_only set."
     ),
+    "terminal_not_allowed": (
+        "Denied: this ticket may be worked in the in-region viewer only; ask for a view"
+        " session (no public_key)."
+    ),
+    "view_not_allowed": "Denied: this ticket may not be worked in the viewer.",
     "not_eea": "Allowed: the org's region is outside the EEA, so any active staff may work it.",
     "intra_eea": "Allowed: the staff member works from inside the EEA.",
     "adequacy": "Allowed: the staff member works from a country with an EU adequacy decision.",

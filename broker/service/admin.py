@@ -8,11 +8,11 @@ from datetime import datetime
 from broker.api.auth import Principal
 from broker.errors import InputError
 from broker.models import Staff, Ticket
-from broker.policy import classify_staff, support_window
+from broker.policy import classify_staff, support_window, ticket_access
 from broker.service.authz import require_org_admin, require_role
-from broker.service.context import Context, announce_revoked
+from broker.service.context import Context, announce_revoked, announce_settings
 from broker.store.base import ImportBundle, ImportCounts
-from broker.typing import Region, StaffId, TicketId, TicketStatus
+from broker.typing import AccessMode, Region, StaffId, TicketId, TicketStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +25,8 @@ class Routing:
     needs_consent: list[StaffId]
     support_open_now: bool
     support_next_open: datetime | None
+    access: tuple[AccessMode, ...] = ()
+    """The modes an allowed session on this ticket gets (view, terminal)."""
 
 
 class AdminService:
@@ -41,6 +43,7 @@ class AdminService:
                 raise InputError(f"orgs[{i}].region", "eea_only orgs must be in an EEA region")
         counts = await self.ctx.store.import_bundle(bundle)
         announce_revoked(self.ctx, list(counts.revoked), "import", actor=principal.subject)
+        announce_settings(self.ctx.events, counts.settings, source="api", actor=principal.subject)
         for region in sorted({org.region for org in bundle.orgs} or set(self.ctx.config.regions)):
             self.ctx.events.emit(
                 "import.applied", region=region, actor=principal.subject, **_counts(counts)
@@ -91,8 +94,9 @@ class AdminService:
         window = support_window(
             org.tier, ticket.scope, ticket.severity, now, self.ctx.policy.holidays
         )
+        access = ticket_access(org.region, org.tier, org.terminal_access, self.ctx.policy)
         return Routing(
-            ticket, org.region, allowed, needs_consent, window.open_now, window.next_open
+            ticket, org.region, allowed, needs_consent, window.open_now, window.next_open, access
         )
 
 

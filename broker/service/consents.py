@@ -2,6 +2,12 @@
 
 Revoking a consent revokes, in the same store transaction, every live session
 that the consent allowed; each is announced so the gateway audit matches.
+
+EEA-only support admits staff from outside the EEA only through a consent
+that says so: when ``needs_eea_only_waiver`` holds for the ticket and the
+staff member, the grant must carry ``waives_eea_only: true`` or is refused
+(400, ``field: waives_eea_only``), and nothing is stored. A waiver given
+where none is needed is stored as given; it waives nothing.
 """
 
 from __future__ import annotations
@@ -11,7 +17,8 @@ from datetime import datetime
 from broker.api.auth import Principal
 from broker.errors import InputError, NotFoundError
 from broker.ids import random_uuid
-from broker.models import Consent, Ticket
+from broker.models import Consent, Staff, Ticket
+from broker.policy import needs_eea_only_waiver
 from broker.service.authz import require_org_admin, require_role
 from broker.service.context import Context, announce_revoked
 from broker.typing import ConsentId, StaffId, Subject, TicketId
@@ -24,15 +31,22 @@ class ConsentService:
         self.ctx = ctx
 
     async def grant(
-        self, principal: Principal, ticket_id: TicketId, staff_id: StaffId, expires_at: datetime
+        self,
+        principal: Principal,
+        ticket_id: TicketId,
+        staff_id: StaffId,
+        expires_at: datetime,
+        waives_eea_only: bool = False,
     ) -> Consent:
         """Record a consent for one ticket and one named staff member."""
         ticket = await self.ctx.store.get_ticket(ticket_id)
         require_org_admin(principal, ticket.org_id)
-        await self.ctx.store.get_staff(staff_id)
+        staff = await self.ctx.store.get_staff(staff_id)
         now = self.ctx.clock.now()
         if expires_at <= now:
             raise InputError("expires_at", "must be in the future")
+        if not waives_eea_only:
+            await self._check_no_waiver_needed(ticket, staff)
         consent = Consent(
             id=ConsentId(random_uuid()),
             org_id=ticket.org_id,
@@ -41,10 +55,30 @@ class ConsentService:
             granted_by=Subject(principal.subject),
             created_at=now,
             expires_at=expires_at,
+            waives_eea_only=waives_eea_only,
         )
         stored = await self.ctx.store.add_consent(consent)
-        await self._emit("consent.granted", ticket, stored, actor=principal.subject)
+        await self._emit(
+            "consent.granted",
+            ticket,
+            stored,
+            actor=principal.subject,
+            waives_eea_only=stored.waives_eea_only,
+        )
         return stored
+
+    async def _check_no_waiver_needed(self, ticket: Ticket, staff: Staff) -> None:
+        """Refuse a consent that would let staff from outside the EEA into EEA-only support."""
+        org = await self.ctx.store.get_org(ticket.org_id)
+        if needs_eea_only_waiver(
+            org.region, org.tier, ticket.scope, staff.country, self.ctx.policy
+        ):
+            raise InputError(
+                "waives_eea_only",
+                "must be true: this org has EEA-only support and the staff member works from"
+                " outside the EEA, so the consent must waive EEA-only support explicitly",
+                code="eea_only_waiver_required",
+            )
 
     async def list(self, principal: Principal, ticket_id: TicketId) -> list[Consent]:
         """The ticket's consents, for its org admins, ops and admins."""

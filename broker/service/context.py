@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from broker.ca import CARegistry
@@ -10,7 +11,7 @@ from broker.config import Config
 from broker.events import EventSink
 from broker.models import Session
 from broker.policy import PolicyConfig
-from broker.store.base import Store
+from broker.store.base import SettingChange, Store
 from broker.typing import Region
 
 
@@ -52,5 +53,26 @@ def announce_revoked(ctx: Context, sessions: list[Session], reason: str, **calle
             **session.ids(),
             consent_id=session.consent_id,
             reason=reason,
+            **caller,
+        )
+
+
+def announce_settings(
+    events: EventSink, changes: Sequence[SettingChange], **caller: object
+) -> None:
+    """Emit ``org.setting_changed`` for each audited org setting an import changed.
+
+    One event per change, in the org's region, with the old and new value:
+    turning terminals on for an org's EEA tickets is a decision an auditor
+    must find on its own, not inside an import's counts.
+    """
+    for change in changes:
+        events.emit(
+            "org.setting_changed",
+            region=change.region,
+            org_id=change.org_id,
+            key=change.key,
+            old_value=change.old,
+            new_value=change.new,
             **caller,
         )

@@ -2,7 +2,12 @@
 
 A grant is: look up the world, ask the pure policy, write the session with a
 conditional insert (so a consent revoked meanwhile wins), sign a certificate
-with the org's region CA, and tell the event sink at every step. The look-up
+with the org's region CA, and tell the event sink at every step.
+
+A request with a public key asks for a ``terminal`` session; one without
+asks for a ``view`` session (the in-region viewer), which gets no
+certificate at all. The mode asked for must be among the decision's
+``access`` modes, else the grant is denied with ``terminal_not_allowed``. The look-up
 may be the store's recent records, with no read at all: the insert is refused
 if they changed since, and a denial over them is made again over fresh ones.
 Any failure after the session row exists revokes it, so no certificate
@@ -27,12 +32,13 @@ from broker.errors import (
 from broker.ids import time_ordered_uuid
 from broker.metrics import Metrics
 from broker.models import Session
-from broker.policy import AccessRequest, Decision, decide, effective_tier, grant_ttl
+from broker.policy import AccessRequest, Decision, decide, effective_tier, for_mode, grant_ttl
 from broker.service.authz import require_role
 from broker.service.context import Context, GatewayAddress, announce_revoked
+from broker.service.viewer_links import ViewerLink, ViewerLinks
 from broker.sshcert import PublicKeyBlob
 from broker.store.base import GrantRecords, Page, SessionQuery
-from broker.typing import Basis, SessionId, StaffId, TargetName, TicketId
+from broker.typing import AccessMode, Basis, SessionId, StaffId, TargetName, TicketId
 
 WORLD_ATTEMPTS = 3
 """Decisions a grant makes when records change between its read and its insert."""
@@ -44,29 +50,45 @@ class GrantRequest:
 
     ticket_id: TicketId
     target: TargetName
-    public_key: str
+    public_key: str | None = None
     ttl_seconds: int | None = None
     source_address: str | None = None
+
+    @property
+    def access(self) -> AccessMode:
+        """The mode asked for: a public key asks for a terminal, none for the viewer."""
+        return "view" if self.public_key is None else "terminal"
 
 
 @dataclass(frozen=True, slots=True)
 class Grant:
-    """An issued session with everything the engineer needs to connect."""
+    """An issued session with everything the engineer needs to connect.
+
+    A ``view`` session has no certificate (None).
+    """
 
     session: Session
-    certificate: str
+    certificate: str | None
     gateway: GatewayAddress | None
+    viewer: ViewerLink | None = None
+    """A view session's single-use link to its region's viewer."""
 
 
 def issued_session(
-    world: GrantRecords, basis: Basis, now: datetime, ttl: int, source: str | None = None
+    world: GrantRecords,
+    basis: Basis,
+    now: datetime,
+    ttl: int,
+    source: str | None = None,
+    access: AccessMode = "terminal",
 ) -> Session:
     """A new ``issued`` session over the grant's records: fresh id and certificate serial.
 
     The id is time-ordered (``broker.ids``), so the store appends the row at
     the end of its key instead of on a random page. The consent is named only
     when it is the basis: a session on another basis must not end when some
-    consent for the pair is revoked.
+    consent for the pair is revoked. A ``view`` session gets no serial: no
+    certificate is ever signed for it.
     """
     consent = world.consent.id if basis == "consent" and world.consent else None
     return Session(
@@ -82,7 +104,8 @@ def issued_session(
         valid_before=now + timedelta(seconds=ttl),
         consent_id=consent,
         source_address=source,
-        cert_serial=new_serial(),
+        cert_serial=new_serial() if access == "terminal" else None,
+        access=access,
     )
 
 
@@ -101,7 +124,8 @@ class SessionService:
     async def grant(self, principal: Principal, req: GrantRequest, source_ip: str) -> Grant:
         """Decide, record and sign; raise ``PolicyDenied`` with reasons on deny."""
         require_role(principal, "engineer")
-        user_key = parse_user_key(req.public_key)  # bad input fails before anything is written
+        # bad input fails before anything is written
+        user_key = None if req.public_key is None else parse_user_key(req.public_key)
         source_address_list(req.source_address)
         staff_id = StaffId(principal.subject)
         recent = self._recent_world(staff_id, req)
@@ -112,7 +136,7 @@ class SessionService:
             if ttl <= 0:
                 self._deny(world, decision, source_ip)
             try:
-                session = await self._record(world, decision, ttl, req.source_address)
+                session = await self._record(world, decision, ttl, req)
             except ConflictError as error:
                 if error.code != "world_changed":
                     raise
@@ -162,7 +186,7 @@ class SessionService:
         """The policy's decision, and the TTL it allows (0 when it denies)."""
         now = self.ctx.clock.now()
         request = AccessRequest.of(world.org, world.ticket, world.staff, world.consent, now)
-        decision = decide(request, self.ctx.policy)
+        decision = for_mode(decide(request, self.ctx.policy), req.access)
         ttl = grant_ttl(decision, req.ttl_seconds, self.ctx.policy) if decision.allow else 0
         return decision, ttl
 
@@ -172,22 +196,23 @@ class SessionService:
         raise PolicyDenied(decision.reasons, decision.message, ticket_id=world.ticket.id)
 
     async def _record(
-        self, world: GrantRecords, decision: Decision, ttl: int, source: str | None
+        self, world: GrantRecords, decision: Decision, ttl: int, req: GrantRequest
     ) -> Session:
         assert decision.basis is not None  # an allow always carries its basis
-        session = issued_session(world, decision.basis, self.ctx.clock.now(), ttl, source)
+        now = self.ctx.clock.now()
+        session = issued_session(
+            world, decision.basis, now, ttl, req.source_address, access=req.access
+        )
         return await self.ctx.store.create_session(session, world_revision=world.revision)
 
     async def _sign(
-        self, session: Session, world: GrantRecords, user_key: PublicKeyBlob, source_ip: str
+        self, session: Session, world: GrantRecords, user_key: PublicKeyBlob | None, source_ip: str
     ) -> Grant:
-        try:
-            issued = await self.ctx.cas.sign(session, user_key)
-        except BrokerError:
-            await self.ctx.store.end_session(
-                session.id, "revoked", "issue_failed", self.ctx.clock.now()
-            )
-            raise
+        """Sign the terminal session's certificate (a view session has none), then announce."""
+        certificate: str | None = None
+        serial: int | None = None
+        if user_key is not None:
+            certificate, serial = await self._certify(session, user_key)
         self._emit(
             "session.issued",
             world,
@@ -196,11 +221,36 @@ class SessionService:
             basis=session.basis,
             effective_tier=effective_tier(world.org.tier, world.ticket.scope),
             consent_id=session.consent_id,
-            cert_serial=issued.serial,
+            access=session.access,
+            cert_serial=serial,
             expires_at=session.valid_before,
         )
+        link = None if user_key is not None else await self._link(session, source_ip)
         self.metrics.granted(session.region)
-        return Grant(session, issued.certificate, self.ctx.gateway_for(session.region))
+        return Grant(session, certificate, self.ctx.gateway_for(session.region), link)
+
+    async def _link(self, session: Session, source_ip: str) -> ViewerLink:
+        """The view session's first viewer link; a failure revokes the session first."""
+        try:
+            return await ViewerLinks(self.ctx).issue(
+                session, "grant", actor=session.staff_id, source_ip=source_ip
+            )
+        except BrokerError:
+            await self.ctx.store.end_session(
+                session.id, "revoked", "issue_failed", self.ctx.clock.now()
+            )
+            raise
+
+    async def _certify(self, session: Session, user_key: PublicKeyBlob) -> tuple[str, int]:
+        """The session's certificate and serial; a failure revokes the session first."""
+        try:
+            issued = await self.ctx.cas.sign(session, user_key)
+        except BrokerError:
+            await self.ctx.store.end_session(
+                session.id, "revoked", "issue_failed", self.ctx.clock.now()
+            )
+            raise
+        return issued.certificate, issued.serial
 
     def _emit(self, event: str, world: GrantRecords, **fields: object) -> None:
         """An event about this request, with the facts the TIA groups by (ids only)."""

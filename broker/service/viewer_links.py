@@ -67,9 +67,13 @@ class ViewerLinks:
         return await self.issue(session, "resume", actor=principal.subject, source_ip=source_ip)
 
     def _check_resumable(self, principal: Principal, session: Session) -> None:
-        """Own session, a view session, and still live."""
+        """Own session, a view session, and still live (the gateway ends one idle too long)."""
         if StaffId(principal.subject) != session.staff_id:
             raise ForbiddenError("staff_forbidden", "not your session", session_id=session.id)
+        if session.access != "view":
+            raise ConflictError(
+                "not_a_view_session", "a terminal session has no viewer", session_id=session.id
+            )
         if not session.live_at(self.ctx.clock.now()):
             raise ConflictError(
                 "session_not_live", "the session has ended; open a new one", session_id=session.id

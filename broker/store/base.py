@@ -68,6 +68,39 @@ class ImportBundle:
 
 
 @dataclass(frozen=True, slots=True)
+class SettingChange:
+    """An org setting an import changed, read in the import's own transaction."""
+
+    org_id: OrgId
+    region: Region
+    key: str
+    old: bool
+    new: bool
+
+
+AUDITED_ORG_SETTINGS = ("terminal_access",)
+"""Org settings whose every change is audited on its own (``org.setting_changed``).
+
+A new org counts as changing each from its default: an org that arrives
+with terminals on is as much a change as one switched on later."""
+
+
+def setting_changes(
+    orgs: Sequence[Org], stored: dict[str, Org | None]
+) -> tuple[SettingChange, ...]:
+    """The audited settings of ``orgs`` that differ from what is stored (or the default)."""
+    default = Org(OrgId(""), Region(""), "standard")
+    changes = []
+    for org in orgs:
+        before = stored.get(org.id) or default
+        for key in AUDITED_ORG_SETTINGS:
+            old, new = bool(getattr(before, key)), bool(getattr(org, key))
+            if old != new:
+                changes.append(SettingChange(org.id, org.region, key, old, new))
+    return tuple(changes)
+
+
+@dataclass(frozen=True, slots=True)
 class ImportCounts:
     """How many records of each kind an import upserted."""
 
@@ -77,6 +110,8 @@ class ImportCounts:
     targets: int = 0
     revoked: tuple[Session, ...] = ()
     """Live sessions the import ended (tickets it closed, staff it deactivated)."""
+    settings: tuple[SettingChange, ...] = ()
+    """Audited org settings the import changed (``AUDITED_ORG_SETTINGS``)."""
 
 
 @dataclass(frozen=True, slots=True)

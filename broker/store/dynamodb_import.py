@@ -10,11 +10,13 @@ A bundle needing more than 100 transaction items is refused: split it.
 from __future__ import annotations
 
 from broker.errors import InputError
-from broker.store.base import ImportBundle, ImportCounts
+from broker.models import Org
+from broker.store.base import ImportBundle, ImportCounts, SettingChange, setting_changes
 from broker.store.dynamodb_cascade import guard, live_sessions, revoke_all
 from broker.store.dynamodb_codec import (
     Item,
     Key,
+    org_from_item,
     org_item,
     org_key,
     session_from_item,
@@ -32,7 +34,7 @@ def import_bundle(table: Table, bundle: ImportBundle, at_us: int) -> ImportCount
     """Upsert everything or nothing; closing or deactivating revokes live sessions."""
     check_values(bundle)
     try:
-        revoked = retrying(table, lambda: _attempt(table, bundle, at_us), lambda: None)
+        revoked, settings = retrying(table, lambda: _attempt(table, bundle, at_us), lambda: None)
     except TooBig as error:
         raise InputError("bundle", "too many records for one transaction; split it") from error
     return ImportCounts(
@@ -41,18 +43,23 @@ def import_bundle(table: Table, bundle: ImportBundle, at_us: int) -> ImportCount
         tickets=len(bundle.tickets),
         targets=len(bundle.targets),
         revoked=tuple(session_from_item(item) for item in revoked),
+        settings=settings,
     )
 
 
-def _attempt(table: Table, bundle: ImportBundle, at_us: int) -> list[Item]:
+def _attempt(
+    table: Table, bundle: ImportBundle, at_us: int
+) -> tuple[list[Item], tuple[SettingChange, ...]]:
     referenced = [t.org_id for t in bundle.tickets] + [t.org_id for t in bundle.targets]
     keys = [org_key(o) for o in referenced] + [org_key(o.id) for o in bundle.orgs]
     keys += [ticket_key(t.id) for t in bundle.tickets] + [staff_key(s.id) for s in bundle.staff]
     stored = table.get_many(keys)
     regions = _check_references(bundle, stored)
     tx = Tx(table)
+    before = _stored_orgs(bundle, stored)
     for org in bundle.orgs:
         tx.update(org_key(org.id), cond="attribute_not_exists(#pk) OR #region = :r", r=org.region)
+        _unchanged_settings(tx, before[org.id], org)
         tx.set(org_key(org.id), **org_item(org))
     for org_id in set(referenced) - {o.id for o in bundle.orgs}:
         tx.check(org_key(org_id), "#region = :r", r=regions[org_id])
@@ -61,7 +68,27 @@ def _attempt(table: Table, bundle: ImportBundle, at_us: int) -> list[Item]:
         tx.put(target_key(target.org_id, target.name), target_item(target))
     revoked = _cut(tx, table, bundle, stored, at_us)
     tx.commit()
-    return revoked
+    return revoked, setting_changes(bundle.orgs, before)
+
+
+def _stored_orgs(bundle: ImportBundle, stored: dict[Key, Item]) -> dict[str, Org | None]:
+    """The bundle's orgs as stored before it (None for a new one)."""
+    items = {org.id: stored.get(org_key(org.id)) for org in bundle.orgs}
+    return {o: None if i is None else org_from_item(i, o) for o, i in items.items()}
+
+
+def _unchanged_settings(tx: Tx, before: Org | None, org: Org) -> None:
+    """Make the audited old value a condition: a concurrent change cancels and retries."""
+    if before is None:
+        return
+    if before.terminal_access:
+        tx.update(org_key(org.id), cond="#terminal_access = :ta", ta=True)
+    else:
+        tx.update(
+            org_key(org.id),
+            cond="attribute_not_exists(#terminal_access) OR #terminal_access = :ta",
+            ta=False,
+        )
 
 
 def _upsert_people(tx: Tx, bundle: ImportBundle) -> None:

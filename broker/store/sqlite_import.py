@@ -13,7 +13,9 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Any
 
 from broker.errors import InputError
-from broker.store.base import ImportBundle, ImportCounts
+from broker.models import Org
+from broker.store.base import ImportBundle, ImportCounts, setting_changes
+from broker.store.codec import ORG_COLUMNS, org_from_row
 from broker.store.sqlite_tx import revoke_live, write_tx
 from broker.typing import SCOPES, TICKET_STATUSES, TIERS, Region
 
@@ -40,6 +42,7 @@ ON CONFLICT (org_id, name) DO UPDATE SET
   user = excluded.user, host_key = excluded.host_key
 """
 _ORG_REGION = "SELECT region FROM orgs WHERE id = ?"
+_ORG = f"SELECT {ORG_COLUMNS} FROM orgs WHERE id = ?"  # noqa: S608 - fixed column list
 _TICKET_ORG = "SELECT org_id FROM tickets WHERE id = ?"
 
 
@@ -83,7 +86,7 @@ def import_bundle(conn: sqlite3.Connection, bundle: ImportBundle, at: int) -> Im
     """Upsert everything or nothing; closing or deactivating revokes live sessions."""
     check_values(bundle)
     with write_tx(conn):
-        _check_references(conn, bundle)
+        stored = _check_references(conn, bundle)
         _upsert(conn, bundle)
         # Fail closed: an import must not leave a live session on a closed ticket.
         closed = [t.id for t in bundle.tickets if t.status == "closed"]
@@ -100,14 +103,18 @@ def import_bundle(conn: sqlite3.Connection, bundle: ImportBundle, at: int) -> Im
         tickets=len(bundle.tickets),
         targets=len(bundle.targets),
         revoked=tuple(revoked),
+        settings=setting_changes(bundle.orgs, stored),
     )
 
 
-def _check_references(conn: sqlite3.Connection, bundle: ImportBundle) -> None:
+def _check_references(conn: sqlite3.Connection, bundle: ImportBundle) -> dict[str, Org | None]:
+    """Check what the bundle refers to; the bundle's orgs as stored before it (or None)."""
     regions: dict[str, Region | None] = {}
+    before: dict[str, Org | None] = {}
     for index, org in enumerate(bundle.orgs):
-        stored = _stored_region(conn, org.id)
-        if stored is not None and stored != org.region:
+        row = conn.execute(_ORG, (org.id,)).fetchone()
+        before[org.id] = stored = None if row is None else org_from_row(row)
+        if stored is not None and stored.region != org.region:
             raise InputError(f"orgs[{index}].region", "an existing org cannot change region")
         regions[org.id] = org.region
     for index, ticket in enumerate(bundle.tickets):
@@ -122,6 +129,7 @@ def _check_references(conn: sqlite3.Connection, bundle: ImportBundle) -> None:
             raise InputError(f"targets[{index}].org_id", "names an unknown org")
         if target.region != region:
             raise InputError(f"targets[{index}].region", "must be the org's region")
+    return before
 
 
 def _region(

@@ -23,7 +23,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from broker.errors import BrokerError, InputError
+from broker.errors import BrokerError, ForbiddenError, InputError
 from broker.gateway.context import GatewayContext, log
 from broker.typing import SessionId
 from broker.viewer import protocol
@@ -169,6 +169,8 @@ class RegionViewer:
         live = self.sessions.get(claimed.session_id)
         if live is not None and not live.closed:
             return live
+        if (await self.ctx.store.get_session(claimed.session_id)).access != "view":
+            raise ForbiddenError("not_a_view_session", "a terminal session has no viewer")
         session = await self.ctx.store.mark_connected(claimed.session_id, now)
         live = ViewerSession(self.ctx, session, source_ip)
         self.sessions[session.id] = live

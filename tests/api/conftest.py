@@ -50,9 +50,13 @@ class Api:
         """Authorization header for a freshly minted token."""
         return {"Authorization": f"Bearer {self.authority.mint_token(subject, role, org)}"}
 
-    async def grant(self, staff: str, ticket: str, target: str = "app-1", **extra: Any) -> Any:
-        """POST /v1/sessions as ``staff``; returns the response."""
-        body = {"ticket_id": ticket, "target": target, "public_key": public_key(), **extra}
+    async def grant(
+        self, staff: str, ticket: str, target: str = "app-1", *, view: bool = False, **extra: Any
+    ) -> Any:
+        """POST /v1/sessions as ``staff``: a terminal, or with ``view`` the viewer (no key)."""
+        body = {"ticket_id": ticket, "target": target, **extra}
+        if not view:
+            body["public_key"] = public_key()
         return await self.client.post("/v1/sessions", json=body, headers=self.token(staff))
 
 
@@ -80,7 +84,10 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
     auditor = Auditor(tmp_path, clock)
     cas = CARegistry(LocalKeyStore(tmp_path), clock)
     config = Config(state_dir=tmp_path)
-    gateways = {Region("eu-central-1"): GatewayAddress("127.0.0.1", 2222)}
+    # The EU region's gateway and viewer (view sessions get a link to it; nothing listens).
+    gateways = {
+        Region("eu-central-1"): GatewayAddress("127.0.0.1", 2222, None, "http://127.0.0.1:2223")
+    }
     sink = TeeSink(events, auditor)
     ctx = Context(config, store, cas, sink, clock, PolicyConfig.from_mapping({}), gateways)
     authority = LocalAuthority.from_state(tmp_path, clock=clock)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from broker.api.app import all_routes
+from broker.audit.reader import AuditQuery
 from tests.api.conftest import Api
 
 
@@ -48,6 +49,40 @@ class TestImport:
         revoked = api.events.of("session.revoked")
         assert [(e["session_id"], e["reason"]) for e in revoked] == [(sid, "import")]
 
+    async def test_terminal_access_change_is_audited(self, api: Api) -> None:
+        """Each change of an org's terminal_access is its own audit event, old and new value."""
+        acme = {"id": "acme-de", "region": "eu-central-1", "tier": "standard"}
+        admin = api.token("root", "admin")
+        await api.client.post("/v1/import", json={"orgs": [acme]}, headers=admin)
+        await api.client.post("/v1/import", json={"orgs": [acme]}, headers=admin)  # no change
+        on = {**acme, "terminal_access": True}
+        await api.client.post("/v1/import", json={"orgs": [on]}, headers=admin)
+        changes = api.events.of("org.setting_changed")
+        assert [
+            (e["region"], e["org_id"], e["key"], e["old_value"], e["new_value"]) for e in changes
+        ] == [
+            ("eu-central-1", "acme-de", "terminal_access", True, False),
+            ("eu-central-1", "acme-de", "terminal_access", False, True),
+        ]
+        assert (await api.store.get_org("acme-de")).terminal_access is True
+        api.auditor.flush()
+        trail = api.auditor.query("eu-central-1", AuditQuery(event="org.setting_changed"))
+        assert [(r["old_value"], r["new_value"], r["actor"]) for r in trail.records] == [
+            (True, False, "root"),
+            (False, True, "root"),
+        ]
+
+    async def test_terminal_access_must_be_boolean(self, api: Api) -> None:
+        """A non-boolean terminal_access names its path; nothing is stored."""
+        org = {"id": "acme-de", "region": "eu-central-1", "tier": "standard"}
+        document = {"orgs": [{**org, "terminal_access": "yes"}]}
+        response = await api.client.post(
+            "/v1/import", json=document, headers=api.token("root", "admin")
+        )
+        assert (await response.json())["field"] == "orgs[0].terminal_access"
+        assert (await api.store.get_org("acme-de")).terminal_access is True
+        assert api.events.of("org.setting_changed") == []
+
     async def test_bad_record_names_path(self, api: Api) -> None:
         """A bad severity names its record's path."""
         document = {"tickets": [{"id": "T-8", "org_id": "acme-de", "severity": 9}]}
@@ -69,6 +104,20 @@ class TestRouting:
         assert set(body["allowed"]["intra-eea"]) == {"eng-de-1", "eng-ie-1", "eng-no-1"}
         assert set(body["needs_consent"]) == {"eng-ch-1", "eng-in-1", "eng-ph-1", "eng-us-1"}
         assert body["support_window"]["open_now"] is True
+
+    async def test_routing_shows_access(self, api: Api) -> None:
+        """The routing names the access modes: viewer only on EEA unless the org opted in."""
+        ops = api.token("ops-1", "ops")
+        found = {}
+        for ticket in ("T-1001", "T-1002", "T-1003", "T-2001"):
+            response = await api.client.get(f"/v1/tickets/{ticket}/routing", headers=ops)
+            found[ticket] = (await response.json())["access"]
+        assert found == {
+            "T-1001": ["view", "terminal"],  # acme-de: standard with terminal_access
+            "T-1002": ["view"],  # bank-de: eea_only
+            "T-1003": ["view"],  # eea_only, whatever the scope
+            "T-2001": ["view", "terminal"],  # us-east-1: not EEA
+        }
 
 
 class TestOps:

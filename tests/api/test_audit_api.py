@@ -59,7 +59,7 @@ class TestTia:
 
     async def test_tia_markdown_for_customer_admin(self, api: Api) -> None:
         """A customer admin gets their own org's TIA as Markdown."""
-        await api.grant("eng-in-1", "T-1003")
+        await api.grant("eng-in-1", "T-1003", view=True)  # bank-de is view only
         headers = api.token("cust-2", "customer_admin", "bank-de")
         response = await api.client.get(f"/v1/orgs/bank-de/tia?{PERIOD}&format=md", headers=headers)
         text = await response.text()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.api.conftest import Api, soon
 
 
@@ -54,6 +56,59 @@ class TestConsents:
         assert [e["session_id"] for e in api.events.of("session.revoked")] == [consented]
         denied = await api.grant("eng-us-1", "T-1001")
         assert denied.status == 403
+
+
+class TestEeaOnlyWaiver:
+    """An eea_only org's consent for staff outside the EEA must waive EEA-only support."""
+
+    async def _post(self, api: Api, staff: str, ticket: str, **extra: object) -> object:
+        headers = api.token("cust-2", "customer_admin", "bank-de")
+        body = {"staff_id": staff, "expires_at": soon(api.clock), **extra}
+        return await api.client.post(f"/v1/tickets/{ticket}/consents", json=body, headers=headers)
+
+    async def test_without_waiver_is_refused(self, api: Api) -> None:
+        """No waives_eea_only: 400 naming the field; nothing stored, nothing audited."""
+        response = await self._post(api, "eng-us-1", "T-1002")
+        assert response.status == 400
+        problem = await response.json()
+        assert (problem["field"], problem["code"]) == (
+            "waives_eea_only",
+            "eea_only_waiver_required",
+        )
+        assert "waive" in problem["detail"]
+        assert await api.store.list_consents("T-1002") == []
+        assert api.events.of("consent.granted") == []
+
+    async def test_false_waiver_is_refused(self, api: Api) -> None:
+        """waives_eea_only false is the same as absent."""
+        response = await self._post(api, "eng-ch-1", "T-1002", waives_eea_only=False)
+        assert (await response.json())["field"] == "waives_eea_only"
+
+    async def test_waiver_is_stored_audited_and_admits(self, api: Api) -> None:
+        """With the waiver: stored, audited with it, and the engineer gets a view session."""
+        response = await self._post(api, "eng-us-1", "T-1002", waives_eea_only=True)
+        assert response.status == 201, await response.text()
+        assert (await response.json())["waives_eea_only"] is True
+        (stored,) = await api.store.list_consents("T-1002")
+        assert stored.waives_eea_only is True
+        assert api.events.of("consent.granted")[-1]["waives_eea_only"] is True
+        session = await (await api.grant("eng-us-1", "T-1002", view=True)).json()
+        assert (session["basis"], session["access"]) == ("consent", "view")
+
+    @pytest.mark.parametrize(
+        ("staff", "ticket"),
+        [("eng-de-1", "T-1002"), ("eng-us-1", "T-1003")],  # EEA staff; a non-product scope
+    )
+    async def test_no_waiver_needed(self, api: Api, staff: str, ticket: str) -> None:
+        """EEA staff, or a scope outside EEA-only support, need no waiver."""
+        response = await self._post(api, staff, ticket)
+        assert response.status == 201, await response.text()
+        assert (await response.json())["waives_eea_only"] is False
+
+    async def test_non_boolean_waiver_names_field(self, api: Api) -> None:
+        """A waiver that is not a JSON boolean is a 400 naming the field."""
+        response = await self._post(api, "eng-us-1", "T-1002", waives_eea_only="yes")
+        assert (await response.json())["field"] == "waives_eea_only"
 
 
 class TestSideEffects:

@@ -39,18 +39,21 @@ class TestGrant:
         ]
 
     @pytest.mark.parametrize(
-        ("staff", "ticket", "basis"),
+        ("staff", "ticket", "basis", "view"),
         [
-            ("eng-no-1", "T-1002", "intra-eea"),  # Norway is EEA, eea_only product ticket
-            ("eng-in-1", "T-1003", "scc"),  # CAS scope is excluded from eea_only
-            ("eng-ch-1", "T-1001", "adequacy"),
-            ("eng-br-1", "T-2001", "not-eea"),  # us-east-1 ticket
-            ("eng-br-1", "T-3001", "not-eea"),  # London is not EEA
+            # bank-de is eea_only: its EEA tickets are worked in the viewer only
+            ("eng-no-1", "T-1002", "intra-eea", True),  # Norway is EEA, eea_only product ticket
+            ("eng-in-1", "T-1003", "scc", True),  # CAS scope is excluded from eea_only
+            ("eng-ch-1", "T-1001", "adequacy", False),
+            ("eng-br-1", "T-2001", "not-eea", False),  # us-east-1 ticket
+            ("eng-br-1", "T-3001", "not-eea", False),  # London is not EEA
         ],
     )
-    async def test_allowed_bases(self, api: Api, staff: str, ticket: str, basis: str) -> None:
+    async def test_allowed_bases(
+        self, api: Api, staff: str, ticket: str, basis: str, view: bool
+    ) -> None:
         """Each legal basis the policy allows on is recorded on the session."""
-        response = await api.grant(staff, ticket)
+        response = await api.grant(staff, ticket, view=view)
         assert response.status == 201, await response.text()
         assert (await response.json())["basis"] == basis
 
@@ -109,7 +112,7 @@ class TestGrant:
         ("body", "field"),
         [
             ({"ticket_id": "T-1001", "target": "app-1", "public_key": "nope"}, "public_key"),
-            ({"ticket_id": "T-1001", "target": "app-1"}, "public_key"),
+            ({"ticket_id": "T-1001", "target": "app-1", "public_key": 7}, "public_key"),
             ({"ticket_id": "T-1001", "target": "app-1", "public_key": "x", "color": 1}, "color"),
             ({"ticket_id": 7, "target": "app-1", "public_key": "x"}, "ticket_id"),
         ],
@@ -137,6 +140,58 @@ class TestGrant:
         response = await api.client.post("/v1/sessions", json=body, headers=api.token("eng-de-1"))
         assert response.status == 413
         assert response.content_type == "application/problem+json"
+
+
+class TestAccessModes:
+    """A public key asks for a terminal; none asks for the viewer (``access``)."""
+
+    async def test_view_session_has_no_certificate(self, api: Api) -> None:
+        """Without public_key: a view session, stored as such, with no certificate or serial."""
+        response = await api.grant("eng-de-1", "T-1001", view=True)
+        assert response.status == 201, await response.text()
+        body = await response.json()
+        assert (body["access"], body["certificate"], body["ssh_command"]) == ("view", None, None)
+        stored = await api.store.get_session(body["session_id"])
+        assert (stored.access, stored.cert_serial) == ("view", None)
+        issued = api.events.of("session.issued")[-1]
+        assert (issued["access"], issued["cert_serial"]) == ("view", None)
+
+    async def test_terminal_where_allowed(self, api: Api) -> None:
+        """With public_key on a ticket that allows terminals: access terminal and a certificate."""
+        body = await (await api.grant("eng-de-1", "T-1001")).json()
+        assert body["access"] == "terminal"
+        assert body["certificate"].startswith("ssh-ed25519-cert-v01@openssh.com ")
+        assert (await api.store.get_session(body["session_id"])).access == "terminal"
+        assert api.events.of("session.issued")[-1]["access"] == "terminal"
+
+    @pytest.mark.parametrize(
+        ("staff", "ticket"),
+        [("eng-no-1", "T-1002"), ("eng-in-1", "T-1003")],  # bank-de: eea_only, any scope
+    )
+    async def test_terminal_on_view_only_ticket_is_refused(
+        self, api: Api, staff: str, ticket: str
+    ) -> None:
+        """A terminal asked for where only the viewer is allowed: 403, audited, nothing stored."""
+        response = await api.grant(staff, ticket)
+        assert response.status == 403
+        assert response.content_type == "application/problem+json"
+        problem = await response.json()
+        assert problem["reasons"] == ["terminal_not_allowed"]
+        assert "viewer" in problem["detail"]
+        denied = api.events.of("session.denied")[-1]
+        assert (denied["ticket_id"], denied["reasons"]) == (ticket, ["terminal_not_allowed"])
+        assert api.events.of("session.issued") == []
+        assert (await api.store.list_sessions(SessionQuery())).items == []
+        view = await api.grant(staff, ticket, view=True)
+        assert (await view.json())["access"] == "view"
+
+    async def test_view_only_standard_org(self, api: Api) -> None:
+        """A standard org without terminal_access gets the viewer only on its EEA tickets."""
+        off = {"orgs": [{"id": "acme-de", "region": "eu-central-1", "tier": "standard"}]}
+        await api.client.post("/v1/import", json=off, headers=api.token("root", "admin"))
+        refused = await api.grant("eng-de-1", "T-1001")
+        assert (await refused.json())["reasons"] == ["terminal_not_allowed"]
+        assert (await api.grant("eng-de-1", "T-1001", view=True)).status == 201
 
 
 class TestReadAndRevoke:

@@ -25,8 +25,8 @@ def viewer(api: Api) -> Api:
     return api
 
 
-async def _session(api: Api, staff: str = "eng-de-1") -> str:
-    response = await api.grant(staff, "T-1001")
+async def _session(api: Api, staff: str = "eng-de-1", *, view: bool = True) -> str:
+    response = await api.grant(staff, "T-1001", view=view)
     assert response.status == 201
     return str((await response.json())["session_id"])
 
@@ -52,8 +52,8 @@ class TestResume:
         assert body["region"] == EU
         claimed = await viewer.store.claim_viewer_token(token_digest(token), EU, viewer.clock.now())
         assert claimed.session_id == sid
-        (issued,) = viewer.events.of("viewer.link_issued")
-        assert issued["reason"] == "resume"
+        reasons = [e["reason"] for e in viewer.events.of("viewer.link_issued")]
+        assert reasons == ["grant", "resume"]
         assert token not in repr(viewer.events.of("viewer.link_issued"))
 
     async def test_each_resume_is_a_new_token(self, viewer: Api) -> None:
@@ -77,7 +77,7 @@ class TestResume:
         assert (await response.json())["code"] == "staff_forbidden"
         (refused,) = viewer.events.of("viewer.refused")
         assert refused["reason"] == "staff_forbidden"
-        assert viewer.events.of("viewer.link_issued") == []
+        assert [e["reason"] for e in viewer.events.of("viewer.link_issued")] == ["grant"]
 
     async def test_ended_session_is_refused(self, viewer: Api) -> None:
         """A revoked session cannot be resumed: 409 ``session_not_live``."""
@@ -90,14 +90,26 @@ class TestResume:
         assert (await response.json())["code"] == "session_not_live"
         assert [e["reason"] for e in viewer.events.of("viewer.refused")] == ["session_not_live"]
 
+    async def test_terminal_session_is_not_resumed(self, viewer: Api) -> None:
+        """A terminal session has no viewer: 409 ``not_a_view_session``."""
+        sid = await _session(viewer, view=False)
+        response = await viewer.client.post(
+            f"/v1/sessions/{sid}/resume", headers=viewer.token("eng-de-1")
+        )
+        assert response.status == 409
+        assert (await response.json())["code"] == "not_a_view_session"
+
     async def test_region_without_viewer_fails_closed(self, api: Api) -> None:
-        """No viewer known for the session's region: 503, and no token stored."""
+        """No viewer known for the session's region: 503, and no link issued."""
         sid = await _session(api)
+        api.client.server.app[CONTEXT].gateways[EU] = GatewayAddress("127.0.0.1", 2222)
+        api.events.events.clear()
         response = await api.client.post(
             f"/v1/sessions/{sid}/resume", headers=api.token("eng-de-1")
         )
         assert response.status == 503
         assert (await response.json())["code"] == "viewer_unavailable"
+        assert api.events.of("viewer.link_issued") == []
 
     async def test_ops_may_not_resume(self, viewer: Api) -> None:
         """Only engineers hold viewer links: ops get 403."""

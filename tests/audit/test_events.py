@@ -20,7 +20,12 @@ REQUIRED_TYPES = [
 # Added by the product beyond the issue's list: a relay that could not reach its
 # target, an ops download of a recording, and a recordings bucket found in the
 # wrong region (AWS mode refuses sessions then).
-EXTRA_TYPES = ["relay.failed", "recording.read", "recordings.region_mismatch"]
+EXTRA_TYPES = [
+    "relay.failed",
+    "recording.read",
+    "recordings.region_mismatch",
+    "org.setting_changed",
+]
 
 
 class TestSchema:
@@ -40,7 +45,9 @@ class TestSchema:
     @pytest.mark.parametrize(
         ("event", "field"),
         [("session.denied", "reasons"), ("egress.blocked", "kind"), ("session.closed", "reason"),
-         ("session.issued", "basis"), ("consent.granted", "consent_id")],
+         ("session.issued", "basis"), ("consent.granted", "consent_id"),
+         ("session.issued", "access"), ("consent.granted", "waives_eea_only"),
+         ("org.setting_changed", "old_value"), ("org.setting_changed", "new_value")],
     )  # fmt: skip
     def test_types_carry_their_specific_fields(self, event, field):
         """Denials carry reasons, blocks a kind, closes a reason, issues a basis."""
@@ -84,6 +91,10 @@ class TestBuildFields:
             ("started_at", datetime(2025, 1, 1, 12, tzinfo=timezone(timedelta(hours=2))),
              "2025-01-01T10:00:00.000000Z"),
             ("started_at", datetime(2025, 1, 1, 12), None),
+            ("old_value", True, True),
+            ("new_value", False, False),
+            ("new_value", 1, None),
+            ("new_value", "true", None),
         ],
     )  # fmt: skip
     def test_values_are_normalised_by_kind(self, field, value, expected):

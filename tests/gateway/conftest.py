@@ -32,7 +32,7 @@ from broker.gateway.settings import GatewaySettings
 from broker.models import Org, Session, Staff, Target, Ticket
 from broker.store.base import ImportBundle
 from broker.store.sqlite import SqliteStore
-from broker.typing import OrgId, Region, SessionId, StaffId, TargetName, TicketId
+from broker.typing import AccessMode, OrgId, Region, SessionId, StaffId, TargetName, TicketId
 from tests.fixtures import openssh
 from tests.fixtures.openssh import Endpoint, Identity, Result
 from tests.fixtures.sshd import Sshd, sshd_server
@@ -101,16 +101,22 @@ class Harness:
         return self.port
 
     async def new_session(
-        self, *, org: OrgId = ORG, ticket: TicketId = TICKET, minutes: int = 15
+        self,
+        *,
+        org: OrgId = ORG,
+        ticket: TicketId = TICKET,
+        minutes: int = 15,
+        access: AccessMode = "terminal",
     ) -> Session:
-        """An ``issued`` session in the store."""
+        """An ``issued`` session in the store (a ``view`` one has no serial, as issued)."""
         now = self.clock.now()
         region = REGION if org == ORG else OTHER
         session = Session(
             id=SessionId(str(uuid.uuid4())), org_id=org, ticket_id=ticket, staff_id=STAFF,
             target=TARGET, region=region, basis="intra-eea", state="issued",
             created_at=now, valid_before=now + timedelta(minutes=minutes),
-            cert_serial=new_serial(),  # chosen at issue, as the broker does
+            cert_serial=new_serial() if access == "terminal" else None,  # chosen at issue
+            access=access,
         )  # fmt: skip
         return await self.store.create_session(session)
 

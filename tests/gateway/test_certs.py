@@ -83,7 +83,7 @@ SESSION = Session(
 
 
 class TestCheckSession:
-    """The session must be issued, of this region, unexpired, for this serial."""
+    """The session must be issued, of this region, a terminal, unexpired, for this serial."""
 
     @pytest.mark.parametrize(
         ("change", "serial", "now", "reason"),
@@ -93,7 +93,9 @@ class TestCheckSession:
          ({"state": "connected"}, 7, NOW, "session_connected"),
          ({}, 8, NOW, "serial_mismatch"),
          ({}, 7, NOW + timedelta(minutes=15), "session_expired"),
-         ({"cert_serial": None}, 99, NOW, None)],
+         ({"cert_serial": None}, 99, NOW, None),
+         ({"access": "view", "cert_serial": None}, 99, NOW, "view_only_session"),
+         ({"access": "view"}, 7, NOW, "view_only_session")],
     )  # fmt: skip
     def test_rules(self, change: dict, serial: int, now: datetime, reason: str | None) -> None:
         """Each rule names its reason."""

@@ -175,6 +175,59 @@ class TestCertificateLogin:
         assert sorted(harness.blocked()) == ["tcpip-forward", "x11"]
 
 
+class TestViewOnly:
+    """A ``view`` session is refused over SSH even with a valid certificate for it."""
+
+    BANNER = "[gateway] this session is view-only: open it in the browser viewer"
+
+    async def test_openssh_sees_one_line_and_is_refused(self, harness: Harness) -> None:
+        """OpenSSH prints the one viewer line, is refused, and the refusal is audited."""
+        session = await harness.new_session(access="view")
+        identity = harness.forge([session.id])  # signed by the region's own CA
+        argv = harness.ssh_argv(identity, session.id, "-tt")
+        argv[argv.index("LogLevel=ERROR")] = "LogLevel=INFO"  # banners show from INFO up
+        result = await openssh.run(argv, SHELL_SCRIPT)
+        assert result.returncode == 255
+        assert DENIED in result.text
+        assert "hello-2" not in result.text
+        lines = [line for line in result.text.splitlines() if self.BANNER in line]
+        assert lines == [f"{self.BANNER} (broker session resume {session.id})"]
+        (failed,) = await harness.wait_for("auth.failed")
+        assert (failed["reason"], failed["session_id"]) == ("view_only_session", session.id)
+        assert not harness.events.of("session.connected")
+        assert (await harness.store.get_session(session.id)).state == "issued"
+
+    async def test_paramiko_gets_the_banner_and_is_refused(self, harness: Harness) -> None:
+        """paramiko is refused too and receives the same line as the auth banner."""
+        import paramiko
+
+        session = await harness.new_session(access="view")
+        identity = harness.forge([session.id])
+
+        def attempt() -> str:
+            key = paramiko.Ed25519Key.from_private_key_file(str(identity.key))
+            key.load_certificate(str(identity.certificate))
+            client = paramiko.SSHClient()
+            client.set_missing_host_key_policy(paramiko.RejectPolicy())
+            client.load_host_keys(str(harness.known_hosts))
+            try:
+                with pytest.raises(paramiko.AuthenticationException):
+                    client.connect("127.0.0.1", harness.port, username=session.id, pkey=key,
+                                   look_for_keys=False, allow_agent=False, timeout=20)  # fmt: skip
+                transport = client.get_transport()
+                assert transport is not None
+                banner = transport.get_banner()
+                return "" if banner is None else banner.decode()
+            finally:
+                client.close()
+
+        banner = await asyncio.to_thread(attempt)
+        assert banner == f"{self.BANNER} (broker session resume {session.id})\r\n"
+        (failed,) = await harness.wait_for("auth.failed")
+        assert failed["reason"] == "view_only_session"
+        assert not harness.events.of("session.connected")
+
+
 class TestForwarding:
     """No port forwarding of any kind."""
 

@@ -10,12 +10,13 @@ import pytest
 
 from broker.errors import InputError, NotFoundError, UnavailableError
 from broker.models import Org, Target, Ticket
-from broker.store.base import ImportBundle, ImportCounts, SessionQuery, Store
+from broker.store.base import ImportBundle, ImportCounts, SessionQuery, SettingChange, Store
 from broker.typing import ConsentId, OrgId, SessionId, StaffId, TargetName, TicketId
 from tests.store.contract_base import StoreHarness
 from tests.store.world import (
     EU,
     ORG_DE,
+    ORG_EEA,
     ORG_US,
     STAFF_DE,
     STAFF_IN,
@@ -151,7 +152,8 @@ class ReferenceContract(StoreHarness):
     async def test_import_counts_and_reads_back(self, empty: Store) -> None:
         """An import reports what it upserted and every record reads back unchanged."""
         bundle = world()
-        assert await empty.import_bundle(bundle) == ImportCounts(3, 3, 4, 2)
+        turned_on = (SettingChange(ORG_DE.id, EU, "terminal_access", False, True),)
+        assert await empty.import_bundle(bundle) == ImportCounts(3, 3, 4, 2, settings=turned_on)
         for org in bundle.orgs:
             assert await empty.get_org(org.id) == org
         for ticket in bundle.tickets:
@@ -169,11 +171,25 @@ class ReferenceContract(StoreHarness):
         staff = dataclasses.replace(STAFF_DE, country="AT")
         target = dataclasses.replace(TARGET_DE, host="127.0.0.3", port=22, host_key=None)
         bundle = ImportBundle(orgs=[tier], staff=[staff], tickets=[ticket], targets=[target])
-        assert await store.import_bundle(bundle) == ImportCounts(1, 1, 1, 1)
+        counts = await store.import_bundle(bundle)
+        assert (counts.orgs, counts.staff, counts.tickets, counts.targets) == (1, 1, 1, 1)
         assert await store.get_org(ORG_DE.id) == tier
         assert await store.get_ticket(TICKET_DE.id) == ticket
         assert await store.get_staff(STAFF_DE.id) == staff
         assert await store.get_target(ORG_DE.id, TARGET_DE.name) == target
+
+    async def test_import_reports_setting_changes(self, store: Store) -> None:
+        """An import names each audited org setting it changed, with old and new value."""
+        off = dataclasses.replace(ORG_DE, terminal_access=False)
+        on_new = dataclasses.replace(NEW, terminal_access=True)
+        counts = await store.import_bundle(ImportBundle(orgs=[off, ORG_US, on_new, ORG_EEA]))
+        assert counts.settings == (
+            SettingChange(ORG_DE.id, EU, "terminal_access", True, False),
+            SettingChange(NEW.id, EU, "terminal_access", False, True),
+        )
+        assert (await store.get_org(ORG_DE.id)).terminal_access is False
+        again = await store.import_bundle(ImportBundle(orgs=[off, on_new]))
+        assert again.settings == ()
 
     async def test_import_may_reference_stored_org(self, store: Store) -> None:
         """A ticket or target may belong to an org imported earlier."""

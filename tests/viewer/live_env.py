@@ -20,9 +20,7 @@ from broker.api.auth import LocalAuthority
 from broker.events import MemorySink, TeeSink
 from broker.models import Session
 from broker.runtime import Runtime
-from broker.service.viewer_links import ViewerLinks
 from broker.typing import Region, SessionId
-from tests.api.conftest import public_key
 
 EU = Region("eu-central-1")
 US = Region("us-east-1")
@@ -98,6 +96,7 @@ class ViewerEnv:
     http: aiohttp.ClientSession
     authority: LocalAuthority
     events: MemorySink
+    first_links: dict[SessionId, str] = field(default_factory=dict)
 
     def viewer(self, region: Region = EU) -> str:
         """The region's viewer origin."""
@@ -108,22 +107,29 @@ class ViewerEnv:
         return {"Authorization": f"Bearer {self.authority.mint_token(staff, role, None)}"}
 
     async def open_session(self, staff: str = "eng-de-1", ticket: str = "T-1001") -> Session:
-        """A session through the real API."""
-        body = {"ticket_id": ticket, "target": "app-1", "public_key": public_key()}
-        async with self.http.post(
-            f"{self.runtime.api_url}/v1/sessions", json=body, headers=self.auth(staff)
-        ) as response:
-            assert response.status == 201, await response.text()
-            answer = await response.json()
+        """A view session through the real API (no public key); its link is kept."""
+        body = {"ticket_id": ticket, "target": "app-1"}
+        answer = await self._post("/v1/sessions", staff, body)
+        assert answer["access"] == "view"
+        session_id = SessionId(answer["session_id"])
+        self.first_links[session_id] = answer["viewer_url"]
         assert self.runtime.store is not None
-        return await self.runtime.store.get_session(SessionId(answer["session_id"]))
+        return await self.runtime.store.get_session(session_id)
 
     async def link(self, session: Session) -> str:
-        """A fresh single-use viewer link, as the API hands it out."""
-        assert self.runtime.ctx is not None
-        links = ViewerLinks(self.runtime.ctx)
-        made = await links.issue(session, "grant", actor=session.staff_id, source_ip="127.0.0.1")
-        return made.url
+        """The link the grant answered with, then fresh ones from ``/resume``."""
+        if session.id in self.first_links:
+            return self.first_links.pop(session.id)
+        answer = await self._post(f"/v1/sessions/{session.id}/resume", session.staff_id)
+        return str(answer["viewer_url"])
+
+    async def _post(self, path: str, staff: str, body: Any = None) -> dict[str, Any]:
+        async with self.http.post(
+            self.runtime.api_url + path, json=body, headers=self.auth(staff)
+        ) as response:
+            assert response.status == 201, await response.text()
+            answer: dict[str, Any] = await response.json()
+            return answer
 
     async def page(self, url: str, origin: str | None = None) -> PageClient:
         """Open ``url``'s socket with the page's Origin and say hello."""

@@ -16,6 +16,7 @@ from broker.models import ViewerToken
 from broker.viewer.protocol import HEADER, MAX_PASTE_BYTES, OP_CANVAS
 from broker.viewer.web import HEADERS
 from broker.viewer_tokens import new_token, viewer_link
+from tests.cli.test_walkthrough import cli
 from tests.viewer.live_env import EU, US, ViewerEnv, until, until_screen_has
 
 pytestmark = pytest.mark.ssh
@@ -227,3 +228,29 @@ class TestEndings:
         await back.send("input", data="echo $MARK\r")
         await until_screen_has(env.runtime, session.id, "back-25")
         assert env.events.of("session.closed") == []
+
+
+class TestResumeCli:
+    """``broker session resume ID`` prints a fresh link; the link opens the same session."""
+
+    async def test_resume_prints_a_working_link(
+        self, env: ViewerEnv, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """The printed link is the region's viewer with a token in the fragment, and it works."""
+        session = await env.open_session()
+        status, out, _ = await cli(capsys, "session", "resume", session.id, "--as", "eng-de-1")
+        assert status == 0
+        url = out.strip().splitlines()[-1]
+        assert url.startswith(env.viewer() + "/#t=")
+        page = await env.page(url)
+        await page.control("ready")
+
+    async def test_someone_elses_session_refused(
+        self, env: ViewerEnv, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Another engineer is refused with the reason, and no link is printed."""
+        session = await env.open_session()
+        status, out, err = await cli(capsys, "session", "resume", session.id, "--as", "eng-ie-1")
+        assert status != 0
+        assert "staff_forbidden" in err or "not your session" in err
+        assert "#t=" not in out
