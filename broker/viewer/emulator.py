@@ -1,17 +1,18 @@
 """The viewer's terminal emulator: pyte's ``Screen``, made faster and bounded.
 
-pyte is well kept and exact but slow (about 0.85 MB/s here, almost all of it in
-``Screen.draw`` building a ``Char`` per cell and in the per-character parser for
-CR and LF). ``ViewScreen`` keeps pyte's semantics and changes three things:
+pyte is well kept and exact but slow (under 1 MB/s here, almost all of it in
+``Screen.draw`` building a ``Char`` per cell and in the per-character parser).
+``ViewScreen`` and ``ViewStream`` keep pyte's semantics and change three things:
 
-- **fast draw**: a run of printable ASCII is written with cached ``Char`` objects
-  (one per character and attribute set), a whole line-slice at a time;
-- **bulk plain text**: ``ViewStream`` hands a chunk of printable ASCII, CR and LF
-  that starts in the parser's ground state straight to ``ViewScreen.feed_plain``,
-  which skips the lines that will scroll past the scrollback bound before the
-  chunk ends. It only does so when the result is provably the same (full-screen
-  margins, autowrap on, main screen; tests/viewer/test_emulator.py checks it
-  against plain pyte with hypothesis);
+- **fast draw**: text in replace mode with autowrap is written with cached
+  ``Char`` objects (one per character and attribute set), ASCII a whole
+  line-slice at a time; SGR results are remembered per (attributes, params);
+- **fast parsing**: ``ViewStream`` matches complete CSI and OSC sequences with
+  one regular expression and takes CR and LF inline; a chunk of only printable
+  ASCII, CR and LF goes to broker/viewer/plain.py, which writes it row by row
+  and skips lines that would scroll past the scrollback bound anyway. Each
+  shortcut gives pyte's result exactly (tests/viewer/test_emulator.py checks
+  that against plain pyte with hypothesis);
 - **compact bounded scrollback**: lines leaving the top of the screen go into a
   deque of at most ``scrollback`` lines, packed (one string plus attribute runs)
   when a frame is taken, so an idle viewer stays small.
@@ -25,16 +26,22 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict, deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 import pyte
 from pyte import modes as mo
-from pyte.screens import Char, Margins
+from pyte.screens import Char, Margins, wcwidth
+
+from broker.viewer import plain
 
 ALT_SCREEN_MODES = frozenset({47, 1047, 1049})
 DECCOLM_PRIVATE = 3
 _PLAIN_BYTES = re.compile(rb"[\x20-\x7e\r\n]*")
+_SEQUENCE = re.compile(
+    r"\x1b\[(?P<private>\??)(?P<params>[0-9;]*)(?P<final>[\x40-\x7e])"
+    r"|\x1b\](?P<code>[^RP\x1b])(?P<param>[^\x07\x1b\x9c]*)(?:\x07|\x1b\\|\x9c)"
+)
 _GLYPH_CACHE_LIMIT = 512
 _REPLIES_LIMIT = 4096  # a target asking in a loop must not grow the server
 
@@ -49,7 +56,7 @@ class PackedLine(NamedTuple):
 Line = Mapping[int, Char]
 
 
-class _Glyphs(dict[str, Char]):
+class Glyphs(dict[str, Char]):
     """``Char`` objects for one attribute set, made once per character."""
 
     def __init__(self, attrs: Char) -> None:
@@ -59,14 +66,6 @@ class _Glyphs(dict[str, Char]):
     def __missing__(self, data: str) -> Char:
         char = self[data] = self.attrs._replace(data=data)
         return char
-
-
-def advance(x: int, length: int, columns: int) -> tuple[int, int]:
-    """Where autowrapped drawing of ``length`` cells from ``x`` ends: (x, wraps)."""
-    if length == 0:
-        return x, 0
-    wraps = (x + length - 1) // columns
-    return x + length - wraps * columns, wraps
 
 
 def pack(line: Line, columns: int) -> PackedLine:
@@ -90,6 +89,8 @@ def pack(line: Line, columns: int) -> PackedLine:
 def unpack(packed: PackedLine) -> dict[int, Char]:
     """A ``PackedLine`` back as a column -> ``Char`` mapping."""
     out: dict[int, Char] = {}
+    if not packed.runs:
+        return out
     bounds = [start for start, _ in packed.runs[1:]] + [len(packed.cells)]
     for (start, attrs), end in zip(packed.runs, bounds, strict=True):
         for x in range(start, end):
@@ -104,7 +105,8 @@ class ViewScreen(pyte.Screen):
         self.history: deque[Line | PackedLine] = deque(maxlen=scrollback)
         self._raw = 0  # unpacked lines at the right end of ``history``
         self._alt: tuple[Any, Any] | None = None
-        self._glyphs: dict[Char, _Glyphs] = {}
+        self._glyphs: dict[Char, Glyphs] = {}
+        self._sgr: dict[tuple[Char, tuple[int, ...], Char], Char] = {}
         self._replies = bytearray()
         self.scrolled = 0  # scroll-ups of the whole screen since the last take
         super().__init__(columns, lines)
@@ -122,39 +124,75 @@ class ViewScreen(pyte.Screen):
         self._raw = 0
 
     def draw(self, data: str) -> None:
-        """Printable ASCII in replace mode with autowrap takes the fast path."""
+        """Text in replace mode with autowrap takes a fast path (same result)."""
         data = data.translate(self.g1_charset if self.charset else self.g0_charset)
-        if not (data.isascii() and data.isprintable()) or not self._fast_draw_ok():
+        if not self._fast_draw_ok():
             super().draw(data)
-            return
+        elif data.isascii() and data.isprintable():
+            self._draw_ascii(data)
+        else:
+            widths = list(map(wcwidth, data))
+            if min(widths, default=1) < 1:  # combining or unprintable: pyte's rules
+                super().draw(data)
+            else:
+                self._draw_wide(data, widths)
+
+    def _draw_ascii(self, data: str) -> None:
+        """One cell per character: whole line-slices at a time."""
         cursor, columns = self.cursor, self.columns
-        glyphs = self._glyphs_for(cursor.attrs)
+        glyphs = self.glyphs_for(cursor.attrs)
         pos, end = 0, len(data)
         while pos < end:
             if cursor.x >= columns:
-                self.dirty.add(cursor.y)
-                self.carriage_return()
-                self.linefeed()
+                self._wrap()
             take = min(end - pos, columns - cursor.x)
             x = cursor.x
-            self.buffer[cursor.y].update(
-                zip(
-                    range(x, x + take), map(glyphs.__getitem__, data[pos : pos + take]), strict=True
-                )
-            )
+            chars = map(glyphs.__getitem__, data[pos : pos + take])
+            self.buffer[cursor.y].update(zip(range(x, x + take), chars, strict=True))
             cursor.x = x + take
             pos += take
         self.dirty.add(cursor.y)
 
+    def _draw_wide(self, data: str, widths: list[int]) -> None:
+        """Characters one or two cells wide, as pyte places them."""
+        cursor, columns = self.cursor, self.columns
+        glyphs = self.glyphs_for(cursor.attrs)
+        for char, width in zip(data, widths, strict=True):
+            if cursor.x >= columns:
+                self._wrap()
+            line = self.buffer[cursor.y]
+            line[cursor.x] = glyphs[char]
+            if width == 2 and cursor.x + 1 < columns:
+                line[cursor.x + 1] = glyphs[""]  # the stub after a wide character
+            cursor.x = min(cursor.x + width, columns)
+        self.dirty.add(cursor.y)
+
+    def _wrap(self) -> None:
+        self.dirty.add(self.cursor.y)
+        self.carriage_return()
+        self.linefeed()
+
+    def select_graphic_rendition(self, *attrs: int) -> None:
+        """pyte's SGR, remembered: the result depends only on its inputs."""
+        key = (self.cursor.attrs, attrs, self.default_char)
+        known = self._sgr.get(key)
+        if known is None:
+            super().select_graphic_rendition(*attrs)
+            if len(self._sgr) >= _GLYPH_CACHE_LIMIT:
+                self._sgr.clear()
+            known = self._sgr[key] = self.cursor.attrs
+        self.cursor.attrs = known
+
     def _fast_draw_ok(self) -> bool:
         return mo.DECAWM in self.mode and mo.IRM not in self.mode
 
-    def _glyphs_for(self, attrs: Char) -> _Glyphs:
+    def glyphs_for(self, attrs: Char) -> Glyphs:
+        """The cached ``Char`` objects for one attribute set."""
         glyphs = self._glyphs.get(attrs)
         if glyphs is None:
             if len(self._glyphs) >= _GLYPH_CACHE_LIMIT:
                 self._glyphs.clear()
-            glyphs = self._glyphs[attrs] = _Glyphs(attrs)
+            glyphs = self._glyphs[attrs] = Glyphs(attrs)
         return glyphs
 
     def index(self) -> None:
@@ -214,58 +252,32 @@ class ViewScreen(pyte.Screen):
         cursor.hidden = self.cursor.hidden
         return cursor
 
-    def feed_plain(self, text: str) -> None:
-        """Printable ASCII, CR and LF only, the parser in its ground state."""
-        lines = text.split("\n")
-        lines = self._skip_scrolled_away(lines)
-        draw, cr, lf = self.draw, self.carriage_return, self.linefeed
-        for number, line in enumerate(lines):
-            if number:
-                lf()
-            if "\r" in line:
-                parts = line.split("\r")
-                draw(parts[0])
-                for part in parts[1:]:
-                    cr()
-                    draw(part)
-            elif line:
-                draw(line)
-
-    def _skip_scrolled_away(self, lines: list[str]) -> list[str]:
-        """Drop leading lines whose every trace scrolls past the scrollback bound.
-
-        After LF number ``i`` is taken at the bottom row, ``lines - 1 + scrollback``
-        more line feeds push every older cell out of the screen and then out of
-        the bounded scrollback. So the state after LF ``i`` only needs its cursor
-        column (computed without drawing) and a blank screen and scrollback.
-        """
+    @property
+    def plain_ok(self) -> bool:
+        """Whether ``broker.viewer.plain`` may write here: full-screen margins,
+        main screen, autowrap on, insert mode off."""
         margins = self.margins
         full = margins is None or (margins.top == 0 and margins.bottom == self.lines - 1)
-        if not full or self._alt is not None or not self._fast_draw_ok():
-            return lines
-        needed = self.lines - 1 + (self.history.maxlen or 0)
-        i = len(lines) - 1 - needed
-        if i < self.lines - self.cursor.y:
-            return lines
-        self.cursor.x = self._column_after(lines[:i])
-        self.cursor.y = self.lines - 1
-        self.buffer.clear()
-        self.history.clear()
-        self._raw = 0
-        self.scrolled += i + needed  # at least: a full redraw follows
-        self.dirty.update(range(self.lines))
-        return lines[i:]
+        return full and self._alt is None and self._fast_draw_ok()
 
-    def _column_after(self, lines: Iterable[str]) -> int:
-        """The cursor column after drawing ``lines``, each followed by LF."""
-        x, columns = self.cursor.x, self.columns
-        for line in lines:
-            if "\r" in line:
-                x, line = 0, line[line.rindex("\r") + 1 :]  # noqa: PLW2901  # the tail decides
-            x = advance(x, len(line), columns)[0]
-            if mo.LNM in self.mode:
-                x = 0
-        return x
+    def feed_plain(self, text: str) -> None:
+        """Printable ASCII, CR and LF only, the parser in its ground state."""
+        if self.plain_ok:
+            plain.write(self, text)
+            return
+        draw, cr, lf = self.draw, self.carriage_return, self.linefeed
+        for number, line in enumerate(text.split("\n")):
+            if number:
+                lf()
+            for index, part in enumerate(line.split("\r")):
+                if index:
+                    cr()
+                if part:
+                    draw(part)
+
+    def kept(self, lines: int) -> None:
+        """``lines`` were appended to the scrollback from outside ``index``."""
+        self._raw = min(self._raw + lines, len(self.history))
 
     def write_process_input(self, data: str) -> None:
         """Answers to the target's queries (DSR, DA), kept for ``take_replies``."""
@@ -296,11 +308,22 @@ class ViewScreen(pyte.Screen):
 
 
 class ViewStream(pyte.ByteStream):
-    """pyte's byte stream with a plain-text fast path and inline CR/LF."""
+    """pyte's byte stream with fast paths for plain text, CR/LF, CSI and OSC.
+
+    In the parser's ground state, a complete ``CSI [?] params final`` or
+    ``OSC code ; text ST`` is matched by one regular expression and dispatched
+    exactly as pyte's character-at-a-time parser would; anything else (split
+    sequences, C1 controls, intermediates) goes through pyte's parser. A
+    handler that rejects its arguments (``CSI ? 5 m`` raises ``TypeError`` in
+    pyte) is ignored, so no target output can stop the viewer.
+    """
 
     def __init__(self, screen: ViewScreen) -> None:
         super().__init__(screen)
         self.screen = screen
+        self._csi_handlers = {
+            final: getattr(screen, name) for final, name in pyte.Stream.csi.items()
+        }
 
     def feed(self, data: bytes) -> None:  # type: ignore[override]  # as pyte's ByteStream
         """Plain chunks in the ground state go to ``ViewScreen.feed_plain``."""
@@ -312,4 +335,59 @@ class ViewStream(pyte.ByteStream):
         ):
             self.screen.feed_plain(data.decode("ascii"))
             return
-        super().feed(data)
+        if self.use_utf8:
+            self._feed_text(self.utf8_decoder.decode(data))
+        else:
+            self._feed_text("".join(map(chr, data)))
+
+    def _feed_text(self, data: str) -> None:
+        """pyte's ``Stream.feed`` with the ground-state fast paths."""
+        screen = self.screen
+        draw, lf, cr = screen.draw, screen.linefeed, screen.carriage_return
+        text, sequence = self._text_pattern.match, _SEQUENCE.match
+        taking, offset, length = self._taking_plain_text, 0, len(data)
+        while offset < length:
+            if taking:
+                match = text(data, offset) or sequence(data, offset)
+                if match:
+                    if match.lastindex is None:
+                        draw(match.group())
+                    else:
+                        self._dispatch(match)
+                    offset = match.end()
+                    continue
+                char = data[offset]
+                if char == "\n" or char == "\r":  # noqa: PLR1714  # faster than a set here
+                    (lf if char == "\n" else cr)()
+                    offset += 1
+                    continue
+            taking = self._step(data[offset])
+            offset += 1
+        self._taking_plain_text = taking
+
+    def _step(self, char: str) -> bool:
+        """One character through pyte's parser; a rejected sequence is dropped."""
+        try:
+            return bool(self._send_to_parser(char))
+        except (TypeError, ValueError):  # pyte has reset its parser to the ground state
+            return True
+
+    def _dispatch(self, match: re.Match[str]) -> None:
+        """A complete CSI or OSC sequence, as pyte's parser would dispatch it."""
+        final = match.group("final")
+        if final is None:
+            code, param = match.group("code"), match.group("param")[1:]
+            if code in "01":
+                self.screen.set_icon_name(param)
+            if code in "02":
+                self.screen.set_title(param)
+            return
+        handler = self._csi_handlers.get(final, self.screen.debug)
+        params = [min(int(p or 0), 9999) for p in match.group("params").split(";")]
+        try:
+            if match.group("private"):
+                handler(*params, private=True)
+            else:
+                handler(*params)
+        except (TypeError, ValueError):  # e.g. a private flag the handler does not take
+            pass
