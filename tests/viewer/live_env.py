@@ -158,8 +158,12 @@ async def viewer_env(runtime: Runtime) -> AsyncIterator[ViewerEnv]:
 
 
 def screen_text(runtime: Runtime, session_id: SessionId, region: Region = EU) -> str:
-    """The server's own screen of a live view session, as text (tests only: never sent)."""
-    view = runtime.viewers[region].sessions[session_id].view
+    """The server's own screen of a live view session, as text (tests only: never sent);
+    empty until the session's page has attached."""
+    live = runtime.viewers[region].sessions.get(session_id)
+    if live is None:
+        return ""
+    view = live.view
     screen = view._screen  # the emulator; the browser only ever gets its pixels
     cols, rows = view.size
     lines = []
