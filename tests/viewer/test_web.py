@@ -7,6 +7,7 @@ protocol; the browser itself is exercised in ``test_browser.py``.
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import timedelta
 
 import aiohttp
@@ -254,3 +255,60 @@ class TestResumeCli:
         assert status != 0
         assert "staff_forbidden" in err or "not your session" in err
         assert "#t=" not in out
+
+
+class TestWatcherCuts:
+    """The gateway's watcher cuts view sessions as it cuts SSH ones."""
+
+    async def test_ticket_closed_is_told(self, env: ViewerEnv) -> None:
+        """Closing the ticket revokes the session; the page is told it was the ticket."""
+        session = await env.open_session()
+        page = await env.page(await env.link(session))
+        await page.control("ready")
+        assert env.runtime.store is not None
+        await env.runtime.store.set_ticket_status(
+            session.ticket_id, "closed", env.runtime.clock.now()
+        )
+        assert (await page.control("end"))["reason"] == "ticket_closed"
+        await page.closed()
+
+    async def test_detached_session_ends_at_idle_bound(self, idle_env: ViewerEnv) -> None:
+        """A page gone for longer than the idle bound: the session ends, resume is refused."""
+        env = idle_env
+        session = await env.open_session()
+        page = await env.page(await env.link(session))
+        await page.control("ready")
+        await page.ws.close()
+        await until(lambda: bool(env.events.of("session.closed")))
+        assert env.events.of("session.closed")[0]["reason"] == "idle_timeout"
+        async with env.http.post(
+            f"{env.runtime.api_url}/v1/sessions/{session.id}/resume",
+            headers=env.auth(session.staff_id),
+        ) as response:
+            assert response.status == 409
+            assert (await response.json())["code"] == "session_not_live"
+
+    async def test_attached_page_keeps_session(self, idle_env: ViewerEnv) -> None:
+        """Typing keeps an attached session alive past the idle bound."""
+        env = idle_env
+        session = await env.open_session()
+        page = await env.page(await env.link(session))
+        await page.control("ready")
+        for step in range(6):
+            await page.send("input", data=f"echo tick-{step}\r")
+            await until_screen_has(env.runtime, session.id, f"tick-{step}")
+            await asyncio.sleep(0.8)
+        assert env.events.of("session.closed") == []
+
+
+class TestEndpoints:
+    """Where the CLI and users find the viewers."""
+
+    async def test_endpoints_list_viewers(self, env: ViewerEnv) -> None:
+        """endpoints.json has ``viewers``: each region's own origin, none shared."""
+        document = json.loads((env.runtime.config.state_dir / "endpoints.json").read_text())
+        viewers = document["viewers"]
+        assert set(viewers) == set(document["gateways"])
+        assert viewers[EU] == env.viewer(EU)
+        assert len(set(viewers.values())) == len(viewers)
+        assert all(url.startswith("http://127.0.0.1:") for url in viewers.values())
