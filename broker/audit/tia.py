@@ -53,6 +53,24 @@ def _access_rows(issued: list[dict[str, Any]], seconds: Mapping[str, int]) -> li
     ]  # fmt: skip
 
 
+def _waivers(by_event: Mapping[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Consents that waived EEA-only support, each with the sessions it allowed.
+
+    Listed on their own: each is the customer letting staff from outside the
+    EEA into support it bought as EEA-only.
+    """
+    revoked = {r.get("consent_id") for r in by_event["consent.revoked"]}
+    sessions = Counter(r.get("consent_id") for r in by_event["session.issued"])
+    return [
+        {"consent_id": r.get("consent_id"), "ticket_id": r.get("ticket_id"),
+         "staff_id": r.get("staff_id"), "granted_by": r.get("actor"),
+         "granted_at": r.get("time"), "expires_at": r.get("expires_at"),
+         "revoked": r.get("consent_id") in revoked, "sessions": sessions[r.get("consent_id")]}
+        for r in by_event["consent.granted"]
+        if r.get("waives_eea_only") is True
+    ]  # fmt: skip
+
+
 def build_tia(scope: TiaScope, records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """The report over ``records`` of ``scope.org_id`` (from its region's verified chain)."""
     by_event: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -86,6 +104,7 @@ def build_tia(scope: TiaScope, records: Iterable[Mapping[str, Any]]) -> dict[str
             "granted": len(by_event["consent.granted"]),
             "revoked": len(by_event["consent.revoked"]),
         },
+        "eea_only_waivers": _waivers(by_event),
     }
 
 
@@ -115,6 +134,8 @@ def render_markdown(tia: Mapping[str, Any]) -> str:
     lines += _counts(tia["egress_blocked_by_kind"], "kind", "No egress attempt was seen.")
     lines += ["", "## Work outside EEA-only support (contractual exclusions)", ""]
     lines += _counts(tia["excluded_scopes"], "ticket scope", "None: every request was in scope.")
+    lines += ["", "## Consents that waived EEA-only support", ""]
+    lines += _waiver_table(tia.get("eea_only_waivers", []))
     lines += [
         "",
         f"Consents granted: {tia['consents']['granted']}; revoked: {tia['consents']['revoked']}.",
@@ -136,6 +157,23 @@ def _access_table(rows: list[dict[str, Any]]) -> list[str]:
         basis = BASIS_WORDS.get(row["basis"], row["basis"])
         table.append(
             f"| {row['staff_country']} | {basis} | {row['sessions']} | {minutes} min | {consents} |"
+        )
+    return table
+
+
+def _waiver_table(rows: list[dict[str, Any]]) -> list[str]:
+    if not rows:
+        return ["None: no consent let staff from outside the EEA into EEA-only support."]
+    table = [
+        "| consent | ticket | staff | granted by | granted | expires | revoked | sessions |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        revoked = "yes" if row["revoked"] else "no"
+        table.append(
+            f"| {row['consent_id']} | {row['ticket_id']} | {row['staff_id']} | "
+            f"{row['granted_by']} | {row['granted_at']} | {row['expires_at']} | {revoked} | "
+            f"{row['sessions']} |"
         )
     return table
 

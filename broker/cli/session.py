@@ -1,8 +1,12 @@
 """``broker session open|list|show|revoke``.
 
-``open`` makes a fresh Ed25519 key pair per session, asks the API for a
-certificate, keeps both under ``~/.broker/sessions/<id>/`` (0600), and prints
-the ``ssh`` command to run. The private key never leaves this machine.
+``open`` picks the access mode the policy allows for the ticket (the
+routing's ``access``): a terminal where allowed, else the viewer;
+``--terminal`` and ``--view`` choose. For a terminal it makes a fresh Ed25519
+key pair per session, asks the API for a certificate, keeps both under
+``~/.broker/sessions/<id>/`` (0600), and prints the ``ssh`` command to run;
+the private key never leaves this machine. For the viewer it asks without a
+key and prints the answer's ``viewer_url``; ``--open`` starts the browser on it.
 """
 
 from __future__ import annotations
@@ -10,14 +14,16 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import sys
 import webbrowser
 from pathlib import Path
 from typing import Any
 
 import asyncssh
 
+from broker.cli.client import ApiClient
 from broker.cli.common import add_instance_options, client, duration, emit
-from broker.typing import SESSION_STATES
+from broker.typing import SESSION_STATES, AccessMode
 from broker.validate import identifier
 
 HOME_DIR = Path("~/.broker/sessions")
@@ -50,6 +56,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--ttl", type=duration, help="lifetime, e.g. 15m (default 15m; the policy caps it)"
     )
     opener.add_argument("--source-address", help="CIDR the certificate is bound to")
+    mode = opener.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--terminal", dest="mode", action="store_const", const="terminal", help="ask for SSH"
+    )
+    mode.add_argument(
+        "--view", dest="mode", action="store_const", const="view", help="ask for the viewer"
+    )
+    opener.add_argument(
+        "--open", dest="open_browser", action="store_true", help="open the viewer in a browser"
+    )
     lister = _command(commands, "list", "list sessions", list_sessions)
     lister.add_argument("--ticket", help="only sessions on this ticket")
     lister.add_argument("--staff", help="only sessions of this staff member")
@@ -64,7 +80,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         commands, "resume", "print a fresh viewer link to your live view session", resume_session
     )
     resumer.add_argument("session_id")
-    resumer.add_argument("--open", action="store_true", help="open the link in your browser")
+    resumer.add_argument(
+        "--open", dest="open_browser", action="store_true", help="open the viewer in a browser"
+    )
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -104,19 +122,52 @@ def ssh_command(grant: dict[str, Any], folder: Path) -> str:
 
 
 def open_session(args: argparse.Namespace) -> int:
-    """Generate a key, get a certificate, print the ssh command."""
-    key = asyncssh.generate_private_key("ssh-ed25519")
+    """Ask for a session in the mode chosen or allowed; print how to connect."""
+    api = client(args, args.as_staff)
+    mode = args.mode or ("view" if args.open_browser else None) or _allowed_mode(api, args.ticket)
     body: dict[str, Any] = {"ticket_id": args.ticket, "target": args.target}
-    body["public_key"] = key.export_public_key().decode().strip()
     if args.ttl:
         body["ttl_seconds"] = args.ttl
     if args.source_address:
         body["source_address"] = args.source_address
-    grant = client(args, args.as_staff).call("POST", "/v1/sessions", body)
+    if mode == "view":
+        return open_view(args, api.call("POST", "/v1/sessions", body))
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    body["public_key"] = key.export_public_key().decode().strip()
+    grant = api.call("POST", "/v1/sessions", body)
     grant["ssh_command"] = ssh_command(grant, keep_credentials(grant, key))
-    summary = f"session {grant['session_id']} in {grant['region']} until {grant['valid_before']}"
-    emit(args, grant, f"{summary}\n{grant['ssh_command']}")
+    emit(args, grant, f"{_summary(grant)}\n{grant['ssh_command']}")
     return 0
+
+
+def _allowed_mode(api: ApiClient, ticket: str) -> AccessMode:
+    """A terminal where the policy allows one on this ticket, else the viewer."""
+    routing = api.call("GET", f"/v1/tickets/{identifier(ticket, 'ticket')}/routing")
+    return "terminal" if "terminal" in routing.get("access", ()) else "view"
+
+
+def open_view(args: argparse.Namespace, grant: dict[str, Any]) -> int:
+    """Print the viewer link of a view session (and open it with ``--open``)."""
+    url = grant.get("viewer_url")
+    if url is None:
+        emit(args, grant, f"{_summary(grant)}\nno viewer_url: this broker serves no viewer here")
+        return 0
+    return show_link(args, grant, f"{_summary(grant)}\n{url}", url)
+
+
+def show_link(args: argparse.Namespace, answer: dict[str, Any], text: str, url: str) -> int:
+    """Print a viewer link; with ``--open``, start the user's browser on it."""
+    emit(args, answer, text)
+    if args.open_browser and not webbrowser.open(url):
+        print("broker: could not start a browser; open the link above", file=sys.stderr)
+    return 0
+
+
+def _summary(grant: dict[str, Any]) -> str:
+    return (
+        f"session {grant['session_id']} in {grant['region']} until {grant['valid_before']}"
+        f" ({grant.get('access', 'terminal')})"
+    )
 
 
 def list_sessions(args: argparse.Namespace) -> int:
@@ -150,11 +201,6 @@ def resume_session(args: argparse.Namespace) -> int:
     """A fresh single-use viewer link (after a reload or a dropped connection)."""
     path = f"/v1/sessions/{identifier(args.session_id, 'session_id')}/resume"
     link = client(args, args.as_staff).call("POST", path)
-    emit(
-        args,
-        link,
-        f"viewer link for session {link['session_id']} (single use, 60 s):\n{link['viewer_url']}",
-    )
-    if args.open:
-        webbrowser.open(link["viewer_url"])
-    return 0
+    url = link["viewer_url"]
+    text = f"viewer link for session {link['session_id']} (single use, 60 s):\n{url}"
+    return show_link(args, link, text, url)

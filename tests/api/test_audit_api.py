@@ -56,6 +56,33 @@ class TestTia:
         assert rows[("DE", "intra-eea")]["sessions"] == 1
         assert rows[("US", "consent")]["consent_ids"] == [consent["consent_id"]]
         assert tia["denials_by_reason"] == {"country_not_permitted": 1}
+        assert tia["eea_only_waivers"] == []
+
+    async def test_tia_lists_eea_only_waivers(self, api: Api) -> None:
+        """A consent that waives EEA-only support is listed on its own, with its sessions."""
+        admin = api.token("cust-2", "customer_admin", "bank-de")
+        body = {"staff_id": "eng-us-1", "expires_at": soon(api.clock), "waives_eea_only": True}
+        consent = await (
+            await api.client.post("/v1/tickets/T-1002/consents", json=body, headers=admin)
+        ).json()
+        plain = {"staff_id": "eng-de-1", "expires_at": soon(api.clock)}  # EEA staff: no waiver
+        await api.client.post("/v1/tickets/T-1002/consents", json=plain, headers=admin)
+        assert (await api.grant("eng-us-1", "T-1002", view=True)).status == 201
+        api.auditor.flush()
+        ops = api.token("ops-1", "ops")
+        tia = await (await api.client.get(f"/v1/orgs/bank-de/tia?{PERIOD}", headers=ops)).json()
+        (waiver,) = tia["eea_only_waivers"]
+        assert (waiver["consent_id"], waiver["ticket_id"], waiver["staff_id"]) == (
+            consent["consent_id"],
+            "T-1002",
+            "eng-us-1",
+        )
+        assert (waiver["granted_by"], waiver["revoked"], waiver["sessions"]) == ("cust-2", False, 1)
+        text = await (
+            await api.client.get(f"/v1/orgs/bank-de/tia?{PERIOD}&format=md", headers=ops)
+        ).text()
+        section = text.split("## Consents that waived EEA-only support", 1)[1]
+        assert f"| {consent['consent_id']} | T-1002 | eng-us-1 | cust-2 |" in section
 
     async def test_tia_markdown_for_customer_admin(self, api: Api) -> None:
         """A customer admin gets their own org's TIA as Markdown."""
@@ -65,6 +92,7 @@ class TestTia:
         text = await response.text()
         assert response.content_type == "text/markdown"
         assert "# Transfer Impact Assessment: bank-de" in text
+        assert "None: no consent let staff from outside the EEA into EEA-only support." in text
         assert "standard contractual clauses" in text
         assert "| cas | 1 |" in text
 

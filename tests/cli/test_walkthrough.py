@@ -121,10 +121,15 @@ class TestWalkthrough:
     async def test_tia_after_a_session(
         self, running: Runtime, capsys: pytest.CaptureFixture[str]
     ) -> None:
-        """``broker tia`` prints the org's assessment, built from the verified trail."""
-        await cli(
+        """``broker tia`` prints the org's assessment, built from the verified trail.
+
+        bank-de is eea_only, so ``session open`` picks the viewer on its ticket.
+        """
+        status, out, _ = await cli(
             capsys, "session", "open", "--ticket", "T-1003", "--target", "app-1", "--as", "eng-in-1"
         )
+        assert status == 0
+        assert "(view)" in out
         _, token, _ = await cli(capsys, "token", "--subject", "ops-1", "--role", "ops")
         period = ["--from", "2000-01-01T00:00:00Z", "--to", "2100-01-01T00:00:00Z"]
         status, out, err = await cli(
@@ -133,12 +138,19 @@ class TestWalkthrough:
         assert status == 0, err
         assert "# Transfer Impact Assessment: bank-de" in out
         assert "| IN | standard contractual clauses" in out
+        status, out, err = await cli(
+            capsys, "tia", "--org", "bank-de", *period, "--format", "json", "--token", token.strip()
+        )
+        assert json.loads(out)["excluded_scopes"] == {"cas": 1}
 
     async def test_tia_counts_a_real_session(
         self, running: Runtime, capsys: pytest.CaptureFixture[str]
     ) -> None:
-        """A real shell with a blocked clipboard write shows in the TIA: time and egress."""
-        opened = ["session", "open", "--ticket", "T-1003", "--target", "app-1", "--as", "eng-in-1"]
+        """A real shell with a blocked clipboard write shows in the TIA: time and egress.
+
+        On acme-de: a standard org that opted in to terminals (bank-de gets the viewer only).
+        """
+        opened = ["session", "open", "--ticket", "T-1001", "--target", "app-1", "--as", "eng-in-1"]
         command = (await cli(capsys, *opened))[1].strip().splitlines()[-1]
         script = "printf '\\033]52;c;eA==\\a'; sleep 1.5; echo done-$((1+1)); exit\n"
         done = await asyncio.to_thread(run_ssh, command, script)
@@ -147,7 +159,7 @@ class TestWalkthrough:
         _, token, _ = await cli(capsys, "token", "--subject", "ops-1", "--role", "ops")
         period = ["--from", "2000-01-01T00:00:00Z", "--to", "2100-01-01T00:00:00Z"]
         status, out, err = await cli(
-            capsys, "tia", "--org", "bank-de", *period, "--format", "json", "--token", token.strip()
+            capsys, "tia", "--org", "acme-de", *period, "--format", "json", "--token", token.strip()
         )
         assert status == 0, err
         tia = json.loads(out)
@@ -155,7 +167,40 @@ class TestWalkthrough:
         assert (row["basis"], row["sessions"]) == ("scc", 1)
         assert row["session_seconds"] >= 1
         assert tia["egress_blocked_by_kind"] == {"osc52": 1}
-        assert tia["excluded_scopes"] == {"cas": 1}
+        assert tia["excluded_scopes"] == {}  # a standard org excludes nothing
+
+    async def test_open_picks_the_allowed_mode(
+        self, running: Runtime, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A view-only ticket gets a view session; ``--terminal`` there is refused, saying why."""
+        opened = ["session", "open", "--ticket", "T-1002", "--target", "app-1", "--as", "eng-no-1"]
+        status, out, err = await cli(capsys, *opened, "--json")
+        assert status == 0, err
+        grant = json.loads(out)
+        assert (grant["access"], grant["certificate"], grant["ssh_command"]) == ("view", None, None)
+        status, _, err = await cli(capsys, *opened, "--terminal")
+        assert status == 2
+        assert "terminal_not_allowed" in err
+        status, out, _ = await cli(
+            capsys, "session", "open", "--ticket", "T-1001", "--target", "app-1",
+            "--as", "eng-de-1", "--view", "--json",
+        )  # fmt: skip
+        assert (status, json.loads(out)["access"]) == (0, "view")
+
+    async def test_demo_terminal_access_is_audited(
+        self, running: Runtime, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """The demo import turning acme-de's terminals on is its own audit event."""
+        assert running.auditor is not None
+        running.auditor.flush()
+        status, out, err = await cli(
+            capsys, "audit", "show", "--event", "org.setting_changed", "--json"
+        )
+        assert status == 0, err
+        records = [json.loads(line) for line in out.splitlines()]
+        assert [
+            (r["region"], r["org_id"], r["key"], r["old_value"], r["new_value"]) for r in records
+        ] == [("eu-central-1", "acme-de", "terminal_access", False, True)]
 
     async def test_import_list_and_revoke(
         self, running: Runtime, capsys: pytest.CaptureFixture[str], tmp_path: Path

@@ -147,6 +147,30 @@ class TestBatch:
         assert main(["policy", "explain", "--batch", str(path)]) == 0
         assert len(lines(capsys.readouterr().out)) == 2
 
+    def test_access_and_waiver_per_line(self, capsys, tmp_path):
+        """Each line's output carries its access modes; a waiver is named in its reasons."""
+        records = [
+            {"id": "a", "staff_country": "DE", "org_region": "eu-central-1", "tier": "standard"},
+            {"id": "b", "staff_country": "DE", "org_region": "eu-central-1", "tier": "standard",
+             "terminal_access": True},
+            {"id": "c", "staff_country": "US", "org_region": "eu-central-1", "tier": "eea_only",
+             "consent_until": "2099-01-01T00:00:00Z", "consent_waives_eea_only": True},
+            {"id": "d", "staff_country": "BR", "org_region": "us-east-1", "tier": "standard"},
+        ]  # fmt: skip
+        path = tmp_path / "batch.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in records))
+        assert main(["policy", "explain", "--batch", str(path)]) == 0
+        out = {o["id"]: o for o in lines(capsys.readouterr().out)}
+        assert {k: o["access"] for k, o in out.items()} == {
+            "a": ["view"], "b": ["view", "terminal"], "c": ["view"], "d": ["view", "terminal"],
+        }  # fmt: skip
+        assert "eea_only_waived" in out["c"]["reasons"]
+
+    def test_batch_with_switches(self, capsys):
+        """The single-decision switches cannot be mixed with a batch either."""
+        assert main(["policy", "explain", "--batch", "-", "--terminal-access"]) == 2
+        assert "batch" in capsys.readouterr().err
+
     def test_missing_file(self, capsys, tmp_path):
         """An unreadable batch file fails with status 2 naming the option."""
         assert main(["policy", "explain", "--batch", str(tmp_path / "none.jsonl")]) == 2

@@ -16,6 +16,7 @@ from broker.policy import (
     classify_staff,
     decide,
     grant_ttl,
+    needs_eea_only_waiver,
 )
 from broker.policy.messages import MESSAGES
 from broker.typing import ConsentId, OrgId, StaffId, Subject, TicketId
@@ -167,6 +168,29 @@ class TestAccessModes:
         """A consent-based allow carries the modes too."""
         decision = decide(req(7200, staff_country="US", terminal_access=True))
         assert (decision.basis, decision.access) == ("consent", ("view", "terminal"))
+
+
+class TestWaiverNeeded:
+    """``needs_eea_only_waiver``: when a consent must carry ``waives_eea_only``."""
+
+    @pytest.mark.parametrize(
+        ("region", "tier", "scope", "country", "needed"),
+        [
+            ("eu-central-1", "eea_only", "product", "US", True),
+            ("eu-central-1", "eea_only", "product", "CH", True),  # adequacy still needs it
+            ("eu-central-1", "eea_only", "product", "IN", True),
+            ("eu-central-1", "eea_only", "product", "DE", False),  # EEA staff
+            ("eu-central-1", "eea_only", "product", "BR", False),  # denied anyway
+            ("eu-central-1", "eea_only", "cas", "US", False),  # scope outside EEA-only
+            ("eu-central-1", "standard", "product", "US", False),
+            ("us-east-1", "eea_only", "product", "US", False),  # not an EEA ticket
+            ("xx-nowhere-1", "eea_only", "product", "US", False),
+            ("eu-central-1", "gold", "product", "US", False),
+        ],
+    )
+    def test_table(self, region, tier, scope, country, needed):
+        """Exactly non-EEA staff who could enter EEA-only support by consent need a waiver."""
+        assert needs_eea_only_waiver(region, tier, scope, country) is needed
 
 
 class TestFailClosed:

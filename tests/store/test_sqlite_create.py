@@ -207,11 +207,12 @@ class TestSessionInsertsTogether:
             assert {s.id for s in page.items} == {"stored", "o-1", "o-2", "o-3"}
 
     async def test_serials_and_times_survive_the_json_rows(self, copies: Any) -> None:
-        """Serials across the whole unsigned 64-bit range and microsecond times read back equal."""
+        """Serials across the unsigned 64-bit range, times and access modes read back equal."""
         made = [
             session("x-1", cert_serial=1, created_at=T0 + timedelta(microseconds=1)),
             session("x-2", cert_serial=2**63, source_address="10.0.0.0/8"),
             session("x-3", cert_serial=2**64 - 1),
+            session("x-4", cert_serial=None, access="view"),
         ]
         async with SqliteStore(copies()) as store:
             async with worker_held(store):
