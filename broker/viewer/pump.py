@@ -3,7 +3,9 @@
 After a quiet spell the first change is rendered at once (the keystroke echo is
 what an engineer feels); while output keeps coming, changes are coalesced into
 at most one frame per ``1 / rate`` seconds, so a flood costs a bounded amount of
-rendering however fast the target writes.
+rendering however fast the target writes. A frame that took longer to render
+than the interval stretches the gap to the next one by as much, so a flood of
+full-screen redraws keeps a viewer to about half a core at most.
 
 The clock and sleep are injectable so tests control time without waiting.
 """
@@ -46,6 +48,7 @@ class FramePump:
         self._wake = asyncio.Event()
         self._stopping = False
         self._last = float("-inf")
+        self._busy = 0.0  # how long the last frame took to render
         self._task: asyncio.Task[None] | None = None
         self.frames = 0  # frames sent (a frame is one ``frame()`` call's messages)
 
@@ -64,7 +67,7 @@ class FramePump:
         """Send frames until ``stop``; an exception from ``send`` ends the task."""
         while True:
             await self._wake.wait()
-            wait = self._last + self._interval - self._clock()
+            wait = self._last + max(self._interval, self._busy) - self._clock()
             if wait > 0 and not self._stopping:
                 await self._sleep(wait)
             if self._stopping:
@@ -76,6 +79,7 @@ class FramePump:
         self._wake.clear()
         self._last = self._clock()
         messages = self._source.frame()
+        self._busy = self._clock() - self._last
         if messages:
             self.frames += 1
         for message in messages:

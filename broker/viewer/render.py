@@ -25,7 +25,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 from pyte.graphics import FG_BG_256
-from pyte.screens import Char
+from pyte.screens import Char, wcwidth
 
 from broker.errors import UnavailableError
 
@@ -68,8 +68,14 @@ def colour(name: str, default: RGB, *, bold: bool = False) -> RGB:
 
 
 def load_font(path: Path, size: int) -> ImageFont.FreeTypeFont:
-    """A TrueType font, or ``UnavailableError`` naming the missing file."""
+    """A TrueType font, or ``UnavailableError`` naming the missing file.
+
+    The file is checked first: given a missing path, Pillow would search the
+    system's font folders by file name and might load some other file.
+    """
     try:
+        if not path.is_file():
+            raise FileNotFoundError(path)
         return ImageFont.truetype(str(path), size)
     except OSError as error:
         raise UnavailableError(
@@ -90,7 +96,8 @@ class Renderer:
         self.cell_h = ascent + descent
         self.baseline = ascent
         self.status_h = self.cell_h + 4
-        self._runs: OrderedDict[tuple[str, bool], Image.Image] = OrderedDict()
+        self._runs: OrderedDict[tuple[tuple[str, ...], bool], Image.Image] = OrderedDict()
+        self._glyphs: dict[tuple[str, bool], Image.Image] = {}
         self._watermark: tuple[tuple[str, int], Image.Image] | None = None
 
     def watermark_mask(self, text: str, width: int) -> Image.Image:
@@ -151,8 +158,8 @@ class Renderer:
         left, right = start * self.cell_w, end * self.cell_w
         if bg != DEFAULT_BG:
             draw.rectangle((left, 0, right - 1, self.cell_h - 1), fill=bg)
-        text = "".join(line.get(x, Char(" ")).data or " " for x in range(start, end))
-        if text.strip():
+        text = tuple(line.get(x, Char(" ")).data or " " for x in range(start, end))
+        if any(cell != " " for cell in text):
             mask = self._mask(text, first.bold)
             strip.paste(fg, (left, 0), mask)
         if first.underscore:
@@ -161,20 +168,41 @@ class Renderer:
             middle = self.cell_h // 2
             draw.line((left, middle, right - 1, middle), fill=fg)
 
-    def _mask(self, text: str, bold: bool) -> Image.Image:
-        """The glyph alpha of ``text`` (cached, least recently used dropped)."""
+    def _mask(self, text: tuple[str, ...], bold: bool) -> Image.Image:
+        """The glyph alpha of cells' ``text``, one glyph per cell (cached, LRU).
+
+        Glyphs are placed at whole cells: the font's advance is not a whole
+        number of pixels, so drawing a run as one string would drift off the
+        grid and a row drawn in pieces would differ from one drawn whole.
+        """
         key = (text, bold)
         mask = self._runs.get(key)
         if mask is not None:
             self._runs.move_to_end(key)
             return mask
-        font = self.bold if bold else self.regular
         mask = Image.new("L", (len(text) * self.cell_w, self.cell_h), 0)
-        ImageDraw.Draw(mask).text((0, 0), text, font=font, fill=255)
+        for index, cell in enumerate(text):
+            if cell != " ":
+                mask.paste(self._glyph(cell, bold), (index * self.cell_w, 0))
         self._runs[key] = mask
         if len(self._runs) > _RUN_CACHE_LIMIT:
             self._runs.popitem(last=False)
         return mask
+
+    def _glyph(self, char: str, bold: bool) -> Image.Image:
+        """One cell's alpha (a character and its combining marks), clipped to
+        the cell (two cells for a wide character)."""
+        key = (char, bold)
+        glyph = self._glyphs.get(key)
+        if glyph is None:
+            cells = 2 if wcwidth(char[0]) == 2 else 1
+            glyph = Image.new("L", (cells * self.cell_w, self.cell_h), 0)
+            font = self.bold if bold else self.regular
+            ImageDraw.Draw(glyph).text((0, 0), char, font=font, fill=255)
+            if len(self._glyphs) >= _RUN_CACHE_LIMIT:
+                self._glyphs.clear()
+            self._glyphs[key] = glyph
+        return glyph
 
     def status(
         self, width: int, left: str, banner: str | None, right: str, watermark: str

@@ -206,13 +206,15 @@ class TerminalView:
         ]
 
     def _draw_row(self, y: int, row: Row) -> bytes:
-        """Render, encode and remember one row."""
+        """Render, encode and remember one row; only its changed cells go out."""
+        first, end = _changed_span(row, self._sent[y])
         self._sent[y] = row
-        cells, cursor = row
-        image = self._renderer.row(cells, cursor, self._mark_sent)
-        cell_h = self._renderer.cell_h
+        image = self._renderer.row(row[0], row[1], self._mark_sent)
+        cell_w, cell_h = self.cell_size
+        if (first, end) != (0, len(row[0])):
+            image = image.crop((first * cell_w, 0, end * cell_w, cell_h))
         header = protocol.frame_header(
-            protocol.OP_DRAW, protocol.FORMAT_PNG, (0, y * cell_h, image.width, cell_h)
+            protocol.OP_DRAW, protocol.FORMAT_PNG, (first * cell_w, y * cell_h, image.width, cell_h)
         )
         return header + encode_png(image)
 
@@ -235,6 +237,22 @@ class TerminalView:
             protocol.OP_DRAW, protocol.FORMAT_PNG, (0, top, image.width, image.height)
         )
         return [header + encode_png(image)]
+
+
+def _changed_span(row: Row, sent: Row | None) -> tuple[int, int]:
+    """The columns ``first..end`` to redraw: the changed cells and old and new
+    cursor, widened by one cell each side for wide characters and glyphs that
+    overhang their cell (bold)."""
+    cells, cursor = row
+    width = len(cells)
+    if sent is None or len(sent[0]) != width:
+        return 0, width
+    old = sent[0]
+    changed = [x for x in range(width) if cells[x] is not old[x] and cells[x] != old[x]]
+    changed += [x for x in (cursor, sent[1]) if x >= 0 and cursor != sent[1]]
+    if not changed:
+        return 0, width  # not reached: only rows that differ are drawn
+    return max(0, min(changed) - 1), min(width, max(changed) + 2)
 
 
 def _differs(row: Row, sent: Row | None) -> bool:
