@@ -234,6 +234,20 @@ class TestEndings:
 class TestResumeCli:
     """``broker session resume ID`` prints a fresh link; the link opens the same session."""
 
+    async def test_readme_open_view_link_works(
+        self, env: ViewerEnv, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """The README's ``session open --view`` on an eea_only ticket prints a working link."""
+        status, out, _ = await cli(
+            capsys, "session", "open", "--view", "--ticket", "T-1002", "--target", "app-1",
+            "--as", "eng-no-1",
+        )  # fmt: skip
+        assert status == 0
+        url = out.strip().splitlines()[-1]
+        assert url.startswith(env.viewer() + "/#t=")
+        page = await env.page(url)
+        await page.control("ready")
+
     async def test_resume_prints_a_working_link(
         self, env: ViewerEnv, capsys: pytest.CaptureFixture[str]
     ) -> None:
