@@ -43,49 +43,41 @@ class PageClient:
         """One client message."""
         await self.ws.send_str(json.dumps({"type": kind, **fields}))
 
+    async def _pull(self) -> bool:
+        """Read one message into ``frames`` or ``controls``; False once the socket closed."""
+        got = await self.ws.receive()
+        if got.type == aiohttp.WSMsgType.BINARY:
+            self.frames.append(got.data)
+        elif got.type == aiohttp.WSMsgType.TEXT:
+            self.controls.append(json.loads(got.data))
+        else:
+            return False
+        return True
+
     async def control(self, kind: str) -> dict[str, Any]:
-        """Read until a control message of ``kind`` (frames are kept)."""
-        for message in self.controls:
-            if message["type"] == kind:
-                self.controls.remove(message)
-                return message
+        """Read until a control message of ``kind`` (frames and other messages are kept)."""
         async with asyncio.timeout(WAIT):
             while True:
-                got = await self.ws.receive()
-                if got.type == aiohttp.WSMsgType.BINARY:
-                    self.frames.append(got.data)
-                elif got.type == aiohttp.WSMsgType.TEXT:
-                    message = json.loads(got.data)
+                for message in self.controls:
                     if message["type"] == kind:
+                        self.controls.remove(message)
                         return message
-                    self.controls.append(message)
-                else:
-                    raise AssertionError(f"socket closed waiting for {kind}: {got.type}")
+                if not await self._pull():
+                    raise AssertionError(f"socket closed waiting for {kind}")
 
     async def frame(self) -> bytes:
         """The first frame message (reading until one has come)."""
         async with asyncio.timeout(WAIT):
             while not self.frames:
-                got = await self.ws.receive()
-                if got.type == aiohttp.WSMsgType.BINARY:
-                    self.frames.append(got.data)
-                elif got.type == aiohttp.WSMsgType.TEXT:
-                    self.controls.append(json.loads(got.data))
-                else:
-                    raise AssertionError(f"socket closed waiting for a frame: {got.type}")
+                if not await self._pull():
+                    raise AssertionError("socket closed waiting for a frame")
         return self.frames[0]
 
     async def closed(self) -> None:
         """Read (keeping frames) until the server closes the socket."""
         async with asyncio.timeout(WAIT):
-            while True:
-                got = await self.ws.receive()
-                if got.type == aiohttp.WSMsgType.BINARY:
-                    self.frames.append(got.data)
-                elif got.type == aiohttp.WSMsgType.TEXT:
-                    self.controls.append(json.loads(got.data))
-                else:
-                    return
+            while await self._pull():
+                pass
 
 
 @dataclass
