@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/broker run
 
-## sysdeps: Debian programs the real-program tests use (sshd, lrzsz, tmux)
+## sysdeps: Debian programs and fonts the tests and viewer use (sshd, lrzsz, tmux, DejaVu, chromium)
 sysdeps:
 	@./.ci/sysdeps
 

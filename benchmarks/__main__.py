@@ -7,7 +7,7 @@ in the same run, the ratio and the goal. A benchmark that fails shows
 written to ``bench-results.md`` in the current directory.
 
 Run: ``python -m benchmarks [--quick] [--only NAME ...]`` where NAME is one of
-``policy grants egress audit ssh`` or ``ssh.<part>`` (``ssh.throughput``,
+``policy grants egress audit viewer ssh`` or ``ssh.<part>`` (``ssh.throughput``,
 ``ssh.latency``, ``ssh.open``, ``ssh.memory``, ``ssh.revocation``,
 ``ssh.concurrency``, ``ssh.viewer_latency``, ``ssh.viewer_hold``: the browser
 viewer runs in the same broker as the SSH path).
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import asyncssh
 
-from benchmarks import audit, egress, grants, policy, signing, ssh_paths, sshd
+from benchmarks import audit, egress, grants, policy, signing, ssh_paths, sshd, viewer
 from benchmarks.ssh_env import Row, row
 
 RESULTS = Path("bench-results.md")
@@ -100,6 +100,42 @@ def bench_audit(runs: int, quick: bool) -> list[Row]:
     ]
 
 
+def bench_viewer(runs: int, quick: bool) -> list[Row]:
+    """The in-region viewer: emulation MB/s beside plain pyte, rendering, bytes
+    per echo, keystroke-to-frame p99 and memory per idle view."""
+    size = viewer.SIZE // 4 if quick else viewer.SIZE
+    reports = [viewer.run(size, quick) for _ in range(runs)]
+
+    def samples(key: str) -> list[float]:
+        return [r[key] for r in reports]
+
+    def median(key: str) -> float:
+        return statistics.median(samples(key))
+
+    rss = viewer.memory(20 if quick else 50)
+    mbps = viewer.GOAL_MBPS
+    return [
+        row("viewer emulation MB/s, plain text (baseline: plain pyte)", samples("plain_mb_per_s"),
+            median("plain_pyte_mb_per_s"), f">= {mbps:g}", median("plain_mb_per_s") >= mbps),
+        row("viewer emulation MB/s, SGR-dense colour (baseline: plain pyte)",
+            samples("dense_mb_per_s"), median("dense_pyte_mb_per_s"), f">= {mbps:g}",
+            median("dense_mb_per_s") >= mbps),
+        row("viewer keystroke to frame p99 ms (in process, after idle)",
+            samples("latency_p99_ms"), None, f"<= {viewer.GOAL_P99_MS:g} ms",
+            median("latency_p99_ms") <= viewer.GOAL_P99_MS),
+        row("viewer bytes per keystroke echo (120x40)", samples("echo_bytes"), None,
+            f"<= {viewer.GOAL_ECHO_BYTES:,}", median("echo_bytes") <= viewer.GOAL_ECHO_BYTES),
+        row("viewer render+encode ms per changed row (120 cols)", samples("row_ms"), None,
+            "(info)", True),
+        row("viewer render+encode ms per full 120x40 frame", samples("frame_ms"), None,
+            "(info)", True),
+        row("viewer KB per full 120x40 frame", [r["frame_bytes"] / 1e3 for r in reports], None,
+            "(info)", True),
+        row("viewer RSS MiB per idle view, full 1,000-line scrollback", [rss], None,
+            f"<= {viewer.GOAL_RSS_MIB:g} MiB", rss <= viewer.GOAL_RSS_MIB),
+    ]  # fmt: skip
+
+
 def bench_soak(runs: int, quick: bool) -> list[Row]:
     """The whole-system soak (once): 200 engineers for 2 minutes, then invariants."""
     from benchmarks import soak
@@ -126,6 +162,7 @@ BENCHES: dict[str, Callable[[int, bool], list[Row]]] = {
     "grants": bench_grants,
     "egress": bench_egress,
     "audit": bench_audit,
+    "viewer": bench_viewer,
     "ssh": bench_ssh(None),
 }
 

@@ -12,7 +12,7 @@ echo target. Every path uses the same cipher (``sshd.CIPHER``). Parts:
 - ``revocation``: ``DELETE /v1/sessions/{id}`` until the ssh client exits;
 - ``memory`` and ``concurrency`` (in ``ssh_hold``): broker RSS per idle session
   against sshd per connection, and PTY sessions held by one gateway at once;
-- ``viewer_latency`` and ``viewer_hold`` (in ``viewer``): the region's browser
+- ``viewer_latency`` and ``viewer_hold`` (in ``viewer_live``): the region's browser
   viewer in the same broker, keystroke to frame beside ``ssh -J`` echo.
 
 Run: ``python -m benchmarks.ssh_paths [--quick]``.
@@ -50,7 +50,7 @@ from benchmarks.ssh_env import (
     spawn_shell,
 )
 from benchmarks.ssh_hold import concurrency, memory
-from benchmarks.viewer import viewer_hold, viewer_latency
+from benchmarks.viewer_live import viewer_hold, viewer_latency
 from broker.api.auth import LocalAuthority
 from broker.clock import SystemClock
 from broker.gateway.keys import load_gateway_keys

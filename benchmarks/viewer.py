@@ -1,194 +1,179 @@
-"""The regional viewer, beside the SSH path in the same ``broker run``.
+"""The in-region viewer: emulation speed, rendering cost, bytes per echo, latency, memory.
 
-A page is played by aiohttp's WebSocket client speaking the page's protocol
-(``broker/viewer/protocol.py``) against the real viewer of the benchmark
-region; view sessions are granted through the API like an engineer's.
+A benchmark, not a test: it reports, it asserts nothing. All in one process,
+one thread (one core), so the numbers are the viewer's own cost per session:
 
-- ``viewer_latency``: one keystroke to the first frame message that draws
-  its echo, p50/p99 over ``KEYS`` keystrokes per run, beside OpenSSH's
-  keystroke echo through ``ssh -J`` measured in the same run; and the bytes
-  that reached the page per keystroke echo (every message until the frame
-  is complete).
-- ``viewer_hold``: ``VIEWERS`` pages attached at once to one regional
-  process (to an in-process echo target), each screen filled with text, then
-  idle: the broker's RSS growth per viewer and its CPU while nobody types.
+- ``plain`` / ``dense``: MB/s through ``TerminalView.feed`` (emulation only),
+  fed in 16 KiB reads, beside plain pyte (``pyte.Screen`` + ``ByteStream``)
+  on the same bytes in the same run. The streams are the egress benchmark's:
+  ASCII log lines, and ``ls --color`` output with an SGR every few bytes, CJK,
+  emoji and combining marks;
+- ``row_ms`` / ``frame_ms``: rendering and PNG-encoding one changed 120-column
+  row of text, and a whole 120x40 screen of new lines (a flood; median of 10);
+  ``first_frame_ms`` is the first frame, with the glyph caches cold;
+- ``echo_bytes``: the wire size of the frame for one typed character echoed at
+  a prompt on a full 120x40 screen;
+- ``latency_p99_ms``: from ``feed`` of the echo to the pump's ``send``, after
+  idle (what a keystroke costs the server; the network adds its own);
+- ``rss_per_view_mib``: RSS growth per idle view with a full 1,000-line
+  scrollback of log lines, over 50 views.
+
+Goals (issue 22): emulation >= 5 MB/s sustained, keystroke to frame p99 <= 30 ms,
+<= 20 KB per echo, <= 2 MiB per idle viewer.
+
+Run: ``python -m benchmarks.viewer``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import statistics
 import time
-from dataclasses import dataclass, field
-from typing import Any
+from datetime import UTC, datetime
 
-import aiohttp
+import pyte
 
-from benchmarks import sshd
-from benchmarks.ssh_env import REGION, TIMEOUT, Env, Row, echo_samples, import_target, row
-from broker.gateway.keys import load_gateway_keys
+from benchmarks.egress import dense_stream, plain_stream
+from broker.viewer.pump import FramePump
+from broker.viewer.terminal import TerminalView, Watermark
 
-KEYS = 200
-"""Keystrokes per run (each followed by a backspace, not measured)."""
-SETTLE = 0.05
-"""Seconds without a message after which one keystroke's frame is complete."""
-VIEWERS = 100
-IDLE_WINDOW = 5.0
-FILL = "".join(f"{row:02d} " + "abcdefghij" * 7 + "\r\n" for row in range(30))
-"""More than a screenful of text, so each held view has full rows and some scrollback."""
+GOAL_MBPS = 5.0
 GOAL_P99_MS = 30.0
-GOAL_BYTES = 20 * 1024
-GOAL_RSS_KIB = 2048
-GOAL_IDLE_CPU = 2.0
-"""Percent of one core for all idle viewers together: "near 0"."""
+GOAL_ECHO_BYTES = 20_000
+GOAL_RSS_MIB = 2.0
+CHUNK = 16 * 1024
+SIZE = 4 * 1024 * 1024
+COLS, ROWS = 120, 40
 
 
-@dataclass
-class Page:
-    """One viewer page's socket, with the bytes it has received."""
-
-    ws: aiohttp.ClientWebSocketResponse
-    session_id: str
-    received: int = 0
-    ready: dict[str, Any] = field(default_factory=dict)
-
-    async def message(self, limit: float = TIMEOUT) -> aiohttp.WSMessage:
-        """The next message; a closed socket is an error."""
-        got = await self.ws.receive(timeout=limit)
-        if got.type not in (aiohttp.WSMsgType.BINARY, aiohttp.WSMsgType.TEXT):
-            raise RuntimeError(f"viewer socket closed: {got.type} {got.data}")
-        self.received += len(got.data)
-        return got
-
-    async def frame(self, limit: float = TIMEOUT) -> None:
-        """Wait for the next binary frame message."""
-        while (await self.message(limit)).type != aiohttp.WSMsgType.BINARY:
-            pass
-
-    async def settle(self) -> None:
-        """Read until the page has had nothing for ``SETTLE`` seconds."""
-        while True:
-            try:
-                await self.message(SETTLE)
-            except TimeoutError:
-                return
-
-    async def key(self, data: str) -> None:
-        """Type ``data``."""
-        await self.ws.send_str(json.dumps({"type": "input", "data": data}))
+def _mark() -> Watermark:
+    fixed = datetime(2026, 12, 4, 15, 31, tzinfo=UTC)
+    return Watermark("staff-0042", "8c1e2f3a-6b7d-4e5f-9a0b-1c2d3e4f5a6b", lambda: fixed)
 
 
-async def open_page(env: Env, http: aiohttp.ClientSession, target: str) -> Page:
-    """Grant a view session, open its link, wait for ``ready`` and the first frame."""
-    body = {"ticket_id": "T-1001", "target": target}
-    headers = {"Authorization": f"Bearer {env.token}"}
-    async with http.post(f"{env.api}/v1/sessions", json=body, headers=headers) as answer:
-        grant = await answer.json()
-        if answer.status != 201:
-            raise RuntimeError(f"view grant failed: HTTP {answer.status} {grant}")
-    origin, fragment = grant["viewer_url"].split("/#", 1)
-    ws = await http.ws_connect(f"{origin}/ws", origin=origin)
-    page = Page(ws, grant["session_id"])
-    await ws.send_str(json.dumps({"type": "hello", "token": fragment}))
-    while not page.ready:
-        got = await page.message()
-        if got.type == aiohttp.WSMsgType.TEXT:
-            message = json.loads(got.data)
-            if message["type"] != "ready":
-                raise RuntimeError(f"viewer refused: {message}")
-            page.ready = message
-    await page.frame()
-    return page
+def _view() -> TerminalView:
+    return TerminalView(COLS, ROWS, watermark=_mark())
 
 
-async def keystrokes(page: Page, count: int) -> tuple[list[float], float]:
-    """Milliseconds from a key to its first frame message, and bytes per echo."""
-    await page.key("echo READY-$((1+1))\r")
-    await asyncio.sleep(0.5)
-    await page.settle()
-    samples, start_bytes = [], page.received
+def _feed_mbps(data: bytes, feed: object) -> float:
+    chunks = [data[i : i + CHUNK] for i in range(0, len(data), CHUNK)]
+    start = time.perf_counter()
+    for chunk in chunks:
+        feed(chunk)  # type: ignore[operator]
+    return len(data) / (time.perf_counter() - start) / 1e6
+
+
+def emulation(data: bytes) -> tuple[float, float]:
+    """MB/s of our view's emulation and of plain pyte, on ``data``."""
+    ours = _feed_mbps(data, _view().feed)
+    screen = pyte.Screen(COLS, ROWS)
+    theirs = _feed_mbps(data, pyte.ByteStream(screen).feed)
+    return ours, theirs
+
+
+def _full_screen(view: TerminalView) -> None:
+    view.feed(plain_stream(200_000))
+    view.feed(b"\r\n$ ")
+
+
+def rendering() -> dict[str, float]:
+    """ms to render one row, ms for a full frame, bytes for one echo."""
+    view = _view()
+    _full_screen(view)
+    start = time.perf_counter()
+    frame = view.frame()
+    first_ms = (time.perf_counter() - start) * 1e3
+    flood = plain_stream(400_000).split(b"\r\n")
+    frames = []
+    for i in range(10):  # each frame a screen of lines not seen before
+        view.feed(b"\r\n".join(b"%d %s" % (i, line) for line in flood[i * 60 : i * 60 + 60]))
+        start = time.perf_counter()
+        frame = view.frame()
+        frames.append((time.perf_counter() - start) * 1e3)
+    rows = 200
+    start = time.perf_counter()
+    for i in range(rows):
+        view.feed(b"\r2026-03-27T10:30:%02d.123Z INFO  worker[%d] GET /api/v1/items/%d 200" % (
+            i % 60, i % 7, i))  # fmt: skip
+        view.frame()
+    row_ms = (time.perf_counter() - start) * 1e3 / rows
+    view.feed(b"\r\n$ ")
+    view.frame()
+    view.feed(b"l")
+    echo = view.frame()
+    return {
+        "first_frame_ms": first_ms,
+        "frame_ms": statistics.median(frames),
+        "frame_bytes": float(sum(map(len, frame))),
+        "row_ms": row_ms,
+        "echo_bytes": float(sum(map(len, echo))),
+    }
+
+
+async def _latency(samples: int) -> float:
+    """p99 ms from ``feed`` of an echo to its frame's ``send``, after idle."""
+    view = _view()
+    _full_screen(view)
+    sent = asyncio.Event()
+
+    async def send(_message: bytes) -> None:
+        sent.set()
+
+    pump = FramePump(view, send)
+    pump.start()
+    await asyncio.sleep(0.1)
+    times = []
+    for i in range(samples):
+        await asyncio.sleep(0.04)  # idle: longer than one frame interval
+        sent.clear()
+        start = time.perf_counter()
+        view.feed(b"x" if i % 40 else b"\r\n$ ")
+        pump.wake()
+        await sent.wait()
+        times.append((time.perf_counter() - start) * 1e3)
+    await pump.stop(final_frame=False)
+    return statistics.quantiles(times, n=100)[98]
+
+
+def _rss_mib() -> float:
+    with open("/proc/self/statm", encoding="ascii") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def memory(count: int = 50) -> float:
+    """RSS growth per idle view with a full scrollback, MiB."""
+    _view().frame()  # fonts and caches are shared: load them first
+    gc.collect()
+    before = _rss_mib()
+    views = []
     for _ in range(count):
-        started = time.perf_counter()
-        await page.key("x")
-        await page.frame(10)
-        samples.append((time.perf_counter() - started) * 1000)
-        await page.settle()
-        await page.key("\x7f")  # erase it again so the line never wraps
-        await page.frame(10)
-        await page.settle()
-    return samples, (page.received - start_bytes) / (2 * count)
+        view = _view()
+        view.feed(plain_stream(120_000))
+        view.frame()
+        views.append(view)
+    gc.collect()
+    return (_rss_mib() - before) / count
 
 
-async def viewer_latency(env: Env, runs: int) -> list[Row]:
-    """Keystroke to frame (p50, p99) vs ``ssh -J`` echo; bytes on the wire per echo."""
-    p50s, p99s, sizes, jump99 = [], [], [], []
-    async with aiohttp.ClientSession() as http:
-        for _ in range(runs):
-            page = await open_page(env, http, "bench-sshd")
-            samples, size = await keystrokes(page, KEYS)
-            await end(env, page)
-            p50s.append(statistics.median(samples))
-            p99s.append(statistics.quantiles(samples, n=100)[98])
-            sizes.append(size)
-            jump = await echo_samples(env, "jump", KEYS)
-            jump99.append(statistics.quantiles(jump, n=100)[98])
-    baseline99 = statistics.median(jump99)
-    p99 = statistics.median(p99s)
-    return [
-        row("viewer keystroke to frame p50 ms", p50s, None, "(info)", True),
-        row("viewer keystroke to frame p99 ms (vs ssh -J echo p99)", p99s, baseline99,
-            f"<= {GOAL_P99_MS:g} ms", p99 <= GOAL_P99_MS),
-        row("viewer bytes on the wire per keystroke echo", sizes, None,
-            f"<= {GOAL_BYTES // 1024} KB", statistics.median(sizes) <= GOAL_BYTES),
-    ]  # fmt: skip
+def run(size: int = SIZE, quick: bool = False) -> dict[str, float]:
+    """One measurement of everything."""
+    plain, plain_pyte = emulation(plain_stream(size))
+    dense, dense_pyte = emulation(dense_stream(size // 4))
+    report = {
+        "plain_mb_per_s": plain,
+        "plain_pyte_mb_per_s": plain_pyte,
+        "dense_mb_per_s": dense,
+        "dense_pyte_mb_per_s": dense_pyte,
+        **rendering(),
+        "latency_p99_ms": asyncio.run(_latency(100 if quick else 200)),
+    }
+    return report
 
 
-async def end(env: Env, page: Page) -> None:
-    """End the view session (a closed page alone leaves it running, detached)."""
-    await env.revoke(page.session_id)
-    await page.ws.close()
-
-
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of ``pid`` so far."""
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()  # noqa: SIM115
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-async def viewer_hold(env: Env, runs: int) -> list[Row]:
-    """``VIEWERS`` idle pages on one regional process: RSS per viewer, idle CPU."""
-    echo = sshd.EchoTarget(load_gateway_keys(env.tmp / "state", REGION).client_public())
-    await echo.start()
-    await import_target(env, "bench-view-echo", echo.port, "bench", echo.host_public())
-    pages: list[Page] = []
-    try:
-        # Unlimited: each page holds one of the session's connections for good.
-        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
-            warm = await open_page(env, http, "bench-view-echo")  # fonts, glyph cache, imports
-            await asyncio.sleep(1.0)
-            before = sshd.rss_kib(env.broker.pid)
-            while len(pages) < VIEWERS:
-                batch = [open_page(env, http, "bench-view-echo") for _ in range(10)]
-                pages += await asyncio.gather(*batch)
-            for page in pages:  # a full screen each (the echo target types it back)
-                await page.key(FILL)
-            await asyncio.gather(*(page.settle() for page in pages))
-            await asyncio.sleep(2.0)
-            per_viewer = (sshd.rss_kib(env.broker.pid) - before) / len(pages)
-            idle = []
-            for _ in range(max(runs, 3)):
-                used = cpu_seconds(env.broker.pid)
-                await asyncio.sleep(IDLE_WINDOW)
-                idle.append((cpu_seconds(env.broker.pid) - used) / IDLE_WINDOW * 100)
-            for page in [warm, *pages]:
-                await end(env, page)
-    finally:
-        await echo.stop()
-    return [
-        row(f"viewer RSS KiB per viewer, {VIEWERS} attached", [per_viewer], None,
-            f"<= {GOAL_RSS_KIB} KiB", per_viewer <= GOAL_RSS_KIB),
-        row(f"viewer idle CPU % of a core, {VIEWERS} attached", idle, None,
-            f"<= {GOAL_IDLE_CPU:g} %", statistics.median(idle) <= GOAL_IDLE_CPU),
-    ]  # fmt: skip
+if __name__ == "__main__":
+    result = run()
+    result["rss_per_view_mib"] = memory()
+    print(json.dumps({k: round(v, 3) for k, v in result.items()}, indent=2))

@@ -106,7 +106,7 @@ class ViewScreen(pyte.Screen):
         self._raw = 0  # unpacked lines at the right end of ``history``
         self._alt: tuple[Any, Any] | None = None
         self._glyphs: dict[Char, Glyphs] = {}
-        self._sgr: dict[tuple[Char, tuple[int, ...], Char], Char] = {}
+        self._sgr: dict[tuple[Char, tuple[int, ...], bool], Char] = {}
         self._replies = bytearray()
         self.scrolled = 0  # scroll-ups of the whole screen since the last take
         super().__init__(columns, lines)
@@ -174,7 +174,7 @@ class ViewScreen(pyte.Screen):
 
     def select_graphic_rendition(self, *attrs: int) -> None:
         """pyte's SGR, remembered: the result depends only on its inputs."""
-        key = (self.cursor.attrs, attrs, self.default_char)
+        key = (self.cursor.attrs, attrs, mo.DECSCNM in self.mode)  # DECSCNM: default_char
         known = self._sgr.get(key)
         if known is None:
             super().select_graphic_rendition(*attrs)

@@ -43,6 +43,10 @@ WATERMARK_ALPHA = 56  # of 255: readable on a screenshot, light on the screen
 STATUS_BG: RGB = (0x26, 0x2A, 0x33)
 BANNER_RGB: RGB = (0xFF, 0xC8, 0x57)
 _RUN_CACHE_LIMIT = 4096
+# Anti-aliasing in 8 steps for text and 4 for the watermark: a row then has a
+# few dozen colours per colour pair, so it fits a palette PNG (about half the bytes).
+_GLYPH_LEVELS = [round(round(v * 7 / 255) * 255 / 7) for v in range(256)]
+_WATERMARK_LEVELS = [round(round(v * 3 / 255) * WATERMARK_ALPHA / 3) for v in range(256)]
 
 _NAMES = ("black", "red", "green", "brown", "blue", "magenta", "cyan", "white")
 _BASE: dict[str, RGB] = {}
@@ -109,8 +113,8 @@ class Renderer:
             step = int(self.small.getlength(text)) + 6 * self.cell_w
             top = (self.cell_h - WATERMARK_SIZE) // 2 - 1
             for x in range(self.cell_w, width, step):
-                draw.text((x, top), text, font=self.small, fill=WATERMARK_ALPHA)
-            self._watermark = (key, mask)
+                draw.text((x, top), text, font=self.small, fill=255)
+            self._watermark = (key, mask.point(_WATERMARK_LEVELS))
         return self._watermark[1]
 
     def row(self, cells: Sequence[Char | None], cursor: int, watermark: str) -> Image.Image:
@@ -199,6 +203,7 @@ class Renderer:
             glyph = Image.new("L", (cells * self.cell_w, self.cell_h), 0)
             font = self.bold if bold else self.regular
             ImageDraw.Draw(glyph).text((0, 0), char, font=font, fill=255)
+            glyph = glyph.point(_GLYPH_LEVELS)
             if len(self._glyphs) >= _RUN_CACHE_LIMIT:
                 self._glyphs.clear()
             self._glyphs[key] = glyph
@@ -248,7 +253,15 @@ def fit(text: str, room: int, font: ImageFont.FreeTypeFont) -> str:
 
 
 def encode_png(image: Image.Image) -> bytes:
-    """PNG at the fastest compression level (measured best for row strips)."""
+    """PNG at the fastest compression level (measured best for row strips).
+
+    A strip of at most 256 colours goes as a palette PNG, after checking the
+    palette image gives back exactly the same pixels; otherwise as RGB.
+    """
+    if image.getcolors(256) is not None:
+        indexed = image.convert("P", palette=Image.Palette.ADAPTIVE, colors=256)
+        if indexed.convert("RGB").tobytes() == image.tobytes():
+            image = indexed
     out = io.BytesIO()
     image.save(out, format="PNG", compress_level=1)
     return out.getvalue()

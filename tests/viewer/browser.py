@@ -17,7 +17,7 @@ from typing import Any
 from PIL import Image, ImageChops
 from playwright.async_api import Page, WebSocket, async_playwright
 
-from broker.viewer.protocol import HEADER, OP_CANVAS, OP_DRAW, OP_SCROLL
+from tests.viewer.canvas import Canvas
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -29,8 +29,6 @@ ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-BACKGROUND = (0x10, 0x12, 0x16)
-"""The canvas colour ``viewer.js`` clears to on a CANVAS message."""
 
 
 @dataclass
@@ -84,19 +82,10 @@ def leaks(text: str, payloads: list[str | bytes]) -> list[int]:
 
 
 def compose(frames: list[bytes]) -> Image.Image:
-    """Apply frame messages to a canvas exactly as ``viewer.js`` does."""
-    canvas = Image.new("RGB", (1, 1), BACKGROUND)
-    for message in frames:
-        op, _fmt, x, y, w, h, dy = HEADER.unpack_from(message)
-        if op == OP_CANVAS:
-            canvas = Image.new("RGB", (w, h), BACKGROUND)
-        elif op == OP_DRAW:
-            tile = Image.open(io.BytesIO(message[HEADER.size :])).convert("RGB")
-            canvas.paste(tile, (x, y))
-        elif op == OP_SCROLL:
-            strip = canvas.crop((x, y, x + w, y + h))
-            canvas.paste(strip, (x, y + dy))
-    return canvas
+    """Frame messages applied as ``viewer.js`` applies them (``tests/viewer/canvas.py``)."""
+    image = Canvas().apply(frames).image
+    assert image is not None, "no CANVAS message"
+    return image
 
 
 async def canvas_image(page: Page) -> Image.Image:
