@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import subprocess
 import sys
@@ -310,6 +311,7 @@ def _pick(sorted_values: list[float], quantile: float) -> float | None:
 def run(seconds: float = 120.0, engineers: int = 200) -> dict[str, Any]:
     """Run the soak and its checks; ``ok`` is True when no invariant broke."""
     with tempfile.TemporaryDirectory() as tmp:
+        os.chmod(tmp, 0o711)  # noqa: S103  traverse only: the demo shells reach HOME
         state = Path(tmp) / "state"
         # The API in as many processes as the grant benchmark uses (one per core).
         process = start_broker(state, demo_targets=True, api_processes=API_PROCESSES)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -193,6 +194,7 @@ def run(quick: bool = False, parts: list[str] | None = None) -> dict[str, object
     runs = 3 if quick else 5
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
+        os.chmod(tmp, 0o711)  # noqa: S103  traverse only: the demo shells reach HOME
         state = tmp / "state"
         state.mkdir(mode=0o700)
         gateway_client = load_gateway_keys(state, REGION).client_public()

@@ -36,6 +36,9 @@ class AuthConfig:
     issuer: str = "urn:broker:local"
     audience: str = "urn:broker:api"
     jwks_file: str | None = None
+    max_token_lifetime_seconds: int = 12 * 3600
+    """The longest a token may live (``exp - iat``, and ``exp`` from now): a
+    token without a bound on its life is a credential that never expires."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ never needs them, so it never holds them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from broker.typing import (
@@ -105,6 +105,10 @@ class Consent:
         return self.revoked_at is None and at < self.expires_at
 
 
+EXPIRED_UNUSED = "expired_unused"
+"""The end reason of a session that expired before it ever connected."""
+
+
 @dataclass(frozen=True, slots=True)
 class Session:
     """A granted session; ``region`` is copied from the org at issue time.
@@ -138,6 +142,18 @@ class Session:
             "ticket_id": self.ticket_id,
             "staff_id": self.staff_id,
         }
+
+    def as_of(self, now: datetime) -> Session:
+        """The session as a reader at ``now`` sees it, in every store alike.
+
+        An ``issued`` session whose ``valid_before`` has passed was never used
+        and can never be: it reads as ``expired`` (ended at ``valid_before``,
+        reason ``expired_unused``). Derived on read rather than swept, so no
+        read shows it ``issued`` in the gap before a sweep; the stored row
+        keeps ``issued``, which no transition accepts past its expiry."""
+        if self.state != "issued" or now < self.valid_before:
+            return self
+        return replace(self, state="expired", ended_at=self.valid_before, end_reason=EXPIRED_UNUSED)
 
     def live_at(self, at: datetime) -> bool:
         """True when the session may still carry traffic at ``at``."""

@@ -82,10 +82,10 @@ def parse_target(data: Mapping[str, Any], at: str) -> Target:
         org_id=OrgId(v.field(data, "org_id", v.identifier, at)),
         name=TargetName(v.field(data, "name", v.identifier, at)),
         region=Region(v.field(data, "region", v.identifier, at)),
-        host=v.field(data, "host", v.string, at),
+        host=v.field(data, "host", v.hostname, at),
         port=v.optional(data, "port", v.bounded(1, 65535), at) or 22,
         user=v.optional(data, "user", v.identifier, at) or "support",
-        host_key=v.optional(data, "host_key", v.string, at),
+        host_key=v.optional(data, "host_key", v.key_line, at),
     )
 
 

@@ -16,6 +16,7 @@ import json
 import os
 import sys
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -277,13 +278,13 @@ def token_verifier(config: Config, clock: Clock) -> JwksVerifier | LocalAuthorit
 
 
 def _auth_options(config: Config) -> dict[str, Any]:
-    if config.mode == "local" and config.auth.jwks_file is None:
-        return {"audience": config.auth.audience}
-    return {
-        "issuer": config.auth.issuer,
-        "jwks": config.auth.jwks_file,
+    common = {
         "audience": config.auth.audience,
+        "max_lifetime": timedelta(seconds=config.auth.max_token_lifetime_seconds),
     }
+    if config.mode == "local" and config.auth.jwks_file is None:
+        return common
+    return {"issuer": config.auth.issuer, "jwks": config.auth.jwks_file, **common}
 
 
 def _write_atomic(path: Path, text: str) -> None:

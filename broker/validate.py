@@ -3,18 +3,46 @@
 Small, explicit parsers over decoded JSON: each names the offending field in
 its ``InputError`` and never echoes the value (it may be personal data).
 Unknown keys are errors, so a typo cannot silently change a request.
+
+Personal data has no field of its own, so every field that reaches the store,
+a certificate, a log line or the audit trail is validated as what it is:
+
+* ids (``identifier``), token subjects and orgs included: ``IDENTIFIER``, and
+  nothing the redactor reads as a phone number or an email address;
+* a target's ``host`` (``hostname``): a DNS name or an IP address, likewise;
+* OpenSSH key lines (a target's ``host_key``): ``<type> <base64>``; the key's
+  comment, free text, is dropped;
+* request ids (``request_id``): ``REQUEST_ID``, else replaced.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import ipaddress
+import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
+from broker.audit.redact import holds_personal_data
 from broker.errors import InputError
 
 T = TypeVar("T")
 MAX_ID_LENGTH = 128
+IDENTIFIER = re.compile(r"(?=.*[A-Za-z0-9])[A-Za-z0-9_.:-]{1,128}")
+"""An id, a token's ``sub`` and ``org``: 1-128 of ``A-Z a-z 0-9 - _ . :``, at least one
+a letter or digit (so never ``..``), and not
+readable as a phone number or an email address (so no name with a space, no
+``@``, no ``+``)."""
+REQUEST_ID = re.compile(
+    r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
+    r"|[0-9A-Fa-f]{32,64}"
+)
+"""An ``X-Request-Id`` we keep: a UUID or 32-64 hex digits (what proxies generate).
+Anything else is replaced by a fresh UUID, never logged."""
+_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+_KEY_TYPE = re.compile(r"[a-z0-9@.-]{1,64}")
 
 
 def require_mapping(value: Any, name: str) -> Mapping[str, Any]:
@@ -60,15 +88,56 @@ def string(value: Any, name: str) -> str:
 
 
 def identifier(value: Any, name: str) -> str:
-    """An id: printable ASCII without spaces or slashes, at most 128 characters.
+    """An id matching ``IDENTIFIER``: printable ASCII without spaces or slashes.
 
-    Ids travel into certificate key ids and file names, so they are kept to a
-    safe alphabet here once rather than escaped everywhere later."""
+    Ids travel into certificate key ids, file names and audit records raw, so
+    they are kept to a safe alphabet here once rather than escaped everywhere
+    later, and an id that reads as a phone number is refused, not stored."""
     text = string(value, name)
-    allowed = text.replace("-", "").replace("_", "").replace(".", "").replace(":", "")
-    if len(text) > MAX_ID_LENGTH or not (allowed.isascii() and allowed.isalnum()):
+    if not IDENTIFIER.fullmatch(text):
         raise InputError(name, "must be 1-128 characters of A-Z a-z 0-9 - _ . :")
+    _no_personal_data(text, name)
     return text
+
+
+def hostname(value: Any, name: str) -> str:
+    """A DNS host name (RFC 1123 labels) or an IP address, nothing else."""
+    text = string(value, name)
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        pass
+    labels = text.removesuffix(".").split(".")
+    if len(text) > 253 or not all(_LABEL.fullmatch(label) for label in labels):
+        raise InputError(name, "must be a host name or an IP address")
+    _no_personal_data(text, name)
+    return text
+
+
+def key_line(value: Any, name: str) -> str:
+    """An OpenSSH public key line as ``<type> <base64>``; its comment is dropped.
+
+    A comment is free text (often ``user@laptop``) and no use to the broker."""
+    parts = string(value, name).split()
+    if len(parts) < 2 or not _KEY_TYPE.fullmatch(parts[0]):
+        raise InputError(name, "must be an OpenSSH public key line")
+    try:
+        base64.b64decode(parts[1], validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise InputError(name, "must be an OpenSSH public key line") from error
+    return f"{parts[0]} {parts[1]}"
+
+
+def request_id(value: str | None) -> str | None:
+    """``value`` if it is a request id we keep (``REQUEST_ID``), else None."""
+    if value is not None and REQUEST_ID.fullmatch(value):
+        return value
+    return None
+
+
+def _no_personal_data(text: str, name: str) -> None:
+    if holds_personal_data(text):
+        raise InputError(name, "must not be a phone number or an email address")
 
 
 def integer(value: Any, name: str) -> int:

@@ -1,6 +1,8 @@
 """Shared fixtures. Real servers on ephemeral loopback ports live in ``tests/fixtures/``."""
 
 import logging
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -9,6 +11,22 @@ from structlog.stdlib import ProcessorFormatter
 
 from broker.config import Config
 from broker.runtime import Runtime
+
+
+@pytest.fixture
+def tmp_path() -> Iterator[Path]:
+    """A fresh folder others may traverse but not list (pytest's own is 0700 under a
+    0700 root).
+
+    Started as root, the demo targets' shells run as ``broker-demo``, which has
+    to reach its HOME inside the state folder; the broker opens the folders
+    from the state folder down for traversal but refuses to touch (and will
+    not start past) private folders above it (``broker.gateway.demo_user``).
+    """
+    folder = Path(tempfile.mkdtemp(prefix="broker-test-"))
+    folder.chmod(0o711)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

@@ -87,6 +87,7 @@ ROUTES = (
         ("customer_admin", "ops", "admin"),
         "TicketPatch",
         "TicketStatus",
+        limits=(("customer_admin", "only status closed, only their own org's tickets"),),
     ),
     Route("GET", "/v1/tickets/{id}/routing", routing, "Ticket routing", ANY_ROLE, None, "Routing"),
     Route(

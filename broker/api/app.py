@@ -6,6 +6,8 @@ handler runs; handlers then do finer checks (org, ownership) in the services.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from functools import partial
 from typing import Protocol
 
 from aiohttp import web
@@ -17,6 +19,7 @@ from broker.api.openapi import document
 from broker.api.routing import PRINCIPAL, Route
 from broker.api.serialize import json_response
 from broker.audit import Auditor
+from broker.authfail import AuthFailures
 from broker.errors import AuthenticationError, ForbiddenError
 from broker.metrics import Metrics
 from broker.service.admin import AdminService
@@ -29,6 +32,7 @@ from broker.service.viewer_links import ViewerLinks
 MAX_BODY = 64 * 1024
 CONTEXT = web.AppKey("context", Context)
 METRICS = web.AppKey("metrics", Metrics)
+AUTH_FAILURES = web.AppKey("auth_failures", AuthFailures)
 
 
 class Peers(Protocol):
@@ -91,7 +95,7 @@ def all_routes() -> tuple[Route, ...]:
     return OPS_ROUTES + tuple(route for module in routes for route in module.ROUTES)
 
 
-def _guarded(route: Route, verifier: TokenVerifier, ctx: Context) -> Handler:
+def _guarded(route: Route, verifier: TokenVerifier, failures: AuthFailures) -> Handler:
     """Wrap a handler with token verification and the route's role check."""
     roles = route.roles
     if roles is None:
@@ -101,14 +105,7 @@ def _guarded(route: Route, verifier: TokenVerifier, ctx: Context) -> Handler:
         try:
             who = verifier.verify_token(bearer_token(request.headers.get("Authorization")))
         except AuthenticationError as error:
-            region = ctx.config.regions[0]
-            ctx.events.emit(
-                "auth.failed",
-                region=region,
-                source_ip=request.remote,
-                reason=error.code,
-                method="bearer",
-            )
+            failures.failed(request.remote, error.code, method="bearer")
             return problem_response(error, request)
         if who.role not in roles:
             raise ForbiddenError("role_forbidden", f"requires role {' or '.join(roles)}")
@@ -141,6 +138,15 @@ def create_app(
     app[recordings.ARCHIVE] = recordings.RecordingArchive(
         ctx.config.state_dir, ctx.store, ctx.events, frozenset(ctx.config.regions)
     )
+    failures = AuthFailures(partial(ctx.events.emit, region=ctx.config.regions[0]), ctx.clock)
+    app[AUTH_FAILURES] = failures
+    app.cleanup_ctx.append(_flush_auth_failures)
     for route in all_routes():
-        app.router.add_route(route.method, route.path, _guarded(route, verifier, ctx))
+        app.router.add_route(route.method, route.path, _guarded(route, verifier, failures))
     return app
+
+
+async def _flush_auth_failures(app: web.Application) -> AsyncIterator[None]:
+    """Close due auth-failure intervals while the app runs; audit the rest at its end."""
+    async with app[AUTH_FAILURES].flushing():
+        yield

@@ -38,6 +38,7 @@ from cryptography.hazmat.primitives.serialization import (
 )
 from jwt.algorithms import OKPAlgorithm
 
+from broker import validate as v
 from broker.clock import Clock
 from broker.errors import AuthenticationError, InputError, UnavailableError
 from broker.keys import read_or_create_secret_file
@@ -47,7 +48,8 @@ LOCAL_ISSUER = "urn:broker:local"
 DEFAULT_AUDIENCE = "urn:broker:api"
 LEEWAY = timedelta(seconds=5)
 DEFAULT_TTL = timedelta(hours=1)
-MAX_TTL = timedelta(days=7)
+MAX_LIFETIME = timedelta(hours=12)
+"""The default longest life of a token (``auth.max_token_lifetime_seconds``)."""
 SIGNING_KEY_FILE = Path("auth") / "jwt-signing.pem"
 """The local signing key, relative to the state folder."""
 
@@ -59,7 +61,6 @@ ALGORITHMS = frozenset(
 _REQUIRED = ["iss", "aud", "sub", "iat", "exp", "role"]
 _MAX_TOKEN = 8 * 1024
 _MAX_CACHED_TOKENS = 4096
-_MAX_ID = 256
 _SEGMENT = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
@@ -115,12 +116,14 @@ class JwksVerifier:
         audience: str = DEFAULT_AUDIENCE,
         clock: Clock,
         leeway: timedelta = LEEWAY,
+        max_lifetime: timedelta = MAX_LIFETIME,
     ) -> None:
         self._keys = _usable_keys(jwks)
         self._issuer = issuer
         self._audience = audience
         self._clock = clock
         self._leeway = leeway.total_seconds()
+        self._max_life = _positive(max_lifetime).total_seconds()
         # Verified tokens by their exact text: a client reuses its token for
         # many calls, and the signature check dominates a grant's CPU cost.
         self._verified: dict[str, tuple[Principal, _Window]] = {}
@@ -176,10 +179,16 @@ class JwksVerifier:
             raise _invalid() from None
 
     def _window(self, claims: Mapping[str, Any]) -> _Window:
-        """When the token may be used, from exp, iat and nbf, widened by the leeway."""
+        """When the token may be used, from exp, iat and nbf, widened by the leeway.
+
+        A token that would live longer than the maximum, by its own claims
+        (``exp - iat``) or from now (an ``exp`` far ahead), is refused outright."""
         exp, iat, nbf = claims["exp"], claims["iat"], claims.get("nbf", 0)
         if not (_is_number(exp) and _is_number(iat) and _is_number(nbf)):
             raise _invalid()
+        latest = self._clock.now().timestamp() + self._max_life + self._leeway
+        if exp - iat > self._max_life or exp > latest:
+            raise AuthenticationError("token_lifetime", "bearer token lives too long")
         return _Window(max(iat, nbf) - self._leeway, exp + self._leeway)
 
     def _check_window(self, window: _Window) -> None:
@@ -202,21 +211,36 @@ class LocalAuthority:
         issuer: str = LOCAL_ISSUER,
         audience: str = DEFAULT_AUDIENCE,
         leeway: timedelta = LEEWAY,
+        max_lifetime: timedelta = MAX_LIFETIME,
     ) -> None:
         self._key = key
         self._clock = clock
         self._issuer = issuer
         self._audience = audience
+        self._max_life = _positive(max_lifetime)
         self.kid: str = _thumbprint(key)
         """The key id: the RFC 7638 thumbprint of the public key."""
         self._verifier = JwksVerifier(
-            self.jwks(), issuer=issuer, audience=audience, clock=clock, leeway=leeway
+            self.jwks(),
+            issuer=issuer,
+            audience=audience,
+            clock=clock,
+            leeway=leeway,
+            max_lifetime=max_lifetime,
         )
 
     @classmethod
-    def from_state(cls, state: Path, *, clock: Clock, audience: str = DEFAULT_AUDIENCE) -> Self:
+    def from_state(
+        cls,
+        state: Path,
+        *,
+        clock: Clock,
+        audience: str = DEFAULT_AUDIENCE,
+        max_lifetime: timedelta = MAX_LIFETIME,
+    ) -> Self:
         """The authority whose key is ``<state>/auth/jwt-signing.pem``, made on first use."""
-        return cls(load_signing_key(Path(state)), clock=clock, audience=audience)
+        key = load_signing_key(Path(state))
+        return cls(key, clock=clock, audience=audience, max_lifetime=max_lifetime)
 
     def jwks(self) -> dict[str, Any]:
         """The public JWKS a verifier (or a client) needs for this issuer's tokens."""
@@ -232,8 +256,8 @@ class LocalAuthority:
     ) -> str:
         """A signed bearer token for ``subject`` in ``role`` (``org`` for customer admins)."""
         principal = _check_principal(subject, role, org)
-        if not timedelta(0) < ttl <= MAX_TTL:
-            raise InputError("ttl", f"must be positive and at most {MAX_TTL}")
+        if not timedelta(0) < ttl <= self._max_life:
+            raise InputError("ttl", f"must be positive and at most {self._max_life}")
         now = int(self._clock.now().timestamp())
         claims: dict[str, Any] = {"iss": self._issuer, "aud": self._audience}
         claims |= {"sub": principal.subject, "role": principal.role}
@@ -255,13 +279,18 @@ def build_verifier(
     issuer: str | None = None,
     jwks: Mapping[str, Any] | str | Path | None = None,
     audience: str = DEFAULT_AUDIENCE,
+    max_lifetime: timedelta = MAX_LIFETIME,
 ) -> JwksVerifier | LocalAuthority:
     """Local mode when neither issuer nor JWKS is configured; both, or InputError."""
     if issuer is None and jwks is None:
-        return LocalAuthority.from_state(state, clock=clock, audience=audience)
+        return LocalAuthority.from_state(
+            state, clock=clock, audience=audience, max_lifetime=max_lifetime
+        )
     if issuer is None or jwks is None:
         raise InputError("issuer" if issuer is None else "jwks", "issuer and jwks go together")
-    return JwksVerifier(load_jwks(jwks), issuer=issuer, audience=audience, clock=clock)
+    return JwksVerifier(
+        load_jwks(jwks), issuer=issuer, audience=audience, clock=clock, max_lifetime=max_lifetime
+    )
 
 
 def load_jwks(source: Mapping[str, Any] | str | Path) -> Mapping[str, Any]:
@@ -345,16 +374,31 @@ def _canonical_b64url(segment: str) -> bool:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") == segment
 
 
+def _positive(lifetime: timedelta) -> timedelta:
+    """``lifetime`` if it is positive, else InputError naming the setting."""
+    if lifetime <= timedelta(0):
+        raise InputError("auth.max_token_lifetime_seconds", "must be positive")
+    return lifetime
+
+
 def _is_number(value: object) -> bool:
     """A JSON number (bool is an int to Python, but not a time)."""
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _principal(claims: Mapping[str, Any]) -> Principal:
-    """The Principal of verified claims; structurally bad claims are invalid tokens."""
+    """The Principal of verified claims; structurally bad claims are invalid tokens.
+
+    A ``sub`` that is not an identifier (``validate.IDENTIFIER``: a display
+    name, an email, a phone number) is refused with its own fixed reason: it
+    would be stored and audited raw as the actor."""
     try:
         return _check_principal(claims["sub"], claims["role"], claims.get("org"), token=True)
-    except InputError:
+    except InputError as error:
+        if error.field == "subject":
+            raise AuthenticationError(
+                "token_subject_invalid", "token subject is not an identifier"
+            ) from None
         raise _invalid() from None
 
 
@@ -364,14 +408,13 @@ def _check_principal(subject: object, role: object, org: object, token: bool = F
     A customer admin needs an org; other roles carry none (a token's stray
     ``org`` claim is ignored, a mint request's is refused).
     """
-    if not isinstance(subject, str) or not 0 < len(subject) <= _MAX_ID:
-        raise InputError("subject", f"must be 1-{_MAX_ID} characters")
+    subject = v.identifier(subject, "subject")
     if role not in ROLES:
         raise InputError("role", f"must be one of {', '.join(ROLES)}")
     if role != "customer_admin":
         if org is not None and not token:
             raise InputError("org", "only customer_admin tokens carry an org")
         return Principal(Subject(subject), role)
-    if not isinstance(org, str) or not 0 < len(org) <= _MAX_ID:
+    if org is None:
         raise InputError("org", "customer_admin needs an org")
-    return Principal(Subject(subject), role, OrgId(org))
+    return Principal(Subject(subject), role, OrgId(v.identifier(org, "org")))

@@ -15,6 +15,7 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from broker import validate as v
 from broker.api.serialize import json_response
 from broker.errors import BrokerError, InputError, PayloadTooLarge, problem
 from broker.ids import random_uuid
@@ -68,10 +69,11 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 @web.middleware
 async def context(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Bind a request id for logs and echo it back to the caller."""
-    request_id = request.headers.get("X-Request-Id", "")
-    if not (0 < len(request_id) <= 64 and request_id.replace("-", "").isalnum()):
-        request_id = random_uuid()
+    """Bind a request id for logs and echo it back to the caller.
+
+    A caller's id is kept only if it matches ``validate.REQUEST_ID``; any other
+    value (it could be anything, a name included) is replaced, never logged."""
+    request_id = v.request_id(request.headers.get("X-Request-Id")) or random_uuid()
     # bind and reset by token: ``bound_contextvars`` copies the whole context twice
     bound = structlog.contextvars.bind_contextvars(request_id=request_id)
     try:

@@ -253,6 +253,9 @@ def _operation(route: Route) -> dict[str, Any]:
     if route.roles is not None:
         op["security"] = [{"bearer": []}]
         op["x-roles"] = list(route.roles)
+    if route.limits:
+        op["x-role-limits"] = dict(route.limits)
+        op["description"] = " ".join(f"{role}: {limit}." for role, limit in route.limits)
     return op
 
 

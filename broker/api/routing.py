@@ -34,6 +34,9 @@ class Route:
     """Name of the success response schema."""
     status: int = 200
     query: tuple[str, ...] = field(default=())
+    limits: tuple[tuple[Role, str], ...] = field(default=())
+    """What a role may do here beyond the plain role check, in words for the
+    OpenAPI document (``x-role-limits``); the service layer enforces it."""
 
 
 def principal(request: web.Request) -> Principal:

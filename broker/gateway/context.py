@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncssh
 
+from broker.authfail import AuthFailures
 from broker.clock import Clock
 from broker.events import EventSink
 from broker.gateway.hooks import FilterFactory, RecorderFactory
@@ -42,6 +43,11 @@ class GatewayContext:
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     connections: set[asyncssh.SSHServerConnection] = field(default_factory=set)
     _pending: Counter[str] = field(default_factory=Counter)
+    failures: AuthFailures = field(init=False)
+    """Failed logins, audited per source and minute (``broker.authfail``)."""
+
+    def __post_init__(self) -> None:
+        self.failures = AuthFailures(self.emit, self.clock)
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """Run ``work`` in the background, keeping a reference until it ends."""

@@ -14,8 +14,10 @@ stdin, ``{"state": DIR, "host": HOST, "targets": [{"region", "home",
 with ``{"targets": {REGION: {"port", "user", "host_key"}}}``, or
 ``{"error": {"code", "reason"}}``. It then serves until its stdin closes
 (the parent stopped, or died) or SIGTERM, and stops every target, reaping
-their shells. Its log lines go to the inherited stderr through the same
-redacting pipeline as the broker's.
+their shells. Started as root, it runs every shell as ``broker-demo``
+(``demo_user``); otherwise it warns loudly that they run as its own user.
+Its log lines go to the inherited stderr through the same redacting
+pipeline as the broker's.
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ from broker.audit.keys import FileSecretSource
 from broker.audit.log import configure_logging
 from broker.audit.redact import Redactor
 from broker.errors import BrokerError, UnavailableError
-from broker.gateway.demo_target import DemoTarget
+from broker.gateway.demo_target import HOME_FILES, DemoTarget
+from broker.gateway.demo_user import give_home, shell_account
 from broker.shutdown import until_sigterm_or
 from broker.typing import Region
 
@@ -155,8 +158,11 @@ async def _serve(spec: dict[str, Any]) -> int:
     """Start every target, answer, run until told to stop, stop every target."""
     targets: list[DemoTarget] = []
     try:
+        account = shell_account()
         for t in spec["targets"]:
-            target = DemoTarget(t["region"], t["home"], t["authorized_keys"])
+            target = DemoTarget(t["region"], t["home"], t["authorized_keys"], account=account)
+            if account is not None:
+                give_home(account, Path(spec["state"]), target.home, HOME_FILES)
             targets.append(target)
             await target.start(spec["host"])
     except BrokerError as error:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import asyncssh
 
+from broker.gateway.demo_user import ShellAccount
 from broker.typing import Region
 
 _READ_SIZE = 256 * 1024
@@ -55,6 +56,8 @@ class ShellSpec:
     home: Path
     user: str
     region: Region
+    account: ShellAccount | None = None
+    """The account bash runs as (``demo_user``); None: the broker's own user."""
 
     def argv(self) -> list[str]:
         """The command line: the controlling-tty trampoline, then a login bash."""
@@ -72,6 +75,12 @@ class ShellSpec:
             "LANG": "C.UTF-8",
             "DEMO_TARGET_REGION": self.region,
         }
+
+    def credentials(self) -> dict[str, object]:
+        """The subprocess options that drop to ``account``, groups included."""
+        if self.account is None:
+            return {}
+        return {"user": self.account.uid, "group": self.account.gid, "extra_groups": []}
 
     def motd(self) -> bytes:
         """The first line the user sees."""
@@ -143,6 +152,8 @@ class PtyShell(asyncssh.SSHServerSession[bytes]):
         assert self._chan is not None
         assert self._term is not None
         self._master, slave = os.openpty()
+        if self._spec.account is not None:  # the terminal is the user's, as sshd does
+            os.fchown(slave, self._spec.account.uid, -1)
         os.set_blocking(self._master, False)
         self._apply_size()
         self._chan.write(self._spec.motd())
@@ -206,6 +217,7 @@ class PtyShell(asyncssh.SSHServerSession[bytes]):
                 cwd=self._spec.home,
                 env=self._spec.env(term),
                 start_new_session=True,
+                **self._spec.credentials(),  # type: ignore[arg-type]
             )
         except OSError:
             self._close_master()

@@ -27,6 +27,7 @@ import asyncssh
 
 from broker.errors import ConflictError, InputError, UnavailableError
 from broker.gateway.demo_shell import PtyShell, ShellSpec
+from broker.gateway.demo_user import ShellAccount
 from broker.keys import check_region, make_private_dir, read_or_create_secret_file
 from broker.models import Target
 from broker.typing import OrgId, Region, TargetName
@@ -84,11 +85,27 @@ def _new_host_key() -> bytes:
     return bytes(asyncssh.generate_private_key("ssh-ed25519").export_private_key("openssh"))
 
 
+HOME_FILES = (README_FILE, ".bash_profile")
+"""What the broker writes into the demo HOME (``demo_user.give_home`` hands them over)."""
+
+
 def _prepare_home(home: Path, region: Region, user: str) -> None:
     """Create the demo HOME with its README and a prompt naming the demo host."""
     make_private_dir(home)
-    (home / README_FILE).write_text(_README.format(region=region), encoding="utf-8")
-    (home / ".bash_profile").write_text(_PROFILE.format(user=user, region=region), encoding="utf-8")
+    texts = (_README.format(region=region), _PROFILE.format(user=user, region=region))
+    for name, text in zip(HOME_FILES, texts, strict=True):
+        _write_fresh(home / name, text)
+
+
+def _write_fresh(path: Path, text: str) -> None:
+    """Replace ``path`` with a new file, never following a link left in its place.
+
+    The HOME belongs to the demo shell's user, who may have swapped the file
+    for a symlink to one of root's; writing through it would overwrite that."""
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        file.write(text)
 
 
 @dataclass(slots=True)
@@ -164,6 +181,7 @@ class DemoTarget:
         authorized_keys: Sequence[str],
         *,
         user: str = "support",
+        account: ShellAccount | None = None,
     ) -> None:
         self.region = check_region(region)
         if not _USER.fullmatch(user):
@@ -176,7 +194,7 @@ class DemoTarget:
         base = Path(home_dir)
         secret = read_or_create_secret_file(base / HOST_KEY_FILE, _new_host_key)
         self._host_key = asyncssh.import_private_key(secret)
-        self._spec = ShellSpec(bash, base / HOME_DIR, user, self.region)
+        self._spec = ShellSpec(bash, base / HOME_DIR, user, self.region, account)
         _prepare_home(self._spec.home, self.region, user)
         self._live = _Live()
         self._server: asyncssh.SSHAcceptor | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import asyncssh
 
@@ -58,6 +59,7 @@ class Gateway:
         self._watching = WatcherThread(self.ctx)
         self.watcher = self._watching.watcher
         self._acceptor: asyncssh.SSHAcceptor | None = None
+        self._flushing = contextlib.AsyncExitStack()
         self.port = 0
 
     @property
@@ -75,6 +77,7 @@ class Gateway:
             lambda: GatewayServer(self.ctx), host, port, **self._server_options()
         )
         self.port = self._acceptor.get_port()
+        await self._flushing.enter_async_context(self.ctx.failures.flushing())
         self._watching.start()
         log.info("gateway %s listening on %s:%d", self.region, host, self.port)
         return self.port
@@ -111,6 +114,7 @@ class Gateway:
             self.ctx.spawn(link.terminate("gateway_stopping"))
         await self._drain()
         await self._close_connections()
+        await self._flushing.aclose()  # the last counted login failures
 
     async def _close_connections(self) -> None:
         """Abort what is still connected (e.g. mid-login) and wait for it to go."""

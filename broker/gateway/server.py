@@ -79,12 +79,7 @@ class GatewayServer(asyncssh.SSHServer):
             self.ctx.links.pop(link.session.id, None)
             self.ctx.spawn(link.finish())
         elif self._fail_reason is not None:
-            self.ctx.emit(
-                "auth.failed",
-                reason=self._fail_reason,
-                session_id=self._fail_session,
-                source_ip=self.source_ip,
-            )
+            self.ctx.failures.failed(self.source_ip, self._fail_reason, self._fail_session)
         if exc is not None:
             log.info("gateway connection from %s ended: %s", self.source_ip, exc)
 

@@ -17,7 +17,7 @@ lands on the engineer's machine. The rules:
 from __future__ import annotations
 
 from broker.policy.config import DEFAULT, PolicyConfig
-from broker.typing import AccessMode
+from broker.typing import TIERS, AccessMode
 
 VIEW_ONLY: tuple[AccessMode, ...] = ("view",)
 VIEW_AND_TERMINAL: tuple[AccessMode, ...] = ("view", "terminal")
@@ -42,6 +42,6 @@ def ticket_access(
     An unknown region or tier gets none (fail closed), as ``decide`` would deny.
     """
     eea = config.region_eea.get(region)
-    if eea is None or tier not in ("standard", "eea_only"):
+    if eea is None or tier not in TIERS:
         return NONE
     return access_modes(eea, tier, terminal_access)

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from broker.api.auth import Principal
-from broker.errors import InputError
+from broker.errors import ForbiddenError, InputError
 from broker.models import Staff, Ticket
 from broker.policy import classify_staff, support_window, ticket_access
-from broker.service.authz import require_org_admin, require_role
+from broker.service.authz import org_ticket, require_role
 from broker.service.context import Context, announce_revoked, announce_settings
 from broker.store.base import ImportBundle, ImportCounts
 from broker.typing import AccessMode, Region, StaffId, TicketId, TicketStatus
@@ -53,12 +53,14 @@ class AdminService:
     async def set_ticket_status(
         self, principal: Principal, ticket_id: TicketId, status: TicketStatus
     ) -> Ticket:
-        """Open or close a ticket; closing revokes its live sessions."""
-        ticket = await self.ctx.store.get_ticket(ticket_id)
-        if principal.role == "customer_admin":
-            require_org_admin(principal, ticket.org_id)
-        else:
-            require_role(principal, "ops", "admin")
+        """Open or close a ticket; closing revokes its live sessions.
+
+        Ops and admins may do either. A customer admin may close their own
+        org's tickets, which ends access, but never reopen one: reopening
+        would let engineers in again, and ticket status is ops' decision."""
+        ticket = await org_ticket(self.ctx.store, principal, ticket_id, "ops", "admin")
+        if principal.role == "customer_admin" and status != "closed":
+            raise ForbiddenError("reopen_forbidden", "customer admins may close tickets only")
         changed = await self.ctx.store.set_ticket_status(ticket.id, status, self.ctx.clock.now())
         announce_revoked(self.ctx, changed.sessions, "ticket_closed", actor=principal.subject)
         return changed.record
@@ -74,9 +76,7 @@ class AdminService:
 
     async def routing(self, principal: Principal, ticket_id: TicketId) -> Routing:
         """Classify every active staff member for this ticket."""
-        ticket = await self.ctx.store.get_ticket(ticket_id)
-        if principal.role == "customer_admin":
-            require_org_admin(principal, ticket.org_id)
+        ticket = await org_ticket(self.ctx.store, principal, ticket_id, "engineer", "ops", "admin")
         org = await self.ctx.store.get_org(ticket.org_id)
         allowed: dict[str, list[StaffId]] = {}
         needs_consent: list[StaffId] = []

@@ -59,10 +59,7 @@ class AuditService:
         self, principal: Principal, org_id: OrgId, start: datetime, end: datetime
     ) -> dict[str, Any]:
         """The TIA of one org for ``[start, end)``, from its region's verified chain."""
-        if principal.role == "customer_admin":
-            require_org_admin(principal, org_id)
-        else:
-            require_role(principal, "ops", "admin")
+        require_org_admin(principal, org_id, "ops", "admin")
         if end <= start:
             raise InputError("to", "must be after from")
         org = await self.ctx.store.get_org(org_id)

@@ -19,7 +19,7 @@ from broker.errors import InputError, NotFoundError
 from broker.ids import random_uuid
 from broker.models import Consent, Staff, Ticket
 from broker.policy import needs_eea_only_waiver
-from broker.service.authz import require_org_admin, require_role
+from broker.service.authz import org_ticket
 from broker.service.context import Context, announce_revoked
 from broker.typing import ConsentId, StaffId, Subject, TicketId
 
@@ -39,8 +39,7 @@ class ConsentService:
         waives_eea_only: bool = False,
     ) -> Consent:
         """Record a consent for one ticket and one named staff member."""
-        ticket = await self.ctx.store.get_ticket(ticket_id)
-        require_org_admin(principal, ticket.org_id)
+        ticket = await org_ticket(self.ctx.store, principal, ticket_id)
         staff = await self.ctx.store.get_staff(staff_id)
         now = self.ctx.clock.now()
         if expires_at <= now:
@@ -82,15 +81,14 @@ class ConsentService:
 
     async def list(self, principal: Principal, ticket_id: TicketId) -> list[Consent]:
         """The ticket's consents, for its org admins, ops and admins."""
-        ticket = await self._readable_ticket(principal, ticket_id)
+        ticket = await org_ticket(self.ctx.store, principal, ticket_id, "ops", "admin")
         return await self.ctx.store.list_consents(ticket.id)
 
     async def revoke(
         self, principal: Principal, ticket_id: TicketId, consent_id: ConsentId
     ) -> Consent:
         """Revoke the consent and every live session that relied on it."""
-        ticket = await self.ctx.store.get_ticket(ticket_id)
-        require_org_admin(principal, ticket.org_id)
+        ticket = await org_ticket(self.ctx.store, principal, ticket_id)
         consent = await self.ctx.store.get_consent(consent_id)
         if consent.ticket_id != ticket.id:
             raise NotFoundError("consent_not_found", "no such consent on this ticket")
@@ -104,14 +102,6 @@ class ConsentService:
         )
         announce_revoked(self.ctx, revoked.sessions, "consent_revoked", actor=principal.subject)
         return revoked.record
-
-    async def _readable_ticket(self, principal: Principal, ticket_id: TicketId) -> Ticket:
-        ticket = await self.ctx.store.get_ticket(ticket_id)
-        if principal.role == "customer_admin":
-            require_org_admin(principal, ticket.org_id)
-        else:
-            require_role(principal, "ops", "admin")
-        return ticket
 
     async def _emit(self, event: str, ticket: Ticket, consent: Consent, **extra: object) -> None:
         org = await self.ctx.store.get_org(ticket.org_id)

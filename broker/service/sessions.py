@@ -2,16 +2,16 @@
 
 A grant is: look up the world, ask the pure policy, write the session with a
 conditional insert (so a consent revoked meanwhile wins), sign a certificate
-with the org's region CA, and tell the event sink at every step.
+with the org's region CA, and tell the event sink at every step. The look-up
+may be the store's recent records, with no read at all: the insert is refused
+if they changed since, and a denial over them is made again over fresh ones.
+Any failure after the session row exists revokes it, so no certificate
+outlives a failed grant and no terminal session without a certificate stays live.
 
 A request with a public key asks for a ``terminal`` session; one without
 asks for a ``view`` session (the in-region viewer), which gets no
 certificate at all. The mode asked for must be among the decision's
-``access`` modes, else the grant is denied with ``terminal_not_allowed``. The look-up
-may be the store's recent records, with no read at all: the insert is refused
-if they changed since, and a denial over them is made again over fresh ones.
-Any failure after the session row exists revokes it, so no certificate
-outlives a failed grant and no session without a certificate stays live.
+``access`` modes, else the grant is denied with ``terminal_not_allowed``.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from broker.errors import (
     BrokerError,
     ConflictError,
     ForbiddenError,
+    NotFoundError,
     PolicyDenied,
     RegionMismatch,
 )
@@ -269,9 +270,14 @@ class SessionService:
         )
 
     async def get(self, principal: Principal, session_id: SessionId) -> Session:
-        """One session: engineers see their own, ops and admins any."""
+        """One session: engineers see their own, ops and admins any.
+
+        Roles are checked before the lookup, and another engineer's session
+        answers as an unknown one does, so no caller learns which ids exist."""
+        require_role(principal, "engineer", "ops", "admin")
         session = await self.ctx.store.get_session(session_id)
-        self._check_reader(principal, session)
+        if principal.role == "engineer" and StaffId(principal.subject) != session.staff_id:
+            raise NotFoundError("session_not_found", "unknown session", session_id=session_id)
         return session
 
     async def list(self, principal: Principal, query: SessionQuery) -> Page[Session]:
@@ -290,6 +296,10 @@ class SessionService:
     async def revoke(self, principal: Principal, session_id: SessionId, source_ip: str) -> Session:
         """End a live session now; the gateway cuts it within a second."""
         session = await self.get(principal, session_id)
+        if session.state not in ("issued", "connected"):  # e.g. expired unused: reads say so
+            raise ConflictError(
+                "session_not_live", f"the session is {session.state}", session_id=session.id
+            )
         ended = await self.ctx.store.end_session(
             session.id, "revoked", "revoked_by_api", self.ctx.clock.now()
         )
@@ -297,8 +307,3 @@ class SessionService:
             self.ctx, [ended], "revoked_by_api", actor=principal.subject, source_ip=source_ip
         )
         return ended
-
-    def _check_reader(self, principal: Principal, session: Session) -> None:
-        require_role(principal, "engineer", "ops", "admin")
-        if principal.role == "engineer" and StaffId(principal.subject) != session.staff_id:
-            raise ForbiddenError("staff_forbidden", "not your session", session_id=session.id)

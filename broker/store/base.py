@@ -247,11 +247,13 @@ class Store(Protocol):
         ...
 
     async def get_session(self, session_id: SessionId) -> Session:
-        """The session, or ``NotFoundError``."""
+        """The session as of the store's clock (``Session.as_of``: an unused one past
+        its ``valid_before`` reads ``expired``), or ``NotFoundError``."""
         ...
 
     async def list_sessions(self, query: SessionQuery) -> Page[Session]:
-        """Sessions matching ``query``, newest first, paginated."""
+        """Sessions matching ``query`` (its state filter on the states as read), newest
+        first, paginated."""
         ...
 
     async def end_session(

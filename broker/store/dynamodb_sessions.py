@@ -151,9 +151,9 @@ def get_item(table: Table, session_id: str) -> Item:
     return item
 
 
-def get_session(table: Table, session_id: SessionId) -> Session:
-    """The session, or ``NotFoundError``."""
-    return session_from_item(get_item(table, session_id))
+def get_session(table: Table, session_id: SessionId, now: datetime) -> Session:
+    """The session as of ``now`` (``Session.as_of``), or ``NotFoundError``."""
+    return session_from_item(get_item(table, session_id)).as_of(now)
 
 
 def _not_live(table: Table, session_id: str) -> BrokerError:
@@ -210,16 +210,19 @@ def mark_connected(table: Table, session_id: SessionId, at: datetime) -> Session
     return retrying(table, attempt, explain)
 
 
-def list_sessions(table: Table, query: SessionQuery) -> Page[Session]:
-    """Matching sessions newest first, ``limit`` at a time."""
+def list_sessions(table: Table, query: SessionQuery, now: datetime) -> Page[Session]:
+    """Matching sessions as of ``now`` (states as ``Session.as_of`` derives them), newest first."""
     index, cond, values = _list_plan(query)
     found: list[Item] = []
+    read: list[Session] = []
     for item in table.query(index, cond, values, forward=False, page=min(query.limit + 1, 100)):
-        if _matches(item, query):
+        session = session_from_item(item).as_of(now)
+        if _matches(session, query):
             found.append(item)
+            read.append(session)
             if len(found) > query.limit:
                 break
-    items = [session_from_item(i) for i in found[: query.limit]]
+    items = read[: query.limit]
     if len(found) <= query.limit:
         return Page(items)
     last = found[query.limit - 1]
@@ -241,13 +244,13 @@ def _list_plan(query: SessionQuery) -> tuple[str, str, dict[str, Any]]:
     return index, cond, {f":{k}": v for k, v in values.items()}
 
 
-def _matches(item: Item, query: SessionQuery) -> bool:
+def _matches(session: Session, query: SessionQuery) -> bool:
     return all(
-        want is None or item[name] == want
-        for name, want in (
-            ("ticket_id", query.ticket_id),
-            ("staff_id", query.staff_id),
-            ("state", query.state),
+        want is None or got == want
+        for got, want in (
+            (session.ticket_id, query.ticket_id),
+            (session.staff_id, query.staff_id),
+            (session.state, query.state),
         )
     )
 

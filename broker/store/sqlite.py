@@ -292,11 +292,11 @@ class SqliteStore:
 
     async def get_session(self, session_id: SessionId) -> Session:
         """The session, or ``NotFoundError``."""
-        return await self._call(sessions.get_session, session_id)
+        return await self._call(sessions.get_session, session_id, self._clock.now())
 
     async def list_sessions(self, query: SessionQuery) -> Page[Session]:
         """Sessions matching ``query``, newest first, paginated."""
-        return await self._call(sessions.list_sessions, query)
+        return await self._call(sessions.list_sessions, query, self._clock.now())
 
     async def end_session(
         self, session_id: SessionId, state: SessionState, reason: str, at: datetime

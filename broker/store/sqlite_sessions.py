@@ -44,12 +44,12 @@ _ENDED = (
 )
 
 
-def get_session(conn: sqlite3.Connection, session_id: SessionId) -> Session:
-    """The session, or ``NotFoundError``."""
+def get_session(conn: sqlite3.Connection, session_id: SessionId, now: datetime) -> Session:
+    """The session as of ``now`` (``Session.as_of``), or ``NotFoundError``."""
     row = conn.execute(_GET, (session_id,)).fetchone()
     if row is None:
         raise _unknown(session_id)
-    return session_from_row(row)
+    return session_from_row(row).as_of(now)
 
 
 def end_session(
@@ -87,29 +87,38 @@ def _not_live(conn: sqlite3.Connection, session_id: SessionId) -> BrokerError:
     return ConflictError("session_not_live", f"the session is {state}", session_id=session_id)
 
 
-def list_sessions(conn: sqlite3.Connection, query: SessionQuery) -> Page[Session]:
-    """Matching sessions newest first, ``limit`` at a time."""
-    sql, params = _list_sql(query)
+def list_sessions(conn: sqlite3.Connection, query: SessionQuery, now: datetime) -> Page[Session]:
+    """Matching sessions as of ``now`` (states as ``Session.as_of`` derives them), newest first."""
+    sql, params = _list_sql(query, to_micros(now, "now"))
     rows = conn.execute(sql, params).fetchall()
-    items = [session_from_row(row) for row in rows[: query.limit]]
+    items = [session_from_row(row).as_of(now) for row in rows[: query.limit]]
     if len(rows) <= query.limit:
         return Page(items)
     last = rows[query.limit - 1]
     return Page(items, encode_cursor(last[8], last[0]))
 
 
-def _list_sql(query: SessionQuery) -> tuple[str, list[Any]]:
+# The state filter on the state as read (``Session.as_of``), not as stored.
+_STATE_AS_READ = {
+    "issued": "state = 'issued' AND valid_before > ?",
+    "expired": "(state = 'expired' OR (state = 'issued' AND valid_before <= ?))",
+}
+
+
+def _list_sql(query: SessionQuery, now_us: int) -> tuple[str, list[Any]]:
     check_query(query)
     clauses: list[str] = []
     params: list[Any] = []
-    for column, value in (
-        ("ticket_id", query.ticket_id),
-        ("staff_id", query.staff_id),
-        ("state", query.state),
-    ):
+    for column, value in (("ticket_id", query.ticket_id), ("staff_id", query.staff_id)):
         if value is not None:
             clauses.append(f"{column} = ?")
             params.append(value)
+    if query.state in _STATE_AS_READ:
+        clauses.append(_STATE_AS_READ[query.state])
+        params.append(now_us)
+    elif query.state is not None:
+        clauses.append("state = ?")
+        params.append(query.state)
     if query.cursor is not None:
         clauses.append("(created_at, id) < (?, ?)")
         params.extend(decode_cursor(query.cursor))

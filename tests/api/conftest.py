@@ -77,7 +77,7 @@ def demo_targets() -> list[Target]:
 async def api(tmp_path: Path) -> AsyncIterator[Api]:
     """The API over demo data, with a fake clock and an in-memory event sink."""
     clock = FakeClock(START)
-    store = SqliteStore(tmp_path / "broker.db")
+    store = SqliteStore(tmp_path / "broker.db", clock=clock)
     await store.import_bundle(parse_bundle(demo_document()))
     await store.import_bundle(ImportBundle(targets=demo_targets()))
     events = MemorySink()

@@ -2,9 +2,27 @@
 
 from __future__ import annotations
 
+import pytest
+
 from broker.api.app import all_routes
 from broker.audit.reader import AuditQuery
 from tests.api.conftest import Api
+
+# (role, org, ticket's starting status, requested status, expected HTTP status)
+STATUS_RULES = [
+    ("ops", None, "open", "closed", 200),
+    ("ops", None, "closed", "open", 200),
+    ("admin", None, "open", "closed", 200),
+    ("admin", None, "closed", "open", 200),
+    ("customer_admin", "acme-de", "open", "closed", 200),
+    ("customer_admin", "acme-de", "closed", "closed", 200),
+    ("customer_admin", "acme-de", "closed", "open", 403),
+    ("customer_admin", "acme-de", "open", "open", 403),
+    ("customer_admin", "shop-us", "open", "closed", 404),
+    ("customer_admin", "shop-us", "closed", "open", 404),
+    ("engineer", None, "open", "closed", 403),
+    ("engineer", None, "closed", "open", 403),
+]
 
 
 class TestImport:
@@ -90,6 +108,41 @@ class TestImport:
             "/v1/import", json=document, headers=api.token("root", "admin")
         )
         assert (await response.json())["field"] == "tickets[0].severity"
+
+
+class TestTicketStatus:
+    """PATCH /v1/tickets/{id}: who may close, who may reopen."""
+
+    @pytest.mark.parametrize(("role", "org", "start", "wanted", "expected"), STATUS_RULES)
+    async def test_status_rules(
+        self, api: Api, role: str, org: str | None, start: str, wanted: str, expected: int
+    ) -> None:
+        """Ops and admins open and close; a customer admin only closes their own org's."""
+        subject = {"engineer": "eng-de-1"}.get(role, f"{role.replace('_', '-')}-1")
+        ops = api.token("ops-1", "ops")
+        await api.client.patch("/v1/tickets/T-1001", json={"status": start}, headers=ops)
+        response = await api.client.patch(
+            "/v1/tickets/T-1001", json={"status": wanted}, headers=api.token(subject, role, org)
+        )
+        assert response.status == expected, await response.text()
+        after = (await api.store.get_ticket("T-1001")).status  # type: ignore[arg-type]
+        assert after == (wanted if expected == 200 else start)
+
+    async def test_reopen_refused_keeps_engineers_out(self, api: Api) -> None:
+        """After a customer admin closes a ticket and fails to reopen it, no session is granted."""
+        headers = api.token("cust-1", "customer_admin", "acme-de")
+        for status in ("closed", "open"):
+            await api.client.patch("/v1/tickets/T-1001", json={"status": status}, headers=headers)
+        response = await api.grant("eng-de-1", "T-1001")
+        assert response.status == 403
+        assert "ticket_closed" in (await response.json())["reasons"]
+
+    async def test_openapi_states_the_limit(self, api: Api) -> None:
+        """The OpenAPI operation lists customer_admin with its close-only limit."""
+        document = await (await api.client.get("/openapi.json")).json()
+        operation = document["paths"]["/v1/tickets/{id}"]["patch"]
+        assert "customer_admin" in operation["x-roles"]
+        assert "closed" in operation["x-role-limits"]["customer_admin"]
 
 
 class TestRouting:

@@ -132,7 +132,9 @@ class TestLocalAuthority:
             authority.mint_token(*args)
         assert caught.value.field == field
 
-    @pytest.mark.parametrize("ttl", [timedelta(0), timedelta(seconds=-1), timedelta(days=8)])
+    @pytest.mark.parametrize(
+        "ttl", [timedelta(0), timedelta(seconds=-1), timedelta(hours=12, seconds=1)]
+    )
     def test_mint_refuses_bad_ttl(self, authority, ttl):
         """TTLs must be positive and bounded."""
         with pytest.raises(InputError) as caught:
@@ -214,7 +216,8 @@ class TestVerifyFailures:
         token = forge(load_signing_key(tmp_path), claims(**changes), kid=authority.kid)
         with pytest.raises(AuthenticationError) as caught:
             authority.verify_token(token)
-        assert caught.value.code == "token_invalid"
+        subject_bad = changes.get("sub") == ""  # PyJWT itself refuses a non-string sub
+        assert caught.value.code == ("token_subject_invalid" if subject_bad else "token_invalid")
 
     def test_stray_org_is_ignored_for_other_roles(self, authority, tmp_path):
         """An org claim gives an engineer no org."""
@@ -286,6 +289,119 @@ class TestVerifyFailures:
             return
         with pytest.raises(AuthenticationError):
             authority.verify_token(mutated)
+
+
+HOUR = 3600
+
+
+class TestSubject:
+    """A token's sub must be an identifier (validate.IDENTIFIER), never PI."""
+
+    @pytest.mark.parametrize(
+        "sub",
+        ["eng-de-1", "00u1abcdEF23", "auth0:5f3c2a", "110169484474386276334", "ops_1.x",
+         "3f0c8a52-1b2c-4d5e-8f90-123456789abc"],
+    )  # fmt: skip
+    def test_identifiers_pass(self, authority, tmp_path, sub):
+        """Opaque ids of the usual identity providers are accepted as they are."""
+        from broker.api.auth import load_signing_key
+
+        token = forge(load_signing_key(tmp_path), claims(sub=sub), kid=authority.kid)
+        assert authority.verify_token(token).subject == sub
+
+    @pytest.mark.parametrize(
+        "sub",
+        ["Anna Müller", "anna müller", "anna.mueller@example.com", "+49 30 1234567",
+         "004930123456789", "0301234567", "a/b", "x" * 129, "tab\there", "Zoë"],
+    )  # fmt: skip
+    def test_non_identifiers_are_refused(self, authority, tmp_path, sub):
+        """Names, emails, phone numbers and odd characters: token_subject_invalid, no echo."""
+        from broker.api.auth import load_signing_key
+
+        token = forge(load_signing_key(tmp_path), claims(sub=sub), kid=authority.kid)
+        with pytest.raises(AuthenticationError) as caught:
+            authority.verify_token(token)
+        assert caught.value.code == "token_subject_invalid"
+        assert sub not in str(caught.value.to_dict())
+
+    @pytest.mark.parametrize("sub", ["Anna Müller", "0301234567"])
+    def test_minting_refuses_them_too(self, authority, sub):
+        """The local authority will not mint a token for a non-identifier."""
+        with pytest.raises(InputError) as caught:
+            authority.mint_token(sub, "ops")
+        assert caught.value.field == "subject"
+
+
+class TestTokenLifetime:
+    """A token that lives longer than the maximum (12 h unless configured) is refused."""
+
+    @pytest.mark.parametrize(
+        ("iat", "exp", "accepted"),
+        [
+            (0, 12 * HOUR, True),
+            (-HOUR, 11 * HOUR, True),
+            (0, 12 * HOUR + 1, False),
+            (-13 * HOUR, HOUR, False),
+            (-10 * 365 * 24 * HOUR, 10 * 365 * 24 * HOUR, False),
+            (-(2**31), 2**31, False),
+        ],
+        ids=repr,
+    )
+    def test_lifetime_table(self, authority, tmp_path, iat, exp, accepted):
+        """exp - iat over the maximum is refused as token_lifetime; within it passes."""
+        from broker.api.auth import load_signing_key
+
+        now = int(NOW.timestamp())
+        body = claims(iat=now + iat, exp=now + exp)
+        token = forge(load_signing_key(tmp_path), body, kid=authority.kid)
+        if accepted:
+            assert authority.verify_token(token).subject == "staff-1"
+            return
+        with pytest.raises(AuthenticationError) as caught:
+            authority.verify_token(token)
+        assert caught.value.code == "token_lifetime"
+
+    def test_exp_too_far_ahead_with_future_iat(self, authority, tmp_path):
+        """An exp further from now than the maximum is refused even if exp - iat is short."""
+        from broker.api.auth import load_signing_key
+
+        now = int(NOW.timestamp())
+        body = claims(iat=now + 20 * HOUR, exp=now + 21 * HOUR)
+        token = forge(load_signing_key(tmp_path), body, kid=authority.kid)
+        with pytest.raises(AuthenticationError) as caught:
+            authority.verify_token(token)
+        assert caught.value.code == "token_lifetime"
+
+    def test_configured_maximum(self, tmp_path, clock):
+        """auth.max_token_lifetime_seconds bounds both minting and verifying."""
+        from broker.config import AuthConfig, Config
+        from broker.runtime import token_verifier
+
+        config = Config(state_dir=tmp_path, auth=AuthConfig(max_token_lifetime_seconds=HOUR))
+        verifier = token_verifier(config, clock)
+        assert isinstance(verifier, LocalAuthority)
+        with pytest.raises(InputError):
+            verifier.mint_token("s-1", "ops", ttl=timedelta(hours=2))
+        long_lived = LocalAuthority.from_state(tmp_path, clock=clock).mint_token(
+            "s-1", "ops", ttl=timedelta(hours=2)
+        )
+        with pytest.raises(AuthenticationError) as caught:
+            verifier.verify_token(long_lived)
+        assert caught.value.code == "token_lifetime"
+        assert verifier.verify_token(verifier.mint_token("s-1", "ops")).role == "ops"
+
+    def test_default_is_twelve_hours(self):
+        """The default maximum is 12 hours."""
+        from broker.config import AuthConfig
+
+        assert AuthConfig().max_token_lifetime_seconds == 12 * HOUR
+
+    @pytest.mark.parametrize("seconds", [0, -1])
+    def test_maximum_must_be_positive(self, tmp_path, clock, seconds):
+        """A non-positive maximum is a configuration error naming the setting."""
+        with pytest.raises(InputError) as caught:
+            build_verifier(tmp_path, clock=clock, max_lifetime=timedelta(seconds=seconds))
+        assert caught.value.field == "auth.max_token_lifetime_seconds"
 
 
 class TestJwksVerifier:

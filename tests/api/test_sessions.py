@@ -215,12 +215,31 @@ class TestReadAndRevoke:
         assert sorted(seen) == sorted(ids)
 
     async def test_engineer_sees_only_own_sessions(self, api: Api) -> None:
-        """Another engineer's session is forbidden to read."""
+        """Another engineer's session reads as unknown."""
         body = await (await api.grant("eng-de-1", "T-1001")).json()
         response = await api.client.get(
             f"/v1/sessions/{body['session_id']}", headers=api.token("eng-ie-1")
         )
-        assert response.status == 403
+        assert response.status == 404
+
+    async def test_unused_session_reads_expired_after_its_end(self, api: Api) -> None:
+        """Never connected and past valid_before: expired in reads, filters and revocation."""
+        body = await (await api.grant("eng-de-1", "T-1001")).json()
+        sid, ops = body["session_id"], api.token("ops-1", "ops")
+        assert (await (await api.client.get(f"/v1/sessions/{sid}", headers=ops)).json())[
+            "state"
+        ] == "issued"
+        api.clock.advance(24 * 3600)
+        ops = api.token("ops-1", "ops")
+        shown = await (await api.client.get(f"/v1/sessions/{sid}", headers=ops)).json()
+        assert (shown["state"], shown["end_reason"]) == ("expired", "expired_unused")
+        assert shown["ended_at"] == body["valid_before"]
+        listed = await (await api.client.get("/v1/sessions?state=issued", headers=ops)).json()
+        assert sid not in [s["session_id"] for s in listed["items"]]
+        listed = await (await api.client.get("/v1/sessions?state=expired", headers=ops)).json()
+        assert sid in [s["session_id"] for s in listed["items"]]
+        answer = await api.client.delete(f"/v1/sessions/{sid}", headers=ops)
+        assert answer.status == 409
 
     async def test_revoke_once_then_conflict(self, api: Api) -> None:
         """Revoking twice leaves one answer: the second call is a 409."""
@@ -312,7 +331,7 @@ class TestRecentRecords:
     def another_process(self, api: Api) -> SqliteStore:
         """A second store on the same file, as another API process has: its writes
         change the records without touching this process's recent ones."""
-        return SqliteStore(api.state / "broker.db")
+        return SqliteStore(api.state / "broker.db", clock=api.clock)
 
     async def test_denial_over_stale_records_is_decided_again(self, api: Api) -> None:
         """Consent given through another process after a denial: the next grant is allowed."""

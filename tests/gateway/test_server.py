@@ -294,6 +294,24 @@ async def _poke(port: int, flag: str) -> asyncio.StreamWriter:
 class TestAbuse:
     """Malformed input and floods close one connection; the gateway serves on."""
 
+    async def test_failed_logins_are_counted_not_each_audited(self, harness: Harness) -> None:
+        """30 failed logins from one address: a prompt record, then one counted record."""
+        key, _ = harness.user_key()
+        for _ in range(30):
+            with pytest.raises(asyncssh.PermissionDenied):
+                await asyncssh.connect(
+                    "127.0.0.1", harness.port, username=str(uuid.uuid4()), client_keys=[key],
+                    known_hosts=None, config=None, agent_path=None,
+                )  # fmt: skip
+        assert len(await harness.wait_for("auth.failed")) == 1
+        assert harness.gateway is not None
+        await harness.gateway.stop()  # closes the interval: the rest are written, counted
+        harness.gateway = None
+        records = harness.events.of("auth.failed")
+        assert len(records) == 2
+        assert sum(int(str(r["count"])) for r in records) == 30
+        assert {r["source_ip"] for r in records} == {"127.0.0.1"}
+
     async def test_garbage_after_banner_closes_only_that_connection(self, harness: Harness) -> None:
         """Junk after the SSH banner is dropped; a real login still works after."""
         reader, writer = await asyncio.open_connection("127.0.0.1", harness.port)

@@ -19,7 +19,6 @@ import urllib.parse
 from pathlib import Path
 
 import aiohttp
-import phonenumbers
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -27,29 +26,8 @@ from hypothesis import strategies as st
 from broker.api.auth import LocalAuthority
 from broker.cli import main
 from broker.runtime import Runtime
+from tests.privacy.strategies import emails, phone_numbers, raw_forms
 
-REGIONS = ("DE", "FR", "GB", "US", "IN", "PH", "IE", "SE", "IT", "ES", "CH", "NO")
-FORMATS = (
-    phonenumbers.PhoneNumberFormat.E164,
-    phonenumbers.PhoneNumberFormat.INTERNATIONAL,
-    phonenumbers.PhoneNumberFormat.NATIONAL,
-)
-
-
-@st.composite
-def phone_numbers(draw: st.DrawFn) -> str:
-    """A valid number of a served region, in one of its usual written forms."""
-    region = draw(st.sampled_from(REGIONS))
-    example = phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.MOBILE)
-    national = str(example.national_number)
-    digits = draw(st.text("0123456789", min_size=2, max_size=2))
-    candidate = phonenumbers.parse(f"+{example.country_code}{national[:-2]}{digits}")
-    if not phonenumbers.is_valid_number(candidate):
-        candidate = example
-    return phonenumbers.format_number(candidate, draw(st.sampled_from(FORMATS)))
-
-
-emails = st.from_regex(r"[a-z]{3,8}\.[a-z]{3,8}@[a-z]{4,8}\.(com|de|fr)", fullmatch=True)
 secrets_ = st.one_of(phone_numbers(), emails)
 
 
@@ -104,12 +82,6 @@ def _shell_prints(command: str, secret: str) -> bytes:
     return done.stdout
 
 
-def _variants(secret: str) -> set[str]:
-    """The secret and its digits-only form (a leak could drop the spacing)."""
-    digits = "".join(c for c in secret if c.isdigit())
-    return {secret} | ({digits} if len(digits) >= 7 and "@" not in secret else set())
-
-
 async def _recorded(state: Path, secret: str) -> bool:
     """Whether a recording in eu-central-1 shows the secret (closing flushes it)."""
     for _ in range(100):
@@ -142,7 +114,7 @@ class TestNoRawPersonalData:
         running.auditor.flush()  # type: ignore[union-attr]
         logs = capfd.readouterr()
         audit = b"".join(p.read_bytes() for p in Path(state).glob("regions/*/audit/*"))
-        for raw in _variants(secret):
+        for raw in raw_forms(secret):
             assert raw not in logs.out + logs.err
             assert raw.encode() not in audit
             assert all(raw not in body for body in bodies)

@@ -178,6 +178,35 @@ class SessionContract(StoreHarness):
             await store.mark_connected(SessionId("sess-1"), at)
         assert (await store.get_session(SessionId("sess-1"))).state != "connected"
 
+    async def test_unused_session_past_expiry_reads_expired(self, store: Store) -> None:
+        """Issued, never connected, past valid_before: read as expired (the store's clock is T0)."""
+        old = session("s-old", created_at=T0 - 30 * MINUTE, valid_before=T0 - MINUTE)
+        await store.create_session(old)
+        await store.create_session(session("s-new"))
+        read = await store.get_session(SessionId("s-old"))
+        assert (read.state, read.ended_at, read.end_reason) == (
+            "expired", old.valid_before, "expired_unused",
+        )  # fmt: skip
+        assert (await store.get_session(SessionId("s-new"))).state == "issued"
+
+    @pytest.mark.parametrize(
+        ("state", "expected"),
+        [(None, {"s-old": "expired", "s-new": "issued", "s-conn": "connected"}),
+         ("expired", {"s-old": "expired"}), ("issued", {"s-new": "issued"}),
+         ("connected", {"s-conn": "connected"})],
+    )  # fmt: skip
+    async def test_list_filters_on_the_state_as_read(
+        self, store: Store, state: Any, expected: dict[str, str]
+    ) -> None:
+        """A state filter sees derived states; a connected session is the gateway's to end."""
+        await store.create_session(session("s-old", created_at=T0 - 30 * MINUTE, valid_before=T0))
+        await store.create_session(session("s-new"))
+        conn = session("s-conn", created_at=T0 - 30 * MINUTE, valid_before=T0 - MINUTE)
+        await store.create_session(conn)
+        await store.mark_connected(conn.id, T0 - 20 * MINUTE)
+        page = await store.list_sessions(SessionQuery(state=state))
+        assert {s.id: s.state for s in page.items} == expected
+
     @pytest.mark.parametrize("serial", [0, 7, 2**63, 2**64 - 1])
     async def test_cert_serial_round_trips(self, store: Store, serial: int) -> None:
         """Any unsigned 64-bit serial chosen at issue is stored exactly."""

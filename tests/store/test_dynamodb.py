@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from broker.aws.clients import ClientFactory
+from broker.clock import FakeClock
 from broker.errors import InputError, NotFoundError
 from broker.models import Staff
 from broker.store.base import ImportBundle, SessionQuery, Store
@@ -51,7 +52,7 @@ class TestDynamoStore(StoreContract):
 
     async def open_store(self, tmp_path: Path) -> Store:
         """A store on a fresh table of the moto server."""
-        store = _store(self.server.url)
+        store = _store(self.server.url, clock=FakeClock(T0))
         store.create_table()
         return store
 
@@ -63,7 +64,7 @@ class TestDynamoStore(StoreContract):
 @pytest.fixture
 async def dynamo(dynamo_server: MotoServer) -> AsyncIterator[DynamoStore]:
     """A fresh table holding the fixed world."""
-    store = _store(dynamo_server.url)
+    store = _store(dynamo_server.url, clock=FakeClock(T0))
     store.create_table()
     await store.import_bundle(world())
     yield store

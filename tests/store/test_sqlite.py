@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from broker.clock import FakeClock
 from broker.errors import ConflictError, InputError, NotFoundError, UnavailableError
 from broker.store import sqlite_tx
 from broker.store.base import ImportBundle, SessionQuery, Store
@@ -39,17 +40,17 @@ class TestSqliteStore(StoreContract, RevisionContract):
 
     async def open_store(self, tmp_path: Path) -> Store:
         """A store on a file in the test's own directory."""
-        return SqliteStore(tmp_path / DEFAULT_FILENAME)
+        return SqliteStore(tmp_path / DEFAULT_FILENAME, clock=FakeClock(T0))
 
     async def open_unreachable_store(self, tmp_path: Path) -> Store:
         """A store whose directory does not exist."""
-        return SqliteStore(tmp_path / "missing" / DEFAULT_FILENAME)
+        return SqliteStore(tmp_path / "missing" / DEFAULT_FILENAME, clock=FakeClock(T0))
 
 
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
     """A SQLite store on a fresh file holding the fixed world."""
-    async with SqliteStore(tmp_path / DEFAULT_FILENAME) as opened:
+    async with SqliteStore(tmp_path / DEFAULT_FILENAME, clock=FakeClock(T0)) as opened:
         await opened.import_bundle(world())
         yield opened
 
@@ -102,10 +103,10 @@ class TestSqliteFile:
     async def test_data_survives_reopen(self, tmp_path: Path) -> None:
         """Closing and reopening the file keeps every record."""
         path = tmp_path / DEFAULT_FILENAME
-        async with SqliteStore(path) as first:
+        async with SqliteStore(path, clock=FakeClock(T0)) as first:
             await first.import_bundle(world())
             await first.create_session(session())
-        async with SqliteStore(path) as second:
+        async with SqliteStore(path, clock=FakeClock(T0)) as second:
             assert await second.get_session(SessionId("sess-1")) == session()
             assert await second.get_org(ORG_DE.id) == ORG_DE
 
@@ -114,7 +115,7 @@ class TestSqliteFile:
         path = tmp_path / DEFAULT_FILENAME
         with contextlib.closing(sqlite3.connect(path)) as conn:
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
-        async with SqliteStore(path) as store:
+        async with SqliteStore(path, clock=FakeClock(T0)) as store:
             with pytest.raises(UnavailableError) as caught:
                 await store.ping()
         assert caught.value.code == "store_schema_newer"
@@ -159,7 +160,7 @@ class TestSqliteUnavailable:
     )
     async def test_unusable_file(self, tmp_path: Path, make: Callable[[Path], Path]) -> None:
         """Every kind of unusable file raises ``UnavailableError`` (HTTP 503)."""
-        async with SqliteStore(make(tmp_path)) as store:
+        async with SqliteStore(make(tmp_path), clock=FakeClock(T0)) as store:
             with pytest.raises(UnavailableError) as caught:
                 await store.get_org(ORG_DE.id)
         assert caught.value.code == "store_unavailable"
@@ -221,7 +222,7 @@ class TestSqliteTwoConnections:
     @pytest.fixture
     async def twin(self, store: SqliteStore) -> AsyncIterator[SqliteStore]:
         """A second store (own connection, own thread) on the same file."""
-        async with SqliteStore(store.path) as other:
+        async with SqliteStore(store.path, clock=FakeClock(T0)) as other:
             yield other
 
     async def test_ends_race_across_connections(

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from broker.clock import FakeClock
 from broker.errors import InputError
 from broker.models import Session
 from broker.store import sqlite_create
@@ -68,7 +69,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / DEFAULT_FILENAME
 
     async def fill() -> None:
-        async with SqliteStore(path) as store:
+        async with SqliteStore(path, clock=FakeClock(T0)) as store:
             await store.import_bundle(world())
             await store.add_consent(consent())
             await store.create_session(session("stored"))
@@ -91,7 +92,7 @@ def copies(template: Path, tmp_path: Path) -> Any:
 
 
 async def _together(path: Path, inserts: list[SessionInsert]) -> list[str]:
-    async with SqliteStore(path) as store:
+    async with SqliteStore(path, clock=FakeClock(T0)) as store:
         async with worker_held(store):
             tasks = [asyncio.ensure_future(store._submit(True, insert)) for insert in inserts]
         results = await asyncio.gather(*tasks, return_exceptions=True)
@@ -99,7 +100,7 @@ async def _together(path: Path, inserts: list[SessionInsert]) -> list[str]:
 
 
 async def _one_by_one(path: Path, inserts: list[SessionInsert]) -> list[str]:
-    async with SqliteStore(path) as store:
+    async with SqliteStore(path, clock=FakeClock(T0)) as store:
         results: list[Session | BaseException] = []
         for insert in inserts:
             try:
@@ -191,7 +192,7 @@ class TestSessionInsertsTogether:
 
     async def test_order_with_other_writes_is_kept(self, copies: Any) -> None:
         """Inserts, an end of the first, another insert: each runs where it was submitted."""
-        async with SqliteStore(copies()) as store:
+        async with SqliteStore(copies(), clock=FakeClock(T0)) as store:
             async with worker_held(store):
                 tasks = [
                     asyncio.ensure_future(store.create_session(session("o-1"))),
@@ -214,7 +215,7 @@ class TestSessionInsertsTogether:
             session("x-3", cert_serial=2**64 - 1),
             session("x-4", cert_serial=None, access="view"),
         ]
-        async with SqliteStore(copies()) as store:
+        async with SqliteStore(copies(), clock=FakeClock(T0)) as store:
             async with worker_held(store):
                 tasks = [asyncio.ensure_future(store.create_session(s)) for s in made]
             await asyncio.gather(*tasks)
@@ -246,7 +247,7 @@ class TestGroupSurvivesABug:
 
     async def test_group_fails_closed_and_the_store_goes_on(self, copies: Any) -> None:
         """Every write of the group fails as unavailable, nothing is kept, later writes work."""
-        async with SqliteStore(copies()) as store:
+        async with SqliteStore(copies(), clock=FakeClock(T0)) as store:
             async with worker_held(store):
                 tasks = [
                     asyncio.ensure_future(store._submit(True, _Broken(session(f"b-{i}"))))

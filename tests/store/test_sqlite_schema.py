@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from broker.clock import FakeClock
 from broker.store.schema import DDL, SCHEMA_VERSION
 from broker.store.sqlite import DEFAULT_FILENAME, SqliteStore
-from tests.store.world import consent, session, us_session, world
+from tests.store.world import T0, consent, session, us_session, world
 
 # The sessions table as schema versions 1 and 2 declared it: with foreign keys.
 V2_SESSIONS = """CREATE TABLE sessions_v2 (
@@ -88,7 +89,7 @@ class TestSchemaMigration:
             await store.create_session(us_session("sess-us", "consent-1"))
         as_version_2(path)
         assert session_foreign_keys(path) != []
-        async with SqliteStore(path) as store:
+        async with SqliteStore(path, clock=FakeClock(T0)) as store:
             assert await store.get_session(session().id) == session()
             assert await store.get_session(us_session("sess-us", "consent-1").id) == us_session(
                 "sess-us", "consent-1"
