@@ -138,6 +138,18 @@ class TestInput:
         await page.send("input", data="echo hi-$((6*7))\r")
         await until_screen_has(env.runtime, session.id, "hi-42")
 
+    async def test_egress_filter_applies(self, env: ViewerEnv) -> None:
+        """A clipboard write (OSC 52) from the target is blocked and audited, as over SSH."""
+        session = await env.open_session()
+        page = await env.page(await env.link(session))
+        await page.control("ready")
+        await page.send("input", data="printf '\\033]52;c;%s\\007done-%s\\n' aGk= $((4*4))\r")
+        await until_screen_has(env.runtime, session.id, "done-16")
+        await until(lambda: bool(env.events.of("egress.blocked")))
+        (blocked,) = env.events.of("egress.blocked")
+        assert blocked["session_id"] == session.id
+        assert "aGk=" not in repr(blocked)
+
     async def test_paste_audited_by_size_only(self, env: ViewerEnv) -> None:
         """A paste reaches the target; the audit event has its size and not its content."""
         session = await env.open_session()
