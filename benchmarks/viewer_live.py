@@ -32,7 +32,7 @@ from broker.gateway.keys import load_gateway_keys
 
 KEYS = 200
 """Keystrokes per run (each followed by a backspace, not measured)."""
-SETTLE = 0.05
+SETTLE = 0.03
 """Seconds without a message after which one keystroke's frame is complete."""
 VIEWERS = 100
 IDLE_WINDOW = 60.0
