@@ -86,10 +86,15 @@ def unclaimable(token: ViewerToken | None, region: Region, at: datetime) -> Brok
     """Why a claim of ``token`` at ``region``'s viewer at ``at`` matched nothing."""
     if token is None:
         return NotFoundError("viewer_token_unknown", "unknown viewer link")
+    session_id = token.session_id
     if token.region != region:
-        return RegionMismatch("viewer_token_region", "the link is for another region's viewer")
+        return RegionMismatch(
+            "viewer_token_region", "the link is for another region's viewer", session_id=session_id
+        )
     if token.claimed_at is not None:
-        return ConflictError("viewer_token_used", "the link was used already")
+        return ConflictError(
+            "viewer_token_used", "the link was used already", session_id=session_id
+        )
     if at >= token.expires_at:
-        return ConflictError("viewer_token_expired", "the link has expired")
-    return ConflictError("viewer_token_race", "the link changed meanwhile")
+        return ConflictError("viewer_token_expired", "the link has expired", session_id=session_id)
+    return ConflictError("viewer_token_race", "the link changed meanwhile", session_id=session_id)

@@ -23,8 +23,9 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from broker.errors import BrokerError, ForbiddenError, InputError
+from broker.errors import BrokerError, ConflictError, ForbiddenError, InputError
 from broker.gateway.context import GatewayContext, log
+from broker.models import Session
 from broker.typing import SessionId
 from broker.viewer import protocol
 from broker.viewer.live import ViewerSession
@@ -166,12 +167,29 @@ class RegionViewer:
         """Claim the token here; the session's live viewer, started on first use."""
         now = self.ctx.clock.now()
         claimed = await self.ctx.store.claim_viewer_token(token_digest(token), self.ctx.region, now)
-        live = self.sessions.get(claimed.session_id)
-        if live is not None and not live.closed:
+        session_id = claimed.session_id
+        live = self._live(session_id)
+        if live is not None:
             return live
-        if (await self.ctx.store.get_session(claimed.session_id)).access != "view":
+        if (await self.ctx.store.get_session(session_id)).access != "view":
             raise ForbiddenError("not_a_view_session", "a terminal session has no viewer")
-        session = await self.ctx.store.mark_connected(claimed.session_id, now)
+        try:
+            session = await self.ctx.store.mark_connected(session_id, now)
+        except ConflictError:
+            # Two fresh links for one new session raced: the other page started it.
+            live = self._live(session_id)
+            if live is None:
+                raise
+            return live
+        return self._start(session, source_ip)
+
+    def _live(self, session_id: SessionId) -> ViewerSession | None:
+        """The session's running viewer session, unless it is ending."""
+        live = self.sessions.get(session_id)
+        return live if live is not None and not live.closed else None
+
+    def _start(self, session: Session, source_ip: str) -> ViewerSession:
+        """A new view session: registered with the watcher, announced, its shell opened."""
         live = ViewerSession(self.ctx, session, source_ip)
         self.sessions[session.id] = live
         self.ctx.links[session.id] = live.link

@@ -86,7 +86,8 @@ class TestLinks:
         second = await env.page(url)
         assert (await second.control("error"))["code"] == "token_used"
         await second.closed()
-        assert "viewer_token_used" in [e["reason"] for e in env.events.of("viewer.refused")]
+        (refused,) = env.events.of("viewer.refused")
+        assert (refused["reason"], refused["session_id"]) == ("viewer_token_used", session.id)
         await first.send("input", data="echo still-$((40+2))\r")
         await until_screen_has(env.runtime, session.id, "still-42")
 
@@ -214,6 +215,17 @@ class TestEndings:
         assert env.runtime.store is not None
         stored = await env.runtime.store.get_session(session.id)
         assert stored.state == "closed"
+
+    async def test_two_fresh_links_race_to_one_session(self, env: ViewerEnv) -> None:
+        """Two links of a new session opened at once: both attach in turn (neither is told
+        the session ended), and the session is connected once."""
+        session = await env.open_session()
+        first, second = await env.link(session), await env.link(session)
+        pages = await asyncio.gather(env.page(first), env.page(second))
+        for page in pages:
+            await page.control("ready")
+        assert len(env.events.of("session.connected")) == 1
+        assert env.runtime.viewers[EU].sessions[session.id].attached is not None
 
     async def test_resume_replaces_the_old_page(self, env: ViewerEnv) -> None:
         """A fresh link attaches a new page to the same shell; the old page is told."""
