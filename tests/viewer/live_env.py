@@ -149,9 +149,11 @@ async def viewer_env(runtime: Runtime) -> AsyncIterator[ViewerEnv]:
         yield ViewerEnv(runtime, http, authority, events)
 
 
-def screen_text(runtime: Runtime, session_id: SessionId, region: Region = EU) -> str:
+def screen_text(
+    runtime: Runtime, session_id: SessionId, region: Region = EU, offset: int = 0
+) -> str:
     """The server's own screen of a live view session, as text (tests only: never sent);
-    empty until the session's page has attached."""
+    empty until the session's page has attached; ``offset`` lines back in the scrollback."""
     live = runtime.viewers[region].sessions.get(session_id)
     if live is None:
         return ""
@@ -160,7 +162,7 @@ def screen_text(runtime: Runtime, session_id: SessionId, region: Region = EU) ->
     cols, rows = view.size
     lines = []
     for y in range(rows):
-        line = screen.view_line(y, 0)
+        line = screen.view_line(y, offset)
         lines.append("".join(line[x].data if x in line else " " for x in range(cols)).rstrip())
     return "\n".join(lines)
 

@@ -18,7 +18,7 @@ from broker.viewer.protocol import HEADER, MAX_PASTE_BYTES, OP_CANVAS
 from broker.viewer.web import HEADERS
 from broker.viewer_tokens import new_token, viewer_link
 from tests.cli.test_walkthrough import cli
-from tests.viewer.live_env import EU, US, ViewerEnv, until, until_screen_has
+from tests.viewer.live_env import EU, US, ViewerEnv, screen_text, until, until_screen_has
 
 pytestmark = pytest.mark.ssh
 
@@ -173,6 +173,24 @@ class TestInput:
         assert env.events.of("viewer.paste") == []
         await page.send("input", data="echo alive-$((1+1))\r")
         await until_screen_has(env.runtime, session.id, "alive-2")
+
+    async def test_wheel_scrolls_the_server_side_scrollback(self, env: ViewerEnv) -> None:
+        """A scroll message moves the region's view back; the page gets new frames only."""
+        session = await env.open_session()
+        page = await env.page(await env.link(session))
+        await page.control("ready")
+        await page.send("input", data="seq -f 'line-%03g' 1 100\r")
+        await until_screen_has(env.runtime, session.id, "line-100")
+        live = env.runtime.viewers[EU].sessions[session.id]
+        page.frames.clear()
+        await page.send("scroll", lines=-30)
+        await until(lambda: live.view.scroll_offset == 30)
+        await page.frame()
+        back = screen_text(env.runtime, session.id, offset=30)
+        assert "line-100" not in back
+        assert "line-05" in back
+        await page.send("scroll", lines=0)
+        await until(lambda: live.view.scroll_offset == 0)
 
     async def test_resize_changes_the_pty(self, env: ViewerEnv) -> None:
         """A resize message changes the target's PTY size (``stty size``)."""
