@@ -161,6 +161,28 @@ class Session:
 
 
 @dataclass(frozen=True, slots=True)
+class Anchor:
+    """A region's sealed chain head, kept outside the writer's folder.
+
+    ``number`` counts a region's anchors from 1 (the single writer of a
+    region's chain writes them in order); ``seq`` and ``hash`` name the last
+    record sealed and ``segment``/``offset`` where its line ends, so a writer
+    finds it without reading the chain. ``final`` marks the anchor a clean
+    stop writes: records after a final anchor were not written by the broker.
+    """
+
+    region: Region
+    number: int
+    seq: int
+    hash: str
+    segment: int
+    line: int
+    offset: int
+    time: str
+    final: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class ViewerToken:
     """A single-use link into a view session, as the store keeps it (digest only).
 

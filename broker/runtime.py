@@ -12,6 +12,8 @@ and is listed under ``refused`` in ``endpoints.json``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import json
 import os
 import sys
@@ -26,13 +28,16 @@ from aiohttp import web
 from broker.api.app import create_app
 from broker.api.auth import JwksVerifier, LocalAuthority, build_verifier
 from broker.audit import Auditor
+from broker.audit.anchor import AuditAnchor, StoreAnchor
 from broker.audit.log import configure_logging
 from broker.aws.assembly import AwsParts
 from broker.ca import CARegistry
 from broker.clock import Clock, SystemClock
 from broker.config import Config
 from broker.demo import DEMO_TARGET_NAME, demo_document
+from broker.errors import BrokerError, ConflictError, NotFoundError
 from broker.events import EventSink
+from broker.gateway.castfile import SUFFIX as CAST_SUFFIX
 from broker.gateway.demo_process import DemoEndpoint, DemoHosts, DemoSpec
 from broker.gateway.egress import OutputFilter
 from broker.gateway.gateway import Gateway
@@ -49,12 +54,14 @@ from broker.records import parse_bundle
 from broker.service.context import Context, GatewayAddress, announce_settings
 from broker.store.base import ImportBundle, Store
 from broker.store.sqlite import SqliteStore
-from broker.typing import OrgId, Region, TargetName
+from broker.typing import OrgId, Region, SessionId, TargetName
 from broker.viewer.web import RegionViewer
 from broker.workers.hub import EventHub
 from broker.workers.supervisor import ApiWorkers
 
 log = structlog.get_logger("broker.runtime")
+KILLED = "broker_killed"
+"""The close reason of a session whose broker was killed while relaying it."""
 
 
 @dataclass(slots=True)
@@ -91,6 +98,8 @@ class Runtime:
         configure_logging(redactor=self.auditor.redactor, stream=sys.stderr)
         self._tasks.append(asyncio.get_running_loop().create_task(self.auditor.flush_every(1.0)))
         self.store = self._open_store()
+        self.auditor.use_anchor(self._anchor())
+        await self._open_trails()
         fresh = not (await self.store.list_staff())
         policy = PolicyConfig.from_mapping(self.config.policy)
         cas = CARegistry(self._key_store(), self.clock)
@@ -112,6 +121,21 @@ class Runtime:
         self.aws = AwsParts.build(self.config, self.clock, self.auditor)
         self.aws.start()
         return self.aws.store
+
+    async def _open_trails(self) -> None:
+        """Open and check every region's trail; one that fails refuses only its own region.
+
+        Its events then raise ``audit_unavailable``: grants there answer 503 and
+        its gateway refuses logins, while the other regions serve (fail closed
+        per region, and said loudly)."""
+        try:
+            await self._auditor().open(list(self.config.regions))
+        except BrokerError as error:
+            log.error("audit trail unavailable at start", code=error.code, reason=str(error))
+
+    def _anchor(self) -> AuditAnchor:
+        """Where each region's sealed audit head is anchored: AWS mode's choice, or the store."""
+        return self.aws.anchor() if self.aws is not None else StoreAnchor(self._store())
 
     def _key_store(self) -> KeyStore:
         """Where region CA keys live: the state folder, or each region's Secrets Manager."""
@@ -154,8 +178,7 @@ class Runtime:
                 continue
             ca = await cas.get(region)
             keys = load_gateway_keys(self.config.state_dir, region)
-            # A killed gateway leaves recordings without their end: mark them.
-            mark_incomplete(self.config.region_dir(region), int(self.clock.now().timestamp()))
+            await self._close_interrupted(region)
             gateway = Gateway(
                 region,
                 self._store(),
@@ -167,6 +190,7 @@ class Runtime:
                 output_filter=lambda _session: OutputFilter(),
                 recorder=self._recorders(region),
                 upstream=self.aws.upstream(keys.client_key) if self.aws else None,
+                audit_ok=functools.partial(self._auditor().writable, region),
             )
             port = await gateway.start(self.config.bind_host)
             self.gateways[region] = gateway
@@ -176,6 +200,21 @@ class Runtime:
             self.ctx.gateways[region] = GatewayAddress(
                 self.config.bind_host, port, keys.host_public(), viewer
             )
+
+    async def _close_interrupted(self, region: Region) -> None:
+        """Mark the recordings a killed gateway left without their end, and close their sessions.
+
+        A recording this folder left open is a session this broker was relaying
+        when it died: nobody relays it now, so it is closed (``broker_killed``)
+        in the store and the trail. One that already ended stays as it is."""
+        now = self.clock.now()
+        for path in mark_incomplete(self.config.region_dir(region), int(now.timestamp())):
+            session_id = SessionId(path.name.removesuffix(CAST_SUFFIX))
+            try:
+                session = await self._store().end_session(session_id, "closed", KILLED, now)
+            except (ConflictError, NotFoundError):
+                continue
+            self.events.emit("session.closed", region=region, **session.ids(), reason=KILLED)
 
     def _recorders(self, region: Region) -> RecorderFactory:
         """The region's spool; in AWS mode each session asks the uploader first."""
@@ -239,15 +278,21 @@ class Runtime:
             await self.aws.stop()
         for task in self._tasks:
             task.cancel()
+        if self.auditor is not None:
+            with contextlib.suppress(BrokerError):  # no final anchor: the next start sees a crash
+                await self.auditor.aclose()
+            self.auditor.close()
         if self.store is not None:
             await self.store.close()
-        if self.auditor is not None:
-            self.auditor.close()
         (self.config.state_dir / "endpoints.json").unlink(missing_ok=True)
 
     def _store(self) -> Store:
         assert self.store is not None
         return self.store
+
+    def _auditor(self) -> Auditor:
+        assert self.auditor is not None
+        return self.auditor
 
 
 def demo_orgs_in(region: Region) -> list[OrgId]:

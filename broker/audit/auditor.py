@@ -6,6 +6,13 @@ with the region's key, stamps UTC time from the clock and appends the record to
 that region's chain, which lives only under ``<state>/regions/<region>/audit/``.
 The region is a parameter, never a field, so no event can name another region
 than the folder it lands in.
+
+With an ``AuditAnchor`` the auditor also anchors each region's sealed head
+outside the state folder (``broker.audit.anchor``): ``open`` checks each
+region's chain against its latest anchor before anything is written, discloses
+an unanchored tail with an ``audit.tail_sealed`` event, and anchors;
+``anchor`` (every second, from ``flush_every``) flushes and anchors every head
+that moved; ``aclose`` closes the writers and writes each region's final anchor.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from broker.audit.anchor import TAIL_EVENT, AuditAnchor, anchor_of, unproven
 from broker.audit.chain import ChainConfig, ChainWriter
 from broker.audit.events import build_fields, check_event_type, format_time
 from broker.audit.keys import FileSecretSource, SecretSource, audit_dir, check_region
@@ -24,7 +32,9 @@ from broker.audit.reader import AuditQuery, Page, query_region
 from broker.audit.redact import Redactor
 from broker.audit.verify import VerifyResult, verify_region
 from broker.clock import Clock
-from broker.errors import UnavailableError
+from broker.errors import BrokerError, UnavailableError
+from broker.models import Anchor
+from broker.typing import Region
 
 
 class Auditor:
@@ -37,6 +47,7 @@ class Auditor:
         *,
         secrets: SecretSource | None = None,
         config: ChainConfig | None = None,
+        anchor: AuditAnchor | None = None,
     ) -> None:
         self._state = Path(state_dir)
         self._clock = clock
@@ -46,6 +57,10 @@ class Auditor:
         """The region-keyed scrubber; share it with logging, API errors and recordings."""
         self._writers: dict[str, ChainWriter] = {}
         self._lock = threading.Lock()
+        self._anchor = anchor
+        self._anchored: dict[str, Anchor] = {}  # the last anchor written (or found) per region
+        self._unchecked: set[str] = set()  # opened, not yet checked against the anchor
+        self._anchoring = asyncio.Lock()  # one anchor pass at a time (numbers are sequential)
 
     @property
     def state_dir(self) -> Path:
@@ -80,12 +95,22 @@ class Auditor:
         for writer in writers:
             writer.close()
 
+    def writable(self, region: str) -> bool:
+        """False once ``region``'s trail has failed (or was closed); True before it opens."""
+        writer = self._writers.get(region)
+        return writer is None or writer.usable
+
     def verify(self, region: str) -> VerifyResult:
-        """Flush ``region`` and verify its whole chain (seal included)."""
+        """Flush ``region`` and verify its whole chain (seal included).
+
+        An anchoring auditor also checks it against the last anchor it wrote or
+        found for the region (in memory, so no I/O beyond the chain)."""
         writer = self._writers.get(region)
         if writer is not None:
             writer.flush()
-        return verify_region(self._state, region, self._secrets)
+        anchored = self._anchor is not None and region not in self._unchecked
+        anchor = self._anchored.get(region) if anchored else None
+        return verify_region(self._state, region, self._secrets, anchor, anchored=anchored)
 
     def query(self, region: str, query: AuditQuery) -> Page:
         """Flush ``region`` and read matching records back."""
@@ -95,12 +120,112 @@ class Auditor:
         return query_region(self._state, region, query)
 
     async def flush_every(self, seconds: float) -> None:
-        """Flush periodically until cancelled, off the event loop (fsync blocks)."""
+        """Flush (and anchor) periodically until cancelled, off the event loop (fsync blocks)."""
         while True:
             await self._clock.sleep(seconds)
-            # A failed region's trail refuses its events, which reports it; keep flushing the rest.
-            with contextlib.suppress(UnavailableError):
-                await asyncio.to_thread(self.flush)
+            # A failed region's trail refuses its events, which reports it; keep flushing the
+            # rest. An anchor that cannot be written leaves an unproven tail, which verify reports.
+            with contextlib.suppress(BrokerError):
+                await self.anchor()
+
+    async def open(self, regions: list[Region]) -> None:
+        """Open each region's chain, check it against its anchor, and anchor it.
+
+        Every region is tried; then the first failure is raised: ``audit_chain_broken``
+        for a chain that was truncated or rewritten, or extended after a clean stop
+        (that region's trail then refuses every event, the others work), or an
+        anchor place that cannot be reached (the check is retried every pass)."""
+        failed: BrokerError | None = None
+        for region in regions:
+            try:
+                await asyncio.to_thread(self._writer, region)
+            except BrokerError as error:
+                failed = failed or error
+        try:
+            await self.anchor()
+        except BrokerError as error:
+            failed = failed or error
+        if failed is not None:
+            raise failed
+
+    async def anchor(self, *, final: bool = False) -> None:
+        """Flush every region and anchor each head that moved; without an anchor, flush.
+
+        Every region is tried; the first failure is raised after."""
+        if self._anchor is None:
+            await asyncio.to_thread(self.flush)
+            return
+        failed: BrokerError | None = None
+        async with self._anchoring:
+            for region, writer in list(self._writers.items()):
+                try:
+                    await self._anchor_region(region, writer, final=final)
+                except BrokerError as error:
+                    failed = failed or error
+        if failed is not None:
+            raise failed
+
+    def use_anchor(self, anchor: AuditAnchor) -> None:
+        """Anchor from now on (the runtime knows the store only after the auditor exists).
+
+        Regions already open are checked against their anchor at the next pass."""
+        self._anchor = anchor
+        with self._lock:
+            self._unchecked.update(self._writers)
+
+    async def aclose(self) -> None:
+        """Close every writer, then write each region's final anchor (a clean stop)."""
+        with self._lock:
+            writers, self._writers = dict(self._writers), {}
+        healthy = {region: writer.usable for region, writer in writers.items()}
+        for region, writer in writers.items():
+            try:
+                await asyncio.to_thread(writer.close)
+            except UnavailableError:
+                healthy[region] = False
+        if self._anchor is None:
+            return
+        async with self._anchoring:
+            for region, writer in writers.items():
+                # Never anchor what was never checked; after a failed write the files may hold
+                # records HEAD does not: no final anchor, so the next start treats it as a crash.
+                if healthy[region] and region not in self._unchecked:
+                    await self._put(region, writer, final=True)
+
+    async def _anchor_region(self, region: str, writer: ChainWriter, *, final: bool) -> None:
+        if region in self._unchecked:
+            await self._check(region, writer)
+        await asyncio.to_thread(writer.flush)
+        last = self._anchored.get(region)
+        if last is None or last.seq != writer.head.seq or last.final != final:
+            await self._put(region, writer, final=final)
+
+    async def _put(self, region: str, writer: ChainWriter, *, final: bool) -> None:
+        assert self._anchor is not None
+        last = self._anchored.get(region)
+        number = 1 if last is None else last.number + 1
+        anchor = anchor_of(writer.head, number, format_time(self._clock.now()), final=final)
+        await self._anchor.put(anchor)
+        self._anchored[region] = anchor
+
+    async def _check(self, region: str, writer: ChainWriter) -> None:
+        """Judge the chain as opened against the latest anchor; disclose an unanchored tail."""
+        assert self._anchor is not None
+        latest = await self._anchor.latest(Region(region))
+        try:
+            tail = unproven(audit_dir(self._state, region), writer.opened, latest)
+        except ValueError as why:
+            writer.fail()
+            raise UnavailableError(
+                "audit_chain_broken", f"audit chain contradicts its anchor ({why})", region=region
+            ) from None
+        self._unchecked.discard(region)
+        if latest is not None:
+            self._anchored[region] = latest
+        if tail:
+            after = 0 if latest is None else latest.seq
+            reason = "unanchored" if latest is None else "crash"
+            self.emit(TAIL_EVENT, region=region, records=tail, after_seq=after, reason=reason)
 
     def _writer(self, region: str) -> ChainWriter:
         writer = self._writers.get(region)
@@ -114,6 +239,8 @@ class Auditor:
                         self._secrets.secret(checked), self._config,
                     )  # fmt: skip
                     self._writers[region] = writer
+                    if self._anchor is not None:
+                        self._unchecked.add(region)
         return writer
 
     def __enter__(self) -> Auditor:

@@ -94,6 +94,8 @@ class ChainWriter:
         self._usable = True
         self._dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._head = recover(self._dir, region, secret, sync=self._sync)
+        self.opened = self._head
+        """The head as this writer found (and sealed) it: what the anchor check judges."""
         self._seq, self._hash = self._head.seq, self._head.hash
         self._segment, self._lines, self._bytes = (
             self._head.segment,
@@ -105,6 +107,17 @@ class ChainWriter:
     def head(self) -> Head:
         """The last durable record."""
         return self._head
+
+    @property
+    def usable(self) -> bool:
+        """False once closed or failed."""
+        with self._lock:
+            return self._usable
+
+    def fail(self) -> None:
+        """Refuse every later append and flush (the chain contradicts its anchor)."""
+        with self._lock:
+            self._usable = False
 
     def append(self, time: str, event: str, fields: Mapping[str, Any]) -> dict[str, Any]:
         """Chain one record; returns it as stored, with ``seq``, ``prev`` and ``hash``."""

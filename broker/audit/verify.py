@@ -5,16 +5,24 @@ previous record's hash (across segments, from the region's genesis), belong to
 the region and be a known event. Segments must be numbered without gaps and
 none but the last may be empty. The sealed ``HEAD`` must match the chain: a
 chain shorter than ``HEAD`` was truncated, a record at ``HEAD``'s position with
-another hash was rewritten. Records after ``HEAD`` and one torn last line are a
-crash's unsealed tail (the writer recovers them on open), not tampering.
+another hash was rewritten. One torn last line is a crash's residue.
+
+``HEAD``'s seal key lives beside the chain, so the seal stops only someone who
+cannot read that folder. Given the region's latest anchor (``anchored=True``;
+``broker.audit.anchor``), the same checks run against it, which that someone
+cannot forge: the anchored record must be there with the anchored hash, the
+chain must reach it, and nothing may follow a final anchor. Records after the
+latest anchor are reported as ``unproven_records`` (an unsealed tail), and
+each ``audit.tail_sealed`` event a restart chained is listed in ``tail_seals``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from broker.audit.anchor import TAIL_EVENT
 from broker.audit.keys import SecretSource, audit_dir, check_region
 from broker.audit.segments import (
     HEAD_NAME,
@@ -26,6 +34,7 @@ from broker.audit.segments import (
     read_head,
     segment_name,
 )
+from broker.models import Anchor
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +60,11 @@ class VerifyResult:
     sealed: bool = False
     unsealed_records: int = 0
     torn_tail: bool = False
+    anchored_seq: int | None = None
+    """The latest anchor's seq; None when not checked or the region has no anchor."""
+    unproven_records: int = 0
+    tail_seals: tuple[tuple[int, int], ...] = ()
+    """``(after_seq, records)`` of each tail a restart sealed after a crash."""
 
     @property
     def ok(self) -> bool:
@@ -67,6 +81,8 @@ class VerifyResult:
             "region": self.region, "ok": self.ok, "records": self.records,
             "last_hash": self.last_hash, "sealed": self.sealed,
             "unsealed_records": self.unsealed_records, "torn_tail": self.torn_tail,
+            "anchored_seq": self.anchored_seq, "unproven_records": self.unproven_records,
+            "tail_seals": [{"after_seq": a, "records": n} for a, n in self.tail_seals],
             "problem": problem,
         }  # fmt: skip
 
@@ -88,27 +104,50 @@ class _Walk:
     segment: int = 0
     line: int = 0
     torn_at: Problem | None = None
+    anchor: Anchor | None = None
+    tail_seals: list[tuple[int, int]] = field(default_factory=list)
 
 
-def verify_region(state_dir: Path, region: str, secrets: SecretSource | None) -> VerifyResult:
+def verify_region(
+    state_dir: Path,
+    region: str,
+    secrets: SecretSource | None,
+    anchor: Anchor | None = None,
+    *,
+    anchored: bool = False,
+) -> VerifyResult:
     """Verify ``<state>/regions/<region>/audit``; the seal is checked when ``secrets`` is given."""
     secret = None if secrets is None else secrets.secret(check_region(region))
-    return verify_directory(audit_dir(state_dir, region), region, secret)
+    return verify_directory(audit_dir(state_dir, region), region, secret, anchor, anchored=anchored)
 
 
-def verify_directory(directory: Path, region: str, secret: bytes | None) -> VerifyResult:
-    """Verify one chain directory (``secret``: check HEAD's seal; ``None``: skip it)."""
-    walk = _Walk(0, genesis(region))
+def verify_directory(
+    directory: Path,
+    region: str,
+    secret: bytes | None,
+    anchor: Anchor | None = None,
+    *,
+    anchored: bool = False,
+) -> VerifyResult:
+    """Verify one chain directory (``secret``: check HEAD's seal; ``None``: skip it).
+
+    With ``anchored``, ``anchor`` is the region's latest anchor (None: it has none,
+    so every record is unproven)."""
+    walk = _Walk(0, genesis(region), anchor=anchor)
     head: Head | None = None
     try:
         head = _head(directory, region, secret)
         _scan(directory, region, walk, head)
         _check_end(walk, head)
+        _check_anchor_end(walk)
     except _Bad as bad:
         return VerifyResult(region, walk.seq, walk.hash, bad.problem, secret is not None)
-    unsealed = walk.seq - (head.seq if head is not None else 0)
-    torn = walk.torn_at is not None
-    return VerifyResult(region, walk.seq, walk.hash, None, secret is not None, unsealed, torn)
+    return VerifyResult(
+        region, walk.seq, walk.hash, None, secret is not None,
+        walk.seq - (head.seq if head is not None else 0), walk.torn_at is not None,
+        anchor.seq if anchor else None,
+        walk.seq - (anchor.seq if anchor else 0) if anchored else 0, tuple(walk.tail_seals),
+    )  # fmt: skip
 
 
 def _head(directory: Path, region: str, secret: bytes | None) -> Head | None:
@@ -152,6 +191,14 @@ def _scan_lines(stream: BinaryIO, name: str, region: str, walk: _Walk, head: Hea
         walk.seq, walk.hash, walk.line = walk.seq + 1, record["hash"], walk.line + 1
         if head is not None and walk.seq == head.seq:
             _check_at_head(walk, head, name)
+        if (
+            walk.anchor is not None
+            and walk.seq == walk.anchor.seq
+            and walk.hash != walk.anchor.hash
+        ):
+            raise _Bad(Problem(name, walk.line, "record differs from its anchor: rewritten"))
+        if record["event"] == TAIL_EVENT:
+            walk.tail_seals.append((int(record.get("after_seq", 0)), int(record.get("records", 0))))
 
 
 def _check_at_head(walk: _Walk, head: Head, name: str) -> None:
@@ -174,3 +221,16 @@ def _check_end(walk: _Walk, head: Head | None) -> None:
         where = (segment_name(max(walk.segment, 1)), walk.line + 1)
     reason = f"truncated: records {walk.seq + 1} to {head.seq} are missing"
     raise _Bad(Problem(*where, reason))
+
+
+def _check_anchor_end(walk: _Walk) -> None:
+    anchor = walk.anchor
+    if anchor is None:
+        return
+    where = segment_name(max(walk.segment, 1))
+    if walk.seq < anchor.seq:
+        reason = f"truncated: records {walk.seq + 1} to {anchor.seq} are anchored but missing"
+        raise _Bad(Problem(where, walk.line + 1, reason))
+    if anchor.final and walk.seq > anchor.seq:
+        reason = f"{walk.seq - anchor.seq} records follow the final anchor of a clean stop"
+        raise _Bad(Problem(where, walk.line, reason))

@@ -25,6 +25,8 @@ from typing import Any
 import asyncssh
 
 from broker.audit import Auditor
+from broker.audit.anchor import AuditAnchor, StoreAnchor
+from broker.aws.anchor import KmsLogsAnchor, RoutedAnchor
 from broker.aws.audit_mirror import AuditMirror
 from broker.aws.clients import ClientFactory
 from broker.aws.cloudwatch import CloudWatchSink
@@ -33,7 +35,7 @@ from broker.aws.secrets import RegionalSecrets
 from broker.aws.settings import AwsSettings
 from broker.aws.targets import Ec2Targets
 from broker.aws.upstream import Ec2Upstream
-from broker.clock import Clock
+from broker.clock import Clock, SystemClock
 from broker.config import Config, aws_settings
 from broker.errors import RegionMismatch, UnavailableError
 from broker.gateway.hooks import Recorder, RecorderFactory
@@ -73,6 +75,7 @@ class AwsParts:
     events: AuditMirror
     uploaders: dict[Region, RecordingUploader] = field(default_factory=dict)
     refused: dict[Region, str] = field(default_factory=dict)
+    clock: Clock = field(default_factory=SystemClock)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -91,6 +94,7 @@ class AwsParts:
             RegionalSecrets(clients, settings.regions),
             cloudwatch,
             AuditMirror(auditor, cloudwatch, frozenset(groups)),
+            clock=clock,
         )
 
     def start(self) -> None:
@@ -119,6 +123,10 @@ class AwsParts:
         self._spawn(uploader.run(self._stop))
         return True
 
+    def anchor(self) -> AuditAnchor:
+        """Where each region's sealed audit head is anchored (``audit_anchor``)."""
+        return audit_anchor(self.settings, self.clients, self.store, self.clock)
+
     def upstream(self, client_key: asyncssh.SSHKey) -> UpstreamResolver:
         """EC2 lookup + Instance Connect, or the inventory (``aws.targets``)."""
         if self.settings.targets == "inventory":
@@ -141,6 +149,21 @@ class AwsParts:
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         self._tasks.append(asyncio.get_running_loop().create_task(work))
+
+
+def audit_anchor(
+    settings: AwsSettings, clients: ClientFactory, store: DynamoStore, clock: Clock
+) -> AuditAnchor:
+    """KMS-signed anchors in CloudWatch Logs for each region with an ``anchor_key_id``.
+
+    Every other region's anchors (no key, or a region with events but no AWS
+    settings) go to the DynamoDB store: outside the state folder all the same."""
+    keyed = {r: (s.anchor_key_id, s.log_group) for r, s in settings.regions.items()}
+    where = {r: (key, group) for r, (key, group) in keyed.items() if key is not None}
+    if not where:
+        return StoreAnchor(store)
+    signed = KmsLogsAnchor(clients, where, clock=clock)
+    return RoutedAnchor(signed, frozenset(where), StoreAnchor(store))
 
 
 def _stream_name() -> str:

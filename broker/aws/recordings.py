@@ -157,6 +157,11 @@ class RecordingUploader:
         self._mismatch = False
 
     @property
+    def failures(self) -> int:
+        """Upload passes failed in a row (0 after one succeeds): how long S3 has been away."""
+        return self._failures
+
+    @property
     def _s3(self) -> Any:
         return self._clients.client("s3", self.region)
 

@@ -27,7 +27,10 @@ _KMS = re.compile(
 _TABLE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
 _LOG_GROUP = re.compile(r"^[A-Za-z0-9_./#-]{1,512}$")
 _PREFIX = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,256}$")
-_REGION_FIELDS = ("bucket", "kms_key_id", "table", "log_group", "secret_prefix", "endpoint_url")
+_REGION_FIELDS = (
+    "bucket", "kms_key_id", "table", "log_group", "secret_prefix", "endpoint_url",
+    "anchor_key_id",
+)  # fmt: skip
 _TOP_FIELDS = (
     "regions", "store_region", "store_table", "store_endpoint_url", "recordings", "targets",
 )  # fmt: skip
@@ -64,6 +67,9 @@ class AwsRegionSettings:
     log_group: str
     secret_prefix: str = "broker"  # noqa: S105 - a name prefix, not a secret
     endpoint_url: str | None = None
+    anchor_key_id: str | None = None
+    """The region's asymmetric KMS signing key (ECC_NIST_P256) for audit anchors;
+    without it the region's anchors go to the store (``broker.audit.anchor``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +211,9 @@ def _region_settings(name: str, data: object) -> AwsRegionSettings:
         log_group=_match(data, "log_group", _LOG_GROUP, path),
         secret_prefix=_match({"secret_prefix": "broker", **data}, "secret_prefix", _PREFIX, path),
         endpoint_url=None if endpoint is None else _endpoint(endpoint, f"{path}.endpoint_url"),
+        anchor_key_id=_match(data, "anchor_key_id", _KMS, path)
+        if "anchor_key_id" in data
+        else None,
     )
 
 

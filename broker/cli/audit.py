@@ -1,7 +1,12 @@
 """``broker audit verify|show``: check and read the per-region audit trails.
 
-``verify`` exits 0 when every chain checked is intact, else 1, naming the first
-bad record of each broken region (segment file, line, reason). ``show`` prints
+``verify`` exits 0 when every chain checked is intact and proven by its
+anchor, else 1, naming the first bad record of each broken region (segment
+file, line, reason). Anchors are read from the store (``<state>/broker.db``),
+or, with ``--config`` of an AWS-mode broker, where that config keeps them.
+Records after a region's latest anchor are an UNSEALED TAIL: unproven, counted,
+and exit 1 unless ``--accept-unsealed`` (a running broker's last second, or a
+crashed one's; a restart discloses and anchors it). ``show`` prints
 records matching the filters, oldest first: one readable line each, or JSON
 Lines with ``--json``. Without ``--region`` both cover every region found under
 ``<state>/regions``. The state directory is ``--state``, else ``$BROKER_STATE``,
@@ -11,6 +16,7 @@ else ``./var``. Times without an offset are taken as UTC.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 from datetime import UTC, datetime
@@ -21,7 +27,9 @@ from broker.audit.events import EVENT_TYPES
 from broker.audit.keys import FileSecretSource, check_region
 from broker.audit.reader import AuditQuery, query_region
 from broker.audit.verify import VerifyResult, verify_region
+from broker.cli.anchors import open_anchor
 from broker.errors import InputError
+from broker.typing import Region
 
 
 def register(subparsers: Any) -> None:
@@ -30,6 +38,11 @@ def register(subparsers: Any) -> None:
     commands = audit.add_subparsers(dest="audit_command", metavar="COMMAND", required=True)
     verify = commands.add_parser("verify", help="check the hash chains; exit 1 if broken")
     _common(verify)
+    verify.add_argument(
+        "--accept-unsealed", action="store_true",
+        help="exit 0 even when records follow the last anchor (they are still reported)",
+    )  # fmt: skip
+    verify.add_argument("--config", type=Path, help="the broker's config (AWS mode anchors)")
     verify.set_defaults(handler=run_verify)
     show = commands.add_parser("show", help="print audit records matching filters")
     _common(show)
@@ -64,22 +77,45 @@ def regions(state: Path, region: str | None) -> list[str]:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    """Handler: verify each region's chain; 0 if all intact, else 1."""
+    """Handler: verify each region's chain against its anchor; 0 if all intact and proven."""
     state = state_dir(args)
-    secrets = FileSecretSource(state, create=False)
-    results = [verify_region(state, region, secrets) for region in regions(state, args.region)]
+    results = asyncio.run(_verify_all(state, args))
     for result in results:
         print(json.dumps(result.to_dict()) if args.json else _describe(result))
     if not results and not args.json:
         print(f"no audit trails under {state / 'regions'}")
-    return 0 if all(result.ok for result in results) else 1
+    proven = args.accept_unsealed or all(r.unproven_records == 0 for r in results)
+    return 0 if proven and all(result.ok for result in results) else 1
+
+
+async def _verify_all(state: Path, args: argparse.Namespace) -> list[VerifyResult]:
+    secrets = FileSecretSource(state, create=False)
+    found = []
+    async with open_anchor(state, args.config) as anchor:
+        for region in regions(state, args.region):
+            latest = None if anchor is None else await anchor.latest(Region(region))
+            found.append(verify_region(state, region, secrets, latest, anchored=True))
+    return found
 
 
 def _describe(result: VerifyResult) -> str:
-    if result.problem is None:
-        extra = f", {result.unsealed_records} unsealed" if result.unsealed_records else ""
-        return f"{result.region}: ok ({result.records} records{extra})"
-    return f"{result.region}: BROKEN at {result.problem}"
+    if result.problem is not None:
+        return f"{result.region}: BROKEN at {result.problem}"
+    seals = "".join(
+        f"; {n} records after seq {after} sealed at a restart after a crash"
+        for after, n in result.tail_seals
+    )
+    if result.unproven_records:
+        where = (
+            "with no anchor at all"
+            if result.anchored_seq is None
+            else f"after the last anchor (seq {result.anchored_seq})"
+        )
+        return (
+            f"{result.region}: UNSEALED TAIL: {result.unproven_records} records {where}"
+            f" are unproven ({result.records} records{seals})"
+        )
+    return f"{result.region}: ok ({result.records} records{seals})"
 
 
 def run_show(args: argparse.Namespace) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +39,8 @@ class GatewayContext:
     upstream: UpstreamResolver
     filters: FilterFactory
     recorders: RecorderFactory
+    audit_ok: Callable[[], bool] = lambda: True
+    """False once the region's audit trail cannot be written: no new logins, live ones cut."""
     links: dict[SessionId, LiveLink] = field(default_factory=dict)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     connections: set[asyncssh.SSHServerConnection] = field(default_factory=set)

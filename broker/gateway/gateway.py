@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 
 import asyncssh
 
@@ -40,6 +41,7 @@ class Gateway:
         output_filter: FilterFactory = identity_filter,
         recorder: RecorderFactory = null_recorder,
         upstream: UpstreamResolver | None = None,
+        audit_ok: Callable[[], bool] = lambda: True,
     ) -> None:
         ca_public = openssh_public(ca_public_key)
         self.keys = keys
@@ -55,6 +57,7 @@ class Gateway:
             upstream=upstream or InventoryUpstream(store, keys.client_key),
             filters=output_filter,
             recorders=recorder,
+            audit_ok=audit_ok,
         )
         self._watching = WatcherThread(self.ctx)
         self.watcher = self._watching.watcher

@@ -38,6 +38,7 @@ WHY: dict[str, str] = {
     "target_unreachable": "the target host cannot be reached",
     "target_refused": "the target host refused the gateway",
     "recording_unavailable": "the session cannot be recorded",
+    "audit_unavailable": "the session cannot be audited",
     "malformed_request": "the client sent a malformed request",
 }
 """Reason code -> the line the engineer sees. Codes are what events record."""
@@ -117,7 +118,10 @@ class Link(Generic[E]):
         self.source_ip = source_ip
         self.serial = serial
         self.started = ctx.clock.now()
-        self.last_activity = self.started
+        # Deadlines on the monotonic clock too: a wall clock stepped back stretches neither.
+        self.last_activity = ctx.clock.monotonic()
+        remaining = (session.valid_before - self.started).total_seconds()
+        self.expires_monotonic = self.last_activity + max(remaining, 0.0)
         self.bytes_in = 0
         self.bytes_out = 0
         self.reason: str | None = None
@@ -140,17 +144,23 @@ class Link(Generic[E]):
     def touch_in(self, count: int) -> None:
         """The engineer sent ``count`` bytes."""
         self.bytes_in += count
-        self.last_activity = self.ctx.clock.now()
+        self.last_activity = self.ctx.clock.monotonic()
 
     def touch_out(self, count: int) -> None:
         """``count`` bytes went to the engineer."""
         self.bytes_out += count
         if self.attached:
-            self.last_activity = self.ctx.clock.now()
+            self.last_activity = self.ctx.clock.monotonic()
 
-    def idle_since(self, now: datetime) -> float:
-        """Seconds without traffic in either direction."""
-        return (now - self.last_activity).total_seconds()
+    def idle_for(self) -> float:
+        """Seconds without traffic in either direction (monotonic: clock steps do not count)."""
+        return self.ctx.clock.monotonic() - self.last_activity
+
+    def expired(self, now: datetime) -> bool:
+        """Past ``valid_before`` by the wall clock, or by the time that really passed."""
+        return now >= self.session.valid_before or (
+            self.ctx.clock.monotonic() >= self.expires_monotonic
+        )
 
     def sever(self, reason: str) -> None:
         """Stop relaying at once, for ``reason``: the relay drops data both ways.

@@ -93,8 +93,12 @@ class LiveLink(Protocol):
         """Set once cut from the watcher's thread."""
         ...
 
-    def idle_since(self, now: datetime) -> float:
-        """Seconds without activity."""
+    def idle_for(self) -> float:
+        """Seconds without activity (monotonic)."""
+        ...
+
+    def expired(self, now: datetime) -> bool:
+        """Past its session's end, by the wall clock or the time that really passed."""
         ...
 
     def sever(self, reason: str) -> None:

@@ -111,6 +111,8 @@ class GatewayServer(asyncssh.SSHServer):
         info = parse_certificate(blob)
         now = self.ctx.clock.now()
         reason = check_certificate(info, login, self.ctx.ca_public, now)
+        if reason is None and not self.ctx.audit_ok():
+            reason = "audit_unavailable"
         if reason is None and info is not None:
             reason = await self._check_session(login, info)
         if reason is not None:

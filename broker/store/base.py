@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 
-from broker.models import Consent, Org, Session, Staff, Target, Ticket, ViewerToken
+from broker.models import Anchor, Consent, Org, Session, Staff, Target, Ticket, ViewerToken
 from broker.typing import (
     ConsentId,
     OrgId,
@@ -275,6 +275,16 @@ class Store(Protocol):
         gateways poll this to learn of revocations with a bounded delay. New
         and connected sessions are not returned: a gateway has nothing to
         cut for them."""
+        ...
+
+    async def add_anchor(self, anchor: Anchor) -> None:
+        """Append one audit anchor (``broker.audit.anchor``); rows are never changed.
+
+        ``ConflictError`` if the region already has an anchor with that number."""
+        ...
+
+    async def latest_anchor(self, region: Region) -> Anchor | None:
+        """The anchor of ``region`` with the highest number, or None."""
         ...
 
     # -- viewer links ---------------------------------------------------

@@ -21,7 +21,8 @@ from typing import Any, TypeVar
 from broker.aws.clients import ClientFactory
 from broker.clock import Clock, SystemClock
 from broker.errors import UnavailableError
-from broker.models import Consent, Org, Session, Staff, Target, Ticket, ViewerToken
+from broker.models import Anchor, Consent, Org, Session, Staff, Target, Ticket, ViewerToken
+from broker.store import anchors
 from broker.store import dynamodb_reference as reference
 from broker.store import dynamodb_sessions as sessions
 from broker.store.base import (
@@ -205,6 +206,14 @@ class DynamoStore:
     async def ended_sessions(self, region: Region, since: int) -> tuple[int, list[Session]]:
         """Sessions of ``region`` that ended (revoked, closed, expired) after revision ``since``."""
         return await self._run(sessions.ended_sessions, region, since)
+
+    async def add_anchor(self, anchor: Anchor) -> None:
+        """Append one audit anchor; ``ConflictError`` if its number is taken."""
+        await self._run(anchors.dynamo_add, anchor)
+
+    async def latest_anchor(self, region: Region) -> Anchor | None:
+        """The anchor of ``region`` with the highest number, or None."""
+        return await self._run(anchors.dynamo_latest, region)
 
     # -- viewer links ---------------------------------------------------
     async def add_viewer_token(self, token: ViewerToken) -> None:

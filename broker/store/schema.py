@@ -11,8 +11,10 @@ import sqlite3
 
 from broker.errors import UnavailableError
 
-SCHEMA_VERSION = 5
-"""Version 5 added ``viewer_tokens`` (in ``DDL``, made on any older file)."""
+SCHEMA_VERSION = 6
+"""5 added the append-only ``audit_anchors`` table (``ANCHORS_DDL``, part of ``DDL``,
+whose statements all run again, harmlessly, on every older file); 6 added
+``viewer_tokens`` (in ``DDL`` too)."""
 SESSIONS_LOST_FOREIGN_KEYS = 3
 """The schema version whose sessions table declares no foreign keys (``SESSIONS_TABLE``)."""
 BUSY_TIMEOUT_SECONDS = 5.0
@@ -66,6 +68,27 @@ target and the consent exist, and more (open, active, unrevoked), in the
 same transaction; no statement changes those columns later, and records are
 never deleted. Declared keys checked the same rows a second time: about a
 third of an insert's cost, measured with the write lock held."""
+
+ANCHORS_DDL = (
+    """CREATE TABLE IF NOT EXISTS audit_anchors (
+        region TEXT NOT NULL,
+        number INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        hash TEXT NOT NULL,
+        segment INTEGER NOT NULL,
+        line INTEGER NOT NULL,
+        offset INTEGER NOT NULL,
+        time TEXT NOT NULL,
+        final INTEGER NOT NULL,
+        PRIMARY KEY (region, number)
+    ) WITHOUT ROWID""",
+    *(
+        f"""CREATE TRIGGER IF NOT EXISTS audit_anchors_no_{op.lower()} BEFORE {op}
+        ON audit_anchors BEGIN SELECT RAISE(ABORT, 'audit anchors are append-only'); END"""
+        for op in ("UPDATE", "DELETE")
+    ),
+)
+"""The anchors table; rows are only ever inserted."""
 
 DDL = (
     """CREATE TABLE IF NOT EXISTS orgs (
@@ -133,6 +156,7 @@ DDL = (
     "INSERT OR IGNORE INTO counters (name, value) VALUES ('session_rev', 0)",
     "INSERT OR IGNORE INTO counters (name, value) VALUES ('world_rev', 0)",
     *WORLD_TRIGGERS,
+    *ANCHORS_DDL,
 )
 
 

@@ -27,7 +27,8 @@ from typing import Concatenate, ParamSpec, TypeVar
 
 from broker.clock import Clock, SystemClock
 from broker.errors import ConflictError, UnavailableError
-from broker.models import Consent, Org, Session, Staff, Target, Ticket, ViewerToken
+from broker.models import Anchor, Consent, Org, Session, Staff, Target, Ticket, ViewerToken
+from broker.store import anchors
 from broker.store import sqlite_consents as consents
 from broker.store import sqlite_create as creating
 from broker.store import sqlite_import as importer
@@ -311,6 +312,14 @@ class SqliteStore:
     async def ended_sessions(self, region: Region, since: int) -> tuple[int, list[Session]]:
         """Sessions of ``region`` that ended (revoked, closed, expired) after revision ``since``."""
         return await self._call(sessions.ended_sessions, region, since)
+
+    async def add_anchor(self, anchor: Anchor) -> None:
+        """Append one audit anchor; ``ConflictError`` if its number is taken."""
+        await self._call_write(anchors.sqlite_add, anchor)
+
+    async def latest_anchor(self, region: Region) -> Anchor | None:
+        """The anchor of ``region`` with the highest number, or None."""
+        return await self._call(anchors.sqlite_latest, region)
 
     # -- viewer links ---------------------------------------------------
     async def add_viewer_token(self, token: ViewerToken) -> None:

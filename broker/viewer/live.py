@@ -40,6 +40,7 @@ PAGE_END: dict[str, str] = {
     "target_refused": "target_unreachable",
     "gateway_stopping": "shutdown",
     "store_unavailable": "unavailable",
+    "audit_unavailable": "unavailable",
     "recording_unavailable": "recording",
     "replaced": "replaced",
 }
@@ -92,7 +93,7 @@ class ViewerSession:
         if old is not None:
             await old.end("replaced")
         self.link.attached = True
-        self.link.last_activity = self.ctx.clock.now()
+        self.link.last_activity = self.ctx.clock.monotonic()
         self.view.repaint()
         await page.show(self.view)
 
@@ -101,7 +102,7 @@ class ViewerSession:
         if self.attached is page:
             self.attached = None
             self.link.attached = False
-            self.link.last_activity = self.ctx.clock.now()
+            self.link.last_activity = self.ctx.clock.monotonic()
 
     # -- input from the page -------------------------------------------------
     def keys(self, data: bytes) -> None:

@@ -23,7 +23,13 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from broker.errors import BrokerError, ConflictError, ForbiddenError, InputError
+from broker.errors import (
+    BrokerError,
+    ConflictError,
+    ForbiddenError,
+    InputError,
+    UnavailableError,
+)
 from broker.gateway.context import GatewayContext, log
 from broker.models import Session
 from broker.typing import SessionId
@@ -60,6 +66,7 @@ PAGE_REFUSAL = {
     "viewer_token_region": "wrong_region",
     "session_not_live": "session_ended",
     "viewer_no_token": "token_invalid",
+    "audit_unavailable": "unavailable",
 }
 """Store and check codes -> the page's ``error`` codes (viewer.js words them)."""
 FRAGMENT_KEY = "t="
@@ -165,6 +172,8 @@ class RegionViewer:
 
     async def _claim(self, token: str, source_ip: str) -> ViewerSession:
         """Claim the token here; the session's live viewer, started on first use."""
+        if not self.ctx.audit_ok():  # nothing done in the session could be audited: fail closed
+            raise UnavailableError("audit_unavailable", "the region's audit trail is unwritable")
         now = self.ctx.clock.now()
         claimed = await self.ctx.store.claim_viewer_token(token_digest(token), self.ctx.region, now)
         session_id = claimed.session_id

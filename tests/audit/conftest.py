@@ -7,7 +7,9 @@ from datetime import UTC, datetime
 import pytest
 
 from broker.audit import Auditor, ChainConfig
+from broker.audit.anchor import StoreAnchor
 from broker.clock import FakeClock
+from broker.store.sqlite import SqliteStore
 
 REGION = "eu-central-1"
 
@@ -27,14 +29,23 @@ def make_auditor(state, clock):
     """Build auditors on the shared state dir; all are closed at the end."""
     made = []
 
-    def make(**config):
-        auditor = Auditor(state, clock, config=ChainConfig(**config))
+    def make(anchor=None, **config):
+        auditor = Auditor(state, clock, config=ChainConfig(**config), anchor=anchor)
         made.append(auditor)
         return auditor
 
     yield make
     for auditor in made:
         auditor.close()
+
+
+@pytest.fixture
+async def anchors(state):
+    """Anchors in the state folder's store file, where ``broker audit verify`` reads them."""
+    state.mkdir(parents=True, exist_ok=True)
+    store = SqliteStore(state / "broker.db")
+    yield StoreAnchor(store)
+    await store.close()
 
 
 def fill(auditor, count, region=REGION):

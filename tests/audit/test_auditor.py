@@ -132,3 +132,27 @@ class TestEmit:
         with contextlib.suppress(asyncio.CancelledError):
             await task
         assert len(all_lines(state)) == 1
+
+
+class TestClockJumps:
+    """The chain is ordered by ``seq``; times that step back break nothing."""
+
+    async def test_a_backward_step_keeps_the_chain_valid_and_readable(
+        self, make_auditor, clock, anchors
+    ):
+        """Records stamped earlier than their predecessors verify, anchor and read back."""
+        auditor = make_auditor(anchors)
+        await auditor.open([Region(REGION)])
+        auditor.emit("session.denied", region=REGION, ticket_id="T-1", reasons=["a"])
+        clock.jump(-3600)
+        auditor.emit("session.denied", region=REGION, ticket_id="T-2", reasons=["b"])
+        clock.jump(7200)
+        auditor.emit("session.denied", region=REGION, ticket_id="T-3", reasons=["c"])
+        await auditor.anchor()
+        records = auditor.query(REGION, AuditQuery()).records
+        assert [r["ticket_id"] for r in records] == ["T-1", "T-2", "T-3"]
+        assert records[1]["time"] < records[0]["time"] < records[2]["time"]
+        result = auditor.verify(REGION)
+        assert result.ok
+        assert result.records == 3
+        assert (await anchors.latest(Region(REGION))).seq == 3

@@ -14,15 +14,16 @@ from tests.audit.conftest import REGION, fill
 
 
 @pytest.fixture
-def trail(make_auditor, clock, state):
-    """Two regions with a few events each."""
-    auditor = make_auditor(batch_size=3, max_segment_records=5)
+async def trail(make_auditor, clock, state, anchors):
+    """Two regions with a few events each, anchored, stopped cleanly."""
+    auditor = make_auditor(anchors, batch_size=3, max_segment_records=5)
+    await auditor.open([REGION, "us-east-1"])
     fill(auditor, 8)
     clock.advance(3600)
     auditor.emit("session.denied", region="us-east-1", ticket_id="T-1", reasons=["country"])
     clock.advance(60)
     auditor.emit("session.closed", region=REGION, session_id="s-3", reason="expired")
-    auditor.close()
+    await auditor.aclose()
     return state
 
 

@@ -6,6 +6,7 @@ Fake credentials come from the environment; nothing here can reach real AWS
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import Iterator
 
@@ -27,6 +28,22 @@ FAKE_ENV = {
     "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
     "AWS_EC2_METADATA_DISABLED": "true",
 }
+
+
+@contextlib.contextmanager
+def fake_aws() -> Iterator[MotoServer]:
+    """A moto server, with fake credentials in the environment, for the block.
+
+    For modules outside this package, whose fixtures these are not."""
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in FAKE_ENV.items():
+            patch.setenv(key, value)
+        server = MotoServer()
+        server.start()
+        try:
+            yield server
+        finally:
+            server.stop()
 
 
 def unique(prefix: str) -> str:

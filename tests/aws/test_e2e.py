@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,8 @@ from typing import Any
 import pytest
 
 from broker.api.auth import LocalAuthority
+from broker.audit import AuditQuery
+from broker.audit.anchor import TAIL_EVENT
 from broker.aws.clients import ClientFactory
 from broker.ca import CA_KEY_NAME
 from broker.clock import SystemClock
@@ -60,11 +62,17 @@ def moto_control() -> Iterator[MotoServer]:
 
 
 def region_resources(setup: ClientFactory, region: Region, **overrides: str) -> dict[str, str]:
-    """A bucket (in ``region`` unless overridden), a KMS key and a log group there."""
+    """A bucket (in ``region`` unless overridden), KMS keys and a log group there."""
     bucket, key = make_bucket(setup, overrides.get("bucket_region", region))
     group = unique("/broker/audit")
     setup.client("logs", region).create_log_group(logGroupName=group)
-    return {"bucket": bucket, "kms_key_id": key, "table": "unused", "log_group": group}
+    anchor_key = setup.client("kms", region).create_key(
+        KeyUsage="SIGN_VERIFY", KeySpec="ECC_NIST_P256"
+    )["KeyMetadata"]["Arn"]
+    return {
+        "bucket": bucket, "kms_key_id": key, "table": "unused", "log_group": group,
+        "anchor_key_id": anchor_key,
+    }  # fmt: skip
 
 
 def write_config(world: World, table: str) -> None:
@@ -225,3 +233,48 @@ class TestAwsModeEndToEnd:
         finally:
             await runtime.stop()
         assert "recordings.region_mismatch" in log_messages(world, US)
+
+
+async def eventually(condition: Callable[[], bool]) -> bool:
+    """Poll ``condition`` (0.1 s apart, ``WAIT_STEPS`` times): a bound, not a timing claim."""
+    for _ in range(WAIT_STEPS):
+        if condition():
+            return True
+        await asyncio.sleep(0.1)
+    return False
+
+
+class TestRegionalOutage:
+    """eu-central-1's S3, CloudWatch Logs and KMS down (its moto server stopped), then back."""
+
+    async def test_nothing_is_lost(self, world: World, capsys: pytest.CaptureFixture[str]) -> None:
+        """The recording waits in the spool and the events in memory; both arrive after."""
+        runtime = Runtime(load_config(world.config_path))
+        await runtime.start()
+        assert runtime.aws is not None
+        try:
+            world.servers[EU].stop()
+            session_id = await open_and_run(world, capsys, "T-1001", "eng-de-1")
+            failing = runtime.aws.uploaders[EU]
+            # The uploader retries with backoff (0.1 s to 0.5 s here, a minute by default):
+            # many failed passes stand for minutes of outage.
+            assert await eventually(lambda: failing.failures >= 5)
+            status, out, _ = await cli(capsys, "recordings", "pending", "--region", EU, "--json")
+            assert status == 0
+            assert session_id in out
+            assert runtime.aws.cloudwatch.pending(EU) > 0
+            world.servers[EU].start()
+            await uploaded(world, EU, session_id)
+            assert await eventually(lambda: runtime.aws.cloudwatch.pending(EU) == 0)  # type: ignore[union-attr]
+        finally:
+            await runtime.stop()
+        assert runtime.aws.cloudwatch.dropped == 0
+        messages = log_messages(world, EU)
+        assert f'"session_id": "{session_id}"' in messages
+        chain = runtime.auditor.query(EU, AuditQuery()).records  # type: ignore[union-attr]
+        mirrored = {json.loads(m).get("seq") for m in messages.splitlines() if m}
+        assert {r["seq"] for r in chain if r["event"] != TAIL_EVENT} <= mirrored
+        _, out, _ = await cli(capsys, "recordings", "pending", "--region", EU, "--json")
+        assert session_id not in out
+        status, out, err = await cli(capsys, "audit", "verify", "--config", str(world.config_path))
+        assert status == 0, out + err

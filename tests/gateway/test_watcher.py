@@ -76,19 +76,24 @@ class TestTermination:
         output = await _cut_output(process)
         assert b"the session was revoked" in output
 
-    async def test_expiry_cuts_live_shell(self, harness: Harness) -> None:
-        """At ``valid_before`` the shell is closed and the session marked expired."""
+    @pytest.mark.parametrize("move", ["advance", "jump"])
+    async def test_expiry_cuts_live_shell(self, harness: Harness, move: str) -> None:
+        """At ``valid_before`` the shell is closed and the session marked expired.
+
+        ``jump``: the wall clock stepped forward past it (no time passed) ends it too."""
         session, process = await _live_shell(harness)
-        harness.clock.advance(16 * 60)
+        getattr(harness.clock, move)(16 * 60)
         output = await _cut_output(process)
         assert b"the session has expired" in output
         await harness.wait_for("session.closed")
         assert (await harness.store.get_session(session.id)).state == "expired"
 
-    async def test_idle_timeout_cuts_live_shell(self, harness: Harness) -> None:
-        """No traffic for the idle timeout closes the shell."""
+    @pytest.mark.parametrize("step", [0, -3600], ids=["steady", "clock-stepped-back"])
+    async def test_idle_timeout_cuts_live_shell(self, harness: Harness, step: int) -> None:
+        """No traffic for the idle timeout closes the shell, however the wall clock was stepped."""
         await harness.start(GatewaySettings(idle_timeout=60))
         session, process = await _live_shell(harness)
+        harness.clock.jump(step)
 
         async def keep_advancing() -> None:
             # The prompt may still be on its way and count as activity: keep moving time.
@@ -191,3 +196,18 @@ class TimedRecorder(NullRecorder):
     def output(self, data: bytes) -> None:
         """Note when output was recorded."""
         self.out.append(time.monotonic())
+
+
+class TestClockJumps:
+    """The wall clock stepped back lengthens nothing.
+
+    Stepped forward past expiry, and stepped back against idleness: in ``TestTermination``."""
+
+    async def test_a_backward_step_does_not_extend_the_session(self, harness: Harness) -> None:
+        """Stepped back an hour, then 16 minutes really pass: expired all the same."""
+        session, process = await _live_shell(harness)
+        harness.clock.jump(-3600)
+        harness.clock.advance(16 * 60)
+        assert harness.clock.now() < session.valid_before  # the wall clock alone would wait
+        output = await _cut_output(process)
+        assert b"the session has expired" in output

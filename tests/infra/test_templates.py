@@ -14,14 +14,15 @@ from typing import Any
 import boto3
 import pytest
 
+from broker.aws.anchor import KmsLogsAnchor
 from broker.aws.clients import ClientFactory
 from broker.aws.recordings import DONE, RecordingUploader, UploadPolicy
 from broker.aws.settings import AwsRegionSettings
 from broker.events import MemorySink
+from broker.models import Anchor
 from broker.store.dynamodb import DynamoStore
 from broker.typing import Region
-from tests.aws.conftest import FAKE_ENV
-from tests.aws.moto_server import MotoServer
+from tests.aws.conftest import fake_aws
 from tests.store.world import session, world
 
 # moto's CloudFormation does not model AWS::S3::BucketPolicy and warns (in its
@@ -37,13 +38,8 @@ AMI = "ami-12c6146b"
 @pytest.fixture(scope="module")
 def clients() -> Iterator[ClientFactory]:
     """A moto server for eu-central-1 and a factory pointing at it."""
-    with pytest.MonkeyPatch.context() as patch:
-        for key, value in FAKE_ENV.items():
-            patch.setenv(key, value)
-        server = MotoServer()
-        server.start()
+    with fake_aws() as server:
         yield ClientFactory({EU: server.url}, max_attempts=1)
-        server.stop()
 
 
 def _deploy(clients: ClientFactory, name: str, template: str, **params: str) -> dict[str, str]:
@@ -159,6 +155,29 @@ class TestRegionalStack:
             document = ast.literal_eval(document)
         statements: list[dict[str, Any]] = document["Statement"]
         assert all("aws:RequestedRegion" in s["Condition"]["StringEquals"] for s in statements)
+
+    def test_anchor_key_made(self, clients: ClientFactory, regional: dict[str, str]) -> None:
+        """The audit anchor key exists under its alias, declared as an ECC signing key."""
+        aliases = clients.client("kms", EU).list_aliases()["Aliases"]
+        key_id = regional["AuditAnchorKeyArn"].rsplit("/", 1)[-1]
+        assert ("alias/broker-audit-anchor-eu-central-1", key_id) in {
+            (a["AliasName"], a.get("TargetKeyId")) for a in aliases
+        }
+        template = (INFRA / "regional.yaml").read_text()
+        assert "KeySpec: ECC_NIST_P256\n      KeyUsage: SIGN_VERIFY" in template
+        assert "Action: [kms:Sign, kms:Verify, kms:GetPublicKey, kms:DescribeKey]" in template
+
+    async def test_anchors_go_to_the_stack_log_group(
+        self, clients: ClientFactory, regional: dict[str, str]
+    ) -> None:
+        """Signed anchors land in the stack's audit group (moto's CloudFormation makes every
+        key symmetric, so the signing key here is one of the declared spec made directly)."""
+        kms = clients.client("kms", EU)
+        key = kms.create_key(KeyUsage="SIGN_VERIFY", KeySpec="ECC_NIST_P256")["KeyMetadata"]["Arn"]
+        anchors = KmsLogsAnchor(clients, {EU: (key, regional["AuditLogGroup"])})
+        made = Anchor(EU, 1, 4, "ab" * 32, 1, 4, 720, "2026-12-04T10:00:00.000000Z")
+        await anchors.put(made)
+        assert await anchors.latest(EU) == made
 
     def test_uploader_runs_against_stack(
         self, clients: ClientFactory, regional: dict[str, str], tmp_path: Path

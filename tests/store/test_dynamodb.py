@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import itertools
-import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -16,55 +14,25 @@ from broker.models import Staff
 from broker.store.base import ImportBundle, SessionQuery, Store
 from broker.store.dynamodb import DynamoStore
 from broker.store.dynamodb_cascade import CHUNK
-from broker.typing import CountryCode, Region, SessionId, StaffId
-from tests.aws.conftest import FAKE_ENV
+from broker.typing import CountryCode, SessionId, StaffId
 from tests.aws.moto_server import MotoServer
+from tests.store.conftest import REGION, DynamoBacked, dynamo_store
 from tests.store.contract import StoreContract
 from tests.store.world import EU, STAFF_DE, T0, TARGET_DE, TICKET_DE, session, world
 
-REGION = Region("eu-central-1")
-_TABLES = itertools.count()
 
-
-@pytest.fixture(scope="module")
-def dynamo_server() -> Iterator[MotoServer]:
-    """One moto server for this module, with fake credentials in the environment."""
-    with pytest.MonkeyPatch.context() as patch:
-        for key, value in FAKE_ENV.items():
-            patch.setenv(key, value)
-        server = MotoServer()
-        server.start()
-        yield server
-        server.stop()
-
-
-def _store(url: str, **kwargs: object) -> DynamoStore:
-    clients = ClientFactory({REGION: url}, max_attempts=1, connect_timeout=1)
-    return DynamoStore(clients, REGION, f"broker-{os.getpid()}-{next(_TABLES)}", **kwargs)  # type: ignore[arg-type]
-
-
-class TestDynamoStore(StoreContract):
+class TestDynamoStore(DynamoBacked, StoreContract):
     """``DynamoStore`` passes the store contract."""
-
-    @pytest.fixture(autouse=True)
-    def _server(self, dynamo_server: MotoServer) -> None:
-        self.server = dynamo_server
-
-    async def open_store(self, tmp_path: Path) -> Store:
-        """A store on a fresh table of the moto server."""
-        store = _store(self.server.url, clock=FakeClock(T0))
-        store.create_table()
-        return store
 
     async def open_unreachable_store(self, tmp_path: Path) -> Store:
         """A store whose endpoint is a closed loopback port."""
-        return _store("http://127.0.0.1:9")
+        return dynamo_store("http://127.0.0.1:9")
 
 
 @pytest.fixture
 async def dynamo(dynamo_server: MotoServer) -> AsyncIterator[DynamoStore]:
     """A fresh table holding the fixed world."""
-    store = _store(dynamo_server.url, clock=FakeClock(T0))
+    store = dynamo_store(dynamo_server.url, clock=FakeClock(T0))
     store.create_table()
     await store.import_bundle(world())
     yield store

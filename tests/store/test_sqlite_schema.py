@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from broker.clock import FakeClock
+from broker.models import Anchor
 from broker.store.schema import DDL, SCHEMA_VERSION
 from broker.store.sqlite import DEFAULT_FILENAME, SqliteStore
-from tests.store.world import T0, consent, session, us_session, world
+from tests.store.world import EU, T0, consent, session, us_session, world
 
 # The sessions table as schema versions 1 and 2 declared it: with foreign keys.
 V2_SESSIONS = """CREATE TABLE sessions_v2 (
@@ -46,8 +47,16 @@ def as_version_3(path: Path) -> None:
     with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
         conn.execute("BEGIN")
         _drop_v4_columns(conn)
+        conn.execute("DROP TABLE audit_anchors")
         conn.execute("PRAGMA user_version = 3")
         conn.execute("COMMIT")
+
+
+def as_version_4(path: Path) -> None:
+    """Turn a current store file back into what schema version 4 wrote (no anchors)."""
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        conn.execute("DROP TABLE audit_anchors")
+        conn.execute("PRAGMA user_version = 4")
 
 
 def _drop_v4_columns(conn: sqlite3.Connection) -> None:
@@ -121,6 +130,23 @@ class TestSchemaMigration:
             (version,) = conn.execute("PRAGMA user_version").fetchone()
             with pytest.raises(sqlite3.IntegrityError):
                 conn.execute("UPDATE sessions SET access = 'telnet'")
+        assert version == SCHEMA_VERSION
+
+    async def test_version_4_file_gets_the_anchors_table(self, tmp_path: Path) -> None:
+        """A file from before anchors takes them, append-only, and keeps its rows."""
+        path = tmp_path / DEFAULT_FILENAME
+        async with SqliteStore(path) as store:
+            await store.import_bundle(world())
+        as_version_4(path)
+        made = Anchor(EU, 1, 0, "0" * 64, 1, 0, 0, "2026-12-04T10:00:00.000000Z")
+        async with SqliteStore(path) as store:
+            await store.add_anchor(made)
+            assert await store.latest_anchor(EU) == made
+            assert await store.get_org(session().org_id)
+        with contextlib.closing(sqlite3.connect(path)) as conn:
+            (version,) = conn.execute("PRAGMA user_version").fetchone()
+            with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+                conn.execute("DELETE FROM audit_anchors")
         assert version == SCHEMA_VERSION
 
     async def test_sessions_declare_no_foreign_keys(self, tmp_path: Path) -> None:

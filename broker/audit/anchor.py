@@ -1,0 +1,98 @@
+"""Anchors: each region's sealed chain head, kept where the chain's writer cannot reach.
+
+The chain's hashes are unkeyed and ``HEAD``'s seal key lives in the same folder
+as the chain, so whoever can write that folder can rewrite, truncate or extend
+the chain and re-seal it. The anchor is what they cannot forge: after every
+seal (every second) the auditor writes the region's head to an ``AuditAnchor``
+outside the folder, append-only. ``StoreAnchor`` uses the control plane's store
+(local mode: SQLite; DynamoDB works the same); AWS mode signs each anchor with
+the region's KMS key and writes it to the region's CloudWatch Logs
+(``broker.aws.anchor``).
+
+What the anchor proves (``check_head``, and the verifier):
+
+- the chain is at least as long as the anchor, and the anchored record is
+  there with the anchored hash: truncation and rewriting are detected;
+- records after the latest anchor are *unproven*: a crash's last second, or
+  someone's appended records. A writer that opens such a chain seals them only
+  after chaining an ``audit.tail_sealed`` event that says how many there were,
+  and anchoring that; so a restart never silently launders a forged tail;
+- a ``final`` anchor (clean stop) followed by more records is tampering: the
+  broker wrote nothing after it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+from broker.audit.segments import Head, ends_with_hash, genesis, segment_name
+from broker.models import Anchor
+from broker.store.base import Store
+from broker.typing import Region
+
+TAIL_EVENT = "audit.tail_sealed"
+"""The event that discloses a tail sealed at open: ``records`` after ``after_seq``."""
+
+
+class AuditAnchor(Protocol):
+    """Where a region's anchors are kept: append-only, outside the writer's folder."""
+
+    async def put(self, anchor: Anchor) -> None:
+        """Append ``anchor``; raise ``UnavailableError`` if it cannot be kept."""
+        ...
+
+    async def latest(self, region: Region) -> Anchor | None:
+        """The region's latest anchor, or None if it has none.
+
+        Raises ``UnavailableError`` when the anchors cannot be read or one
+        is not genuine (a bad signature): never an answer that cannot be trusted."""
+        ...
+
+
+class StoreAnchor:
+    """``AuditAnchor`` in the control plane's store (``Store.add_anchor``/``latest_anchor``)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def put(self, anchor: Anchor) -> None:
+        """Append the anchor row (a duplicate ``number`` is refused: one writer per region)."""
+        await self._store.add_anchor(anchor)
+
+    async def latest(self, region: Region) -> Anchor | None:
+        """The row with the highest ``number`` for ``region``."""
+        return await self._store.latest_anchor(region)
+
+
+def anchor_of(head: Head, number: int, time: str, *, final: bool = False) -> Anchor:
+    """The anchor for a sealed ``head``."""
+    return Anchor(
+        Region(head.region), number, head.seq, head.hash, head.segment, head.line,
+        head.offset, time, final,
+    )  # fmt: skip
+
+
+def unproven(directory: Path, head: Head, anchor: Anchor | None) -> int:
+    """How many records after ``anchor`` the chain ending at ``head`` holds.
+
+    Raises ``ValueError`` (the reason) when the chain contradicts the anchor."""
+    if anchor is None:
+        return head.seq
+    if head.seq < anchor.seq:
+        raise ValueError(f"truncated: the chain ends at seq {head.seq}, anchored at {anchor.seq}")
+    if not _anchored_record_present(directory, anchor):
+        raise ValueError(f"the anchored record (seq {anchor.seq}) is missing or changed")
+    tail = head.seq - anchor.seq
+    if tail and anchor.final:
+        raise ValueError(f"{tail} records follow the final anchor of a clean stop")
+    return tail
+
+
+def _anchored_record_present(directory: Path, anchor: Anchor) -> bool:
+    if anchor.seq == 0:
+        return anchor.hash == genesis(anchor.region)
+    try:
+        return ends_with_hash(directory / segment_name(anchor.segment), anchor.offset, anchor.hash)
+    except OSError:
+        return False

@@ -1,0 +1,70 @@
+"""The contract every ``AuditAnchor`` passes (store-backed, KMS-signed in CloudWatch).
+
+Subclass ``AnchorContract`` in a ``test_*.py`` module and implement
+``open_anchor``; the anchors it returns must serve ``EU`` and ``US``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from broker.audit.anchor import AuditAnchor
+from broker.models import Anchor
+from broker.typing import Region
+
+EU = Region("eu-central-1")
+US = Region("us-east-1")
+
+
+def anchor(region: Region, number: int, seq: int, *, final: bool = False) -> Anchor:
+    """An anchor whose fields all derive from ``number`` and ``seq``."""
+    return Anchor(
+        region, number, seq, f"{seq:064x}", 1 + seq // 100, seq % 100, seq * 180,
+        f"2026-12-04T10:00:{number % 60:02d}.000000Z", final,
+    )  # fmt: skip
+
+
+class AnchorContract:
+    """What ``put`` and ``latest`` promise, whatever keeps the anchors."""
+
+    async def open_anchor(self, tmp_path: Path) -> AuditAnchor:
+        """A fresh, empty anchor place for ``EU`` and ``US``."""
+        raise NotImplementedError
+
+    @pytest.fixture
+    async def place(self, tmp_path: Path) -> AsyncIterator[AuditAnchor]:
+        """The implementation under test."""
+        yield await self.open_anchor(tmp_path)
+        await self.close_anchor()
+
+    async def close_anchor(self) -> None:
+        """Release what ``open_anchor`` opened."""
+
+    async def test_a_region_never_anchored_has_none(self, place: AuditAnchor) -> None:
+        """``latest`` of a region without anchors is None, not an error."""
+        assert await place.latest(EU) is None
+
+    async def test_every_field_round_trips(self, place: AuditAnchor) -> None:
+        """What was put is what ``latest`` returns, the final flag included."""
+        put = anchor(EU, 1, 17, final=True)
+        await place.put(put)
+        assert await place.latest(EU) == put
+
+    async def test_latest_is_the_highest_number(self, place: AuditAnchor) -> None:
+        """Anchors are appended; the newest is the one with the highest number."""
+        for number, seq in ((1, 0), (2, 5), (3, 5), (4, 9)):
+            await place.put(anchor(EU, number, seq, final=number == 3))
+        assert await place.latest(EU) == anchor(EU, 4, 9)
+
+    async def test_regions_are_kept_apart(self, place: AuditAnchor) -> None:
+        """One region's anchors never answer for another's."""
+        await place.put(anchor(EU, 1, 3))
+        await place.put(anchor(US, 1, 8))
+        await place.put(anchor(EU, 2, 4))
+        assert (await place.latest(EU), await place.latest(US)) == (
+            anchor(EU, 2, 4),
+            anchor(US, 1, 8),
+        )
