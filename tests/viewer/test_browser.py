@@ -10,6 +10,7 @@ the console, any WebSocket frame (raw, base64, UTF-16) or the clipboard.
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -41,6 +42,8 @@ from tests.viewer.live_env import (
 
 pytestmark = pytest.mark.ssh
 DOCS = Path(__file__).resolve().parents[2] / "docs"
+SCREENSHOT_TO_DOCS = "BROKER_DOCS_SCREENSHOT"
+"""Set to 1 to write the screenshot to docs/viewer.png (the README's picture)."""
 QUIET = 0.6
 """Seconds without a new WebSocket message after which the page has drawn everything."""
 
@@ -50,6 +53,13 @@ async def browser() -> AsyncIterator[Chromium]:
     """Debian's chromium, one per test."""
     async for launched in chromium():
         yield launched
+
+
+def screenshot_path(tmp_path: Path) -> Path:
+    """docs/viewer.png when asked for (``BROKER_DOCS_SCREENSHOT=1``), else a temporary file."""
+    if os.environ.get(SCREENSHOT_TO_DOCS) == "1":
+        return DOCS / "viewer.png"
+    return tmp_path / "viewer.png"
 
 
 async def quiet(traffic: Traffic) -> None:
@@ -93,7 +103,7 @@ class TestEchoAndCanary:
     """Typing, reading back by pixels, and text that never reaches the browser."""
 
     async def test_echo_read_back_and_canary_never_leaves(
-        self, env: ViewerEnv, browser: Chromium
+        self, env: ViewerEnv, browser: Chromium, tmp_path: Path
     ) -> None:
         """The canvas equals the server's rendering of a screen holding the echo and the
         canary; the canary is nowhere in the browser, its traffic or its clipboard."""
@@ -112,8 +122,7 @@ class TestEchoAndCanary:
         assert differing_pixels(drawn, expected) == 0
         assert differing_pixels(drawn, compose(traffic.frames())) == 0
         assert differing_pixels(before, drawn) == 0  # the repaint changed nothing: same screen
-        DOCS.mkdir(exist_ok=True)
-        await page.screenshot(path=str(DOCS / "viewer.png"))
+        await page.screenshot(path=str(screenshot_path(tmp_path)))
         await self._nowhere(page, traffic, canary)
 
     async def _nowhere(self, page: Page, traffic: Traffic, canary: str) -> None:
