@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 ## run: start the broker with embedded defaults (SQLite, local region folders, demo targets)
-run: $(STAMP)
+run: $(STAMP) sysdeps
 	$(BIN)/broker run
 
 ## sysdeps: Debian programs and fonts the tests and viewer use (sshd, lrzsz, tmux, DejaVu, chromium)

@@ -28,7 +28,8 @@ import contextlib
 import threading
 
 from broker.gateway.context import GatewayContext
-from broker.gateway.link import CLOSE_WAIT, Link
+from broker.gateway.link import CLOSE_WAIT
+from broker.gateway.ports import LiveLink
 from broker.gateway.watcher import Watcher
 
 SHUT_DOWN_AFTER = CLOSE_WAIT + 0.2
@@ -78,21 +79,20 @@ class WatcherThread:
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
 
-    def _cut(self, link: Link, reason: str) -> None:
+    def _cut(self, link: LiveLink, reason: str) -> None:
         """Sever now, terminate on the gateway's loop, shut down if still open."""
         assert self._running is not None
         gateway_loop, own_loop = self._running
         link.sever(reason)
         with contextlib.suppress(RuntimeError):  # the gateway's loop is closing
-            gateway_loop.call_soon_threadsafe(_terminate_on_loop, link, reason)
+            gateway_loop.call_soon_threadsafe(self._terminate_on_loop, link, reason)
         own_loop.call_later(SHUT_DOWN_AFTER, self._backstop, link)
 
-    def _backstop(self, link: Link) -> None:
+    def _backstop(self, link: LiveLink) -> None:
         """Shut the socket down if the loop has not lost the connection yet."""
         if self.ctx.links.get(link.session.id) is link:
             link.shut_down()
 
-
-def _terminate_on_loop(link: Link, reason: str) -> None:
-    """On the gateway's loop: the polite close, in the background (it waits on the client)."""
-    link.ctx.spawn(link.terminate(reason))
+    def _terminate_on_loop(self, link: LiveLink, reason: str) -> None:
+        """On the gateway's loop: the polite close, in the background (it waits on the client)."""
+        self.ctx.spawn(link.terminate(reason))

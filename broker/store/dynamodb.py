@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 from broker.aws.clients import ClientFactory
 from broker.clock import Clock, SystemClock
 from broker.errors import UnavailableError
-from broker.models import Anchor, Consent, Org, Session, Staff, Target, Ticket
+from broker.models import Anchor, Consent, Org, Session, Staff, Target, Ticket, ViewerToken
 from broker.store import anchors
 from broker.store import dynamodb_reference as reference
 from broker.store import dynamodb_sessions as sessions
@@ -37,6 +37,7 @@ from broker.store.codec import to_micros
 from broker.store.dynamodb_codec import TABLE_SCHEMA
 from broker.store.dynamodb_import import import_bundle
 from broker.store.dynamodb_table import Table
+from broker.store.dynamodb_viewer import add_viewer_token, claim_viewer_token
 from broker.typing import (
     ConsentId,
     OrgId,
@@ -47,6 +48,7 @@ from broker.typing import (
     TargetName,
     TicketId,
     TicketStatus,
+    TokenDigest,
 )
 
 R = TypeVar("R")
@@ -212,3 +214,14 @@ class DynamoStore:
     async def latest_anchor(self, region: Region) -> Anchor | None:
         """The anchor of ``region`` with the highest number, or None."""
         return await self._run(anchors.dynamo_latest, region)
+
+    # -- viewer links ---------------------------------------------------
+    async def add_viewer_token(self, token: ViewerToken) -> None:
+        """Store a new, unclaimed viewer token (its digest only)."""
+        await self._run(add_viewer_token, token)
+
+    async def claim_viewer_token(
+        self, digest: TokenDigest, region: Region, at: datetime
+    ) -> ViewerToken:
+        """Claim the token once, at ``region``'s viewer, before it expires."""
+        return await self._run(claim_viewer_token, digest, region, at)

@@ -27,13 +27,14 @@ from typing import Concatenate, ParamSpec, TypeVar
 
 from broker.clock import Clock, SystemClock
 from broker.errors import ConflictError, UnavailableError
-from broker.models import Anchor, Consent, Org, Session, Staff, Target, Ticket
+from broker.models import Anchor, Consent, Org, Session, Staff, Target, Ticket, ViewerToken
 from broker.store import anchors
 from broker.store import sqlite_consents as consents
 from broker.store import sqlite_create as creating
 from broker.store import sqlite_import as importer
 from broker.store import sqlite_reference as reference
 from broker.store import sqlite_sessions as sessions
+from broker.store import sqlite_viewer as viewer
 from broker.store.base import (
     GrantRecords,
     ImportBundle,
@@ -57,6 +58,7 @@ from broker.typing import (
     TargetName,
     TicketId,
     TicketStatus,
+    TokenDigest,
 )
 
 P = ParamSpec("P")
@@ -318,3 +320,14 @@ class SqliteStore:
     async def latest_anchor(self, region: Region) -> Anchor | None:
         """The anchor of ``region`` with the highest number, or None."""
         return await self._call(anchors.sqlite_latest, region)
+
+    # -- viewer links ---------------------------------------------------
+    async def add_viewer_token(self, token: ViewerToken) -> None:
+        """Store a new, unclaimed viewer token (its digest only)."""
+        await self._call_write(viewer.add_viewer_token, token)
+
+    async def claim_viewer_token(
+        self, digest: TokenDigest, region: Region, at: datetime
+    ) -> ViewerToken:
+        """Claim the token once, at ``region``'s viewer, before it expires."""
+        return await self._call_write(viewer.claim_viewer_token, digest, region, at)
