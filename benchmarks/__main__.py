@@ -9,7 +9,8 @@ written to ``bench-results.md`` in the current directory.
 Run: ``python -m benchmarks [--quick] [--only NAME ...]`` where NAME is one of
 ``policy grants egress audit viewer ssh`` or ``ssh.<part>`` (``ssh.throughput``,
 ``ssh.latency``, ``ssh.open``, ``ssh.memory``, ``ssh.revocation``,
-``ssh.concurrency``).
+``ssh.concurrency``, ``ssh.viewer_latency``, ``ssh.viewer_hold``: the browser
+viewer runs in the same broker as the SSH path).
 """
 
 from __future__ import annotations

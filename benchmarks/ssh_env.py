@@ -13,6 +13,7 @@ import resource
 import shlex
 import statistics
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,8 @@ class Env:
     bastion: sshd.Sshd
     options: list[str] = field(default_factory=list)
     http: aiohttp.ClientSession | None = None
+    viewer: str = ""
+    """The benchmark region's viewer origin (``endpoints.json`` ``viewers``)."""
 
     async def grant(self, target: str = "bench-sshd") -> tuple[str, Path, asyncssh.SSHCertificate]:
         """A session grant: its id, its certificate on disk and in memory."""
@@ -152,6 +155,30 @@ async def finish(process: asyncio.subprocess.Process) -> None:
     except TimeoutError:
         process.kill()
         await process.wait()
+
+
+async def echo_samples(env: Env, path: str, count: int) -> list[float]:
+    """Milliseconds from one keystroke to its echo, ``count`` times, on ``path``."""
+    conns = await env.connect(path)
+    try:
+        process = await conns[0].create_process(
+            term_type="xterm", term_size=(200, 50), encoding=None
+        )
+        process.stdin.write(READY)
+        await read_until(process.stdout, b"READY-2")
+        await asyncio.sleep(0.2)
+        samples = []
+        for _ in range(count):
+            started = time.perf_counter()
+            process.stdin.write(b"x")
+            await read_until(process.stdout, b"x", 10)
+            samples.append((time.perf_counter() - started) * 1000)
+            process.stdin.write(b"\x7f")  # erase it again so the line never wraps
+            await read_until(process.stdout, b"\x08", 10)
+        return samples
+    finally:
+        for conn in conns:
+            conn.close()
 
 
 def summary(samples: list[float]) -> dict[str, float]:

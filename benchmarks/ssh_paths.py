@@ -11,7 +11,9 @@ echo target. Every path uses the same cipher (``sshd.CIPHER``). Parts:
 - ``open``: grant + connect to a running shell, against ``ssh -J`` to a shell;
 - ``revocation``: ``DELETE /v1/sessions/{id}`` until the ssh client exits;
 - ``memory`` and ``concurrency`` (in ``ssh_hold``): broker RSS per idle session
-  against sshd per connection, and PTY sessions held by one gateway at once.
+  against sshd per connection, and PTY sessions held by one gateway at once;
+- ``viewer_latency`` and ``viewer_hold`` (in ``viewer_live``): the region's browser
+  viewer in the same broker, keystroke to frame beside ``ssh -J`` echo.
 
 Run: ``python -m benchmarks.ssh_paths [--quick]``.
 """
@@ -35,12 +37,12 @@ import asyncssh
 from benchmarks import sshd
 from benchmarks.grants import start_broker
 from benchmarks.ssh_env import (
-    READY,
     REGION,
     TIMEOUT,
     Env,
     Row,
     client_options,
+    echo_samples,
     finish,
     import_target,
     raise_fd_limit,
@@ -49,6 +51,7 @@ from benchmarks.ssh_env import (
     spawn_shell,
 )
 from benchmarks.ssh_hold import concurrency, memory
+from benchmarks.viewer_live import viewer_hold, viewer_latency
 from broker.auth.local import LocalAuthority
 from broker.clock import SystemClock
 from broker.gateway.keys import load_gateway_keys
@@ -91,30 +94,6 @@ async def throughput(env: Env, runs: int) -> list[Row]:
 
 ECHO_SAMPLES = 1000
 """Keystrokes per run and path: enough that p99 is not just the second-worst one."""
-
-
-async def echo_samples(env: Env, path: str, count: int) -> list[float]:
-    """Milliseconds from one keystroke to its echo, ``count`` times, on ``path``."""
-    conns = await env.connect(path)
-    try:
-        process = await conns[0].create_process(
-            term_type="xterm", term_size=(200, 50), encoding=None
-        )
-        process.stdin.write(READY)
-        await read_until(process.stdout, b"READY-2")
-        await asyncio.sleep(0.2)
-        samples = []
-        for _ in range(count):
-            started = time.perf_counter()
-            process.stdin.write(b"x")
-            await read_until(process.stdout, b"x", 10)
-            samples.append((time.perf_counter() - started) * 1000)
-            process.stdin.write(b"\x7f")  # erase it again so the line never wraps
-            await read_until(process.stdout, b"\x08", 10)
-        return samples
-    finally:
-        for conn in conns:
-            conn.close()
 
 
 def _p99(samples: list[float]) -> float:
@@ -190,6 +169,8 @@ PARTS: dict[str, Callable[[Env, int], Awaitable[list[Row]]]] = {
     "memory": memory,
     "revocation": revocation,
     "concurrency": concurrency,
+    "viewer_latency": viewer_latency,
+    "viewer_hold": viewer_hold,
 }
 
 
@@ -239,6 +220,7 @@ def run(quick: bool = False, parts: list[str] | None = None) -> dict[str, object
                 authority.mint_token("bench", "admin"),
                 key, key_path, target, bastion, client_options(key_path),
             )  # fmt: skip
+            env.viewer = endpoints["viewers"][REGION]
             results = asyncio.run(_run_parts(env, parts or list(PARTS), runs))
         finally:
             for process in reversed(started):

@@ -26,6 +26,7 @@ from broker.typing import (
     TicketId,
     TicketStatus,
     Tier,
+    TokenDigest,
 )
 
 
@@ -179,3 +180,19 @@ class Anchor:
     offset: int
     time: str
     final: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ViewerToken:
+    """A single-use link into a view session, as the store keeps it (digest only).
+
+    Bound to one session and its region; claimable once, before ``expires_at``.
+    """
+
+    digest: TokenDigest
+    session_id: SessionId
+    region: Region
+    staff_id: StaffId
+    issued_at: datetime
+    expires_at: datetime
+    claimed_at: datetime | None = None

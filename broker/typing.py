@@ -21,6 +21,8 @@ TargetName = NewType("TargetName", str)
 SessionId = NewType("SessionId", str)
 ConsentId = NewType("ConsentId", str)
 Subject = NewType("Subject", str)
+TokenDigest = NewType("TokenDigest", str)
+"""The SHA-256 hex digest of a viewer token: the only form a store holds."""
 """The authenticated principal of an API call (a staff id, admin id, ...)."""
 
 Tier = Literal["standard", "eea_only"]

@@ -44,8 +44,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("broker.store",),
     ("broker.egress",),
     ("broker.recording",),
-    ("broker.viewer",),
     ("broker.gateway",),
+    # The browser viewer serves view sessions over the gateway's link and relay.
+    ("broker.viewer",),
     ("broker.demo",),
     ("broker.aws",),
     ("broker.service",),

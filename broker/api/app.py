@@ -12,7 +12,7 @@ from typing import Protocol
 
 from aiohttp import web
 
-from broker.api import admin, audit, consents, recordings, sessions
+from broker.api import admin, audit, consents, recordings, sessions, viewer
 from broker.api.middleware import SCRUBBER, Handler, context, errors, problem_response, timing
 from broker.api.openapi import document
 from broker.api.routing import PRINCIPAL, Route
@@ -27,6 +27,7 @@ from broker.service.audit import AuditService
 from broker.service.consents import ConsentService
 from broker.service.context import Context
 from broker.service.sessions import SessionService
+from broker.service.viewer_links import ViewerLinks
 
 MAX_BODY = 64 * 1024
 CONTEXT = web.AppKey("context", Context)
@@ -90,8 +91,8 @@ OPS_ROUTES = (
 
 def all_routes() -> tuple[Route, ...]:
     """Every endpoint the app serves."""
-    routes = sessions.ROUTES + consents.ROUTES + admin.ROUTES + recordings.ROUTES + audit.ROUTES
-    return OPS_ROUTES + routes
+    routes = (sessions, viewer, consents, admin, recordings, audit)
+    return OPS_ROUTES + tuple(route for module in routes for route in module.ROUTES)
 
 
 def _guarded(route: Route, verifier: TokenVerifier, failures: AuthFailures) -> Handler:
@@ -129,6 +130,7 @@ def create_app(
     app[METRICS] = counters
     app[PEERS] = peers
     app[sessions.SERVICE] = SessionService(ctx, counters)
+    app[viewer.SERVICE] = ViewerLinks(ctx)
     app[consents.SERVICE] = ConsentService(ctx)
     app[admin.SERVICE] = AdminService(ctx)
     app[audit.SERVICE] = AuditService(ctx, auditor, peers.flush_events)

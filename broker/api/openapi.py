@@ -146,9 +146,25 @@ SCHEMAS: dict[str, Any] = {
                         "description": "null for a view session",
                     },
                     "ssh_command": _NULL_STR,
+                    "viewer_url": {
+                        "type": ["string", "null"],
+                        "description": "a view session's single-use link (token in the"
+                        " fragment, unused for 60 s it expires); null for a terminal",
+                    },
+                    "viewer_link_expires_at": _NULL_TIME,
                 },
             },
         ]
+    },
+    "ViewerLink": {
+        "type": "object",
+        "description": "A single-use link to the region's viewer; the token is in the fragment.",
+        "properties": {
+            "session_id": _STR,
+            "region": _STR,
+            "viewer_url": _STR,
+            "link_expires_at": _TIME,
+        },
     },
     "ConsentRequest": {
         "type": "object",

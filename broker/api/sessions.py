@@ -50,6 +50,8 @@ def grant_json(grant: Grant) -> dict[str, object]:
         "certificate": grant.certificate,
         "valid_before": iso(session.valid_before),
         "ssh_command": command,
+        "viewer_url": grant.viewer.url if grant.viewer else None,
+        "viewer_link_expires_at": iso(grant.viewer.expires_at) if grant.viewer else None,
     }
 
 

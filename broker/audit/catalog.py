@@ -93,7 +93,7 @@ EVENT_FIELDS: Mapping[str, tuple[str, ...]] = {
         "session_id", *_REQUEST, "effective_tier", "basis", "consent_id", "access",
         "cert_serial", "expires_at", *_CALLER,
     ),
-    "session.connected": (*_SESSION, "target", "gateway", "source_ip"),
+    "session.connected": (*_SESSION, "target", "gateway", "source_ip", "access"),
     "egress.blocked": (*_SESSION, "kind", "gateway", "source_ip"),
     "session.closed": (
         *_SESSION, "reason", "started_at", "duration_s", "bytes_in", "bytes_out", "gateway",
@@ -117,6 +117,9 @@ EVENT_FIELDS: Mapping[str, tuple[str, ...]] = {
     "config.changed": ("key", "source", *_CALLER),
     "org.setting_changed": ("org_id", "key", "old_value", "new_value", "source", *_CALLER),
     "audit.tail_sealed": ("records", "after_seq", "reason"),
+    "viewer.link_issued": (*_SESSION, "reason", "expires_at", *_CALLER),
+    "viewer.refused": (*_SESSION, "reason", "gateway", *_CALLER),
+    "viewer.paste": (*_SESSION, "bytes", "gateway", "source_ip"),
 }  # fmt: skip
 """Event type -> the fields it may carry (everything else is dropped)."""
 

@@ -76,6 +76,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _command(commands, "revoke", "revoke one session now", revoke_session).add_argument(
         "session_id"
     )
+    resumer = _command(
+        commands, "resume", "print a fresh viewer link to your live view session", resume_session
+    )
+    resumer.add_argument("session_id")
+    resumer.add_argument(
+        "--open", dest="open_browser", action="store_true", help="open the viewer in a browser"
+    )
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -145,7 +152,12 @@ def open_view(args: argparse.Namespace, grant: dict[str, Any]) -> int:
     if url is None:
         emit(args, grant, f"{_summary(grant)}\nno viewer_url: this broker serves no viewer here")
         return 0
-    emit(args, grant, f"{_summary(grant)}\n{url}")
+    return show_link(args, grant, f"{_summary(grant)}\n{url}", url)
+
+
+def show_link(args: argparse.Namespace, answer: dict[str, Any], text: str, url: str) -> int:
+    """Print a viewer link; with ``--open``, start the user's browser on it."""
+    emit(args, answer, text)
     if args.open_browser and not webbrowser.open(url):
         print("broker: could not start a browser; open the link above", file=sys.stderr)
     return 0
@@ -183,3 +195,12 @@ def revoke_session(args: argparse.Namespace) -> int:
     found = client(args, args.as_staff).call("DELETE", f"/v1/sessions/{args.session_id}")
     emit(args, found, f"session {found['session_id']} {found['state']}")
     return 0
+
+
+def resume_session(args: argparse.Namespace) -> int:
+    """A fresh single-use viewer link (after a reload or a dropped connection)."""
+    path = f"/v1/sessions/{identifier(args.session_id, 'session_id')}/resume"
+    link = client(args, args.as_staff).call("POST", path)
+    url = link["viewer_url"]
+    text = f"viewer link for session {link['session_id']} (single use, 60 s):\n{url}"
+    return show_link(args, link, text, url)

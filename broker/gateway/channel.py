@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 import asyncssh
 
 from broker.gateway.context import log
-from broker.gateway.link import Link
+from broker.gateway.link import Link, SshEndpoint
 from broker.gateway.relay import Relay
 
 Denied = Callable[..., None]
@@ -45,7 +45,7 @@ def split_env(env: Mapping[str, str]) -> tuple[dict[bytes | str, bytes | str], l
 class PolicySession(asyncssh.SSHServerSession[bytes]):
     """The engineer's one session channel."""
 
-    def __init__(self, link: Link, denied: Denied) -> None:
+    def __init__(self, link: Link[SshEndpoint], denied: Denied) -> None:
         self.link = link
         self._denied = denied
         self._chan: asyncssh.SSHServerChannel[bytes] | None = None
@@ -55,7 +55,7 @@ class PolicySession(asyncssh.SSHServerSession[bytes]):
     def connection_made(self, chan: asyncssh.SSHServerChannel[bytes]) -> None:
         """Remember the channel; the link shows its why-line there."""
         self._chan = chan
-        self.link.channel = chan
+        self.link.endpoint.channel = chan
 
     def pty_requested(self, term_type: str, term_size: TermSize, term_modes: object) -> bool:
         """Accept a PTY of plausible size."""

@@ -6,7 +6,7 @@ import asyncio
 from collections import Counter
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import asyncssh
 
@@ -15,13 +15,11 @@ from broker.auth.failures import AuthFailures
 from broker.clock import Clock
 from broker.events import EventSink
 from broker.gateway.hooks import FilterFactory, RecorderFactory
+from broker.gateway.ports import LiveLink
 from broker.gateway.settings import GatewaySettings
 from broker.gateway.upstream import UpstreamResolver
 from broker.store.base import Store
 from broker.typing import Region, SessionId
-
-if TYPE_CHECKING:
-    from broker.gateway.link import Link
 
 log = get_logger("broker.gateway")
 """The gateway's logger: structured events through the redacting pipeline."""
@@ -44,7 +42,7 @@ class GatewayContext:
     recorders: RecorderFactory
     audit_ok: Callable[[], bool] = lambda: True
     """False once the region's audit trail cannot be written: no new logins, live ones cut."""
-    links: dict[SessionId, Link] = field(default_factory=dict)
+    links: dict[SessionId, LiveLink] = field(default_factory=dict)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     connections: set[asyncssh.SSHServerConnection] = field(default_factory=set)
     _pending: Counter[str] = field(default_factory=Counter)

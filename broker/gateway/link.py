@@ -1,8 +1,10 @@
-"""One live engineer connection bound to one session.
+"""One live engineer connection bound to one session, whichever way it came in.
 
-The link counts bytes and activity, carries the one "why" line shown before
-the gateway cuts a session, and on close writes the session's end to the
-store and the ``session.closed`` event, exactly once.
+The link counts bytes and activity, tells the engineer why before the
+gateway cuts a session, and on close writes the session's end to the store
+and the ``session.closed`` event, exactly once. The connection itself is an
+``Endpoint``: ``SshEndpoint`` here for the SSH path, the viewer's own for the
+browser. The relay sees the link only as its ``SessionPort``.
 """
 
 from __future__ import annotations
@@ -11,19 +13,19 @@ import asyncio
 import contextlib
 import socket
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import Generic, TypeVar
 
 import asyncssh
 
 from broker.errors import BrokerError, ConflictError
 from broker.gateway.context import GatewayContext, log
+from broker.gateway.ports import Endpoint
+from broker.gateway.relay import Relay, announce_stored
 from broker.models import Session
 from broker.recording.castfile import DEFAULT_SIZE
 from broker.typing import SessionState
 
-if TYPE_CHECKING:
-    from broker.gateway.hooks import Recorder
-    from broker.gateway.relay import Relay
+E = TypeVar("E", bound=Endpoint)
 
 WHY: dict[str, str] = {
     "expired": "the session has expired",
@@ -58,33 +60,61 @@ def why_line(reason: str) -> bytes:
     return f"\r\n[gateway] connection closed: {text}.\r\n".encode()
 
 
-def announce_stored(ctx: GatewayContext, session: Session, recorder: Recorder) -> None:
-    """``recording.stored`` for a recording kept in the region's folder."""
-    if recorder.path is None or recorder.failed is not None:
-        return
-    ctx.emit(
-        "recording.stored",
-        **session.ids(),
-        location=f"regions/{ctx.region}/recordings/{recorder.path.name}",
-        bytes=recorder.bytes_written,
-        sha256=recorder.sha256,
-    )
+class SshEndpoint:
+    """The SSH connection of a link; its channel is set once the engineer opens one."""
+
+    def __init__(self, conn: asyncssh.SSHServerConnection) -> None:
+        self.conn = conn
+        self.channel: asyncssh.SSHServerChannel[bytes] | None = None
+        # Taken on the loop; the watcher's thread may shut it down, never close it.
+        self._socket = conn.get_extra_info("socket")
+
+    def say(self, reason: str) -> None:
+        """Show the why-line on the engineer's terminal, if there is one."""
+        if self.channel is not None and not self.channel.is_closing():
+            self.channel.write(why_line(reason))
+
+    async def close(self) -> None:
+        """Close the channel, give the client ``CLOSE_WAIT`` to answer, then the connection."""
+        channel = self.channel
+        if channel is not None:
+            channel.close()
+            try:
+                await asyncio.wait_for(channel.wait_closed(), CLOSE_WAIT)
+            except TimeoutError:
+                log.info("gateway.channel_left_open")
+        self.conn.close()
+
+    def abort(self) -> None:
+        """Drop the connection at once."""
+        self.conn.abort()
+
+    def shut_down(self) -> None:
+        """End the TCP connection from any thread; the descriptor stays the loop's.
+
+        The backstop when the loop is too busy to close a cut connection in
+        time: the engineer's client sees its connection end at once, and the
+        loop cleans up when it gets there (``shutdown`` frees nothing it owns).
+        """
+        if self._socket is not None:
+            with contextlib.suppress(OSError):
+                self._socket.shutdown(socket.SHUT_RDWR)
 
 
-class Link:
+class Link(Generic[E]):
     """An authenticated connection for ``session`` and its bookkeeping."""
 
     def __init__(
         self,
         ctx: GatewayContext,
         session: Session,
-        conn: asyncssh.SSHServerConnection,
+        endpoint: E,
         source_ip: str,
         serial: int,
     ) -> None:
         self.ctx = ctx
         self.session = session
-        self.conn = conn
+        self.endpoint = endpoint
         self.source_ip = source_ip
         self.serial = serial
         self.started = ctx.clock.now()
@@ -95,13 +125,21 @@ class Link:
         self.bytes_in = 0
         self.bytes_out = 0
         self.reason: str | None = None
-        self.channel: asyncssh.SSHServerChannel[bytes] | None = None
         self.shell_started = False
         self.relay: Relay | None = None
         self.severed: str | None = None
-        # Taken on the loop; the watcher's thread may shut it down, never close it.
-        self._socket = conn.get_extra_info("socket")
+        self.attached = True
+        """False while a viewer's engineer is away: output then is not activity."""
         self._finished = False
+
+    def emit(self, event: str, **fields: object) -> None:
+        """An event about this session, with its ids."""
+        self.ctx.emit(event, **self.session.ids(), **fields)
+
+    def shell_exited(self) -> None:
+        """The target shell ended; an earlier reason (a cut) stands."""
+        if self.reason is None:
+            self.reason = "shell_exited"
 
     def touch_in(self, count: int) -> None:
         """The engineer sent ``count`` bytes."""
@@ -111,7 +149,8 @@ class Link:
     def touch_out(self, count: int) -> None:
         """``count`` bytes went to the engineer."""
         self.bytes_out += count
-        self.last_activity = self.ctx.clock.monotonic()
+        if self.attached:
+            self.last_activity = self.ctx.clock.monotonic()
 
     def idle_for(self) -> float:
         """Seconds without traffic in either direction (monotonic: clock steps do not count)."""
@@ -133,20 +172,12 @@ class Link:
         self.severed = reason
 
     def shut_down(self) -> None:
-        """End the TCP connection from any thread; the descriptor stays the loop's.
-
-        The backstop when the loop is too busy to close a cut connection in
-        time: the engineer's client sees its connection end at once, and the
-        loop cleans up when it gets there (``shutdown`` frees nothing it owns).
-        """
-        if self._socket is not None:
-            with contextlib.suppress(OSError):
-                self._socket.shutdown(socket.SHUT_RDWR)
+        """End the engineer's transport from any thread (the watcher's backstop)."""
+        self.endpoint.shut_down()
 
     def say(self, reason: str) -> None:
-        """Show the why-line on the engineer's terminal, if there is one."""
-        if self.channel is not None and not self.channel.is_closing():
-            self.channel.write(why_line(reason))
+        """Tell the engineer why the session ends."""
+        self.endpoint.say(reason)
 
     async def terminate(self, reason: str) -> None:
         """Cut the connection, first telling the engineer why. Idempotent."""
@@ -155,20 +186,13 @@ class Link:
         self.reason = reason
         log.info("gateway.cut", session_id=self.session.id, reason=reason)
         self.say(reason)
-        channel = self.channel
-        if channel is not None:
-            channel.close()
-            try:
-                await asyncio.wait_for(channel.wait_closed(), CLOSE_WAIT)
-            except TimeoutError:
-                log.info("gateway.channel_left_open", session_id=self.session.id)
-        self.conn.close()
+        await self.endpoint.close()
 
     def abort(self, reason: str) -> None:
         """Drop the connection at once (protocol abuse): no why-line, no wait."""
         if self.reason is None:
             self.reason = reason
-        self.conn.abort()
+        self.endpoint.abort()
 
     async def finish(self) -> None:
         """Record the end of the connection: store first, then the event. Once."""
@@ -182,9 +206,8 @@ class Link:
         else:
             self._record_without_terminal(reason)
         await self._end_in_store(reason, now)
-        self.ctx.emit(
+        self.emit(
             "session.closed",
-            **self.session.ids(),
             reason=reason,
             duration_s=round((now - self.started).total_seconds()),
             bytes_in=self.bytes_in,
@@ -206,7 +229,7 @@ class Link:
                 "recording.not_started", session_id=self.session.id, error=type(error).__name__
             )
             return
-        announce_stored(self.ctx, self.session, recorder)
+        announce_stored(self, recorder)
 
     async def _end_in_store(self, reason: str, now: datetime) -> None:
         """End the session in the store; an already-ended session keeps its answer."""

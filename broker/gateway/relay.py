@@ -14,20 +14,69 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import Protocol
 
 import asyncssh
 
 from broker.egress.blocked import Blocked
 from broker.errors import BrokerError
-from broker.gateway.context import log
+from broker.gateway.context import GatewayContext, log
 from broker.gateway.hooks import OutputFilter, Recorder
-from broker.gateway.link import Link, announce_stored
+from broker.gateway.ports import FrontEnd
 from broker.gateway.settings import FAST_CIPHERS
 from broker.gateway.upstream import RelayRefused, Upstream
+from broker.models import Session
 
 TermSize = tuple[int, int, int, int]
 Env = dict[bytes | str, bytes | str]
 EARLY_INPUT_MAX = 64 * 1024
+
+
+class SessionPort(Protocol):
+    """What a relay needs of the live session it serves."""
+
+    @property
+    def ctx(self) -> GatewayContext:
+        """The gateway's shared dependencies (store, clock, hooks, settings)."""
+        ...
+
+    @property
+    def session(self) -> Session:
+        """The session relayed."""
+        ...
+
+    @property
+    def severed(self) -> str | None:
+        """Set (to the reason) once the session is cut: relay nothing more."""
+        ...
+
+    def touch_out(self, count: int) -> None:
+        """``count`` bytes went to the engineer."""
+        ...
+
+    def emit(self, event: str, **fields: object) -> None:
+        """An event about this session (its ids and region added)."""
+        ...
+
+    def shell_exited(self) -> None:
+        """The target shell ended: that is the reason, unless one is set already."""
+        ...
+
+    async def terminate(self, reason: str) -> None:
+        """Cut the session, first telling the engineer why."""
+        ...
+
+
+def announce_stored(port: SessionPort, recorder: Recorder) -> None:
+    """``recording.stored`` for a recording kept in the region's folder."""
+    if recorder.path is None or recorder.failed is not None:
+        return
+    port.emit(
+        "recording.stored",
+        location=f"regions/{port.ctx.region}/recordings/{recorder.path.name}",
+        bytes=recorder.bytes_written,
+        sha256=recorder.sha256,
+    )
 
 
 class TargetSession(asyncssh.SSHClientSession[bytes]):
@@ -62,9 +111,9 @@ class TargetSession(asyncssh.SSHClientSession[bytes]):
 
 
 class Relay:
-    """Connects one engineer channel to one target shell."""
+    """Connects one engineer front end (SSH channel or viewer) to one target shell."""
 
-    def __init__(self, link: Link, chan: asyncssh.SSHServerChannel[bytes]) -> None:
+    def __init__(self, link: SessionPort, chan: FrontEnd) -> None:
         self.link = link
         self.chan = chan
         self.exit_status: int | None = None
@@ -75,6 +124,7 @@ class Relay:
         self._tchan: asyncssh.SSHClientChannel[bytes] | None = None
         self._closed = False
         self._early = bytearray()
+        self._early_size: TermSize | None = None
         self._out: list[bytes] = []
 
     @property
@@ -90,9 +140,8 @@ class Relay:
             if self._closed:
                 return  # the engineer's side went first (cut, hung up): its end says why
             log.warning("relay.refused", session_id=self.link.session.id, detail=refused.detail)
-            self.link.ctx.emit(
+            self.link.emit(
                 "relay.failed",
-                **self.link.session.ids(),
                 reason=refused.reason,
                 detail=refused.detail,
             )
@@ -104,6 +153,8 @@ class Relay:
         early, self._early = bytes(self._early), bytearray()
         if early:
             self.send(early)
+        if self._early_size is not None and self._tchan is not None:
+            self._tchan.change_terminal_size(*self._early_size)
         self.chan.resume_reading()
 
     async def _open(self, term_type: str, term_size: TermSize, env: Env) -> None:
@@ -176,7 +227,7 @@ class Relay:
             self._pass(*self._filter.flush())
         if self._recorder is not None:
             self._recorder.close(reason)
-            announce_stored(self.link.ctx, self.link.session, self._recorder)
+            announce_stored(self.link, self._recorder)
 
     @property
     def recording(self) -> bool:
@@ -259,7 +310,7 @@ class Relay:
             return
         for found in blocked:
             self._recorder.marker(found.marker())
-            self.link.ctx.emit("egress.blocked", kind=str(found.kind), **self.link.session.ids())
+            self.link.emit("egress.blocked", kind=str(found.kind))
         if not passed:
             return
         self._recorder.output(passed)
@@ -273,6 +324,8 @@ class Relay:
             self._recorder.resize(width, height)
         if self._tchan is not None:
             self._tchan.change_terminal_size(width, height, pixwidth, pixheight)
+        else:  # the shell is still opening at the old size: apply this once it is up
+            self._early_size = (width, height, pixwidth, pixheight)
 
     def signal(self, signal: str) -> None:
         """Relay a signal."""
@@ -299,8 +352,7 @@ class Relay:
     # -- endings ---------------------------------------------------------
     def target_closed(self) -> None:
         """Pass the shell's exit to the engineer and close the target leg."""
-        if self.link.reason is None:
-            self.link.reason = "shell_exited"
+        self.link.shell_exited()
         self._drain_output()  # the shell's last words go out before its exit status
         if self.chan.is_closing():
             pass

@@ -26,7 +26,7 @@ from broker.gateway.certs import (
 )
 from broker.gateway.channel import PolicySession
 from broker.gateway.context import GatewayContext, log
-from broker.gateway.link import Link
+from broker.gateway.link import Link, SshEndpoint
 from broker.models import Session
 from broker.typing import SessionId
 
@@ -45,7 +45,7 @@ class GatewayServer(asyncssh.SSHServer):
         self.ctx = ctx
         self.conn: asyncssh.SSHServerConnection | None = None
         self.source_ip = ""
-        self.link: Link | None = None
+        self.link: Link[SshEndpoint] | None = None
         self._counted = False
         self._fail_reason: str | None = None
         self._fail_session: SessionId | None = None
@@ -172,7 +172,7 @@ class GatewayServer(asyncssh.SSHServer):
     def _open_link(self, session: Session, info: CertInfo) -> None:
         """Register the live link (no await between claim and registration)."""
         assert self.conn is not None
-        self.link = Link(self.ctx, session, self.conn, self.source_ip, info.serial)
+        self.link = Link(self.ctx, session, SshEndpoint(self.conn), self.source_ip, info.serial)
         self.ctx.links[session.id] = self.link
         self._fail_reason = None
         self.ctx.emit(

@@ -26,16 +26,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from broker.errors import BrokerError
 from broker.gateway.context import GatewayContext, log
+from broker.gateway.ports import LiveLink
 from broker.typing import SessionId
 
-if TYPE_CHECKING:
-    from broker.gateway.link import Link
-
-Cut = Callable[["Link", str], None]
+Cut = Callable[[LiveLink, str], None]
 """Cuts one live link for a reason code; must return without waiting."""
 
 STALE_AFTER = 5.0

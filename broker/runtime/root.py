@@ -56,6 +56,7 @@ from broker.service.context import Context, GatewayAddress, announce_settings
 from broker.store.base import ImportBundle, Store
 from broker.store.import_bundle import parse_bundle
 from broker.typing import OrgId, Region, SessionId, TargetName
+from broker.viewer.web import RegionViewer
 
 log = structlog.get_logger("broker.runtime")
 KILLED = "broker_killed"
@@ -75,6 +76,7 @@ class Runtime:
     demo_targets: dict[Region, DemoEndpoint] = field(default_factory=dict)
     demo_hosts: DemoHosts | None = None
     gateways: dict[Region, Gateway] = field(default_factory=dict)
+    viewers: dict[Region, RegionViewer] = field(default_factory=dict)
     aws: AwsParts | None = None
     api_workers: ApiWorkers | None = None
     _runner: web.AppRunner | None = None
@@ -191,8 +193,11 @@ class Runtime:
             )
             port = await gateway.start(self.config.bind_host)
             self.gateways[region] = gateway
+            # The region's browser viewer: in this process, on the gateway's context.
+            self.viewers[region] = RegionViewer(gateway.ctx)
+            viewer = await self.viewers[region].start(self.config.bind_host)
             self.ctx.gateways[region] = GatewayAddress(
-                self.config.bind_host, port, keys.host_public()
+                self.config.bind_host, port, keys.host_public(), viewer
             )
 
     async def _close_interrupted(self, region: Region) -> None:
@@ -246,6 +251,7 @@ class Runtime:
             "api": self.api_url,
             "mode": self.config.mode,
             "gateways": {r: f"{a.host}:{a.port}" for r, a in self.ctx.gateways.items()},
+            "viewers": {r: a.viewer for r, a in self.ctx.gateways.items() if a.viewer},
             "demo_targets": {r: f"{d.host}:{d.port}" for r, d in self.demo_targets.items()},
             "pid": os.getpid(),
         }
@@ -262,6 +268,8 @@ class Runtime:
             await self._runner.cleanup()
         if self.api_workers is not None:
             await self.api_workers.stop()
+        for viewer in self.viewers.values():
+            await viewer.stop()
         for gateway in self.gateways.values():
             await gateway.stop()
         if self.demo_hosts is not None:

@@ -30,6 +30,8 @@ class GatewayAddress:
     port: int
     host_key: str | None = None
     """The gateway's public host key (OpenSSH line), for the client's known_hosts."""
+    viewer: str | None = None
+    """The region's browser viewer (``http://host:port``), when it runs one."""
 
 
 @dataclass(slots=True)

@@ -43,6 +43,7 @@ from broker.service.context import (
     announce_revoked,
     check_revocations,
 )
+from broker.service.viewer_links import ViewerLink, ViewerLinks
 from broker.sshcert import PublicKeyBlob
 from broker.store.base import GrantRecords, Page, SessionQuery
 from broker.typing import AccessMode, Basis, SessionId, StaffId, TargetName, TicketId
@@ -77,6 +78,8 @@ class Grant:
     session: Session
     certificate: str | None
     gateway: GatewayAddress | None
+    viewer: ViewerLink | None = None
+    """A view session's single-use link to its region's viewer."""
 
 
 def issued_session(
@@ -247,12 +250,14 @@ class SessionService:
     ) -> Grant:
         """Sign the terminal session's certificate (a view session has none), then announce.
 
-        A failure of either revokes the session first: no certificate without
-        its audit record, and no live session without both."""
+        A view session gets its first viewer link here too. A failure of any
+        revokes the session first: no certificate without its audit record, and
+        no live session without both (or without its link)."""
         try:
             issued = None if user_key is None else await self.ctx.cas.sign(session, user_key)
             serial = issued.serial if issued is not None else None
             self._emit("session.issued", world, **_issued(world, session, source_ip, serial))
+            link = None if user_key is not None else await self._link(session, source_ip)
         except Exception:
             await self.ctx.store.end_session(
                 session.id, "revoked", "issue_failed", self.ctx.clock.now()
@@ -260,7 +265,12 @@ class SessionService:
             raise
         self.metrics.granted(session.region)
         certificate = issued.certificate if issued is not None else None
-        return Grant(session, certificate, self.ctx.gateway_for(session.region))
+        return Grant(session, certificate, self.ctx.gateway_for(session.region), link)
+
+    async def _link(self, session: Session, source_ip: str) -> ViewerLink:
+        """The view session's first single-use viewer link."""
+        links = ViewerLinks(self.ctx)
+        return await links.issue(session, "grant", actor=session.staff_id, source_ip=source_ip)
 
     def _emit(self, event: str, world: GrantRecords, **fields: object) -> None:
         """An event about this request, with the facts the TIA groups by (ids only)."""

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 
-from broker.models import Anchor, Consent, Org, Session, Staff, Target, Ticket
+from broker.models import Anchor, Consent, Org, Session, Staff, Target, Ticket, ViewerToken
 from broker.typing import (
     ConsentId,
     OrgId,
@@ -32,6 +32,7 @@ from broker.typing import (
     TargetName,
     TicketId,
     TicketStatus,
+    TokenDigest,
 )
 
 T = TypeVar("T")
@@ -284,4 +285,19 @@ class Store(Protocol):
 
     async def latest_anchor(self, region: Region) -> Anchor | None:
         """The anchor of ``region`` with the highest number, or None."""
+        ...
+
+    # -- viewer links ---------------------------------------------------
+    async def add_viewer_token(self, token: ViewerToken) -> None:
+        """Store a new, unclaimed viewer token (its digest); ``ConflictError`` if known."""
+        ...
+
+    async def claim_viewer_token(
+        self, digest: TokenDigest, region: Region, at: datetime
+    ) -> ViewerToken:
+        """Claim the token at ``region``'s viewer, once, atomically, before it expires.
+
+        ``NotFoundError`` for an unknown digest; ``RegionMismatch`` for a token
+        of another region (left unclaimed); ``ConflictError`` code
+        ``viewer_token_used`` or ``viewer_token_expired`` otherwise."""
         ...

@@ -8,10 +8,11 @@ so the rules live here once.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable, Sequence
+from datetime import datetime
 from typing import Any, get_args
 
-from broker.errors import InputError
-from broker.models import Consent, Session
+from broker.errors import BrokerError, ConflictError, InputError, NotFoundError, RegionMismatch
+from broker.models import Consent, Session, ViewerToken
 from broker.store.base import ImportBundle, SessionQuery
 from broker.store.encoding import to_micros
 from broker.typing import (
@@ -21,6 +22,7 @@ from broker.typing import (
     TICKET_STATUSES,
     TIERS,
     Basis,
+    Region,
     SessionState,
 )
 
@@ -78,6 +80,34 @@ def check_query(query: SessionQuery) -> None:
         raise InputError("limit", f"must be between 1 and {MAX_PAGE}")
     if query.state is not None and query.state not in SESSION_STATES:
         raise InputError("state", "is not a session state")
+
+
+def check_new_viewer_token(token: ViewerToken) -> None:
+    """Refuse a malformed viewer token, naming the field."""
+    if len(token.digest) != 64 or not all(c in "0123456789abcdef" for c in token.digest):
+        raise InputError("digest", "must be a SHA-256 hex digest")
+    if token.claimed_at is not None:
+        raise InputError("claimed_at", "a new token is unclaimed")
+    if to_micros(token.expires_at, "expires_at") <= to_micros(token.issued_at, "issued_at"):
+        raise InputError("expires_at", "must be after issued_at")
+
+
+def unclaimable(token: ViewerToken | None, region: Region, at: datetime) -> BrokerError:
+    """Why a claim of ``token`` at ``region``'s viewer at ``at`` matched nothing."""
+    if token is None:
+        return NotFoundError("viewer_token_unknown", "unknown viewer link")
+    session_id = token.session_id
+    if token.region != region:
+        return RegionMismatch(
+            "viewer_token_region", "the link is for another region's viewer", session_id=session_id
+        )
+    if token.claimed_at is not None:
+        return ConflictError(
+            "viewer_token_used", "the link was used already", session_id=session_id
+        )
+    if at >= token.expires_at:
+        return ConflictError("viewer_token_expired", "the link has expired", session_id=session_id)
+    return ConflictError("viewer_token_race", "the link changed meanwhile", session_id=session_id)
 
 
 def check_values(bundle: ImportBundle) -> None:

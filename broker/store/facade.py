@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Concatenate, Generic, ParamSpec, TypeVar
 
 from broker.clock import Clock, SystemClock
-from broker.models import Anchor, Consent, Org, Session, Staff, Target, Ticket
+from broker.models import Anchor, Consent, Org, Session, Staff, Target, Ticket, ViewerToken
 from broker.store.base import (
     GrantRecords,
     ImportBundle,
@@ -38,6 +38,7 @@ from broker.typing import (
     TargetName,
     TicketId,
     TicketStatus,
+    TokenDigest,
 )
 
 H = TypeVar("H")
@@ -72,6 +73,8 @@ class StoreOps(Generic[H]):
     ended_sessions: Callable[[H, Region, int], tuple[int, list[Session]]]
     add_anchor: Callable[[H, Anchor], None]
     latest_anchor: Callable[[H, Region], Anchor | None]
+    add_viewer_token: Callable[[H, ViewerToken], None]
+    claim_viewer_token: Callable[[H, TokenDigest, Region, datetime], ViewerToken]
 
 
 class ThreadedStore(ABC, Generic[H]):
@@ -205,3 +208,14 @@ class ThreadedStore(ABC, Generic[H]):
     async def latest_anchor(self, region: Region) -> Anchor | None:
         """The anchor of ``region`` with the highest number, or None."""
         return await self._read(self._ops.latest_anchor, region)
+
+    # -- viewer links ---------------------------------------------------
+    async def add_viewer_token(self, token: ViewerToken) -> None:
+        """Store a new, unclaimed viewer token (its digest only)."""
+        await self._write(self._ops.add_viewer_token, token)
+
+    async def claim_viewer_token(
+        self, digest: TokenDigest, region: Region, at: datetime
+    ) -> ViewerToken:
+        """Claim the token once, at ``region``'s viewer, before it expires."""
+        return await self._write(self._ops.claim_viewer_token, digest, region, at)

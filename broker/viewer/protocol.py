@@ -88,6 +88,10 @@ END_REASONS: Final[dict[str, str]] = {
     "target_unreachable": "The target could not be reached from the region.",
     "replaced": "This session was opened in another viewer.",
     "shutdown": "The regional viewer is shutting down.",
+    "consent_revoked": "The customer withdrew the consent this session relied on.",
+    "staff_deactivated": "Your staff account was deactivated.",
+    "unavailable": "The region cannot confirm the session is still valid.",
+    "recording": "The session cannot be recorded in the region.",
     "error": "The session ended because of an error in the region.",
 }
 

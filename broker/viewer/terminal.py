@@ -173,6 +173,11 @@ class TerminalView:
             return
         self._offset = max(0, min(len(self._screen.history), self._offset - lines))
 
+    def repaint(self) -> None:
+        """The next frame starts with a CANVAS message and redraws everything
+        (a browser page that just attached has nothing yet)."""
+        self._new_canvas = True
+
     def set_status(self, *, watchers: Sequence[str] = (), banner: str | None = None) -> None:
         """Watcher ids and a banner (e.g. waiting, ended) for the status bar."""
         self._watchers = tuple(watchers)

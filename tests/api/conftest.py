@@ -93,7 +93,10 @@ async def running_api(tmp_path: Path) -> AsyncIterator[Api]:
     auditor = Auditor(tmp_path, clock)
     cas = CARegistry(LocalKeyStore(tmp_path), clock)
     config = Config(state_dir=tmp_path)
-    gateways = {Region("eu-central-1"): GatewayAddress("127.0.0.1", 2222)}
+    # The EU region's gateway and viewer (view sessions get a link to it; nothing listens).
+    gateways = {
+        Region("eu-central-1"): GatewayAddress("127.0.0.1", 2222, None, "http://127.0.0.1:2223")
+    }
     sink = TeeSink(events, auditor)
     ctx = Context(config, store, cas, sink, clock, PolicyConfig.from_mapping({}), gateways)
     authority = LocalAuthority.from_state(tmp_path, clock=clock)

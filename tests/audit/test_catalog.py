@@ -26,6 +26,11 @@ EXTRA_TYPES = [
     "recordings.region_mismatch",
     "org.setting_changed",
     "audit.tail_sealed",
+    # The browser viewer: links issued (grant, resume), refused connections and
+    # resumes (bad origin, used, expired, other region's link), and pastes by size.
+    "viewer.link_issued",
+    "viewer.refused",
+    "viewer.paste",
 ]
 
 

@@ -8,6 +8,7 @@ runs against that implementation. The rules of ``broker/store/base.py`` map to:
 - listing and paging: ``ListingContract``;
 - side effects in the same transaction: ``EffectContract``;
 - all-or-nothing imports: ``ReferenceContract``;
+- viewer tokens claimed once, atomically, in their region: ``ViewerTokenContract``;
 - use from several threads' event loops: ``ThreadContract``;
 - the grant's read never older than the last change, and its revision
   guarding the insert: ``GrantReadContract``;
@@ -22,6 +23,7 @@ from tests.store.contract_listing import ListingContract
 from tests.store.contract_races import RaceContract, ThreadContract
 from tests.store.contract_reference import ReferenceContract
 from tests.store.contract_sessions import SessionContract
+from tests.store.contract_viewer import ViewerTokenContract
 
 
 class StoreContract(
@@ -32,5 +34,6 @@ class StoreContract(
     EffectContract,
     RaceContract,
     ThreadContract,
+    ViewerTokenContract,
 ):
     """Every rule of the ``Store`` protocol, as tests."""

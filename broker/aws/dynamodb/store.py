@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Concatenate, ParamSpec, TypeVar
 
 from broker.aws.clients import ClientFactory
-from broker.aws.dynamodb import anchors, reference, sessions
+from broker.aws.dynamodb import anchors, reference, sessions, viewer
 from broker.aws.dynamodb.codec import TABLE_SCHEMA
 from broker.aws.dynamodb.importer import import_bundle
 from broker.aws.dynamodb.table import Table
@@ -62,6 +62,8 @@ OPS: StoreOps[Table] = StoreOps(
     ended_sessions=sessions.ended_sessions,
     add_anchor=anchors.add,
     latest_anchor=anchors.latest,
+    add_viewer_token=viewer.add_viewer_token,
+    claim_viewer_token=viewer.claim_viewer_token,
 )
 """This store's records, as functions of the table."""
 

@@ -11,9 +11,10 @@ import sqlite3
 
 from broker.errors import UnavailableError
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """5 added the append-only ``audit_anchors`` table (``ANCHORS_DDL``, part of ``DDL``,
-whose statements all run again, harmlessly, on every older file)."""
+whose statements all run again, harmlessly, on every older file); 6 added
+``viewer_tokens`` (in ``DDL`` too)."""
 SESSIONS_LOST_FOREIGN_KEYS = 3
 """The schema version whose sessions table declares no foreign keys (``SESSIONS_TABLE``)."""
 BUSY_TIMEOUT_SECONDS = 5.0
@@ -142,6 +143,15 @@ DDL = (
     """CREATE TABLE IF NOT EXISTS counters (
         name TEXT PRIMARY KEY,
         value INTEGER NOT NULL
+    ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS viewer_tokens (
+        digest TEXT PRIMARY KEY,
+        session_id TEXT NOT NULL,
+        region TEXT NOT NULL,
+        staff_id TEXT NOT NULL,
+        issued_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        claimed_at INTEGER
     ) WITHOUT ROWID""",
     "INSERT OR IGNORE INTO counters (name, value) VALUES ('session_rev', 0)",
     "INSERT OR IGNORE INTO counters (name, value) VALUES ('world_rev', 0)",

@@ -33,7 +33,7 @@ from broker.store.base import (
 )
 from broker.store.facade import BundleValidator, StoreOps, ThreadedStore
 from broker.store.grant_cache import SeenGrants
-from broker.store.sqlite import anchors, consents, importer, reference, sessions
+from broker.store.sqlite import anchors, consents, importer, reference, sessions, viewer
 from broker.store.sqlite import create as creating
 from broker.store.sqlite.schema import connect
 from broker.store.sqlite.tx import read_tx
@@ -71,6 +71,8 @@ OPS: StoreOps[sqlite3.Connection] = StoreOps(
     ended_sessions=sessions.ended_sessions,
     add_anchor=anchors.add,
     latest_anchor=anchors.latest,
+    add_viewer_token=viewer.add_viewer_token,
+    claim_viewer_token=viewer.claim_viewer_token,
 )
 """This store's records, as functions of a connection."""
 

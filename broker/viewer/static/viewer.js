@@ -15,6 +15,8 @@
     session_busy: "This session is already open in another viewer.",
     wrong_region: "This link belongs to another region's viewer.",
     too_large: "That was too large to send (pastes are limited to 64 KiB).",
+    session_ended: "This session has ended. Open a new one with `broker session open`.",
+    unavailable: "The region cannot open sessions right now (it cannot audit them). Try again later.",
   };
   const CLOSED = "The connection to the regional viewer closed.";
 

@@ -1,0 +1,44 @@
+"""``/v1/sessions/{id}/resume``: a fresh viewer link to the engineer's live view session."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from broker import validate as v
+from broker.api.routing import Route, principal, source_ip
+from broker.api.serialize import iso, json_response
+from broker.service.viewer_links import ViewerLink, ViewerLinks
+from broker.typing import SessionId
+
+SERVICE = web.AppKey("viewer_links", ViewerLinks)
+
+
+def link_json(link: ViewerLink) -> dict[str, object]:
+    """The answer: the URL to open and when it stops working if unused."""
+    return {
+        "session_id": link.session.id,
+        "region": link.session.region,
+        "viewer_url": link.url,
+        "link_expires_at": iso(link.expires_at),
+    }
+
+
+async def resume(request: web.Request) -> web.Response:
+    """Mint a new single-use link; the page already open (if any) is closed when it is used."""
+    session_id = SessionId(v.identifier(request.match_info["id"], "id"))
+    link = await request.app[SERVICE].resume(principal(request), session_id, source_ip(request))
+    return json_response(link_json(link), status=201)
+
+
+ROUTES = (
+    Route(
+        "POST",
+        "/v1/sessions/{id}/resume",
+        resume,
+        "Resume a view session in the browser (a fresh single-use link)",
+        ("engineer",),
+        None,
+        "ViewerLink",
+        201,
+    ),
+)

@@ -1,0 +1,250 @@
+"""The regional viewer: an aiohttp app inside the region's gateway process.
+
+It serves one static page (HTML, its own JS and CSS) and ``/ws``. Every
+response carries a strict CSP (no inline code, no framing), no referrer, no
+caching and no MIME sniffing. The WebSocket:
+
+1. checks ``Origin`` (exactly this viewer's own origin) before anything else;
+2. takes the single-use token from the first message and claims it in the
+   store for this region (unknown, used, expired and other regions' tokens
+   are refused, audited, and the page is told why);
+3. attaches the page to the session's ``ViewerSession``, starting it (the
+   store's ``issued -> connected`` step, the target shell) on first use;
+4. relays keys, pastes (at most 64 KiB, size audited), resizes and scrolling.
+
+A page that goes away leaves the session running, detached, for a resumed
+link to pick up within the idle bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from importlib import resources
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from broker.errors import (
+    BrokerError,
+    ConflictError,
+    ForbiddenError,
+    InputError,
+    UnavailableError,
+)
+from broker.gateway.context import GatewayContext, log
+from broker.models import Session
+from broker.typing import SessionId
+from broker.viewer import protocol
+from broker.viewer.live import ViewerSession
+from broker.viewer.page import Page
+from broker.viewer.tokens import token_digest, well_formed
+
+HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self';"
+        " connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none';"
+        " frame-ancestors 'none'"
+    ),
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
+"""Sent on every response, the WebSocket upgrade and errors included."""
+STATIC = {
+    "/": ("viewer.html", "text/html"),
+    "/viewer.js": ("viewer.js", "text/javascript"),
+    "/viewer.css": ("viewer.css", "text/css"),
+}
+HELLO_WAIT = 10.0
+"""Seconds a page has to send its token after the socket opens."""
+PAGE_REFUSAL = {
+    "viewer_token_unknown": "token_invalid",
+    "viewer_token_used": "token_used",
+    "viewer_token_expired": "token_expired",
+    "viewer_token_region": "wrong_region",
+    "session_not_live": "session_ended",
+    "viewer_no_token": "token_invalid",
+    "audit_unavailable": "unavailable",
+}
+"""Store and check codes -> the page's ``error`` codes (viewer.js words them)."""
+FRAGMENT_KEY = "t="
+
+
+async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers.update(HEADERS)
+
+
+def link_token(sent: str) -> str | None:
+    """The token from the page's hello (the fragment, ``t=...``), if well formed."""
+    token = sent.removeprefix(FRAGMENT_KEY)
+    return token if well_formed(token) else None
+
+
+class RegionViewer:
+    """The viewer of one region, sharing its gateway's context (store, hooks, watcher)."""
+
+    def __init__(self, ctx: GatewayContext) -> None:
+        self.ctx = ctx
+        self.sessions: dict[SessionId, ViewerSession] = {}
+        self.origin = ""
+        self._runner: web.AppRunner | None = None
+
+    def app(self) -> web.Application:
+        """The aiohttp application (static page and ``/ws``)."""
+        app = web.Application(client_max_size=1024)
+        app.on_response_prepare.append(_security_headers)
+        for path in STATIC:
+            app.router.add_get(path, self._static)
+        app.router.add_get("/ws", self._socket)
+        return app
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        """Listen on its own loopback port; return the viewer's URL (its origin)."""
+        self._runner = web.AppRunner(self.app(), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        bound = self._runner.addresses[0][1]
+        self.origin = f"http://{host}:{bound}"
+        log.info("viewer.listening", region=self.ctx.region, origin=self.origin)
+        return self.origin
+
+    async def stop(self) -> None:
+        """End every view session still here (the gateway's stop reason); stop listening."""
+        live = list(self.sessions.values())
+        await asyncio.gather(*(one.link.terminate("gateway_stopping") for one in live))
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    # -- HTTP --------------------------------------------------------------
+    async def _static(self, request: web.Request) -> web.Response:
+        name, kind = STATIC[request.path]
+        body = resources.files("broker.viewer").joinpath("static", name).read_bytes()
+        return web.Response(body=body, content_type=kind, charset="utf-8")
+
+    async def _socket(self, request: web.Request) -> web.StreamResponse:
+        """The page's socket: Origin first, then the token, then the session."""
+        source_ip = request.remote or "unknown"
+        if request.headers.get("Origin") != self.origin:
+            self._refused(None, "bad_origin", source_ip)
+            raise web.HTTPForbidden(text="origin not allowed")
+        ws = web.WebSocketResponse(max_msg_size=protocol.MAX_CLIENT_MESSAGE, heartbeat=20.0)
+        await ws.prepare(request)
+        sock = request.transport.get_extra_info("socket") if request.transport else None
+        page = Page(ws, sock)
+        live = await self._open(page, source_ip)
+        if live is not None:
+            await self._serve(live, page)
+        if live is None or live.attached is not page:
+            await page.close()
+        return ws
+
+    # -- the token exchange ------------------------------------------------
+    async def _open(self, page: Page, source_ip: str) -> ViewerSession | None:
+        """Read the hello, claim its token, attach; or tell the page why not."""
+        try:
+            token = await self._hello(page)
+            live = await self._claim(token, source_ip)
+        except BrokerError as error:
+            session_id = error.ids.get("session_id")
+            self._refused(SessionId(session_id) if session_id else None, error.code, source_ip)
+            await page.refuse(PAGE_REFUSAL.get(error.code, "token_invalid"))
+            return None
+        await live.attach(page)
+        return live
+
+    async def _hello(self, page: Page) -> str:
+        """The first message: the single-use token."""
+        try:
+            message = await page.ws.receive(timeout=HELLO_WAIT)
+        except TimeoutError as error:
+            raise InputError("hello", "no token sent in time", "viewer_no_token") from error
+        if message.type != WSMsgType.TEXT:
+            raise InputError("hello", "expected the hello message", "viewer_no_token")
+        hello = protocol.parse_client(message.data)
+        token = link_token(hello.token) if isinstance(hello, protocol.Hello) else None
+        if token is None:
+            raise InputError("token", "is not a viewer link token", "viewer_token_unknown")
+        return token
+
+    async def _claim(self, token: str, source_ip: str) -> ViewerSession:
+        """Claim the token here; the session's live viewer, started on first use."""
+        if not self.ctx.audit_ok():  # nothing done in the session could be audited: fail closed
+            raise UnavailableError("audit_unavailable", "the region's audit trail is unwritable")
+        now = self.ctx.clock.now()
+        claimed = await self.ctx.store.claim_viewer_token(token_digest(token), self.ctx.region, now)
+        session_id = claimed.session_id
+        live = self._live(session_id)
+        if live is not None:
+            return live
+        if (await self.ctx.store.get_session(session_id)).access != "view":
+            raise ForbiddenError("not_a_view_session", "a terminal session has no viewer")
+        try:
+            session = await self.ctx.store.mark_connected(session_id, now)
+        except ConflictError:
+            # Two fresh links for one new session raced: the other page started it.
+            live = self._live(session_id)
+            if live is None:
+                raise
+            return live
+        return self._start(session, source_ip)
+
+    def _live(self, session_id: SessionId) -> ViewerSession | None:
+        """The session's running viewer session, unless it is ending."""
+        live = self.sessions.get(session_id)
+        return live if live is not None and not live.closed else None
+
+    def _start(self, session: Session, source_ip: str) -> ViewerSession:
+        """A new view session: registered with the watcher, announced, its shell opened."""
+        live = ViewerSession(self.ctx, session, source_ip)
+        self.sessions[session.id] = live
+        self.ctx.links[session.id] = live.link
+        live.on_closed = lambda: self._forget(live)
+        live.link.emit(
+            "session.connected", target=session.target, source_ip=source_ip, access="view"
+        )
+        live.start()
+        return live
+
+    def _forget(self, live: ViewerSession) -> None:
+        if self.sessions.get(live.session.id) is live:
+            del self.sessions[live.session.id]
+
+    def _refused(self, session_id: SessionId | None, reason: str, source_ip: str) -> None:
+        """Audit a refused viewer connection (bad origin, no or unclaimable token)."""
+        ids: dict[str, Any] = {"session_id": session_id} if session_id else {}
+        self.ctx.emit("viewer.refused", reason=reason, source_ip=source_ip, **ids)
+
+    # -- the session's messages --------------------------------------------
+    async def _serve(self, live: ViewerSession, page: Page) -> None:
+        """Relay the page's input until it goes away, is replaced, or the session ends."""
+        try:
+            async for message in page.ws:
+                if live.attached is not page or message.type != WSMsgType.TEXT:
+                    break
+                try:
+                    await self._handle(live, page, protocol.parse_client(message.data))
+                except InputError as error:  # the message is refused; the session goes on
+                    await page.send_text(protocol.error_for(error))
+        finally:
+            live.detach(page)
+
+    async def _handle(
+        self, live: ViewerSession, page: Page, message: protocol.ClientMessage
+    ) -> None:
+        """One message from the page."""
+        if isinstance(message, protocol.Input):
+            live.keys(message.data.encode())
+        elif isinstance(message, protocol.Paste):
+            live.paste(message.data.encode())
+        elif isinstance(message, protocol.Resize):
+            live.resize(message.cols, message.rows)
+            await page.resized()
+        elif isinstance(message, protocol.Scroll):
+            live.scroll(message.lines)
+        else:
+            raise InputError("type", "hello is sent once", "unexpected_message")
