@@ -32,6 +32,22 @@ def get(url: str) -> tuple[int, dict[str, object]]:
         return error.code, json.loads(error.read())
 
 
+async def refusals(running: Runtime) -> list[dict[str, object]]:
+    """The region's ``auth.failed`` records, once there is one (5 s at most).
+
+    The client sees its refusal before the gateway's loop has emitted the
+    event, so the test gives the loop its turn instead of reading at once.
+    """
+    assert running.auditor is not None
+    query = AuditQuery(event="auth.failed")
+    for _ in range(500):
+        records = running.auditor.query(REGION, query).records
+        if records:
+            return records
+        await asyncio.sleep(0.01)
+    return running.auditor.query(REGION, query).records
+
+
 class TestStoreUnreachable:
     """The SQLite store closed under a running broker."""
 
@@ -54,5 +70,5 @@ class TestStoreUnreachable:
         shell.close()
         assert shell.process.returncode == 255  # ssh: authentication refused
         assert running.auditor is not None
-        failed = running.auditor.query(REGION, AuditQuery(event="auth.failed")).records
+        failed = await refusals(running)
         assert [r["reason"] for r in failed] == ["store_unavailable"]
