@@ -136,7 +136,11 @@ def create_app(
     app[audit.SERVICE] = AuditService(ctx, auditor, peers.flush_events)
     app[SCRUBBER] = auditor.redactor.ephemeral().value
     app[recordings.ARCHIVE] = recordings.RecordingArchive(
-        ctx.config.state_dir, ctx.store, ctx.events, frozenset(ctx.config.regions)
+        ctx.config.state_dir,
+        ctx.store,
+        ctx.events,
+        frozenset(ctx.config.regions),
+        ctx.policy.region_eea,
     )
     failures = AuthFailures(partial(ctx.events.emit, region=ctx.config.regions[0]), ctx.clock)
     app[AUTH_FAILURES] = failures

@@ -42,6 +42,7 @@ FIELD_KINDS: Mapping[str, Kind] = {
     "actor": "id",
     "request_id": "id",
     "gateway": "id",
+    "hold": "id",
     "source_ip": "ip",
     "staff_country": "code",
     "basis": "code",
@@ -109,6 +110,8 @@ EVENT_FIELDS: Mapping[str, tuple[str, ...]] = {
     "auth.failed": ("reason", "method", "session_id", "count", "interval_seconds", *_CALLER),
     "relay.failed": (*_SESSION, "reason", "gateway"),
     "recording.read": (*_SESSION, *_CALLER),
+    "recording.read_refused": (*_SESSION, "reason", *_CALLER),
+    "recording.exported": (*_SESSION, "hold", "location", "bytes", "sha256", *_CALLER),
     "recordings.region_mismatch": ("reason", "location", "gateway"),
     "import.applied": (
         "source", "orgs", "staff", "tickets", "targets", "consents", *_CALLER,

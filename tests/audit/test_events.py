@@ -31,6 +31,10 @@ EXTRA_TYPES = [
     "viewer.link_issued",
     "viewer.refused",
     "viewer.paste",
+    # Recordings' text stays in its region: a refused raw download of an EEA
+    # recording, and an admin's legal-hold copy into the region's own storage.
+    "recording.read_refused",
+    "recording.exported",
 ]
 
 
