@@ -40,3 +40,19 @@ def well_formed(token: object) -> bool:
 def viewer_link(viewer_url: str, token: str) -> str:
     """The link an engineer opens: the viewer's page with the token in the fragment."""
     return f"{viewer_url.rstrip('/')}/#t={token}"
+
+
+WATCH_PREFIX = "watch:"
+"""A link's holder is the session's engineer (their staff id) or, for a
+read-only watcher, ``watch:<subject>``: one column says both who may use the
+link and that it may never type into the session."""
+
+
+def watch_holder(subject: str) -> str:
+    """The holder recorded for a watcher's link."""
+    return WATCH_PREFIX + subject
+
+
+def watcher_of(holder: str) -> str | None:
+    """The watcher's id when ``holder`` is a watcher's; None for the engineer's own link."""
+    return holder.removeprefix(WATCH_PREFIX) if holder.startswith(WATCH_PREFIX) else None

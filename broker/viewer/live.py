@@ -9,6 +9,8 @@ page (closing an older one still open). While detached, target output is not
 activity, so the watcher's idle bound ends a session nobody comes back to.
 Any end (watcher cut, shell exit, gateway stop) tells the attached page why,
 closes its socket and the target leg, and writes the session's end, once.
+Read-only watchers (``broker.viewer.watch``) get the same output on their own
+views; the engineer's status bar names them.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from broker.gateway.relay import Relay
 from broker.models import Session
 from broker.viewer.page import Page
 from broker.viewer.terminal import TerminalView, Watermark
+from broker.viewer.watch import Watchers
 
 TERM_TYPE = "xterm-256color"
 START_SIZE = (80, 24)
@@ -66,6 +69,7 @@ class ViewerSession:
         self.link.relay = self.relay
         self.link.shell_started = True
         self.attached: Page | None = None
+        self.watchers = Watchers(self.link, self.view, self.status_changed)
         self.on_closed: Callable[[], None] | None = None
         """Called once the session has ended (the viewer forgets it)."""
         self._end = "error"
@@ -97,6 +101,12 @@ class ViewerSession:
         self.view.repaint()
         await page.show(self.view)
 
+    def status_changed(self) -> None:
+        """Who watches changed: every status bar says so, in the pixels."""
+        self.view.set_status(watchers=self.watchers.ids())
+        self.watchers.set_status(None)
+        self._wake()
+
     def detach(self, page: Page) -> None:
         """``page`` went away; the shell stays, and idle time counts from now."""
         if self.attached is page:
@@ -119,6 +129,7 @@ class ViewerSession:
         """The page's terminal area changed: the screen, the PTY and the recording follow."""
         self.view.resize(cols, rows)
         self.relay.resize(cols, rows, 0, 0)
+        self.ctx.spawn(self.watchers.resize(cols, rows))
 
     def scroll(self, lines: int) -> None:
         """Move the page's view into the server-side scrollback."""
@@ -131,6 +142,7 @@ class ViewerSession:
         replies = self.view.take_replies()  # answers to the target's terminal queries
         if replies:
             self.relay.send(replies)
+        self.watchers.feed(data)
         self._wake()
 
     def _wake(self) -> None:
@@ -153,8 +165,10 @@ class ViewerSession:
             return
         self._closed = True
         page, self.attached = self.attached, None
+        end = await self._refined(self._end)
         if page is not None:
-            await page.end(await self._refined(self._end))
+            await page.end(end)
+        await self.watchers.end(end)
         self.relay.close()
         if self.ctx.links.get(self.session.id) is self.link:
             del self.ctx.links[self.session.id]

@@ -12,12 +12,18 @@ caching and no MIME sniffing. The WebSocket:
    store's ``issued -> connected`` step, the target shell) on first use;
 4. relays keys, pastes (at most 64 KiB, size audited), resizes and scrolling.
 
+A watcher's link (holder ``watch:<id>``, see ``broker.viewer_tokens``) joins a
+session that is already running here as a read-only page
+(``broker.viewer.watch``): it never starts a session, and its keys and
+pastes are answered ``read_only`` and dropped.
+
 A page that goes away leaves the session running, detached, for a resumed
 link to pick up within the idle bound.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from importlib import resources
 from typing import Any
 
@@ -36,7 +42,8 @@ from broker.typing import SessionId
 from broker.viewer import protocol
 from broker.viewer.live import ViewerSession
 from broker.viewer.page import Page
-from broker.viewer_tokens import token_digest, well_formed
+from broker.viewer.watch import Watcher
+from broker.viewer_tokens import token_digest, watcher_of, well_formed
 
 HEADERS = {
     "Content-Security-Policy": (
@@ -67,6 +74,7 @@ PAGE_REFUSAL = {
     "session_not_live": "session_ended",
     "viewer_no_token": "token_invalid",
     "audit_unavailable": "unavailable",
+    "session_not_started": "not_started",
 }
 """Store and check codes -> the page's ``error`` codes (viewer.js words them)."""
 FRAGMENT_KEY = "t="
@@ -135,26 +143,34 @@ class RegionViewer:
         await ws.prepare(request)
         sock = request.transport.get_extra_info("socket") if request.transport else None
         page = Page(ws, sock)
-        live = await self._open(page, source_ip)
-        if live is not None:
-            await self._serve(live, page)
-        if live is None or live.attached is not page:
+        opened = await self._open(page, source_ip)
+        if opened is not None:
+            live, watcher = opened
+            if watcher is not None:
+                await self._serve_watcher(live, watcher)
+            else:
+                await self._serve(live, page)
+        if opened is None or opened[1] is not None or opened[0].attached is not page:
             await page.close()
         return ws
 
     # -- the token exchange ------------------------------------------------
-    async def _open(self, page: Page, source_ip: str) -> ViewerSession | None:
-        """Read the hello, claim its token, attach; or tell the page why not."""
+    async def _open(
+        self, page: Page, source_ip: str
+    ) -> tuple[ViewerSession, Watcher | None] | None:
+        """Read the hello, claim its token, attach (or join as a watcher); or say why not."""
         try:
             token = await self._hello(page)
-            live = await self._claim(token, source_ip)
+            live, watcher_id = await self._claim(token, source_ip)
         except BrokerError as error:
             session_id = error.ids.get("session_id")
             self._refused(SessionId(session_id) if session_id else None, error.code, source_ip)
             await page.refuse(PAGE_REFUSAL.get(error.code, "token_invalid"))
             return None
+        if watcher_id is not None:
+            return live, await live.watchers.join(watcher_id, page, source_ip)
         await live.attach(page)
-        return live
+        return live, None
 
     async def _hello(self, page: Page) -> str:
         """The first message: the single-use token."""
@@ -170,14 +186,30 @@ class RegionViewer:
             raise InputError("token", "is not a viewer link token", "viewer_token_unknown")
         return token
 
-    async def _claim(self, token: str, source_ip: str) -> ViewerSession:
-        """Claim the token here; the session's live viewer, started on first use."""
+    async def _claim(self, token: str, source_ip: str) -> tuple[ViewerSession, str | None]:
+        """Claim the token here: the session's live viewer (started on the engineer's
+        first use), and the watcher's id when the link is a watcher's."""
         if not self.ctx.audit_ok():  # nothing done in the session could be audited: fail closed
             raise UnavailableError("audit_unavailable", "the region's audit trail is unwritable")
         now = self.ctx.clock.now()
         claimed = await self.ctx.store.claim_viewer_token(token_digest(token), self.ctx.region, now)
         session_id = claimed.session_id
         live = self._live(session_id)
+        watcher_id = watcher_of(claimed.staff_id)
+        if watcher_id is not None:
+            if live is None:
+                raise ConflictError(
+                    "session_not_started",
+                    "the session is not running in this viewer",
+                    session_id=session_id,
+                )
+            return live, watcher_id
+        return await self._engineer(session_id, live, now, source_ip), None
+
+    async def _engineer(
+        self, session_id: SessionId, live: ViewerSession | None, now: datetime, source_ip: str
+    ) -> ViewerSession:
+        """The engineer's link: the running session, or start it."""
         if live is not None:
             return live
         if (await self.ctx.store.get_session(session_id)).access != "view":
@@ -231,6 +263,30 @@ class RegionViewer:
                     await page.send_text(protocol.error_for(error))
         finally:
             live.detach(page)
+
+    async def _serve_watcher(self, live: ViewerSession, watcher: Watcher) -> None:
+        """A watcher's page: it may scroll its own view; keys and pastes go nowhere."""
+        page = watcher.page
+        try:
+            async for message in page.ws:
+                if watcher not in live.watchers or message.type != WSMsgType.TEXT:
+                    break
+                try:
+                    await self._watcher_message(watcher, protocol.parse_client(message.data))
+                except InputError as error:
+                    await page.send_text(protocol.error_for(error))
+        finally:
+            live.watchers.leave(watcher, "page_closed")
+
+    async def _watcher_message(self, watcher: Watcher, message: protocol.ClientMessage) -> None:
+        """One message from a watcher's page."""
+        if isinstance(message, protocol.Input | protocol.Paste):
+            raise InputError("type", "this is a read-only view", "read_only")
+        if isinstance(message, protocol.Scroll):
+            watcher.view.scroll(message.lines)
+            watcher.page.wake()
+        elif not isinstance(message, protocol.Resize):
+            raise InputError("type", "hello is sent once", "unexpected_message")
 
     async def _handle(
         self, live: ViewerSession, page: Page, message: protocol.ClientMessage

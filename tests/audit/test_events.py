@@ -35,6 +35,9 @@ EXTRA_TYPES = [
     # recording, and an admin's legal-hold copy into the region's own storage.
     "recording.read_refused",
     "recording.exported",
+    # Read-only watchers of a live view session (ops, the customer's admin).
+    "viewer.watch_started",
+    "viewer.watch_ended",
 ]
 
 

@@ -15,6 +15,8 @@
     session_busy: "This session is already open in another viewer.",
     wrong_region: "This link belongs to another region's viewer.",
     too_large: "That was too large to send (pastes are limited to 64 KiB).",
+    read_only: "This is a read-only view: your keys go nowhere.",
+    not_started: "The engineer has not opened this session yet. Ask for a new link once it runs.",
   };
   const CLOSED = "The connection to the regional viewer closed.";
 
