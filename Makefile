@@ -11,7 +11,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest bench soak sysdeps clean
+.PHONY: run test lint typecheck pytest fuzz bench soak sysdeps clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 ## run: start the broker with embedded defaults (SQLite, local region folders, demo targets)
-run: $(STAMP)
+run: $(STAMP) sysdeps
 	$(BIN)/broker run
 
 ## sysdeps: Debian programs and fonts the tests and viewer use (sshd, lrzsz, tmux, DejaVu, chromium)
@@ -39,6 +39,11 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/pytest
+
+## fuzz: schemathesis against the live API, per role, with many more examples and a fresh seed
+FUZZ_EXAMPLES ?= 400
+fuzz: $(STAMP)
+	BROKER_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) BROKER_FUZZ_SEED= $(BIN)/pytest tests/api/test_fuzz.py -v
 
 ## bench: benchmarks, side by side with OpenSSH where there is a baseline
 bench: $(STAMP) sysdeps

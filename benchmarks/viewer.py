@@ -8,7 +8,7 @@ one thread (one core), so the numbers are the viewer's own cost per session:
   on the same bytes in the same run. The streams are the egress benchmark's:
   ASCII log lines, and ``ls --color`` output with an SGR every few bytes, CJK,
   emoji and combining marks;
-- ``row_ms`` / ``frame_ms``: rendering and PNG-encoding one changed 120-column
+- ``row_ms`` / ``frame_ms``: rendering and encoding (lossless WebP) one changed 120-column
   row of text, and a whole 120x40 screen of new lines (a flood; median of 10);
   ``first_frame_ms`` is the first frame, with the glyph caches cold;
 - ``echo_bytes``: the wire size of the frame for one typed character echoed at

@@ -20,6 +20,15 @@ class EventSink(Protocol):
         """Record one event of type ``event`` for ``region`` (the result is unused)."""
         ...
 
+    def check(self, event: str, /, *, region: Region, **fields: object) -> None:
+        """Raise as ``emit`` would for these arguments now, recording nothing.
+
+        Every write checks its events first, so a write and its audit record
+        succeed or fail together (an unknown type, a field that cannot be
+        encoded, a trail that refuses writes all fail the request before it
+        changes anything)."""
+        ...
+
 
 class MemorySink:
     """Keeps events in a list: for tests and for tools that inspect events."""
@@ -30,6 +39,9 @@ class MemorySink:
     def emit(self, event: str, /, *, region: Region, **fields: object) -> None:
         """Append the event."""
         self.events.append({"event": event, "region": region, **fields})
+
+    def check(self, event: str, /, *, region: Region, **fields: object) -> None:
+        """A list accepts anything."""
 
     def of(self, event: str) -> list[dict[str, object]]:
         """Every recorded event of one type."""
@@ -46,3 +58,8 @@ class TeeSink:
         """Emit to each sink in order."""
         for sink in self.sinks:
             sink.emit(event, region=region, **fields)
+
+    def check(self, event: str, /, *, region: Region, **fields: object) -> None:
+        """Check with each sink."""
+        for sink in self.sinks:
+            sink.check(event, region=region, **fields)

@@ -7,6 +7,7 @@ until the whole document parsed, and the store writes it in one transaction.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -91,7 +92,7 @@ def parse_target(data: Mapping[str, Any], at: str) -> Target:
 
 def country(value: Any, name: str) -> str:
     """An ISO 3166-1 alpha-2 code shape (membership is the policy's business)."""
-    if not (isinstance(value, str) and len(value) == 2 and value.isascii() and value.isupper()):
+    if not (isinstance(value, str) and re.fullmatch("[A-Z]{2}", value)):
         raise InputError(name, "must be an ISO 3166-1 alpha-2 code like DE")
     return value
 

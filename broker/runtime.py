@@ -27,6 +27,7 @@ from aiohttp import web
 
 from broker.api.app import create_app
 from broker.api.auth import JwksVerifier, LocalAuthority, build_verifier
+from broker.api.protocol import answer_problems
 from broker.audit import Auditor
 from broker.audit.anchor import AuditAnchor, StoreAnchor
 from broker.audit.log import configure_logging
@@ -231,6 +232,7 @@ class Runtime:
             app = create_app(self.ctx, verifier, self.auditor, Metrics())
             self._runner = web.AppRunner(app, access_log=None)
             await self._runner.setup()
+            answer_problems(self._runner.server)
             site = web.TCPSite(self._runner, self.config.bind_host, self.config.api_port)
             await site.start()
             port = self._runner.addresses[0][1]

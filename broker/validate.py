@@ -4,6 +4,13 @@ Small, explicit parsers over decoded JSON: each names the offending field in
 its ``InputError`` and never echoes the value (it may be personal data).
 Unknown keys are errors, so a typo cannot silently change a request.
 
+The parsers validate to the domain the rest of the broker can represent, so
+nothing accepted here can fail deeper in: integers are ASCII digits within
+stated bounds (``str.isdigit`` also accepts digits ``int`` refuses, and
+``int`` accepts digits of every script), and times are RFC 3339 with years
+1970-8999 as written, so converting them to UTC can never overflow. The
+OpenAPI document states the same rules from the same patterns.
+
 Personal data has no field of its own, so every field that reaches the store,
 a certificate, a log line or the audit trail is validated as what it is:
 
@@ -22,7 +29,7 @@ import binascii
 import ipaddress
 import re
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from broker.audit.redact import holds_personal_data
@@ -30,11 +37,23 @@ from broker.errors import InputError
 
 T = TypeVar("T")
 MAX_ID_LENGTH = 128
-IDENTIFIER = re.compile(r"(?=.*[A-Za-z0-9])[A-Za-z0-9_.:-]{1,128}")
-"""An id, a token's ``sub`` and ``org``: 1-128 of ``A-Z a-z 0-9 - _ . :``, at least one
-a letter or digit (so never ``..``), and not
-readable as a phone number or an email address (so no name with a space, no
-``@``, no ``+``)."""
+IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
+"""An id, a token's ``sub`` and ``org``: 1-128 of ``A-Z a-z 0-9 - _ . :``, a letter or
+digit first (so never ``..`` nor ``-option``), and not readable as a phone number or
+an email address (so no name with a space, no ``@``, no ``+``)."""
+ID_PATTERN = f"^{IDENTIFIER.pattern}$"
+"""``IDENTIFIER`` for the OpenAPI document (JSON Schema patterns are not anchored)."""
+_TWO = r"(?:[01][0-9]|2[0-3])"
+TIME_PATTERN = (
+    r"^(?:19[7-9][0-9]|[2-8][0-9]{3})-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
+    rf"T{_TWO}:[0-5][0-9]:[0-5][0-9](?:\.[0-9]{{1,6}})?(?:Z|[+-]{_TWO}:[0-5][0-9])$"
+)
+"""RFC 3339 with an offset and a year from 1970 to 8999 as written: every such time
+is representable in UTC (so no offset can overflow a conversion), and far from the
+end of ``datetime`` (so adding a lifetime or a window cannot either)."""
+_TIME = re.compile(TIME_PATTERN)
+_DIGITS = re.compile(r"[0-9]{1,19}")
+_ASCII_SIGNED = re.compile(r"-?[0-9]{1,19}")
 REQUEST_ID = re.compile(
     r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
     r"|[0-9A-Fa-f]{32,64}"
@@ -95,7 +114,9 @@ def identifier(value: Any, name: str) -> str:
     later, and an id that reads as a phone number is refused, not stored."""
     text = string(value, name)
     if not IDENTIFIER.fullmatch(text):
-        raise InputError(name, "must be 1-128 characters of A-Z a-z 0-9 - _ . :")
+        raise InputError(
+            name, "must be 1-128 characters of A-Z a-z 0-9 - _ . :, a letter or digit first"
+        )
     _no_personal_data(text, name)
     return text
 
@@ -155,16 +176,38 @@ def boolean(value: Any, name: str) -> bool:
 
 
 def timestamp(value: Any, name: str) -> datetime:
-    """An ISO 8601 time that carries a UTC offset; naive times are refused."""
-    if not isinstance(value, str):
-        raise InputError(name, "must be an ISO 8601 string with an offset")
+    """An RFC 3339 time with a UTC offset (``TIME_PATTERN``), returned in UTC.
+
+    Naive times are refused (their zone is a guess); so is any year outside
+    1970-8999 as written, which keeps every accepted time representable."""
+    if not isinstance(value, str) or _TIME.fullmatch(value) is None:
+        raise InputError(name, _TIME_RULE)
     try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError as error:
-        raise InputError(name, "is not a valid ISO 8601 time") from error
-    if parsed.tzinfo is None or parsed.utcoffset() is None:
-        raise InputError(name, "must include a UTC offset (e.g. Z or +01:00)")
-    return parsed
+        return datetime.fromisoformat(value).astimezone(UTC)
+    except ValueError as error:  # a day the month does not have
+        raise InputError(name, _TIME_RULE) from error
+
+
+_TIME_RULE = "must be an RFC 3339 time with an offset (e.g. 2026-11-25T10:00:00Z), year 1970-8999"
+
+
+def digits(value: Any, name: str, low: int, high: int) -> int:
+    """An integer in text: 1-19 ASCII digits (a ``-`` first when ``low`` < 0), in bounds.
+
+    Only ``0-9``: ``str.isdigit`` accepts superscripts ``int`` refuses, and
+    ``int`` accepts the digits of every script, which no client should send."""
+    pattern = _ASCII_SIGNED if low < 0 else _DIGITS
+    if not isinstance(value, str) or pattern.fullmatch(value) is None:
+        raise InputError(name, f"must be an integer between {low} and {high}")
+    number = int(value)
+    if not low <= number <= high:
+        raise InputError(name, f"must be an integer between {low} and {high}")
+    return number
+
+
+def query_int(params: Mapping[str, str], name: str, low: int, high: int, default: int) -> int:
+    """The optional query parameter ``name`` as ``digits``, or ``default``."""
+    return digits(params[name], name, low, high) if name in params else default
 
 
 def choice(options: Iterable[str]) -> Callable[[Any, str], str]:

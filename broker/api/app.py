@@ -79,7 +79,7 @@ async def metrics(request: web.Request) -> web.Response:
 
 async def openapi(request: web.Request) -> web.Response:
     """This API's OpenAPI 3.1 document."""
-    return json_response(document(all_routes()))
+    return json_response(document(all_routes(), request.app[CONTEXT].config.regions))
 
 
 OPS_ROUTES = (

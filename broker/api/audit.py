@@ -12,11 +12,12 @@ from broker.api.serialize import json_response
 from broker.audit import AuditQuery
 from broker.audit.events import EVENT_TYPES
 from broker.audit.tia import render_markdown
-from broker.errors import InputError
 from broker.service.audit import AuditService
 from broker.typing import OrgId, Region, Role
 
 SERVICE = web.AppKey("audit", AuditService)
+MAX_SEQ = 2**63 - 1
+"""The largest cursor (a record's ``seq``) a page can name."""
 FILTERS = ("region", "session_id", "ticket_id", "event", "since", "until", "cursor", "limit")
 
 
@@ -24,27 +25,17 @@ def _time(params: dict[str, str], name: str) -> datetime | None:
     return v.timestamp(params[name], name) if name in params else None
 
 
-def _limit(params: dict[str, str]) -> int:
-    limit = params.get("limit", "100")
-    if not limit.isdigit() or not 1 <= int(limit) <= 1000:
-        raise InputError("limit", "must be an integer between 1 and 1000")
-    return int(limit)
-
-
 def parse_query(params: dict[str, str]) -> AuditQuery:
     """Validate the filters of ``GET /v1/audit``."""
     v.reject_unknown(params, FILTERS)
-    cursor = params.get("cursor", "0")
-    if not cursor.isdigit():
-        raise InputError("cursor", "must be a cursor from a previous page")
     return AuditQuery(
-        session_id=params.get("session_id"),
-        ticket_id=params.get("ticket_id"),
+        session_id=v.optional(params, "session_id", v.identifier),
+        ticket_id=v.optional(params, "ticket_id", v.identifier),
         event=v.optional(params, "event", v.choice(EVENT_TYPES)),
         since=_time(params, "since"),
         until=_time(params, "until"),
-        after_seq=int(cursor),
-        limit=_limit(params),
+        after_seq=v.query_int(params, "cursor", 0, MAX_SEQ, 0),
+        limit=v.query_int(params, "limit", 1, 1000, 100),
     )
 
 
@@ -52,7 +43,7 @@ async def index(request: web.Request) -> web.Response:
     """Audit records of one region by filter, oldest first, paginated."""
     params = dict(request.query)
     query = parse_query(params)
-    region = Region(params["region"]) if "region" in params else None
+    region = Region(v.identifier(params["region"], "region")) if "region" in params else None
     page = await request.app[SERVICE].query(principal(request), region, query)
     cursor = str(page.next_after) if page.next_after is not None else None
     return json_response({"items": page.records, "next_cursor": cursor})

@@ -41,14 +41,19 @@ def problem_response(error: BrokerError, request: web.Request) -> web.Response:
     )
 
 
+def http_error(code: str, status: int, title: str, reason: str) -> BrokerError:
+    """An error of the tree for an HTTP status aiohttp chose (no class of ours has it)."""
+    error = BrokerError(code, reason)
+    error.status = status  # type: ignore[misc]  # instance override of the class default
+    error.title = title  # type: ignore[misc]
+    return error
+
+
 def _from_http(exc: web.HTTPException) -> BrokerError:
     """Map aiohttp's own errors (404 route, 405, 413) into the error tree."""
     if isinstance(exc, web.HTTPRequestEntityTooLarge):
         return PayloadTooLarge("body", "must be at most 64 KiB")
-    error = BrokerError("http_error", exc.reason)
-    error.status = exc.status  # type: ignore[misc]  # instance override of the class default
-    error.title = exc.reason  # type: ignore[misc]
-    return error
+    return http_error("http_error", exc.status, exc.reason, exc.reason)
 
 
 @web.middleware
@@ -61,7 +66,10 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return problem_response(_from_http(exc), request)
+        response = problem_response(_from_http(exc), request)
+        if "Allow" in exc.headers:  # a 405 says what is allowed (RFC 9110)
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
     except Exception:
         log.exception("api.unhandled", path=request.path)
         return problem_response(BrokerError("internal", "internal error"), request)

@@ -7,12 +7,40 @@ from collections.abc import Iterable
 from typing import Any
 
 from broker import __version__
+from broker.api.openapi_records import IMPORT_DOCUMENT, PATH_EXAMPLES
 from broker.api.routing import Route
+from broker.audit.events import EVENT_TYPES
+from broker.typing import SESSION_STATES
+from broker.validate import ID_PATTERN, TIME_PATTERN
 
 _STR = {"type": "string"}
 _TIME = {"type": "string", "format": "date-time"}
 _NULL_STR = {"type": ["string", "null"]}
 _NULL_TIME = {"type": ["string", "null"], "format": "date-time"}
+ID = {"type": "string", "pattern": ID_PATTERN}
+"""Every id the API takes (``broker.validate.identifier``)."""
+TIME_INPUT = {"type": "string", "format": "date-time", "pattern": TIME_PATTERN}
+"""Every time the API takes (``broker.validate.timestamp``)."""
+QUERY: dict[str, dict[str, Any]] = {
+    "ticket_id": ID,
+    "staff_id": ID,
+    "session_id": ID,
+    "state": {"enum": list(SESSION_STATES)},
+    "event": {"enum": list(EVENT_TYPES)},
+    "since": TIME_INPUT,
+    "until": TIME_INPUT,
+    "from": TIME_INPUT,
+    "to": TIME_INPUT,
+    "format": {"enum": ["json", "md"]},
+    "limit": {"type": "integer", "minimum": 1, "maximum": 500},
+    "cursor": {"type": "string", "minLength": 1, "maxLength": 4096},
+}
+"""Query parameters by name; ``QUERY_BY_PATH`` where one path differs."""
+REQUIRED_QUERY = frozenset({("/v1/orgs/{id}/tia", "from"), ("/v1/orgs/{id}/tia", "to")})
+QUERY_BY_PATH: dict[tuple[str, str], dict[str, Any]] = {
+    ("/v1/audit", "limit"): {"type": "integer", "minimum": 1, "maximum": 1000},
+    ("/v1/audit", "cursor"): {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
+}
 
 SESSION = {
     "type": "object",
@@ -71,21 +99,34 @@ SCHEMAS: dict[str, Any] = {
     },
     "SessionRequest": {
         "type": "object",
+        "example": {
+            "ticket_id": "T-1001",
+            "target": "app-1",
+            "public_key": "ssh-ed25519 "
+            "AAAAC3NzaC1lZDI1NTE5AAAAIPvM+QldaXGzaqiamNz0pmHY7KyDj++H9kEmRUXLyglD",
+        },
         "required": ["ticket_id", "target"],
         "additionalProperties": False,
         "properties": {
-            "ticket_id": _STR,
-            "target": _STR,
+            "ticket_id": ID,
+            "target": ID,
             "public_key": {
-                "type": "string",
+                "type": ["string", "null"],
+                "minLength": 1,
+                "maxLength": 4096,
                 "description": (
                     "OpenSSH public key line: asks for a terminal session (403"
                     " `terminal_not_allowed` where the policy allows the viewer only);"
                     " without it, a view session with no certificate"
                 ),
             },
-            "ttl_seconds": {"type": "integer", "minimum": 60},
-            "source_address": {"type": "string", "description": "CIDR list, comma-separated"},
+            "ttl_seconds": {"type": ["integer", "null"], "minimum": 60, "maximum": 86400},
+            "source_address": {
+                "type": ["string", "null"],
+                "minLength": 1,
+                "maxLength": 4096,
+                "description": "An IP address or CIDR block the certificate is limited to",
+            },
         },
     },
     "Session": SESSION,
@@ -131,13 +172,14 @@ SCHEMAS: dict[str, Any] = {
     },
     "ConsentRequest": {
         "type": "object",
+        "example": {"staff_id": "eng-us-1", "expires_at": "2099-01-01T00:00:00Z"},
         "required": ["staff_id", "expires_at"],
         "additionalProperties": False,
         "properties": {
-            "staff_id": _STR,
-            "expires_at": _TIME,
+            "staff_id": ID,
+            "expires_at": TIME_INPUT,
             "waives_eea_only": {
-                "type": "boolean",
+                "type": ["boolean", "null"],
                 "description": (
                     "Required (true) when an eea_only org consents to staff outside the EEA"
                     " on an EEA-only ticket: the explicit waiver of EEA-only support"
@@ -147,14 +189,7 @@ SCHEMAS: dict[str, Any] = {
     },
     "Consent": CONSENT,
     "ConsentList": {"type": "object", "properties": {"items": {"type": "array", "items": CONSENT}}},
-    "ImportDocument": {
-        "type": "object",
-        "additionalProperties": False,
-        "properties": {
-            k: {"type": "array", "items": {"type": "object"}}
-            for k in ("orgs", "staff", "tickets", "targets")
-        },
-    },
+    "ImportDocument": IMPORT_DOCUMENT,
     "ImportCounts": {
         "type": "object",
         "properties": {
@@ -227,6 +262,61 @@ SCHEMAS: dict[str, Any] = {
 _PARAM = re.compile(r"{(\w+)}")
 
 
+def _link(operation: str, body: dict[str, str] | None = None, **parameters: str) -> dict[str, Any]:
+    link: dict[str, Any] = {"operationId": operation, "parameters": parameters}
+    if body is not None:
+        link["requestBody"] = body
+    return link
+
+
+_BODY_SESSION = "$response.body#/session_id"
+_BODY_TICKET = "$response.body#/ticket_id"
+LINKS: dict[str, dict[str, dict[str, Any]]] = {
+    "sessions_create": {
+        "ShowSession": _link("sessions_show", id=_BODY_SESSION),
+        "RevokeSession": _link("sessions_revoke", id=_BODY_SESSION),
+        "DownloadRecording": _link("recordings_download", id=_BODY_SESSION),
+        "TicketRouting": _link("admin_routing", id=_BODY_TICKET),
+        "TicketConsents": _link("consents_index", id=_BODY_TICKET),
+    },
+    "sessions_index": {
+        "ShowFirstSession": _link("sessions_show", id="$response.body#/items/0/session_id"),
+    },
+    "sessions_show": {
+        "RevokeSession": _link("sessions_revoke", id="$request.path.id"),
+        "TicketRouting": _link("admin_routing", id=_BODY_TICKET),
+    },
+    "consents_create": {
+        "RevokeConsent": _link(
+            "consents_revoke", id="$request.path.id", consent_id="$response.body#/consent_id"
+        ),
+        "ListConsents": _link("consents_index", id="$request.path.id"),
+    },
+    "consents_index": {
+        "RevokeFirstConsent": _link(
+            "consents_revoke",
+            id="$request.path.id",
+            consent_id="$response.body#/items/0/consent_id",
+        ),
+    },
+    "admin_routing": {
+        "GrantConsent": _link(
+            "consents_create",
+            {"staff_id": "$response.body#/needs_consent/0", "expires_at": "2099-01-01T00:00:00Z"},
+            id=_BODY_TICKET,
+        ),
+        "SetTicketStatus": _link("admin_patch_ticket", id=_BODY_TICKET),
+    },
+    "admin_patch_ticket": {"TicketRouting": _link("admin_routing", id=_BODY_TICKET)},
+}
+"""Stateful links: which answer feeds which next request (by ``operationId``)."""
+
+
+def operation_id(route: Route) -> str:
+    """A stable id for the route: its module and its handler (``sessions_create``)."""
+    return f"{route.handler.__module__.rsplit('.', 1)[-1]}_{route.handler.__name__}"
+
+
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
@@ -241,27 +331,54 @@ def _problem(description: str) -> dict[str, Any]:
 def _responses(route: Route) -> dict[str, Any]:
     media = "text/plain" if route.response is None else "application/json"
     schema = _ref(route.response) if route.response else _STR
+    success: dict[str, Any] = {"description": "Success", "content": {media: {"schema": schema}}}
+    if operation_id(route) in LINKS:
+        success["links"] = LINKS[operation_id(route)]
+    if operation_id(route) == "audit_tia":  # format=md
+        success["content"]["text/markdown"] = {"schema": _STR}
     responses: dict[str, Any] = {
-        str(route.status): {"description": "Success", "content": {media: {"schema": schema}}},
+        str(route.status): success,
         "400": _problem("Invalid input; `field` names the culprit"),
     }
     if route.roles is not None:
         responses |= {
             "401": _problem("Missing, invalid or expired token"),
             "403": _problem("Forbidden or denied"),
+            "404": _problem("Unknown id (in the path, the query or the body)"),
+            "409": _problem("The state changed under the request, or a region boundary"),
+            "503": _problem("A dependency failed (store, audit trail): nothing was granted"),
         }
-    if _PARAM.search(route.path):
-        responses["404"] = _problem("Unknown id")
+    if route.body:
+        responses["413"] = _problem("Body larger than 64 KiB")
     return responses
 
 
-def _operation(route: Route) -> dict[str, Any]:
-    params = [
-        {"name": p, "in": "path", "required": True, "schema": _STR}
-        for p in _PARAM.findall(route.path)
+def _query(route: Route, name: str, regions: list[str]) -> dict[str, Any]:
+    if name == "region":
+        return {"enum": regions}
+    return QUERY_BY_PATH.get((route.path, name)) or QUERY[name]
+
+
+def _path_param(route: Route, name: str) -> dict[str, Any]:
+    param: dict[str, Any] = {"name": name, "in": "path", "required": True, "schema": ID}
+    if name == "id" and route.path in PATH_EXAMPLES:
+        param["example"] = PATH_EXAMPLES[route.path]
+    return param
+
+
+def _operation(route: Route, regions: list[str]) -> dict[str, Any]:
+    params = [_path_param(route, p) for p in _PARAM.findall(route.path)]
+    params += [
+        {
+            "name": q,
+            "in": "query",
+            "required": (route.path, q) in REQUIRED_QUERY,
+            "schema": _query(route, q, regions),
+        }
+        for q in route.query
     ]
-    params += [{"name": q, "in": "query", "required": False, "schema": _STR} for q in route.query]
     op: dict[str, Any] = {
+        "operationId": operation_id(route),
         "summary": route.summary,
         "parameters": params,
         "responses": _responses(route),
@@ -280,11 +397,12 @@ def _operation(route: Route) -> dict[str, Any]:
     return op
 
 
-def document(routes: Iterable[Route]) -> dict[str, Any]:
-    """The OpenAPI 3.1 document for ``routes``."""
+def document(routes: Iterable[Route], regions: Iterable[str] = ()) -> dict[str, Any]:
+    """The OpenAPI 3.1 document for ``routes`` on an instance serving ``regions``."""
     paths: dict[str, dict[str, Any]] = {}
+    served = list(regions)
     for route in routes:
-        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route)
+        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route, served)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Region-pinned session broker", "version": __version__},

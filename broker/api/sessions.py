@@ -8,7 +8,6 @@ from broker import validate as v
 from broker.api.middleware import read_json
 from broker.api.routing import Route, principal, source_ip
 from broker.api.serialize import iso, json_response, session_json
-from broker.errors import InputError
 from broker.service.sessions import Grant, GrantRequest, SessionService
 from broker.store.base import SessionQuery
 from broker.typing import SESSION_STATES, Role, SessionId, StaffId, TargetName, TicketId
@@ -75,15 +74,14 @@ def parse_query(params: dict[str, str]) -> SessionQuery:
     """Validate list filters and pagination."""
     v.reject_unknown(params, ("ticket_id", "staff_id", "state", "limit", "cursor"))
     state = v.optional(params, "state", v.choice(SESSION_STATES))
-    limit = params.get("limit", "50")
-    if not limit.isdigit() or not 1 <= int(limit) <= 500:
-        raise InputError("limit", "must be an integer between 1 and 500")
+    ticket_id = v.optional(params, "ticket_id", v.identifier)
+    staff_id = v.optional(params, "staff_id", v.identifier)
     return SessionQuery(
-        ticket_id=TicketId(params["ticket_id"]) if "ticket_id" in params else None,
-        staff_id=StaffId(params["staff_id"]) if "staff_id" in params else None,
+        ticket_id=TicketId(ticket_id) if ticket_id else None,
+        staff_id=StaffId(staff_id) if staff_id else None,
         state=next((s for s in SESSION_STATES if s == state), None),
-        limit=int(limit),
-        cursor=params.get("cursor"),
+        limit=v.query_int(params, "limit", 1, 500, 50),
+        cursor=v.optional(params, "cursor", v.string),
     )
 
 

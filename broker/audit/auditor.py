@@ -26,7 +26,7 @@ from typing import Any
 
 from broker.audit.anchor import TAIL_EVENT, AuditAnchor, anchor_of, unproven
 from broker.audit.chain import ChainConfig, ChainWriter
-from broker.audit.events import build_fields, check_event_type, format_time
+from broker.audit.events import build_fields, check_event_type, check_fields, format_time
 from broker.audit.keys import FileSecretSource, SecretSource, audit_dir, check_region
 from broker.audit.reader import AuditQuery, Page, query_region
 from broker.audit.redact import Redactor
@@ -73,6 +73,11 @@ class Auditor:
         writer = self._writer(region)
         kept = build_fields(event_type, fields, self.redactor.region(region))
         return writer.append(format_time(self._clock.now()), event_type, kept)
+
+    def check(self, event_type: str, /, *, region: str, **fields: Any) -> None:
+        """Raise as ``emit`` would for these arguments now, writing nothing (``EventSink``)."""
+        check_fields(check_event_type(event_type), fields)
+        self._writer(region).check()
 
     def flush(self) -> None:
         """Make every emitted event durable in every region.

@@ -119,6 +119,11 @@ class ChainWriter:
         with self._lock:
             self._usable = False
 
+    def check(self) -> None:
+        """Raise ``UnavailableError`` if ``append`` would refuse now (a failed or closed trail)."""
+        if not self.usable:
+            raise UnavailableError("audit_unavailable", "audit trail is closed or failed")
+
     def append(self, time: str, event: str, fields: Mapping[str, Any]) -> dict[str, Any]:
         """Chain one record; returns it as stored, with ``seq``, ``prev`` and ``hash``."""
         with self._lock:

@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from broker import compact_json
 from broker.audit.redact import RegionRedactor
 from broker.errors import InputError
 
@@ -160,6 +161,26 @@ def build_fields(
         if kept is not None:
             out[name] = kept
     return out
+
+
+class _Verbatim:
+    """A stand-in redactor for ``check_fields``: redaction cannot fail, encoding can."""
+
+    def text(self, text: str) -> str:
+        return text
+
+
+def check_fields(event_type: str, fields: Mapping[str, Any]) -> None:
+    """Raise ``InputError`` unless an event with ``fields`` can be normalised and encoded.
+
+    Writers call this (through ``EventSink.check``) before they change state,
+    so that the event they emit after cannot fail on its content: a write and
+    its audit record succeed or fail together."""
+    try:
+        kept = build_fields(event_type, fields, _Verbatim())  # type: ignore[arg-type]
+        compact_json.dumps(kept)
+    except (OverflowError, ValueError, TypeError) as error:
+        raise InputError("event", "cannot be recorded in the audit trail") from error
 
 
 def _text(value: Any, redactor: RegionRedactor) -> str | None:

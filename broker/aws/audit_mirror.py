@@ -29,6 +29,10 @@ class AuditMirror:
         self.cloudwatch = cloudwatch
         self.regions = regions
 
+    def check(self, event: str, /, *, region: Region, **fields: object) -> None:
+        """The chain is what can refuse; CloudWatch only buffers."""
+        self.auditor.check(event, region=region, **fields)
+
     def emit(self, event: str, /, *, region: Region, **fields: object) -> None:
         """Chain the event (raising as the auditor does), then buffer the stored record."""
         record = self.auditor.emit(event, region=region, **fields)

@@ -30,6 +30,7 @@ from broker.audit.verify import VerifyResult, verify_region
 from broker.cli.anchors import open_anchor
 from broker.errors import InputError
 from broker.typing import Region
+from broker.validate import timestamp
 
 
 def register(subparsers: Any) -> None:
@@ -145,7 +146,9 @@ def parse_time(field: str, text: str | None) -> datetime | None:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise InputError(field, "not an ISO 8601 time") from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return timestamp(moment.isoformat(), field)  # the API's rules: representable in UTC
 
 
 _HIDDEN = ("seq", "time", "region", "event", "prev", "hash")

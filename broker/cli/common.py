@@ -12,6 +12,7 @@ from broker.api.auth import LocalAuthority
 from broker.cli.client import ApiClient, api_url, endpoints, require_token, state_dir
 from broker.clock import SystemClock
 from broker.errors import InputError
+from broker.validate import digits
 
 
 def add_instance_options(parser: argparse.ArgumentParser) -> None:
@@ -49,6 +50,7 @@ def duration(text: str) -> int:
     """``90``, ``90s``, ``15m`` or ``1h`` as seconds (argparse type)."""
     units = {"s": 1, "m": 60, "h": 3600}
     number, unit = (text[:-1], text[-1]) if text and text[-1] in units else (text, "s")
-    if not number.isdigit() or int(number) <= 0:
-        raise argparse.ArgumentTypeError("must look like 90, 90s, 15m or 1h")
-    return int(number) * units[unit]
+    try:
+        return digits(number, "duration", 1, 10**9) * units[unit]
+    except InputError:
+        raise argparse.ArgumentTypeError("must look like 90, 90s, 15m or 1h") from None

@@ -83,7 +83,10 @@ class RecordingInfo:
 def _iso(timestamp: object) -> str | None:
     """A header timestamp as ISO 8601 UTC, if it is one."""
     if isinstance(timestamp, int | float) and not isinstance(timestamp, bool):
-        return datetime.fromtimestamp(timestamp, UTC).isoformat()
+        try:
+            return datetime.fromtimestamp(timestamp, UTC).isoformat()
+        except (OverflowError, OSError, ValueError):  # a header no writer of ours made
+            return None
     return None
 
 

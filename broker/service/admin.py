@@ -10,7 +10,12 @@ from broker.errors import ForbiddenError, InputError
 from broker.models import Staff, Ticket
 from broker.policy import classify_staff, support_window, ticket_access
 from broker.service.authz import org_ticket, require_role
-from broker.service.context import Context, announce_revoked, announce_settings
+from broker.service.context import (
+    Context,
+    announce_revoked,
+    announce_settings,
+    check_revocations,
+)
 from broker.store.base import ImportBundle, ImportCounts
 from broker.typing import AccessMode, Region, StaffId, TicketId, TicketStatus
 
@@ -38,17 +43,41 @@ class AdminService:
     async def import_bundle(self, principal: Principal, bundle: ImportBundle) -> ImportCounts:
         """Upsert everything or nothing; EEA-only orgs must live in the EEA."""
         require_role(principal, "admin")
-        for i, org in enumerate(bundle.orgs):
-            if org.tier == "eea_only" and self.ctx.policy.region_eea.get(org.region) is not True:
-                raise InputError(f"orgs[{i}].region", "eea_only orgs must be in an EEA region")
+        self._check_regions(bundle)
+        regions = sorted({org.region for org in bundle.orgs} or set(self.ctx.config.regions))
+        self._check_import_events(principal, regions)
         counts = await self.ctx.store.import_bundle(bundle)
         announce_revoked(self.ctx, list(counts.revoked), "import", actor=principal.subject)
         announce_settings(self.ctx.events, counts.settings, source="api", actor=principal.subject)
-        for region in sorted({org.region for org in bundle.orgs} or set(self.ctx.config.regions)):
+        for region in regions:
             self.ctx.events.emit(
                 "import.applied", region=region, actor=principal.subject, **_counts(counts)
             )
         return counts
+
+    def _check_import_events(self, principal: Principal, regions: list[Region]) -> None:
+        """Before the import writes: every event it may emit can be recorded."""
+        actor = principal.subject
+        for region in regions:
+            self.ctx.events.check("import.applied", region=region, actor=actor)
+            self.ctx.events.check(
+                "org.setting_changed", region=region, key="check", source="api", actor=actor
+            )
+        check_revocations(self.ctx, self.ctx.config.regions, "import", actor=actor)
+
+    def _check_regions(self, bundle: ImportBundle) -> None:
+        """Every region is one the region table knows (else its audit trail would be a
+        folder no policy covers); EEA-only orgs live in the EEA."""
+        eea = self.ctx.policy.region_eea
+        located = [("orgs", [o.region for o in bundle.orgs])]
+        located += [("targets", [t.region for t in bundle.targets])]
+        for kind, regions in located:
+            for i, region in enumerate(regions):
+                if region not in eea:
+                    raise InputError(f"{kind}[{i}].region", "not a region the policy knows")
+        for i, org in enumerate(bundle.orgs):
+            if org.tier == "eea_only" and eea[org.region] is not True:
+                raise InputError(f"orgs[{i}].region", "eea_only orgs must be in an EEA region")
 
     async def set_ticket_status(
         self, principal: Principal, ticket_id: TicketId, status: TicketStatus
@@ -61,6 +90,8 @@ class AdminService:
         ticket = await org_ticket(self.ctx.store, principal, ticket_id, "ops", "admin")
         if principal.role == "customer_admin" and status != "closed":
             raise ForbiddenError("reopen_forbidden", "customer admins may close tickets only")
+        region = (await self.ctx.store.get_org(ticket.org_id)).region
+        check_revocations(self.ctx, (region,), "ticket_closed", actor=principal.subject)
         changed = await self.ctx.store.set_ticket_status(ticket.id, status, self.ctx.clock.now())
         announce_revoked(self.ctx, changed.sessions, "ticket_closed", actor=principal.subject)
         return changed.record
@@ -70,8 +101,10 @@ class AdminService:
     ) -> Staff:
         """Activate or deactivate staff; deactivating revokes their live sessions."""
         require_role(principal, "admin")
+        reason = "staff_deactivated"
+        check_revocations(self.ctx, self.ctx.config.regions, reason, actor=principal.subject)
         changed = await self.ctx.store.set_staff_active(staff_id, active, self.ctx.clock.now())
-        announce_revoked(self.ctx, changed.sessions, "staff_deactivated", actor=principal.subject)
+        announce_revoked(self.ctx, changed.sessions, reason, actor=principal.subject)
         return changed.record
 
     async def routing(self, principal: Principal, ticket_id: TicketId) -> Routing:

@@ -20,7 +20,7 @@ from broker.ids import random_uuid
 from broker.models import Consent, Staff, Ticket
 from broker.policy import needs_eea_only_waiver
 from broker.service.authz import org_ticket
-from broker.service.context import Context, announce_revoked
+from broker.service.context import Context, announce_revoked, check_revocations
 from broker.typing import ConsentId, StaffId, Subject, TicketId
 
 
@@ -56,14 +56,11 @@ class ConsentService:
             expires_at=expires_at,
             waives_eea_only=waives_eea_only,
         )
+        region = (await self.ctx.store.get_org(ticket.org_id)).region
+        event = _event(consent, actor=principal.subject, waives_eea_only=consent.waives_eea_only)
+        self.ctx.events.check("consent.granted", region=region, **event)
         stored = await self.ctx.store.add_consent(consent)
-        await self._emit(
-            "consent.granted",
-            ticket,
-            stored,
-            actor=principal.subject,
-            waives_eea_only=stored.waives_eea_only,
-        )
+        self.ctx.events.emit("consent.granted", region=region, **event)
         return stored
 
     async def _check_no_waiver_needed(self, ticket: Ticket, staff: Staff) -> None:
@@ -92,26 +89,24 @@ class ConsentService:
         consent = await self.ctx.store.get_consent(consent_id)
         if consent.ticket_id != ticket.id:
             raise NotFoundError("consent_not_found", "no such consent on this ticket")
+        region = (await self.ctx.store.get_org(ticket.org_id)).region
+        event = _event(consent, actor=principal.subject, sessions_ended=0)
+        self.ctx.events.check("consent.revoked", region=region, **event)
+        check_revocations(self.ctx, (region,), "consent_revoked", actor=principal.subject)
         revoked = await self.ctx.store.revoke_consent(consent.id, self.ctx.clock.now())
-        await self._emit(
-            "consent.revoked",
-            ticket,
-            revoked.record,
-            actor=principal.subject,
-            sessions_ended=len(revoked.sessions),
-        )
+        event["sessions_ended"] = len(revoked.sessions)
+        self.ctx.events.emit("consent.revoked", region=region, **event)
         announce_revoked(self.ctx, revoked.sessions, "consent_revoked", actor=principal.subject)
         return revoked.record
 
-    async def _emit(self, event: str, ticket: Ticket, consent: Consent, **extra: object) -> None:
-        org = await self.ctx.store.get_org(ticket.org_id)
-        self.ctx.events.emit(
-            event,
-            region=org.region,
-            consent_id=consent.id,
-            ticket_id=consent.ticket_id,
-            org_id=consent.org_id,
-            staff_id=consent.staff_id,
-            expires_at=consent.expires_at,
-            **extra,
-        )
+
+def _event(consent: Consent, **extra: object) -> dict[str, object]:
+    """The audit fields of a consent event."""
+    return {
+        "consent_id": consent.id,
+        "ticket_id": consent.ticket_id,
+        "org_id": consent.org_id,
+        "staff_id": consent.staff_id,
+        "expires_at": consent.expires_at,
+        **extra,
+    }

@@ -1,8 +1,15 @@
-"""The dependencies every service shares, bundled once, and the events they share."""
+"""The dependencies every service shares, bundled once, and the events they share.
+
+Every write a service makes follows one pattern, so that a write and its
+audit record succeed or fail together: check the events it will emit with
+the sink (``EventSink.check``: the type, every field's encoding, a trail
+that accepts writes), then write, then emit. An event that could not be
+recorded thus fails the request before anything changed.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from broker.ca import CARegistry
@@ -42,6 +49,23 @@ class Context:
     def gateway_for(self, region: Region) -> GatewayAddress | None:
         """The region's gateway, if this instance knows one."""
         return self.gateways.get(region)
+
+
+def check_revocations(
+    ctx: Context, regions: Iterable[Region], reason: str, **caller: object
+) -> None:
+    """Check, before a write that may end sessions, that ``announce_revoked`` can record them.
+
+    The sessions are not known until the write has ended them; their events
+    differ only in ids, so one stand-in per region is checked."""
+    for region in regions:
+        ctx.events.check(
+            "session.revoked",
+            region=region,
+            session_id="check",
+            reason=reason,
+            **caller,
+        )
 
 
 def announce_revoked(ctx: Context, sessions: list[Session], reason: str, **caller: object) -> None:

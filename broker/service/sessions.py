@@ -5,8 +5,11 @@ conditional insert (so a consent revoked meanwhile wins), sign a certificate
 with the org's region CA, and tell the event sink at every step. The look-up
 may be the store's recent records, with no read at all: the insert is refused
 if they changed since, and a denial over them is made again over fresh ones.
-Any failure after the session row exists revokes it, so no certificate
-outlives a failed grant and no terminal session without a certificate stays live.
+The ``session.issued`` event is checked with the sink before the row is
+written (so an event the trail could not record fails the grant with
+nothing written), and any failure after the row exists, its audit record
+included, revokes it: no certificate outlives a failed grant and no
+terminal session without a certificate stays live.
 
 A request with a public key asks for a ``terminal`` session; one without
 asks for a ``view`` session (the in-region viewer), which gets no
@@ -23,7 +26,6 @@ from typing import NoReturn
 from broker.api.auth import Principal
 from broker.ca import new_serial, parse_user_key, source_address_list
 from broker.errors import (
-    BrokerError,
     ConflictError,
     ForbiddenError,
     NotFoundError,
@@ -35,7 +37,12 @@ from broker.metrics import Metrics
 from broker.models import Session
 from broker.policy import AccessRequest, Decision, decide, effective_tier, for_mode, grant_ttl
 from broker.service.authz import require_role
-from broker.service.context import Context, GatewayAddress, announce_revoked
+from broker.service.context import (
+    Context,
+    GatewayAddress,
+    announce_revoked,
+    check_revocations,
+)
 from broker.service.viewer_links import ViewerLink, ViewerLinks
 from broker.sshcert import PublicKeyBlob
 from broker.store.base import GrantRecords, Page, SessionQuery
@@ -110,6 +117,37 @@ def issued_session(
     )
 
 
+def _request(world: GrantRecords) -> dict[str, object]:
+    """The facts of a grant request every one of its events carries (ids and codes only)."""
+    return {
+        "org_id": world.org.id,
+        "ticket_id": world.ticket.id,
+        "staff_id": world.staff.id,
+        "staff_country": world.staff.country,
+        "target": world.target.name,
+        "scope": world.ticket.scope,
+        "tier": world.org.tier,
+        "actor": world.staff.id,
+    }
+
+
+def _issued(
+    world: GrantRecords, session: Session, source_ip: str, serial: int | None = None
+) -> dict[str, object]:
+    """The fields of ``session.issued`` beyond the request's (``serial``: the certificate's,
+    once signed; before, the one the session was given)."""
+    return {
+        "source_ip": source_ip,
+        "session_id": session.id,
+        "basis": session.basis,
+        "effective_tier": effective_tier(world.org.tier, world.ticket.scope),
+        "consent_id": session.consent_id,
+        "access": session.access,
+        "cert_serial": serial if serial is not None else session.cert_serial,
+        "expires_at": session.valid_before,
+    }
+
+
 def _one_region(world: GrantRecords) -> bool:
     """Whether the target sits in its org's region (a session spans exactly one)."""
     return world.target.region == world.org.region
@@ -137,7 +175,7 @@ class SessionService:
             if ttl <= 0:
                 self._deny(world, decision, source_ip)
             try:
-                session = await self._record(world, decision, ttl, req)
+                session = await self._record(world, decision, ttl, req, source_ip)
             except ConflictError as error:
                 if error.code != "world_changed":
                     raise
@@ -197,77 +235,50 @@ class SessionService:
         raise PolicyDenied(decision.reasons, decision.message, ticket_id=world.ticket.id)
 
     async def _record(
-        self, world: GrantRecords, decision: Decision, ttl: int, req: GrantRequest
+        self, world: GrantRecords, decision: Decision, ttl: int, req: GrantRequest, source_ip: str
     ) -> Session:
         assert decision.basis is not None  # an allow always carries its basis
         now = self.ctx.clock.now()
         session = issued_session(
             world, decision.basis, now, ttl, req.source_address, access=req.access
         )
+        self._check("session.issued", world, **_issued(world, session, source_ip))
         return await self.ctx.store.create_session(session, world_revision=world.revision)
 
     async def _sign(
         self, session: Session, world: GrantRecords, user_key: PublicKeyBlob | None, source_ip: str
     ) -> Grant:
-        """Sign the terminal session's certificate (a view session has none), then announce."""
-        certificate: str | None = None
-        serial: int | None = None
-        if user_key is not None:
-            certificate, serial = await self._certify(session, user_key)
-        self._emit(
-            "session.issued",
-            world,
-            source_ip=source_ip,
-            session_id=session.id,
-            basis=session.basis,
-            effective_tier=effective_tier(world.org.tier, world.ticket.scope),
-            consent_id=session.consent_id,
-            access=session.access,
-            cert_serial=serial,
-            expires_at=session.valid_before,
-        )
-        link = None if user_key is not None else await self._link(session, source_ip)
+        """Sign the terminal session's certificate (a view session has none), then announce.
+
+        A view session gets its first viewer link here too. A failure of any
+        revokes the session first: no certificate without its audit record, and
+        no live session without both (or without its link)."""
+        try:
+            issued = None if user_key is None else await self.ctx.cas.sign(session, user_key)
+            serial = issued.serial if issued is not None else None
+            self._emit("session.issued", world, **_issued(world, session, source_ip, serial))
+            link = None if user_key is not None else await self._link(session, source_ip)
+        except Exception:
+            await self.ctx.store.end_session(
+                session.id, "revoked", "issue_failed", self.ctx.clock.now()
+            )
+            raise
         self.metrics.granted(session.region)
+        certificate = issued.certificate if issued is not None else None
         return Grant(session, certificate, self.ctx.gateway_for(session.region), link)
 
     async def _link(self, session: Session, source_ip: str) -> ViewerLink:
-        """The view session's first viewer link; a failure revokes the session first."""
-        try:
-            return await ViewerLinks(self.ctx).issue(
-                session, "grant", actor=session.staff_id, source_ip=source_ip
-            )
-        except BrokerError:
-            await self.ctx.store.end_session(
-                session.id, "revoked", "issue_failed", self.ctx.clock.now()
-            )
-            raise
-
-    async def _certify(self, session: Session, user_key: PublicKeyBlob) -> tuple[str, int]:
-        """The session's certificate and serial; a failure revokes the session first."""
-        try:
-            issued = await self.ctx.cas.sign(session, user_key)
-        except BrokerError:
-            await self.ctx.store.end_session(
-                session.id, "revoked", "issue_failed", self.ctx.clock.now()
-            )
-            raise
-        return issued.certificate, issued.serial
+        """The view session's first single-use viewer link."""
+        links = ViewerLinks(self.ctx)
+        return await links.issue(session, "grant", actor=session.staff_id, source_ip=source_ip)
 
     def _emit(self, event: str, world: GrantRecords, **fields: object) -> None:
         """An event about this request, with the facts the TIA groups by (ids only)."""
-        self.ctx.events.emit(
-            event,
-            region=world.org.region,
-            org_id=world.org.id,
-            ticket_id=world.ticket.id,
-            staff_id=world.staff.id,
-            staff_country=world.staff.country,
-            target=world.target.name,
-            scope=world.ticket.scope,
-            tier=world.org.tier,
-            actor=world.staff.id,
-            **fields,
-        )
+        self.ctx.events.emit(event, region=world.org.region, **_request(world), **fields)
+
+    def _check(self, event: str, world: GrantRecords, **fields: object) -> None:
+        """Raise as ``_emit`` would, recording nothing: checked before the write it reports."""
+        self.ctx.events.check(event, region=world.org.region, **_request(world), **fields)
 
     async def get(self, principal: Principal, session_id: SessionId) -> Session:
         """One session: engineers see their own, ops and admins any.
@@ -300,10 +311,10 @@ class SessionService:
             raise ConflictError(
                 "session_not_live", f"the session is {session.state}", session_id=session.id
             )
+        caller = {"actor": principal.subject, "source_ip": source_ip}
+        check_revocations(self.ctx, (session.region,), "revoked_by_api", **caller)
         ended = await self.ctx.store.end_session(
             session.id, "revoked", "revoked_by_api", self.ctx.clock.now()
         )
-        announce_revoked(
-            self.ctx, [ended], "revoked_by_api", actor=principal.subject, source_ip=source_ip
-        )
+        announce_revoked(self.ctx, [ended], "revoked_by_api", **caller)
         return ended

@@ -27,12 +27,17 @@ from broker.typing import (
     TargetName,
     TicketId,
 )
+from broker.validate import digits, identifier
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _SERIAL_LIMIT = 1 << 64
 _SIGNED_LIMIT = 1 << 63
 _CURSOR_VERSION = "1"
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
+_LATEST = datetime.max.replace(tzinfo=UTC)
+_MIN_MICROS = (_EARLIEST - EPOCH) // _MICROSECOND
+_MAX_MICROS = (_LATEST - EPOCH) // _MICROSECOND
 
 Row = Sequence[Any]
 
@@ -51,15 +56,29 @@ SESSION_COLUMNS = (
 
 
 def to_micros(value: datetime, field: str) -> int:
-    """``value`` as UTC microseconds; naive datetimes are refused, not guessed."""
+    """``value`` as UTC microseconds; naive datetimes are refused, not guessed.
+
+    So are times ``from_micros`` could not turn back into a datetime (an
+    offset that pushes them past ``datetime.min`` or ``max`` in UTC): a row
+    nothing could read must not be written."""
     if value.tzinfo is None or value.utcoffset() is None:
         raise InputError(field, "must carry a UTC offset")
-    return (value - EPOCH) // _MICROSECOND
+    micros = (value - EPOCH) // _MICROSECOND
+    if not _MIN_MICROS <= micros <= _MAX_MICROS:
+        raise InputError(field, "is outside the representable range")
+    return micros
 
 
 def from_micros(value: int) -> datetime:
-    """The aware UTC datetime for stored microseconds."""
-    return EPOCH + timedelta(microseconds=value)
+    """The aware UTC datetime for stored microseconds.
+
+    A row written before ``to_micros`` refused unrepresentable times may hold
+    one (a consent "until 9999-12-31T23:59:59-23:59"): it reads as the
+    nearest representable time, which means the same (never, or always), so
+    every read of it, and the revocation that removes it, still work."""
+    if _MIN_MICROS <= value <= _MAX_MICROS:
+        return EPOCH + timedelta(microseconds=value)
+    return _LATEST if value > _MAX_MICROS else _EARLIEST
 
 
 def _opt_micros(value: int | None) -> datetime | None:
@@ -169,8 +188,11 @@ def decode_cursor(cursor: str) -> tuple[int, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         version, created_at, session_id = raw.split(":", 2)
-        if version != _CURSOR_VERSION or not session_id:
+        if version != _CURSOR_VERSION:
             raise ValueError(version)
-        return int(created_at), session_id
-    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        # the store compares both in SQL: a 64-bit integer and an id, or nothing
+        return digits(created_at, "cursor", -_SIGNED_LIMIT, _SIGNED_LIMIT - 1), identifier(
+            session_id, "cursor"
+        )
+    except (binascii.Error, UnicodeDecodeError, ValueError, InputError) as exc:
         raise InputError("cursor", "is not a cursor this store issued") from exc

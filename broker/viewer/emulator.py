@@ -6,13 +6,14 @@ pyte is well kept and exact but slow (under 1 MB/s here, almost all of it in
 
 - **fast draw**: text in replace mode with autowrap is written with cached
   ``Char`` objects (one per character and attribute set), ASCII a whole
-  line-slice at a time; SGR results are remembered per (attributes, params);
-- **fast parsing**: ``ViewStream`` matches complete CSI and OSC sequences with
-  one regular expression and takes CR and LF inline; a chunk of only printable
-  ASCII, CR and LF goes to broker/viewer/plain.py, which writes it row by row
-  and skips lines that would scroll past the scrollback bound anyway. Each
-  shortcut gives pyte's result exactly (tests/viewer/test_emulator.py checks
-  that against plain pyte with hypothesis);
+  line-slice at a time; SGR results are remembered per (attributes, params text);
+- **fast parsing**: ``ViewStream`` (broker/viewer/stream.py) matches whole
+  tokens (text, complete CSI and OSC sequences, CR, LF) with one regular
+  expression; a chunk of only printable ASCII, CR and LF goes to
+  broker/viewer/plain.py, which writes it row by row and skips lines that
+  would scroll past the scrollback bound anyway. Each shortcut gives pyte's
+  result exactly (tests/viewer/test_emulator.py checks that against plain
+  pyte with hypothesis);
 - **compact bounded scrollback**: lines leaving the top of the screen go into a
   deque of at most ``scrollback`` lines, packed (one string plus attribute runs)
   when a frame is taken, so an idle viewer stays small.
@@ -24,7 +25,6 @@ the browser window, not the target, decides the width.
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict, deque
 from collections.abc import Mapping
 from typing import Any, NamedTuple
@@ -37,11 +37,6 @@ from broker.viewer import plain
 
 ALT_SCREEN_MODES = frozenset({47, 1047, 1049})
 DECCOLM_PRIVATE = 3
-_PLAIN_BYTES = re.compile(rb"[\x20-\x7e\r\n]*")
-_SEQUENCE = re.compile(
-    r"\x1b\[(?P<private>\??)(?P<params>[0-9;]*)(?P<final>[\x40-\x7e])"
-    r"|\x1b\](?P<code>[^RP\x1b])(?P<param>[^\x07\x1b\x9c]*)(?:\x07|\x1b\\|\x9c)"
-)
 _GLYPH_CACHE_LIMIT = 512
 _REPLIES_LIMIT = 4096  # a target asking in a loop must not grow the server
 
@@ -106,7 +101,6 @@ class ViewScreen(pyte.Screen):
         self._raw = 0  # unpacked lines at the right end of ``history``
         self._alt: tuple[Any, Any] | None = None
         self._glyphs: dict[Char, Glyphs] = {}
-        self._sgr: dict[tuple[Char, tuple[int, ...], bool], Char] = {}
         self._replies = bytearray()
         self.scrolled = 0  # scroll-ups of the whole screen since the last take
         super().__init__(columns, lines)
@@ -171,17 +165,6 @@ class ViewScreen(pyte.Screen):
         self.dirty.add(self.cursor.y)
         self.carriage_return()
         self.linefeed()
-
-    def select_graphic_rendition(self, *attrs: int) -> None:
-        """pyte's SGR, remembered: the result depends only on its inputs."""
-        key = (self.cursor.attrs, attrs, mo.DECSCNM in self.mode)  # DECSCNM: default_char
-        known = self._sgr.get(key)
-        if known is None:
-            super().select_graphic_rendition(*attrs)
-            if len(self._sgr) >= _GLYPH_CACHE_LIMIT:
-                self._sgr.clear()
-            known = self._sgr[key] = self.cursor.attrs
-        self.cursor.attrs = known
 
     def _fast_draw_ok(self) -> bool:
         return mo.DECAWM in self.mode and mo.IRM not in self.mode
@@ -305,89 +288,3 @@ class ViewScreen(pyte.Screen):
             line = self.history[len(self.history) - back]
             return unpack(line) if isinstance(line, PackedLine) else line
         return self.buffer[y - offset]
-
-
-class ViewStream(pyte.ByteStream):
-    """pyte's byte stream with fast paths for plain text, CR/LF, CSI and OSC.
-
-    In the parser's ground state, a complete ``CSI [?] params final`` or
-    ``OSC code ; text ST`` is matched by one regular expression and dispatched
-    exactly as pyte's character-at-a-time parser would; anything else (split
-    sequences, C1 controls, intermediates) goes through pyte's parser. A
-    handler that rejects its arguments (``CSI ? 5 m`` raises ``TypeError`` in
-    pyte) is ignored, so no target output can stop the viewer.
-    """
-
-    def __init__(self, screen: ViewScreen) -> None:
-        super().__init__(screen)
-        self.screen = screen
-        self._csi_handlers = {
-            final: getattr(screen, name) for final, name in pyte.Stream.csi.items()
-        }
-
-    def feed(self, data: bytes) -> None:  # type: ignore[override]  # as pyte's ByteStream
-        """Plain chunks in the ground state go to ``ViewScreen.feed_plain``."""
-        if (
-            self._taking_plain_text
-            and self.use_utf8
-            and not self.utf8_decoder.getstate()[0]
-            and _PLAIN_BYTES.fullmatch(data)
-        ):
-            self.screen.feed_plain(data.decode("ascii"))
-            return
-        if self.use_utf8:
-            self._feed_text(self.utf8_decoder.decode(data))
-        else:
-            self._feed_text("".join(map(chr, data)))
-
-    def _feed_text(self, data: str) -> None:
-        """pyte's ``Stream.feed`` with the ground-state fast paths."""
-        screen = self.screen
-        draw, lf, cr = screen.draw, screen.linefeed, screen.carriage_return
-        text, sequence = self._text_pattern.match, _SEQUENCE.match
-        taking, offset, length = self._taking_plain_text, 0, len(data)
-        while offset < length:
-            if taking:
-                match = text(data, offset) or sequence(data, offset)
-                if match:
-                    if match.lastindex is None:
-                        draw(match.group())
-                    else:
-                        self._dispatch(match)
-                    offset = match.end()
-                    continue
-                char = data[offset]
-                if char == "\n" or char == "\r":  # noqa: PLR1714  # faster than a set here
-                    (lf if char == "\n" else cr)()
-                    offset += 1
-                    continue
-            taking = self._step(data[offset])
-            offset += 1
-        self._taking_plain_text = taking
-
-    def _step(self, char: str) -> bool:
-        """One character through pyte's parser; a rejected sequence is dropped."""
-        try:
-            return bool(self._send_to_parser(char))
-        except (TypeError, ValueError):  # pyte has reset its parser to the ground state
-            return True
-
-    def _dispatch(self, match: re.Match[str]) -> None:
-        """A complete CSI or OSC sequence, as pyte's parser would dispatch it."""
-        final = match.group("final")
-        if final is None:
-            code, param = match.group("code"), match.group("param")[1:]
-            if code in "01":
-                self.screen.set_icon_name(param)
-            if code in "02":
-                self.screen.set_title(param)
-            return
-        handler = self._csi_handlers.get(final, self.screen.debug)
-        params = [min(int(p or 0), 9999) for p in match.group("params").split(";")]
-        try:
-            if match.group("private"):
-                handler(*params, private=True)
-            else:
-                handler(*params)
-        except (TypeError, ValueError):  # e.g. a private flag the handler does not take
-            pass

@@ -7,12 +7,17 @@ rendering however fast the target writes. A frame that took longer to render
 than the interval stretches the gap to the next one by as much, so a flood of
 full-screen redraws keeps a viewer to about half a core at most.
 
+With ``refresh`` (``TerminalView.refresh_in``), an idle pump still takes a
+frame when the watermark's minute turns, so no strip on screen shows an old
+time; otherwise an idle viewer does no work at all.
+
 The clock and sleep are injectable so tests control time without waiting.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol
@@ -29,7 +34,10 @@ class FrameSource(Protocol):
 
 
 class FramePump:
-    """Runs as one asyncio task: ``wake`` after a change, ``stop`` at the end."""
+    """Runs as one asyncio task: ``wake`` after a change, ``stop`` at the end.
+
+    Typical use: ``FramePump(view, socket.send_bytes, refresh=view.refresh_in)``.
+    """
 
     def __init__(
         self,
@@ -39,12 +47,14 @@ class FramePump:
         rate: float = MAX_FRAMES_PER_SECOND,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        refresh: Callable[[], float] | None = None,
     ) -> None:
         self._source = source
         self._send = send
         self._interval = 1.0 / rate
         self._clock = clock
         self._sleep = sleep
+        self._refresh = refresh
         self._wake = asyncio.Event()
         self._stopping = False
         self._last = float("-inf")
@@ -66,13 +76,22 @@ class FramePump:
     async def run(self) -> None:
         """Send frames until ``stop``; an exception from ``send`` ends the task."""
         while True:
-            await self._wake.wait()
+            await self._until_woken()
             wait = self._last + max(self._interval, self._busy) - self._clock()
             if wait > 0 and not self._stopping:
                 await self._sleep(wait)
             if self._stopping:
                 return
             await self.flush()
+
+    async def _until_woken(self) -> None:
+        """A wake, or the time ``refresh`` names (e.g. the watermark's next minute)."""
+        if self._refresh is None:
+            await self._wake.wait()
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(max(0.0, self._refresh())):
+                await self._wake.wait()
 
     async def flush(self) -> None:
         """Send one frame now with everything changed so far."""

@@ -12,8 +12,10 @@ Decisions:
 - The watermark (staff id, session id, UTC time to the minute) is the same
   mask on every row strip, so strips compose into a screen and any crop of a
   screenshot still carries it. The minute changing changes every strip.
-- Strips are encoded as PNG at ``compress_level=1``: docs/benchmarks.md
-  ("Viewer") has the measurement against lossless WebP behind that choice.
+- Strips are encoded as lossless WebP (``encode``); docs/benchmarks.md
+  ("Viewer") has the measurement against PNG behind that choice. Text is
+  anti-aliased in 8 steps and the watermark in 4, so a row has a few dozen
+  colours and compresses to about half.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ STATUS_BG: RGB = (0x26, 0x2A, 0x33)
 BANNER_RGB: RGB = (0xFF, 0xC8, 0x57)
 _RUN_CACHE_LIMIT = 4096
 # Anti-aliasing in 8 steps for text and 4 for the watermark: a row then has a
-# few dozen colours per colour pair, so it fits a palette PNG (about half the bytes).
+# few dozen colours per colour pair, which lossless WebP stores as a palette.
 _GLYPH_LEVELS = [round(round(v * 7 / 255) * 255 / 7) for v in range(256)]
 _WATERMARK_LEVELS = [round(round(v * 3 / 255) * WATERMARK_ALPHA / 3) for v in range(256)]
 
@@ -252,16 +254,14 @@ def fit(text: str, room: int, font: ImageFont.FreeTypeFont) -> str:
     return text + "…" if text else ""
 
 
-def encode_png(image: Image.Image) -> bytes:
-    """PNG at the fastest compression level (measured best for row strips).
+def encode(image: Image.Image) -> bytes:
+    """A strip as lossless WebP at the fastest setting (``method=0``).
 
-    A strip of at most 256 colours goes as a palette PNG, after checking the
-    palette image gives back exactly the same pixels; otherwise as RGB.
+    Measured against PNG for a 120-column log row (docs/benchmarks.md,
+    "Viewer"): WebP finds the row's few colours by itself, so it is about half
+    the bytes of an RGB PNG for about the same time, and about the bytes of a
+    palette PNG for half the time (the palette had to be checked to be exact).
     """
-    if image.getcolors(256) is not None:
-        indexed = image.convert("P", palette=Image.Palette.ADAPTIVE, colors=256)
-        if indexed.convert("RGB").tobytes() == image.tobytes():
-            image = indexed
     out = io.BytesIO()
-    image.save(out, format="PNG", compress_level=1)
+    image.save(out, format="WEBP", lossless=True, quality=0, method=0)
     return out.getvalue()

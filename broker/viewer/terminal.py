@@ -30,10 +30,15 @@ from pyte.screens import Char
 
 from broker.errors import InputError
 from broker.viewer import protocol
-from broker.viewer.emulator import ViewScreen, ViewStream
-from broker.viewer.render import Renderer, encode_png
+from broker.viewer.emulator import ViewScreen
+from broker.viewer.render import Renderer, encode
+from broker.viewer.stream import ViewStream
 
 Row = tuple[tuple[Char | None, ...], int]
+_DECCKM = 1 << 5  # pyte keeps private modes shifted by 5 bits
+_BRACKETED_PASTE = 2004 << 5
+_PASTE_START, _PASTE_END = "\x1b[200~", "\x1b[201~"
+_APPLICATION_KEYS = tuple((f"\x1b[{k}", f"\x1bO{k}") for k in "ABCDHF")
 
 
 def utc_now() -> datetime:
@@ -48,6 +53,11 @@ class Watermark:
     staff_id: str
     session_id: str
     clock: Callable[[], datetime] = field(default=utc_now)
+
+    def refresh_in(self) -> float:
+        """Seconds until the minute shown changes."""
+        now = self.clock()
+        return 60.0 - now.second - now.microsecond / 1e6
 
     def text(self) -> str:
         """``staff · session · YYYY-MM-DD HH:MMZ`` (UTC, to the minute)."""
@@ -110,6 +120,11 @@ class TerminalView:
         """How many lines the view is scrolled back (0 = live)."""
         return self._offset
 
+    def refresh_in(self) -> float:
+        """Seconds until the next frame is due without any change (the
+        watermark's minute): ``FramePump``'s ``refresh``."""
+        return self._watermark.refresh_in()
+
     def ready_message(self) -> str:
         """The JSON ``ready`` control message for the current size."""
         cols, rows = self.size
@@ -121,6 +136,24 @@ class TerminalView:
         if data:
             self._stream.feed(data)
             self._offset = 0
+
+    def encode_keys(self, data: str) -> bytes:
+        """Keys from the page as bytes for the target: the page always sends
+        normal-mode cursor keys; in application cursor mode (DECCKM, set by
+        full-screen programs) they become the SS3 forms those programs expect."""
+        if _DECCKM in self._screen.mode:
+            for normal, application in _APPLICATION_KEYS:
+                data = data.replace(normal, application)
+        return data.encode("utf-8", "replace")
+
+    def encode_paste(self, data: str) -> bytes:
+        """A paste as bytes for the target, bracketed when the target asked
+        (mode 2004). A pasted end marker is removed so a paste cannot end its
+        own bracket and run as typed commands."""
+        data = data.replace(_PASTE_END, "").replace(_PASTE_START, "")
+        if _BRACKETED_PASTE in self._screen.mode:
+            data = _PASTE_START + data + _PASTE_END
+        return data.encode("utf-8", "replace")
 
     def take_replies(self) -> bytes:
         """What the terminal answers the target (cursor position, device
@@ -226,10 +259,8 @@ class TerminalView:
         cell_w, cell_h = self.cell_size
         if (first, end) != (0, len(row[0])):
             image = image.crop((first * cell_w, 0, end * cell_w, cell_h))
-        header = protocol.frame_header(
-            protocol.OP_DRAW, protocol.FORMAT_PNG, (first * cell_w, y * cell_h, image.width, cell_h)
-        )
-        return header + encode_png(image)
+        rect = (first * cell_w, y * cell_h, image.width, cell_h)
+        return protocol.frame_header(protocol.OP_DRAW, protocol.FORMAT_WEBP, rect) + encode(image)
 
     def _status(self, mark: str) -> list[bytes]:
         """The status bar, when anything on it changed."""
@@ -247,9 +278,9 @@ class TerminalView:
         image = self._renderer.status(width, screen.title, self._banner, "   ".join(right), mark)
         top = screen.lines * self._renderer.cell_h
         header = protocol.frame_header(
-            protocol.OP_DRAW, protocol.FORMAT_PNG, (0, top, image.width, image.height)
+            protocol.OP_DRAW, protocol.FORMAT_WEBP, (0, top, image.width, image.height)
         )
-        return [header + encode_png(image)]
+        return [header + encode(image)]
 
 
 def _changed_span(row: Row, sent: Row | None) -> tuple[int, int]:

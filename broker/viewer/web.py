@@ -23,6 +23,7 @@ link to pick up within the idle bound.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from importlib import resources
 from typing import Any
@@ -121,8 +122,8 @@ class RegionViewer:
 
     async def stop(self) -> None:
         """End every view session still here (the gateway's stop reason); stop listening."""
-        for live in list(self.sessions.values()):
-            await live.link.terminate("gateway_stopping")
+        live = list(self.sessions.values())
+        await asyncio.gather(*(one.link.terminate("gateway_stopping") for one in live))
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

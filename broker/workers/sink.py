@@ -16,7 +16,7 @@ from typing import Any
 
 import structlog
 
-from broker.audit.events import FIELD_KINDS, audit_time, check_event_type
+from broker.audit.events import FIELD_KINDS, audit_time, check_event_type, check_fields
 from broker.errors import UnavailableError
 from broker.metrics import Metrics
 from broker.typing import Region
@@ -45,13 +45,21 @@ class MainLink(Channel):
             raise UnavailableError("worker_setup", "the main process sent no setup")
         return message
 
-    def emit(self, event: str, /, *, region: Region, **fields: object) -> None:
-        """Send one event to the region's chain (``EventSink``)."""
-        check_event_type(event)
+    def check(self, event: str, /, *, region: Region, **fields: object) -> None:
+        """Raise as ``emit`` would now, or as the main process's chain would (``EventSink``)."""
+        check_fields(check_event_type(event), fields)
+        self._check_region(region)
+
+    def _check_region(self, region: Region) -> None:
         if region in self._failed or self.lost.is_set() or self.closed:
             raise UnavailableError(
                 "audit_unavailable", "audit trail could not be written", region=region
             )
+
+    def emit(self, event: str, /, *, region: Region, **fields: object) -> None:
+        """Send one event to the region's chain (``EventSink``)."""
+        check_event_type(event)
+        self._check_region(region)
         for name, value in fields.items():
             if isinstance(value, datetime):
                 fields[name] = _audit_time(name, value)

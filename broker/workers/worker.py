@@ -21,6 +21,7 @@ import structlog
 from aiohttp import web
 
 from broker.api.app import create_app
+from broker.api.protocol import answer_problems
 from broker.audit import Auditor
 from broker.audit.log import configure_logging
 from broker.ca import CARegistry
@@ -61,6 +62,7 @@ async def serve(fd: int, handoff: int) -> None:
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     assert runner.server is not None  # made by setup()
+    answer_problems(runner.server)
     connections = receive_connections(socket.socket(fileno=handoff), adopter(runner.server))
     tasks = [
         asyncio.create_task(link.listen()),

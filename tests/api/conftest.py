@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -14,6 +15,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from broker.api.app import create_app
 from broker.api.auth import LocalAuthority
+from broker.api.protocol import answer_problems
 from broker.audit import Auditor
 from broker.ca import CARegistry
 from broker.clock import FakeClock
@@ -76,6 +78,13 @@ def demo_targets() -> list[Target]:
 @pytest.fixture
 async def api(tmp_path: Path) -> AsyncIterator[Api]:
     """The API over demo data, with a fake clock and an in-memory event sink."""
+    async with running_api(tmp_path) as running:
+        yield running
+
+
+@contextlib.asynccontextmanager
+async def running_api(tmp_path: Path) -> AsyncIterator[Api]:
+    """The ``api`` fixture's server, for tests that need it on their own terms."""
     clock = FakeClock(START)
     store = SqliteStore(tmp_path / "broker.db", clock=clock)
     await store.import_bundle(parse_bundle(demo_document()))
@@ -95,6 +104,7 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
         TestServer(create_app(ctx, authority, auditor, Metrics()), host="127.0.0.1")
     )
     await client.start_server()
+    answer_problems(client.server.runner.server)
     yield Api(client, authority, events, clock, store, tmp_path, auditor)
     await client.close()
     auditor.close()

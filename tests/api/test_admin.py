@@ -41,6 +41,29 @@ class TestImport:
         assert (await response.json())["field"] == "orgs[0].region"
         assert "eng-new" not in [s.id for s in await api.store.list_staff()]
 
+    @pytest.mark.parametrize(
+        ("document", "field"),
+        [
+            ({"orgs": [{"id": "o", "region": "zz-nowhere-1", "tier": "standard"}]}, "orgs[0]"),
+            (
+                {
+                    "targets": [
+                        {"org_id": "acme-de", "name": "t", "region": "zz-nowhere-1", "host": "h"}
+                    ]
+                },
+                "targets[0]",
+            ),
+        ],
+    )
+    async def test_unknown_region_is_refused(self, api: Api, document, field) -> None:
+        """A region the policy does not know is refused: no org, and no audit folder, for it."""
+        response = await api.client.post(
+            "/v1/import", json=document, headers=api.token("root", "admin")
+        )
+        assert response.status == 400
+        assert (await response.json())["field"] == f"{field}.region"
+        assert not (api.state / "regions" / "zz-nowhere-1").exists()
+
     async def test_import_counts(self, api: Api) -> None:
         """A valid document is upserted and counted."""
         document = {

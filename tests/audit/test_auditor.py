@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -156,3 +157,41 @@ class TestClockJumps:
         assert result.ok
         assert result.records == 3
         assert (await anchors.latest(Region(REGION))).seq == 3
+
+
+class TestCheck:
+    """check raises as emit would, and writes nothing."""
+
+    def test_writes_nothing(self, make_auditor, state):
+        """A passing check leaves the trail as it was."""
+        auditor = make_auditor()
+        auditor.check("session.requested", region=REGION, ticket_id="T-1")
+        auditor.flush()
+        assert all_lines(state) == []
+
+    def test_unrecordable_time_is_refused(self, make_auditor, state):
+        """A time that overflows once in UTC is an InputError, before anything is chained."""
+        auditor = make_auditor()
+        late = datetime(9999, 12, 31, 23, 59, tzinfo=timezone(-timedelta(hours=23)))
+        with pytest.raises(InputError):
+            auditor.check("consent.granted", region=REGION, consent_id="c-1", expires_at=late)
+        with pytest.raises(OverflowError):  # what the write path met after its write, before
+            auditor.emit("consent.granted", region=REGION, consent_id="c-1", expires_at=late)
+
+    def test_failed_trail_is_refused(self, make_auditor, state):
+        """Once a region's trail could not be written, check refuses it; other regions pass."""
+        auditor = make_auditor(batch_size=100, max_segment_records=1)
+        auditor.emit("session.requested", region=REGION)
+        auditor.flush()
+        (audit_dir(state, Region(REGION)) / "00000002.jsonl").mkdir()
+        auditor.emit("session.requested", region=REGION)
+        with pytest.raises(UnavailableError):
+            auditor.flush()
+        with pytest.raises(UnavailableError):
+            auditor.check("session.requested", region=REGION)
+        auditor.check("session.requested", region="us-east-1")
+
+    def test_unknown_event_type(self, make_auditor):
+        """An unknown type fails the check as it fails emit."""
+        with pytest.raises(InputError):
+            make_auditor().check("session.stolen", region=REGION)

@@ -341,6 +341,17 @@ class TestReadInfo:
         assert data["session_id"] == "markers-1"
         assert data["region"] == REGION
 
+    @pytest.mark.parametrize("stamp", [10**20, -(10**20), 1e300])
+    def test_unrepresentable_start_is_none(self, tmp_path: Path, stamp: float) -> None:
+        """A header timestamp no datetime can hold shows no start instead of failing."""
+        path = normal_recording(tmp_path)
+        lines = path.read_bytes().split(b"\n", 1)
+        header = json.loads(lines[0]) | {"timestamp": stamp}
+        path.write_bytes(json.dumps(header).encode() + b"\n" + lines[1])
+        data = read_info(path, REGION).to_dict()
+        assert data["started"] is None
+        assert data["timestamp"] == stamp
+
     def test_open_recording_has_no_final(self, tmp_path: Path) -> None:
         """A recording still being written reads fine, without a final marker."""
         recorder = make_store(tmp_path).open(make_session("open-1"))

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 
-from broker.errors import ConflictError, NotFoundError
+from broker.errors import ConflictError, InputError, NotFoundError
 from broker.store.base import GrantRecords, ImportBundle, Store
 from tests.store.contract_base import StoreHarness
 from tests.store.world import (
@@ -109,6 +109,14 @@ class GrantReadContract(StoreHarness):
         assert (await read(store, STAFF_US, T0)).consent == given
         assert (await read(store, STAFF_US, later)).consent is None
         assert (await read(store, STAFF_US, T0)).consent == given
+
+    async def test_unrepresentable_expiry_is_refused(self, store: Store) -> None:
+        """A consent whose expiry no read could turn back into a time is not stored."""
+        late = datetime(9999, 12, 31, 23, 59, tzinfo=timezone(-timedelta(hours=23)))
+        with pytest.raises(InputError) as caught:
+            await store.add_consent(consent(expires_at=late))
+        assert caught.value.field == "expires_at"
+        assert await store.list_consents(TICKET_DE.id) == []
 
     async def test_recent_records_carry_a_revision_or_are_none(self, store: Store) -> None:
         """Recent records (read without asking the backing system) come only with a revision:

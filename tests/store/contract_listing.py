@@ -93,7 +93,22 @@ class ListingContract(StoreHarness):
         expected = sorted(made, key=lambda s: (s.created_at, s.id), reverse=True)
         assert walked == expected
 
-    @pytest.mark.parametrize("cursor", ["", "not-a-cursor", "MTo5OTk", "!!!!"])
+    @pytest.mark.parametrize(
+        "cursor",
+        [
+            "",
+            "not-a-cursor",
+            "MTo5OTk",
+            "!!!!",
+            "\u00e9t\u00e9",
+            # well-formed but out of the store's domain: a time beyond 64 bits, a
+            # superscript digit, an id that is not one, a time below -2**63
+            "MTo5OTk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5OnMtMQ",
+            "MTrCsjpzLTE",
+            "MTo1Oi4uL3MtMQ",
+            "MTotOTk5OTk5OTk5OTk5OTk5OTk5OTk6cw",
+        ],
+    )
     async def test_forged_cursor_is_input_error(self, store: Store, cursor: str) -> None:
         """A cursor the store did not issue names the ``cursor`` field."""
         with pytest.raises(InputError) as caught:

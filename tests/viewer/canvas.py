@@ -27,8 +27,9 @@ class Canvas:
                 self._scroll(x, y, w, h, dy)
             else:
                 assert op == protocol.OP_DRAW
-                assert fmt == protocol.FORMAT_PNG
+                assert fmt == protocol.FORMAT_WEBP
                 strip = Image.open(io.BytesIO(message[12:]))
+                assert strip.format == "WEBP"
                 assert strip.size == (w, h)
                 self.image.paste(strip.convert("RGB"), (x, y))
         return self

@@ -205,6 +205,14 @@ class TestRefusedLinks:
         page, _ = await browser.page()
         assert "expired" in await self._notice(page, url)
 
+    async def test_ended_session_link(self, env: ViewerEnv, browser: Chromium) -> None:
+        """A fresh link to a session revoked before it was opened says the session ended."""
+        session = await env.open_session()
+        url = await env.link(session)
+        await env.revoke(session)
+        page, _ = await browser.page()
+        assert "has ended" in await self._notice(page, url)
+
     async def test_eu_link_at_us_viewer(self, env: ViewerEnv, browser: Chromium) -> None:
         """An EU session's link opened at the US viewer is refused as another region's."""
         session = await env.open_session()

@@ -6,8 +6,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pyte.screens import Char
 
-from broker.viewer.emulator import PackedLine, ViewScreen, ViewStream, pack, unpack
+from broker.viewer import plain
+from broker.viewer.emulator import PackedLine, ViewScreen, pack, unpack
 from broker.viewer.plain import advance
+from broker.viewer.stream import ViewStream
 
 BLANK = Char(" ")
 
@@ -84,14 +86,23 @@ class TestBulkPlainPath:
             their_stream.feed(data.encode())
         assert_same(ours, theirs)
 
-    def test_long_chunk_skips_lines(self):
-        """A chunk far longer than screen plus scrollback keeps only the tail."""
+    def test_long_chunk_skips_lines(self, monkeypatch):
+        """A chunk far longer than screen plus scrollback keeps only the tail,
+        and the lines before it are skipped, not drawn."""
+        drawn = []
+        original = plain._Writer.write
+        monkeypatch.setattr(
+            plain._Writer,
+            "write",
+            lambda self, lines: drawn.append(len(lines)) or original(self, lines),
+        )
         ours, stream, theirs, their_stream = pair(10, 4, 5)
         data = b"".join(b"line %04d\r\n" % i for i in range(1000))
         stream.feed(data)
         their_stream.feed(data)
         assert_same(ours, theirs)
         assert "".join(c.data for c in cells(ours.buffer[2], 10)).startswith("line 0999")
+        assert drawn == [4 - 1 + 5 + 1]  # rows - 1 + scrollback line feeds, so one more line
 
     def test_skip_needs_the_cursor_at_the_bottom(self):
         """Starting at the top, the first line feeds only move the cursor."""

@@ -141,7 +141,7 @@ class ViewerServer:
             self.sent_canvas.apply([message])
             await socket.send_bytes(message)
 
-        pump = FramePump(self.view, send)
+        pump = FramePump(self.view, send, refresh=self.view.refresh_in)
         await socket.send_str(self.view.ready_message())
         pump.start()
         loop = asyncio.get_running_loop()
@@ -177,8 +177,10 @@ class ViewerServer:
             await socket.send_str(protocol.error_for(problem))
             return
         self.received.append(message)
-        if isinstance(message, Input | Paste):
-            self.shell.write(message.data.encode())
+        if isinstance(message, Input):
+            self.shell.write(self.view.encode_keys(message.data))
+        elif isinstance(message, Paste):
+            self.shell.write(self.view.encode_paste(message.data))
         elif isinstance(message, Resize):
             self.view.resize(message.cols, message.rows)
             self.shell.resize(message.cols, message.rows)
@@ -370,9 +372,27 @@ class TestPage:
         await page.keyboard.type("echo after-$((6*7))")
         await page.keyboard.press("Enter")
         await wait_screen(server, "after-42")
+        for key in ("Alt+b", "F1", "Control+ArrowLeft", "Shift+Tab", "PageUp"):
+            await page.keyboard.press(key)
         keys = [m.data for m in server.received if isinstance(m, Input)]
         assert "\x1b[A" in keys
         assert "\x03" in keys
+        for sequence in ("\x1bb", "\x1bOP", "\x1b[1;5D", "\x1b[Z", "\x1b[5~"):
+            for _ in range(100):
+                keys = [m.data for m in server.received if isinstance(m, Input)]
+                if sequence in keys:
+                    break
+                await asyncio.sleep(0.02)
+            assert sequence in keys
+
+    async def test_text_without_keydown(self, browser, server):
+        """Text the browser inserts without a key event (IME, on-screen
+        keyboards) is sent as typed and leaves the input box empty."""
+        page, _ = await open_page(browser, server)
+        await page.keyboard.insert_text("echo 日本-ime")
+        await page.keyboard.press("Enter")
+        await wait_screen(server, "\n日本-ime")
+        assert await page.input_value("#keys") == ""
 
     async def test_resize_reaches_the_pty(self, browser, server):
         """A bigger window gives more columns: the PTY's size follows."""

@@ -133,3 +133,22 @@ class TestFramePump:
         await settle()
         with pytest.raises(ConnectionResetError):
             await pump.stop()
+
+    async def test_refresh_takes_a_frame_without_wake(self):
+        """With ``refresh``, an idle pump frames again when it says (the watermark's
+        minute), with no wake."""
+        source, sent = Source(), []
+
+        async def send(message):
+            sent.append(message)
+
+        pump = FramePump(source, send, refresh=lambda: 0.0 if source.calls else 3600.0)
+        pump.start()
+        await settle()
+        source.changes = 1  # as a new minute would: the view has something to send
+        for _ in range(100):
+            if sent:
+                break
+            await asyncio.sleep(0.01)
+        assert len(sent) == 1
+        await pump.stop(final_frame=False)

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import ImageChops
+from pyte.screens import Char
 
 from broker.errors import InputError
 from broker.viewer import protocol
@@ -129,6 +130,11 @@ class TestWatermark:
         mark = Watermark("staff-7", "0f3c", Clock())
         assert mark.text() == "staff-7 · 0f3c · 2026-12-04 15:31Z"
 
+    def test_refresh_in(self):
+        """Seconds to the next minute: when the watermark must be redrawn."""
+        clock = Clock()
+        assert view(clock=clock).refresh_in() == pytest.approx(55.0)
+
     def test_minute_change_redraws_everything(self):
         """A new minute re-sends every row and the status bar."""
         clock = Clock()
@@ -178,6 +184,20 @@ class TestResizeAndScroll:
         v.feed(b"x")
         assert v.scroll_offset == 0
 
+    def test_scrolled_row_is_the_history_line(self):
+        """Scrolled back 3 lines, the top row shows exactly the third newest
+        scrollback line, as the renderer draws those cells."""
+        v = view(rows=4)
+        v.feed(b"".join(b"line %d\r\n" % i for i in range(30)))
+        canvas = Canvas().apply(v.frame())
+        v.scroll(-3)
+        canvas.apply(v.frame())
+        cols = v.size[0]
+        cells = [Char(c) for c in "line 24"] + [None] * (cols - 7)
+        cell_w, cell_h = v.cell_size
+        expected = shared_renderer().row(cells, -1, v._mark_sent)
+        assert same(canvas.image.crop((0, 0, cols * cell_w, cell_h)), expected)
+
     def test_scroll_zero_returns_to_live(self):
         """``scroll(0)`` is back to the live screen."""
         v = view(rows=4)
@@ -201,6 +221,15 @@ class TestStatus:
         assert y == 8 * v.cell_size[1]
         assert b"staff-9" not in messages[0]
 
+    def test_title_redraws_only_the_bar(self):
+        """An OSC title changes the status bar's pixels and nothing else."""
+        v = view()
+        v.frame()
+        v.feed(b"\x1b]0;build-box\x07")
+        messages = v.frame()
+        assert ops(messages) == [protocol.OP_DRAW]
+        assert struct.unpack(">H", messages[0][4:6])[0] == 8 * v.cell_size[1]
+
     def test_ready_message(self):
         """``ready`` matches the view's grid and cell size."""
         v = view()
@@ -216,3 +245,28 @@ class TestStatus:
     def test_renderer_shared(self):
         """Every view uses one renderer (fonts and caches loaded once)."""
         assert view()._renderer is shared_renderer() is view()._renderer
+
+
+class TestInput:
+    """Keys and pastes as the target expects them in its current modes."""
+
+    def test_cursor_keys_follow_decckm(self):
+        """Arrows are CSI in normal mode, SS3 after ``ESC [ ? 1 h``."""
+        v = view()
+        assert v.encode_keys("\x1b[A") == b"\x1b[A"
+        v.feed(b"\x1b[?1h")
+        assert v.encode_keys("\x1b[Ax\x1b[D") == b"\x1bOAx\x1bOD"
+        assert v.encode_keys("\x1b[1;5C") == b"\x1b[1;5C"  # modified keys keep their form
+
+    def test_bracketed_paste(self):
+        """A paste is bracketed when the target asked for it, and a pasted end
+        marker cannot close the bracket early."""
+        v = view()
+        assert v.encode_paste("ls\r") == b"ls\r"
+        v.feed(b"\x1b[?2004h")
+        pasted = v.encode_paste("a\x1b[201~rm -rf /\r")
+        assert pasted == b"\x1b[200~arm -rf /\r\x1b[201~"
+
+    def test_utf8(self):
+        """Text is sent as UTF-8."""
+        assert view().encode_keys("日本") == "日本".encode()

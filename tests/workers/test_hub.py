@@ -16,7 +16,7 @@ from broker.typing import Region
 from broker.workers import channel
 from broker.workers.channel import Channel
 from broker.workers.sink import MainLink
-from tests.workers.conftest import PairFactory
+from tests.workers.conftest import Pair, PairFactory
 
 EU = Region("eu-central-1")
 US = Region("us-east-1")
@@ -34,6 +34,15 @@ class FailingSink(MemorySink):
         if region == self.broken:
             raise UnavailableError("audit_unavailable", "audit trail could not be written")
         super().emit(event, region=region, **fields)
+
+
+async def _us_failed(make_pair: PairFactory) -> tuple[FailingSink, Pair]:
+    """A pair whose main process has failed to write one US event (so US is refused now)."""
+    sink = FailingSink(US)
+    pair = await make_pair(sink)
+    pair.worker.emit("session.requested", region=US, ticket_id="T-1")
+    await pair.worker.flush_events()
+    return sink, pair
 
 
 class TestEvents:
@@ -84,15 +93,27 @@ class TestEvents:
 
     async def test_unwritable_region_fails_closed(self, make_pair: PairFactory) -> None:
         """Once the main process cannot write a region, the worker's emits for it raise."""
-        sink = FailingSink(US)
-        pair = await make_pair(sink)
-        pair.worker.emit("session.requested", region=US, ticket_id="T-1")
-        await pair.worker.flush_events()
+        sink, pair = await _us_failed(make_pair)
         with pytest.raises(UnavailableError):
             pair.worker.emit("session.requested", region=US, ticket_id="T-2")
         pair.worker.emit("session.requested", region=EU, ticket_id="T-3")
         await pair.worker.flush_events()
         assert [e["ticket_id"] for e in sink.events] == ["T-3"]
+
+    async def test_check_refuses_what_emit_would(self, make_pair: PairFactory) -> None:
+        """check fails for a region the main process cannot write, an unknown type and an
+        unrecordable time, and sends nothing either way."""
+        sink, pair = await _us_failed(make_pair)
+        with pytest.raises(UnavailableError):
+            pair.worker.check("session.requested", region=US, ticket_id="T-2")
+        with pytest.raises(InputError):
+            pair.worker.check("session.stolen", region=EU)
+        late = datetime(9999, 12, 31, 23, 59, tzinfo=timezone(-timedelta(hours=23)))
+        with pytest.raises(InputError):
+            pair.worker.check("consent.granted", region=EU, expires_at=late)
+        pair.worker.check("session.requested", region=EU, ticket_id="T-3")
+        await pair.worker.flush_events()
+        assert sink.events == []
 
     @pytest.mark.parametrize(
         "message",

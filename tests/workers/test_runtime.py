@@ -33,6 +33,7 @@ from broker.records import parse_bundle
 from broker.runtime import Runtime
 from broker.store.base import ImportBundle
 from broker.typing import Region, TargetName
+from tests.api.test_protocol import BAD_REQUESTS, assert_problem_without_echo, exchange
 from tests.cli.test_walkthrough import open_session_command, run_ssh
 
 EU = "eu-central-1"
@@ -246,3 +247,25 @@ def alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+class TestProtocolErrorsServed:
+    """``broker run`` answers aiohttp's own protocol errors as problem+json, in either mode."""
+
+    async def test_worker_processes(self, workers: Runtime) -> None:
+        """Through the worker processes' handed-off connections."""
+        port = urlsplit(workers.api_url).port
+        for raw in BAD_REQUESTS.values():
+            assert_problem_without_echo(await exchange(port, raw))
+
+    async def test_single_process(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Through the main process's own API server (``api_processes = 1``)."""
+        monkeypatch.setenv("HOME", str(tmp_path / "home"))
+        runtime = Runtime(Config(state_dir=tmp_path / "state"))
+        await runtime.start()
+        try:
+            port = urlsplit(runtime.api_url).port
+            for raw in BAD_REQUESTS.values():
+                assert_problem_without_echo(await exchange(port, raw))
+        finally:
+            await runtime.stop()
