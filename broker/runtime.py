@@ -196,7 +196,8 @@ class Runtime:
             port = await gateway.start(self.config.bind_host)
             self.gateways[region] = gateway
             # The region's browser viewer: in this process, on the gateway's context.
-            self.viewers[region] = RegionViewer(gateway.ctx)
+            eea = self.ctx.policy.region_eea.get(region) is not False  # unknown: fail closed
+            self.viewers[region] = RegionViewer(gateway.ctx, eea=eea)
             viewer = await self.viewers[region].start(self.config.bind_host)
             self.ctx.gateways[region] = GatewayAddress(
                 self.config.bind_host, port, keys.host_public(), viewer

@@ -44,15 +44,18 @@ def viewer_link(viewer_url: str, token: str) -> str:
 
 WATCH_PREFIX = "watch:"
 """A link's holder is the session's engineer (their staff id) or, for a
-read-only watcher, ``watch:<subject>``: one column says both who may use the
-link and that it may never type into the session."""
+read-only watcher, ``watch:<role>:<subject>``: one column says who may use
+the link, in which role, and that it may never type into the session."""
 
 
-def watch_holder(subject: str) -> str:
-    """The holder recorded for a watcher's link."""
-    return WATCH_PREFIX + subject
+def watch_holder(role: str, subject: str) -> str:
+    """The holder recorded for a watcher's link (roles have no colon; subjects may)."""
+    return f"{WATCH_PREFIX}{role}:{subject}"
 
 
-def watcher_of(holder: str) -> str | None:
-    """The watcher's id when ``holder`` is a watcher's; None for the engineer's own link."""
-    return holder.removeprefix(WATCH_PREFIX) if holder.startswith(WATCH_PREFIX) else None
+def watcher_of(holder: str) -> tuple[str, str] | None:
+    """(role, id) when ``holder`` is a watcher's; None for the engineer's own link."""
+    if not holder.startswith(WATCH_PREFIX):
+        return None
+    role, _, subject = holder.removeprefix(WATCH_PREFIX).partition(":")
+    return role, subject

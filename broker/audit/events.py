@@ -123,8 +123,8 @@ EVENT_FIELDS: Mapping[str, tuple[str, ...]] = {
     "viewer.link_issued": (*_SESSION, "reason", "expires_at", *_CALLER),
     "viewer.refused": (*_SESSION, "reason", "gateway", *_CALLER),
     "viewer.paste": (*_SESSION, "bytes", "gateway", "source_ip"),
-    "viewer.watch_started": (*_SESSION, "actor", "source_ip"),
-    "viewer.watch_ended": (*_SESSION, "actor", "reason", "duration_s", "source_ip"),
+    "viewer.watch_started": (*_SESSION, "actor", "role", "source_ip"),
+    "viewer.watch_ended": (*_SESSION, "actor", "role", "reason", "duration_s", "source_ip"),
 }  # fmt: skip
 """Event type -> the fields it may carry (everything else is dropped)."""
 

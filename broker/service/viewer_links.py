@@ -8,7 +8,7 @@ dropped connection), for as long as the session is live: the gateway ends a
 session whose viewer stays away past the idle bound, and then resume is
 refused. ``watch`` gives ops, or a customer admin of the ticket's org, a
 link of the same kind (single use, 60 s, digest only, bound to the session
-and its region) whose holder is ``watch:<subject>``: the viewer shows that
+and its region) whose holder is ``watch:<role>:<subject>``: the viewer shows that
 page the session read-only and names the watcher on the engineer's screen.
 A customer admin of another org is told the session does not exist (404).
 Every link issued and every refusal is an audit event.
@@ -105,7 +105,7 @@ class ViewerLinks:
             "watch",
             actor=principal.subject,
             source_ip=source_ip,
-            holder=watch_holder(principal.subject),
+            holder=watch_holder(principal.role, principal.subject),
         )
 
     def _check_resumable(self, principal: Principal, session: Session) -> None:

@@ -32,6 +32,7 @@ class Watcher:
     """One watcher's page and its own view of the screen."""
 
     watcher_id: str
+    role: str
     page: Page
     view: TerminalView
     source_ip: str
@@ -54,13 +55,21 @@ class Watchers:
     def __contains__(self, watcher: Watcher) -> bool:
         return watcher in self._all
 
-    async def join(self, watcher_id: str, page: Page, source_ip: str) -> Watcher:
-        """Show ``page`` the screen as it is now, read-only; audited; everyone's bar updated."""
+    def has_customer_admin(self) -> bool:
+        """Whether one of the ticket org's customer admins is watching now."""
+        return any(w.role == "customer_admin" for w in self._all)
+
+    async def join(self, who: tuple[str, str], page: Page, source_ip: str) -> Watcher:
+        """Show ``page`` the screen as it is now, read-only; audited; everyone's bar updated.
+
+        ``who`` is the watcher's (role, id) from their link."""
+        role, watcher_id = who
         mark = Watermark(staff_id=watcher_id, session_id=self._link.session.id)
         view = self._view.mirror(mark)
-        watcher = Watcher(watcher_id, page, view, source_ip, self._link.ctx.clock.monotonic())
+        joined = self._link.ctx.clock.monotonic()
+        watcher = Watcher(watcher_id, role, page, view, source_ip, joined)
         self._all.append(watcher)
-        self._link.emit("viewer.watch_started", actor=watcher_id, source_ip=source_ip)
+        self._link.emit("viewer.watch_started", actor=watcher_id, role=role, source_ip=source_ip)
         self._changed()
         await page.show(view)
         return watcher
@@ -74,6 +83,7 @@ class Watchers:
         self._link.emit(
             "viewer.watch_ended",
             actor=watcher.watcher_id,
+            role=watcher.role,
             source_ip=watcher.source_ip,
             reason=reason,
             duration_s=seconds,
@@ -81,7 +91,7 @@ class Watchers:
         self._changed()
 
     def set_status(self, banner: str | None) -> None:
-        """Every watcher's bar: the watchers, and the read-only banner (or ``banner``)."""
+        """Every watcher's bar: the watchers, and ``banner`` (the session's) or read-only."""
         ids = self.ids()
         for watcher in self._all:
             watcher.view.set_status(watchers=ids, banner=banner or READ_ONLY_BANNER)

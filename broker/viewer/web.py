@@ -94,8 +94,11 @@ def link_token(sent: str) -> str | None:
 class RegionViewer:
     """The viewer of one region, sharing its gateway's context (store, hooks, watcher)."""
 
-    def __init__(self, ctx: GatewayContext) -> None:
+    def __init__(self, ctx: GatewayContext, *, eea: bool = True) -> None:
         self.ctx = ctx
+        self.eea = eea
+        """Whether the region is in the EEA (an org's ``require_watch`` applies only
+        there); a caller that does not know says True (fail closed)."""
         self.sessions: dict[SessionId, ViewerSession] = {}
         self.origin = ""
         self._runner: web.AppRunner | None = None
@@ -162,14 +165,14 @@ class RegionViewer:
         """Read the hello, claim its token, attach (or join as a watcher); or say why not."""
         try:
             token = await self._hello(page)
-            live, watcher_id = await self._claim(token, source_ip)
+            live, who = await self._claim(token, source_ip)
         except BrokerError as error:
             session_id = error.ids.get("session_id")
             self._refused(SessionId(session_id) if session_id else None, error.code, source_ip)
             await page.refuse(PAGE_REFUSAL.get(error.code, "token_invalid"))
             return None
-        if watcher_id is not None:
-            return live, await live.watchers.join(watcher_id, page, source_ip)
+        if who is not None:
+            return live, await live.watchers.join(who, page, source_ip)
         await live.attach(page)
         return live, None
 
@@ -187,24 +190,26 @@ class RegionViewer:
             raise InputError("token", "is not a viewer link token", "viewer_token_unknown")
         return token
 
-    async def _claim(self, token: str, source_ip: str) -> tuple[ViewerSession, str | None]:
+    async def _claim(
+        self, token: str, source_ip: str
+    ) -> tuple[ViewerSession, tuple[str, str] | None]:
         """Claim the token here: the session's live viewer (started on the engineer's
-        first use), and the watcher's id when the link is a watcher's."""
+        first use), and the watcher's (role, id) when the link is a watcher's."""
         if not self.ctx.audit_ok():  # nothing done in the session could be audited: fail closed
             raise UnavailableError("audit_unavailable", "the region's audit trail is unwritable")
         now = self.ctx.clock.now()
         claimed = await self.ctx.store.claim_viewer_token(token_digest(token), self.ctx.region, now)
         session_id = claimed.session_id
         live = self._live(session_id)
-        watcher_id = watcher_of(claimed.staff_id)
-        if watcher_id is not None:
+        watcher = watcher_of(claimed.staff_id)
+        if watcher is not None:
             if live is None:
                 raise ConflictError(
                     "session_not_started",
                     "the session is not running in this viewer",
                     session_id=session_id,
                 )
-            return live, watcher_id
+            return live, watcher
         return await self._engineer(session_id, live, now, source_ip), None
 
     async def _engineer(
@@ -213,8 +218,10 @@ class RegionViewer:
         """The engineer's link: the running session, or start it."""
         if live is not None:
             return live
-        if (await self.ctx.store.get_session(session_id)).access != "view":
+        stored = await self.ctx.store.get_session(session_id)
+        if stored.access != "view":
             raise ForbiddenError("not_a_view_session", "a terminal session has no viewer")
+        required = self.eea and (await self.ctx.store.get_org(stored.org_id)).require_watch
         try:
             session = await self.ctx.store.mark_connected(session_id, now)
         except ConflictError:
@@ -223,16 +230,16 @@ class RegionViewer:
             if live is None:
                 raise
             return live
-        return self._start(session, source_ip)
+        return self._start(session, source_ip, required)
 
     def _live(self, session_id: SessionId) -> ViewerSession | None:
         """The session's running viewer session, unless it is ending."""
         live = self.sessions.get(session_id)
         return live if live is not None and not live.closed else None
 
-    def _start(self, session: Session, source_ip: str) -> ViewerSession:
+    def _start(self, session: Session, source_ip: str, watch_required: bool) -> ViewerSession:
         """A new view session: registered with the watcher, announced, its shell opened."""
-        live = ViewerSession(self.ctx, session, source_ip)
+        live = ViewerSession(self.ctx, session, source_ip, watch_required=watch_required)
         self.sessions[session.id] = live
         self.ctx.links[session.id] = live.link
         live.on_closed = lambda: self._forget(live)

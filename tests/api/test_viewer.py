@@ -159,7 +159,7 @@ class TestWatch:
         token = url.fragment.removeprefix("t=")
         assert well_formed(token)
         claimed = await viewer.store.claim_viewer_token(token_digest(token), EU, viewer.clock.now())
-        assert (claimed.session_id, watcher_of(claimed.staff_id)) == (sid, subject)
+        assert (claimed.session_id, watcher_of(claimed.staff_id)) == (sid, (role, subject))
         issued = viewer.events.of("viewer.link_issued")[-1]
         assert (issued["reason"], issued["actor"]) == ("watch", subject)
 

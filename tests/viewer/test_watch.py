@@ -9,14 +9,17 @@ rendered from (the browser test compares those pixels).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
 
 from broker.models import Session
-from broker.viewer.live import ViewerSession
+from broker.store.base import ImportBundle
+from broker.typing import OrgId
+from broker.viewer.live import PAUSED_BANNER, WAITING_BANNER, ViewerSession
 from broker.viewer.watch import READ_ONLY_BANNER
-from tests.viewer.live_env import EU, PageClient, ViewerEnv, until, until_screen_has
+from tests.viewer.live_env import EU, US, PageClient, ViewerEnv, until, until_screen_has
 
 pytestmark = pytest.mark.ssh
 
@@ -142,3 +145,57 @@ class TestWatch:
         await watcher.closed()
         assert session.id not in env.runtime.viewers[EU].sessions
         assert env.events.of("session.connected") == []
+
+
+async def require_watch(env: ViewerEnv, org_id: str = "acme-de") -> None:
+    """Switch the org's ``require_watch`` on in the runtime's store."""
+    store = env.runtime.store
+    assert store is not None
+    org = await store.get_org(OrgId(org_id))
+    await store.import_bundle(ImportBundle(orgs=[dataclasses.replace(org, require_watch=True)]))
+
+
+class TestRequireWatch:
+    """An org's require_watch holds an EEA session until its customer admin watches."""
+
+    async def test_waits_for_the_customer_admin_and_pauses_when_they_leave(
+        self, env: ViewerEnv
+    ) -> None:
+        """Input is held (read as refused) with the waiting banner; ops watching does not
+        release it; the customer admin does; their leaving pauses it again."""
+        await require_watch(env)
+        session = await env.open_session()
+        engineer = await env.page(await env.link(session))
+        await engineer.control("ready")
+        live = live_of(env, session)
+        assert live.view._banner == WAITING_BANNER
+        await engineer.send("input", data="echo held-$((1+1))\r")
+        assert (await engineer.control("error"))["code"] == "waiting_for_watcher"
+        ops = await env.page(await watch_link(env, session, "ops-1", "ops", None))
+        await ops.control("ready")
+        assert live.view._banner == WAITING_BANNER
+        admin = await env.page(await watch_link(env, session, *WATCHERS[1]))
+        await admin.control("ready")
+        assert live.view._banner is None
+        await engineer.send("input", data="echo released-$((1+1))\r")
+        screen = await until_screen_has(env.runtime, session.id, "released-2")
+        assert "held-2" not in screen
+        await admin.ws.close()
+        await until(lambda: live.view._banner == PAUSED_BANNER)
+        await engineer.send("input", data="echo paused\r")
+        assert (await engineer.control("error"))["code"] == "waiting_for_watcher"
+
+    async def test_off_by_default(self, env: ViewerEnv) -> None:
+        """Without the setting the engineer types at once and no banner shows."""
+        session, _ = await engineer_page(env)
+        assert live_of(env, session).view._banner is None
+
+    async def test_not_outside_the_eea(self, env: ViewerEnv) -> None:
+        """The setting holds EEA sessions only: a US org's session never waits."""
+        await require_watch(env, "shop-us")
+        session = await env.open_session("eng-us-1", "T-2001")
+        page = await env.page(await env.link(session))
+        await page.control("ready")
+        assert env.runtime.viewers[US].sessions[session.id].view._banner is None
+        await page.send("input", data="echo free-$((2+2))\r")
+        await until_screen_has(env.runtime, session.id, "free-4", US)
