@@ -19,6 +19,7 @@ from broker.store.base import ImportBundle
 from broker.typing import OrgId
 from broker.viewer.live import PAUSED_BANNER, WAITING_BANNER, ViewerSession
 from broker.viewer.watch import READ_ONLY_BANNER
+from tests.cli.test_walkthrough import cli
 from tests.viewer.live_env import EU, US, PageClient, ViewerEnv, until, until_screen_has
 
 pytestmark = pytest.mark.ssh
@@ -199,3 +200,32 @@ class TestRequireWatch:
         assert env.runtime.viewers[US].sessions[session.id].view._banner is None
         await page.send("input", data="echo free-$((2+2))\r")
         await until_screen_has(env.runtime, session.id, "free-4", US)
+
+
+class TestWatchCli:
+    """``broker session watch ID`` prints a working read-only link."""
+
+    async def test_customer_admin_link_works(
+        self, env: ViewerEnv, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """The README's command for the org's admin prints a link that joins as a watcher."""
+        session, _ = await engineer_page(env)
+        token = env.authority.mint_token("cust-1", "customer_admin", "acme-de")
+        status, out, _ = await cli(capsys, "session", "watch", session.id, "--token", token)
+        assert status == 0
+        url = out.strip().splitlines()[-1]
+        assert url.startswith(env.viewer() + "/#t=")
+        page = await env.page(url)
+        await page.control("ready")
+        assert live_of(env, session).view._watchers == ("cust-1",)
+
+    async def test_other_orgs_admin_refused(
+        self, env: ViewerEnv, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Another org's admin: a one-line error, no link."""
+        session, _ = await engineer_page(env)
+        token = env.authority.mint_token("cust-2", "customer_admin", "bank-de")
+        status, out, err = await cli(capsys, "session", "watch", session.id, "--token", token)
+        assert status == 2
+        assert "unknown session" in err
+        assert "#t=" not in out
