@@ -197,7 +197,9 @@ class Runtime:
             self.gateways[region] = gateway
             # The region's browser viewer: in this process, on the gateway's context.
             eea = self.ctx.policy.region_eea.get(region) is not False  # unknown: fail closed
-            self.viewers[region] = RegionViewer(gateway.ctx, eea=eea)
+            self.viewers[region] = RegionViewer(
+                gateway.ctx, eea=eea, state_dir=self.config.state_dir
+            )
             viewer = await self.viewers[region].start(self.config.bind_host)
             self.ctx.gateways[region] = GatewayAddress(
                 self.config.bind_host, port, keys.host_public(), viewer

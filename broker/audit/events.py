@@ -125,6 +125,8 @@ EVENT_FIELDS: Mapping[str, tuple[str, ...]] = {
     "viewer.paste": (*_SESSION, "bytes", "gateway", "source_ip"),
     "viewer.watch_started": (*_SESSION, "actor", "role", "source_ip"),
     "viewer.watch_ended": (*_SESSION, "actor", "role", "reason", "duration_s", "source_ip"),
+    "viewer.replay_started": (*_SESSION, "actor", "role", "source_ip"),
+    "viewer.replay_ended": (*_SESSION, "actor", "role", "duration_s", "source_ip"),
 }  # fmt: skip
 """Event type -> the fields it may carry (everything else is dropped)."""
 

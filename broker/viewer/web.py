@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -35,16 +36,19 @@ from broker.errors import (
     ConflictError,
     ForbiddenError,
     InputError,
+    NotFoundError,
     UnavailableError,
 )
 from broker.gateway.context import GatewayContext, log
-from broker.models import Session
+from broker.gateway.recordings import region_recording
+from broker.models import Session, ViewerToken
 from broker.typing import SessionId
-from broker.viewer import protocol
+from broker.viewer import protocol, snapshots
 from broker.viewer.live import ViewerSession
 from broker.viewer.page import Page
+from broker.viewer.replay import ReplaySession
 from broker.viewer.watch import Watcher
-from broker.viewer_tokens import token_digest, watcher_of, well_formed
+from broker.viewer_tokens import replayer_of, token_digest, watcher_of, well_formed
 
 HEADERS = {
     "Content-Security-Policy": (
@@ -76,6 +80,8 @@ PAGE_REFUSAL = {
     "viewer_no_token": "token_invalid",
     "audit_unavailable": "unavailable",
     "session_not_started": "not_started",
+    "recording_not_found": "no_recording",
+    "recording_region": "no_recording",
 }
 """Store and check codes -> the page's ``error`` codes (viewer.js words them)."""
 FRAGMENT_KEY = "t="
@@ -94,8 +100,12 @@ def link_token(sent: str) -> str | None:
 class RegionViewer:
     """The viewer of one region, sharing its gateway's context (store, hooks, watcher)."""
 
-    def __init__(self, ctx: GatewayContext, *, eea: bool = True) -> None:
+    def __init__(
+        self, ctx: GatewayContext, *, eea: bool = True, state_dir: Path | None = None
+    ) -> None:
         self.ctx = ctx
+        self.state_dir = state_dir
+        """Where the region's recordings are (replays); None: this viewer replays nothing."""
         self.eea = eea
         """Whether the region is in the EEA (an org's ``require_watch`` applies only
         there); a caller that does not know says True (fail closed)."""
@@ -148,33 +158,32 @@ class RegionViewer:
         sock = request.transport.get_extra_info("socket") if request.transport else None
         page = Page(ws, sock)
         opened = await self._open(page, source_ip)
-        if opened is not None:
+        if isinstance(opened, ReplaySession):
+            await opened.serve()
+        elif opened is not None:
             live, watcher = opened
             if watcher is not None:
                 await self._serve_watcher(live, watcher)
             else:
                 await self._serve(live, page)
-        if opened is None or opened[1] is not None or opened[0].attached is not page:
+        if not isinstance(opened, tuple) or opened[1] is not None or opened[0].attached is not page:
             await page.close()
         return ws
 
     # -- the token exchange ------------------------------------------------
     async def _open(
         self, page: Page, source_ip: str
-    ) -> tuple[ViewerSession, Watcher | None] | None:
-        """Read the hello, claim its token, attach (or join as a watcher); or say why not."""
+    ) -> tuple[ViewerSession, Watcher | None] | ReplaySession | None:
+        """Read the hello, claim its token, then attach the engineer, join a watcher
+        or open a replay; or tell the page why not."""
         try:
-            token = await self._hello(page)
-            live, who = await self._claim(token, source_ip)
+            claimed = await self._claim(await self._hello(page))
+            return await self._attach(claimed, page, source_ip)
         except BrokerError as error:
             session_id = error.ids.get("session_id")
             self._refused(SessionId(session_id) if session_id else None, error.code, source_ip)
             await page.refuse(PAGE_REFUSAL.get(error.code, "token_invalid"))
             return None
-        if who is not None:
-            return live, await live.watchers.join(who, page, source_ip)
-        await live.attach(page)
-        return live, None
 
     async def _hello(self, page: Page) -> str:
         """The first message: the single-use token."""
@@ -190,30 +199,53 @@ class RegionViewer:
             raise InputError("token", "is not a viewer link token", "viewer_token_unknown")
         return token
 
-    async def _claim(
-        self, token: str, source_ip: str
-    ) -> tuple[ViewerSession, tuple[str, str] | None]:
-        """Claim the token here: the session's live viewer (started on the engineer's
-        first use), and the watcher's (role, id) when the link is a watcher's."""
+    async def _claim(self, token: str) -> ViewerToken:
+        """Claim the token here, once (fails closed while the audit trail is unwritable)."""
         if not self.ctx.audit_ok():  # nothing done in the session could be audited: fail closed
             raise UnavailableError("audit_unavailable", "the region's audit trail is unwritable")
         now = self.ctx.clock.now()
-        claimed = await self.ctx.store.claim_viewer_token(token_digest(token), self.ctx.region, now)
+        return await self.ctx.store.claim_viewer_token(token_digest(token), self.ctx.region, now)
+
+    async def _attach(
+        self, claimed: ViewerToken, page: Page, source_ip: str
+    ) -> tuple[ViewerSession, Watcher | None] | ReplaySession:
+        """By the link's holder: a replay, a watcher of the running session, or its engineer."""
         session_id = claimed.session_id
+        replayer = replayer_of(claimed.staff_id)
+        if replayer is not None:
+            return await self._replay(session_id, page, replayer, source_ip)
         live = self._live(session_id)
         watcher = watcher_of(claimed.staff_id)
-        if watcher is not None:
-            if live is None:
-                raise ConflictError(
-                    "session_not_started",
-                    "the session is not running in this viewer",
-                    session_id=session_id,
-                )
-            return live, watcher
-        return await self._engineer(session_id, live, now, source_ip), None
+        if watcher is None:
+            live = await self._engineer(session_id, live, claimed.claimed_at, source_ip)
+            await live.attach(page)
+            return live, None
+        if live is None:
+            raise ConflictError(
+                "session_not_started", "the session is not running in this viewer",
+                session_id=session_id,
+            )  # fmt: skip
+        return live, await live.watchers.join(watcher, page, source_ip)
+
+    async def _replay(
+        self, session_id: SessionId, page: Page, who: tuple[str, str], source_ip: str
+    ) -> ReplaySession:
+        """The session's recording from this region's folder, ready to play for ``page``."""
+        session = await self.ctx.store.get_session(session_id)
+        if self.state_dir is None:
+            raise NotFoundError("recording_not_found", "no recordings here", session_id=session_id)
+        path = await asyncio.to_thread(
+            region_recording, self.state_dir, self.ctx.region, session_id
+        )
+        recording = await asyncio.to_thread(snapshots.load, path, self.ctx.region)
+        return ReplaySession(self.ctx, session, recording, page, who, source_ip)
 
     async def _engineer(
-        self, session_id: SessionId, live: ViewerSession | None, now: datetime, source_ip: str
+        self,
+        session_id: SessionId,
+        live: ViewerSession | None,
+        now: datetime | None,
+        source_ip: str,
     ) -> ViewerSession:
         """The engineer's link: the running session, or start it."""
         if live is not None:
@@ -223,7 +255,7 @@ class RegionViewer:
             raise ForbiddenError("not_a_view_session", "a terminal session has no viewer")
         required = self.eea and (await self.ctx.store.get_org(stored.org_id)).require_watch
         try:
-            session = await self.ctx.store.mark_connected(session_id, now)
+            session = await self.ctx.store.mark_connected(session_id, now or self.ctx.clock.now())
         except ConflictError:
             # Two fresh links for one new session raced: the other page started it.
             live = self._live(session_id)

@@ -38,6 +38,9 @@ EXTRA_TYPES = [
     # Read-only watchers of a live view session (ops, the customer's admin).
     "viewer.watch_started",
     "viewer.watch_ended",
+    # Replays of a recording in its region's viewer, audited like a watch.
+    "viewer.replay_started",
+    "viewer.replay_ended",
 ]
 
 

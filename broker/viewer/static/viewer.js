@@ -17,6 +17,7 @@
     too_large: "That was too large to send (pastes are limited to 64 KiB).",
     read_only: "This is a read-only view: your keys go nowhere.",
     waiting_for_watcher: "Input is held until the customer's admin watches this session.",
+    no_recording: "This session has no recording in this region.",
     not_started: "The engineer has not opened this session yet. Ask for a new link once it runs.",
     session_ended: "This session has ended. Open a new one with `broker session open`.",
     unavailable: "The region cannot open sessions right now (it cannot audit them). Try again later.",
