@@ -10,6 +10,8 @@ recording of an EEA region (or of a region the policy does not know), whose
 text stays in its region and is replayed there as pixels. ``show`` prints
 metadata and our own markers only, never the recorded text.
 
+``view`` asks the API for a single-use link that replays the recording in its
+region's viewer, as pixels (ops, or the ticket org's customer admin).
 ``export`` asks the API (as an admin) for a legal-hold copy: the instance
 serving the session's region writes it into that region's storage and
 answers where it is, never its bytes.
@@ -27,10 +29,12 @@ from typing import Any
 from broker.api.recordings import in_region_only
 from broker.cli.client import state_dir
 from broker.cli.common import add_instance_options, client, emit
+from broker.cli.session import show_link
 from broker.config import load_config
 from broker.gateway.recordings import Marker, RecordingInfo, iter_events, locate, read_info
 from broker.gateway.replay import replay
 from broker.policy import PolicyConfig
+from broker.validate import identifier
 
 
 def register(subparsers: Any) -> None:
@@ -58,6 +62,15 @@ def register(subparsers: Any) -> None:
         help="broker config whose policy says which regions are EEA",
     )
     play.set_defaults(handler=run_play)
+    view = commands.add_parser(
+        "view", help="replay a recording in its region's viewer (prints a single-use link)"
+    )
+    view.add_argument("session_id", metavar="SESSION_ID", help="the session's id")
+    view.add_argument(
+        "--open", dest="open_browser", action="store_true", help="open the viewer in a browser"
+    )
+    add_instance_options(view)
+    view.set_defaults(handler=run_view)
     export = commands.add_parser(
         "export", help="admin: copy a recording for a legal hold into its region's storage"
     )
@@ -142,6 +155,14 @@ def run_play(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def run_view(args: argparse.Namespace) -> int:
+    """Handler: a replay link for the recording, in its region's viewer."""
+    path = f"/v1/sessions/{identifier(args.session_id, 'session_id')}/replay"
+    link = client(args).call("POST", path)
+    text = f"replay link for session {link['session_id']} (single use, 60 s):\n{link['viewer_url']}"
+    return show_link(args, link, text, link["viewer_url"])
 
 
 def run_export(args: argparse.Namespace) -> int:

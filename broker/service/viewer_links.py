@@ -31,7 +31,13 @@ from broker.models import Session, ViewerToken
 from broker.service.authz import require_role
 from broker.service.context import Context
 from broker.typing import SessionId, StaffId
-from broker.viewer_tokens import TOKEN_LIFETIME_SECONDS, new_token, viewer_link, watch_holder
+from broker.viewer_tokens import (
+    TOKEN_LIFETIME_SECONDS,
+    new_token,
+    replay_holder,
+    viewer_link,
+    watch_holder,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,15 +92,35 @@ class ViewerLinks:
             raise
         return await self.issue(session, "resume", actor=principal.subject, source_ip=source_ip)
 
-    async def watch(
+    async def replay(
         self, principal: Principal, session_id: SessionId, source_ip: str
     ) -> ViewerLink:
-        """A read-only link to a live view session, for ops or the ticket org's admin."""
+        """A link that replays the session's recording in its region's viewer, as pixels."""
+        session = await self._visible(principal, session_id, source_ip)
+        return await self.issue(
+            session,
+            "replay",
+            actor=principal.subject,
+            source_ip=source_ip,
+            holder=replay_holder(principal.role, principal.subject),
+        )
+
+    async def _visible(
+        self, principal: Principal, session_id: SessionId, source_ip: str
+    ) -> Session:
+        """The session, for ops or its ticket org's customer admin (another org's: 404)."""
         require_role(principal, "ops", "customer_admin")
         session = await self.ctx.store.get_session(session_id)
         if principal.role == "customer_admin" and principal.org != session.org_id:
             self._emit("viewer.refused", session, "org_forbidden", principal.subject, source_ip)
             raise NotFoundError("session_not_found", "unknown session", session_id=session_id)
+        return session
+
+    async def watch(
+        self, principal: Principal, session_id: SessionId, source_ip: str
+    ) -> ViewerLink:
+        """A read-only link to a live view session, for ops or the ticket org's admin."""
+        session = await self._visible(principal, session_id, source_ip)
         try:
             self._check_live_view(session)
         except BrokerError as error:

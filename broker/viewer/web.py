@@ -110,6 +110,7 @@ class RegionViewer:
         """Whether the region is in the EEA (an org's ``require_watch`` applies only
         there); a caller that does not know says True (fail closed)."""
         self.sessions: dict[SessionId, ViewerSession] = {}
+        self.replays: set[ReplaySession] = set()
         self.origin = ""
         self._runner: web.AppRunner | None = None
 
@@ -159,7 +160,11 @@ class RegionViewer:
         page = Page(ws, sock)
         opened = await self._open(page, source_ip)
         if isinstance(opened, ReplaySession):
-            await opened.serve()
+            self.replays.add(opened)
+            try:
+                await opened.serve()
+            finally:
+                self.replays.discard(opened)
         elif opened is not None:
             live, watcher = opened
             if watcher is not None:
