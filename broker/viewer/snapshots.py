@@ -141,11 +141,14 @@ def _write(path: Path, size: int, snapshots: list[Snapshot]) -> None:
         for s in snapshots
     ]  # fmt: skip
     partial = path.with_name(f".{path.name}.partial")
-    with contextlib.suppress(OSError):
+    try:
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as handle:
             handle.write(("\n".join(lines) + "\n").encode("ascii"))
         partial.replace(path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            partial.unlink()
 
 
 def _build(recording: Recording) -> list[Snapshot]:
