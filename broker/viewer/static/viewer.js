@@ -29,6 +29,11 @@
   const keys = document.getElementById("keys");
   const notice = document.getElementById("notice");
   const screen = document.getElementById("screen");
+  const replay = document.getElementById("replay");
+  const timeline = document.getElementById("timeline");
+  const clock = document.getElementById("clock");
+  const markers = document.getElementById("markers");
+  const speed = document.getElementById("speed");
 
   // The token travels in the fragment (never sent to a server in a request);
   // take it and erase it from the address bar and history at once.
@@ -42,6 +47,9 @@
   let composing = false;
   let wheelRest = 0;
   let refusal = null; // our text for the last error message, kept for the close
+  let replaying = false; // a replay takes controls, never keys
+  let duration = 0;
+  let dragging = false;
 
   function show(text) {
     notice.textContent = text;
@@ -92,6 +100,10 @@
     } else if (message.type === "end") {
       ended = true;
       show(message.message);
+    } else if (message.type === "timeline") {
+      showTimeline(message);
+    } else if (message.type === "position") {
+      showPosition(message);
     } else if (message.type === "error") {
       refusal = ERRORS[message.code] || "The regional viewer refused a message (" + message.code + ").";
       show(refusal);
@@ -121,6 +133,50 @@
       ended = true;
     });
   }
+
+  // --- replay controls (times and marker kinds only; never recording text) -----
+
+  function clockText(ms) {
+    const seconds = Math.floor(ms / 1000);
+    const h = Math.floor(seconds / 3600), m = Math.floor((seconds % 3600) / 60), s = seconds % 60;
+    const mm = h ? String(m).padStart(2, "0") : String(m);
+    return (h ? h + ":" : "") + mm + ":" + String(s).padStart(2, "0");
+  }
+
+  function showTimeline(message) {
+    replaying = true;
+    duration = message.duration_ms;
+    document.body.classList.add("replaying");
+    replay.classList.remove("hidden");
+    timeline.max = String(duration);
+    markers.replaceChildren(...message.markers.map((marker) => {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "marker";
+      button.dataset.kind = marker.kind;
+      button.dataset.ms = String(marker.ms);
+      button.textContent = clockText(marker.ms) + " " + marker.kind;
+      button.addEventListener("click", () => send({ type: "seek", ms: marker.ms }));
+      return button;
+    }));
+    fit();
+  }
+
+  function showPosition(message) {
+    if (!dragging) timeline.value = String(message.ms);
+    timeline.dataset.playing = String(message.playing);
+    clock.textContent = clockText(message.ms) + " / " + clockText(duration);
+    speed.value = String(message.percent);
+  }
+
+  document.getElementById("play").addEventListener("click", () => send({ type: "play" }));
+  document.getElementById("pause").addEventListener("click", () => send({ type: "pause" }));
+  speed.addEventListener("change", () => send({ type: "speed", percent: Number(speed.value) }));
+  timeline.addEventListener("input", () => { dragging = true; });
+  timeline.addEventListener("change", () => {
+    dragging = false;
+    send({ type: "seek", ms: Number(timeline.value) });
+  });
 
   // --- keyboard ---------------------------------------------------------------
 
@@ -171,6 +227,7 @@
   }
 
   function onKeyDown(event) {
+    if (replaying) return;
     if (event.isComposing || event.key === "Process" || composing) return;
     if (isPasteKey(event)) return; // let the browser raise a paste event
     if (event.metaKey) return;
@@ -182,7 +239,7 @@
 
   function onInput() {
     // Only text the browser inserted without a keydown we handled (IME, mobile).
-    if (composing) return;
+    if (composing || replaying) return;
     sendKeys(keys.value);
     keys.value = "";
   }
@@ -197,6 +254,7 @@
 
   function onPaste(event) {
     event.preventDefault();
+    if (replaying) return;
     const text = (event.clipboardData && event.clipboardData.getData("text/plain")) || "";
     if (!text) return;
     const data = text.replace(/\r\n?|\n/g, "\r");
