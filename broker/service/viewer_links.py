@@ -97,12 +97,19 @@ class ViewerLinks:
     ) -> ViewerLink:
         """A link that replays the session's recording in its region's viewer, as pixels."""
         session = await self._visible(principal, session_id, source_ip)
+        return await self._onlooker_link(principal, session, "replay", source_ip)
+
+    async def _onlooker_link(
+        self, principal: Principal, session: Session, reason: str, source_ip: str
+    ) -> ViewerLink:
+        """A watch or replay link held by ``principal`` (never the engineer's own kind)."""
+        holder = replay_holder if reason == "replay" else watch_holder
         return await self.issue(
             session,
-            "replay",
+            reason,
             actor=principal.subject,
             source_ip=source_ip,
-            holder=replay_holder(principal.role, principal.subject),
+            holder=holder(principal.role, principal.subject),
         )
 
     async def _visible(
@@ -126,13 +133,7 @@ class ViewerLinks:
         except BrokerError as error:
             self._emit("viewer.refused", session, error.code, principal.subject, source_ip)
             raise
-        return await self.issue(
-            session,
-            "watch",
-            actor=principal.subject,
-            source_ip=source_ip,
-            holder=watch_holder(principal.role, principal.subject),
-        )
+        return await self._onlooker_link(principal, session, "watch", source_ip)
 
     def _check_resumable(self, principal: Principal, session: Session) -> None:
         """Own session, a view session, and still live (the gateway ends one idle too long)."""

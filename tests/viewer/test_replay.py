@@ -17,6 +17,7 @@ from broker.viewer.replay import ReplaySession
 from broker.viewer.snapshots import SUFFIX
 from tests.cli.test_walkthrough import cli
 from tests.viewer.live_env import EU, PageClient, ViewerEnv, until, until_screen_has
+from tests.viewer.test_watch import view_text
 
 pytestmark = pytest.mark.ssh
 
@@ -56,14 +57,7 @@ def replay_of(env: ViewerEnv) -> ReplaySession:
 
 def shown(replay: ReplaySession) -> str:
     """The replay's screen as text (tests only; the page gets pixels)."""
-    view = replay.view
-    screen = view._screen
-    cols, rows = view.size
-    return "\n".join(
-        "".join(screen.view_line(y, 0)[x].data if x in screen.view_line(y, 0) else " "
-                for x in range(cols)).rstrip()
-        for y in range(rows)
-    )  # fmt: skip
+    return view_text(replay.view)
 
 
 async def position(page: PageClient, **expected: Any) -> dict[str, Any]:

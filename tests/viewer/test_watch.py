@@ -18,6 +18,7 @@ from broker.models import Session
 from broker.store.base import ImportBundle
 from broker.typing import OrgId
 from broker.viewer.live import PAUSED_BANNER, WAITING_BANNER, ViewerSession
+from broker.viewer.terminal import TerminalView
 from broker.viewer.watch import READ_ONLY_BANNER
 from tests.cli.test_walkthrough import cli
 from tests.viewer.live_env import EU, US, PageClient, ViewerEnv, until, until_screen_has
@@ -44,7 +45,11 @@ def live_of(env: ViewerEnv, session: Session) -> ViewerSession:
 
 def watched_text(live: ViewerSession, index: int = 0) -> str:
     """A watcher's own screen as text (tests only: the page gets its pixels)."""
-    view = live.watchers._all[index].view
+    return view_text(live.watchers._all[index].view)
+
+
+def view_text(view: TerminalView) -> str:
+    """A server-side view's screen as text (tests only: pages get its pixels)."""
     screen = view._screen
     cols, rows = view.size
     return "\n".join(
