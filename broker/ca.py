@@ -6,7 +6,7 @@ gateway. Certificates name the session id as their one principal and permit a
 PTY and nothing else; the gateway denies everything else by its own settings
 too, so a certificate that permitted more would still get nothing more.
 
-asyncssh keeps no certificate object after authentication (NOTES.md), so
+asyncssh keeps no certificate object after authentication (docs/platform-notes.md), so
 ``describe_certificate`` reads key id and serial back from a certificate's
 text or wire blob with ``cryptography``.
 """

@@ -4,7 +4,8 @@ A full (generation 2) collection walks every object the process holds, and
 right after start that is every module's functions, classes and constants.
 Measured in an API worker under the grant benchmark: 70-94 ms each, with
 the whole process stopped, about every 1.6 s. Every request in flight then
-waited, and those waits were the grant benchmark's p99 (docs/benchmarks.md).
+waited, and those waits were the grant benchmark's p99 (docs/benchmarks.md:
+62-79 ms instead of 102-120 ms once frozen).
 
 What exists once start-up is done lives as long as the process, so it is
 moved out of the collector's sight (``gc.freeze``); later full passes see

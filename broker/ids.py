@@ -5,8 +5,8 @@ then 74 random bits. They are still unguessable (the random part alone is
 wider than a certificate serial), and because they grow with time a new
 session lands at the end of the store's primary key instead of on a random
 page. With random (v4) ids, each SQLite insert dirtied a random B-tree leaf:
-measured on this machine, an insert cost 163 us of CPU and held the write lock
-260 us; with v7 ids, 78 us and 105 us (docs/benchmarks.md).
+an insert cost 163 us of CPU and held the write lock 260 us; with v7 ids,
+78 us and 105 us (docs/benchmarks.md).
 
 Both functions format the text themselves: ``str(uuid.uuid4())`` costs about
 6 us, four times as much, and they run on every request.

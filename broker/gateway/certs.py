@@ -1,6 +1,6 @@
 """Pure checks of a presented certificate and of the session it names.
 
-asyncssh keeps no certificate object after authentication (NOTES.md), so the
+asyncssh keeps no certificate object after authentication (docs/platform-notes.md), so the
 gateway parses the certificate blob itself with ``cryptography``'s public
 OpenSSH loader. These checks run *before* asyncssh's own (which verify the
 same window, principal and signature again): two independent layers.

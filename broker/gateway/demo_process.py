@@ -6,7 +6,8 @@ in the broker's own process: each session's third SSH leg and its bash on a
 PTY end there, and inside the broker they shared the event loop with the
 gateways. Under the soak's load that loop ran seconds behind, and every
 gateway's work (logins, relays, the polite close of a revoked session)
-waited with it (docs/benchmarks.md, Soak).
+waited with it; apart, the worst revocation-to-close fell from ~4 s to
+under 3 s (docs/benchmarks.md, "Revocation and the soak").
 
 The exchange is two JSON lines. The parent writes the spec to the child's
 stdin, ``{"state": DIR, "host": HOST, "targets": [{"region", "home",

@@ -13,7 +13,7 @@ FAST_CIPHERS: tuple[str, ...] = (
     "aes256-ctr",
     "aes128-ctr",
 )
-"""AES-GCM first: measured ~1.7x faster than asyncssh's default chacha20 (NOTES.md)."""
+"""AES-GCM first: asyncssh's default chacha20 relayed ~1.7x slower (docs/platform-notes.md)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,8 @@ few private attributes (``_transport``, ``_send_encryption``) that cannot be
 probed up front: an upgrade of the pin must pass tests/gateway/test_tuning.py,
 which runs every fix over real connections. Under bulk terminal output the
 relay handles every packet twice (target leg in, engineer leg out), so
-per-packet waste counts double; docs/benchmarks.md has the figures.
+per-packet waste counts double. Together the fixes cut the gateway's CPU
+per MB of output by about a third (docs/benchmarks.md).
 
 **Packet log formatting.** asyncssh hands every SSH packet it sends or receives to
 ``SSHPacketLogger._log_packet``, which copies the payload and formats a

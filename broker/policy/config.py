@@ -163,4 +163,4 @@ def _check_ttls(max_ttl: int, default_ttl: int) -> None:
 
 
 DEFAULT = PolicyConfig()
-"""The policy as DESIGN.md states it, with no overrides."""
+"""The policy as docs/design.md states it, with no overrides."""

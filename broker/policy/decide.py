@@ -1,4 +1,4 @@
-"""``decide()``: the access policy of DESIGN.md, as one pure, total function.
+"""``decide()``: the access policy of docs/design.md, as one pure, total function.
 
 No I/O and no clock: the time is ``AccessRequest.at``. Every input gets a
 ``Decision``; anything unknown or malformed denies. Decisions that do not
@@ -14,7 +14,7 @@ that apply, in this order:
 - ``staff_inactive``, ``ticket_closed``;
 - ``time_without_offset``: ``at`` is a naive datetime.
 
-Rule outcomes (DESIGN.md "The access policy"):
+Rule outcomes (docs/design.md, "The access policy"):
 
 - allow: ``not_eea``, ``intra_eea``, ``adequacy``, ``scc``, ``consent_valid``
   (one per basis); ``ttl_capped_by_consent`` when the consent's expiry cut the
@@ -159,7 +159,7 @@ class Decision:
 
 
 def decide(request: AccessRequest, config: PolicyConfig = DEFAULT) -> Decision:
-    """The access decision for ``request`` under ``config`` (DESIGN.md rules 1-8)."""
+    """The access decision for ``request`` under ``config`` (docs/design.md, rules 1-8)."""
     failures = _failures(request, config)
     if failures:
         return _deny(failures)

@@ -28,7 +28,7 @@ def _standard_route(
     adequacy: frozenset[CountryCode],
     scc: frozenset[CountryCode],
 ) -> Route:
-    """DESIGN.md rule 5 for one country, with the documented precedence."""
+    """Rule 5 of docs/design.md for one country, with the documented precedence."""
     if country in eea:
         return "intra-eea"
     if country in consent:
@@ -41,7 +41,7 @@ def _standard_route(
 
 
 def _eea_only_route(standard: Route) -> Route:
-    """DESIGN.md rule 6: EEA staff directly; whoever standard admits, by consent."""
+    """Rule 6 of docs/design.md: EEA staff directly; whoever standard admits, by consent."""
     if standard == "intra-eea":
         return "intra-eea"
     if standard == "denied":
@@ -63,7 +63,7 @@ def country_routes(
 
 
 def effective_tier(tier: str, scope: str) -> str:
-    """DESIGN.md rule 4: ``eea_only`` covers scope ``product`` only; others fall back.
+    """Rule 4 of docs/design.md: ``eea_only`` covers scope ``product`` only; others fall back.
 
     An unknown tier is returned unchanged, so callers still see it as unknown.
     """

@@ -1,6 +1,6 @@
 """Support windows (routing, not access): when a ticket is due to be worked.
 
-DESIGN.md: for ``eea_only`` (scope ``product``), severity 1 is served 24/7;
+docs/design.md, support hours: for ``eea_only`` (scope ``product``), severity 1 is served 24/7;
 severities 2-4 Monday-Friday 09:00-18:00 on the Europe/Berlin wall clock, and
 what arrives outside is due from the next window's opening. ``standard`` (and
 scopes that fall back to it) follows global service levels: always open.

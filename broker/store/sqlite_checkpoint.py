@@ -11,8 +11,8 @@ So the store's writer connection does no checkpoints (``wal_autocheckpoint
 ``CHECKPOINT_SECONDS`` on a connection of its own. ``PASSIVE`` never waits
 for readers or writers: it copies what no reader still needs, and the next
 writer starts the log over once all of it is copied. The copy runs in SQLite's
-C code, outside the interpreter lock. Measured (docs/benchmarks.md): commits
-over 4 ms went from ~135 to ~40 per 8 s of grant load.
+C code, outside the interpreter lock. Commits over 4 ms went from ~135 to
+~40 per 8 s of grant load (docs/benchmarks.md).
 """
 
 from __future__ import annotations

@@ -16,8 +16,8 @@ thread gave up and took back the interpreter lock around each of them while
 the event loop wanted it too, all the while holding SQLite's write lock
 (which the other API process's writer waits for); together, a run costs two
 statements: the insert, then advancing the revision counter past it.
-Measured on this machine with 32 concurrent grants: 152 -> 93 us of the
-store thread per grant (docs/benchmarks.md). Each insert keeps its own
+With 32 concurrent grants the store thread's cost per grant fell from 152
+to 93 us (docs/benchmarks.md). Each insert keeps its own
 answer: one refused by its conditions is named alone, and a conflict with
 stored data (a taken id or serial) sends the run back to one by one, which
 names the insert that conflicts.

@@ -19,7 +19,7 @@ def basis(config: PolicyConfig, country: str, region: str = "eu-central-1") -> s
 
 
 class TestDefaults:
-    """The default configuration is DESIGN.md's."""
+    """The default configuration is the one docs/design.md states."""
 
     def test_lifetimes(self):
         """Default 15 minutes, max 60, no holidays."""

@@ -1,4 +1,4 @@
-"""Country sets: the traps of DESIGN.md, and provenance on every set."""
+"""Country sets: the traps docs/design.md names, and provenance on every set."""
 
 from __future__ import annotations
 

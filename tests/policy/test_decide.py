@@ -1,4 +1,4 @@
-"""The access policy's rule table, traps and properties (DESIGN.md "The access policy")."""
+"""The access policy's rule table, traps and properties (docs/design.md, "The access policy")."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def req(consent_in: float | None = None, waive: bool = False, **fields) -> Acces
 
 
 class TestRuleTable:
-    """Every rule of DESIGN.md, one row per case."""
+    """Every rule of docs/design.md, one row per case."""
 
     @pytest.mark.parametrize(
         ("region", "tier", "country", "consent_in", "basis", "last_reason"),
