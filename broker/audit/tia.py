@@ -71,17 +71,20 @@ def _waivers(by_event: Mapping[str, list[dict[str, Any]]]) -> list[dict[str, Any
     ]  # fmt: skip
 
 
-def _watches(by_event: Mapping[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    """Every read-only live watch, by whom (id), of which session, when, how long.
+def _watches(
+    by_event: Mapping[str, list[dict[str, Any]]], kind: str = "watch"
+) -> list[dict[str, Any]]:
+    """Every read-only live watch (or replay), by whom (id), of which session, when,
+    how long.
 
     A watch is someone looking over the engineer's shoulder at the customer's
-    data, so the report names each one; an end not yet in the period leaves
-    ``ended_at`` null."""
+    data, and a replay someone looking at it afterwards, so the report names
+    each one; an end not yet in the period leaves ``ended_at`` null."""
     ended: dict[tuple[Any, Any], list[dict[str, Any]]] = defaultdict(list)
-    for record in by_event["viewer.watch_ended"]:
+    for record in by_event[f"viewer.{kind}_ended"]:
         ended[(record.get("session_id"), record.get("actor"))].append(record)
     rows = []
-    for start in by_event["viewer.watch_started"]:
+    for start in by_event[f"viewer.{kind}_started"]:
         ends = ended[(start.get("session_id"), start.get("actor"))]
         end = ends.pop(0) if ends else {}
         rows.append(
@@ -127,6 +130,7 @@ def build_tia(scope: TiaScope, records: Iterable[Mapping[str, Any]]) -> dict[str
         },
         "eea_only_waivers": _waivers(by_event),
         "watches": _watches(by_event),
+        "replays": _watches(by_event, "replay"),
     }
 
 
@@ -160,6 +164,8 @@ def render_markdown(tia: Mapping[str, Any]) -> str:
     lines += _waiver_table(tia.get("eea_only_waivers", []))
     lines += ["", "## Who watched sessions live (read-only)", ""]
     lines += _watch_table(tia.get("watches", []))
+    lines += ["", "## Who replayed recordings (as pixels, in the region)", ""]
+    lines += _watch_table(tia.get("replays", []), "Nobody replayed a recording in this period.")
     lines += [
         "",
         f"Consents granted: {tia['consents']['granted']}; revoked: {tia['consents']['revoked']}.",
@@ -202,9 +208,11 @@ def _waiver_table(rows: list[dict[str, Any]]) -> list[str]:
     return table
 
 
-def _watch_table(rows: list[dict[str, Any]]) -> list[str]:
+def _watch_table(
+    rows: list[dict[str, Any]], empty: str = "Nobody watched a session in this period."
+) -> list[str]:
     if not rows:
-        return ["Nobody watched a session in this period."]
+        return [empty]
     table = [
         "| watcher | session | ticket | started | ended | seconds |",
         "|---|---|---|---|---|---|",
