@@ -197,8 +197,9 @@ class Runtime:
             self.gateways[region] = gateway
             # The region's browser viewer: in this process, on the gateway's context.
             eea = self.ctx.policy.region_eea.get(region) is not False  # unknown: fail closed
+            fetch = self.aws.uploaders[region].fetch if self.aws else None
             self.viewers[region] = RegionViewer(
-                gateway.ctx, eea=eea, state_dir=self.config.state_dir
+                gateway.ctx, eea=eea, state_dir=self.config.state_dir, fetch=fetch
             )
             viewer = await self.viewers[region].start(self.config.bind_host)
             self.ctx.gateways[region] = GatewayAddress(

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from broker.aws.clients import ClientFactory
-from broker.aws.errors import AWS_ERRORS, unavailable
+from broker.aws.errors import AWS_ERRORS, error_code, unavailable
 from broker.aws.settings import AwsRegionSettings, UploadPolicy
 from broker.errors import RegionMismatch, UnavailableError
 from broker.events import EventSink
@@ -255,6 +255,26 @@ class RecordingUploader:
             bytes=size,
             sha256=checksum,
         )
+
+    def fetch(self, name: str, dest: Path) -> bool:
+        """Read ``name`` (``<session>.cast``) from this region's bucket into ``dest``, a
+        file in this region's folder (a replay, on the region's own unit); False when
+        the bucket has no such recording. Written under a temporary name and renamed."""
+        try:
+            got = self._s3.get_object(Bucket=self.settings.bucket, Key=KEY_PREFIX + name)
+        except AWS_ERRORS as error:
+            if error_code(error) in ("NoSuchKey", "404"):
+                return False
+            raise unavailable("recording_fetch_failed", "s3", error) from error
+        partial = dest.with_name(f".{dest.name}.partial")
+        try:
+            with partial.open("wb") as out:
+                while chunk := got["Body"].read(_CHUNK):
+                    out.write(chunk)
+            partial.replace(dest)
+        finally:
+            partial.unlink(missing_ok=True)
+        return True
 
     def next_delay(self, failed: bool) -> float:
         """Seconds until the next pass: exponential with full jitter after failures."""

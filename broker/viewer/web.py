@@ -24,6 +24,7 @@ link to pick up within the idle bound.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
@@ -40,7 +41,7 @@ from broker.errors import (
     UnavailableError,
 )
 from broker.gateway.context import GatewayContext, log
-from broker.gateway.recordings import region_recording
+from broker.gateway.recordings import check_header_region, region_recording
 from broker.models import Session, ViewerToken
 from broker.typing import SessionId
 from broker.viewer import protocol, snapshots
@@ -85,6 +86,8 @@ PAGE_REFUSAL = {
 }
 """Store and check codes -> the page's ``error`` codes (viewer.js words them)."""
 FRAGMENT_KEY = "t="
+REPLAY_CACHE = "replay-cache"
+"""AWS mode: recordings read back from the region's bucket for replay, in the region's folder."""
 
 
 async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
@@ -101,10 +104,18 @@ class RegionViewer:
     """The viewer of one region, sharing its gateway's context (store, hooks, watcher)."""
 
     def __init__(
-        self, ctx: GatewayContext, *, eea: bool = True, state_dir: Path | None = None
+        self,
+        ctx: GatewayContext,
+        *,
+        eea: bool = True,
+        state_dir: Path | None = None,
+        fetch: Callable[[str, Path], bool] | None = None,
     ) -> None:
         self.ctx = ctx
         self.state_dir = state_dir
+        self.fetch = fetch
+        """AWS mode: reads an uploaded recording from the region's bucket into the
+        region's folder on this unit (``RecordingUploader.fetch``)."""
         """Where the region's recordings are (replays); None: this viewer replays nothing."""
         self.eea = eea
         """Whether the region is in the EEA (an org's ``require_watch`` applies only
@@ -237,13 +248,29 @@ class RegionViewer:
     ) -> ReplaySession:
         """The session's recording from this region's folder, ready to play for ``page``."""
         session = await self.ctx.store.get_session(session_id)
-        if self.state_dir is None:
-            raise NotFoundError("recording_not_found", "no recordings here", session_id=session_id)
-        path = await asyncio.to_thread(
-            region_recording, self.state_dir, self.ctx.region, session_id
-        )
+        path = await asyncio.to_thread(self.recording_path, session_id)
         recording = await asyncio.to_thread(snapshots.load, path, self.ctx.region)
         return ReplaySession(self.ctx, session, recording, page, who, source_ip)
+
+    def recording_path(self, session_id: SessionId) -> Path:
+        """The recording in this region's spool folder, or (AWS mode) read from the
+        region's bucket into its replay cache; ``NotFoundError`` when neither has it."""
+        if self.state_dir is None:
+            raise NotFoundError("recording_not_found", "no recordings here", session_id=session_id)
+        try:
+            return region_recording(self.state_dir, self.ctx.region, session_id)
+        except NotFoundError:
+            if self.fetch is None:
+                raise
+        cache = self.state_dir / "regions" / self.ctx.region / REPLAY_CACHE
+        cache.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path = cache / f"{session_id}.cast"
+        if not path.is_file() and not self.fetch(path.name, path):
+            raise NotFoundError(
+                "recording_not_found", "no recording for this session", session_id=session_id
+            )
+        check_header_region(path, self.ctx.region)
+        return path
 
     async def _engineer(
         self,

@@ -8,6 +8,7 @@ import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -22,11 +23,15 @@ from broker.aws.recordings import (
 )
 from broker.aws.settings import AwsRegionSettings
 from broker.clock import FakeClock
-from broker.errors import RegionMismatch, UnavailableError
+from broker.errors import NotFoundError, RegionMismatch, UnavailableError
 from broker.events import MemorySink
 from broker.gateway.recorder import RecordingStore
+from broker.typing import Region, SessionId
+from broker.viewer import snapshots
+from broker.viewer.web import RegionViewer
 from tests.aws.conftest import EU, US, unique
 from tests.aws.moto_server import MotoServer
+from tests.gateway.test_recorder import make_session, make_store
 from tests.store.world import T0, session
 
 NOW = UploadPolicy(quiet_seconds=0, backoff=(0.01, 0.05))
@@ -250,3 +255,42 @@ class TestStrict:
         policy = UploadPolicy(max_pending=1)
         uploader = RecordingUploader(clients, settings("b", "k"), tmp_path, MemorySink(), policy)
         assert uploader.check_can_accept() is None
+
+
+class TestFetchForReplay:
+    """AWS mode: the region's unit reads an uploaded recording back for a replay."""
+
+    def test_replay_reads_the_uploaded_recording_into_the_region(
+        self, clients: ClientFactory, tmp_path: Path
+    ) -> None:
+        """Once uploaded (and gone from the spool), the viewer's recording path is a copy
+        read from the region's bucket into the region's own folder, byte for byte, and it
+        loads for replay; a session the bucket does not have is not found."""
+        bucket, key = make_bucket(clients, EU)
+        recorder = make_store(tmp_path).open(make_session("s-aws"))
+        recorder.start("xterm", 80, 24)
+        recorder.output(b"kept in the region\r\n")
+        recorder.close("shell_exited")
+        original = recorder.path.read_bytes()
+        uploader = RecordingUploader(clients, settings(bucket, key), tmp_path, MemorySink(), NOW)
+        uploader.upload(recorder.path)
+        assert not recorder.path.exists()
+        unit = SimpleNamespace(region=EU)  # the viewer's region; nothing else is used here
+        viewer = RegionViewer(unit, state_dir=tmp_path, fetch=uploader.fetch)  # type: ignore[arg-type]
+        path = viewer.recording_path(SessionId("s-aws"))
+        assert path.is_relative_to(tmp_path / "regions" / EU)
+        assert path.read_bytes() == original
+        assert snapshots.load(path, Region(EU)).duration >= 0
+        with pytest.raises(NotFoundError):
+            viewer.recording_path(SessionId("s-none"))
+
+    def test_outage_is_unavailable(self, outage: MotoServer, tmp_path: Path) -> None:
+        """S3 unreachable: the replay fails closed (503-class), nothing half-written."""
+        clients = ClientFactory({EU: outage.url}, max_attempts=1, connect_timeout=1)
+        bucket, key = make_bucket(clients, EU)
+        uploader = RecordingUploader(clients, settings(bucket, key), tmp_path, MemorySink(), NOW)
+        outage.stop()
+        dest = tmp_path / "s-x.cast"
+        with pytest.raises(UnavailableError):
+            uploader.fetch("s-x.cast", dest)
+        assert list(tmp_path.iterdir()) == []
