@@ -233,7 +233,8 @@ class Runtime:
         if self.config.api_processes > 1:
             port = await self._start_api_workers()
         else:
-            app = create_app(self.ctx, verifier, self.auditor, Metrics())
+            holds = {r: u.hold_copy for r, u in self.aws.uploaders.items()} if self.aws else None
+            app = create_app(self.ctx, verifier, self.auditor, Metrics(), remote_holds=holds)
             self._runner = web.AppRunner(app, access_log=None)
             await self._runner.setup()
             answer_problems(self._runner.server)

@@ -9,7 +9,9 @@ not know is refused the same way (fail closed).
 
 ``POST /v1/sessions/{id}/recording/legal-hold`` is the admin's export for a
 legal hold: the instance that serves the session's region copies the file
-into that region's own storage (``broker.gateway.legal_hold``) and answers
+into that region's own storage (``broker.gateway.legal_hold``; in AWS mode,
+once uploaded, a server-side copy inside the region's bucket under
+``legal-hold/``) and answers
 only where the copy is, its size and digest; audited as
 ``recording.exported``.
 
@@ -23,8 +25,8 @@ no-store`` so no proxy or browser keeps a copy.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -35,7 +37,7 @@ from broker.api.auth import Principal
 from broker.api.middleware import read_json
 from broker.api.routing import Route, principal, source_ip
 from broker.api.serialize import json_response
-from broker.errors import ForbiddenError, RegionMismatch
+from broker.errors import ForbiddenError, NotFoundError, RegionMismatch
 from broker.events import EventSink
 from broker.gateway.legal_hold import HoldCopy, copy_for_hold, hold_name
 from broker.gateway.recordings import region_recording
@@ -44,6 +46,8 @@ from broker.store.base import Store
 from broker.typing import Region, SessionId
 
 CHUNK = 256 * 1024
+RemoteHold = Callable[[str, str], HoldCopy | None]
+"""(``<session>.cast``, hold) -> the copy made in the region's bucket, or None if absent."""
 MEDIA_TYPE = "application/x-asciicast"
 
 
@@ -57,6 +61,9 @@ class RecordingArchive:
     regions: frozenset[Region]
     region_eea: Mapping[str, bool]
     """The policy's region -> EEA table; a region missing from it counts as EEA."""
+    remote_holds: Mapping[Region, RemoteHold] = field(default_factory=dict)
+    """AWS mode: per region, the server-side copy inside its bucket for a recording
+    no longer in the spool (``RecordingUploader.hold_copy``)."""
 
     async def served(self, session_id: SessionId) -> Session:
         """The session, if this instance serves its region."""
@@ -93,11 +100,8 @@ class RecordingArchive:
 
     async def hold(self, session_id: SessionId, hold: str, who: Principal, ip: str) -> HoldCopy:
         """Copy the recording into its region's legal-hold storage; audited."""
-        session, path = await self.locate(session_id)
-        region_dir = self.state_dir / "regions" / session.region
-        copy = await asyncio.to_thread(
-            copy_for_hold, region_dir, session.region, path, session.id, hold
-        )
+        session = await self.served(session_id)
+        copy = await asyncio.to_thread(self._copy, session, hold)
         self.events.emit(
             "recording.exported",
             region=session.region,
@@ -111,6 +115,19 @@ class RecordingArchive:
             source_ip=ip,
         )
         return copy
+
+    def _copy(self, session: Session, hold: str) -> HoldCopy:
+        """From the spool into the region's folder; else (AWS) inside the region's bucket."""
+        try:
+            path = region_recording(self.state_dir, session.region, session.id)
+        except NotFoundError:
+            remote = self.remote_holds.get(session.region)
+            copy = None if remote is None else remote(f"{session.id}.cast", hold)
+            if copy is None:
+                raise
+            return copy
+        region_dir = self.state_dir / "regions" / session.region
+        return copy_for_hold(region_dir, session.region, path, session.id, hold)
 
 
 def in_region_only(session_id: str) -> ForbiddenError:

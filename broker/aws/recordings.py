@@ -32,8 +32,9 @@ from typing import Any
 from broker.aws.clients import ClientFactory
 from broker.aws.errors import AWS_ERRORS, error_code, unavailable
 from broker.aws.settings import AwsRegionSettings, UploadPolicy
-from broker.errors import RegionMismatch, UnavailableError
+from broker.errors import ConflictError, RegionMismatch, UnavailableError
 from broker.events import EventSink
+from broker.gateway.legal_hold import HOLD_DIR, HoldCopy, hold_name
 from broker.keys import check_region
 
 __all__ = [  # UploadPolicy now lives in settings; callers still import it from here
@@ -274,6 +275,38 @@ class RecordingUploader:
             partial.replace(dest)
         finally:
             partial.unlink(missing_ok=True)
+        return True
+
+    def hold_copy(self, name: str, hold: str) -> HoldCopy | None:
+        """Copy ``name`` inside this region's bucket to ``legal-hold/<hold>/<name>``
+        (server-side, SSE-KMS under the region's key: the bytes never leave S3); None
+        when the bucket has no such recording. An existing hold copy is never replaced."""
+        source, target = KEY_PREFIX + name, f"{HOLD_DIR}/{hold_name(hold)}/{name}"
+        bucket = self.settings.bucket
+        try:
+            if self._exists(target):
+                raise ConflictError(
+                    "hold_copy_exists", "this hold already has a copy of the session's recording"
+                )
+            head = self._s3.head_object(Bucket=bucket, Key=source, ChecksumMode="ENABLED")
+            self._s3.copy_object(
+                Bucket=bucket, Key=target, CopySource={"Bucket": bucket, "Key": source},
+                ServerSideEncryption="aws:kms", SSEKMSKeyId=self.settings.kms_key_id,
+            )  # fmt: skip
+        except AWS_ERRORS as error:
+            if error_code(error) in ("NoSuchKey", "404"):
+                return None
+            raise unavailable("hold_copy_failed", "s3", error) from error
+        digest = base64.b64decode(head.get("ChecksumSHA256", "")).hex()
+        return HoldCopy(f"s3://{bucket}/{target}", int(head["ContentLength"]), digest)
+
+    def _exists(self, key: str) -> bool:
+        try:
+            self._s3.head_object(Bucket=self.settings.bucket, Key=key)
+        except AWS_ERRORS as error:
+            if error_code(error) in ("NoSuchKey", "404"):
+                return False
+            raise
         return True
 
     def next_delay(self, failed: bool) -> float:

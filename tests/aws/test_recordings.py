@@ -9,9 +9,12 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
+from broker.api.auth import Principal
+from broker.api.recordings import RecordingArchive
 from broker.aws import recordings
 from broker.aws.clients import ClientFactory
 from broker.aws.recordings import (
@@ -23,7 +26,7 @@ from broker.aws.recordings import (
 )
 from broker.aws.settings import AwsRegionSettings
 from broker.clock import FakeClock
-from broker.errors import NotFoundError, RegionMismatch, UnavailableError
+from broker.errors import ConflictError, InputError, NotFoundError, RegionMismatch, UnavailableError
 from broker.events import MemorySink
 from broker.gateway.recorder import RecordingStore
 from broker.typing import Region, SessionId
@@ -294,3 +297,61 @@ class TestFetchForReplay:
         with pytest.raises(UnavailableError):
             uploader.fetch("s-x.cast", dest)
         assert list(tmp_path.iterdir()) == []
+
+
+class TestLegalHoldInBucket:
+    """AWS mode: a hold copy of an uploaded recording stays inside the region's bucket."""
+
+    def test_server_side_copy_under_legal_hold(
+        self, clients: ClientFactory, tmp_path: Path
+    ) -> None:
+        """The copy is ``legal-hold/<hold>/<session>.cast`` in the same bucket, SSE-KMS
+        under the region's key, equal bytes; never replaced; an absent recording is None."""
+        bucket, key = make_bucket(clients, EU)
+        recorder = make_store(tmp_path).open(make_session("s-held"))
+        recorder.start("xterm", 80, 24)
+        recorder.output(b"evidence\r\n")
+        recorder.close("shell_exited")
+        original = recorder.path.read_bytes()
+        uploader = RecordingUploader(clients, settings(bucket, key), tmp_path, MemorySink(), NOW)
+        uploader.upload(recorder.path)
+        copy = uploader.hold_copy("s-held.cast", "LH-3")
+        assert copy is not None
+        assert copy.location == f"s3://{bucket}/legal-hold/LH-3/s-held.cast"
+        assert (copy.bytes, copy.sha256) == (len(original), hashlib.sha256(original).hexdigest())
+        s3 = clients.client("s3", EU)
+        held = s3.get_object(Bucket=bucket, Key="legal-hold/LH-3/s-held.cast")
+        assert held["Body"].read() == original
+        assert (held["ServerSideEncryption"], held["SSEKMSKeyId"]) == ("aws:kms", key)
+        with pytest.raises(ConflictError):
+            uploader.hold_copy("s-held.cast", "LH-3")
+        assert uploader.hold_copy("s-none.cast", "LH-3") is None
+        with pytest.raises(InputError):
+            uploader.hold_copy("s-held.cast", "..")
+
+    async def test_archive_uses_the_bucket_once_uploaded(
+        self, clients: ClientFactory, tmp_path: Path
+    ) -> None:
+        """The API's legal hold finds the spool empty and copies inside the bucket; audited."""
+        bucket, key = make_bucket(clients, EU)
+        recorder = make_store(tmp_path).open(make_session("s-arch"))
+        recorder.start("xterm", 80, 24)
+        recorder.close("shell_exited")
+        uploader = RecordingUploader(clients, settings(bucket, key), tmp_path, MemorySink(), NOW)
+        uploader.upload(recorder.path)
+        events = MemorySink()
+
+        async def get_session(_id: str) -> Any:
+            return make_session("s-arch")
+
+        store = SimpleNamespace(get_session=get_session)
+        archive = RecordingArchive(
+            tmp_path, store, events, frozenset({Region(EU)}), {EU: True},  # type: ignore[arg-type]
+            {Region(EU): uploader.hold_copy},
+        )  # fmt: skip
+        who = Principal("adm-1", "admin", None)  # type: ignore[arg-type]
+        copy = await archive.hold(SessionId("s-arch"), "LH-4", who, "127.0.0.1")
+        assert copy.location.startswith(f"s3://{bucket}/legal-hold/LH-4/")
+        (exported,) = events.of("recording.exported")
+        assert (exported["hold"], exported["region"]) == ("LH-4", EU)
+        assert not (tmp_path / "regions" / EU / "legal-hold").exists()
