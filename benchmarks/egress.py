@@ -27,7 +27,7 @@ import platform
 import random
 import time
 
-from broker.gateway.egress import OutputFilter
+from broker.egress.filter import OutputFilter
 
 GOAL_PLAIN_MBPS = 200.0
 GOAL_DENSE_MBPS = 50.0

@@ -36,7 +36,7 @@ import asyncssh
 
 from benchmarks import signing
 from benchmarks.http_load import Load, build_request, run_load
-from broker.api.auth import LocalAuthority
+from broker.auth.local import LocalAuthority
 from broker.clock import SystemClock
 
 CLIENTS = 64

@@ -38,11 +38,11 @@ import aiohttp
 import asyncssh
 
 from benchmarks.grants import API_PROCESSES, start_broker
-from broker.api.auth import LocalAuthority
+from broker.auth.local import LocalAuthority
 from broker.clock import SystemClock
 from broker.errors import NotFoundError
-from broker.gateway.castfile import parse_header
-from broker.gateway.recordings import iter_events, region_recording
+from broker.recording.castfile import parse_header
+from broker.recording.files import iter_events, region_recording
 
 REVOKE_SLACK = timedelta(seconds=2)
 """Terminal data may flow this long after the end: the 1 s goal, plus up to

@@ -52,7 +52,7 @@ from benchmarks.ssh_env import (
 )
 from benchmarks.ssh_hold import concurrency, memory
 from benchmarks.viewer_live import viewer_hold, viewer_latency
-from broker.api.auth import LocalAuthority
+from broker.auth.local import LocalAuthority
 from broker.clock import SystemClock
 from broker.gateway.keys import load_gateway_keys
 

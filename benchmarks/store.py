@@ -21,7 +21,7 @@ from pathlib import Path
 from broker.models import Org, Staff, Target, Ticket
 from broker.service.sessions import issued_session
 from broker.store.base import ImportBundle
-from broker.store.sqlite import DEFAULT_FILENAME, SqliteStore
+from broker.store.sqlite.store import DEFAULT_FILENAME, SqliteStore
 from broker.typing import (
     CountryCode,
     OrgId,

@@ -37,7 +37,7 @@ from cryptography.hazmat.primitives.serialization import (
 
 from broker.clock import Clock
 from broker.errors import ConflictError, InputError, RegionMismatch, UnavailableError
-from broker.keys import KeyStore, check_region, get_or_create
+from broker.keys import KeyStore, get_or_create
 from broker.models import Session
 from broker.randomness import random_bits
 from broker.sshcert import (
@@ -48,6 +48,7 @@ from broker.sshcert import (
     parse_public_key_line,
     sign_user_certificate,
 )
+from broker.state import check_region
 from broker.typing import Region, SessionId, StaffId, TicketId
 
 UserKeyInput = str | PublicKeyBlob | asyncssh.SSHKey

@@ -1,6 +1,6 @@
 """Compact JSON as bytes, fast: orjson where it can, the standard encoder where it refuses.
 
-Both the worker-to-main messages (``broker.workers.wire``) and the audit
+Both the worker-to-main messages (``broker.runtime.workers.wire``) and the audit
 trail's records (``broker.audit.segments``) are written on hot paths, and
 orjson writes them in about a tenth of the standard encoder's time. What
 orjson would write in its own way or not at all (a datetime, a dataclass, an

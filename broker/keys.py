@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Protocol
 
 from broker.errors import InputError, UnavailableError
+from broker.state import StateLayout
 from broker.typing import Region
 
-_REGION = re.compile(r"^[a-z]{2,8}(-[a-z]+)+-[0-9]{1,2}$")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 _SECRET_MAX = 64 * 1024
 FILE_MODE = 0o600
@@ -59,16 +59,6 @@ async def get_or_create(
     return await store.put(region, name, make())
 
 
-def check_region(region: str) -> Region:
-    """``region`` if it looks like an AWS region code, else InputError.
-
-    Regions become directory names, so this also keeps paths inside the state folder.
-    """
-    if not _REGION.fullmatch(region):
-        raise InputError("region", "not an AWS region code")
-    return Region(region)
-
-
 def check_name(name: str) -> str:
     """``name`` if it is a safe secret name (lower-case, no path separators)."""
     if not _NAME.fullmatch(name):
@@ -84,7 +74,7 @@ class LocalKeyStore:
 
     def path(self, region: Region, name: str) -> Path:
         """Where the secret ``name`` of ``region`` lives."""
-        return self._state / "regions" / check_region(region) / "ca" / check_name(name)
+        return StateLayout(self._state).ca(region) / check_name(name)
 
     async def get(self, region: Region, name: str) -> bytes | None:
         """Read the secret file, or None when absent."""

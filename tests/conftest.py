@@ -10,7 +10,7 @@ import pytest
 from structlog.stdlib import ProcessorFormatter
 
 from broker.config import Config
-from broker.runtime import Runtime
+from broker.runtime.root import Runtime
 
 
 @pytest.fixture
@@ -21,7 +21,7 @@ def tmp_path() -> Iterator[Path]:
     Started as root, the demo targets' shells run as ``broker-demo``, which has
     to reach its HOME inside the state folder; the broker opens the folders
     from the state folder down for traversal but refuses to touch (and will
-    not start past) private folders above it (``broker.gateway.demo_user``).
+    not start past) private folders above it (``broker.demo.user``).
     """
     folder = Path(tempfile.mkdtemp(prefix="broker-test-"))
     folder.chmod(0o711)

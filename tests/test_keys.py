@@ -9,12 +9,7 @@ import stat
 import pytest
 
 from broker.errors import InputError, UnavailableError
-from broker.keys import (
-    LocalKeyStore,
-    check_region,
-    get_or_create,
-    read_or_create_secret_file,
-)
+from broker.keys import LocalKeyStore, get_or_create, read_or_create_secret_file
 from broker.typing import Region
 
 REGION = Region("eu-central-1")
@@ -113,24 +108,6 @@ class TestLocalKeyStore:
         with pytest.raises(InputError) as caught:
             await LocalKeyStore(tmp_path).put(REGION, "ca", b"")
         assert caught.value.field == "secret"
-
-
-class TestCheckRegion:
-    """Region codes become directory names, so they are checked."""
-
-    @pytest.mark.parametrize(
-        "region", ["eu-central-1", "us-east-1", "us-gov-west-1", "eusc-de-east-1", "ap-southeast-2"]
-    )
-    def test_accepts_region_codes(self, region):
-        """Real AWS region codes pass unchanged."""
-        assert check_region(region) == region
-
-    @pytest.mark.parametrize("region", ["", "..", "eu-central-1/..", "EU-CENTRAL-1", "moon"])
-    def test_refuses_others(self, region):
-        """Anything else is an InputError naming region."""
-        with pytest.raises(InputError) as caught:
-            check_region(region)
-        assert caught.value.field == "region"
 
 
 class TestReadOrCreateSecretFile:

@@ -8,8 +8,8 @@ from broker import validate as v
 from broker.api.middleware import read_json
 from broker.api.routing import Route, principal
 from broker.api.serialize import iso, json_response
-from broker.records import parse_bundle
 from broker.service.admin import AdminService
+from broker.store.import_bundle import parse_bundle
 from broker.typing import TICKET_STATUSES, Role, StaffId, TicketId, TicketStatus
 
 SERVICE = web.AppKey("admin", AdminService)

@@ -13,13 +13,13 @@ from typing import Protocol
 from aiohttp import web
 
 from broker.api import admin, audit, consents, recordings, sessions, viewer
-from broker.api.auth import TokenVerifier, bearer_token
 from broker.api.middleware import SCRUBBER, Handler, context, errors, problem_response, timing
 from broker.api.openapi import document
 from broker.api.routing import PRINCIPAL, Route
 from broker.api.serialize import json_response
 from broker.audit import Auditor
-from broker.authfail import AuthFailures
+from broker.auth.failures import AuthFailures
+from broker.auth.principal import TokenVerifier, bearer_token
 from broker.errors import AuthenticationError, ForbiddenError
 from broker.metrics import Metrics
 from broker.service.admin import AdminService
@@ -40,7 +40,7 @@ class Peers(Protocol):
     """The instance's other API processes, as seen by the one serving a request.
 
     With ``api_processes = 1`` there are none (``NoPeers``); an API worker
-    reaches the rest through the main process (``broker.workers.sink``).
+    reaches the rest through the main process (``broker.runtime.workers.sink``).
     """
 
     async def flush_events(self) -> None:

@@ -10,7 +10,7 @@ from broker import validate as v
 from broker.api.routing import Route, principal
 from broker.api.serialize import json_response
 from broker.audit import AuditQuery
-from broker.audit.events import EVENT_TYPES
+from broker.audit.catalog import EVENT_TYPES
 from broker.audit.tia import render_markdown
 from broker.service.audit import AuditService
 from broker.typing import OrgId, Region, Role

@@ -9,7 +9,7 @@ from typing import Any
 from broker import __version__
 from broker.api.openapi_records import IMPORT_DOCUMENT, PATH_EXAMPLES
 from broker.api.routing import Route
-from broker.audit.events import EVENT_TYPES
+from broker.audit.catalog import EVENT_TYPES
 from broker.typing import SESSION_STATES
 from broker.validate import ID_PATTERN, TIME_PATTERN
 

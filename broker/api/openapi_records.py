@@ -1,6 +1,6 @@
 """OpenAPI schemas of the import records, and the examples the document shows.
 
-They state what ``broker.records`` accepts, from the same patterns and
+They state what ``broker.store.import_bundle`` accepts, from the same patterns and
 tables, so a client (or a fuzzer) reading the document sends what the API
 takes. The examples are the demo data's (``broker/demo/data.json``).
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from broker.records import MAX_RECORDS
+from broker.store.import_bundle import MAX_RECORDS
 from broker.typing import SCOPES, TICKET_STATUSES, TIERS
 from broker.validate import ID_PATTERN
 

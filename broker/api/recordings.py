@@ -9,7 +9,7 @@ not know is refused the same way (fail closed).
 
 ``POST /v1/sessions/{id}/recording/legal-hold`` is the admin's export for a
 legal hold: the instance that serves the session's region copies the file
-into that region's own storage (``broker.gateway.legal_hold``; in AWS mode,
+into that region's own storage (``broker.recording.legal_hold``; in AWS mode,
 once uploaded, a server-side copy inside the region's bucket under
 ``legal-hold/``) and answers
 only where the copy is, its size and digest; audited as
@@ -33,15 +33,15 @@ from typing import BinaryIO
 from aiohttp import web
 
 from broker import validate as v
-from broker.api.auth import Principal
+from broker.auth.principal import Principal
 from broker.api.middleware import read_json
 from broker.api.routing import Route, principal, source_ip
 from broker.api.serialize import json_response
 from broker.errors import ForbiddenError, NotFoundError, RegionMismatch
 from broker.events import EventSink
-from broker.gateway.legal_hold import HoldCopy, copy_for_hold, hold_name
-from broker.gateway.recordings import region_recording
 from broker.models import Session
+from broker.recording.files import region_recording
+from broker.recording.legal_hold import HoldCopy, copy_for_hold, hold_name
 from broker.store.base import Store
 from broker.typing import Region, SessionId
 

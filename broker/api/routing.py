@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from broker.api.auth import Principal
+from broker.auth.principal import Principal
 from broker.typing import Role
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -1,4 +1,4 @@
-"""The audit trail: redaction, event schema, per-region hash chains, verify, queries.
+"""The audit trail: redaction, event catalogue, per-region hash chains, verify, queries.
 
 Write through ``Auditor.emit``; configure logging once with
 ``broker.audit.log.configure_logging``; scrub anything else leaving the broker
@@ -8,8 +8,8 @@ Write through ``Auditor.emit``; configure logging once with
 from __future__ import annotations
 
 from broker.audit.auditor import Auditor
+from broker.audit.catalog import EVENT_FIELDS, EVENT_TYPES
 from broker.audit.chain import ChainConfig, Durability
-from broker.audit.events import EVENT_FIELDS, EVENT_TYPES
 from broker.audit.keys import FileSecretSource, MemorySecretSource, SecretSource
 from broker.audit.reader import AuditQuery, Page
 from broker.audit.redact import Redactor, RegionRedactor

@@ -28,7 +28,6 @@ from typing import Protocol
 
 from broker.audit.segments import Head, ends_with_hash, genesis, segment_name
 from broker.models import Anchor
-from broker.store.base import Store
 from broker.typing import Region
 
 TAIL_EVENT = "audit.tail_sealed"
@@ -50,10 +49,25 @@ class AuditAnchor(Protocol):
         ...
 
 
+class AnchorRows(Protocol):
+    """The part of the control plane's ``Store`` that keeps anchors.
+
+    Named here so the audit package (below the store in the layers) needs
+    only this, not the store's interface; every ``Store`` has it."""
+
+    async def add_anchor(self, anchor: Anchor) -> None:
+        """Append one anchor; ``ConflictError`` if its number is taken."""
+        ...
+
+    async def latest_anchor(self, region: Region) -> Anchor | None:
+        """The region's anchor with the highest number, or None."""
+        ...
+
+
 class StoreAnchor:
     """``AuditAnchor`` in the control plane's store (``Store.add_anchor``/``latest_anchor``)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: AnchorRows) -> None:
         self._store = store
 
     async def put(self, anchor: Anchor) -> None:

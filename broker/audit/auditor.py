@@ -25,15 +25,16 @@ from types import TracebackType
 from typing import Any
 
 from broker.audit.anchor import TAIL_EVENT, AuditAnchor, anchor_of, unproven
+from broker.audit.catalog import build_fields, check_event_type, check_fields, format_time
 from broker.audit.chain import ChainConfig, ChainWriter
-from broker.audit.events import build_fields, check_event_type, check_fields, format_time
-from broker.audit.keys import FileSecretSource, SecretSource, audit_dir, check_region
+from broker.audit.keys import FileSecretSource, SecretSource
 from broker.audit.reader import AuditQuery, Page, query_region
 from broker.audit.redact import Redactor
 from broker.audit.verify import VerifyResult, verify_region
 from broker.clock import Clock
 from broker.errors import BrokerError, UnavailableError
 from broker.models import Anchor
+from broker.state import StateLayout, check_region
 from broker.typing import Region
 
 
@@ -218,7 +219,7 @@ class Auditor:
         assert self._anchor is not None
         latest = await self._anchor.latest(Region(region))
         try:
-            tail = unproven(audit_dir(self._state, region), writer.opened, latest)
+            tail = unproven(StateLayout(self._state).audit(region), writer.opened, latest)
         except ValueError as why:
             writer.fail()
             raise UnavailableError(
@@ -240,7 +241,7 @@ class Auditor:
                 if writer is None:
                     checked = check_region(region)
                     writer = ChainWriter(
-                        audit_dir(self._state, checked), checked,
+                        StateLayout(self._state).audit(checked), checked,
                         self._secrets.secret(checked), self._config,
                     )  # fmt: skip
                     self._writers[region] = writer

@@ -12,35 +12,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-import re
 import secrets
 from pathlib import Path
 from typing import Protocol
 
-from broker.errors import InputError, UnavailableError
+from broker.errors import UnavailableError
+from broker.state import StateLayout
 from broker.typing import Region
 
-# AWS codes (eu-central-1), the sovereign cloud (eusc-de-east-1), test regions.
-# Checked before any path is built from a region, so none can walk out of <state>.
-_REGION = re.compile(r"[a-z][a-z0-9]{1,9}(?:-[a-z0-9]{1,12}){1,4}")
 _SECRET_BYTES = 32
-
-
-def check_region(region: str) -> Region:
-    """Return ``region`` if it is a well-formed region code, else raise ``InputError``."""
-    if not isinstance(region, str) or _REGION.fullmatch(region) is None:
-        raise InputError("region", "not a region code")
-    return Region(region)
-
-
-def region_dir(state_dir: Path, region: str) -> Path:
-    """``<state>/regions/<region>``: everything of one region lives below it."""
-    return Path(state_dir) / "regions" / check_region(region)
-
-
-def audit_dir(state_dir: Path, region: str) -> Path:
-    """``<state>/regions/<region>/audit``: the region's chain segments and head."""
-    return region_dir(state_dir, region) / "audit"
 
 
 def derive_key(secret: bytes, purpose: str) -> bytes:
@@ -68,7 +48,7 @@ class FileSecretSource:
         """Read (or create, mode 0600) the region's secret."""
         cached = self._cache.get(region)
         if cached is None:
-            cached = self._load(region_dir(self._state, region) / "audit-key")
+            cached = self._load(StateLayout(self._state).audit_key(region))
             self._cache[region] = cached
         return cached
 

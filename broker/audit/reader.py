@@ -17,10 +17,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from broker.audit.events import check_event_type, format_time
-from broker.audit.keys import audit_dir
+from broker.audit.catalog import check_event_type, format_time
 from broker.audit.segments import list_segments
 from broker.errors import InputError
+from broker.state import StateLayout
 
 _SEQ = re.compile(rb'\{"seq":(\d+),')
 
@@ -111,4 +111,4 @@ def query_directory(directory: Path, query: AuditQuery) -> Page:
 
 def query_region(state_dir: Path, region: str, query: AuditQuery) -> Page:
     """``query_directory`` on ``<state>/regions/<region>/audit``."""
-    return query_directory(audit_dir(state_dir, region), query)
+    return query_directory(StateLayout(state_dir).audit(region), query)

@@ -39,7 +39,8 @@ from phonenumbers import Leniency, PhoneNumberFormat, PhoneNumberMatcher
 # The matcher's own separator set: keeps the pre-check in step with the library.
 from phonenumbers.phonenumberutil import _VALID_PUNCTUATION
 
-from broker.audit.keys import SecretSource, check_region, derive_key
+from broker.audit.keys import SecretSource, derive_key
+from broker.state import check_region
 
 PHONE_REGIONS: tuple[str, ...] = (
     "DE", "FR", "IE", "SE", "IT", "ES", "GB", "CH", "US", "IN", "PH", "NL", "AT", "PL", "NO",

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from broker import compact_json
-from broker.audit.events import EVENT_FIELDS
+from broker.audit.catalog import EVENT_FIELDS
 from broker.audit.keys import derive_key
 
 HEAD_NAME = "HEAD"

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from broker.audit.anchor import TAIL_EVENT
-from broker.audit.keys import SecretSource, audit_dir, check_region
+from broker.audit.keys import SecretSource
 from broker.audit.segments import (
     HEAD_NAME,
     Head,
@@ -35,6 +35,7 @@ from broker.audit.segments import (
     segment_name,
 )
 from broker.models import Anchor
+from broker.state import StateLayout, check_region
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +119,8 @@ def verify_region(
 ) -> VerifyResult:
     """Verify ``<state>/regions/<region>/audit``; the seal is checked when ``secrets`` is given."""
     secret = None if secrets is None else secrets.secret(check_region(region))
-    return verify_directory(audit_dir(state_dir, region), region, secret, anchor, anchored=anchored)
+    directory = StateLayout(state_dir).audit(region)
+    return verify_directory(directory, region, secret, anchor, anchored=anchored)
 
 
 def verify_directory(

@@ -17,8 +17,8 @@ import boto3
 from botocore.config import Config as BotoConfig
 
 from broker.errors import InputError
-from broker.keys import check_region
 from broker.policy.regions import REGIONS
+from broker.state import check_region
 from broker.typing import Region
 
 SERVICES = frozenset(

@@ -31,11 +31,11 @@ from typing import Any
 
 from broker.aws.clients import ClientFactory
 from broker.aws.errors import AWS_ERRORS, error_code, unavailable
-from broker.aws.settings import AwsRegionSettings, UploadPolicy
+from broker.config.aws import AwsRegionSettings, UploadPolicy
 from broker.errors import ConflictError, RegionMismatch, UnavailableError
 from broker.events import EventSink
-from broker.gateway.legal_hold import HOLD_DIR, HoldCopy, hold_name
-from broker.keys import check_region
+from broker.recording.legal_hold import HOLD_DIR, HoldCopy, hold_name
+from broker.state import StateLayout
 
 __all__ = [  # UploadPolicy now lives in settings; callers still import it from here
     "DONE",
@@ -69,7 +69,7 @@ class Pending:
 
 def spool_dir(state_dir: Path, region: str) -> Path:
     """``<state>/regions/<region>/recordings``."""
-    return Path(state_dir) / "regions" / check_region(region) / "recordings"
+    return StateLayout(Path(state_dir)).recordings(region)
 
 
 def sha256_b64(path: Path) -> str:

@@ -15,9 +15,10 @@ from collections.abc import Mapping
 
 from broker.aws.clients import ClientFactory
 from broker.aws.errors import AWS_ERRORS, error_code, unavailable
-from broker.aws.settings import AwsRegionSettings
+from broker.config.aws import AwsRegionSettings
 from broker.errors import InputError, UnavailableError
-from broker.keys import check_name, check_region
+from broker.keys import check_name
+from broker.state import check_region
 from broker.typing import Region
 
 _SECRET_MAX = 64 * 1024

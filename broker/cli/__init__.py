@@ -26,7 +26,7 @@ GROUPS: tuple[str, ...] = (
     "audit",
     "tia",
     "recording",
-    "recordings",
+    "spool",
 )
 
 

@@ -2,7 +2,7 @@
 
 Local mode keeps anchors in the store file ``<state>/broker.db``; with
 ``--config`` of an AWS-mode broker they are where that broker writes them
-(``broker.aws.assembly.audit_anchor``). No store file and no config: there
+(``broker.runtime.aws.audit_anchor``). No store file and no config: there
 are no anchors to read, so every record is reported unproven.
 """
 
@@ -13,13 +13,13 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from broker.audit.anchor import AuditAnchor, StoreAnchor
-from broker.aws.assembly import audit_anchor
 from broker.aws.clients import ClientFactory
+from broker.aws.dynamodb.store import DynamoStore
 from broker.clock import SystemClock
 from broker.config import aws_settings, load_config
+from broker.runtime.aws import audit_anchor
 from broker.store.base import Store
-from broker.store.dynamodb import DynamoStore
-from broker.store.sqlite import SqliteStore
+from broker.store.sqlite.store import SqliteStore
 
 
 @asynccontextmanager

@@ -23,12 +23,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from broker.audit.events import EVENT_TYPES
-from broker.audit.keys import FileSecretSource, check_region
+from broker.audit.catalog import EVENT_TYPES
+from broker.audit.keys import FileSecretSource
 from broker.audit.reader import AuditQuery, query_region
 from broker.audit.verify import VerifyResult, verify_region
 from broker.cli.anchors import open_anchor
 from broker.errors import InputError
+from broker.state import StateLayout, check_region
 from broker.typing import Region
 from broker.validate import timestamp
 
@@ -72,9 +73,7 @@ def regions(state: Path, region: str | None) -> list[str]:
     """The region asked for, or every region with an audit trail under ``state``."""
     if region is not None:
         return [check_region(region)]
-    root = state / "regions"
-    found = root.iterdir() if root.is_dir() else iter(())
-    return sorted(path.name for path in found if (path / "audit").is_dir())
+    return StateLayout(state).existing_regions(lambda path: (path / "audit").is_dir())
 
 
 def run_verify(args: argparse.Namespace) -> int:
@@ -84,7 +83,7 @@ def run_verify(args: argparse.Namespace) -> int:
     for result in results:
         print(json.dumps(result.to_dict()) if args.json else _describe(result))
     if not results and not args.json:
-        print(f"no audit trails under {state / 'regions'}")
+        print(f"no audit trails under {StateLayout(state).regions}")
     proven = args.accept_unsealed or all(r.unproven_records == 0 for r in results)
     return 0 if proven and all(result.ok for result in results) else 1
 

@@ -8,7 +8,7 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
-from broker.api.auth import LocalAuthority
+from broker.auth.local import LocalAuthority
 from broker.cli.client import ApiClient, api_url, endpoints, require_token, state_dir
 from broker.clock import SystemClock
 from broker.errors import InputError

@@ -31,9 +31,9 @@ from broker.cli.client import state_dir
 from broker.cli.common import add_instance_options, client, emit
 from broker.cli.session import show_link
 from broker.config import load_config
-from broker.gateway.recordings import Marker, RecordingInfo, iter_events, locate, read_info
-from broker.gateway.replay import replay
 from broker.policy import PolicyConfig
+from broker.recording.files import Marker, RecordingInfo, iter_events, locate, read_info
+from broker.recording.replay import replay
 from broker.validate import identifier
 
 

@@ -10,8 +10,8 @@ import signal
 from pathlib import Path
 
 from broker.config import load_config
-from broker.gc_pauses import freeze_startup_objects
-from broker.runtime import Runtime
+from broker.runtime.gc_pauses import freeze_startup_objects
+from broker.runtime.root import Runtime
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from datetime import timedelta
 
-from broker.api.auth import LocalAuthority
+from broker.auth.local import LocalAuthority
 from broker.cli.client import state_dir
 from broker.cli.common import duration
 from broker.clock import SystemClock

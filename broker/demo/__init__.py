@@ -1,4 +1,10 @@
-"""Demo data shipped with the broker, imported into an empty local state."""
+"""The local-mode demo: the demo target host and the data imported into an empty state.
+
+- ``target`` / ``shell``: the demo host (a real bash login shell on a PTY);
+- ``process``: runs one per region in a child process of ``broker run``;
+- ``user``: the unprivileged account the demo shells run as (when started as root);
+- ``data.json`` (``demo_document``): the demo orgs, staff and tickets.
+"""
 
 from __future__ import annotations
 

@@ -9,7 +9,8 @@ revocation or idle timeout.
 Modules, one concern each:
 
 - ``settings``: tunables of one regional gateway.
-- ``hooks``: the output-filter and recorder seams (``egress`` implements them).
+- ``hooks``: the output-filter and recorder seams (``broker.egress`` and
+  ``broker.recording`` implement them).
 - ``keys``: the gateway's own host and client keys, kept in the region folder.
 - ``certs``: pure checks of a presented certificate and of the session it names.
 - ``intercept``: the few asyncssh connection internals we hook (pinned version).
@@ -19,14 +20,14 @@ Modules, one concern each:
 - ``upstream``: where the target is and which key logs in (inventory or, in
   AWS mode, ``broker.aws.upstream``: EC2 tags + Instance Connect).
 - ``relay``: the asyncssh client leg to the target.
-- ``egress`` / ``egress_rules``: the stateful terminal-output filter.
-- ``recorder`` / ``castfile`` / ``recordings`` / ``replay``: asciicast v2
-  recording in the region, crash repair, reading and replay.
-- ``demo_target`` / ``demo_shell``: the local-mode demo host (bash on a PTY);
-  ``demo_process`` runs one per region in a child process of ``broker run``.
 - ``watcher``: expiry, revocation and idle termination; ``watch_thread`` runs
   it on a thread of its own, so cuts never wait behind relay work.
+- ``tuning``: the asyncssh speed fixes, probed at start.
 - ``gateway``: ``Gateway`` ties them together: ``start()`` / ``stop()``.
+
+The output filter (``broker.egress``), the recorder (``broker.recording``)
+and the demo target host (``broker.demo``) live in packages of their own:
+the viewer and the CLI use the first two without the SSH server.
 """
 
 from __future__ import annotations

@@ -142,5 +142,5 @@ class PolicySession(asyncssh.SSHServerSession[bytes]):
 
     def _malformed(self, what: str) -> None:
         """Drop this one connection, with a log line; the gateway serves on."""
-        log.warning("gateway dropping %s: malformed %s", self.link.source_ip, what)
+        log.warning("gateway.malformed_request", source_ip=self.link.source_ip, request=what)
         asyncio.get_running_loop().call_soon(self.link.abort, "malformed_request")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections import Counter
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -11,7 +10,8 @@ from typing import Any
 
 import asyncssh
 
-from broker.authfail import AuthFailures
+from broker.audit.log import get_logger
+from broker.auth.failures import AuthFailures
 from broker.clock import Clock
 from broker.events import EventSink
 from broker.gateway.hooks import FilterFactory, RecorderFactory
@@ -21,7 +21,8 @@ from broker.gateway.upstream import UpstreamResolver
 from broker.store.base import Store
 from broker.typing import Region, SessionId
 
-log = logging.getLogger("broker.gateway")
+log = get_logger("broker.gateway")
+"""The gateway's logger: structured events through the redacting pipeline."""
 
 
 @dataclass(slots=True)
@@ -46,7 +47,7 @@ class GatewayContext:
     connections: set[asyncssh.SSHServerConnection] = field(default_factory=set)
     _pending: Counter[str] = field(default_factory=Counter)
     failures: AuthFailures = field(init=False)
-    """Failed logins, audited per source and minute (``broker.authfail``)."""
+    """Failed logins, audited per source and minute (``broker.auth.failures``)."""
 
     def __post_init__(self) -> None:
         self.failures = AuthFailures(self.emit, self.clock)
@@ -61,7 +62,7 @@ class GatewayContext:
         """Forget a finished task; log a crash instead of losing it."""
         self.tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            log.error("gateway %s: background task failed", self.region, exc_info=task.exception())
+            log.error("gateway.task_failed", region=self.region, exc_info=task.exception())
 
     def emit(self, event: str, **fields: object) -> None:
         """Emit an event for this gateway's region."""

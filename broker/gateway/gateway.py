@@ -74,7 +74,7 @@ class Gateway:
         """Listen on ``host:port`` (0 picks a free port); return the bound port."""
         intercept.check_supported()
         if skipped := [name for name, ok in tuning.install_all().items() if not ok]:
-            log.warning("asyncssh speed fixes skipped (asyncssh changed): %s", ", ".join(skipped))
+            log.warning("gateway.tuning_skipped", skipped=skipped, reason="asyncssh changed")
         await self.watcher.prime()
         self._acceptor = await asyncssh.create_server(
             lambda: GatewayServer(self.ctx), host, port, **self._server_options()
@@ -82,7 +82,7 @@ class Gateway:
         self.port = self._acceptor.get_port()
         await self._flushing.enter_async_context(self.ctx.failures.flushing())
         self._watching.start()
-        log.info("gateway %s listening on %s:%d", self.region, host, self.port)
+        log.info("gateway.listening", region=self.region, host=host, port=self.port)
         return self.port
 
     def _server_options(self) -> dict[str, object]:

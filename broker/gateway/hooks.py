@@ -1,17 +1,19 @@
 """Seams for the output filter and the session recorder.
 
 The relay passes every target->engineer byte through an ``OutputFilter`` and
-reports input, output, resizes and markers to a ``Recorder``. The egress
-module provides the real ones; the defaults here pass everything and record
-nothing, so the relay works on its own.
+reports input, output, resizes and markers to a ``Recorder``.
+``broker.egress`` and ``broker.recording`` provide the real ones; the
+defaults here pass everything and record nothing, so the relay works on its
+own.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Protocol
 
-from broker.gateway.egress import Blocked
+from broker.egress.blocked import Blocked
 from broker.models import Session
 
 
@@ -28,7 +30,34 @@ class OutputFilter(Protocol):
 
 
 class Recorder(Protocol):
-    """Receives what a session carried, in order."""
+    """Receives what a session carried, in order, and says where it went.
+
+    ``path`` is None for a recorder that keeps nothing; ``failed`` is set once
+    a write failed (the recording is then not evidence). The gateway sets
+    ``on_failure`` to cut the session when recording stops mid-session.
+    """
+
+    on_failure: Callable[[OSError], None] | None
+
+    @property
+    def path(self) -> Path | None:
+        """Where the recording is kept, or None when it is kept nowhere."""
+        ...
+
+    @property
+    def failed(self) -> OSError | None:
+        """The write error that stopped the recording, or None."""
+        ...
+
+    @property
+    def bytes_written(self) -> int:
+        """Bytes written to the recording so far."""
+        ...
+
+    @property
+    def sha256(self) -> str:
+        """The hex SHA-256 of the bytes written so far."""
+        ...
 
     def start(
         self, term: str, width: int, height: int, *, record_input: bool | None = None
@@ -70,7 +99,15 @@ class IdentityFilter:
 
 
 class NullRecorder:
-    """Records nothing."""
+    """Records nothing, keeps nothing, never fails."""
+
+    path: Path | None = None
+    failed: OSError | None = None
+    bytes_written = 0
+    sha256 = ""
+
+    def __init__(self) -> None:
+        self.on_failure: Callable[[OSError], None] | None = None
 
     def start(
         self, term: str, width: int, height: int, *, record_input: bool | None = None

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import asyncssh
 
-from broker.keys import check_region, read_or_create_secret_file
+from broker.keys import read_or_create_secret_file
+from broker.state import StateLayout
 from broker.typing import Region
 
 HOST_KEY_FILE = "ssh_host_ed25519_key"
@@ -38,7 +39,7 @@ class GatewayKeys:
 
 def gateway_dir(state_dir: Path, region: Region) -> Path:
     """Where the region's gateway keys live."""
-    return Path(state_dir) / "regions" / check_region(region) / "gateway"
+    return StateLayout(Path(state_dir)).gateway(region)
 
 
 def _new_key() -> bytes:

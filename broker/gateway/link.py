@@ -18,11 +18,11 @@ from typing import Generic, TypeVar
 import asyncssh
 
 from broker.errors import BrokerError, ConflictError
-from broker.gateway.castfile import DEFAULT_SIZE
 from broker.gateway.context import GatewayContext, log
 from broker.gateway.ports import Endpoint
 from broker.gateway.relay import Relay, announce_stored
 from broker.models import Session
+from broker.recording.castfile import DEFAULT_SIZE
 from broker.typing import SessionState
 
 E = TypeVar("E", bound=Endpoint)
@@ -82,7 +82,7 @@ class SshEndpoint:
             try:
                 await asyncio.wait_for(channel.wait_closed(), CLOSE_WAIT)
             except TimeoutError:
-                log.info("client did not close its channel in time")
+                log.info("gateway.channel_left_open")
         self.conn.close()
 
     def abort(self) -> None:
@@ -184,7 +184,7 @@ class Link(Generic[E]):
         if self.reason is not None:
             return
         self.reason = reason
-        log.info("gateway cutting session %s: %s", self.session.id, reason)
+        log.info("gateway.cut", session_id=self.session.id, reason=reason)
         self.say(reason)
         await self.endpoint.close()
 
@@ -225,7 +225,9 @@ class Link(Generic[E]):
             recorder.start(NO_TERMINAL, *DEFAULT_SIZE, record_input=False)
             recorder.close(reason)
         except (OSError, BrokerError) as error:
-            log.warning("session %s: no recording: %s", self.session.id, type(error).__name__)
+            log.warning(
+                "recording.not_started", session_id=self.session.id, error=type(error).__name__
+            )
             return
         announce_stored(self, recorder)
 
@@ -237,4 +239,4 @@ class Link(Generic[E]):
         except ConflictError:
             pass
         except BrokerError as error:
-            log.warning("session %s: end not stored: %s", self.session.id, error.code)
+            log.warning("session.end_not_stored", session_id=self.session.id, code=error.code)

@@ -18,9 +18,9 @@ from typing import Protocol
 
 import asyncssh
 
+from broker.egress.blocked import Blocked
 from broker.errors import BrokerError
 from broker.gateway.context import GatewayContext, log
-from broker.gateway.egress import Blocked
 from broker.gateway.hooks import OutputFilter, Recorder
 from broker.gateway.ports import FrontEnd
 from broker.gateway.settings import FAST_CIPHERS
@@ -69,14 +69,13 @@ class SessionPort(Protocol):
 
 def announce_stored(port: SessionPort, recorder: Recorder) -> None:
     """``recording.stored`` for a recording kept in the region's folder."""
-    path = getattr(recorder, "path", None)
-    if path is None or getattr(recorder, "failed", None) is not None:
+    if recorder.path is None or recorder.failed is not None:
         return
     port.emit(
         "recording.stored",
-        location=f"regions/{port.ctx.region}/recordings/{path.name}",
-        bytes=getattr(recorder, "bytes_written", 0),
-        sha256=getattr(recorder, "sha256", ""),
+        location=f"regions/{port.ctx.region}/recordings/{recorder.path.name}",
+        bytes=recorder.bytes_written,
+        sha256=recorder.sha256,
     )
 
 
@@ -140,7 +139,7 @@ class Relay:
         except RelayRefused as refused:
             if self._closed:
                 return  # the engineer's side went first (cut, hung up): its end says why
-            log.warning("session %s: relay refused: %s", self.link.session.id, refused.detail)
+            log.warning("relay.refused", session_id=self.link.session.id, detail=refused.detail)
             self.link.emit(
                 "relay.failed",
                 reason=refused.reason,
@@ -217,9 +216,8 @@ class Relay:
             recorder.start(term_type, term_size[0], term_size[1], record_input=org.record_input)
         except (OSError, BrokerError) as error:
             raise RelayRefused("recording_unavailable", type(error).__name__) from error
-        if hasattr(recorder, "on_failure"):
-            # A disk that fills mid-session cuts the session: no unrecorded access.
-            recorder.on_failure = lambda _e: ctx.spawn(self.link.terminate("recording_unavailable"))
+        # A disk that fills mid-session cuts the session: no unrecorded access.
+        recorder.on_failure = lambda _e: ctx.spawn(self.link.terminate("recording_unavailable"))
         self._recorder = recorder
 
     def close_recording(self, reason: str) -> None:
@@ -279,7 +277,7 @@ class Relay:
         """Keep typeahead sent before the target shell is up (bounded)."""
         room = EARLY_INPUT_MAX - len(self._early)
         if len(data) > room:
-            log.warning("session %s: early input over limit dropped", self.link.session.id)
+            log.warning("relay.early_input_dropped", session_id=self.link.session.id)
         self._early += data[: max(room, 0)]
 
     def output(self, data: bytes) -> None:

@@ -61,7 +61,7 @@ class GatewayServer(asyncssh.SSHServer):
         peer = conn.get_extra_info("peername")
         self.source_ip = str(peer[0]) if peer else ""
         if not self.ctx.admit(self.source_ip):
-            log.warning("gateway refusing connection: pending-login limit reached")
+            log.warning("gateway.connection_refused", reason="pending_login_limit")
             asyncio.get_running_loop().call_soon(conn.abort)
             return
         self._counted = True
@@ -81,7 +81,7 @@ class GatewayServer(asyncssh.SSHServer):
         elif self._fail_reason is not None:
             self.ctx.failures.failed(self.source_ip, self._fail_reason, self._fail_session)
         if exc is not None:
-            log.info("gateway connection from %s ended: %s", self.source_ip, exc)
+            log.info("gateway.connection_ended", source_ip=self.source_ip, error=str(exc))
 
     def _release(self) -> None:
         """Give back this connection's pending-login slot, once."""
@@ -146,7 +146,7 @@ class GatewayServer(asyncssh.SSHServer):
         try:
             self.conn.send_auth_banner(VIEW_ONLY_BANNER.format(session_id=session.id))
         except OSError:
-            log.info("gateway could not send the view-only banner: auth already complete")
+            log.info("gateway.banner_not_sent", reason="auth already complete")
 
     def _note_failure(self, reason: str) -> None:
         """Keep the most telling reason: a plain key tried after a cert says little."""

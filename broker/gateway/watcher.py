@@ -67,7 +67,7 @@ class Watcher:
             try:
                 await self.tick()
             except Exception:  # a watcher that stopped would cut nothing
-                log.exception("gateway %s: watcher tick failed", self.ctx.region)
+                log.exception("gateway.watcher_failed", region=self.ctx.region)
                 self._store_down("watcher_failed")
 
     async def tick(self) -> None:
@@ -95,7 +95,7 @@ class Watcher:
 
     def _store_down(self, code: str) -> None:
         """Fail closed once the store has been unreadable for too long."""
-        log.warning("gateway %s: session changes unreadable: %s", self.ctx.region, code)
+        log.warning("gateway.changes_unreadable", region=self.ctx.region, code=code)
         if self._last_ok is None or self.ctx.clock.monotonic() - self._last_ok >= self.stale_after:
             for session_id in list(self.ctx.links):
                 self._cut(session_id, "store_unavailable")

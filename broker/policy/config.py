@@ -28,13 +28,13 @@ from broker.errors import InputError
 from broker.policy.countries import ADEQUACY, CONSENT, EEA, ISO_3166_ALPHA2, SCC
 from broker.policy.regions import REGIONS
 from broker.policy.routing import Route, country_routes
+from broker.state import is_region
 from broker.typing import CountryCode, Region
 
 MAX_TTL_CEILING = 86_400
 """No configuration may grant sessions longer than a day: certificates stay short-lived."""
 
 _COUNTRY = re.compile(r"[A-Z]{2}")
-_REGION = re.compile(r"[a-z]{2,5}(-[a-z]+)+-[0-9]{1,2}")
 _SETS = ("eea", "adequacy", "scc", "consent")
 _INTS = ("max_ttl_seconds", "default_ttl_seconds")
 
@@ -124,7 +124,7 @@ def _regions(name: str, value: Any) -> dict[Region, CountryCode]:
         raise InputError(name, "must be a mapping of region code to country code")
     table: dict[Region, CountryCode] = {}
     for region, country in value.items():
-        if not isinstance(region, str) or not _REGION.fullmatch(region):
+        if not is_region(region):
             raise InputError(name, "has a key that is not an AWS region code")
         if not isinstance(country, str) or not _COUNTRY.fullmatch(country):
             raise InputError(f"{name}.{region}", "must be a two-letter upper-case country code")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from broker.api.auth import Principal
+from broker.auth.principal import Principal
 from broker.errors import ForbiddenError, InputError
 from broker.models import Staff, Ticket
 from broker.policy import classify_staff, support_window, ticket_access

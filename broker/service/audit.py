@@ -10,9 +10,9 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-from broker.api.auth import Principal
 from broker.audit import Auditor, AuditQuery, Page
 from broker.audit.tia import TiaScope, build_tia
+from broker.auth.principal import Principal
 from broker.errors import ConflictError, InputError
 from broker.service.authz import require_org_admin, require_role
 from broker.service.context import Context
@@ -84,8 +84,11 @@ class AuditService:
         return found
 
     def _storage(self, region: Region) -> dict[str, str]:
-        base = self.ctx.config.region_dir(region)
-        return {"audit trail": str(base / "audit"), "recordings": str(base / "recordings")}
+        layout = self.ctx.config.layout
+        return {
+            "audit trail": str(layout.audit(region)),
+            "recordings": str(layout.recordings(region)),
+        }
 
 
 def _after(query: AuditQuery, seq: int) -> AuditQuery:

@@ -8,7 +8,7 @@ exist elsewhere.
 
 from __future__ import annotations
 
-from broker.api.auth import Principal
+from broker.auth.principal import Principal
 from broker.errors import ForbiddenError, NotFoundError
 from broker.models import Ticket
 from broker.store.base import Store

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from broker.api.auth import Principal
+from broker.auth.principal import Principal
 from broker.errors import InputError, NotFoundError
 from broker.ids import random_uuid
 from broker.models import Consent, Staff, Ticket

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NoReturn
 
-from broker.api.auth import Principal
+from broker.auth.principal import Principal
 from broker.ca import new_serial, parse_user_key, source_address_list
 from broker.errors import (
     ConflictError,

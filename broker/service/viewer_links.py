@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from broker.api.auth import Principal
+from broker.auth.principal import Principal
 from broker.errors import (
     BrokerError,
     ConflictError,
@@ -31,7 +31,7 @@ from broker.models import Session, ViewerToken
 from broker.service.authz import require_role
 from broker.service.context import Context
 from broker.typing import SessionId, StaffId
-from broker.viewer_tokens import (
+from broker.viewer.tokens import (
     TOKEN_LIFETIME_SECONDS,
     new_token,
     replay_holder,

@@ -7,14 +7,24 @@ so the rules live here once.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from datetime import datetime
-from typing import get_args
+from typing import Any, get_args
 
 from broker.errors import BrokerError, ConflictError, InputError, NotFoundError, RegionMismatch
 from broker.models import Consent, Session, ViewerToken
-from broker.store.base import SessionQuery
-from broker.store.codec import to_micros
-from broker.typing import ACCESS_MODES, SESSION_STATES, Basis, Region, SessionState
+from broker.store.base import ImportBundle, SessionQuery
+from broker.store.encoding import to_micros
+from broker.typing import (
+    ACCESS_MODES,
+    SCOPES,
+    SESSION_STATES,
+    TICKET_STATUSES,
+    TIERS,
+    Basis,
+    Region,
+    SessionState,
+)
 
 MAX_PAGE = 500
 """The most sessions one page of ``list_sessions`` returns."""
@@ -98,3 +108,39 @@ def unclaimable(token: ViewerToken | None, region: Region, at: datetime) -> Brok
     if at >= token.expires_at:
         return ConflictError("viewer_token_expired", "the link has expired", session_id=session_id)
     return ConflictError("viewer_token_race", "the link changed meanwhile", session_id=session_id)
+
+
+def check_values(bundle: ImportBundle) -> None:
+    """Refuse values the schema would refuse, and ids given twice, by field path."""
+    _unique("orgs", "id", (o.id for o in bundle.orgs))
+    _unique("staff", "id", (s.id for s in bundle.staff))
+    _unique("tickets", "id", (t.id for t in bundle.tickets))
+    _unique("targets", "name", ((t.org_id, t.name) for t in bundle.targets))
+    _each("orgs", "tier", [o.tier for o in bundle.orgs], lambda v: v in TIERS)
+    _each("orgs", "region", [o.region for o in bundle.orgs], bool)
+    _each("tickets", "scope", [t.scope for t in bundle.tickets], lambda v: v in SCOPES)
+    _each("tickets", "status", [t.status for t in bundle.tickets], TICKET_STATUSES.__contains__)
+    _each("tickets", "severity", [t.severity for t in bundle.tickets], _severity)
+    _each("targets", "port", [t.port for t in bundle.targets], _port)
+
+
+def _severity(value: Any) -> bool:
+    return type(value) is int and 1 <= value <= 4
+
+
+def _port(value: Any) -> bool:
+    return type(value) is int and 1 <= value <= 65535
+
+
+def _each(kind: str, name: str, values: Sequence[Any], ok: Callable[[Any], bool]) -> None:
+    for index, value in enumerate(values):
+        if not ok(value):
+            raise InputError(f"{kind}[{index}].{name}", "is not an allowed value")
+
+
+def _unique(kind: str, name: str, keys: Iterable[Hashable]) -> None:
+    seen: set[Hashable] = set()
+    for index, key in enumerate(keys):
+        if key in seen:
+            raise InputError(f"{kind}[{index}].{name}", "appears twice in the bundle")
+        seen.add(key)

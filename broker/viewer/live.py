@@ -263,5 +263,5 @@ class ScreenFront:
         self._ended()
 
     def _ended(self) -> None:
-        log.info("view session %s: shell ended", self.owner.session.id)
+        log.info("viewer.shell_ended", session_id=self.owner.session.id)
         self.owner.ctx.spawn(self.owner.ended())

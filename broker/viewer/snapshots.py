@@ -27,9 +27,9 @@ from typing import Any
 
 from pyte.graphics import BG_AIXTERM, BG_ANSI, FG_AIXTERM, FG_ANSI
 
-from broker.gateway import castfile
-from broker.gateway.castfile import Event
-from broker.gateway.recordings import check_header_region, iter_events
+from broker.recording import castfile
+from broker.recording.castfile import Event
+from broker.recording.files import check_header_region, iter_events
 from broker.typing import Region
 from broker.viewer.emulator import ViewScreen
 from broker.viewer.stream import ViewStream

@@ -12,7 +12,7 @@ caching and no MIME sniffing. The WebSocket:
    store's ``issued -> connected`` step, the target shell) on first use;
 4. relays keys, pastes (at most 64 KiB, size audited), resizes and scrolling.
 
-A watcher's link (holder ``watch:<id>``, see ``broker.viewer_tokens``) joins a
+A watcher's link (holder ``watch:<role>:<id>``, see ``broker.viewer.tokens``) joins a
 session that is already running here as a read-only page
 (``broker.viewer.watch``): it never starts a session, and its keys and
 pastes are answered ``read_only`` and dropped.
@@ -41,15 +41,15 @@ from broker.errors import (
     UnavailableError,
 )
 from broker.gateway.context import GatewayContext, log
-from broker.gateway.recordings import check_header_region, region_recording
+from broker.recording.files import check_header_region, region_recording
 from broker.models import Session, ViewerToken
 from broker.typing import SessionId
 from broker.viewer import protocol, snapshots
 from broker.viewer.live import ViewerSession
 from broker.viewer.page import Page
 from broker.viewer.replay import ReplaySession
+from broker.viewer.tokens import replayer_of, token_digest, watcher_of, well_formed
 from broker.viewer.watch import Watcher
-from broker.viewer_tokens import replayer_of, token_digest, watcher_of, well_formed
 
 HEADERS = {
     "Content-Security-Policy": (
@@ -142,7 +142,7 @@ class RegionViewer:
         await site.start()
         bound = self._runner.addresses[0][1]
         self.origin = f"http://{host}:{bound}"
-        log.info("viewer %s listening on %s", self.ctx.region, self.origin)
+        log.info("viewer.listening", region=self.ctx.region, origin=self.origin)
         return self.origin
 
     async def stop(self) -> None:

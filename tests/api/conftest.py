@@ -14,9 +14,9 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from broker.api.app import create_app
-from broker.api.auth import LocalAuthority
 from broker.api.protocol import answer_problems
 from broker.audit import Auditor
+from broker.auth.local import LocalAuthority
 from broker.ca import CARegistry
 from broker.clock import FakeClock
 from broker.config import Config
@@ -26,10 +26,10 @@ from broker.keys import LocalKeyStore
 from broker.metrics import Metrics
 from broker.models import Target
 from broker.policy import PolicyConfig
-from broker.records import parse_bundle
 from broker.service.context import Context, GatewayAddress
 from broker.store.base import ImportBundle
-from broker.store.sqlite import SqliteStore
+from broker.store.import_bundle import parse_bundle
+from broker.store.sqlite.store import SqliteStore
 from broker.typing import OrgId, Region, TargetName
 
 # A Wednesday inside EEA support hours.

@@ -71,7 +71,8 @@ class TestIdentifiersAtTheEdge:
         """A validly signed token whose sub is a name: 401, audited without the name."""
         import jwt
 
-        from broker.api.auth import DEFAULT_AUDIENCE, LOCAL_ISSUER, load_signing_key
+        from broker.auth.jwks import DEFAULT_AUDIENCE
+        from broker.auth.local import LOCAL_ISSUER, load_signing_key
 
         now = int(api.clock.now().timestamp())
         claims = {"iss": LOCAL_ISSUER, "aud": DEFAULT_AUDIENCE, "sub": "Anna Müller",

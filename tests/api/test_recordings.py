@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from broker.api.auth import Principal
+from broker.auth.principal import Principal
 from broker.api.recordings import RecordingArchive
 from broker.cli import main
 from broker.errors import ForbiddenError, RegionMismatch
 from broker.events import MemorySink
-from broker.gateway.recorder import RecordingStore
+from broker.recording.recorder import RecordingStore
 from broker.typing import Region, SessionId
 from tests.api.conftest import Api
 

@@ -10,7 +10,7 @@ import pytest
 from broker.ca import describe_certificate
 from broker.models import Consent, Staff
 from broker.store.base import ImportBundle, SessionQuery
-from broker.store.sqlite import SqliteStore
+from broker.store.sqlite.store import SqliteStore
 from broker.typing import ConsentId, CountryCode, OrgId, StaffId, Subject, TicketId
 from tests.api.conftest import Api, soon
 

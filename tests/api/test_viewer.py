@@ -11,7 +11,7 @@ from broker.api.app import CONTEXT
 from broker.errors import NotFoundError
 from broker.service.context import GatewayAddress
 from broker.typing import Region
-from broker.viewer_tokens import token_digest, watcher_of, well_formed
+from broker.viewer.tokens import token_digest, watcher_of, well_formed
 from tests.api.conftest import Api
 
 EU = Region("eu-central-1")

@@ -9,7 +9,7 @@ import pytest
 from broker.audit import Auditor, ChainConfig
 from broker.audit.anchor import StoreAnchor
 from broker.clock import FakeClock
-from broker.store.sqlite import SqliteStore
+from broker.store.sqlite.store import SqliteStore
 
 REGION = "eu-central-1"
 

@@ -13,7 +13,7 @@ import json
 import pytest
 
 from broker.audit.anchor import TAIL_EVENT, unproven
-from broker.audit.keys import FileSecretSource, audit_dir
+from broker.audit.keys import FileSecretSource
 from broker.audit.segments import (
     Head,
     genesis,
@@ -24,6 +24,7 @@ from broker.audit.segments import (
 from broker.cli import main
 from broker.errors import UnavailableError
 from broker.models import Anchor
+from broker.state import StateLayout
 from broker.typing import Region
 from tests.audit.conftest import REGION, fill
 from tests.audit.forgery import forge_append, forge_rewrite, forge_truncate, records_of
@@ -66,7 +67,7 @@ class TestAppendAfterHead:
     async def test_the_old_seal_alone_accepts_the_forgery(self, crashed, capsys):
         """Why anchors: the folder's own seal verifies the forged tail (the attack works)."""
         forge_append(crashed, 2)
-        head, _ = read_head(audit_dir(crashed, REGION))
+        head, _ = read_head(StateLayout(crashed).audit(REGION))
         assert head.seq == 12
 
     async def test_after_a_crash_the_tail_is_unproven_and_exits_1(self, crashed, capsys):
@@ -127,7 +128,7 @@ class TestTruncateAndReseal:
 
     async def test_truncating_everything_is_caught_too(self, crashed, capsys):
         """Even an empty chain (no segments, genesis HEAD) contradicts an anchor at seq 10."""
-        directory = audit_dir(crashed, REGION)
+        directory = StateLayout(crashed).audit(REGION)
         for _, path in list_segments(directory):
             path.unlink()
         genesis_head = Head(REGION, 1, 0, 0, 0, genesis(REGION))

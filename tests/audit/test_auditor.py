@@ -10,8 +10,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from broker.audit import Auditor, AuditQuery, FileSecretSource
-from broker.audit.keys import audit_dir
 from broker.errors import InputError, UnavailableError
+from broker.state import StateLayout
 from broker.typing import Region
 from tests.audit.conftest import REGION
 
@@ -54,7 +54,7 @@ class TestEmit:
         lines = all_lines(state)
         assert len(lines) == 3
         for path, record in lines:
-            assert path.parent == audit_dir(state, record["region"])
+            assert path.parent == StateLayout(state).audit(record["region"])
         assert sorted(p.name for p in (state / "regions").iterdir()) == [
             "eu-central-1",
             "us-east-1",
@@ -109,7 +109,7 @@ class TestEmit:
         auditor = make_auditor(batch_size=100, max_segment_records=1)
         auditor.emit("session.requested", region=REGION)
         auditor.flush()
-        blocker = audit_dir(state, Region(REGION)) / "00000002.jsonl"
+        blocker = StateLayout(state).audit(Region(REGION)) / "00000002.jsonl"
         blocker.mkdir()  # the region's next segment cannot be written
         auditor.emit("session.requested", region=REGION)
         auditor.emit("session.requested", region="us-east-1")
@@ -183,7 +183,7 @@ class TestCheck:
         auditor = make_auditor(batch_size=100, max_segment_records=1)
         auditor.emit("session.requested", region=REGION)
         auditor.flush()
-        (audit_dir(state, Region(REGION)) / "00000002.jsonl").mkdir()
+        (StateLayout(state).audit(Region(REGION)) / "00000002.jsonl").mkdir()
         auditor.emit("session.requested", region=REGION)
         with pytest.raises(UnavailableError):
             auditor.flush()

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from broker.audit.keys import audit_dir
 from broker.cli import main
+from broker.state import StateLayout
 from tests.audit.conftest import REGION, fill
 
 
@@ -39,7 +39,7 @@ class TestVerify:
 
     def test_broken_trail_exits_1_naming_the_record(self, trail, capsys):
         """An edited record is named by file and line."""
-        path = audit_dir(trail, REGION) / "00000002.jsonl"
+        path = StateLayout(trail).audit(REGION) / "00000002.jsonl"
         lines = path.read_bytes().splitlines(keepends=True)
         lines[1] = lines[1].replace(b'"IN"', b'"US"')
         path.write_bytes(b"".join(lines))
@@ -60,7 +60,7 @@ class TestVerify:
 
     def test_console_script_exit_status(self, trail):
         """The real command exits 1 on a truncated chain."""
-        (audit_dir(trail, REGION) / "00000002.jsonl").unlink()
+        (StateLayout(trail).audit(REGION) / "00000002.jsonl").unlink()
         done = subprocess.run(
             [sys.executable, "-m", "broker", "audit", "verify", "--state", str(trail)],
             capture_output=True, text=True, check=False,

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import ast
+import importlib
 import io
 import json
 import logging
+from pathlib import Path
 
 import pytest
 import structlog
 
+import broker
 from broker.audit.keys import MemorySecretSource
 from broker.audit.log import DROPPED, configure_logging, get_logger, log_context
 from broker.audit.redact import Redactor
@@ -123,3 +127,36 @@ class TestRedaction:
         logging.getLogger("asyncssh").info("Accepted SSH client connection")
         logging.getLogger("asyncssh.sftp").info("Starting SFTP server")
         assert lines(stream) == []
+
+
+class TestOneLoggerStyle:
+    """Every product module logs through structlog and so through this pipeline."""
+
+    @pytest.mark.parametrize(
+        ("module", "name"),
+        [
+            ("broker.gateway.context", "broker.gateway"),
+            ("broker.recording.files", "broker.recording"),
+            ("broker.demo.process", "broker.demo"),
+            ("broker.api.middleware", "broker.api"),
+        ],
+    )
+    def test_module_logger_lines_are_json_and_redacted(self, output, module, name):
+        """A module's logger writes one JSON line under its name, phone numbers scrubbed."""
+        stream, _ = output
+        logger = importlib.import_module(module).log
+        logger.warning("test.event", region="eu-central-1", detail=f"call {PHONE}")
+        (line,) = lines(stream)
+        assert (line["event"], line["logger"], line["level"]) == ("test.event", name, "warning")
+        assert PHONE not in line["detail"]
+
+    def test_no_module_uses_stdlib_logging_but_the_pipeline(self):
+        """Only ``broker/audit/log.py`` touches ``logging`` (it routes foreign loggers)."""
+        root = Path(broker.__file__).parent
+        users = sorted(
+            str(path.relative_to(root))
+            for path in root.rglob("*.py")
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+            if isinstance(node, ast.Import) and any(a.name == "logging" for a in node.names)
+        )
+        assert users == ["audit/log.py"]

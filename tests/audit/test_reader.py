@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from broker.audit.keys import audit_dir
 from broker.audit.reader import AuditQuery, query_directory, query_region
 from broker.errors import InputError
+from broker.state import StateLayout
 from tests.audit.conftest import REGION
 
 START = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
@@ -69,10 +69,10 @@ class TestQuery:
 
     def test_torn_last_line_is_skipped(self, trail):
         """A half-written record is not returned."""
-        last = sorted(audit_dir(trail, REGION).glob("*.jsonl"))[-1]
+        last = sorted(StateLayout(trail).audit(REGION).glob("*.jsonl"))[-1]
         with last.open("ab") as stream:
             stream.write(b'{"seq":14,"time":"2025-')
-        assert len(query_directory(audit_dir(trail, REGION), AuditQuery()).records) == 13
+        assert len(query_directory(StateLayout(trail).audit(REGION), AuditQuery()).records) == 13
 
     def test_unknown_region_has_no_records(self, state):
         """Reading a region that has no trail returns an empty last page."""

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from phonenumbers import Leniency, PhoneNumber, PhoneNumberFormat, PhoneNumberType
 
-from broker.audit.events import format_time
+from broker.audit.catalog import format_time
 from broker.audit.keys import MemorySecretSource
 from broker.audit.redact import PHONE_REGIONS, Redactor, RegionRedactor
 

@@ -9,8 +9,9 @@ import shutil
 
 import pytest
 
-from broker.audit.keys import FileSecretSource, audit_dir
+from broker.audit.keys import FileSecretSource
 from broker.audit.verify import verify_directory, verify_region
+from broker.state import StateLayout
 from tests.audit.conftest import REGION, fill
 
 
@@ -43,7 +44,7 @@ def chain(make_auditor):
     auditor = make_auditor(batch_size=4, max_segment_records=10)
     fill(auditor, 30)
     auditor.close()
-    return audit_dir(auditor.state_dir, REGION)
+    return StateLayout(auditor.state_dir).audit(REGION)
 
 
 def seg(chain, index):
@@ -69,7 +70,7 @@ class TestIntact:
 
     def test_missing_region_is_an_empty_ok_chain(self, state):
         """A region never written to has nothing to verify."""
-        result = verify_directory(audit_dir(state, "eu-west-1"), "eu-west-1", None)
+        result = verify_directory(StateLayout(state).audit("eu-west-1"), "eu-west-1", None)
         assert result.ok
         assert result.records == 0
 
@@ -206,7 +207,7 @@ class TestSegmentTampering:
         other = make_auditor(batch_size=4, max_segment_records=10)
         fill(other, 10, region="eu-west-1")
         other.close()
-        shutil.copy(audit_dir(state, "eu-west-1") / "00000001.jsonl", seg(chain, 1))
+        shutil.copy(StateLayout(state).audit("eu-west-1") / "00000001.jsonl", seg(chain, 1))
         check(chain, state, "00000001.jsonl", 1, "chain broken")
 
 

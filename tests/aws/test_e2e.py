@@ -20,15 +20,15 @@ from typing import Any
 
 import pytest
 
-from broker.api.auth import LocalAuthority
 from broker.audit import AuditQuery
 from broker.audit.anchor import TAIL_EVENT
+from broker.auth.local import LocalAuthority
 from broker.aws.clients import ClientFactory
+from broker.aws.dynamodb.store import DynamoStore
 from broker.ca import CA_KEY_NAME
 from broker.clock import SystemClock
 from broker.config import load_config
-from broker.runtime import Runtime
-from broker.store.dynamodb import DynamoStore
+from broker.runtime.root import Runtime
 from broker.typing import Region
 from tests.aws.conftest import EU, US, unique
 from tests.aws.moto_server import MotoServer

@@ -18,10 +18,10 @@ from broker.aws.clients import ClientFactory
 from broker.aws.cloudwatch import CloudWatchSink
 from broker.aws.recordings import DONE, RecordingUploader, UploadPolicy
 from broker.aws.secrets import SecretsManagerKeyStore
-from broker.aws.settings import AwsRegionSettings
 from broker.aws.targets import Ec2Targets
 from broker.ca import CARegistry
 from broker.clock import FakeClock
+from broker.config.aws import AwsRegionSettings
 from broker.events import MemorySink
 from broker.models import Org, Session
 from broker.typing import OrgId, Region

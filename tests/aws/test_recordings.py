@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from broker.api.auth import Principal
+from broker.auth.principal import Principal
 from broker.api.recordings import RecordingArchive
 from broker.aws import recordings
 from broker.aws.clients import ClientFactory
@@ -24,17 +24,17 @@ from broker.aws.recordings import (
     bucket_region,
     sha256_b64,
 )
-from broker.aws.settings import AwsRegionSettings
 from broker.clock import FakeClock
+from broker.config.aws import AwsRegionSettings
 from broker.errors import ConflictError, InputError, NotFoundError, RegionMismatch, UnavailableError
 from broker.events import MemorySink
-from broker.gateway.recorder import RecordingStore
+from broker.recording.recorder import RecordingStore
 from broker.typing import Region, SessionId
 from broker.viewer import snapshots
 from broker.viewer.web import RegionViewer
 from tests.aws.conftest import EU, US, unique
 from tests.aws.moto_server import MotoServer
-from tests.gateway.test_recorder import make_session, make_store
+from tests.recording.test_recorder import make_session, make_store
 from tests.store.world import T0, session
 
 NOW = UploadPolicy(quiet_seconds=0, backoff=(0.01, 0.05))

@@ -14,7 +14,7 @@ from broker.aws.upstream import Ec2Upstream
 from broker.gateway.upstream import RelayRefused
 from broker.models import Org, Session, Staff, Target, Ticket
 from broker.store.base import ImportBundle
-from broker.store.sqlite import SqliteStore
+from broker.store.sqlite.store import SqliteStore
 from broker.typing import CountryCode, OrgId, SessionId, StaffId, TargetName, TicketId
 from tests.aws.conftest import EU, US, unique
 from tests.aws.moto_server import MotoServer

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from broker.cli import main
-from tests.gateway.test_recorder import REGION, make_session, make_store
+from tests.recording.test_recorder import REGION, make_session, make_store
 
 OSC52 = b"\x1b]52;c;c2VjcmV0\x07"
 US = "us-east-1"  # outside the EEA: its recordings may be played anywhere

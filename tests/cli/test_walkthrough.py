@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from broker.cli import main
-from broker.runtime import Runtime
+from broker.runtime.root import Runtime
 
 
 async def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

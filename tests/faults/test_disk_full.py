@@ -20,8 +20,8 @@ from typing import BinaryIO
 import pytest
 
 from broker.config import Config
-from broker.gateway.recordings import read_info, region_recording
-from broker.runtime import Runtime
+from broker.recording.files import read_info, region_recording
+from broker.runtime.root import Runtime
 from broker.typing import Region, SessionId
 from tests.cli.test_walkthrough import cli, open_session_command
 from tests.faults.broker_process import Shell

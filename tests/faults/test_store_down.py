@@ -15,7 +15,7 @@ import urllib.request
 import pytest
 
 from broker.audit import AuditQuery
-from broker.runtime import Runtime
+from broker.runtime.root import Runtime
 from broker.typing import Region
 from tests.cli.test_walkthrough import cli, open_session_command
 from tests.faults.broker_process import Shell

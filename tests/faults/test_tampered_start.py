@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from broker.config import Config
-from broker.runtime import Runtime
+from broker.runtime.root import Runtime
 from tests.audit.forgery import forge_append
 from tests.cli.test_walkthrough import cli
 

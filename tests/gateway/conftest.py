@@ -24,14 +24,13 @@ import pytest
 from broker.ca import RegionCA, new_serial
 from broker.clock import FakeClock, SystemClock
 from broker.events import MemorySink
-from broker.gateway.demo_target import DemoTarget
 from broker.gateway.gateway import Gateway
 from broker.gateway.hooks import FilterFactory, RecorderFactory, identity_filter, null_recorder
 from broker.gateway.keys import GatewayKeys, load_gateway_keys
 from broker.gateway.settings import GatewaySettings
 from broker.models import Org, Session, Staff, Target, Ticket
 from broker.store.base import ImportBundle
-from broker.store.sqlite import SqliteStore
+from broker.store.sqlite.store import SqliteStore
 from broker.typing import AccessMode, OrgId, Region, SessionId, StaffId, TargetName, TicketId
 from tests.fixtures import openssh
 from tests.fixtures.openssh import Endpoint, Identity, Result
@@ -256,44 +255,3 @@ async def harness(
 
 SHELL_SCRIPT = b"echo hello-$((1+1)); exit 3\n"
 """Sent on stdin to ``ssh -tt``: proves a shell ran (arithmetic) and relays the exit status."""
-
-
-DEMO_REGION = "eu-central-1"
-"""The demo target tests' region, as the plain string a config holds."""
-
-
-@dataclass(frozen=True)
-class ClientKey:
-    """A client key on disk, as ssh and paramiko read it."""
-
-    path: Path
-    public: str
-
-
-def make_key(path: Path) -> ClientKey:
-    """A fresh Ed25519 key written where OpenSSH accepts it (mode 0600)."""
-    key = asyncssh.generate_private_key("ssh-ed25519")
-    key.write_private_key(str(path))
-    path.chmod(0o600)
-    return ClientKey(path, key.export_public_key().decode().strip())
-
-
-@pytest.fixture
-def client_key(tmp_path: Path) -> ClientKey:
-    """The key the demo target authorizes."""
-    return make_key(tmp_path / "id_authorized")
-
-
-@pytest.fixture
-def stranger_key(tmp_path: Path) -> ClientKey:
-    """A key the demo target does not know."""
-    return make_key(tmp_path / "id_stranger")
-
-
-@pytest.fixture
-async def target(tmp_path: Path, client_key: ClientKey) -> AsyncIterator[DemoTarget]:
-    """A running demo target that authorizes ``client_key``."""
-    demo = DemoTarget(DEMO_REGION, tmp_path / "demo-target", [client_key.public])
-    await demo.start()
-    yield demo
-    await demo.stop()

@@ -12,7 +12,7 @@ from broker.gateway.context import GatewayContext
 from broker.gateway.hooks import identity_filter, null_recorder
 from broker.gateway.settings import GatewaySettings
 from broker.gateway.upstream import InventoryUpstream
-from broker.store.sqlite import SqliteStore
+from broker.store.sqlite.store import SqliteStore
 from broker.typing import Region
 
 

@@ -10,7 +10,8 @@ from typing import cast
 import asyncssh
 import pytest
 
-from broker.gateway.egress import Blocked, Kind
+from broker.egress.blocked import Blocked, Kind
+from broker.gateway.hooks import NullRecorder
 from broker.gateway.keys import GatewayKeys
 from broker.gateway.link import Link
 from broker.gateway.relay import Relay
@@ -153,10 +154,11 @@ class UpperFilter:
         return b"", []
 
 
-class ListRecorder:
-    """A test recorder keeping everything in lists."""
+class ListRecorder(NullRecorder):
+    """A test recorder keeping everything in lists (and no file)."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.out: list[bytes] = []
         self.inp: list[bytes] = []
         self.markers: list[str] = []

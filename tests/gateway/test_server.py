@@ -12,10 +12,10 @@ import asyncssh
 import pytest
 
 from broker.clock import SystemClock
-from broker.gateway import castfile
 from broker.gateway.link import NO_TERMINAL
-from broker.gateway.recorder import RecordingStore
 from broker.gateway.settings import GatewaySettings
+from broker.recording import castfile
+from broker.recording.recorder import RecordingStore
 from tests.fixtures import openssh
 from tests.fixtures.openssh import Identity
 from tests.gateway.conftest import (

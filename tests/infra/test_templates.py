@@ -16,11 +16,11 @@ import pytest
 
 from broker.aws.anchor import KmsLogsAnchor
 from broker.aws.clients import ClientFactory
+from broker.aws.dynamodb.store import DynamoStore
 from broker.aws.recordings import DONE, RecordingUploader, UploadPolicy
-from broker.aws.settings import AwsRegionSettings
+from broker.config.aws import AwsRegionSettings
 from broker.events import MemorySink
 from broker.models import Anchor
-from broker.store.dynamodb import DynamoStore
 from broker.typing import Region
 from tests.aws.conftest import fake_aws
 from tests.store.world import session, world

@@ -27,8 +27,9 @@ import jwt
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 
-from broker.api.auth import DEFAULT_AUDIENCE, LOCAL_ISSUER, LocalAuthority, load_signing_key
-from broker.runtime import Runtime
+from broker.auth.jwks import DEFAULT_AUDIENCE
+from broker.auth.local import LOCAL_ISSUER, LocalAuthority, load_signing_key
+from broker.runtime.root import Runtime
 from tests.api.conftest import public_key
 from tests.privacy.strategies import personal_data, raw_forms
 

@@ -23,9 +23,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from broker.api.auth import LocalAuthority
+from broker.auth.local import LocalAuthority
 from broker.cli import main
-from broker.runtime import Runtime
+from broker.runtime.root import Runtime
 from tests.privacy.strategies import emails, phone_numbers, raw_forms
 
 secrets_ = st.one_of(phone_numbers(), emails)

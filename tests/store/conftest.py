@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from broker.aws.clients import ClientFactory
+from broker.aws.dynamodb.store import DynamoStore
 from broker.clock import FakeClock
 from broker.store.base import Store
-from broker.store.dynamodb import DynamoStore
 from broker.typing import Region
 from tests.aws.conftest import fake_aws
 from tests.aws.moto_server import MotoServer

@@ -10,7 +10,7 @@ import pytest
 from broker.audit.anchor import AuditAnchor, StoreAnchor
 from broker.errors import ConflictError
 from broker.store.base import Store
-from broker.store.sqlite import DEFAULT_FILENAME, SqliteStore
+from broker.store.sqlite.store import DEFAULT_FILENAME, SqliteStore
 from tests.audit.anchor_contract import EU, AnchorContract, anchor
 from tests.store.conftest import DynamoBacked
 

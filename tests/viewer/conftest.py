@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from broker.config import Config
-from broker.runtime import Runtime
+from broker.runtime.root import Runtime
 from tests.viewer.live_env import ViewerEnv, viewer_env
 
 IDLE = 2

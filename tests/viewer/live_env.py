@@ -16,10 +16,10 @@ from typing import Any
 
 import aiohttp
 
-from broker.api.auth import LocalAuthority
+from broker.auth.local import LocalAuthority
 from broker.events import MemorySink, TeeSink
 from broker.models import Session
-from broker.runtime import Runtime
+from broker.runtime.root import Runtime
 from broker.typing import Region, SessionId
 
 EU = Region("eu-central-1")

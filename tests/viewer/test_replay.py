@@ -119,7 +119,7 @@ class TestReplay:
         session = await recorded(env)
         page = await env.page(await replay_link(env, session))
         await page.control("ready")
-        folder = env.runtime.config.region_dir(EU) / "recordings"
+        folder = env.runtime.config.layout.recordings(EU)
         assert (folder / f"{session.id}.cast{SUFFIX}").is_file()
 
     async def test_customer_admin_of_the_org_may_replay_another_may_not(

@@ -14,7 +14,7 @@ from broker.viewer import snapshots
 from broker.viewer.emulator import ViewScreen
 from broker.viewer.snapshots import SNAPSHOT_EVERY, SUFFIX, load, marker_kind, redraw
 from broker.viewer.stream import ViewStream
-from tests.gateway.test_recorder import REGION, make_session, make_store
+from tests.recording.test_recorder import REGION, make_session, make_store
 
 SAMPLES = [
     b"plain text\r\nsecond line",

@@ -15,8 +15,8 @@ import pytest
 
 from broker.models import ViewerToken
 from broker.viewer.protocol import HEADER, MAX_PASTE_BYTES, OP_CANVAS
+from broker.viewer.tokens import new_token, viewer_link
 from broker.viewer.web import HEADERS
-from broker.viewer_tokens import new_token, viewer_link
 from tests.cli.test_walkthrough import cli
 from tests.viewer.live_env import EU, US, ViewerEnv, screen_text, until, until_screen_has
 

@@ -1,0 +1,181 @@
+"""Broker configuration: embedded defaults, overridden by an optional file.
+
+The file is TOML or JSON (by extension). Unknown keys are errors that name the
+key, so a typo can never silently weaken a setting. Everything has a default,
+so ``broker run`` works with no file at all (local mode, loopback only).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from broker.config.aws import AwsSettings
+from broker.errors import InputError
+from broker.state import StateLayout
+from broker.typing import Region
+
+Mode = Literal["local", "aws"]
+
+DEFAULT_REGIONS: tuple[Region, ...] = (
+    Region("eu-central-1"),
+    Region("us-east-1"),
+    Region("eu-west-2"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AuthConfig:
+    """Token verification. Local mode signs its own; otherwise issuer + JWKS."""
+
+    issuer: str = "urn:broker:local"
+    audience: str = "urn:broker:api"
+    jwks_file: str | None = None
+    max_token_lifetime_seconds: int = 12 * 3600
+    """The longest a token may live (``exp - iat``, and ``exp`` from now): a
+    token without a bound on its life is a credential that never expires."""
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Every setting of one broker instance."""
+
+    state_dir: Path = Path("var")
+    mode: Mode = "local"
+    bind_host: str = "127.0.0.1"
+    allow_non_loopback: bool = False
+    api_port: int = 0
+    regions: tuple[Region, ...] = DEFAULT_REGIONS
+    default_ttl_seconds: int = 900
+    idle_timeout_seconds: int = 900
+    demo_targets: bool = True
+    api_processes: int = 1
+    """How many processes serve the API on its one port (local mode; ``broker.runtime.workers``)."""
+    policy: Mapping[str, Any] = field(default_factory=dict)
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    aws: Mapping[str, Any] = field(default_factory=dict)
+    """The raw ``[aws]`` table; ``aws_settings`` parses it (``mode = "aws"`` only)."""
+
+    @property
+    def layout(self) -> StateLayout:
+        """Where everything of this instance lives below ``state_dir``."""
+        return StateLayout(self.state_dir)
+
+
+def _check_bind(config: Config) -> None:
+    """Refuse a non-loopback bind unless the config explicitly allows it."""
+    try:
+        loopback = ipaddress.ip_address(config.bind_host).is_loopback
+    except ValueError:
+        loopback = config.bind_host == "localhost"
+    if not loopback and not config.allow_non_loopback:
+        raise InputError("bind_host", "only loopback addresses unless allow_non_loopback is set")
+
+
+def _read(path: Path) -> dict[str, Any]:
+    """Parse a TOML or JSON config file into a mapping."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+    except (OSError, ValueError) as error:
+        raise InputError("config", f"cannot read {path.name}: {type(error).__name__}") from error
+    if not isinstance(data, dict):
+        raise InputError("config", "must be a mapping")
+    return data
+
+
+def _coerce(name: str, value: Any, default: Any) -> Any:
+    """Convert one file value to the type of its default, naming the key on error."""
+    if isinstance(default, AuthConfig):
+        return _build(AuthConfig, value, prefix="auth.")
+    if isinstance(default, Path):
+        return Path(str(value))
+    if isinstance(default, tuple):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise InputError(name, "must be a list of strings")
+        return tuple(Region(v) for v in value)
+    if isinstance(default, bool) is not isinstance(value, bool) or (
+        default is not None and not isinstance(value, type(default))
+    ):
+        raise InputError(name, f"must be a {type(default).__name__}")
+    return value
+
+
+def _build(cls: type[Any], data: Any, prefix: str = "") -> Any:
+    """Instantiate dataclass ``cls`` from ``data``, rejecting unknown keys."""
+    if not isinstance(data, dict):
+        raise InputError(prefix.rstrip(".") or "config", "must be a mapping")
+    defaults = cls()
+    known = {f.name for f in fields(cls)}
+    for key in data:
+        if key not in known:
+            raise InputError(f"{prefix}{key}", "unknown setting")
+    values = {k: _coerce(f"{prefix}{k}", v, getattr(defaults, k)) for k, v in data.items()}
+    return replace(defaults, **values)
+
+
+def aws_settings(config: Config) -> AwsSettings:
+    """The parsed ``[aws]`` table: required in AWS mode, covering every served region."""
+    if not config.aws:
+        raise InputError("aws", "required when mode is 'aws'")
+    settings = AwsSettings.from_mapping(config.aws)
+    settings.store()
+    for region in config.regions:
+        if region not in settings.regions:
+            raise InputError("aws.regions", "every served region needs its AWS settings")
+    return settings
+
+
+def _mode_defaults(config: Config, data: Mapping[str, Any]) -> Config:
+    """AWS mode: validate ``[aws]``; demo targets only when the file asks for them."""
+    if config.mode != "aws":
+        return config
+    aws_settings(config)
+    return config if "demo_targets" in data else replace(config, demo_targets=False)
+
+
+MAX_API_PROCESSES = 64
+
+
+def _check_processes(config: Config) -> None:
+    """Several API processes only in local mode: the AWS parts are built once per instance."""
+    if not 1 <= config.api_processes <= MAX_API_PROCESSES:
+        raise InputError("api_processes", f"must be between 1 and {MAX_API_PROCESSES}")
+    if config.api_processes > 1 and config.mode != "local":
+        raise InputError("api_processes", "more than one API process needs mode 'local'")
+
+
+def load_config(path: Path | None = None, state_dir: Path | None = None) -> Config:
+    """Defaults, then the file, then an explicit state folder (CLI/env wins)."""
+    data = _read(path) if path else {}
+    env_state = os.environ.get("BROKER_STATE")
+    state = state_dir or (Path(env_state) if env_state else None)
+    if state is not None:
+        data = {**data, "state_dir": str(state)}
+    return config_from_mapping(data)
+
+
+def config_from_mapping(data: Mapping[str, Any]) -> Config:
+    """A checked ``Config`` from a file's mapping (or one ``config_to_mapping`` made)."""
+    config: Config = _build(Config, dict(data))
+    if config.mode not in ("local", "aws"):
+        raise InputError("mode", "must be 'local' or 'aws'")
+    _check_bind(config)
+    _check_processes(config)
+    return _mode_defaults(config, data)
+
+
+def config_to_mapping(config: Config) -> dict[str, Any]:
+    """``config`` as JSON-ready data that ``config_from_mapping`` turns back into it."""
+    data = {f.name: getattr(config, f.name) for f in fields(Config)}
+    data["state_dir"] = str(config.state_dir)
+    data["regions"] = list(config.regions)
+    data["auth"] = {f.name: getattr(config.auth, f.name) for f in fields(AuthConfig)}
+    data["policy"], data["aws"] = dict(config.policy), dict(config.aws)
+    return data

@@ -1,0 +1,323 @@
+"""The composition root: build every part from a ``Config`` and run them.
+
+``broker run`` is a ``Runtime``: the store, the region CAs, the event sink,
+the API, and per configured region a gateway (and, in local mode, a demo
+target host). Tests start a ``Runtime`` on ephemeral loopback ports too, so
+what they exercise is what users run. In AWS mode the store, the CA keys,
+the audit mirror and the recording uploaders come from ``broker.runtime.aws``;
+a region whose bucket fails its check at start gets no gateway (fail closed)
+and is listed under ``refused`` in ``endpoints.json``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from broker.api.app import create_app
+from broker.api.protocol import answer_problems
+from broker.audit import Auditor
+from broker.audit.anchor import AuditAnchor, StoreAnchor
+from broker.audit.log import configure_logging
+from broker.ca import CARegistry
+from broker.clock import Clock, SystemClock
+from broker.config import Config
+from broker.demo import DEMO_TARGET_NAME, demo_document
+from broker.demo.process import DemoEndpoint, DemoHosts, DemoSpec
+from broker.egress.filter import OutputFilter
+from broker.errors import BrokerError, ConflictError, NotFoundError
+from broker.events import EventSink
+from broker.gateway.gateway import Gateway
+from broker.gateway.hooks import RecorderFactory
+from broker.gateway.keys import load_gateway_keys
+from broker.gateway.settings import GatewaySettings
+from broker.keys import KeyStore, LocalKeyStore
+from broker.metrics import Metrics
+from broker.models import Target
+from broker.policy import PolicyConfig
+from broker.recording.castfile import SUFFIX as CAST_SUFFIX
+from broker.recording.files import mark_incomplete
+from broker.recording.recorder import RecordingStore
+from broker.runtime.aws import AwsParts
+from broker.runtime.parts import local_store, token_verifier
+from broker.runtime.workers.hub import EventHub
+from broker.runtime.workers.supervisor import ApiWorkers
+from broker.service.context import Context, GatewayAddress, announce_settings
+from broker.store.base import ImportBundle, Store
+from broker.store.import_bundle import parse_bundle
+from broker.typing import OrgId, Region, SessionId, TargetName
+from broker.viewer.web import RegionViewer
+
+log = structlog.get_logger("broker.runtime")
+KILLED = "broker_killed"
+"""The close reason of a session whose broker was killed while relaying it."""
+
+
+@dataclass(slots=True)
+class Runtime:
+    """One running broker instance."""
+
+    config: Config
+    clock: Clock = field(default_factory=SystemClock)
+    auditor: Auditor | None = None
+    store: Store | None = None
+    ctx: Context | None = None
+    api_url: str = ""
+    demo_targets: dict[Region, DemoEndpoint] = field(default_factory=dict)
+    demo_hosts: DemoHosts | None = None
+    gateways: dict[Region, Gateway] = field(default_factory=dict)
+    viewers: dict[Region, RegionViewer] = field(default_factory=dict)
+    aws: AwsParts | None = None
+    api_workers: ApiWorkers | None = None
+    _runner: web.AppRunner | None = None
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def events(self) -> EventSink:
+        """Where every part sends its events: the audit trail (and CloudWatch in AWS mode)."""
+        assert self.auditor is not None, "start() first"
+        return self.aws.events if self.aws is not None else self.auditor
+
+    async def start(self) -> dict[str, Any]:
+        """Start everything; returns (and writes) the endpoints document."""
+        state = self.config.state_dir
+        state.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.auditor = self.auditor or Auditor(state, self.clock)
+        # One redacted JSON-lines pipeline for every log line, to stderr.
+        configure_logging(redactor=self.auditor.redactor, stream=sys.stderr)
+        self._tasks.append(asyncio.get_running_loop().create_task(self.auditor.flush_every(1.0)))
+        self.store = self._open_store()
+        self.auditor.use_anchor(self._anchor())
+        await self._open_trails()
+        fresh = not (await self.store.list_staff())
+        policy = PolicyConfig.from_mapping(self.config.policy)
+        cas = CARegistry(self._key_store(), self.clock)
+        self.ctx = Context(self.config, self.store, cas, self.events, self.clock, policy)
+        # AWS mode imports demo data only when asked for demo targets (never by default).
+        if fresh and (self.config.mode == "local" or self.config.demo_targets):
+            await self._import_demo()
+        if self.config.demo_targets:
+            await self._start_demo_targets()
+        await self._start_gateways(cas)
+        await self._start_api()
+        return self._write_endpoints()
+
+    def _open_store(self) -> Store:
+        """SQLite in the state folder; in AWS mode, DynamoDB (and the other AWS parts)."""
+        if self.config.mode != "aws":
+            return local_store(self.config, self.clock)
+        assert self.auditor is not None
+        self.aws = AwsParts.build(self.config, self.clock, self.auditor)
+        self.aws.start()
+        return self.aws.store
+
+    async def _open_trails(self) -> None:
+        """Open and check every region's trail; one that fails refuses only its own region.
+
+        Its events then raise ``audit_unavailable``: grants there answer 503 and
+        its gateway refuses logins, while the other regions serve (fail closed
+        per region, and said loudly)."""
+        try:
+            await self._auditor().open(list(self.config.regions))
+        except BrokerError as error:
+            log.error("audit trail unavailable at start", code=error.code, reason=str(error))
+
+    def _anchor(self) -> AuditAnchor:
+        """Where each region's sealed audit head is anchored: AWS mode's choice, or the store."""
+        return self.aws.anchor() if self.aws is not None else StoreAnchor(self._store())
+
+    def _key_store(self) -> KeyStore:
+        """Where region CA keys live: the state folder, or each region's Secrets Manager."""
+        return self.aws.keys if self.aws is not None else LocalKeyStore(self.config.state_dir)
+
+    async def _import_demo(self) -> None:
+        bundle = parse_bundle(demo_document())
+        counts = await self._store().import_bundle(bundle)
+        announce_settings(self.events, counts.settings, source="demo", actor="demo")
+        for region in {org.region for org in bundle.orgs}:
+            self.events.emit("import.applied", region=region, actor="demo", orgs=counts.orgs)
+
+    async def _start_demo_targets(self) -> None:
+        """One demo target per region (in a child process), as ``app-1`` of each demo org there."""
+        specs = [
+            DemoSpec(
+                region,
+                self.config.layout.demo_target(region),
+                (load_gateway_keys(self.config.state_dir, region).client_public(),),
+            )
+            for region in self.config.regions
+        ]
+        self.demo_hosts = DemoHosts()
+        self.demo_targets = await self.demo_hosts.start(
+            self.config.state_dir, self.config.bind_host, specs
+        )
+        targets = [
+            _demo_target(org_id, endpoint)
+            for region, endpoint in self.demo_targets.items()
+            for org_id in demo_orgs_in(region)
+        ]
+        await self._store().import_bundle(ImportBundle(targets=targets))
+
+    async def _start_gateways(self, cas: CARegistry) -> None:
+        """One gateway per configured region, trusting only that region's CA."""
+        assert self.ctx is not None
+        settings = GatewaySettings(idle_timeout=float(self.config.idle_timeout_seconds))
+        for region in self.config.regions:
+            if self.aws is not None and not await self.aws.admit(region, self.config.state_dir):
+                continue
+            ca = await cas.get(region)
+            keys = load_gateway_keys(self.config.state_dir, region)
+            await self._close_interrupted(region)
+            gateway = Gateway(
+                region,
+                self._store(),
+                ca.public_key,
+                keys,
+                self.events,
+                clock=self.clock,
+                settings=settings,
+                output_filter=lambda _session: OutputFilter(),
+                recorder=self._recorders(region),
+                upstream=self.aws.upstream(keys.client_key) if self.aws else None,
+                audit_ok=functools.partial(self._auditor().writable, region),
+            )
+            port = await gateway.start(self.config.bind_host)
+            self.gateways[region] = gateway
+            # The region's browser viewer: in this process, on the gateway's context.
+            eea = self.ctx.policy.region_eea.get(region) is not False  # unknown: fail closed
+            fetch = self.aws.uploaders[region].fetch if self.aws else None
+            self.viewers[region] = RegionViewer(
+                gateway.ctx, eea=eea, state_dir=self.config.state_dir, fetch=fetch
+            )
+            viewer = await self.viewers[region].start(self.config.bind_host)
+            self.ctx.gateways[region] = GatewayAddress(
+                self.config.bind_host, port, keys.host_public(), viewer
+            )
+
+    async def _close_interrupted(self, region: Region) -> None:
+        """Mark the recordings a killed gateway left without their end, and close their sessions.
+
+        A recording this folder left open is a session this broker was relaying
+        when it died: nobody relays it now, so it is closed (``broker_killed``)
+        in the store and the trail. One that already ended stays as it is."""
+        now = self.clock.now()
+        for path in mark_incomplete(self.config.layout.region(region), int(now.timestamp())):
+            session_id = SessionId(path.name.removesuffix(CAST_SUFFIX))
+            try:
+                session = await self._store().end_session(session_id, "closed", KILLED, now)
+            except (ConflictError, NotFoundError):
+                continue
+            self.events.emit("session.closed", region=region, **session.ids(), reason=KILLED)
+
+    def _recorders(self, region: Region) -> RecorderFactory:
+        """The region's spool; in AWS mode each session asks the uploader first."""
+        spool = RecordingStore(self.config.state_dir, region, self.clock)
+        return spool if self.aws is None else self.aws.recorders(region, spool)
+
+    async def _start_api(self) -> None:
+        assert self.ctx is not None
+        verifier = token_verifier(self.config, self.clock)
+        assert self.auditor is not None
+        if self.config.api_processes > 1:
+            port = await self._start_api_workers()
+        else:
+            holds = {r: u.hold_copy for r, u in self.aws.uploaders.items()} if self.aws else None
+            app = create_app(self.ctx, verifier, self.auditor, Metrics(), remote_holds=holds)
+            self._runner = web.AppRunner(app, access_log=None)
+            await self._runner.setup()
+            answer_problems(self._runner.server)
+            site = web.TCPSite(self._runner, self.config.bind_host, self.config.api_port)
+            await site.start()
+            port = self._runner.addresses[0][1]
+        self.api_url = f"http://{self.config.bind_host}:{port}"
+
+    async def _start_api_workers(self) -> int:
+        """API worker processes on one port; their events come here to the chains."""
+        assert self.ctx is not None
+        assert self.auditor is not None
+        auditor = self.auditor
+        hub = EventHub(self.events, lambda: asyncio.to_thread(auditor.flush))
+        self.api_workers = ApiWorkers(self.config, hub, dict(self.ctx.gateways))
+        return await self.api_workers.start()
+
+    def _write_endpoints(self) -> dict[str, Any]:
+        assert self.ctx is not None
+        document = {
+            "api": self.api_url,
+            "mode": self.config.mode,
+            "gateways": {r: f"{a.host}:{a.port}" for r, a in self.ctx.gateways.items()},
+            "viewers": {r: a.viewer for r, a in self.ctx.gateways.items() if a.viewer},
+            "demo_targets": {r: f"{d.host}:{d.port}" for r, d in self.demo_targets.items()},
+            "pid": os.getpid(),
+        }
+        if self.api_workers is not None:
+            document["api_pids"] = self.api_workers.pids
+        if self.aws is not None:
+            document["refused"] = dict(self.aws.refused)
+        _write_atomic(self.config.state_dir / "endpoints.json", json.dumps(document, indent=2))
+        return document
+
+    async def stop(self) -> None:
+        """Stop everything started, in reverse order."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self.api_workers is not None:
+            await self.api_workers.stop()
+        for viewer in self.viewers.values():
+            await viewer.stop()
+        for gateway in self.gateways.values():
+            await gateway.stop()
+        if self.demo_hosts is not None:
+            await self.demo_hosts.stop()
+        if self.aws is not None:
+            await self.aws.stop()
+        for task in self._tasks:
+            task.cancel()
+        if self.auditor is not None:
+            with contextlib.suppress(BrokerError):  # no final anchor: the next start sees a crash
+                await self.auditor.aclose()
+            self.auditor.close()
+        if self.store is not None:
+            await self.store.close()
+        (self.config.state_dir / "endpoints.json").unlink(missing_ok=True)
+
+    def _store(self) -> Store:
+        assert self.store is not None
+        return self.store
+
+    def _auditor(self) -> Auditor:
+        assert self.auditor is not None
+        return self.auditor
+
+
+def demo_orgs_in(region: Region) -> list[OrgId]:
+    """The demo orgs whose data lives in ``region``."""
+    return [org.id for org in parse_bundle(demo_document()).orgs if org.region == region]
+
+
+def _demo_target(org_id: OrgId, demo: DemoEndpoint) -> Target:
+    return Target(
+        org_id,
+        TargetName(DEMO_TARGET_NAME),
+        demo.region,
+        demo.host,
+        demo.port,
+        demo.user,
+        demo.host_key_openssh,
+    )
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(text, encoding="utf-8")
+    temporary.replace(path)

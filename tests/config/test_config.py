@@ -1,0 +1,91 @@
+"""``broker.config``: defaults, file overrides, and refusals that name the key."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from broker.config import Config, config_from_mapping, config_to_mapping, load_config
+from broker.errors import InputError
+
+
+class TestLoadConfig:
+    """Loading TOML or JSON over the embedded defaults."""
+
+    def test_defaults_are_local_and_loopback(self) -> None:
+        """No file: local mode on 127.0.0.1 with three regions."""
+        config = load_config()
+        assert config.mode == "local"
+        assert config.bind_host == "127.0.0.1"
+        assert "eu-central-1" in config.regions
+
+    def test_toml_overrides(self, tmp_path: Path) -> None:
+        """A TOML file overrides the defaults it names."""
+        path = tmp_path / "broker.toml"
+        path.write_text('regions = ["eu-west-1"]\nidle_timeout_seconds = 60\n')
+        config = load_config(path)
+        assert config.regions == ("eu-west-1",)
+        assert config.idle_timeout_seconds == 60
+
+    @pytest.mark.parametrize(
+        ("data", "field"),
+        [
+            ({"bind_host": "0.0.0.0"}, "bind_host"),
+            ({"bind_host": "192.0.2.10"}, "bind_host"),
+            ({"colour": "blue"}, "colour"),
+            ({"api_port": "80"}, "api_port"),
+            ({"auth": {"issuer": 3}}, "auth.issuer"),
+            ({"mode": "cloud"}, "mode"),
+            ({"mode": "aws"}, "aws"),
+            ({"api_processes": 0}, "api_processes"),
+            ({"api_processes": 65}, "api_processes"),
+            ({"api_processes": "2"}, "api_processes"),
+        ],
+    )
+    def test_bad_settings_name_the_key(
+        self, tmp_path: Path, data: dict[str, object], field: str
+    ) -> None:
+        """Unknown keys, wrong types, non-loopback binds and missing AWS settings are refused."""
+        path = tmp_path / "broker.json"
+        path.write_text(json.dumps(data))
+        with pytest.raises(InputError) as refused:
+            load_config(path)
+        assert refused.value.field == field
+
+    def test_non_loopback_allowed_only_explicitly(self, tmp_path: Path) -> None:
+        """allow_non_loopback makes a wider bind possible on purpose."""
+        path = tmp_path / "broker.json"
+        path.write_text(json.dumps({"bind_host": "0.0.0.0", "allow_non_loopback": True}))
+        assert load_config(path).bind_host == "0.0.0.0"
+
+    def test_state_dir_from_environment(
+        self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
+        """BROKER_STATE chooses the state folder when --state is not given."""
+        monkeypatch.setenv("BROKER_STATE", str(tmp_path))
+        assert load_config().state_dir == tmp_path
+        assert Config().layout.region("eu-central-1") == Path("var/regions/eu-central-1")
+
+
+class TestConfigMapping:
+    """The mapping form an API worker process receives its config in."""
+
+    def test_round_trip(self, tmp_path: Path) -> None:
+        """``config_to_mapping`` then ``config_from_mapping`` gives the same config."""
+        config = Config(
+            state_dir=tmp_path,
+            regions=("eu-west-1",),  # type: ignore[arg-type]
+            api_processes=3,
+            policy={"max_ttl_seconds": 600},
+        )
+        data = json.loads(json.dumps(config_to_mapping(config)))
+        assert config_from_mapping(data) == config
+
+    def test_several_api_processes_need_local_mode(self) -> None:
+        """AWS mode builds its AWS parts once, so it refuses more than one API process."""
+        data = config_to_mapping(Config(mode="aws", aws={"x": 1}, api_processes=2))
+        with pytest.raises(InputError) as refused:
+            config_from_mapping(data)
+        assert refused.value.field == "api_processes"

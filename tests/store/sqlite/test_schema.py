@@ -1,0 +1,189 @@
+"""The SQLite store file's schema, and bringing older files up to date."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from broker.clock import FakeClock
+from broker.models import Anchor
+from broker.store.sqlite.schema import DDL, SCHEMA_VERSION
+from broker.store.sqlite.store import DEFAULT_FILENAME, SqliteStore
+from tests.store.world import EU, T0, consent, session, us_session, world
+
+# The sessions table as schema versions 1 and 2 declared it: with foreign keys.
+V2_SESSIONS = """CREATE TABLE sessions_v2 (
+    id TEXT PRIMARY KEY,
+    org_id TEXT NOT NULL REFERENCES orgs (id),
+    ticket_id TEXT NOT NULL REFERENCES tickets (id),
+    staff_id TEXT NOT NULL REFERENCES staff (id),
+    target TEXT NOT NULL,
+    region TEXT NOT NULL,
+    basis TEXT NOT NULL CHECK (basis IN ('intra-eea', 'adequacy', 'scc', 'consent',
+                                         'not-eea')),
+    state TEXT NOT NULL CHECK (state IN ('issued', 'connected', 'closed', 'revoked',
+                                         'expired')),
+    created_at INTEGER NOT NULL,
+    valid_before INTEGER NOT NULL,
+    consent_id TEXT REFERENCES consents (id),
+    source_address TEXT,
+    cert_serial INTEGER,
+    ended_at INTEGER,
+    end_reason TEXT,
+    rev INTEGER NOT NULL,
+    FOREIGN KEY (org_id, target) REFERENCES targets (org_id, name)
+) WITHOUT ROWID"""
+
+
+# The columns schema version 4 added, by table.
+V4_COLUMNS = (("orgs", "terminal_access"), ("consents", "waives_eea_only"), ("sessions", "access"))
+
+
+def as_version_3(path: Path) -> None:
+    """Turn a current store file back into what schema version 3 wrote."""
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        conn.execute("BEGIN")
+        _drop_v4_columns(conn)
+        conn.execute("DROP TABLE audit_anchors")
+        conn.execute("PRAGMA user_version = 3")
+        conn.execute("COMMIT")
+
+
+def as_version_4(path: Path) -> None:
+    """Turn a current store file back into what schema version 4 wrote (no anchors)."""
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        _drop_v7_column(conn)
+        conn.execute("DROP TABLE audit_anchors")
+        conn.execute("PRAGMA user_version = 4")
+
+
+def _drop_v4_columns(conn: sqlite3.Connection) -> None:
+    for table, column in V4_COLUMNS:
+        conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+    _drop_v7_column(conn)
+
+
+def _drop_v7_column(conn: sqlite3.Connection) -> None:
+    conn.execute("ALTER TABLE orgs DROP COLUMN require_watch")
+
+
+def as_version_6(path: Path) -> None:
+    """Turn a current store file back into what schema version 6 wrote (no require_watch)."""
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        _drop_v7_column(conn)
+        conn.execute("PRAGMA user_version = 6")
+
+
+def as_version_2(path: Path) -> None:
+    """Turn a current store file back into what schema version 2 wrote."""
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        conn.execute("BEGIN")
+        _drop_v4_columns(conn)
+        conn.execute(V2_SESSIONS)
+        conn.execute("INSERT INTO sessions_v2 SELECT * FROM sessions")
+        conn.execute("DROP TABLE sessions")
+        conn.execute("ALTER TABLE sessions_v2 RENAME TO sessions")
+        for statement in DDL:
+            conn.execute(statement)
+        conn.execute("PRAGMA user_version = 2")
+        conn.execute("COMMIT")
+
+
+def session_foreign_keys(path: Path) -> list[object]:
+    """What ``PRAGMA foreign_key_list`` says of the sessions table."""
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        return conn.execute("PRAGMA foreign_key_list(sessions)").fetchall()
+
+
+class TestSchemaMigration:
+    """Older store files are brought to ``SCHEMA_VERSION`` when first opened."""
+
+    async def test_version_2_file_keeps_every_session(self, tmp_path: Path) -> None:
+        """Sessions, with their indexes, survive the sessions table's rebuild."""
+        path = tmp_path / DEFAULT_FILENAME
+        async with SqliteStore(path) as store:
+            await store.import_bundle(world())
+            await store.add_consent(consent())
+            await store.create_session(session())
+            await store.create_session(us_session("sess-us", "consent-1"))
+        as_version_2(path)
+        assert session_foreign_keys(path) != []
+        async with SqliteStore(path, clock=FakeClock(T0)) as store:
+            assert await store.get_session(session().id) == session()
+            assert await store.get_session(us_session("sess-us", "consent-1").id) == us_session(
+                "sess-us", "consent-1"
+            )
+        with contextlib.closing(sqlite3.connect(path)) as conn:
+            (version,) = conn.execute("PRAGMA user_version").fetchone()
+            indexes = {row[1] for row in conn.execute("PRAGMA index_list(sessions)")}
+        assert version == SCHEMA_VERSION
+        assert {"sessions_ticket", "sessions_staff", "sessions_region_rev"} <= indexes
+
+    async def test_version_3_file_gets_the_access_columns(self, tmp_path: Path) -> None:
+        """Rows from before version 4 read as they meant: no opt-in, no waiver, terminals."""
+        path = tmp_path / DEFAULT_FILENAME
+        async with SqliteStore(path) as store:
+            await store.import_bundle(world())
+            await store.add_consent(consent())
+            await store.create_session(session())
+        as_version_3(path)
+        async with SqliteStore(path) as store:
+            org = await store.get_org(session().org_id)
+            stored = await store.get_session(session().id)
+            (kept,) = await store.list_consents(consent().ticket_id)
+        assert (org.terminal_access, stored.access, kept.waives_eea_only) == (
+            False,
+            "terminal",
+            False,
+        )
+        with contextlib.closing(sqlite3.connect(path)) as conn:
+            (version,) = conn.execute("PRAGMA user_version").fetchone()
+            with pytest.raises(sqlite3.IntegrityError):
+                conn.execute("UPDATE sessions SET access = 'telnet'")
+        assert version == SCHEMA_VERSION
+
+    async def test_version_6_file_gets_require_watch_off(self, tmp_path: Path) -> None:
+        """An org stored before version 7 reads with require_watch off; the column is checked."""
+        path = tmp_path / DEFAULT_FILENAME
+        async with SqliteStore(path) as store:
+            await store.import_bundle(world())
+        as_version_6(path)
+        async with SqliteStore(path) as store:
+            org = await store.get_org(session().org_id)
+        assert org.require_watch is False
+        with contextlib.closing(sqlite3.connect(path)) as conn:
+            (version,) = conn.execute("PRAGMA user_version").fetchone()
+            with pytest.raises(sqlite3.IntegrityError):
+                conn.execute("UPDATE orgs SET require_watch = 2")
+        assert version == SCHEMA_VERSION
+
+    async def test_version_4_file_gets_the_anchors_table(self, tmp_path: Path) -> None:
+        """A file from before anchors takes them, append-only, and keeps its rows."""
+        path = tmp_path / DEFAULT_FILENAME
+        async with SqliteStore(path) as store:
+            await store.import_bundle(world())
+        as_version_4(path)
+        made = Anchor(EU, 1, 0, "0" * 64, 1, 0, 0, "2026-12-04T10:00:00.000000Z")
+        async with SqliteStore(path) as store:
+            await store.add_anchor(made)
+            assert await store.latest_anchor(EU) == made
+            assert await store.get_org(session().org_id)
+        with contextlib.closing(sqlite3.connect(path)) as conn:
+            (version,) = conn.execute("PRAGMA user_version").fetchone()
+            with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+                conn.execute("DELETE FROM audit_anchors")
+        assert version == SCHEMA_VERSION
+
+    async def test_sessions_declare_no_foreign_keys(self, tmp_path: Path) -> None:
+        """New files and migrated ones alike: the insert's own conditions check the rows."""
+        fresh, migrated = tmp_path / "fresh.db", tmp_path / "migrated.db"
+        for path in (fresh, migrated):
+            async with SqliteStore(path) as store:
+                await store.import_bundle(world())
+        as_version_2(migrated)
+        async with SqliteStore(migrated) as store:
+            await store.ping()
+        assert session_foreign_keys(fresh) == session_foreign_keys(migrated) == []
