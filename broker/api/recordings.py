@@ -33,10 +33,10 @@ from typing import BinaryIO
 from aiohttp import web
 
 from broker import validate as v
-from broker.auth.principal import Principal
 from broker.api.middleware import read_json
 from broker.api.routing import Route, principal, source_ip
 from broker.api.serialize import json_response
+from broker.auth.principal import Principal
 from broker.errors import ForbiddenError, NotFoundError, RegionMismatch
 from broker.events import EventSink
 from broker.models import Session

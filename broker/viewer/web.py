@@ -41,8 +41,8 @@ from broker.errors import (
     UnavailableError,
 )
 from broker.gateway.context import GatewayContext, log
-from broker.recording.files import check_header_region, region_recording
 from broker.models import Session, ViewerToken
+from broker.recording.files import check_header_region, region_recording
 from broker.typing import SessionId
 from broker.viewer import protocol, snapshots
 from broker.viewer.live import ViewerSession

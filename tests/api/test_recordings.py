@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from broker.auth.principal import Principal
 from broker.api.recordings import RecordingArchive
+from broker.auth.principal import Principal
 from broker.cli import main
 from broker.errors import ForbiddenError, RegionMismatch
 from broker.events import MemorySink

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from broker.auth.principal import Principal
 from broker.api.recordings import RecordingArchive
+from broker.auth.principal import Principal
 from broker.aws import recordings
 from broker.aws.clients import ClientFactory
 from broker.aws.recordings import (
@@ -260,6 +260,20 @@ class TestStrict:
         assert uploader.check_can_accept() is None
 
 
+def uploaded(clients: ClientFactory, state: Path, name: str) -> tuple[RecordingUploader, bytes]:
+    """A short real recording of session ``name``, uploaded (and so gone from the spool)."""
+    bucket, key = make_bucket(clients, EU)
+    recorder = make_store(state).open(make_session(name))
+    recorder.start("xterm", 80, 24)
+    recorder.output(b"kept in the region\r\n")
+    recorder.close("shell_exited")
+    original = recorder.path.read_bytes()
+    uploader = RecordingUploader(clients, settings(bucket, key), state, MemorySink(), NOW)
+    uploader.upload(recorder.path)
+    assert not recorder.path.exists()
+    return uploader, original
+
+
 class TestFetchForReplay:
     """AWS mode: the region's unit reads an uploaded recording back for a replay."""
 
@@ -269,15 +283,7 @@ class TestFetchForReplay:
         """Once uploaded (and gone from the spool), the viewer's recording path is a copy
         read from the region's bucket into the region's own folder, byte for byte, and it
         loads for replay; a session the bucket does not have is not found."""
-        bucket, key = make_bucket(clients, EU)
-        recorder = make_store(tmp_path).open(make_session("s-aws"))
-        recorder.start("xterm", 80, 24)
-        recorder.output(b"kept in the region\r\n")
-        recorder.close("shell_exited")
-        original = recorder.path.read_bytes()
-        uploader = RecordingUploader(clients, settings(bucket, key), tmp_path, MemorySink(), NOW)
-        uploader.upload(recorder.path)
-        assert not recorder.path.exists()
+        uploader, original = uploaded(clients, tmp_path, "s-aws")
         unit = SimpleNamespace(region=EU)  # the viewer's region; nothing else is used here
         viewer = RegionViewer(unit, state_dir=tmp_path, fetch=uploader.fetch)  # type: ignore[arg-type]
         path = viewer.recording_path(SessionId("s-aws"))
@@ -307,14 +313,8 @@ class TestLegalHoldInBucket:
     ) -> None:
         """The copy is ``legal-hold/<hold>/<session>.cast`` in the same bucket, SSE-KMS
         under the region's key, equal bytes; never replaced; an absent recording is None."""
-        bucket, key = make_bucket(clients, EU)
-        recorder = make_store(tmp_path).open(make_session("s-held"))
-        recorder.start("xterm", 80, 24)
-        recorder.output(b"evidence\r\n")
-        recorder.close("shell_exited")
-        original = recorder.path.read_bytes()
-        uploader = RecordingUploader(clients, settings(bucket, key), tmp_path, MemorySink(), NOW)
-        uploader.upload(recorder.path)
+        uploader, original = uploaded(clients, tmp_path, "s-held")
+        bucket, key = uploader.settings.bucket, uploader.settings.kms_key_id
         copy = uploader.hold_copy("s-held.cast", "LH-3")
         assert copy is not None
         assert copy.location == f"s3://{bucket}/legal-hold/LH-3/s-held.cast"
@@ -333,12 +333,8 @@ class TestLegalHoldInBucket:
         self, clients: ClientFactory, tmp_path: Path
     ) -> None:
         """The API's legal hold finds the spool empty and copies inside the bucket; audited."""
-        bucket, key = make_bucket(clients, EU)
-        recorder = make_store(tmp_path).open(make_session("s-arch"))
-        recorder.start("xterm", 80, 24)
-        recorder.close("shell_exited")
-        uploader = RecordingUploader(clients, settings(bucket, key), tmp_path, MemorySink(), NOW)
-        uploader.upload(recorder.path)
+        uploader, _ = uploaded(clients, tmp_path, "s-arch")
+        bucket = uploader.settings.bucket
         events = MemorySink()
 
         async def get_session(_id: str) -> Any:

@@ -17,7 +17,7 @@ from broker.viewer.replay import ReplaySession
 from broker.viewer.snapshots import SUFFIX
 from tests.cli.test_walkthrough import cli
 from tests.viewer.live_env import EU, PageClient, ViewerEnv, until, until_screen_has
-from tests.viewer.test_watch import view_text
+from tests.viewer.test_watch import onlooker_link, view_text
 
 pytestmark = pytest.mark.ssh
 
@@ -26,12 +26,7 @@ async def replay_link(
     env: ViewerEnv, session: Session, who: str = "ops-1", role: str = "ops", org: str | None = None
 ) -> str:
     """A replay link from the real API."""
-    headers = {"Authorization": f"Bearer {env.authority.mint_token(who, role, org)}"}
-    url = f"{env.runtime.api_url}/v1/sessions/{session.id}/replay"
-    async with env.http.post(url, headers=headers) as response:
-        assert response.status == 201, await response.text()
-        answer: dict[str, Any] = await response.json()
-    return str(answer["viewer_url"])
+    return await onlooker_link(env, session, "replay", who, role, org)
 
 
 async def recorded(env: ViewerEnv) -> Session:

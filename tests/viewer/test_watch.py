@@ -30,8 +30,15 @@ WATCHERS = [("ops-1", "ops", None), ("cust-1", "customer_admin", "acme-de")]
 
 async def watch_link(env: ViewerEnv, session: Session, who: str, role: str, org: str | None) -> str:
     """A watch link from the real API for ``who``."""
+    return await onlooker_link(env, session, "watch", who, role, org)
+
+
+async def onlooker_link(
+    env: ViewerEnv, session: Session, action: str, who: str, role: str, org: str | None
+) -> str:
+    """A ``watch`` or ``replay`` link from the real API for ``who``."""
     headers = {"Authorization": f"Bearer {env.authority.mint_token(who, role, org)}"}
-    url = f"{env.runtime.api_url}/v1/sessions/{session.id}/watch"
+    url = f"{env.runtime.api_url}/v1/sessions/{session.id}/{action}"
     async with env.http.post(url, headers=headers) as response:
         assert response.status == 201, await response.text()
         answer: dict[str, Any] = await response.json()
