@@ -237,7 +237,13 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["hold"],
         "additionalProperties": False,
-        "properties": {"hold": {"type": "string", "description": "the hold's reference (an id)"}},
+        "properties": {
+            "hold": {
+                "type": "string",
+                "pattern": ID_PATTERN,
+                "description": "the hold's reference (an id)",
+            }
+        },
     },
     "LegalHoldCopy": {
         "type": "object",
