@@ -134,8 +134,9 @@ def in_region_only(session_id: str) -> ForbiddenError:
     """The refusal of a raw read: the text stays in the region; the replay shows it."""
     return ForbiddenError(
         "recording_in_region_only",
-        "the recording of a session in an EEA region stays in its region:"
-        " replay it in the region's viewer (POST the replay link)",
+        "the recording of a session in an EEA region stays in its region: replay it"
+        f" there as pixels with `broker recording view {session_id}`"
+        f" (POST /v1/sessions/{session_id}/replay)",
         session_id=session_id,
         replay=f"/v1/sessions/{session_id}/replay",
     )

@@ -108,6 +108,8 @@ class TestWatchInBrowser:
         await until_screen_has(env.runtime, session.id, "support@demo-eu-central-1")
         live = live_at(env, session.id)
         assert live.view._banner == WAITING_BANNER
+        await rendered_equals(page, traffic, live.view, live._wake)  # the banner, in pixels
+        waiting = await canvas_image(page)
         await type_line(page, "echo too-early-$((1+1))")
         await page.locator("#notice").wait_for(state="visible")
         assert "customer's admin" in await page.locator("#notice").inner_text()
@@ -115,6 +117,7 @@ class TestWatchInBrowser:
         await admin.goto(await watch_link(env, session, *WATCHERS[1]))
         await until(lambda: live.view._banner is None)
         await rendered_equals(page, traffic, live.view, live._wake)
+        assert differing_pixels(waiting, await canvas_image(page)) > 0  # banner gone, admin named
         await type_line(page, "echo now-$((2+2))")
         screen = await until_screen_has(env.runtime, session.id, "now-4")
         assert "too-early-2" not in screen
