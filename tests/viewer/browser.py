@@ -8,6 +8,7 @@ so tests compare pixels, never text.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 from collections.abc import AsyncIterator
@@ -29,6 +30,20 @@ ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+async def wait_for_js(page: Page, expression: str, seconds: float = 10.0) -> None:
+    """Until ``expression`` is true in the page, polled from here.
+
+    Not ``page.wait_for_function``: its in-page poller compiles the predicate,
+    which the viewer's CSP (no ``unsafe-eval``) refuses whenever the first
+    check is false. ``evaluate`` goes through the DevTools protocol, which the
+    page's CSP does not govern.
+    """
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not await page.evaluate(expression):
+        assert asyncio.get_running_loop().time() < deadline, f"never true: {expression}"
+        await asyncio.sleep(0.05)
 
 
 @dataclass

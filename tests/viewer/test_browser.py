@@ -30,6 +30,7 @@ from tests.viewer.browser import (
     differing_pixels,
     leaks,
     storage,
+    wait_for_js,
 )
 from tests.viewer.live_env import (
     EU,
@@ -180,8 +181,8 @@ class TestRefusedLinks:
     async def _notice(self, page: Page, url: str) -> str:
         await page.goto(url)
         notice = page.locator("#notice")
-        await page.wait_for_function(
-            "() => !document.getElementById('notice').textContent.startsWith('Connecting')"
+        await wait_for_js(
+            page, "() => !document.getElementById('notice').textContent.startsWith('Connecting')"
         )
         return str(await notice.text_content())
 

@@ -29,13 +29,9 @@ from broker.viewer import protocol
 from broker.viewer.protocol import Hello, Input, Paste, Resize, Scroll, parse_client
 from broker.viewer.pump import FramePump
 from broker.viewer.terminal import TerminalView, Watermark
+from tests.viewer.browser import ARGS, CHROMIUM, wait_for_js
 from tests.viewer.canvas import Canvas
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--headless=new", "--disable-gpu", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
 TOKEN = "t0ken-for-the-page-test"
 CANARY = "CANARY-7f3a9c51"
 # Typed at the prompt: prints the canary without containing it.
@@ -45,8 +41,6 @@ HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
-
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")
 
 
 class Shell:
@@ -220,7 +214,7 @@ async def browser():
     from playwright.async_api import async_playwright
 
     async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield chromium
         await chromium.close()
 
@@ -262,7 +256,7 @@ async def open_page(browser, server, width=900, height=560):
     page = await context.new_page()
     recorder = Recorder(page)
     await page.goto(server.url + "#" + TOKEN)
-    await page.wait_for_function("document.getElementById('canvas').width > 0")
+    await wait_for_js(page, "document.getElementById('canvas').width > 0")
     await wait_screen(server, "$")
     return page, recorder
 
@@ -422,9 +416,7 @@ class TestPage:
         assert [m for m in server.received if isinstance(m, Paste)]
         await page.evaluate("navigator.clipboard.writeText('x'.repeat(70000))")
         await page.keyboard.press("Control+v")
-        await page.wait_for_function(
-            "document.getElementById('notice').textContent.includes('64 KiB')"
-        )
+        await wait_for_js(page, "document.getElementById('notice').textContent.includes('64 KiB')")
         assert len([m for m in server.received if isinstance(m, Paste)]) == 1
 
     async def test_end_shows_our_reason(self, browser, server):
@@ -432,8 +424,8 @@ class TestPage:
         page, _ = await open_page(browser, server)
         await server.end("revoked")
         text = protocol.END_REASONS["revoked"]
-        await page.wait_for_function(
-            f"document.getElementById('notice').textContent === {text!r}", timeout=5000
+        await wait_for_js(
+            page, f"document.getElementById('notice').textContent === {text!r}", seconds=5.0
         )
         assert await page.is_visible("#notice")
 
@@ -442,8 +434,8 @@ class TestPage:
         context = await browser.new_context()
         page = await context.new_page()
         await page.goto(server.url + "#not-the-token")
-        await page.wait_for_function(
-            "document.getElementById('notice').textContent.includes('not valid')"
+        await wait_for_js(
+            page, "document.getElementById('notice').textContent.includes('not valid')"
         )
         assert await page.evaluate("document.getElementById('canvas').width") == 300
 
