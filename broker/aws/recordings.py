@@ -54,6 +54,7 @@ __all__ = [  # UploadPolicy now lives in settings; callers still import it from 
 
 SUFFIX = ".cast"
 DONE = ".done"
+SNAPSHOTS = ".snapshots"
 KEY_PREFIX = "recordings/"
 _CHUNK = 1 << 20
 
@@ -247,6 +248,9 @@ class RecordingUploader:
         if not _confirmed(head, checksum, size):
             raise UnavailableError("recording_unconfirmed", "stored object does not match")
         path.with_name(path.name + DONE).unlink(missing_ok=True)
+        # A replay's screen snapshots (broker.viewer.snapshots) go with the file; a
+        # replay of the uploaded recording rebuilds them in the region's replay cache.
+        path.with_name(path.name + SNAPSHOTS).unlink(missing_ok=True)
         path.unlink()
         self._events.emit(
             "recording.stored",

@@ -268,9 +268,13 @@ def uploaded(clients: ClientFactory, state: Path, name: str) -> tuple[RecordingU
     recorder.output(b"kept in the region\r\n")
     recorder.close("shell_exited")
     original = recorder.path.read_bytes()
+    snapshots.load(recorder.path, Region(EU))  # a replay before the upload leaves snapshots
+    beside = recorder.path.with_name(recorder.path.name + snapshots.SUFFIX)
+    assert beside.is_file()
     uploader = RecordingUploader(clients, settings(bucket, key), state, MemorySink(), NOW)
     uploader.upload(recorder.path)
     assert not recorder.path.exists()
+    assert not beside.exists()
     return uploader, original
 
 
