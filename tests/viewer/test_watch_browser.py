@@ -113,6 +113,7 @@ class TestWatchInBrowser:
         await type_line(page, "echo too-early-$((1+1))")
         await page.locator("#notice").wait_for(state="visible")
         assert "customer's admin" in await page.locator("#notice").inner_text()
+        await page.locator("#notice").wait_for(state="hidden")  # a passing notice
         admin, _ = await browser.page()
         await admin.goto(await watch_link(env, session, *WATCHERS[1]))
         await until(lambda: live.view._banner is None)

@@ -23,6 +23,8 @@
     unavailable: "The region cannot open sessions right now (it cannot audit them). Try again later.",
   };
   const CLOSED = "The connection to the regional viewer closed.";
+  const PASSING = { read_only: true, waiting_for_watcher: true };
+  let passingTimer = null;
 
   const canvas = document.getElementById("canvas");
   const context = canvas.getContext("2d", { alpha: false });
@@ -104,6 +106,11 @@
       showTimeline(message);
     } else if (message.type === "position") {
       showPosition(message);
+    } else if (message.type === "error" && message.code in PASSING) {
+      // The session goes on: say it for a moment, not as the reason it closed.
+      show(ERRORS[message.code]);
+      clearTimeout(passingTimer);
+      passingTimer = setTimeout(hide, 3000);
     } else if (message.type === "error") {
       refusal = ERRORS[message.code] || "The regional viewer refused a message (" + message.code + ").";
       show(refusal);
