@@ -7,7 +7,7 @@ in the same run, the ratio and the goal. A benchmark that fails shows
 written to ``bench-results.md`` in the current directory.
 
 Run: ``python -m benchmarks [--quick] [--only NAME ...]`` where NAME is one of
-``policy grants egress audit viewer ssh`` or ``ssh.<part>`` (``ssh.throughput``,
+``policy grants egress audit viewer replay ssh`` or ``ssh.<part>`` (``ssh.throughput``,
 ``ssh.latency``, ``ssh.open``, ``ssh.memory``, ``ssh.revocation``,
 ``ssh.concurrency``, ``ssh.viewer_latency``, ``ssh.viewer_hold``: the browser
 viewer runs in the same broker as the SSH path).
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import asyncssh
 
-from benchmarks import audit, egress, grants, policy, signing, ssh_paths, sshd, viewer
+from benchmarks import audit, egress, grants, policy, replay, signing, ssh_paths, sshd, viewer
 from benchmarks.ssh_env import Row, row
 
 RESULTS = Path("bench-results.md")
@@ -157,12 +157,38 @@ def bench_ssh(parts: list[str] | None) -> Callable[[int, bool], list[Row]]:
     return _run
 
 
+def bench_replay(runs: int, quick: bool) -> list[Row]:
+    """Replay of a generated one-hour recording: seek at 10/50/100 %, frames/s at 8x;
+    and the CPU one watcher adds to a busy session."""
+    reports = [replay.run(quick) for _ in range(max(1, runs // 2))]
+
+    def samples(key: str) -> list[float]:
+        return [r[key] for r in reports]
+
+    goal = replay.GOAL_SEEK_MS
+    rows = [
+        row(f"replay seek ms to {pct} % of a one-hour recording (incl. its frame)",
+            samples(f"seek_ms_{pct}"), None, f"<= {goal:g} ms",
+            statistics.median(samples(f"seek_ms_{pct}")) <= goal)
+        for pct in (10, 50, 100)
+    ]  # fmt: skip
+    return [
+        *rows,
+        row("replay open s, one hour (parse + build snapshots; reopen uses them)",
+            samples("open_s"), statistics.median(samples("reopen_s")), "(info)", True),
+        row("replay frames/s at 8x (pump cap 30)", samples("fps_8x"), None, "(info)", True),
+        row("one watcher's extra CPU, % of the engineer's view (busy session)",
+            samples("watcher_cpu_pct"), None, "(info)", True),
+    ]  # fmt: skip
+
+
 BENCHES: dict[str, Callable[[int, bool], list[Row]]] = {
     "policy": bench_policy,
     "grants": bench_grants,
     "egress": bench_egress,
     "audit": bench_audit,
     "viewer": bench_viewer,
+    "replay": bench_replay,
     "ssh": bench_ssh(None),
 }
 

@@ -36,6 +36,8 @@ class Org:
 
     ``terminal_access`` is a ``standard`` org's opt-in to SSH terminals on its
     EEA tickets; without it they get the in-region viewer only.
+    ``require_watch`` holds a view session on its EEA tickets until one of the
+    org's customer admins watches it live, and pauses it when the last leaves.
     """
 
     id: OrgId
@@ -43,6 +45,7 @@ class Org:
     tier: Tier
     record_input: bool = True
     terminal_access: bool = False
+    require_watch: bool = False
 
 
 @dataclass(frozen=True, slots=True)

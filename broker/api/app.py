@@ -6,7 +6,7 @@ handler runs; handlers then do finer checks (org, ownership) in the services.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from functools import partial
 from typing import Protocol
 
@@ -28,6 +28,7 @@ from broker.service.consents import ConsentService
 from broker.service.context import Context
 from broker.service.sessions import SessionService
 from broker.service.viewer_links import ViewerLinks
+from broker.typing import Region
 
 MAX_BODY = 64 * 1024
 CONTEXT = web.AppKey("context", Context)
@@ -121,6 +122,7 @@ def create_app(
     auditor: Auditor,
     registry: Metrics | None = None,
     peers: Peers | None = None,
+    remote_holds: Mapping[Region, recordings.RemoteHold] | None = None,
 ) -> web.Application:
     """The broker's HTTP API over ``ctx`` (one of ``peers`` when several processes serve it)."""
     counters = registry or Metrics()
@@ -136,7 +138,12 @@ def create_app(
     app[audit.SERVICE] = AuditService(ctx, auditor, peers.flush_events)
     app[SCRUBBER] = auditor.redactor.ephemeral().value
     app[recordings.ARCHIVE] = recordings.RecordingArchive(
-        ctx.config.state_dir, ctx.store, ctx.events, frozenset(ctx.config.regions)
+        ctx.config.state_dir,
+        ctx.store,
+        ctx.events,
+        frozenset(ctx.config.regions),
+        ctx.policy.region_eea,
+        remote_holds or {},
     )
     failures = AuthFailures(partial(ctx.events.emit, region=ctx.config.regions[0]), ctx.clock)
     app[AUTH_FAILURES] = failures

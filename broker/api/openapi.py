@@ -91,6 +91,10 @@ SCHEMAS: dict[str, Any] = {
             "code": _STR,
             "field": _STR,
             "reasons": {"type": "array", "items": _STR},
+            "replay": {
+                "type": "string",
+                "description": "with recording_in_region_only: the replay endpoint to use instead",
+            },
         },
     },
     "SessionRequest": {
@@ -229,6 +233,29 @@ SCHEMAS: dict[str, Any] = {
         },
     },
     "Health": {"type": "object", "properties": {"status": _STR}},
+    "LegalHold": {
+        "type": "object",
+        "required": ["hold"],
+        "additionalProperties": False,
+        "properties": {
+            "hold": {
+                "type": "string",
+                "pattern": ID_PATTERN,
+                "description": "the hold's reference (an id)",
+            }
+        },
+    },
+    "LegalHoldCopy": {
+        "type": "object",
+        "description": "Where the copy lies in the region's storage; never the recording itself",
+        "properties": {
+            "session_id": _STR,
+            "hold": _STR,
+            "location": {"type": "string", "description": "relative to the region's storage"},
+            "bytes": {"type": "integer"},
+            "sha256": _STR,
+        },
+    },
     "AuditPage": {
         "type": "object",
         "properties": {

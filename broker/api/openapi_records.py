@@ -38,6 +38,7 @@ IMPORT_RECORDS: dict[str, dict[str, Any]] = {
         tier={"enum": list(TIERS)},
         record_input={"type": "boolean"},
         terminal_access={"type": "boolean"},
+        require_watch={"type": "boolean"},
     ),
     "staff": _record(
         ["id", "country"],

@@ -1,4 +1,9 @@
-"""``/v1/sessions/{id}/resume``: a fresh viewer link to the engineer's live view session."""
+"""``/v1/sessions/{id}/resume`` and ``/watch``: fresh single-use viewer links.
+
+``resume`` is the engineer's own way back into a live view session; ``watch``
+gives ops or the ticket org's customer admin a read-only view of it; ``replay``
+gives them the session's recording, played in its region's viewer as pixels.
+"""
 
 from __future__ import annotations
 
@@ -30,6 +35,20 @@ async def resume(request: web.Request) -> web.Response:
     return json_response(link_json(link), status=201)
 
 
+async def watch(request: web.Request) -> web.Response:
+    """Mint a single-use read-only link to a live view session."""
+    session_id = SessionId(v.identifier(request.match_info["id"], "id"))
+    link = await request.app[SERVICE].watch(principal(request), session_id, source_ip(request))
+    return json_response(link_json(link), status=201)
+
+
+async def replay(request: web.Request) -> web.Response:
+    """Mint a single-use link that replays the session's recording in its region."""
+    session_id = SessionId(v.identifier(request.match_info["id"], "id"))
+    link = await request.app[SERVICE].replay(principal(request), session_id, source_ip(request))
+    return json_response(link_json(link), status=201)
+
+
 ROUTES = (
     Route(
         "POST",
@@ -40,5 +59,27 @@ ROUTES = (
         None,
         "ViewerLink",
         201,
+    ),
+    Route(
+        "POST",
+        "/v1/sessions/{id}/watch",
+        watch,
+        "Watch a live view session, read-only (a single-use link to the region's viewer)",
+        ("ops", "customer_admin"),
+        None,
+        "ViewerLink",
+        201,
+        limits=(("customer_admin", "only sessions on their own org's tickets (others: 404)"),),
+    ),
+    Route(
+        "POST",
+        "/v1/sessions/{id}/replay",
+        replay,
+        "Replay a session's recording in its region's viewer, as pixels (a single-use link)",
+        ("ops", "customer_admin"),
+        None,
+        "ViewerLink",
+        201,
+        limits=(("customer_admin", "only sessions on their own org's tickets (others: 404)"),),
     ),
 )

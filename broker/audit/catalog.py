@@ -43,6 +43,7 @@ FIELD_KINDS: Mapping[str, Kind] = {
     "actor": "id",
     "request_id": "id",
     "gateway": "id",
+    "hold": "id",
     "source_ip": "ip",
     "staff_country": "code",
     "basis": "code",
@@ -110,6 +111,8 @@ EVENT_FIELDS: Mapping[str, tuple[str, ...]] = {
     "auth.failed": ("reason", "method", "session_id", "count", "interval_seconds", *_CALLER),
     "relay.failed": (*_SESSION, "reason", "gateway"),
     "recording.read": (*_SESSION, *_CALLER),
+    "recording.read_refused": (*_SESSION, "reason", *_CALLER),
+    "recording.exported": (*_SESSION, "hold", "location", "bytes", "sha256", *_CALLER),
     "recordings.region_mismatch": ("reason", "location", "gateway"),
     "import.applied": (
         "source", "orgs", "staff", "tickets", "targets", "consents", *_CALLER,
@@ -120,6 +123,10 @@ EVENT_FIELDS: Mapping[str, tuple[str, ...]] = {
     "viewer.link_issued": (*_SESSION, "reason", "expires_at", *_CALLER),
     "viewer.refused": (*_SESSION, "reason", "gateway", *_CALLER),
     "viewer.paste": (*_SESSION, "bytes", "gateway", "source_ip"),
+    "viewer.watch_started": (*_SESSION, "actor", "role", "source_ip"),
+    "viewer.watch_ended": (*_SESSION, "actor", "role", "reason", "duration_s", "source_ip"),
+    "viewer.replay_started": (*_SESSION, "actor", "role", "source_ip"),
+    "viewer.replay_ended": (*_SESSION, "actor", "role", "duration_s", "source_ip"),
 }  # fmt: skip
 """Event type -> the fields it may carry (everything else is dropped)."""
 

@@ -71,6 +71,30 @@ def _waivers(by_event: Mapping[str, list[dict[str, Any]]]) -> list[dict[str, Any
     ]  # fmt: skip
 
 
+def _watches(
+    by_event: Mapping[str, list[dict[str, Any]]], kind: str = "watch"
+) -> list[dict[str, Any]]:
+    """Every read-only live watch (or replay), by whom (id), of which session, when,
+    how long.
+
+    A watch is someone looking over the engineer's shoulder at the customer's
+    data, and a replay someone looking at it afterwards, so the report names
+    each one; an end not yet in the period leaves ``ended_at`` null."""
+    ended: dict[tuple[Any, Any], list[dict[str, Any]]] = defaultdict(list)
+    for record in by_event[f"viewer.{kind}_ended"]:
+        ended[(record.get("session_id"), record.get("actor"))].append(record)
+    rows = []
+    for start in by_event[f"viewer.{kind}_started"]:
+        ends = ended[(start.get("session_id"), start.get("actor"))]
+        end = ends.pop(0) if ends else {}
+        rows.append(
+            {"session_id": start.get("session_id"), "ticket_id": start.get("ticket_id"),
+             "watcher": start.get("actor"), "started_at": start.get("time"),
+             "ended_at": end.get("time"), "seconds": end.get("duration_s")}
+        )  # fmt: skip
+    return rows
+
+
 def build_tia(scope: TiaScope, records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """The report over ``records`` of ``scope.org_id`` (from its region's verified chain)."""
     by_event: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -105,6 +129,8 @@ def build_tia(scope: TiaScope, records: Iterable[Mapping[str, Any]]) -> dict[str
             "revoked": len(by_event["consent.revoked"]),
         },
         "eea_only_waivers": _waivers(by_event),
+        "watches": _watches(by_event),
+        "replays": _watches(by_event, "replay"),
     }
 
 
@@ -136,6 +162,10 @@ def render_markdown(tia: Mapping[str, Any]) -> str:
     lines += _counts(tia["excluded_scopes"], "ticket scope", "None: every request was in scope.")
     lines += ["", "## Consents that waived EEA-only support", ""]
     lines += _waiver_table(tia.get("eea_only_waivers", []))
+    lines += ["", "## Who watched sessions live (read-only)", ""]
+    lines += _watch_table(tia.get("watches", []))
+    lines += ["", "## Who replayed recordings (as pixels, in the region)", ""]
+    lines += _watch_table(tia.get("replays", []), "Nobody replayed a recording in this period.")
     lines += [
         "",
         f"Consents granted: {tia['consents']['granted']}; revoked: {tia['consents']['revoked']}.",
@@ -174,6 +204,25 @@ def _waiver_table(rows: list[dict[str, Any]]) -> list[str]:
             f"| {row['consent_id']} | {row['ticket_id']} | {row['staff_id']} | "
             f"{row['granted_by']} | {row['granted_at']} | {row['expires_at']} | {revoked} | "
             f"{row['sessions']} |"
+        )
+    return table
+
+
+def _watch_table(
+    rows: list[dict[str, Any]], empty: str = "Nobody watched a session in this period."
+) -> list[str]:
+    if not rows:
+        return [empty]
+    table = [
+        "| watcher | session | ticket | started | ended | seconds |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        ended = row["ended_at"] or "still watching"
+        seconds = "-" if row["seconds"] is None else row["seconds"]
+        table.append(
+            f"| {row['watcher']} | {row['session_id']} | {row['ticket_id']} | "
+            f"{row['started_at']} | {ended} | {seconds} |"
         )
     return table
 

@@ -30,10 +30,11 @@ from pathlib import Path
 from typing import Any
 
 from broker.aws.clients import ClientFactory
-from broker.aws.errors import AWS_ERRORS, unavailable
+from broker.aws.errors import AWS_ERRORS, error_code, unavailable
 from broker.config.aws import AwsRegionSettings, UploadPolicy
-from broker.errors import RegionMismatch, UnavailableError
+from broker.errors import ConflictError, RegionMismatch, UnavailableError
 from broker.events import EventSink
+from broker.recording.legal_hold import HOLD_DIR, HoldCopy, hold_name
 from broker.state import StateLayout
 
 __all__ = [  # UploadPolicy now lives in settings; callers still import it from here
@@ -53,6 +54,7 @@ __all__ = [  # UploadPolicy now lives in settings; callers still import it from 
 
 SUFFIX = ".cast"
 DONE = ".done"
+SNAPSHOTS = ".snapshots"
 KEY_PREFIX = "recordings/"
 _CHUNK = 1 << 20
 
@@ -246,6 +248,9 @@ class RecordingUploader:
         if not _confirmed(head, checksum, size):
             raise UnavailableError("recording_unconfirmed", "stored object does not match")
         path.with_name(path.name + DONE).unlink(missing_ok=True)
+        # A replay's screen snapshots (broker.viewer.snapshots) go with the file; a
+        # replay of the uploaded recording rebuilds them in the region's replay cache.
+        path.with_name(path.name + SNAPSHOTS).unlink(missing_ok=True)
         path.unlink()
         self._events.emit(
             "recording.stored",
@@ -255,6 +260,58 @@ class RecordingUploader:
             bytes=size,
             sha256=checksum,
         )
+
+    def fetch(self, name: str, dest: Path) -> bool:
+        """Read ``name`` (``<session>.cast``) from this region's bucket into ``dest``, a
+        file in this region's folder (a replay, on the region's own unit); False when
+        the bucket has no such recording. Written under a temporary name and renamed."""
+        try:
+            got = self._s3.get_object(Bucket=self.settings.bucket, Key=KEY_PREFIX + name)
+        except AWS_ERRORS as error:
+            if error_code(error) in ("NoSuchKey", "404"):
+                return False
+            raise unavailable("recording_fetch_failed", "s3", error) from error
+        partial = dest.with_name(f".{dest.name}.partial")
+        try:
+            with partial.open("wb") as out:
+                while chunk := got["Body"].read(_CHUNK):
+                    out.write(chunk)
+            partial.replace(dest)
+        finally:
+            partial.unlink(missing_ok=True)
+        return True
+
+    def hold_copy(self, name: str, hold: str) -> HoldCopy | None:
+        """Copy ``name`` inside this region's bucket to ``legal-hold/<hold>/<name>``
+        (server-side, SSE-KMS under the region's key: the bytes never leave S3); None
+        when the bucket has no such recording. An existing hold copy is never replaced."""
+        source, target = KEY_PREFIX + name, f"{HOLD_DIR}/{hold_name(hold)}/{name}"
+        bucket = self.settings.bucket
+        try:
+            if self._exists(target):
+                raise ConflictError(
+                    "hold_copy_exists", "this hold already has a copy of the session's recording"
+                )
+            head = self._s3.head_object(Bucket=bucket, Key=source, ChecksumMode="ENABLED")
+            self._s3.copy_object(
+                Bucket=bucket, Key=target, CopySource={"Bucket": bucket, "Key": source},
+                ServerSideEncryption="aws:kms", SSEKMSKeyId=self.settings.kms_key_id,
+            )  # fmt: skip
+        except AWS_ERRORS as error:
+            if error_code(error) in ("NoSuchKey", "404"):
+                return None
+            raise unavailable("hold_copy_failed", "s3", error) from error
+        digest = base64.b64decode(head.get("ChecksumSHA256", "")).hex()
+        return HoldCopy(f"s3://{bucket}/{target}", int(head["ContentLength"]), digest)
+
+    def _exists(self, key: str) -> bool:
+        try:
+            self._s3.head_object(Bucket=self.settings.bucket, Key=key)
+        except AWS_ERRORS as error:
+            if error_code(error) in ("NoSuchKey", "404"):
+                return False
+            raise
+        return True
 
     def next_delay(self, failed: bool) -> float:
         """Seconds until the next pass: exponential with full jitter after failures."""

@@ -83,6 +83,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     resumer.add_argument(
         "--open", dest="open_browser", action="store_true", help="open the viewer in a browser"
     )
+    watcher = _command(
+        commands, "watch", "print a read-only viewer link to a live view session", watch_session
+    )
+    watcher.add_argument("session_id")
+    watcher.add_argument(
+        "--open", dest="open_browser", action="store_true", help="open the viewer in a browser"
+    )
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -199,8 +206,17 @@ def revoke_session(args: argparse.Namespace) -> int:
 
 def resume_session(args: argparse.Namespace) -> int:
     """A fresh single-use viewer link (after a reload or a dropped connection)."""
-    path = f"/v1/sessions/{identifier(args.session_id, 'session_id')}/resume"
+    return _link_command(args, "resume", "viewer link")
+
+
+def watch_session(args: argparse.Namespace) -> int:
+    """A single-use read-only link (ops, or the ticket org's customer admin)."""
+    return _link_command(args, "watch", "read-only watch link")
+
+
+def _link_command(args: argparse.Namespace, action: str, what: str) -> int:
+    path = f"/v1/sessions/{identifier(args.session_id, 'session_id')}/{action}"
     link = client(args, args.as_staff).call("POST", path)
     url = link["viewer_url"]
-    text = f"viewer link for session {link['session_id']} (single use, 60 s):\n{url}"
+    text = f"{what} for session {link['session_id']} (single use, 60 s):\n{url}"
     return show_link(args, link, text, url)

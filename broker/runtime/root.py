@@ -194,7 +194,11 @@ class Runtime:
             port = await gateway.start(self.config.bind_host)
             self.gateways[region] = gateway
             # The region's browser viewer: in this process, on the gateway's context.
-            self.viewers[region] = RegionViewer(gateway.ctx)
+            eea = self.ctx.policy.region_eea.get(region) is not False  # unknown: fail closed
+            fetch = self.aws.uploaders[region].fetch if self.aws else None
+            self.viewers[region] = RegionViewer(
+                gateway.ctx, eea=eea, state_dir=self.config.state_dir, fetch=fetch
+            )
             viewer = await self.viewers[region].start(self.config.bind_host)
             self.ctx.gateways[region] = GatewayAddress(
                 self.config.bind_host, port, keys.host_public(), viewer
@@ -227,7 +231,8 @@ class Runtime:
         if self.config.api_processes > 1:
             port = await self._start_api_workers()
         else:
-            app = create_app(self.ctx, verifier, self.auditor, Metrics())
+            holds = {r: u.hold_copy for r, u in self.aws.uploaders.items()} if self.aws else None
+            app = create_app(self.ctx, verifier, self.auditor, Metrics(), remote_holds=holds)
             self._runner = web.AppRunner(app, access_log=None)
             await self._runner.setup()
             answer_problems(self._runner.server)

@@ -6,7 +6,12 @@ store keeps the token's digest, bound to the session and its region, for
 session's own engineer a fresh link to the same live session (a reload or a
 dropped connection), for as long as the session is live: the gateway ends a
 session whose viewer stays away past the idle bound, and then resume is
-refused. Every link issued and every refusal is an audit event.
+refused. ``watch`` gives ops, or a customer admin of the ticket's org, a
+link of the same kind (single use, 60 s, digest only, bound to the session
+and its region) whose holder is ``watch:<role>:<subject>``: the viewer shows that
+page the session read-only and names the watcher on the engineer's screen.
+A customer admin of another org is told the session does not exist (404).
+Every link issued and every refusal is an audit event.
 """
 
 from __future__ import annotations
@@ -15,12 +20,24 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from broker.auth.principal import Principal
-from broker.errors import BrokerError, ConflictError, ForbiddenError, UnavailableError
+from broker.errors import (
+    BrokerError,
+    ConflictError,
+    ForbiddenError,
+    NotFoundError,
+    UnavailableError,
+)
 from broker.models import Session, ViewerToken
 from broker.service.authz import require_role
 from broker.service.context import Context
 from broker.typing import SessionId, StaffId
-from broker.viewer.tokens import TOKEN_LIFETIME_SECONDS, new_token, viewer_link
+from broker.viewer.tokens import (
+    TOKEN_LIFETIME_SECONDS,
+    new_token,
+    replay_holder,
+    viewer_link,
+    watch_holder,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,16 +56,25 @@ class ViewerLinks:
         self.ctx = ctx
 
     async def issue(
-        self, session: Session, reason: str, *, actor: str, source_ip: str
+        self,
+        session: Session,
+        reason: str,
+        *,
+        actor: str,
+        source_ip: str,
+        holder: str | None = None,
     ) -> ViewerLink:
-        """A fresh link to ``session`` at its region's viewer; fails closed without one."""
+        """A fresh link to ``session`` at its region's viewer; fails closed without one.
+
+        ``holder`` defaults to the session's engineer; a watcher's is ``watch:<id>``."""
         address = self.ctx.gateway_for(session.region)
         if address is None or address.viewer is None:
             raise UnavailableError("viewer_unavailable", "the region runs no viewer")
         token, digest = new_token()
         now = self.ctx.clock.now()
         expires = now + timedelta(seconds=TOKEN_LIFETIME_SECONDS)
-        record = ViewerToken(digest, session.id, session.region, session.staff_id, now, expires)
+        owner = StaffId(holder) if holder is not None else session.staff_id
+        record = ViewerToken(digest, session.id, session.region, owner, now, expires)
         await self.ctx.store.add_viewer_token(record)
         self._emit("viewer.link_issued", session, reason, actor, source_ip, expires_at=expires)
         return ViewerLink(session, viewer_link(address.viewer, token), expires)
@@ -66,10 +92,57 @@ class ViewerLinks:
             raise
         return await self.issue(session, "resume", actor=principal.subject, source_ip=source_ip)
 
+    async def replay(
+        self, principal: Principal, session_id: SessionId, source_ip: str
+    ) -> ViewerLink:
+        """A link that replays the session's recording in its region's viewer, as pixels."""
+        session = await self._visible(principal, session_id, source_ip)
+        return await self._onlooker_link(principal, session, "replay", source_ip)
+
+    async def _onlooker_link(
+        self, principal: Principal, session: Session, reason: str, source_ip: str
+    ) -> ViewerLink:
+        """A watch or replay link held by ``principal`` (never the engineer's own kind)."""
+        holder = replay_holder if reason == "replay" else watch_holder
+        return await self.issue(
+            session,
+            reason,
+            actor=principal.subject,
+            source_ip=source_ip,
+            holder=holder(principal.role, principal.subject),
+        )
+
+    async def _visible(
+        self, principal: Principal, session_id: SessionId, source_ip: str
+    ) -> Session:
+        """The session, for ops or its ticket org's customer admin (another org's: 404)."""
+        require_role(principal, "ops", "customer_admin")
+        session = await self.ctx.store.get_session(session_id)
+        if principal.role == "customer_admin" and principal.org != session.org_id:
+            self._emit("viewer.refused", session, "org_forbidden", principal.subject, source_ip)
+            raise NotFoundError("session_not_found", "unknown session", session_id=session_id)
+        return session
+
+    async def watch(
+        self, principal: Principal, session_id: SessionId, source_ip: str
+    ) -> ViewerLink:
+        """A read-only link to a live view session, for ops or the ticket org's admin."""
+        session = await self._visible(principal, session_id, source_ip)
+        try:
+            self._check_live_view(session)
+        except BrokerError as error:
+            self._emit("viewer.refused", session, error.code, principal.subject, source_ip)
+            raise
+        return await self._onlooker_link(principal, session, "watch", source_ip)
+
     def _check_resumable(self, principal: Principal, session: Session) -> None:
         """Own session, a view session, and still live (the gateway ends one idle too long)."""
         if StaffId(principal.subject) != session.staff_id:
             raise ForbiddenError("staff_forbidden", "not your session", session_id=session.id)
+        self._check_live_view(session)
+
+    def _check_live_view(self, session: Session) -> None:
+        """A view session that is still live."""
         if session.access != "view":
             raise ConflictError(
                 "not_a_view_session", "a terminal session has no viewer", session_id=session.id

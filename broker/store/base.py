@@ -78,7 +78,7 @@ class SettingChange:
     new: bool
 
 
-AUDITED_ORG_SETTINGS = ("terminal_access",)
+AUDITED_ORG_SETTINGS = ("terminal_access", "require_watch")
 """Org settings whose every change is audited on its own (``org.setting_changed``).
 
 A new org counts as changing each from its default: an org that arrives

@@ -36,20 +36,23 @@ MAX_RECORDS = 10_000
 
 
 def parse_org(data: Mapping[str, Any], at: str) -> Org:
-    """One org: ``{id, region, tier, record_input?, terminal_access?}``.
+    """One org: ``{id, region, tier, record_input?, terminal_access?, require_watch?}``.
 
     An absent flag takes its default (``record_input`` on, ``terminal_access``
-    off), on a re-import too: the document states the org whole.
+    and ``require_watch`` off), on a re-import too: the document states the org whole.
     """
-    v.reject_unknown(data, ("id", "region", "tier", "record_input", "terminal_access"), at)
+    known = ("id", "region", "tier", "record_input", "terminal_access", "require_watch")
+    v.reject_unknown(data, known, at)
     record_input = v.optional(data, "record_input", v.boolean, at)
     terminal = v.optional(data, "terminal_access", v.boolean, at)
+    watch = v.optional(data, "require_watch", v.boolean, at)
     return Org(
         id=OrgId(v.field(data, "id", v.identifier, at)),
         region=Region(v.field(data, "region", v.identifier, at)),
         tier=_tier(v.field(data, "tier", v.choice(TIERS), at)),
         record_input=True if record_input is None else record_input,
         terminal_access=terminal is True,
+        require_watch=watch is True,
     )
 
 

@@ -9,6 +9,11 @@ page (closing an older one still open). While detached, target output is not
 activity, so the watcher's idle bound ends a session nobody comes back to.
 Any end (watcher cut, shell exit, gateway stop) tells the attached page why,
 closes its socket and the target leg, and writes the session's end, once.
+Read-only watchers (``broker.viewer.watch``) get the same output on their own
+views; the engineer's status bar names them. With ``watch_required`` (the
+org's ``require_watch`` on an EEA ticket) the engineer's keys and pastes are
+held back (refused, ``waiting_for_watcher``) and the status bar says so until
+one of the org's customer admins watches, and again once the last one left.
 """
 
 from __future__ import annotations
@@ -16,13 +21,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from broker.errors import BrokerError
+from broker.errors import BrokerError, InputError
 from broker.gateway.context import GatewayContext, log
 from broker.gateway.link import Link
 from broker.gateway.relay import Relay
 from broker.models import Session
 from broker.viewer.page import Page
 from broker.viewer.terminal import TerminalView, Watermark
+from broker.viewer.watch import Watchers
 
 TERM_TYPE = "xterm-256color"
 START_SIZE = (80, 24)
@@ -45,6 +51,8 @@ PAGE_END: dict[str, str] = {
     "replaced": "replaced",
 }
 """Link reason code -> the page's end code (``protocol.END_REASONS``); others: ``error``."""
+WAITING_BANNER = "waiting for the customer's admin to watch: input held"
+PAUSED_BANNER = "paused: the customer's admin stopped watching"
 REFINE_WAIT = 0.3
 """Seconds spent asking the store which revocation it was (ticket, consent, ops)."""
 
@@ -57,8 +65,12 @@ def page_end(reason: str) -> str:
 class ViewerSession:
     """The live state of one view session: link, relay, screen, attached page."""
 
-    def __init__(self, ctx: GatewayContext, session: Session, source_ip: str) -> None:
+    def __init__(
+        self, ctx: GatewayContext, session: Session, source_ip: str, *, watch_required: bool = False
+    ) -> None:
         self.ctx = ctx
+        self.watch_required = watch_required
+        self._admin_seen = False
         mark = Watermark(staff_id=session.staff_id, session_id=session.id)
         self.view = TerminalView(*START_SIZE, watermark=mark)
         self.link: Link[ViewerSession] = Link(ctx, session, self, source_ip, 0)
@@ -66,6 +78,8 @@ class ViewerSession:
         self.link.relay = self.relay
         self.link.shell_started = True
         self.attached: Page | None = None
+        self.watchers = Watchers(self.link, self.view, self.status_changed)
+        self.status_changed()
         self.on_closed: Callable[[], None] | None = None
         """Called once the session has ended (the viewer forgets it)."""
         self._end = "error"
@@ -97,6 +111,30 @@ class ViewerSession:
         self.view.repaint()
         await page.show(self.view)
 
+    def status_changed(self) -> None:
+        """Who watches changed: every status bar says so (and whether input is held)."""
+        self._admin_seen |= self.watchers.has_customer_admin()
+        banner = self._banner()
+        self.view.set_status(watchers=self.watchers.ids(), banner=banner)
+        self.watchers.set_status(banner)
+        self._wake()
+
+    @property
+    def waiting(self) -> bool:
+        """Whether the engineer's input is held until a customer admin watches."""
+        return self.watch_required and not self.watchers.has_customer_admin()
+
+    def _banner(self) -> str | None:
+        if not self.waiting:
+            return None
+        return PAUSED_BANNER if self._admin_seen else WAITING_BANNER
+
+    def _check_not_waiting(self) -> None:
+        if self.waiting:
+            raise InputError(
+                "type", "input is held until the customer's admin watches", "waiting_for_watcher"
+            )
+
     def detach(self, page: Page) -> None:
         """``page`` went away; the shell stays, and idle time counts from now."""
         if self.attached is page:
@@ -106,12 +144,14 @@ class ViewerSession:
 
     # -- input from the page -------------------------------------------------
     def keys(self, data: bytes) -> None:
-        """Keystrokes (already terminal input) go to the target."""
+        """Keystrokes (already terminal input) go to the target, unless input is held."""
+        self._check_not_waiting()
         self.link.touch_in(len(data))
         self.relay.send(data)
 
     def paste(self, data: bytes) -> None:
         """A paste (ingress, capped by the protocol); its size is audited, never its content."""
+        self._check_not_waiting()
         self.link.emit("viewer.paste", bytes=len(data), source_ip=self.link.source_ip)
         self.keys(data)
 
@@ -119,6 +159,7 @@ class ViewerSession:
         """The page's terminal area changed: the screen, the PTY and the recording follow."""
         self.view.resize(cols, rows)
         self.relay.resize(cols, rows, 0, 0)
+        self.ctx.spawn(self.watchers.resize(cols, rows))
 
     def scroll(self, lines: int) -> None:
         """Move the page's view into the server-side scrollback."""
@@ -131,6 +172,7 @@ class ViewerSession:
         replies = self.view.take_replies()  # answers to the target's terminal queries
         if replies:
             self.relay.send(replies)
+        self.watchers.feed(data)
         self._wake()
 
     def _wake(self) -> None:
@@ -153,8 +195,10 @@ class ViewerSession:
             return
         self._closed = True
         page, self.attached = self.attached, None
+        end = await self._refined(self._end)
         if page is not None:
-            await page.end(await self._refined(self._end))
+            await page.end(end)
+        await self.watchers.end(end)
         self.relay.close()
         if self.ctx.links.get(self.session.id) is self.link:
             del self.ctx.links[self.session.id]

@@ -16,6 +16,10 @@ paste       ``data``: str                                1-65536 UTF-8 bytes
 resize      ``cols``: int, ``rows``: int                 cols 20-400, rows 5-200
 scroll      ``lines``: int (negative = back into the     -100000..100000; 0 = live
             scrollback)
+play        (replay only) start or go on playing
+pause       (replay only) stop where it is
+speed       ``percent``: int (replay only)               50-800 (0.5x to 8x)
+seek        ``ms``: int, the recording's time (replay)   0..2**31
 ==========  ===========================================  =========================
 
 A text message is at most ``MAX_CLIENT_MESSAGE`` bytes; unknown types and
@@ -48,7 +52,11 @@ Server -> client:
   after hello and after every resize;
   ``{"type":"end","reason":CODE,"message":TEXT}`` with TEXT from ``END_REASONS``
   (ours, fixed), after which the server closes the socket;
-  ``{"type":"error","code":CODE}`` (plus ``"field"`` naming a bad field).
+  ``{"type":"error","code":CODE}`` (plus ``"field"`` naming a bad field);
+  for a replay, ``{"type":"timeline","duration_ms","markers":[{"ms","kind"}]}``
+  once, and ``{"type":"position","ms","playing","percent"}`` as it moves
+  (marker kinds are our codes: ``egress_blocked:osc52``, ``resize``,
+  ``closed:<reason>``; never recording text).
 """
 
 from __future__ import annotations
@@ -96,6 +104,7 @@ END_REASONS: Final[dict[str, str]] = {
 }
 
 _CODE = re.compile(r"[a-z][a-z0-9_]{0,47}")
+_KIND = re.compile(r"[a-z][a-z0-9_.:]{0,47}")
 _TOKEN = re.compile(r"[\x21-\x7e]+")
 
 
@@ -135,7 +144,34 @@ class Scroll:
     lines: int
 
 
-ClientMessage = Hello | Input | Paste | Resize | Scroll
+@dataclass(frozen=True, slots=True)
+class Play:
+    """Replay: play from the current position."""
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """Replay: stop at the current position."""
+
+
+@dataclass(frozen=True, slots=True)
+class Speed:
+    """Replay: the speed in percent (50 = 0.5x, 800 = 8x)."""
+
+    percent: int
+
+
+@dataclass(frozen=True, slots=True)
+class Seek:
+    """Replay: jump to this time of the recording, in milliseconds."""
+
+    ms: int
+
+
+SPEED_RANGE = (50, 800)
+MAX_SEEK_MS = 2**31
+
+ClientMessage = Hello | Input | Paste | Resize | Scroll | Play | Pause | Speed | Seek
 
 _FIELDS: Final[dict[str, tuple[str, ...]]] = {
     "hello": ("token",),
@@ -143,6 +179,10 @@ _FIELDS: Final[dict[str, tuple[str, ...]]] = {
     "paste": ("data",),
     "resize": ("cols", "rows"),
     "scroll": ("lines",),
+    "play": (),
+    "pause": (),
+    "speed": ("percent",),
+    "seek": ("ms",),
 }
 
 
@@ -203,6 +243,10 @@ _BUILDERS: Final[dict[str, Callable[[dict[str, Any]], ClientMessage]]] = {
     "paste": _paste,
     "resize": _resize,
     "scroll": _scroll,
+    "play": lambda _body: Play(),
+    "pause": lambda _body: Pause(),
+    "speed": lambda body: Speed(_integer(body, "percent", *SPEED_RANGE)),
+    "seek": lambda body: Seek(_integer(body, "ms", 0, MAX_SEEK_MS)),
 }
 
 
@@ -230,6 +274,21 @@ def _integer(body: dict[str, Any], field: str, low: int, high: int) -> int:
 def frame_header(op: int, fmt: int, rect: tuple[int, int, int, int], dy: int = 0) -> bytes:
     """The 12-byte header of a binary frame message; ``rect`` is x, y, w, h."""
     return HEADER.pack(op, fmt, *rect, dy)
+
+
+def timeline(duration_ms: int, markers: list[tuple[int, str]]) -> str:
+    """The replay's ``timeline`` control message: its length and markers (times and
+    kinds, our own codes; never recording text)."""
+    for _, kind in markers:
+        if not _KIND.fullmatch(kind):
+            raise ValueError("marker kinds are short codes")
+    body = {"type": "timeline", "duration_ms": duration_ms}
+    return json.dumps(body | {"markers": [{"ms": ms, "kind": kind} for ms, kind in markers]})
+
+
+def position(ms: int, playing: bool, percent: int) -> str:
+    """The replay's ``position`` control message: where it is, whether it plays, how fast."""
+    return json.dumps({"type": "position", "ms": ms, "playing": playing, "percent": percent})
 
 
 def ready(cols: int, rows: int, cell_w: int, cell_h: int, status_h: int) -> str:

@@ -20,6 +20,7 @@ Decisions:
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -177,6 +178,18 @@ class TerminalView:
         """The next frame starts with a CANVAS message and redraws everything
         (a browser page that just attached has nothing yet)."""
         self._new_canvas = True
+
+    def mirror(self, watermark: Watermark) -> TerminalView:
+        """One more page's view of this screen (a watcher's): a copy of the
+        emulator as it is now, fed the same output from here on, with its own
+        watermark, scroll position and record of what its browser has."""
+        cols, rows = self.size
+        twin = TerminalView(cols, rows, watermark=watermark, scrollback=0)
+        twin._screen = copy.deepcopy(self._screen)
+        twin._screen.scrolled = 0
+        twin._stream = ViewStream(twin._screen)
+        twin._watchers, twin._banner = self._watchers, self._banner
+        return twin
 
     def set_status(self, *, watchers: Sequence[str] = (), banner: str | None = None) -> None:
         """Watcher ids and a banner (e.g. waiting, ended) for the status bar."""

@@ -40,3 +40,38 @@ def well_formed(token: object) -> bool:
 def viewer_link(viewer_url: str, token: str) -> str:
     """The link an engineer opens: the viewer's page with the token in the fragment."""
     return f"{viewer_url.rstrip('/')}/#t={token}"
+
+
+WATCH_PREFIX = "watch:"
+REPLAY_PREFIX = "replay:"
+"""A link's holder is the session's engineer (their staff id), a read-only
+watcher (``watch:<role>:<subject>``) or someone replaying the recording
+(``replay:<role>:<subject>``): one column says who may use the link, in which
+role, and that it may never type into the session."""
+
+
+def watch_holder(role: str, subject: str) -> str:
+    """The holder recorded for a watcher's link (roles have no colon; subjects may)."""
+    return f"{WATCH_PREFIX}{role}:{subject}"
+
+
+def replay_holder(role: str, subject: str) -> str:
+    """The holder recorded for a replay link."""
+    return f"{REPLAY_PREFIX}{role}:{subject}"
+
+
+def watcher_of(holder: str) -> tuple[str, str] | None:
+    """(role, id) when ``holder`` is a watcher's; None otherwise."""
+    return _split(holder, WATCH_PREFIX)
+
+
+def replayer_of(holder: str) -> tuple[str, str] | None:
+    """(role, id) when ``holder`` is a replay link's; None otherwise."""
+    return _split(holder, REPLAY_PREFIX)
+
+
+def _split(holder: str, prefix: str) -> tuple[str, str] | None:
+    if not holder.startswith(prefix):
+        return None
+    role, _, subject = holder.removeprefix(prefix).partition(":")
+    return role, subject

@@ -113,6 +113,23 @@ class TestImport:
             (False, True, "root"),
         ]
 
+    async def test_require_watch_change_is_audited(self, api: Api) -> None:
+        """Switching require_watch on is an org.setting_changed event; off by default."""
+        acme = {"id": "acme-de", "region": "eu-central-1", "tier": "standard"}
+        admin = api.token("root", "admin")
+        assert (await api.store.get_org("acme-de")).require_watch is False
+        on = {**acme, "terminal_access": True, "require_watch": True}
+        response = await api.client.post("/v1/import", json={"orgs": [on]}, headers=admin)
+        assert response.status == 200, await response.text()
+        changes = api.events.of("org.setting_changed")
+        assert [(e["key"], e["old_value"], e["new_value"]) for e in changes] == [
+            ("require_watch", False, True)
+        ]
+        assert (await api.store.get_org("acme-de")).require_watch is True
+        bad = {"orgs": [{**acme, "require_watch": "yes"}]}
+        response = await api.client.post("/v1/import", json=bad, headers=admin)
+        assert (await response.json())["field"] == "orgs[0].require_watch"
+
     async def test_terminal_access_must_be_boolean(self, api: Api) -> None:
         """A non-boolean terminal_access names its path; nothing is stored."""
         org = {"id": "acme-de", "region": "eu-central-1", "tier": "standard"}

@@ -113,3 +113,48 @@ class TestTia:
         headers = api.token("cust-3", "customer_admin", "shop-us")
         response = await api.client.get(f"/v1/orgs/acme-de/tia?{PERIOD}", headers=headers)
         assert response.status == 404
+
+    async def test_tia_lists_watches(self, api: Api) -> None:
+        """Each live watch (start and end from the region's gateway) is listed by watcher id."""
+        response = await api.grant("eng-de-1", "T-1001", view=True)
+        session_id = (await response.json())["session_id"]
+        ids = {"session_id": session_id, "org_id": "acme-de", "ticket_id": "T-1001"}
+        region = "eu-central-1"
+        api.auditor.emit("viewer.watch_started", region=region, actor="cust-1", **ids)
+        api.auditor.emit("viewer.watch_started", region=region, actor="ops-1", **ids)
+        api.auditor.emit(
+            "viewer.watch_ended", region=region, actor="cust-1", duration_s=42,
+            reason="page_closed", **ids,
+        )  # fmt: skip
+        api.auditor.flush()
+        ops = api.token("ops-1", "ops")
+        tia = await (await api.client.get(f"/v1/orgs/acme-de/tia?{PERIOD}", headers=ops)).json()
+        watches = {w["watcher"]: w for w in tia["watches"]}
+        assert watches["cust-1"]["seconds"] == 42
+        assert watches["cust-1"]["session_id"] == session_id
+        assert watches["ops-1"]["ended_at"] is None
+        text = await (
+            await api.client.get(f"/v1/orgs/acme-de/tia?{PERIOD}&format=md", headers=ops)
+        ).text()
+        section = text.split("## Who watched sessions live (read-only)", 1)[1]
+        assert f"| cust-1 | {session_id} | T-1001 |" in section
+        assert "still watching" in section
+
+    async def test_tia_lists_replays(self, api: Api) -> None:
+        """A replay is listed like a watch, in its own section."""
+        response = await api.grant("eng-de-1", "T-1001", view=True)
+        session_id = (await response.json())["session_id"]
+        ids = {"session_id": session_id, "org_id": "acme-de", "ticket_id": "T-1001"}
+        api.auditor.emit("viewer.replay_started", region="eu-central-1", actor="ops-1", **ids)
+        api.auditor.emit(
+            "viewer.replay_ended", region="eu-central-1", actor="ops-1", duration_s=7, **ids
+        )
+        api.auditor.flush()
+        ops = api.token("ops-1", "ops")
+        tia = await (await api.client.get(f"/v1/orgs/acme-de/tia?{PERIOD}", headers=ops)).json()
+        assert [(r["watcher"], r["seconds"]) for r in tia["replays"]] == [("ops-1", 7)]
+        assert tia["watches"] == []
+        text = await (
+            await api.client.get(f"/v1/orgs/acme-de/tia?{PERIOD}&format=md", headers=ops)
+        ).text()
+        assert f"| ops-1 | {session_id} | T-1001 |" in text.split("## Who replayed", 1)[1]

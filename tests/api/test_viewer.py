@@ -1,4 +1,5 @@
-"""``POST /v1/sessions/{id}/resume``: fresh single-use viewer links, for the owner only."""
+"""``POST /v1/sessions/{id}/resume`` (the owner only) and ``/watch`` (ops, the org's
+admin): fresh single-use viewer links."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from broker.api.app import CONTEXT
 from broker.errors import NotFoundError
 from broker.service.context import GatewayAddress
 from broker.typing import Region
-from broker.viewer.tokens import token_digest, well_formed
+from broker.viewer.tokens import token_digest, watcher_of, well_formed
 from tests.api.conftest import Api
 
 EU = Region("eu-central-1")
@@ -134,3 +135,61 @@ class TestTokenSecrecy:
             await viewer.store.claim_viewer_token(
                 token_digest(token_digest(token)), EU, viewer.clock.now()
             )
+
+
+class TestWatch:
+    """``POST /v1/sessions/{id}/watch``: a read-only link for ops or the org's admin."""
+
+    @pytest.mark.parametrize(
+        ("subject", "role", "org"),
+        [("ops-1", "ops", None), ("cust-1", "customer_admin", "acme-de")],
+    )
+    async def test_watcher_gets_a_link_bound_to_them(
+        self, viewer: Api, subject: str, role: str, org: str | None
+    ) -> None:
+        """A single-use token in the fragment, held as ``watch:<id>``; issuing is audited."""
+        sid = await _session(viewer)
+        response = await viewer.client.post(
+            f"/v1/sessions/{sid}/watch", headers=viewer.token(subject, role, org)
+        )
+        assert response.status == 201, await response.text()
+        body = await response.json()
+        url = urlsplit(body["viewer_url"])
+        assert f"{url.scheme}://{url.netloc}" == VIEWER
+        token = url.fragment.removeprefix("t=")
+        assert well_formed(token)
+        claimed = await viewer.store.claim_viewer_token(token_digest(token), EU, viewer.clock.now())
+        assert (claimed.session_id, watcher_of(claimed.staff_id)) == (sid, (role, subject))
+        issued = viewer.events.of("viewer.link_issued")[-1]
+        assert (issued["reason"], issued["actor"]) == ("watch", subject)
+
+    async def test_admin_of_another_org_gets_404(self, viewer: Api) -> None:
+        """A customer admin of another org is told the session does not exist; audited."""
+        sid = await _session(viewer)
+        response = await viewer.client.post(
+            f"/v1/sessions/{sid}/watch", headers=viewer.token("cust-2", "customer_admin", "bank-de")
+        )
+        assert response.status == 404
+        assert (await response.json())["code"] == "session_not_found"
+        refused = viewer.events.of("viewer.refused")
+        assert [(e["reason"], e["actor"]) for e in refused] == [("org_forbidden", "cust-2")]
+        assert [e["reason"] for e in viewer.events.of("viewer.link_issued")] == ["grant"]
+
+    @pytest.mark.parametrize(("subject", "role"), [("eng-de-1", "engineer"), ("adm-1", "admin")])
+    async def test_other_roles_forbidden(self, viewer: Api, subject: str, role: str) -> None:
+        """Engineers (even the session's own) and admins cannot watch: 403."""
+        sid = await _session(viewer)
+        response = await viewer.client.post(
+            f"/v1/sessions/{sid}/watch", headers=viewer.token(subject, role)
+        )
+        assert response.status == 403
+
+    async def test_terminal_session_has_nothing_to_watch(self, viewer: Api) -> None:
+        """A terminal session has no viewer: 409 ``not_a_view_session``, audited."""
+        sid = await _session(viewer, view=False)
+        response = await viewer.client.post(
+            f"/v1/sessions/{sid}/watch", headers=viewer.token("ops-1", "ops")
+        )
+        assert response.status == 409
+        assert (await response.json())["code"] == "not_a_view_session"
+        assert [e["reason"] for e in viewer.events.of("viewer.refused")] == ["not_a_view_session"]

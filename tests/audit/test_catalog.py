@@ -31,6 +31,16 @@ EXTRA_TYPES = [
     "viewer.link_issued",
     "viewer.refused",
     "viewer.paste",
+    # Recordings' text stays in its region: a refused raw download of an EEA
+    # recording, and an admin's legal-hold copy into the region's own storage.
+    "recording.read_refused",
+    "recording.exported",
+    # Read-only watchers of a live view session (ops, the customer's admin).
+    "viewer.watch_started",
+    "viewer.watch_ended",
+    # Replays of a recording in its region's viewer, audited like a watch.
+    "viewer.replay_started",
+    "viewer.replay_ended",
 ]
 
 

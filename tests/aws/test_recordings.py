@@ -8,9 +8,13 @@ import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
+from broker.api.recordings import RecordingArchive
+from broker.auth.principal import Principal
 from broker.aws import recordings
 from broker.aws.clients import ClientFactory
 from broker.aws.recordings import (
@@ -22,11 +26,15 @@ from broker.aws.recordings import (
 )
 from broker.clock import FakeClock
 from broker.config.aws import AwsRegionSettings
-from broker.errors import RegionMismatch, UnavailableError
+from broker.errors import ConflictError, InputError, NotFoundError, RegionMismatch, UnavailableError
 from broker.events import MemorySink
 from broker.recording.recorder import RecordingStore
+from broker.typing import Region, SessionId
+from broker.viewer import snapshots
+from broker.viewer.web import RegionViewer
 from tests.aws.conftest import EU, US, unique
 from tests.aws.moto_server import MotoServer
+from tests.recording.test_recorder import make_session, make_store
 from tests.store.world import T0, session
 
 NOW = UploadPolicy(quiet_seconds=0, backoff=(0.01, 0.05))
@@ -250,3 +258,100 @@ class TestStrict:
         policy = UploadPolicy(max_pending=1)
         uploader = RecordingUploader(clients, settings("b", "k"), tmp_path, MemorySink(), policy)
         assert uploader.check_can_accept() is None
+
+
+def uploaded(clients: ClientFactory, state: Path, name: str) -> tuple[RecordingUploader, bytes]:
+    """A short real recording of session ``name``, uploaded (and so gone from the spool)."""
+    bucket, key = make_bucket(clients, EU)
+    recorder = make_store(state).open(make_session(name))
+    recorder.start("xterm", 80, 24)
+    recorder.output(b"kept in the region\r\n")
+    recorder.close("shell_exited")
+    original = recorder.path.read_bytes()
+    snapshots.load(recorder.path, Region(EU))  # a replay before the upload leaves snapshots
+    beside = recorder.path.with_name(recorder.path.name + snapshots.SUFFIX)
+    assert beside.is_file()
+    uploader = RecordingUploader(clients, settings(bucket, key), state, MemorySink(), NOW)
+    uploader.upload(recorder.path)
+    assert not recorder.path.exists()
+    assert not beside.exists()
+    return uploader, original
+
+
+class TestFetchForReplay:
+    """AWS mode: the region's unit reads an uploaded recording back for a replay."""
+
+    def test_replay_reads_the_uploaded_recording_into_the_region(
+        self, clients: ClientFactory, tmp_path: Path
+    ) -> None:
+        """Once uploaded (and gone from the spool), the viewer's recording path is a copy
+        read from the region's bucket into the region's own folder, byte for byte, and it
+        loads for replay; a session the bucket does not have is not found."""
+        uploader, original = uploaded(clients, tmp_path, "s-aws")
+        unit = SimpleNamespace(region=EU)  # the viewer's region; nothing else is used here
+        viewer = RegionViewer(unit, state_dir=tmp_path, fetch=uploader.fetch)  # type: ignore[arg-type]
+        path = viewer.recording_path(SessionId("s-aws"))
+        assert path.is_relative_to(tmp_path / "regions" / EU)
+        assert path.read_bytes() == original
+        assert snapshots.load(path, Region(EU)).duration >= 0
+        with pytest.raises(NotFoundError):
+            viewer.recording_path(SessionId("s-none"))
+
+    def test_outage_is_unavailable(self, outage: MotoServer, tmp_path: Path) -> None:
+        """S3 unreachable: the replay fails closed (503-class), nothing half-written."""
+        clients = ClientFactory({EU: outage.url}, max_attempts=1, connect_timeout=1)
+        bucket, key = make_bucket(clients, EU)
+        uploader = RecordingUploader(clients, settings(bucket, key), tmp_path, MemorySink(), NOW)
+        outage.stop()
+        dest = tmp_path / "s-x.cast"
+        with pytest.raises(UnavailableError):
+            uploader.fetch("s-x.cast", dest)
+        assert list(tmp_path.iterdir()) == []
+
+
+class TestLegalHoldInBucket:
+    """AWS mode: a hold copy of an uploaded recording stays inside the region's bucket."""
+
+    def test_server_side_copy_under_legal_hold(
+        self, clients: ClientFactory, tmp_path: Path
+    ) -> None:
+        """The copy is ``legal-hold/<hold>/<session>.cast`` in the same bucket, SSE-KMS
+        under the region's key, equal bytes; never replaced; an absent recording is None."""
+        uploader, original = uploaded(clients, tmp_path, "s-held")
+        bucket, key = uploader.settings.bucket, uploader.settings.kms_key_id
+        copy = uploader.hold_copy("s-held.cast", "LH-3")
+        assert copy is not None
+        assert copy.location == f"s3://{bucket}/legal-hold/LH-3/s-held.cast"
+        assert (copy.bytes, copy.sha256) == (len(original), hashlib.sha256(original).hexdigest())
+        s3 = clients.client("s3", EU)
+        held = s3.get_object(Bucket=bucket, Key="legal-hold/LH-3/s-held.cast")
+        assert held["Body"].read() == original
+        assert (held["ServerSideEncryption"], held["SSEKMSKeyId"]) == ("aws:kms", key)
+        with pytest.raises(ConflictError):
+            uploader.hold_copy("s-held.cast", "LH-3")
+        assert uploader.hold_copy("s-none.cast", "LH-3") is None
+        with pytest.raises(InputError):
+            uploader.hold_copy("s-held.cast", "..")
+
+    async def test_archive_uses_the_bucket_once_uploaded(
+        self, clients: ClientFactory, tmp_path: Path
+    ) -> None:
+        """The API's legal hold finds the spool empty and copies inside the bucket; audited."""
+        uploader, _ = uploaded(clients, tmp_path, "s-arch")
+        bucket = uploader.settings.bucket
+        events = MemorySink()
+
+        async def get_session(_id: str) -> Any:
+            return make_session("s-arch")
+
+        store = SimpleNamespace(get_session=get_session)
+        archive = RecordingArchive(
+            tmp_path, store, events, frozenset({Region(EU)}), {EU: True},  # type: ignore[arg-type]
+            {Region(EU): uploader.hold_copy},
+        )  # fmt: skip
+        who = Principal("adm-1", "admin", None)  # type: ignore[arg-type]
+        copy = await archive.hold(SessionId("s-arch"), "LH-4", who, "127.0.0.1")
+        assert copy.location.startswith(f"s3://{bucket}/legal-hold/LH-4/")
+        (exported,) = events.of("recording.exported")
+        assert (exported["hold"], exported["region"]) == ("LH-4", EU)
+        assert not (tmp_path / "regions" / EU / "legal-hold").exists()

@@ -15,12 +15,13 @@ from broker.cli import main
 from tests.recording.test_recorder import REGION, make_session, make_store
 
 OSC52 = b"\x1b]52;c;c2VjcmV0\x07"
+US = "us-east-1"  # outside the EEA: its recordings may be played anywhere
 BROKER = Path(sys.executable).parent / "broker"
 
 
-def old_recording(state: Path, session_id: str = "s-old") -> Path:
+def old_recording(state: Path, session_id: str = "s-old", region: str = REGION) -> Path:
     """A recording whose output still holds an OSC 52 clipboard write (as if unfiltered)."""
-    recorder = make_store(state).open(make_session(session_id))
+    recorder = make_store(state, region).open(make_session(session_id, region))
     recorder.start("xterm", 80, 24)
     recorder.output(b"hello " + OSC52 + b"world\r\n")
     recorder.marker("egress.blocked osc52 offset=6 length=20")
@@ -89,7 +90,7 @@ class TestPlay:
         self, tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]
     ) -> None:
         """The clipboard write is cut; the text around it is shown; stderr counts it."""
-        old_recording(tmp_path)
+        old_recording(tmp_path, region=US)
         assert (
             main(["recording", "play", "s-old", "--state", str(tmp_path), "--max-wait", "0"]) == 0
         )
@@ -99,7 +100,7 @@ class TestPlay:
 
     def test_in_a_real_terminal(self, tmp_path: Path) -> None:
         """Run as a command on a pty: exit 0, text shown, no OSC 52 on the wire."""
-        old_recording(tmp_path)
+        old_recording(tmp_path, region=US)
         command = " ".join(
             shlex.quote(a)
             for a in (
@@ -137,3 +138,37 @@ class TestPlay:
         """Nothing is written to the terminal for an unknown session."""
         assert main(["recording", "play", "nope", "--state", str(tmp_path)]) == 2
         assert capsysbinary.readouterr().out == b""
+
+
+class TestInRegionOnly:
+    """``play`` never prints the text of a recording whose region keeps it."""
+
+    def test_eea_refused(self, tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+        """An EEA region's recording: status 2, nothing on the terminal, the replay named."""
+        old_recording(tmp_path)
+        assert main(["recording", "play", "s-old", "--state", str(tmp_path)]) == 2
+        captured = capsysbinary.readouterr()
+        assert captured.out == b""
+        assert b"stays in its region" in captured.err
+        assert b"replay" in captured.err
+
+    def test_config_policy_decides(
+        self, tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]
+    ) -> None:
+        """``--config``'s policy says which regions are EEA: a US region mapped to DE is kept."""
+        old_recording(tmp_path, region=US)
+        config = tmp_path / "broker.toml"
+        config.write_text('[policy.regions]\n"us-east-1" = "DE"\n', encoding="utf-8")
+        args = ["recording", "play", "s-old", "--state", str(tmp_path), "--config", str(config)]
+        assert main(args) == 2
+        assert capsysbinary.readouterr().out == b""
+
+
+class TestExport:
+    """``broker recording export`` asks the API for a legal-hold copy."""
+
+    def test_needs_a_hold(self, tmp_path: Path) -> None:
+        """``--hold`` is required."""
+        with pytest.raises(SystemExit) as caught:
+            main(["recording", "export", "s-old", "--state", str(tmp_path)])
+        assert caught.value.code == 2

@@ -191,6 +191,16 @@ class ReferenceContract(StoreHarness):
         again = await store.import_bundle(ImportBundle(orgs=[off, on_new]))
         assert again.settings == ()
 
+    async def test_require_watch_is_stored_and_reported(self, store: Store) -> None:
+        """``require_watch`` reads back and each change is reported like terminal_access."""
+        watched = dataclasses.replace(ORG_DE, require_watch=True)
+        counts = await store.import_bundle(ImportBundle(orgs=[watched]))
+        assert counts.settings == (SettingChange(ORG_DE.id, EU, "require_watch", False, True),)
+        assert await store.get_org(ORG_DE.id) == watched
+        back = await store.import_bundle(ImportBundle(orgs=[ORG_DE]))
+        assert back.settings == (SettingChange(ORG_DE.id, EU, "require_watch", True, False),)
+        assert (await store.get_org(ORG_DE.id)).require_watch is False
+
     async def test_import_may_reference_stored_org(self, store: Store) -> None:
         """A ticket or target may belong to an org imported earlier."""
         ticket = dataclasses.replace(NEW_TICKET, org_id=ORG_US.id)

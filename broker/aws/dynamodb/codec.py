@@ -5,7 +5,7 @@ One table, string keys ``pk``/``sk``. Items:
 ==========================  ===============  =============================================
 pk                          sk               what
 ==========================  ===============  =============================================
-``ORG#<org>``               ``ORG``          region, tier, record_input, terminal_access
+``ORG#<org>``               ``ORG``          region, tier and the org's flags (``org_item``)
 ``ORG#<org>``               ``TARGET#<n>``   a target of the org
 ``STAFF#<id>``              ``STAFF``        country, active; ``live`` set, ``ver``
 ``TICKET#<id>``             ``TICKET``       org_id, severity, scope, status; ``live``, ``ver``
@@ -142,17 +142,19 @@ def org_item(org: Org) -> Item:
         "tier": org.tier,
         "record_input": org.record_input,
         "terminal_access": org.terminal_access,
+        "require_watch": org.require_watch,
     }
 
 
 def org_from_item(item: Item, org_id: str) -> Org:
-    """An ``Org`` from its item; an item from before ``terminal_access`` has it off."""
+    """An ``Org`` from its item; an item from before a flag has it off."""
     return Org(
         OrgId(org_id),
         Region(item["region"]),
         item["tier"],
         bool(item["record_input"]),
         bool(item.get("terminal_access", False)),
+        bool(item.get("require_watch", False)),
     )
 
 

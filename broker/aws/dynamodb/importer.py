@@ -26,7 +26,13 @@ from broker.aws.dynamodb.table import Table
 from broker.aws.dynamodb.tx import TooBig, Tx, retrying
 from broker.errors import InputError
 from broker.models import Org
-from broker.store.base import ImportBundle, ImportCounts, SettingChange, setting_changes
+from broker.store.base import (
+    AUDITED_ORG_SETTINGS,
+    ImportBundle,
+    ImportCounts,
+    SettingChange,
+    setting_changes,
+)
 from broker.store.checks import check_values
 
 
@@ -81,14 +87,13 @@ def _unchanged_settings(tx: Tx, before: Org | None, org: Org) -> None:
     """Make the audited old value a condition: a concurrent change cancels and retries."""
     if before is None:
         return
-    if before.terminal_access:
-        tx.update(org_key(org.id), cond="#terminal_access = :ta", ta=True)
-    else:
-        tx.update(
-            org_key(org.id),
-            cond="attribute_not_exists(#terminal_access) OR #terminal_access = :ta",
-            ta=False,
-        )
+    conds = []
+    values: dict[str, bool] = {}
+    for n, key in enumerate(AUDITED_ORG_SETTINGS):
+        values[f"s{n}"] = old = bool(getattr(before, key))
+        cond = f"#{key} = :s{n}"
+        conds.append(cond if old else f"(attribute_not_exists(#{key}) OR {cond})")
+    tx.update(org_key(org.id), cond=" AND ".join(conds), **values)
 
 
 def _upsert_people(tx: Tx, bundle: ImportBundle) -> None:

@@ -31,7 +31,7 @@ _SIGNED_LIMIT = 1 << 63
 
 Row = Sequence[Any]
 
-ORG_COLUMNS = "id, region, tier, record_input, terminal_access"
+ORG_COLUMNS = "id, region, tier, record_input, terminal_access, require_watch"
 STAFF_COLUMNS = "id, country, active"
 TICKET_COLUMNS = "id, org_id, severity, scope, status"
 TARGET_COLUMNS = "org_id, name, region, host, port, user, host_key"
@@ -71,6 +71,7 @@ def org_from_row(row: Row) -> Org:
         tier=row[2],
         record_input=bool(row[3]),
         terminal_access=bool(row[4]),
+        require_watch=bool(row[5]),
     )
 
 

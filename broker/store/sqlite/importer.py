@@ -19,10 +19,11 @@ from broker.store.sqlite.tx import revoke_live, write_tx
 from broker.typing import Region
 
 _UPSERT_ORG = """
-INSERT INTO orgs (id, region, tier, record_input, terminal_access) VALUES (?, ?, ?, ?, ?)
+INSERT INTO orgs (id, region, tier, record_input, terminal_access, require_watch)
+VALUES (?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET
   region = excluded.region, tier = excluded.tier, record_input = excluded.record_input,
-  terminal_access = excluded.terminal_access
+  terminal_access = excluded.terminal_access, require_watch = excluded.require_watch
 """
 _UPSERT_STAFF = """
 INSERT INTO staff (id, country, active) VALUES (?, ?, ?)
@@ -112,7 +113,14 @@ def _upsert(conn: sqlite3.Connection, bundle: ImportBundle) -> None:
     conn.executemany(
         _UPSERT_ORG,
         [
-            (o.id, o.region, o.tier, int(o.record_input), int(o.terminal_access))
+            (
+                o.id,
+                o.region,
+                o.tier,
+                int(o.record_input),
+                int(o.terminal_access),
+                int(o.require_watch),
+            )
             for o in bundle.orgs
         ],
     )

@@ -11,10 +11,11 @@ import sqlite3
 
 from broker.errors import UnavailableError
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 """5 added the append-only ``audit_anchors`` table (``ANCHORS_DDL``, part of ``DDL``,
 whose statements all run again, harmlessly, on every older file); 6 added
-``viewer_tokens`` (in ``DDL`` too)."""
+``viewer_tokens`` (in ``DDL`` too); 7 added the org's ``require_watch``
+(``WATCH_DDL``)."""
 SESSIONS_LOST_FOREIGN_KEYS = 3
 """The schema version whose sessions table declares no foreign keys (``SESSIONS_TABLE``)."""
 BUSY_TIMEOUT_SECONDS = 5.0
@@ -177,6 +178,14 @@ after it on every file older than 4, a new one included, so there is one shape
 whichever way a file got here. Rows from before keep what they meant: no
 opt-in, no waiver, and terminal sessions (the only kind there was)."""
 
+WATCH_COLUMN = 7
+"""The schema version that added ``orgs.require_watch`` (``WATCH_DDL``)."""
+WATCH_DDL = (
+    "ALTER TABLE orgs ADD COLUMN require_watch INTEGER NOT NULL DEFAULT 0"
+    " CHECK (require_watch IN (0, 1))",
+)
+"""Off for every org from before: a session waits for a watcher only once asked."""
+
 _SESSIONS_WITHOUT_FOREIGN_KEYS = (
     SESSIONS_TABLE.format(name="sessions_v3"),
     "INSERT INTO sessions_v3 SELECT * FROM sessions",  # same columns, same order
@@ -223,9 +232,10 @@ def _migrate(conn: sqlite3.Connection) -> None:
                 conn.execute(statement)
         for statement in DDL:
             conn.execute(statement)
-        if version < ACCESS_COLUMNS:
-            for statement in ACCESS_DDL:
-                conn.execute(statement)
+        for added_in, statements in ((ACCESS_COLUMNS, ACCESS_DDL), (WATCH_COLUMN, WATCH_DDL)):
+            if version < added_in:
+                for statement in statements:
+                    conn.execute(statement)
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         conn.execute("COMMIT")
     except BaseException:

@@ -15,16 +15,27 @@
     session_busy: "This session is already open in another viewer.",
     wrong_region: "This link belongs to another region's viewer.",
     too_large: "That was too large to send (pastes are limited to 64 KiB).",
+    read_only: "This is a read-only view: your keys go nowhere.",
+    waiting_for_watcher: "Input is held until the customer's admin watches this session.",
+    no_recording: "This session has no recording in this region.",
+    not_started: "The engineer has not opened this session yet. Ask for a new link once it runs.",
     session_ended: "This session has ended. Open a new one with `broker session open`.",
     unavailable: "The region cannot open sessions right now (it cannot audit them). Try again later.",
   };
   const CLOSED = "The connection to the regional viewer closed.";
+  const PASSING = { read_only: true, waiting_for_watcher: true };
+  let passingTimer = null;
 
   const canvas = document.getElementById("canvas");
   const context = canvas.getContext("2d", { alpha: false });
   const keys = document.getElementById("keys");
   const notice = document.getElementById("notice");
   const screen = document.getElementById("screen");
+  const replay = document.getElementById("replay");
+  const timeline = document.getElementById("timeline");
+  const clock = document.getElementById("clock");
+  const markers = document.getElementById("markers");
+  const speed = document.getElementById("speed");
 
   // The token travels in the fragment (never sent to a server in a request);
   // take it and erase it from the address bar and history at once.
@@ -38,6 +49,9 @@
   let composing = false;
   let wheelRest = 0;
   let refusal = null; // our text for the last error message, kept for the close
+  let replaying = false; // a replay takes controls, never keys
+  let duration = 0;
+  let dragging = false;
 
   function show(text) {
     notice.textContent = text;
@@ -88,6 +102,15 @@
     } else if (message.type === "end") {
       ended = true;
       show(message.message);
+    } else if (message.type === "timeline") {
+      showTimeline(message);
+    } else if (message.type === "position") {
+      showPosition(message);
+    } else if (message.type === "error" && message.code in PASSING) {
+      // The session goes on: say it for a moment, not as the reason it closed.
+      show(ERRORS[message.code]);
+      clearTimeout(passingTimer);
+      passingTimer = setTimeout(hide, 3000);
     } else if (message.type === "error") {
       refusal = ERRORS[message.code] || "The regional viewer refused a message (" + message.code + ").";
       show(refusal);
@@ -117,6 +140,50 @@
       ended = true;
     });
   }
+
+  // --- replay controls (times and marker kinds only; never recording text) -----
+
+  function clockText(ms) {
+    const seconds = Math.floor(ms / 1000);
+    const h = Math.floor(seconds / 3600), m = Math.floor((seconds % 3600) / 60), s = seconds % 60;
+    const mm = h ? String(m).padStart(2, "0") : String(m);
+    return (h ? h + ":" : "") + mm + ":" + String(s).padStart(2, "0");
+  }
+
+  function showTimeline(message) {
+    replaying = true;
+    duration = message.duration_ms;
+    document.body.classList.add("replaying");
+    replay.classList.remove("hidden");
+    timeline.max = String(duration);
+    markers.replaceChildren(...message.markers.map((marker) => {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "marker";
+      button.dataset.kind = marker.kind;
+      button.dataset.ms = String(marker.ms);
+      button.textContent = clockText(marker.ms) + " " + marker.kind;
+      button.addEventListener("click", () => send({ type: "seek", ms: marker.ms }));
+      return button;
+    }));
+    fit();
+  }
+
+  function showPosition(message) {
+    if (!dragging) timeline.value = String(message.ms);
+    timeline.dataset.playing = String(message.playing);
+    clock.textContent = clockText(message.ms) + " / " + clockText(duration);
+    speed.value = String(message.percent);
+  }
+
+  document.getElementById("play").addEventListener("click", () => send({ type: "play" }));
+  document.getElementById("pause").addEventListener("click", () => send({ type: "pause" }));
+  speed.addEventListener("change", () => send({ type: "speed", percent: Number(speed.value) }));
+  timeline.addEventListener("input", () => { dragging = true; });
+  timeline.addEventListener("change", () => {
+    dragging = false;
+    send({ type: "seek", ms: Number(timeline.value) });
+  });
 
   // --- keyboard ---------------------------------------------------------------
 
@@ -167,6 +234,7 @@
   }
 
   function onKeyDown(event) {
+    if (replaying) return;
     if (event.isComposing || event.key === "Process" || composing) return;
     if (isPasteKey(event)) return; // let the browser raise a paste event
     if (event.metaKey) return;
@@ -178,7 +246,7 @@
 
   function onInput() {
     // Only text the browser inserted without a keydown we handled (IME, mobile).
-    if (composing) return;
+    if (composing || replaying) return;
     sendKeys(keys.value);
     keys.value = "";
   }
@@ -193,6 +261,7 @@
 
   function onPaste(event) {
     event.preventDefault();
+    if (replaying) return;
     const text = (event.clipboardData && event.clipboardData.getData("text/plain")) || "";
     if (!text) return;
     const data = text.replace(/\r\n?|\n/g, "\r");

@@ -55,6 +55,7 @@ def as_version_3(path: Path) -> None:
 def as_version_4(path: Path) -> None:
     """Turn a current store file back into what schema version 4 wrote (no anchors)."""
     with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        _drop_v7_column(conn)
         conn.execute("DROP TABLE audit_anchors")
         conn.execute("PRAGMA user_version = 4")
 
@@ -62,6 +63,18 @@ def as_version_4(path: Path) -> None:
 def _drop_v4_columns(conn: sqlite3.Connection) -> None:
     for table, column in V4_COLUMNS:
         conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+    _drop_v7_column(conn)
+
+
+def _drop_v7_column(conn: sqlite3.Connection) -> None:
+    conn.execute("ALTER TABLE orgs DROP COLUMN require_watch")
+
+
+def as_version_6(path: Path) -> None:
+    """Turn a current store file back into what schema version 6 wrote (no require_watch)."""
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        _drop_v7_column(conn)
+        conn.execute("PRAGMA user_version = 6")
 
 
 def as_version_2(path: Path) -> None:
@@ -130,6 +143,21 @@ class TestSchemaMigration:
             (version,) = conn.execute("PRAGMA user_version").fetchone()
             with pytest.raises(sqlite3.IntegrityError):
                 conn.execute("UPDATE sessions SET access = 'telnet'")
+        assert version == SCHEMA_VERSION
+
+    async def test_version_6_file_gets_require_watch_off(self, tmp_path: Path) -> None:
+        """An org stored before version 7 reads with require_watch off; the column is checked."""
+        path = tmp_path / DEFAULT_FILENAME
+        async with SqliteStore(path) as store:
+            await store.import_bundle(world())
+        as_version_6(path)
+        async with SqliteStore(path) as store:
+            org = await store.get_org(session().org_id)
+        assert org.require_watch is False
+        with contextlib.closing(sqlite3.connect(path)) as conn:
+            (version,) = conn.execute("PRAGMA user_version").fetchone()
+            with pytest.raises(sqlite3.IntegrityError):
+                conn.execute("UPDATE orgs SET require_watch = 2")
         assert version == SCHEMA_VERSION
 
     async def test_version_4_file_gets_the_anchors_table(self, tmp_path: Path) -> None:
