@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.egress import plain_stream
-from broker.gateway import castfile
+from broker.recording import castfile
 from broker.typing import Region, SessionId
 from broker.viewer import snapshots
 from broker.viewer.pump import FramePump
