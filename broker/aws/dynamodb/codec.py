@@ -130,7 +130,8 @@ def time_sort(created_us: int, record_id: str) -> str:
     return f"{created_us + _SORT_OFFSET:020d}#{record_id}"
 
 
-def _opt_time(item: Item, name: str) -> Any:
+def opt_time(item: Item, name: str) -> Any:
+    """The time in attribute ``name``, or None when the item lacks it."""
     value = item.get(name)
     return None if value is None else from_micros(int(value))
 
@@ -230,7 +231,7 @@ def consent_from_item(item: Item) -> Consent:
         Subject(item["granted_by"]),
         from_micros(int(item["created_at"])),
         from_micros(int(item["expires_at"])),
-        _opt_time(item, "revoked_at"),
+        opt_time(item, "revoked_at"),
         bool(item.get("waives_eea_only", False)),
     )
 
@@ -281,7 +282,7 @@ def session_from_item(item: Item) -> Session:
         consent_id=item.get("consent_id"),
         source_address=item.get("source_address"),
         cert_serial=None if serial is None else int(Decimal(serial)),
-        ended_at=_opt_time(item, "ended_at"),
+        ended_at=opt_time(item, "ended_at"),
         end_reason=item.get("end_reason"),
         access=item.get("access", "terminal"),
     )

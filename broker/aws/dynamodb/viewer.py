@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from broker.aws.dynamodb.codec import Item, Key
+from broker.aws.dynamodb.codec import Item, Key, opt_time
 from broker.aws.dynamodb.table import Table
 from broker.aws.dynamodb.tx import Tx, retrying
 from broker.errors import BrokerError, ConflictError
@@ -25,7 +25,6 @@ def token_key(digest: str) -> Key:
 
 
 def _token(item: Item) -> ViewerToken:
-    claimed = item.get("claimed_at")
     return ViewerToken(
         digest=TokenDigest(item["digest"]),
         session_id=SessionId(item["session_id"]),
@@ -33,7 +32,7 @@ def _token(item: Item) -> ViewerToken:
         staff_id=StaffId(item["staff_id"]),
         issued_at=from_micros(int(item["issued_at"])),
         expires_at=from_micros(int(item["expires_at"])),
-        claimed_at=None if claimed is None else from_micros(int(claimed)),
+        claimed_at=opt_time(item, "claimed_at"),
     )
 
 

@@ -45,7 +45,8 @@ SESSION_COLUMNS = (
 )
 
 
-def _opt_micros(value: int | None) -> datetime | None:
+def opt_micros(value: int | None) -> datetime | None:
+    """``from_micros`` of a nullable column."""
     return None if value is None else from_micros(value)
 
 
@@ -110,7 +111,7 @@ def consent_from_row(row: Row) -> Consent:
         granted_by=Subject(row[4]),
         created_at=from_micros(row[5]),
         expires_at=from_micros(row[6]),
-        revoked_at=_opt_micros(row[7]),
+        revoked_at=opt_micros(row[7]),
         waives_eea_only=bool(row[8]),
     )
 
@@ -131,7 +132,7 @@ def session_from_row(row: Row) -> Session:
         consent_id=None if row[10] is None else ConsentId(row[10]),
         source_address=row[11],
         cert_serial=serial_from_db(row[12]),
-        ended_at=_opt_micros(row[13]),
+        ended_at=opt_micros(row[13]),
         end_reason=row[14],
         access=row[15],
     )

@@ -14,6 +14,7 @@ from broker.errors import ConflictError
 from broker.models import ViewerToken
 from broker.store.checks import check_new_viewer_token, unclaimable
 from broker.store.encoding import from_micros, to_micros
+from broker.store.sqlite.codec import opt_micros
 from broker.store.sqlite.tx import write_tx
 from broker.typing import Region, SessionId, StaffId, TokenDigest
 
@@ -37,7 +38,7 @@ def _token(row: tuple[str, str, str, str, int, int, int | None]) -> ViewerToken:
         staff_id=StaffId(staff_id),
         issued_at=from_micros(issued),
         expires_at=from_micros(expires),
-        claimed_at=None if claimed is None else from_micros(claimed),
+        claimed_at=opt_micros(claimed),
     )
 
 
