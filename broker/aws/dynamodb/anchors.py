@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from botocore.exceptions import ClientError
-
 from broker.aws.dynamodb.table import Table, serialize
+from broker.aws.errors import error_code
 from broker.errors import ConflictError, UnavailableError
 from broker.models import Anchor
 from broker.store.anchors import ANCHOR_FIELDS, anchor_from_row
@@ -23,13 +22,9 @@ def add(table: Table, anchor: Anchor) -> None:
         table.call("put_item", Item=serialize(item), ConditionExpression="attribute_not_exists(pk)")
     except UnavailableError as error:
         cause = error.__cause__
-        if isinstance(cause, ClientError) and _code(cause) == "ConditionalCheckFailedException":
+        if cause is not None and error_code(cause) == "ConditionalCheckFailedException":
             raise ConflictError("anchor_taken", "that anchor number exists") from None
         raise
-
-
-def _code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))
 
 
 def latest(table: Table, region: Region) -> Anchor | None:
