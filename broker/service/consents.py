@@ -17,7 +17,7 @@ from datetime import datetime
 from broker.auth.principal import Principal
 from broker.errors import InputError, NotFoundError
 from broker.ids import random_uuid
-from broker.models import Consent, Staff, Ticket
+from broker.models import Consent, Org, Staff, Ticket
 from broker.policy import needs_eea_only_waiver
 from broker.service.authz import org_ticket
 from broker.service.context import Context, announce_revoked, check_revocations
@@ -44,8 +44,9 @@ class ConsentService:
         now = self.ctx.clock.now()
         if expires_at <= now:
             raise InputError("expires_at", "must be in the future")
+        org = await self.ctx.store.get_org(ticket.org_id)
         if not waives_eea_only:
-            await self._check_no_waiver_needed(ticket, staff)
+            self._check_no_waiver_needed(org, ticket, staff)
         consent = Consent(
             id=ConsentId(random_uuid()),
             org_id=ticket.org_id,
@@ -56,16 +57,14 @@ class ConsentService:
             expires_at=expires_at,
             waives_eea_only=waives_eea_only,
         )
-        region = (await self.ctx.store.get_org(ticket.org_id)).region
         event = _event(consent, actor=principal.subject, waives_eea_only=consent.waives_eea_only)
-        self.ctx.events.check("consent.granted", region=region, **event)
+        self.ctx.events.check("consent.granted", region=org.region, **event)
         stored = await self.ctx.store.add_consent(consent)
-        self.ctx.events.emit("consent.granted", region=region, **event)
+        self.ctx.events.emit("consent.granted", region=org.region, **event)
         return stored
 
-    async def _check_no_waiver_needed(self, ticket: Ticket, staff: Staff) -> None:
+    def _check_no_waiver_needed(self, org: Org, ticket: Ticket, staff: Staff) -> None:
         """Refuse a consent that would let staff from outside the EEA into EEA-only support."""
-        org = await self.ctx.store.get_org(ticket.org_id)
         if needs_eea_only_waiver(
             org.region, org.tier, ticket.scope, staff.country, self.ctx.policy
         ):

@@ -16,6 +16,8 @@ Every link issued and every refusal is an audit event.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -85,11 +87,8 @@ class ViewerLinks:
         """A fresh link to the engineer's own live session; refusals audited."""
         require_role(principal, "engineer")
         session = await self.ctx.store.get_session(session_id)
-        try:
+        with self._refusals_audited(session, principal.subject, source_ip):
             self._check_resumable(principal, session)
-        except BrokerError as error:
-            self._emit("viewer.refused", session, error.code, principal.subject, source_ip)
-            raise
         return await self.issue(session, "resume", actor=principal.subject, source_ip=source_ip)
 
     async def replay(
@@ -128,12 +127,18 @@ class ViewerLinks:
     ) -> ViewerLink:
         """A read-only link to a live view session, for ops or the ticket org's admin."""
         session = await self._visible(principal, session_id, source_ip)
-        try:
+        with self._refusals_audited(session, principal.subject, source_ip):
             self._check_live_view(session)
-        except BrokerError as error:
-            self._emit("viewer.refused", session, error.code, principal.subject, source_ip)
-            raise
         return await self._onlooker_link(principal, session, "watch", source_ip)
+
+    @contextmanager
+    def _refusals_audited(self, session: Session, actor: str, source_ip: str) -> Iterator[None]:
+        """A refusal raised inside is audited as ``viewer.refused``, then raised on."""
+        try:
+            yield
+        except BrokerError as error:
+            self._emit("viewer.refused", session, error.code, actor, source_ip)
+            raise
 
     def _check_resumable(self, principal: Principal, session: Session) -> None:
         """Own session, a view session, and still live (the gateway ends one idle too long)."""
