@@ -17,6 +17,7 @@ from broker.audit.keys import FileSecretSource
 from broker.audit.segments import (
     Head,
     genesis,
+    head_sealed,
     list_segments,
     read_head,
     write_head,
@@ -67,8 +68,13 @@ class TestAppendAfterHead:
     async def test_the_old_seal_alone_accepts_the_forgery(self, crashed, capsys):
         """Why anchors: the folder's own seal verifies the forged tail (the attack works)."""
         forge_append(crashed, 2)
-        head, _ = read_head(StateLayout(crashed).audit(REGION))
+        head, seal = read_head(StateLayout(crashed).audit(REGION))
         assert head.seq == 12
+        assert head_sealed(head, seal, FileSecretSource(crashed).secret(Region(REGION)))
+        (crashed / "broker.db").rename(crashed / "elsewhere.db")
+        status, out = await verify(crashed, capsys, "--accept-unsealed")
+        assert status == 0
+        assert "BROKEN" not in out
 
     async def test_after_a_crash_the_tail_is_unproven_and_exits_1(self, crashed, capsys):
         """Two forged records after the last anchor: UNSEALED TAIL, counted, exit 1."""

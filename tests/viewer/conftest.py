@@ -9,6 +9,7 @@ import pytest
 
 from broker.config import Config
 from broker.runtime.root import Runtime
+from tests.viewer.browser import Chromium, chromium
 from tests.viewer.live_env import ViewerEnv, viewer_env
 
 IDLE = 2
@@ -34,3 +35,10 @@ async def idle_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIter
             yield made
     finally:
         await runtime.stop()
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Chromium]:
+    """Debian's chromium, one per test (``test_page`` has its own, bare)."""
+    async for launched in chromium():
+        yield launched

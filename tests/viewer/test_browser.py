@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -25,7 +24,6 @@ from tests.viewer.browser import (
     Chromium,
     Traffic,
     canvas_image,
-    chromium,
     compose,
     differing_pixels,
     leaks,
@@ -47,13 +45,6 @@ SCREENSHOT_TO_DOCS = "BROKER_DOCS_SCREENSHOT"
 """Set to 1 to write the screenshot to docs/viewer.png (the README's picture)."""
 QUIET = 0.6
 """Seconds without a new WebSocket message after which the page has drawn everything."""
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Chromium]:
-    """Debian's chromium, one per test."""
-    async for launched in chromium():
-        yield launched
 
 
 def screenshot_path(tmp_path: Path) -> Path:

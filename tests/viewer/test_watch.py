@@ -214,6 +214,15 @@ class TestRequireWatch:
         await until_screen_has(env.runtime, session.id, "free-4", US)
 
 
+async def cli_watch(
+    env: ViewerEnv, capsys: pytest.CaptureFixture[str], who: str, org: str
+) -> tuple[Session, tuple[int, str, str]]:
+    """An engineer's session, and ``broker session watch`` of it by ``org``'s admin ``who``."""
+    session, _ = await engineer_page(env)
+    token = env.authority.mint_token(who, "customer_admin", org)
+    return session, await cli(capsys, "session", "watch", session.id, "--token", token)
+
+
 class TestWatchCli:
     """``broker session watch ID`` prints a working read-only link."""
 
@@ -221,9 +230,7 @@ class TestWatchCli:
         self, env: ViewerEnv, capsys: pytest.CaptureFixture[str]
     ) -> None:
         """The README's command for the org's admin prints a link that joins as a watcher."""
-        session, _ = await engineer_page(env)
-        token = env.authority.mint_token("cust-1", "customer_admin", "acme-de")
-        status, out, _ = await cli(capsys, "session", "watch", session.id, "--token", token)
+        session, (status, out, _) = await cli_watch(env, capsys, "cust-1", "acme-de")
         assert status == 0
         url = out.strip().splitlines()[-1]
         assert url.startswith(env.viewer() + "/#t=")
@@ -235,9 +242,7 @@ class TestWatchCli:
         self, env: ViewerEnv, capsys: pytest.CaptureFixture[str]
     ) -> None:
         """Another org's admin: a one-line error, no link."""
-        session, _ = await engineer_page(env)
-        token = env.authority.mint_token("cust-2", "customer_admin", "bank-de")
-        status, out, err = await cli(capsys, "session", "watch", session.id, "--token", token)
+        _, (status, out, err) = await cli_watch(env, capsys, "cust-2", "bank-de")
         assert status == 2
         assert "unknown session" in err
         assert "#t=" not in out

@@ -9,7 +9,6 @@ replay page: DOM, title, storage, console or WebSocket frames.
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -22,7 +21,6 @@ from tests.viewer.browser import (
     Chromium,
     Traffic,
     canvas_image,
-    chromium,
     compose,
     differing_pixels,
 )
@@ -32,13 +30,6 @@ from tests.viewer.test_replay import replay_link, replay_of, shown
 from tests.viewer.test_watch import WATCHERS, require_watch, watch_link
 
 pytestmark = pytest.mark.ssh
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Chromium]:
-    """Debian's chromium, one per test."""
-    async for launched in chromium():
-        yield launched
 
 
 async def rendered_equals(page: Page, traffic: Traffic, view: TerminalView, wake: Any) -> None:

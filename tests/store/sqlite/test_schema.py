@@ -98,6 +98,15 @@ def session_foreign_keys(path: Path) -> list[object]:
         return conn.execute("PRAGMA foreign_key_list(sessions)").fetchall()
 
 
+def assert_migrated_and_refuses(path: Path, write: str, match: str | None = None) -> None:
+    """The file is at ``SCHEMA_VERSION`` and the migrated schema refuses ``write``."""
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        (version,) = conn.execute("PRAGMA user_version").fetchone()
+        with pytest.raises(sqlite3.IntegrityError, match=match):
+            conn.execute(write)
+    assert version == SCHEMA_VERSION
+
+
 class TestSchemaMigration:
     """Older store files are brought to ``SCHEMA_VERSION`` when first opened."""
 
@@ -139,11 +148,7 @@ class TestSchemaMigration:
             "terminal",
             False,
         )
-        with contextlib.closing(sqlite3.connect(path)) as conn:
-            (version,) = conn.execute("PRAGMA user_version").fetchone()
-            with pytest.raises(sqlite3.IntegrityError):
-                conn.execute("UPDATE sessions SET access = 'telnet'")
-        assert version == SCHEMA_VERSION
+        assert_migrated_and_refuses(path, "UPDATE sessions SET access = 'telnet'")
 
     async def test_version_6_file_gets_require_watch_off(self, tmp_path: Path) -> None:
         """An org stored before version 7 reads with require_watch off; the column is checked."""
@@ -154,11 +159,7 @@ class TestSchemaMigration:
         async with SqliteStore(path) as store:
             org = await store.get_org(session().org_id)
         assert org.require_watch is False
-        with contextlib.closing(sqlite3.connect(path)) as conn:
-            (version,) = conn.execute("PRAGMA user_version").fetchone()
-            with pytest.raises(sqlite3.IntegrityError):
-                conn.execute("UPDATE orgs SET require_watch = 2")
-        assert version == SCHEMA_VERSION
+        assert_migrated_and_refuses(path, "UPDATE orgs SET require_watch = 2")
 
     async def test_version_4_file_gets_the_anchors_table(self, tmp_path: Path) -> None:
         """A file from before anchors takes them, append-only, and keeps its rows."""
@@ -171,11 +172,7 @@ class TestSchemaMigration:
             await store.add_anchor(made)
             assert await store.latest_anchor(EU) == made
             assert await store.get_org(session().org_id)
-        with contextlib.closing(sqlite3.connect(path)) as conn:
-            (version,) = conn.execute("PRAGMA user_version").fetchone()
-            with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-                conn.execute("DELETE FROM audit_anchors")
-        assert version == SCHEMA_VERSION
+        assert_migrated_and_refuses(path, "DELETE FROM audit_anchors", match="append-only")
 
     async def test_sessions_declare_no_foreign_keys(self, tmp_path: Path) -> None:
         """New files and migrated ones alike: the insert's own conditions check the rows."""
