@@ -37,6 +37,8 @@ class AuditQuery:
     until: datetime | None = None
     after_seq: int = 0
     limit: int | None = None
+    staff_id: str | None = None
+    """Records about this staff member or by them (``staff_id`` or ``actor``)."""
 
     def __post_init__(self) -> None:
         if self.event is not None:
@@ -54,17 +56,25 @@ class AuditQuery:
         """Byte strings a matching line must contain: a cheap test before parsing."""
         pairs = (("session_id", self.session_id), ("ticket_id", self.ticket_id),
                  ("org_id", self.org_id), ("event", self.event))  # fmt: skip
-        return [
+        found = [
             f"{json.dumps(key)}:{json.dumps(value)}".encode()
             for key, value in pairs
             if value is not None
         ]
+        if self.staff_id is not None:  # in a staff_id or an actor field: the value at least
+            found.append(json.dumps(self.staff_id).encode())
+        return found
 
     def matches(self, record: dict[str, Any]) -> bool:
         """Does a parsed record pass every filter?"""
         wanted = (("session_id", self.session_id), ("ticket_id", self.ticket_id),
                   ("org_id", self.org_id), ("event", self.event))  # fmt: skip
         if any(value is not None and record.get(key) != value for key, value in wanted):
+            return False
+        if self.staff_id is not None and self.staff_id not in (
+            record.get("staff_id"),
+            record.get("actor"),
+        ):
             return False
         time = str(record.get("time", ""))
         # stored times are fixed-width UTC text, so text order is time order

@@ -6,11 +6,12 @@ region's chain first and refuses to report on a broken one.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-from broker.audit import Auditor, AuditQuery, Page
+from broker.audit import Auditor, AuditQuery, Page, VerifyResult
 from broker.audit.tia import TiaScope, build_tia
 from broker.auth.principal import Principal
 from broker.errors import ConflictError, InputError
@@ -41,6 +42,20 @@ class AuditService:
         region = await self._region(region, query)
         await self._flush_events()
         return self.auditor.query(region, query)
+
+    async def all_records(
+        self, principal: Principal, region: Region, query: AuditQuery
+    ) -> list[dict[str, Any]]:
+        """Every matching record of one region (up to ``MAX_TIA_RECORDS``), for ops' summaries."""
+        require_role(principal, "ops", "admin")
+        await self._flush_events()
+        return self._records(await self._region(region, query), query)
+
+    async def verify_all(self, principal: Principal) -> list[VerifyResult]:
+        """The chain verify status of every region this broker serves, in config order."""
+        require_role(principal, "ops", "admin")
+        await self._flush_events()
+        return [self.auditor.verify(region) for region in self.ctx.config.regions]
 
     async def _region(self, region: Region | None, query: AuditQuery) -> Region:
         """The region asked for, or the one the named session or ticket lives in."""
@@ -92,9 +107,7 @@ class AuditService:
 
 
 def _after(query: AuditQuery, seq: int) -> AuditQuery:
-    return AuditQuery(
-        query.session_id, query.ticket_id, query.org_id, query.event, query.since, query.until, seq
-    )
+    return dataclasses.replace(query, after_seq=seq)
 
 
 async def _nothing_to_flush() -> None:

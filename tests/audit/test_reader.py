@@ -54,6 +54,21 @@ class TestQuery:
         """Session, ticket, event and time filters select exactly their records."""
         assert [r["seq"] for r in query_region(trail, REGION, query).records] == seqs
 
+    def test_staff_matches_subject_or_actor(self, make_auditor, state):
+        """``staff_id`` finds records about the staff member and records they caused, and
+        no record where the id is only a prefix of another."""
+        auditor = make_auditor()
+        auditor.emit("session.issued", region=REGION, staff_id="eng-1", actor="eng-1")
+        auditor.emit("consent.granted", region=REGION, staff_id="eng-2", actor="adm-1")
+        auditor.emit("consent.revoked", region=REGION, staff_id="eng-1", actor="adm-1")
+        auditor.emit("session.revoked", region=REGION, session_id="s", actor="eng-1")
+        auditor.emit("session.issued", region=REGION, staff_id="eng-10", actor="eng-10")
+        auditor.close()
+        found = query_region(state, REGION, AuditQuery(staff_id="eng-1")).records
+        assert [r["seq"] for r in found] == [1, 3, 4]
+        admin = query_region(state, REGION, AuditQuery(staff_id="adm-1")).records
+        assert [r["seq"] for r in admin] == [2, 3]
+
     def test_pages_follow_the_cursor(self, trail):
         """limit + after_seq walk the trail without gaps or repeats."""
         seen, after = [], 0
