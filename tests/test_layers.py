@@ -49,6 +49,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("broker.viewer",),
     ("broker.demo",),
     ("broker.aws",),
+    # Pure renderings (SVG charts, the TIA as a PDF) the console draws with.
+    ("broker.render",),
     ("broker.service",),
     ("broker.api",),
     ("broker.runtime",),
