@@ -134,100 +134,121 @@ def build_tia(scope: TiaScope, records: Iterable[Mapping[str, Any]]) -> dict[str
     }
 
 
+@dataclass(frozen=True, slots=True)
+class TiaSection:
+    """One part of the report: a heading, and a table or the sentence saying it is empty.
+
+    Every rendering (Markdown here, the PDF in ``broker.render.tia_pdf``, the
+    console's page) words the report from these, so they say the same."""
+
+    heading: str
+    header: tuple[str, ...]
+    rows: list[tuple[str, ...]]
+    empty: str
+
+
+def tia_sections(tia: Mapping[str, Any]) -> list[TiaSection]:
+    """The report's tables, in reading order."""
+    return [
+        TiaSection("Who accessed it, from where, on what legal basis", *_access_rows_text(
+            tia["accesses"]), "No session was opened in this period."),
+        _counts_section("Requests that were refused", tia["denials_by_reason"], "reason",
+                        "No request was refused."),
+        _counts_section("Attempts to move data out that the gateway blocked",
+                        tia["egress_blocked_by_kind"], "kind", "No egress attempt was seen."),
+        _counts_section("Work outside EEA-only support (contractual exclusions)",
+                        tia["excluded_scopes"], "ticket scope",
+                        "None: every request was in scope."),
+        TiaSection("Consents that waived EEA-only support",
+                   *_waiver_rows(tia.get("eea_only_waivers", [])),
+                   "None: no consent let staff from outside the EEA into EEA-only support."),
+        TiaSection("Who watched sessions live (read-only)", *_watch_rows(tia.get("watches", [])),
+                   "Nobody watched a session in this period."),
+        TiaSection("Who replayed recordings (as pixels, in the region)",
+                   *_watch_rows(tia.get("replays", [])),
+                   "Nobody replayed a recording in this period."),
+    ]  # fmt: skip
+
+
+def tia_intro(tia: Mapping[str, Any]) -> str:
+    """The opening statement: whose period, from which verified chain."""
+    return (
+        f"Period: {tia['period']['from']} to {tia['period']['to']}. "
+        f"Built from the audit trail of region **{tia['region']}**, whose hash chain was "
+        "verified intact before this report was produced."
+    )
+
+
+RELAY_NOTE = (
+    "Support staff only *view* data through a terminal relayed inside the region; "
+    "file transfer, port forwarding and clipboard channels are blocked."
+)
+
+
+def consents_line(tia: Mapping[str, Any]) -> str:
+    """The closing count of consents granted and revoked."""
+    return f"Consents granted: {tia['consents']['granted']}; revoked: {tia['consents']['revoked']}."
+
+
 def render_markdown(tia: Mapping[str, Any]) -> str:
     """The report as Markdown for a data-protection officer."""
     lines = [
         f"# Transfer Impact Assessment: {tia['org_id']}",
         "",
-        f"Period: {tia['period']['from']} to {tia['period']['to']}. "
-        f"Built from the audit trail of region **{tia['region']}**, whose hash chain was "
-        "verified intact before this report was produced.",
+        tia_intro(tia),
         "",
         "## Where your data and its evidence live",
         "",
         f"- Customer data region: **{tia['region']}**; support tier: **{tia['tier']}**.",
         *(f"- {name.capitalize()}: `{where}`" for name, where in tia["storage"].items()),
-        "- Support staff only *view* data through a terminal relayed inside the region; "
-        "file transfer, port forwarding and clipboard channels are blocked.",
-        "",
-        "## Who accessed it, from where, on what legal basis",
-        "",
+        f"- {RELAY_NOTE}",
     ]
-    lines += _access_table(tia["accesses"])
-    lines += ["", "## Requests that were refused", ""]
-    lines += _counts(tia["denials_by_reason"], "reason", "No request was refused.")
-    lines += ["", "## Attempts to move data out that the gateway blocked", ""]
-    lines += _counts(tia["egress_blocked_by_kind"], "kind", "No egress attempt was seen.")
-    lines += ["", "## Work outside EEA-only support (contractual exclusions)", ""]
-    lines += _counts(tia["excluded_scopes"], "ticket scope", "None: every request was in scope.")
-    lines += ["", "## Consents that waived EEA-only support", ""]
-    lines += _waiver_table(tia.get("eea_only_waivers", []))
-    lines += ["", "## Who watched sessions live (read-only)", ""]
-    lines += _watch_table(tia.get("watches", []))
-    lines += ["", "## Who replayed recordings (as pixels, in the region)", ""]
-    lines += _watch_table(tia.get("replays", []), "Nobody replayed a recording in this period.")
-    lines += [
-        "",
-        f"Consents granted: {tia['consents']['granted']}; revoked: {tia['consents']['revoked']}.",
-        "",
-    ]
+    for section in tia_sections(tia):
+        lines += ["", f"## {section.heading}", "", *_markdown_table(section)]
+    lines += ["", consents_line(tia), ""]
     return "\n".join(lines)
 
 
-def _access_table(rows: list[dict[str, Any]]) -> list[str]:
-    if not rows:
-        return ["No session was opened in this period."]
-    table = [
-        "| staff country | legal basis | sessions | total time | consents |",
-        "|---|---|---|---|---|",
+def _markdown_table(section: TiaSection) -> list[str]:
+    if not section.rows:
+        return [section.empty]
+    return [
+        "| " + " | ".join(section.header) + " |",
+        "|" + "---|" * len(section.header),
+        *("| " + " | ".join(row) + " |" for row in section.rows),
     ]
-    for row in rows:
-        minutes = round(row["session_seconds"] / 60, 1)
-        consents = ", ".join(row["consent_ids"]) or "-"
-        basis = BASIS_WORDS.get(row["basis"], row["basis"])
-        table.append(
-            f"| {row['staff_country']} | {basis} | {row['sessions']} | {minutes} min | {consents} |"
-        )
-    return table
 
 
-def _waiver_table(rows: list[dict[str, Any]]) -> list[str]:
-    if not rows:
-        return ["None: no consent let staff from outside the EEA into EEA-only support."]
-    table = [
-        "| consent | ticket | staff | granted by | granted | expires | revoked | sessions |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for row in rows:
-        revoked = "yes" if row["revoked"] else "no"
-        table.append(
-            f"| {row['consent_id']} | {row['ticket_id']} | {row['staff_id']} | "
-            f"{row['granted_by']} | {row['granted_at']} | {row['expires_at']} | {revoked} | "
-            f"{row['sessions']} |"
-        )
-    return table
+def _access_rows_text(rows: list[dict[str, Any]]) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    header = ("staff country", "legal basis", "sessions", "total time", "consents")
+    return header, [
+        (str(row["staff_country"]), BASIS_WORDS.get(row["basis"], row["basis"]),
+         str(row["sessions"]), f"{round(row['session_seconds'] / 60, 1)} min",
+         ", ".join(row["consent_ids"]) or "-")
+        for row in rows
+    ]  # fmt: skip
 
 
-def _watch_table(
-    rows: list[dict[str, Any]], empty: str = "Nobody watched a session in this period."
-) -> list[str]:
-    if not rows:
-        return [empty]
-    table = [
-        "| watcher | session | ticket | started | ended | seconds |",
-        "|---|---|---|---|---|---|",
-    ]
-    for row in rows:
-        ended = row["ended_at"] or "still watching"
-        seconds = "-" if row["seconds"] is None else row["seconds"]
-        table.append(
-            f"| {row['watcher']} | {row['session_id']} | {row['ticket_id']} | "
-            f"{row['started_at']} | {ended} | {seconds} |"
-        )
-    return table
+def _waiver_rows(rows: list[dict[str, Any]]) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    header = ("consent", "ticket", "staff", "granted by", "granted", "expires", "revoked",
+              "sessions")  # fmt: skip
+    return header, [
+        (str(row["consent_id"]), str(row["ticket_id"]), str(row["staff_id"]),
+         str(row["granted_by"]), str(row["granted_at"]), str(row["expires_at"]),
+         "yes" if row["revoked"] else "no", str(row["sessions"]))
+        for row in rows
+    ]  # fmt: skip
 
 
-def _counts(values: Mapping[str, int], label: str, empty: str) -> list[str]:
-    if not values:
-        return [empty]
-    return [f"| {label} | count |", "|---|---|", *(f"| {k} | {n} |" for k, n in values.items())]
+def _watch_rows(rows: list[dict[str, Any]]) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    header = ("watcher", "session", "ticket", "started", "ended", "seconds")
+    return header, [
+        (str(row["watcher"]), str(row["session_id"]), str(row["ticket_id"]),
+         str(row["started_at"]), str(row["ended_at"] or "still watching"),
+         "-" if row["seconds"] is None else str(row["seconds"]))
+        for row in rows
+    ]  # fmt: skip
+
+
+def _counts_section(heading: str, values: Mapping[str, int], label: str, empty: str) -> TiaSection:
+    return TiaSection(heading, (label, "count"), [(k, str(n)) for k, n in values.items()], empty)
