@@ -18,7 +18,9 @@ from broker.typing import OrgId, Region, Role
 SERVICE = web.AppKey("audit", AuditService)
 MAX_SEQ = 2**63 - 1
 """The largest cursor (a record's ``seq``) a page can name."""
-FILTERS = ("region", "session_id", "ticket_id", "event", "since", "until", "cursor", "limit")
+FILTERS = (
+    "region", "session_id", "ticket_id", "staff_id", "event", "since", "until", "cursor", "limit",
+)  # fmt: skip
 
 
 def _time(params: dict[str, str], name: str) -> datetime | None:
@@ -31,6 +33,7 @@ def parse_query(params: dict[str, str]) -> AuditQuery:
     return AuditQuery(
         session_id=v.optional(params, "session_id", v.identifier),
         ticket_id=v.optional(params, "ticket_id", v.identifier),
+        staff_id=v.optional(params, "staff_id", v.identifier),
         event=v.optional(params, "event", v.choice(EVENT_TYPES)),
         since=_time(params, "since"),
         until=_time(params, "until"),

@@ -21,6 +21,17 @@ class TestAuditQuery:
         assert {i["event"] for i in items} >= {"session.requested", "session.issued"}
         assert {i["region"] for i in items} == {"eu-central-1"}
 
+    async def test_ops_filter_by_staff(self, api: Api) -> None:
+        """``staff_id`` selects the records about one engineer, in every event type."""
+        await api.grant("eng-de-1", "T-1001")
+        await api.grant("eng-us-1", "T-1001")
+        response = await api.client.get(
+            "/v1/audit?region=eu-central-1&staff_id=eng-us-1", headers=api.token("ops-1", "ops")
+        )
+        items = (await response.json())["items"]
+        assert {i["event"] for i in items} == {"session.requested", "session.denied"}
+        assert {i["staff_id"] for i in items} == {"eng-us-1"}
+
     async def test_engineer_is_forbidden(self, api: Api) -> None:
         """The audit trail is for ops only."""
         response = await api.client.get(
