@@ -19,6 +19,7 @@ certificate at all. The mode asked for must be among the decision's
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NoReturn
@@ -299,9 +300,7 @@ class SessionService:
                 raise ForbiddenError(
                     "staff_forbidden", "engineers may list only their own sessions"
                 )
-            query = SessionQuery(
-                query.ticket_id, StaffId(principal.subject), query.state, query.limit, query.cursor
-            )
+            query = dataclasses.replace(query, staff_id=StaffId(principal.subject))
         return await self.ctx.store.list_sessions(query)
 
     async def revoke(self, principal: Principal, session_id: SessionId, source_ip: str) -> Session:

@@ -55,6 +55,12 @@ class SessionQuery:
     state: SessionState | None = None
     limit: int = 50
     cursor: str | None = None
+    # The console's ops filters: the org and region, and when a session was created
+    # (``since`` inclusive, ``until`` exclusive).
+    org_id: OrgId | None = None
+    region: Region | None = None
+    since: datetime | None = None
+    until: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

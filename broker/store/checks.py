@@ -80,6 +80,10 @@ def check_query(query: SessionQuery) -> None:
         raise InputError("limit", f"must be between 1 and {MAX_PAGE}")
     if query.state is not None and query.state not in SESSION_STATES:
         raise InputError("state", "is not a session state")
+    for name in ("since", "until"):
+        moment = getattr(query, name)
+        if moment is not None:
+            to_micros(moment, name)  # aware and in range, else InputError naming it
 
 
 def check_new_viewer_token(token: ViewerToken) -> None:

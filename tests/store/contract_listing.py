@@ -16,7 +16,18 @@ from broker.models import Session, Ticket
 from broker.store.base import ImportBundle, Page, SessionQuery, Store
 from broker.typing import SessionId, TicketId
 from tests.store.contract_base import StoreHarness
-from tests.store.world import STAFF_DE, STAFF_IN, T0, TICKET_DE, TICKET_DE2, session
+from tests.store.world import (
+    EU,
+    ORG_US,
+    STAFF_DE,
+    STAFF_IN,
+    T0,
+    TICKET_DE,
+    TICKET_DE2,
+    TICKET_US,
+    US,
+    session,
+)
 
 _TICKETS = itertools.count()
 
@@ -59,6 +70,30 @@ class ListingContract(StoreHarness):
         everything = await store.list_sessions(SessionQuery())
         assert [s.id for s in everything.items] == ["b", "c", "a"]
         assert everything.next_cursor is None
+
+    async def test_org_region_and_time_filters(self, store: Store) -> None:
+        """Org, region and a created-at window narrow the list (since in, until out)."""
+        await store.import_bundle(ImportBundle(orgs=[ORG_US], tickets=[TICKET_US]))
+        await store.create_session(session("a", created_at=T0))
+        await store.create_session(session("b", created_at=T0 + timedelta(minutes=1)))
+        await store.create_session(
+            session("u", org_id=ORG_US.id, ticket_id=TICKET_US.id, region=US,
+                    created_at=T0 + timedelta(minutes=2))
+        )  # fmt: skip
+        by_org = await store.list_sessions(_query(org_id=ORG_US.id))
+        assert [s.id for s in by_org.items] == ["u"]
+        by_region = await store.list_sessions(_query(region=EU))
+        assert [s.id for s in by_region.items] == ["b", "a"]
+        window = _query(since=T0 + timedelta(minutes=1), until=T0 + timedelta(minutes=2))
+        assert [s.id for s in (await store.list_sessions(window)).items] == ["b"]
+        none = _query(org_id=ORG_US.id, region=EU)
+        assert (await store.list_sessions(none)).items == []
+
+    async def test_naive_time_filter_names_the_field(self, store: Store) -> None:
+        """A window bound without a UTC offset is refused, naming it."""
+        with pytest.raises(InputError) as caught:
+            await store.list_sessions(_query(until=T0.replace(tzinfo=None)))
+        assert caught.value.field == "until"
 
     @settings(
         max_examples=15,

@@ -245,12 +245,18 @@ def _list_plan(query: SessionQuery) -> tuple[str, str, dict[str, Any]]:
 
 
 def _matches(session: Session, query: SessionQuery) -> bool:
+    if query.since is not None and session.created_at < query.since:
+        return False
+    if query.until is not None and session.created_at >= query.until:
+        return False
     return all(
         want is None or got == want
         for got, want in (
             (session.ticket_id, query.ticket_id),
             (session.staff_id, query.staff_id),
             (session.state, query.state),
+            (session.org_id, query.org_id),
+            (session.region, query.region),
         )
     )
 

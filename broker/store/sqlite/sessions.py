@@ -104,10 +104,16 @@ def _list_sql(query: SessionQuery, now_us: int) -> tuple[str, list[Any]]:
     check_query(query)
     clauses: list[str] = []
     params: list[Any] = []
-    for column, value in (("ticket_id", query.ticket_id), ("staff_id", query.staff_id)):
+    equal = (("ticket_id", query.ticket_id), ("staff_id", query.staff_id),
+             ("org_id", query.org_id), ("region", query.region))  # fmt: skip
+    for column, value in equal:
         if value is not None:
             clauses.append(f"{column} = ?")
             params.append(value)
+    for bound, moment in (("created_at >= ?", query.since), ("created_at < ?", query.until)):
+        if moment is not None:
+            clauses.append(bound)
+            params.append(to_micros(moment, "since" if ">" in bound else "until"))
     if query.state in _STATE_AS_READ:
         clauses.append(_STATE_AS_READ[query.state])
         params.append(now_us)
