@@ -82,7 +82,7 @@ class DenialExplainer:
         query = AuditQuery(event="session.denied", after_seq=max(seq - 1, 0), limit=1)
         page = await self.audit.query(principal, region, query)
         if not page.records or page.records[0].get("seq") != seq:
-            raise NotFoundError("denial_not_found", "no denial at this position", seq=seq)
+            raise NotFoundError("denial_not_found", "no denial at this position", seq=str(seq))
         record = page.records[0]
         facts = denial_facts(record, region)
         now, policy = self.audit.ctx.clock.now(), self.audit.ctx.policy
