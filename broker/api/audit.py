@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 
 from aiohttp import web
@@ -12,6 +13,7 @@ from broker.api.serialize import json_response
 from broker.audit import AuditQuery
 from broker.audit.catalog import EVENT_TYPES
 from broker.audit.tia import render_markdown
+from broker.render.tia_pdf import render_pdf
 from broker.service.audit import AuditService
 from broker.typing import OrgId, Region, Role
 
@@ -53,15 +55,19 @@ async def index(request: web.Request) -> web.Response:
 
 
 async def tia(request: web.Request) -> web.Response:
-    """The TIA as JSON, or Markdown with ``format=md``."""
+    """The TIA as JSON, or Markdown with ``format=md``, or a PDF document with ``format=pdf``."""
     params = dict(request.query)
     v.reject_unknown(params, ("from", "to", "format"))
     start, end = v.field(params, "from", v.timestamp), v.field(params, "to", v.timestamp)
-    fmt = v.optional(params, "format", v.choice(("json", "md"))) or "json"
+    fmt = v.optional(params, "format", v.choice(("json", "md", "pdf"))) or "json"
     org_id = OrgId(v.identifier(request.match_info["id"], "id"))
     report = await request.app[SERVICE].tia(principal(request), org_id, start, end)
     if fmt == "md":
         return web.Response(text=render_markdown(report), content_type="text/markdown")
+    if fmt == "pdf":
+        now = request.app[SERVICE].ctx.clock.now()
+        body = await asyncio.to_thread(render_pdf, report, now)  # CPU work: off the loop
+        return web.Response(body=body, content_type="application/pdf")
     return json_response(report)
 
 

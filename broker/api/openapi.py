@@ -31,7 +31,7 @@ QUERY: dict[str, dict[str, Any]] = {
     "until": TIME_INPUT,
     "from": TIME_INPUT,
     "to": TIME_INPUT,
-    "format": {"enum": ["json", "md"]},
+    "format": {"enum": ["json", "md", "pdf"]},
     "limit": {"type": "integer", "minimum": 1, "maximum": 500},
     "cursor": {"type": "string", "minLength": 1, "maxLength": 4096},
 }
@@ -340,8 +340,9 @@ def _responses(route: Route) -> dict[str, Any]:
     success: dict[str, Any] = {"description": "Success", "content": {media: {"schema": schema}}}
     if operation_id(route) in LINKS:
         success["links"] = LINKS[operation_id(route)]
-    if operation_id(route) == "audit_tia":  # format=md
+    if operation_id(route) == "audit_tia":  # format=md, format=pdf
         success["content"]["text/markdown"] = {"schema": _STR}
+        success["content"]["application/pdf"] = {"schema": {"type": "string", "format": "binary"}}
     responses: dict[str, Any] = {
         str(route.status): success,
         "400": _problem("Invalid input; `field` names the culprit"),

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import io
+
+from pypdf import PdfReader
+
 from tests.api.conftest import Api, soon
 
 PERIOD = "from=2026-11-01T00:00:00Z&to=2026-12-01T00:00:00Z"
@@ -47,6 +51,19 @@ class TestAuditQuery:
 
 class TestTia:
     """GET /v1/orgs/{id}/tia."""
+
+    async def test_tia_as_pdf(self, api: Api) -> None:
+        """``format=pdf`` answers a PDF document whose text holds the report's figures."""
+        await api.grant("eng-br-1", "T-1001")
+        response = await api.client.get(
+            f"/v1/orgs/acme-de/tia?{PERIOD}&format=pdf", headers=api.token("ops-1", "ops")
+        )
+        assert response.status == 200
+        assert response.content_type == "application/pdf"
+        reader = PdfReader(io.BytesIO(await response.read()))
+        text = " ".join(page.extract_text() for page in reader.pages)
+        assert "Transfer Impact Assessment" in text
+        assert "country_not_permitted 1" in " ".join(text.split())
 
     async def test_tia_groups_accesses_by_country_and_basis(self, api: Api) -> None:
         """Accesses, consents and denials appear with their legal basis."""

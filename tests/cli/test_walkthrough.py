@@ -142,6 +142,12 @@ class TestWalkthrough:
             capsys, "tia", "--org", "bank-de", *period, "--format", "json", "--token", token.strip()
         )
         assert json.loads(out)["excluded_scopes"] == {"cas": 1}
+        pdf = running.config.state_dir.parent / "tia.pdf"
+        status, _, err = await cli(
+            capsys, "tia", "--org", "bank-de", *period, "--pdf", str(pdf), "--token", token.strip()
+        )
+        assert status == 0, err
+        assert pdf.read_bytes().startswith(b"%PDF-")
 
     async def test_tia_counts_a_real_session(
         self, running: Runtime, capsys: pytest.CaptureFixture[str]
