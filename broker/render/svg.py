@@ -119,11 +119,12 @@ def bar_chart(chart: Chart, ident: str) -> str:
 def column_chart(chart: Chart, ident: str, *, stacked: bool = False) -> str:
     """Vertical columns per category: one per series side by side, or ``stacked``."""
     pid = safe_id(ident)
-    height, left, bottom, top_y = 300, 48, 64, 40
+    height, left, bottom, top_y = 310, 48, 64, 52
     plot_h, plot_w = height - top_y - bottom, WIDTH - left - 16
-    top = nice_max(_peak(chart, stacked))
+    ticks = axis_ticks(_peak(chart, stacked), _integral(chart))
+    top = ticks[-1]
     band = plot_w / max(len(chart.categories), 1)
-    parts = [_open(pid, chart, height), _y_axis(left, top_y, plot_h, top, chart.value_label)]
+    parts = [_open(pid, chart, height), _y_axis(left, top_y, plot_h, ticks, chart.value_label)]
     for n, category in enumerate(chart.categories):
         parts += _columns(chart, n, left + n * band, band, (top_y, plot_h, top), stacked)
         if n % _label_step(len(chart.categories), plot_w) == 0:
@@ -165,6 +166,10 @@ def _peak(chart: Chart, stacked: bool) -> float:
     return max((v for s in chart.series for v in s.values), default=0)
 
 
+def _integral(chart: Chart) -> bool:
+    return all(float(v).is_integer() for s in chart.series for v in s.values)
+
+
 def _open(pid: str, chart: Chart, height: int) -> str:
     """The root element with its accessible name and description, and the title text."""
     return (
@@ -179,17 +184,26 @@ def _open(pid: str, chart: Chart, height: int) -> str:
     )
 
 
-def _y_axis(left: float, top_y: float, plot_h: float, top: float, label: str) -> str:
-    """The value axis: five gridlines with their numbers, and the axis name."""
+def axis_ticks(peak: float, integral: bool = True) -> list[float]:
+    """Round gridline values from 0 up to at or above ``peak``: a 1, 2 or 5 step, at
+    most five lines, whole numbers only for counts (``integral``)."""
+    step = nice_max(peak / 4) if peak > 0 else 1.0
+    if integral:
+        step = max(step, 1.0)
+    count = max(1, math.ceil(peak / step - 1e-9))
+    return [step * k for k in range(count + 1)]
+
+
+def _y_axis(left: float, top_y: float, plot_h: float, ticks: list[float], label: str) -> str:
+    """The value axis: a gridline with its number per tick, and the axis name."""
     parts = [_axis_line(left, top_y, left, top_y + plot_h)]
-    for k in range(5):
-        value = top * k / 4
-        y = top_y + plot_h - plot_h * k / 4
+    for value in ticks:
+        y = top_y + plot_h - plot_h * value / ticks[-1]
         parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{WIDTH - 16}" y2="{y:.1f}" '
                      'stroke="#d0d0d0" stroke-width="1"/>')  # fmt: skip
         parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">'
                      f"{_number(value)}</text>")  # fmt: skip
-    parts.append(f'<text x="{left}" y="{top_y - 8}" text-anchor="middle">{_x(label)}</text>')
+    parts.append(f'<text x="{left}" y="{top_y - 10}" text-anchor="middle">{_x(label)}</text>')
     return "".join(parts)
 
 

@@ -8,7 +8,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from broker.render.svg import Chart, Series, bar_chart, column_chart, nice_max, safe_id
+from broker.render.svg import (
+    Chart,
+    Series,
+    axis_ticks,
+    bar_chart,
+    column_chart,
+    nice_max,
+    safe_id,
+)
 
 NS = {"svg": "http://www.w3.org/2000/svg"}
 labels = st.text(max_size=40)
@@ -163,6 +171,29 @@ class TestScale:
         top = nice_max(value)
         assert top >= value
         assert value == 0 or top <= value * 10
+
+    @pytest.mark.parametrize(
+        ("peak", "integral", "ticks"),
+        [
+            (0, True, [0, 1]),
+            (1, True, [0, 1]),
+            (5, True, [0, 2, 4, 6]),
+            (7, True, [0, 2, 4, 6, 8]),
+            (40, True, [0, 10, 20, 30, 40]),
+            (1, False, [0, 0.5, 1]),
+        ],
+    )
+    def test_axis_ticks(self, peak: float, integral: bool, ticks: list[float]) -> None:
+        """Round steps reaching the peak; counts get whole-number gridlines only."""
+        assert axis_ticks(peak, integral) == pytest.approx(ticks)
+
+    @given(peak=st.integers(min_value=0, max_value=10**9))
+    def test_ticks_cover_counts_in_few_lines(self, peak: int) -> None:
+        """At or above the peak, at most six lines, whole numbers."""
+        ticks = axis_ticks(peak)
+        assert ticks[-1] >= peak
+        assert len(ticks) <= 6
+        assert all(t == int(t) for t in ticks)
 
     def test_mismatched_series_is_refused(self) -> None:
         """A series with too few values is a programming error, caught at once."""
