@@ -50,7 +50,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("broker.demo",),
     ("broker.aws",),
     ("broker.service",),
-    ("broker.api",),
+    # The web console is mounted by the API and reads the API's services: one layer.
+    ("broker.api", "broker.console"),
     ("broker.runtime",),
     ("broker.cli", "broker.__main__"),
 )

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from broker.config.aws import AwsSettings
+from broker.config.console import console_settings
 from broker.errors import InputError
 from broker.state import StateLayout
 from broker.typing import Region
@@ -61,6 +62,8 @@ class Config:
     auth: AuthConfig = field(default_factory=AuthConfig)
     aws: Mapping[str, Any] = field(default_factory=dict)
     """The raw ``[aws]`` table; ``aws_settings`` parses it (``mode = "aws"`` only)."""
+    console: Mapping[str, Any] = field(default_factory=dict)
+    """The raw ``[console]`` table; ``console_settings`` parses it (checked at load)."""
 
     @property
     def layout(self) -> StateLayout:
@@ -168,6 +171,7 @@ def config_from_mapping(data: Mapping[str, Any]) -> Config:
         raise InputError("mode", "must be 'local' or 'aws'")
     _check_bind(config)
     _check_processes(config)
+    console_settings(config.console)
     return _mode_defaults(config, data)
 
 
@@ -178,4 +182,5 @@ def config_to_mapping(config: Config) -> dict[str, Any]:
     data["regions"] = list(config.regions)
     data["auth"] = {f.name: getattr(config.auth, f.name) for f in fields(AuthConfig)}
     data["policy"], data["aws"] = dict(config.policy), dict(config.aws)
+    data["console"] = dict(config.console)
     return data

@@ -66,6 +66,8 @@ class SessionQuery:
     state: SessionState | None = None
     limit: int = 50
     cursor: str | None = None
+    org_id: OrgId | None = None
+    """The ticket's org (a customer admin's view: every session on their tickets)."""
 
 
 @dataclass(frozen=True, slots=True)

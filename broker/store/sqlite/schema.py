@@ -15,7 +15,8 @@ SCHEMA_VERSION = 10
 """5 added the append-only ``audit_anchors`` table (``ANCHORS_DDL``, part of ``DDL``,
 whose statements all run again, harmlessly, on every older file); 6 added
 ``viewer_tokens`` (in ``DDL`` too); 7 added the org's ``require_watch``
-(``WATCH_DDL``); 10 added ``console_sessions`` (``CONSOLE_DDL``, part of ``DDL``)."""
+(``WATCH_DDL``); 10 added ``console_sessions`` and the ``sessions_org`` index
+(``CONSOLE_DDL``, part of ``DDL``)."""
 SESSIONS_LOST_FOREIGN_KEYS = 3
 """The schema version whose sessions table declares no foreign keys (``SESSIONS_TABLE``)."""
 BUSY_TIMEOUT_SECONDS = 5.0
@@ -104,8 +105,10 @@ CONSOLE_DDL = (
         last_seen_at INTEGER NOT NULL,
         ended_at INTEGER
     ) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS sessions_org ON sessions (org_id, created_at, id)",
 )
-"""The console's sign-ins (``broker/store/sqlite/console.py``): digests of secrets only."""
+"""The console's sign-ins (``broker/store/sqlite/console.py``: digests of secrets only), and
+the index of a customer admin's sessions page."""
 
 DDL = (
     """CREATE TABLE IF NOT EXISTS orgs (

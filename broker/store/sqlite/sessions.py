@@ -104,7 +104,11 @@ def _list_sql(query: SessionQuery, now_us: int) -> tuple[str, list[Any]]:
     check_query(query)
     clauses: list[str] = []
     params: list[Any] = []
-    for column, value in (("ticket_id", query.ticket_id), ("staff_id", query.staff_id)):
+    for column, value in (
+        ("ticket_id", query.ticket_id),
+        ("staff_id", query.staff_id),
+        ("org_id", query.org_id),
+    ):
         if value is not None:
             clauses.append(f"{column} = ?")
             params.append(value)
