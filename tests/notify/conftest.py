@@ -1,0 +1,149 @@
+"""Fixtures of the notification tests: a real webhook receiver on loopback, a clock, a trail.
+
+The receiver is an aiohttp server on ``127.0.0.1`` (an ephemeral port),
+over TLS with a certificate from a CA the fixture made (``ca_file``), or
+over plain http for dev mode. It records every request and answers from a
+script (``answers``), then 200.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from broker.audit import Auditor
+from broker.clock import FakeClock
+from broker.config import Config, config_from_mapping
+from broker.notify.base import ConsentRequestNotice
+from broker.typing import OrgId, Region, TicketId
+from tests.fixtures.tls import loopback_tls
+
+EU = Region("eu-central-1")
+SECRET = b"s3cr3t-for-tests-0123456789abcdef0123456789"
+NOTICE = ConsentRequestNotice(
+    org_id=OrgId("acme-de"),
+    region=EU,
+    request_id="0190f3a2-7c1e-7b2a-9c4d-1a2b3c4d5e6f",
+    ticket_id=TicketId("T-1001"),
+    link="https://broker.example/console/requests/0190f3a2-7c1e-7b2a-9c4d-1a2b3c4d5e6f",
+)
+REASON = "Customer Jane Doe +49 30 1234567 reports the export fails"
+"""A reason text as an engineer writes it: it must never reach a receiver."""
+
+
+@dataclass
+class Received:
+    """One request the receiver got."""
+
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class Receiver:
+    """A loopback webhook receiver: what it got, and how it will answer next."""
+
+    url: str
+    ca_file: Path | None
+    received: list[Received] = field(default_factory=list)
+    answers: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.received.append(Received(dict(request.headers), await request.read()))
+        status, headers = self.answers.pop(0) if self.answers else (200, {})
+        return web.Response(status=status, headers=headers, text="ok")
+
+
+async def _serve(receiver: Receiver, ssl_context) -> AsyncIterator[Receiver]:
+    app = web.Application()
+    app.router.add_post("/hook", receiver.handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context)
+    await site.start()
+    port = runner.addresses[0][1]
+    scheme = "https" if ssl_context else "http"
+    receiver.url = f"{scheme}://127.0.0.1:{port}/hook"
+    yield receiver
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def receiver(tmp_path) -> AsyncIterator[Receiver]:
+    """An HTTPS receiver whose certificate only ``receiver.ca_file`` vouches for."""
+    tls = loopback_tls(tmp_path / "tls")
+    async for served in _serve(Receiver("", tls.ca_file), tls.server):
+        yield served
+
+
+@pytest.fixture
+async def http_receiver() -> AsyncIterator[Receiver]:
+    """A plain-http receiver (dev mode only)."""
+    async for served in _serve(Receiver("", None), None):
+        yield served
+
+
+class SleepLog(FakeClock):
+    """A fake clock that remembers every sleep asked of it (no real waiting)."""
+
+    def __init__(self) -> None:
+        super().__init__(datetime(2026, 12, 1, 9, 0, tzinfo=UTC))
+        self.sleeps: list[float] = []
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        await super().sleep(seconds)
+
+
+@pytest.fixture
+def clock() -> SleepLog:
+    return SleepLog()
+
+
+class Trail:
+    """A real ``Auditor``, keeping the records it wrote (what the trail really holds)."""
+
+    def __init__(self, auditor: Auditor) -> None:
+        self.auditor = auditor
+        self.records: list[dict[str, object]] = []
+
+    def emit(self, event: str, /, *, region: Region, **fields: object) -> object:
+        record = self.auditor.emit(event, region=region, **fields)
+        self.records.append(record)
+        return record
+
+    def check(self, event: str, /, *, region: Region, **fields: object) -> None:
+        self.auditor.check(event, region=region, **fields)
+
+    def of(self, event: str) -> list[dict[str, object]]:
+        return [r for r in self.records if r["event"] == event]
+
+
+@pytest.fixture
+def trail(tmp_path, clock) -> Iterator[Trail]:
+    auditor = Auditor(tmp_path / "state", clock)
+    yield Trail(auditor)
+    auditor.close()
+
+
+@pytest.fixture
+def secret_file(tmp_path) -> Path:
+    path = tmp_path / "acme-de.key"
+    path.write_bytes(SECRET + b"\n")
+    path.chmod(0o600)
+    return path
+
+
+def webhook_config(receiver: Receiver, secret_file: Path, **notify) -> Config:
+    """A local-mode config with one webhook (acme-de) at ``receiver``."""
+    hook: dict[str, object] = {"url": receiver.url, "secret_file": str(secret_file)}
+    if receiver.ca_file is not None:
+        hook["ca_file"] = str(receiver.ca_file)
+    if receiver.url.startswith("http:"):
+        notify = {"allow_http_loopback": True, **notify}
+    return config_from_mapping({"notify": {"webhooks": {"acme-de": hook}, **notify}})
