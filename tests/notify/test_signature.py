@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
+import time
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -80,3 +83,30 @@ class TestVerify:
         with pytest.raises(AuthenticationError) as caught:
             verify(SECRET, header, b"{}", NOW)
         assert caught.value.code == "signature_malformed"
+
+
+class TestTheDocumentedReceiver:
+    """The receiver code in docs/notifications.md accepts the broker's signatures, and only them."""
+
+    @staticmethod
+    def documented():
+        """The Python block of docs/notifications.md that defines ``verify_broker_signature``."""
+        text = (Path(__file__).parents[2] / "docs" / "notifications.md").read_text()
+        [block] = [b for b in re.findall(r"```python\n(.*?)```", text, re.S) if "def verify" in b]
+        namespace: dict = {}
+        exec(compile(block, "notifications.md", "exec"), namespace)
+        return namespace["verify_broker_signature"]
+
+    def test_it_accepts_a_fresh_signature_and_refuses_a_tampered_body(self):
+        """A body the broker signed now verifies; the same header over other bytes does not."""
+        check = self.documented()
+        body = b'{"type":"consent.requested","ticket":"T-1001"}'
+        header = sign(SECRET, int(time.time()), body)
+        assert check(SECRET, header, body) is True
+        assert check(SECRET, header, body.replace(b"1001", b"1002")) is False
+        assert check(b"o" * 32, header, body) is False
+
+    def test_it_refuses_an_old_signature(self):
+        """A correct signature from an hour ago is outside the window."""
+        body = b"{}"
+        assert self.documented()(SECRET, sign(SECRET, int(time.time()) - 3600, body), body) is False
