@@ -20,7 +20,10 @@ from broker.audit import Auditor
 from broker.clock import FakeClock
 from broker.config import Config, config_from_mapping
 from broker.notify.base import ConsentRequestNotice
+from broker.notify.fanout import Fanout
 from broker.typing import OrgId, Region, TicketId
+from tests.aws.conftest import fake_aws
+from tests.aws.moto_server import MotoServer
 from tests.fixtures.tls import loopback_tls
 
 EU = Region("eu-central-1")
@@ -32,6 +35,8 @@ NOTICE = ConsentRequestNotice(
     ticket_id=TicketId("T-1001"),
     link="https://broker.example/console/requests/0190f3a2-7c1e-7b2a-9c4d-1a2b3c4d5e6f",
 )
+AWS_REGION = {"bucket": "rec-eu", "kms_key_id": "alias/k", "table": "broker", "log_group": "/b/a"}
+"""The settings every AWS-mode region needs; the tests add an endpoint, a topic, a prefix."""
 REASON = "Customer Jane Doe +49 30 1234567 reports the export fails"
 """A reason text as an engineer writes it: it must never reach a receiver."""
 
@@ -59,16 +64,18 @@ class Receiver:
         return web.Response(status=status, headers=headers, text="ok")
 
 
-async def _serve(receiver: Receiver, ssl_context) -> AsyncIterator[Receiver]:
+async def _serve(folder: Path, https: bool) -> AsyncIterator[Receiver]:
+    """A receiver on 127.0.0.1: over TLS (a CA made in ``folder``) or plain http."""
+    tls = loopback_tls(folder / "tls") if https else None
+    receiver = Receiver("", tls.ca_file if tls else None)
     app = web.Application()
     app.router.add_post("/hook", receiver.handle)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context)
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls.server if tls else None)
     await site.start()
     port = runner.addresses[0][1]
-    scheme = "https" if ssl_context else "http"
-    receiver.url = f"{scheme}://127.0.0.1:{port}/hook"
+    receiver.url = f"{'https' if tls else 'http'}://127.0.0.1:{port}/hook"
     yield receiver
     await runner.cleanup()
 
@@ -76,15 +83,21 @@ async def _serve(receiver: Receiver, ssl_context) -> AsyncIterator[Receiver]:
 @pytest.fixture
 async def receiver(tmp_path) -> AsyncIterator[Receiver]:
     """An HTTPS receiver whose certificate only ``receiver.ca_file`` vouches for."""
-    tls = loopback_tls(tmp_path / "tls")
-    async for served in _serve(Receiver("", tls.ca_file), tls.server):
+    async for served in _serve(tmp_path, https=True):
         yield served
 
 
 @pytest.fixture
-async def http_receiver() -> AsyncIterator[Receiver]:
+async def http_receiver(tmp_path) -> AsyncIterator[Receiver]:
     """A plain-http receiver (dev mode only)."""
-    async for served in _serve(Receiver("", None), None):
+    async for served in _serve(tmp_path, https=False):
+        yield served
+
+
+@pytest.fixture(params=["https", "dev-http"])
+async def each_receiver(request, tmp_path) -> AsyncIterator[Receiver]:
+    """Each kind in turn: the HTTPS receiver, then the dev-mode plain-http one."""
+    async for served in _serve(tmp_path, https=request.param == "https"):
         yield served
 
 
@@ -147,3 +160,20 @@ def webhook_config(receiver: Receiver, secret_file: Path, **notify) -> Config:
     if receiver.url.startswith("http:"):
         notify = {"allow_http_loopback": True, **notify}
     return config_from_mapping({"notify": {"webhooks": {"acme-de": hook}, **notify}})
+
+
+async def announce(notifier: Fanout, notice: ConsentRequestNotice = NOTICE) -> None:
+    """Announce ``notice``, wait until every channel delivered or gave up, then close."""
+    await notifier.consent_requested(notice)
+    for channel in notifier.channels:
+        await channel.dispatcher.wait()
+    await notifier.aclose()
+
+
+@pytest.fixture(scope="module")
+def moto() -> Iterator[MotoServer]:
+    """A moto server (SNS, SQS, Secrets Manager) with fake credentials, for one module."""
+    with pytest.MonkeyPatch.context() as patch, fake_aws() as server:
+        patch.delenv("AWS_PROFILE", raising=False)
+        patch.delenv("AWS_DEFAULT_REGION", raising=False)
+        yield server

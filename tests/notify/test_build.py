@@ -13,10 +13,9 @@ from broker.notify.dispatch import Dispatcher
 from broker.notify.fanout import Fanout
 from broker.runtime.root import Runtime
 from broker.typing import Region
-from tests.notify.conftest import EU, NOTICE, webhook_config
+from tests.notify.conftest import AWS_REGION, EU, NOTICE, webhook_config
 
 TOPIC = "arn:aws:sns:eu-central-1:123456789012:consent-requests"
-REGION = {"bucket": "rec-eu", "kms_key_id": "alias/k", "table": "broker", "log_group": "/b/a"}
 
 
 def channels(notifier: Fanout) -> list[str]:
@@ -41,7 +40,10 @@ class TestBuild:
             {
                 "mode": "aws",
                 "regions": [EU],
-                "aws": {"store_region": EU, "regions": {EU: {**REGION, "notify_topic_arn": TOPIC}}},
+                "aws": {
+                    "store_region": EU,
+                    "regions": {EU: {**AWS_REGION, "notify_topic_arn": TOPIC}},
+                },
             }
         )
         clients = ClientFactory()

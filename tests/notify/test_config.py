@@ -12,12 +12,11 @@ from broker.config.notify import DeliveryPolicy
 from broker.errors import InputError
 from broker.notify.build import build_notifier
 from broker.notify.secrets import read_secret_file
-from tests.notify.conftest import SECRET
+from tests.notify.conftest import AWS_REGION, SECRET
 
 EU, US = "eu-central-1", "us-east-1"
 HOOK = {"url": "https://hooks.example.com/broker", "secret_file": "/etc/broker/acme-de.key"}
 TOPIC = "arn:aws:sns:eu-central-1:123456789012:consent-requests"
-REGION = {"bucket": "rec-eu", "kms_key_id": "alias/k", "table": "broker", "log_group": "/b/a"}
 
 
 def local(**notify: Any) -> dict[str, Any]:
@@ -29,7 +28,7 @@ def aws(region: dict[str, Any], **notify: Any) -> dict[str, Any]:
     return {
         "mode": "aws",
         "regions": [EU],
-        "aws": {"store_region": EU, "regions": {EU: {**REGION, **region}}},
+        "aws": {"store_region": EU, "regions": {EU: {**AWS_REGION, **region}}},
         "notify": notify,
     }
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 
@@ -16,22 +15,15 @@ from broker.notify.build import build_notifier
 from broker.notify.secrets import WebhookSecrets
 from broker.notify.signature import HEADER, verify
 from broker.typing import OrgId, Region
-from tests.aws.conftest import fake_aws, unique
+from tests.aws.conftest import unique
 from tests.aws.moto_server import MotoServer
-from tests.notify.conftest import NOTICE, SECRET
+from tests.notify.conftest import AWS_REGION, SECRET, announce
 
 EU, US = Region("eu-central-1"), Region("us-east-1")
-REGION = {"bucket": "rec-eu", "kms_key_id": "alias/k", "table": "broker", "log_group": "/b/a"}
-
-
-@pytest.fixture(scope="module")
-def moto() -> Iterator[MotoServer]:
-    with fake_aws() as server:
-        yield server
 
 
 def aws_config(moto: MotoServer, prefix: str, hook: dict[str, str]):
-    region = {**REGION, "endpoint_url": moto.url, "secret_prefix": prefix}
+    region = {**AWS_REGION, "endpoint_url": moto.url, "secret_prefix": prefix}
     return config_from_mapping(
         {
             "mode": "aws",
@@ -60,9 +52,7 @@ class TestNamedSecret:
         await keys.put(EU, "acme-de-hook", SECRET)
         notifier = build_notifier(config, trail, clock, clients=clients, keys=keys)
         mark = moto.mark()
-        await notifier.consent_requested(NOTICE)
-        await notifier.channels[0].dispatcher.wait()
-        await notifier.aclose()
+        await announce(notifier)
         [got] = receiver.received
         assert verify(SECRET, got.headers[HEADER], got.body, clock.now().timestamp())
         assert json.loads(got.body)["region"] == EU

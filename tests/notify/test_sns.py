@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import replace
 
 import boto3
@@ -19,29 +18,11 @@ from broker.notify.channel import ChannelNotifier
 from broker.notify.dispatch import Dispatcher
 from broker.notify.sns import SnsChannel
 from broker.typing import Region
-from tests.aws.conftest import fake_aws, unique
+from tests.aws.conftest import unique
 from tests.aws.moto_server import MotoServer
-from tests.notify.conftest import NOTICE
+from tests.notify.conftest import AWS_REGION, NOTICE, announce
 
 EU, US = Region("eu-central-1"), Region("us-east-1")
-REGION = {"bucket": "rec-eu", "kms_key_id": "alias/k", "table": "broker", "log_group": "/b/a"}
-
-
-@pytest.fixture(scope="module")
-def moto() -> Iterator[MotoServer]:
-    with fake_aws() as server:
-        yield server
-
-
-@pytest.fixture
-def aws_env(moto, monkeypatch):
-    """Fake credentials for this test (the module's server set them only while starting)."""
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        monkeypatch.setenv(key, "testing")
-    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    return moto
 
 
 def topic_with_queue(moto: MotoServer, region: Region) -> tuple[str, str]:
@@ -61,36 +42,30 @@ def read_queue(moto: MotoServer, region: Region, queue: str) -> list[dict]:
     return [json.loads(m["Body"]) for m in answer.get("Messages", [])]
 
 
-def aws_config(moto: MotoServer, topic: str):
+def sns_notifier(moto: MotoServer, topic: str, trail, clock):
+    """AWS mode serving eu-central-1 (with ``topic``) and us-east-1 (none); and its clients."""
     regions = {
-        EU: {**REGION, "endpoint_url": moto.url, "notify_topic_arn": topic},
-        US: {**REGION, "bucket": "rec-us", "endpoint_url": moto.url},
+        EU: {**AWS_REGION, "endpoint_url": moto.url, "notify_topic_arn": topic},
+        US: {**AWS_REGION, "bucket": "rec-us", "endpoint_url": moto.url},
     }
-    return config_from_mapping(
+    config = config_from_mapping(
         {"mode": "aws", "regions": [EU, US], "aws": {"store_region": EU, "regions": regions}}
     )
-
-
-async def announce(notifier, notice=NOTICE):
-    await notifier.consent_requested(notice)
-    for channel in notifier.channels:
-        await channel.dispatcher.wait()
-    await notifier.aclose()
+    clients = ClientFactory(aws_settings(config).endpoints())
+    return build_notifier(config, trail, clock, clients=clients), clients
 
 
 class TestPublish:
     """The same JSON as the webhook's, on the org's region's topic, through its client."""
 
-    async def test_the_message_arrives_on_the_regions_topic(self, aws_env, trail, clock):
+    async def test_the_message_arrives_on_the_regions_topic(self, moto, trail, clock):
         """Read back through an SQS subscription: the body, the topic, the attribute, audited."""
-        topic, queue = topic_with_queue(aws_env, EU)
-        config = aws_config(aws_env, topic)
-        clients = ClientFactory(aws_settings(config).endpoints())
-        notifier = build_notifier(config, trail, clock, clients=clients)
-        mark = aws_env.mark()
+        topic, queue = topic_with_queue(moto, EU)
+        notifier, clients = sns_notifier(moto, topic, trail, clock)
+        mark = moto.mark()
         await announce(notifier)
-        assert {(s.service, s.region) for s in aws_env.since(mark)} == {("sns", EU)}
-        [envelope] = read_queue(aws_env, EU, queue)
+        assert {(s.service, s.region) for s in moto.since(mark)} == {("sns", EU)}
+        [envelope] = read_queue(moto, EU, queue)
         assert envelope["TopicArn"] == topic
         body = json.loads(envelope["Message"])
         assert (body["type"], body["org"], body["region"]) == ("consent.requested", "acme-de", EU)
@@ -108,24 +83,21 @@ class TestPublish:
             EU,
         )
 
-    async def test_a_region_without_a_topic_publishes_nothing(self, aws_env, trail, clock):
+    async def test_a_region_without_a_topic_publishes_nothing(self, moto, trail, clock):
         """A notice of a us-east-1 org, with only eu-central-1 having a topic: nothing sent."""
-        topic, _queue = topic_with_queue(aws_env, EU)
-        config = aws_config(aws_env, topic)
-        clients = ClientFactory(aws_settings(config).endpoints())
-        notifier = build_notifier(config, trail, clock, clients=clients)
-        mark = aws_env.mark()
+        topic, _queue = topic_with_queue(moto, EU)
+        notifier, _clients = sns_notifier(moto, topic, trail, clock)
+        mark = moto.mark()
         await announce(notifier, replace(NOTICE, region=US, org_id="acme-us"))
-        assert aws_env.since(mark) == []
+        assert moto.since(mark) == []
         assert trail.records == []
 
-    async def test_a_vanished_topic_is_a_final_failure(self, aws_env, trail, clock):
+    async def test_a_vanished_topic_is_a_final_failure(self, moto, trail, clock):
         """A deleted topic (``NotFound``): audited ``sns_rejected``, not retried."""
-        topic, _queue = topic_with_queue(aws_env, EU)
-        boto3.client("sns", region_name=EU, endpoint_url=aws_env.url).delete_topic(TopicArn=topic)
-        config = aws_config(aws_env, topic)
-        clients = ClientFactory(aws_settings(config).endpoints())
-        await announce(build_notifier(config, trail, clock, clients=clients))
+        topic, _queue = topic_with_queue(moto, EU)
+        boto3.client("sns", region_name=EU, endpoint_url=moto.url).delete_topic(TopicArn=topic)
+        notifier, _clients = sns_notifier(moto, topic, trail, clock)
+        await announce(notifier)
         [record] = trail.records
         assert (record["event"], record["reason"], record["will_retry"]) == (
             "notify.failed",
@@ -137,24 +109,24 @@ class TestPublish:
 class TestRegionPinned:
     """A topic in another region is refused before any request is made."""
 
-    async def test_the_publisher_refuses_another_regions_topic(self, aws_env):
+    async def test_the_publisher_refuses_another_regions_topic(self, moto):
         """Publishing a eu-central-1 notice to a us-east-1 topic raises, sending nothing."""
-        topic, _queue = topic_with_queue(aws_env, US)
-        clients = ClientFactory({EU: aws_env.url, US: aws_env.url})
-        mark = aws_env.mark()
+        topic, _queue = topic_with_queue(moto, US)
+        clients = ClientFactory({EU: moto.url, US: moto.url})
+        mark = moto.mark()
         with pytest.raises(RegionMismatch):
             await SnsPublisher(clients).publish(EU, topic, "{}", {})
-        assert aws_env.since(mark) == []
+        assert moto.since(mark) == []
         assert clients.regions_built() == set()
 
-    async def test_the_channel_audits_the_refusal_as_final(self, aws_env, trail, clock):
+    async def test_the_channel_audits_the_refusal_as_final(self, moto, trail, clock):
         """Even a wrongly wired channel (config would refuse it) fails closed and says so."""
-        topic, queue = topic_with_queue(aws_env, US)
-        clients = ClientFactory({EU: aws_env.url, US: aws_env.url})
+        topic, queue = topic_with_queue(moto, US)
+        clients = ClientFactory({EU: moto.url, US: moto.url})
         channel = SnsChannel(SnsPublisher(clients), {EU: topic})
         dispatcher = Dispatcher("sns", DeliveryPolicy(), trail, clock)
         await ChannelNotifier(dispatcher, channel.route, clock).consent_requested(NOTICE)
         await dispatcher.wait()
-        assert read_queue(aws_env, US, queue) == []
+        assert read_queue(moto, US, queue) == []
         [record] = trail.records
         assert (record["reason"], record["will_retry"]) == ("topic_region_mismatch", False)

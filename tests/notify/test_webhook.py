@@ -16,17 +16,12 @@ from broker.errors import InputError
 from broker.notify.base import ConsentRequestNotice
 from broker.notify.build import build_notifier
 from broker.notify.signature import HEADER, verify
-from tests.notify.conftest import NOTICE, REASON, SECRET, SleepLog, webhook_config
+from tests.notify.conftest import NOTICE, REASON, SECRET, SleepLog, announce, webhook_config
 
 
 async def deliver(config, trail, clock, notice=NOTICE):
-    """Build the notifier, announce ``notice``, wait until it is delivered or given up."""
-    notifier = build_notifier(config, trail, clock)
-    await notifier.consent_requested(notice)
-    for channel in notifier.channels:
-        await channel.dispatcher.wait()
-    await notifier.aclose()
-    return notifier
+    """Build the notifier and announce ``notice`` (``announce``)."""
+    await announce(build_notifier(config, trail, clock), notice)
 
 
 def outcomes(trail):
@@ -41,9 +36,12 @@ class TestDelivery:
     """A delivery is one signed POST of ids and a link."""
 
     async def test_the_signature_verifies_and_the_body_is_ids_and_a_link(
-        self, receiver, secret_file, trail, clock
+        self, each_receiver, secret_file, trail, clock
     ):
-        """The receiver's copy verifies with the org's secret; the body holds exactly the ids."""
+        """The receiver's copy verifies with the org's secret; the body holds exactly the ids.
+
+        Over HTTPS (a test CA), and over plain http to loopback in dev mode."""
+        receiver = each_receiver
         await deliver(webhook_config(receiver, secret_file), trail, clock)
         [got] = receiver.received
         assert verify(SECRET, got.headers[HEADER], got.body, clock.now().timestamp())
@@ -201,15 +199,7 @@ class TestRetries:
 
 
 class TestDevMode:
-    """Plain http to loopback, only with ``allow_http_loopback``."""
-
-    async def test_plain_http_loopback_delivers_signed(
-        self, http_receiver, secret_file, trail, clock
-    ):
-        """Dev mode delivers the same signed body over http."""
-        await deliver(webhook_config(http_receiver, secret_file), trail, clock)
-        [got] = http_receiver.received
-        assert verify(SECRET, got.headers[HEADER], got.body, clock.now().timestamp())
+    """Plain http to loopback only with ``allow_http_loopback`` (delivery: ``TestDelivery``)."""
 
     def test_plain_http_without_the_flag_is_refused(self, http_receiver, secret_file):
         """The same URL without the flag is a config error naming the url field."""
