@@ -1,20 +1,16 @@
 """Fixtures of the notification tests: a real webhook receiver on loopback, a clock, a trail.
 
-The receiver is an aiohttp server on ``127.0.0.1`` (an ephemeral port),
-over TLS with a certificate from a CA the fixture made (``ca_file``), or
-over plain http for dev mode. It records every request and answers from a
-script (``answers``), then 200.
+The receiver (``tests.fixtures.webhook``) runs over TLS with a certificate
+from a CA the fixture made, or over plain http for dev mode.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 
 from broker.audit import Auditor
 from broker.clock import FakeClock
@@ -24,7 +20,7 @@ from broker.notify.fanout import Fanout
 from broker.typing import OrgId, Region, TicketId
 from tests.aws.conftest import fake_aws
 from tests.aws.moto_server import MotoServer
-from tests.fixtures.tls import loopback_tls
+from tests.fixtures.webhook import Receiver, serve_receiver
 
 EU = Region("eu-central-1")
 SECRET = b"s3cr3t-for-tests-0123456789abcdef0123456789"
@@ -41,63 +37,24 @@ REASON = "Customer Jane Doe +49 30 1234567 reports the export fails"
 """A reason text as an engineer writes it: it must never reach a receiver."""
 
 
-@dataclass
-class Received:
-    """One request the receiver got."""
-
-    headers: dict[str, str]
-    body: bytes
-
-
-@dataclass
-class Receiver:
-    """A loopback webhook receiver: what it got, and how it will answer next."""
-
-    url: str
-    ca_file: Path | None
-    received: list[Received] = field(default_factory=list)
-    answers: list[tuple[int, dict[str, str]]] = field(default_factory=list)
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.received.append(Received(dict(request.headers), await request.read()))
-        status, headers = self.answers.pop(0) if self.answers else (200, {})
-        return web.Response(status=status, headers=headers, text="ok")
-
-
-async def _serve(folder: Path, https: bool) -> AsyncIterator[Receiver]:
-    """A receiver on 127.0.0.1: over TLS (a CA made in ``folder``) or plain http."""
-    tls = loopback_tls(folder / "tls") if https else None
-    receiver = Receiver("", tls.ca_file if tls else None)
-    app = web.Application()
-    app.router.add_post("/hook", receiver.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls.server if tls else None)
-    await site.start()
-    port = runner.addresses[0][1]
-    receiver.url = f"{'https' if tls else 'http'}://127.0.0.1:{port}/hook"
-    yield receiver
-    await runner.cleanup()
-
-
 @pytest.fixture
 async def receiver(tmp_path) -> AsyncIterator[Receiver]:
     """An HTTPS receiver whose certificate only ``receiver.ca_file`` vouches for."""
-    async for served in _serve(tmp_path, https=True):
+    async for served in serve_receiver(tmp_path, https=True):
         yield served
 
 
 @pytest.fixture
 async def http_receiver(tmp_path) -> AsyncIterator[Receiver]:
     """A plain-http receiver (dev mode only)."""
-    async for served in _serve(tmp_path, https=False):
+    async for served in serve_receiver(tmp_path, https=False):
         yield served
 
 
 @pytest.fixture(params=["https", "dev-http"])
 async def each_receiver(request, tmp_path) -> AsyncIterator[Receiver]:
     """Each kind in turn: the HTTPS receiver, then the dev-mode plain-http one."""
-    async for served in _serve(tmp_path, https=request.param == "https"):
+    async for served in serve_receiver(tmp_path, https=request.param == "https"):
         yield served
 
 
