@@ -11,6 +11,7 @@ from broker.aws.clients import ClientFactory
 from broker.aws.sns import SnsPublisher
 from broker.clock import Clock
 from broker.config import Config, aws_settings, notify_settings
+from broker.config.notify import NotifySettings
 from broker.events import EventSink
 from broker.keys import KeyStore
 from broker.notify import sns, webhook
@@ -30,9 +31,10 @@ def build_notifier(
     keys: KeyStore | None = None,
     transport: HttpTransport | None = None,
 ) -> Fanout:
-    """Every configured channel; ``clients`` and ``keys``: AWS mode's (SNS, named secrets)."""
+    """Every configured channel; ``clients`` and ``keys``: AWS mode's (SNS, named secrets).
+
+    Reads every ``secret_file`` now: ``InputError`` naming the field if one is unusable."""
     settings = notify_settings(config)
-    policy = settings.delivery
     channels: list[ChannelNotifier] = []
     if settings.webhooks:
         hooks = webhook.WebhookChannel(
@@ -40,19 +42,31 @@ def build_notifier(
             WebhookSecrets.load(settings.webhooks, keys),
             transport or AiohttpTransport(),
             clock,
-            policy.timeout_seconds,
+            settings.delivery.timeout_seconds,
         )
-        dispatcher = Dispatcher(webhook.CHANNEL, policy, events, clock)
+        dispatcher = Dispatcher(webhook.CHANNEL, settings.delivery, events, clock)
         channels.append(ChannelNotifier(dispatcher, hooks.route, clock, close=hooks.aclose))
     if config.mode == "aws" and clients is not None:
-        regions = aws_settings(config).regions
-        topics = {
-            region: arn
-            for region in config.regions
-            if (arn := regions[region].notify_topic_arn) is not None
-        }
-        if topics:
-            topic = sns.SnsChannel(SnsPublisher(clients), topics)
-            dispatcher = Dispatcher(sns.CHANNEL, policy, events, clock)
-            channels.append(ChannelNotifier(dispatcher, topic.route, clock))
+        channels.extend(_sns(config, settings, events, clock, clients))
     return Fanout(channels)
+
+
+def _sns(
+    config: Config,
+    settings: NotifySettings,
+    events: EventSink,
+    clock: Clock,
+    clients: ClientFactory,
+) -> list[ChannelNotifier]:
+    """The SNS channel over every served region's topic; none when no region has one."""
+    regions = aws_settings(config).regions
+    topics = {
+        region: arn
+        for region in config.regions
+        if (arn := regions[region].notify_topic_arn) is not None
+    }
+    if not topics:
+        return []
+    dispatcher = Dispatcher(sns.CHANNEL, settings.delivery, events, clock)
+    route = sns.SnsChannel(SnsPublisher(clients), topics).route
+    return [ChannelNotifier(dispatcher, route, clock)]
