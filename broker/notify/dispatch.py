@@ -142,6 +142,20 @@ class Dispatcher:
 
     def _record(self, message: Message, outcome: Outcome, number: int, *, final: bool) -> None:
         """Audit and log one attempt's outcome; an audit failure is logged, not raised."""
+        event = "notify.delivered" if outcome.ok else "notify.failed"
+        fields = self._fields(message, outcome, number, final=final)
+        region = message.notice.region
+        try:
+            self._events.emit(event, region=region, **fields)
+        except BrokerError as error:
+            log.error("notification outcome not audited", code=error.code, event_type=event)
+        level = log.info if outcome.ok or not final else log.warning
+        level(event, region=region, **fields)
+
+    def _fields(
+        self, message: Message, outcome: Outcome, number: int, *, final: bool
+    ) -> dict[str, object]:
+        """The ids and the outcome, never the URL, the secret or the body."""
         notice = message.notice
         fields: dict[str, object] = {
             "org_id": notice.org_id,
@@ -154,10 +168,4 @@ class Dispatcher:
         }
         if not outcome.ok:
             fields.update(reason=outcome.reason, will_retry=not final)
-        event = "notify.delivered" if outcome.ok else "notify.failed"
-        try:
-            self._events.emit(event, region=notice.region, **fields)
-        except BrokerError as error:
-            log.error("notification outcome not audited", code=error.code, event_type=event)
-        level = log.info if outcome.ok or not final else log.warning
-        level(event, region=notice.region, **fields)
+        return fields

@@ -60,13 +60,7 @@ class WebhookChannel:
         except BrokerError as error:
             retry = isinstance(error, UnavailableError)
             return Outcome(ok=False, reason="secret_unavailable", retry=retry)
-        headers = {
-            "Content-Type": "application/json",
-            "User-Agent": "region-broker-webhook/1",
-            "X-Broker-Event": CONSENT_REQUESTED,
-            "X-Broker-Delivery": message.delivery_id,
-            HEADER: sign(secret, int(self._clock.now().timestamp()), message.body),
-        }
+        headers = signed_headers(message, secret, int(self._clock.now().timestamp()))
         try:
             answer = await self._transport.post(
                 hook.url, message.body, headers, ca_file=hook.ca_file, time_limit=self._timeout
@@ -78,6 +72,17 @@ class WebhookChannel:
     async def aclose(self) -> None:
         """Close the transport's connections."""
         await self._transport.aclose()
+
+
+def signed_headers(message: Message, secret: bytes, timestamp: int) -> dict[str, str]:
+    """The headers of one attempt, signed at ``timestamp``."""
+    return {
+        "Content-Type": "application/json",
+        "User-Agent": "region-broker-webhook/1",
+        "X-Broker-Event": CONSENT_REQUESTED,
+        "X-Broker-Delivery": message.delivery_id,
+        HEADER: sign(secret, timestamp, message.body),
+    }
 
 
 def judge(answer: HttpAnswer, now: datetime) -> Outcome:
