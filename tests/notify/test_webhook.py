@@ -16,6 +16,8 @@ from broker.errors import InputError
 from broker.notify.base import ConsentRequestNotice
 from broker.notify.build import build_notifier
 from broker.notify.signature import HEADER, verify
+from broker.notify.transport import HttpAnswer
+from broker.notify.webhook import judge, retry_after
 from tests.notify.conftest import NOTICE, REASON, SECRET, SleepLog, announce, webhook_config
 
 
@@ -257,3 +259,55 @@ class TestBounds:
             ("notify.failed", 1, 503, "server_error", True),
             ("notify.failed", 1, None, "shutdown", False),
         ]
+
+
+class TestJudge:
+    """The answer table: what each status means, and how ``Retry-After`` is read."""
+
+    @pytest.mark.parametrize(
+        ("status", "ok", "reason", "retry"),
+        [
+            (200, True, "delivered", False),
+            (204, True, "delivered", False),
+            (301, False, "rejected", False),
+            (400, False, "rejected", False),
+            (401, False, "rejected", False),
+            (404, False, "rejected", False),
+            (408, False, "timeout", True),
+            (429, False, "throttled", True),
+            (500, False, "server_error", True),
+            (503, False, "server_error", True),
+        ],
+    )
+    def test_each_status(self, clock, status, ok, reason, retry):
+        """2xx delivered; 408, 429, 5xx retried; everything else final."""
+        outcome = judge(HttpAnswer(status), clock.now())
+        assert (outcome.ok, outcome.reason, outcome.retry, outcome.status) == (
+            ok,
+            reason,
+            retry,
+            status,
+        )
+
+    @pytest.mark.parametrize(
+        ("value", "expected"),
+        [
+            (None, None),
+            ("120", 120.0),
+            (" 5 ", 5.0),
+            ("-5", None),
+            ("1.5", None),
+            ("soon", None),
+            ("٣", None),
+            ("Tue, 01 Dec 2026 09:02:00 GMT", 120.0),
+            ("Tue, 01 Dec 2026 08:00:00 GMT", 0.0),
+            ("Tue, 01 Dec 2026 09:02:00 -0000", None),
+        ],
+        ids=[
+            "absent", "seconds", "spaces", "negative", "fraction", "word", "arabic-digit",
+            "date", "past-date", "zone-unknown",
+        ],
+    )  # fmt: skip
+    def test_retry_after(self, clock, value, expected):
+        """Delta-seconds (ASCII digits) or an HTTP date; a past date is now; junk is ignored."""
+        assert retry_after(value, clock.now()) == expected
