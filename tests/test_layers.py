@@ -49,6 +49,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("broker.viewer",),
     ("broker.demo",),
     ("broker.aws",),
+    # Notifications of consent requests: webhooks, and SNS (via broker.aws) in AWS mode.
+    ("broker.notify",),
     ("broker.service",),
     # The web console is mounted by the API and reads the API's services: one layer.
     ("broker.api", "broker.console"),
