@@ -48,3 +48,9 @@ ROLES: tuple[Role, ...] = ("engineer", "customer_admin", "ops", "admin")
 SESSION_STATES: tuple[SessionState, ...] = ("issued", "connected", "closed", "revoked", "expired")
 ACCESS_MODES: tuple[AccessMode, ...] = ("view", "terminal")
 LIVE_SESSION_STATES: tuple[SessionState, ...] = ("issued", "connected")
+
+# -- console (broker/console/) ------------------------------------------
+ConsoleKind = Literal["session", "link", "login"]
+"""What a console record is: a signed-in ``session`` (its cookie), a one-time
+sign-in ``link`` (``broker console-link``) or an OIDC ``login`` in progress."""
+CONSOLE_KINDS: tuple[ConsoleKind, ...] = ("session", "link", "login")

@@ -49,10 +49,13 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("broker.viewer",),
     ("broker.demo",),
     ("broker.aws",),
+    # Notifications of consent requests: webhooks, and SNS (via broker.aws) in AWS mode.
+    ("broker.notify",),
     # Pure renderings (SVG charts, the TIA as a PDF) the console draws with.
     ("broker.render",),
     ("broker.service",),
-    ("broker.api",),
+    # The web console is mounted by the API and reads the API's services: one layer.
+    ("broker.api", "broker.console"),
     ("broker.runtime",),
     ("broker.cli", "broker.__main__"),
 )

@@ -21,9 +21,20 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 
-from broker.models import Anchor, Consent, Org, Session, Staff, Target, Ticket, ViewerToken
+from broker.models import (
+    Anchor,
+    Consent,
+    ConsoleSession,
+    Org,
+    Session,
+    Staff,
+    Target,
+    Ticket,
+    ViewerToken,
+)
 from broker.typing import (
     ConsentId,
+    ConsoleKind,
     OrgId,
     Region,
     SessionId,
@@ -55,9 +66,10 @@ class SessionQuery:
     state: SessionState | None = None
     limit: int = 50
     cursor: str | None = None
-    # The console's ops filters: the org and region, and when a session was created
-    # (``since`` inclusive, ``until`` exclusive).
     org_id: OrgId | None = None
+    """The ticket's org (a customer admin's view: every session on their tickets)."""
+    # The console's ops filters: the region, and when a session was created
+    # (``since`` inclusive, ``until`` exclusive).
     region: Region | None = None
     since: datetime | None = None
     until: datetime | None = None
@@ -306,4 +318,27 @@ class Store(Protocol):
         ``NotFoundError`` for an unknown digest; ``RegionMismatch`` for a token
         of another region (left unclaimed); ``ConflictError`` code
         ``viewer_token_used`` or ``viewer_token_expired`` otherwise."""
+        ...
+
+    # -- console sign-ins -------------------------------------------------
+    async def add_console_session(self, record: ConsoleSession) -> None:
+        """Store a new console record (``ConsoleSession``: the digest of its secret only);
+        ``ConflictError`` if the digest is known."""
+        ...
+
+    async def touch_console_session(
+        self, digest: TokenDigest, kind: ConsoleKind, at: datetime, idle_since: datetime
+    ) -> ConsoleSession:
+        """Set ``last_seen_at = at`` on the record of ``kind``, atomically, if it has not
+        ended, expires after ``at`` and was last seen after ``idle_since``.
+
+        ``NotFoundError`` for an unknown digest; ``ConflictError`` code
+        ``console_session_ended``, ``_expired``, ``_idle`` or ``_kind`` otherwise."""
+        ...
+
+    async def end_console_session(
+        self, digest: TokenDigest, kind: ConsoleKind, at: datetime
+    ) -> ConsoleSession:
+        """Set ``ended_at = at`` once, atomically, on a live record of ``kind`` (a link or
+        login used, a session signed out); the errors of ``touch_console_session``."""
         ...

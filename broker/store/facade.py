@@ -18,7 +18,17 @@ from datetime import datetime
 from typing import Concatenate, Generic, ParamSpec, TypeVar
 
 from broker.clock import Clock, SystemClock
-from broker.models import Anchor, Consent, Org, Session, Staff, Target, Ticket, ViewerToken
+from broker.models import (
+    Anchor,
+    Consent,
+    ConsoleSession,
+    Org,
+    Session,
+    Staff,
+    Target,
+    Ticket,
+    ViewerToken,
+)
 from broker.store.base import (
     GrantRecords,
     ImportBundle,
@@ -30,6 +40,7 @@ from broker.store.base import (
 from broker.store.encoding import to_micros
 from broker.typing import (
     ConsentId,
+    ConsoleKind,
     OrgId,
     Region,
     SessionId,
@@ -75,6 +86,11 @@ class StoreOps(Generic[H]):
     latest_anchor: Callable[[H, Region], Anchor | None]
     add_viewer_token: Callable[[H, ViewerToken], None]
     claim_viewer_token: Callable[[H, TokenDigest, Region, datetime], ViewerToken]
+    add_console_session: Callable[[H, ConsoleSession], None]
+    touch_console_session: Callable[
+        [H, TokenDigest, ConsoleKind, datetime, datetime], ConsoleSession
+    ]
+    end_console_session: Callable[[H, TokenDigest, ConsoleKind, datetime], ConsoleSession]
 
 
 class ThreadedStore(ABC, Generic[H]):
@@ -219,3 +235,20 @@ class ThreadedStore(ABC, Generic[H]):
     ) -> ViewerToken:
         """Claim the token once, at ``region``'s viewer, before it expires."""
         return await self._write(self._ops.claim_viewer_token, digest, region, at)
+
+    # -- console sign-ins -----------------------------------------------
+    async def add_console_session(self, record: ConsoleSession) -> None:
+        """Store a new console record (its digest only)."""
+        await self._write(self._ops.add_console_session, record)
+
+    async def touch_console_session(
+        self, digest: TokenDigest, kind: ConsoleKind, at: datetime, idle_since: datetime
+    ) -> ConsoleSession:
+        """Mark a live record of ``kind`` seen at ``at`` (seen after ``idle_since``)."""
+        return await self._write(self._ops.touch_console_session, digest, kind, at, idle_since)
+
+    async def end_console_session(
+        self, digest: TokenDigest, kind: ConsoleKind, at: datetime
+    ) -> ConsoleSession:
+        """End a live record of ``kind`` once."""
+        return await self._write(self._ops.end_console_session, digest, kind, at)

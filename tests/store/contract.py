@@ -9,6 +9,7 @@ runs against that implementation. The rules of ``broker/store/base.py`` map to:
 - side effects in the same transaction: ``EffectContract``;
 - all-or-nothing imports: ``ReferenceContract``;
 - viewer tokens claimed once, atomically, in their region: ``ViewerTokenContract``;
+- console sign-ins used once or within their idle bound: ``ConsoleSessionContract``;
 - use from several threads' event loops: ``ThreadContract``;
 - the grant's read never older than the last change, and its revision
   guarding the insert: ``GrantReadContract``;
@@ -17,6 +18,7 @@ runs against that implementation. The rules of ``broker/store/base.py`` map to:
 
 from __future__ import annotations
 
+from tests.store.contract_console import ConsoleSessionContract
 from tests.store.contract_effects import EffectContract
 from tests.store.contract_grants import GrantReadContract
 from tests.store.contract_listing import ListingContract
@@ -35,5 +37,6 @@ class StoreContract(
     RaceContract,
     ThreadContract,
     ViewerTokenContract,
+    ConsoleSessionContract,
 ):
     """Every rule of the ``Store`` protocol, as tests."""

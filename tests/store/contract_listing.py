@@ -18,6 +18,7 @@ from broker.typing import SessionId, TicketId
 from tests.store.contract_base import StoreHarness
 from tests.store.world import (
     EU,
+    ORG_DE,
     ORG_US,
     STAFF_DE,
     STAFF_IN,
@@ -94,6 +95,18 @@ class ListingContract(StoreHarness):
         with pytest.raises(InputError) as caught:
             await store.list_sessions(_query(until=T0.replace(tzinfo=None)))
         assert caught.value.field == "until"
+
+    async def test_org_filter(self, store: Store) -> None:
+        """``org_id`` lists every session on the org's tickets and none of another org's."""
+        await store.create_session(session("a", created_at=T0))
+        await store.create_session(session("c", ticket_id=TICKET_DE2.id, basis="scc"))
+        await store.create_session(
+            session("u", org_id=ORG_US.id, ticket_id=TICKET_US.id, region=US, basis="not-eea")
+        )
+        mine = await store.list_sessions(_query(org_id=ORG_DE.id))
+        assert sorted(s.id for s in mine.items) == ["a", "c"]
+        theirs = await store.list_sessions(_query(org_id=ORG_US.id, state="issued"))
+        assert [s.id for s in theirs.items] == ["u"]
 
     @settings(
         max_examples=15,

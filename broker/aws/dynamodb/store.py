@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Concatenate, ParamSpec, TypeVar
 
 from broker.aws.clients import ClientFactory
-from broker.aws.dynamodb import anchors, reference, sessions, viewer
+from broker.aws.dynamodb import anchors, console, reference, sessions, viewer
 from broker.aws.dynamodb.codec import TABLE_SCHEMA
 from broker.aws.dynamodb.importer import import_bundle
 from broker.aws.dynamodb.table import Table
@@ -64,6 +64,9 @@ OPS: StoreOps[Table] = StoreOps(
     latest_anchor=anchors.latest,
     add_viewer_token=viewer.add_viewer_token,
     claim_viewer_token=viewer.claim_viewer_token,
+    add_console_session=console.add_console_session,
+    touch_console_session=console.touch_console_session,
+    end_console_session=console.end_console_session,
 )
 """This store's records, as functions of the table."""
 

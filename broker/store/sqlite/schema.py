@@ -11,11 +11,12 @@ import sqlite3
 
 from broker.errors import UnavailableError
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 10
 """5 added the append-only ``audit_anchors`` table (``ANCHORS_DDL``, part of ``DDL``,
 whose statements all run again, harmlessly, on every older file); 6 added
 ``viewer_tokens`` (in ``DDL`` too); 7 added the org's ``require_watch``
-(``WATCH_DDL``)."""
+(``WATCH_DDL``); 10 added ``console_sessions`` and the ``sessions_org`` index
+(``CONSOLE_DDL``, part of ``DDL``)."""
 SESSIONS_LOST_FOREIGN_KEYS = 3
 """The schema version whose sessions table declares no foreign keys (``SESSIONS_TABLE``)."""
 BUSY_TIMEOUT_SECONDS = 5.0
@@ -91,6 +92,24 @@ ANCHORS_DDL = (
 )
 """The anchors table; rows are only ever inserted."""
 
+CONSOLE_DDL = (
+    """CREATE TABLE IF NOT EXISTS console_sessions (
+        digest TEXT PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('session', 'link', 'login')),
+        subject TEXT NOT NULL,
+        role TEXT NOT NULL,
+        org TEXT,
+        data TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        last_seen_at INTEGER NOT NULL,
+        ended_at INTEGER
+    ) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS sessions_org ON sessions (org_id, created_at, id)",
+)
+"""The console's sign-ins (``broker/store/sqlite/console.py``: digests of secrets only), and
+the index of a customer admin's sessions page."""
+
 DDL = (
     """CREATE TABLE IF NOT EXISTS orgs (
         id TEXT PRIMARY KEY,
@@ -158,6 +177,7 @@ DDL = (
     "INSERT OR IGNORE INTO counters (name, value) VALUES ('world_rev', 0)",
     *WORLD_TRIGGERS,
     *ANCHORS_DDL,
+    *CONSOLE_DDL,
 )
 
 

@@ -33,7 +33,7 @@ from broker.store.base import (
 )
 from broker.store.facade import BundleValidator, StoreOps, ThreadedStore
 from broker.store.grant_cache import SeenGrants
-from broker.store.sqlite import anchors, consents, importer, reference, sessions, viewer
+from broker.store.sqlite import anchors, consents, console, importer, reference, sessions, viewer
 from broker.store.sqlite import create as creating
 from broker.store.sqlite.schema import connect
 from broker.store.sqlite.tx import read_tx
@@ -73,6 +73,9 @@ OPS: StoreOps[sqlite3.Connection] = StoreOps(
     latest_anchor=anchors.latest,
     add_viewer_token=viewer.add_viewer_token,
     claim_viewer_token=viewer.claim_viewer_token,
+    add_console_session=console.add_console_session,
+    touch_console_session=console.touch_console_session,
+    end_console_session=console.end_console_session,
 )
 """This store's records, as functions of a connection."""
 
