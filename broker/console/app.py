@@ -23,13 +23,13 @@ from broker.console import middleware
 from broker.console.keys import OIDC, SETTINGS, SIGNINS
 from broker.console.oidc import OidcClients
 from broker.console.signins import ConsoleSignins
-from broker.console.views import admin, engineer, home, links, ops, signin
+from broker.console.views import admin, engineer, home, links, ops, signin, tia
 from broker.service.context import Context
 
 PREFIX = "/console/"
 """Where ``broker.api.app.create_app`` mounts the console."""
 HERE = Path(__file__).parent
-VIEWS = (signin, links, home, admin, ops, engineer)
+VIEWS = (signin, links, home, admin, ops, tia, engineer)
 """Each module's ``add_routes(app)`` adds its named routes (``<module>.<page>``)."""
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from broker.api import audit, consents, sessions, viewer
+from broker.api import admin, audit, consents, sessions, viewer
+from broker.service.admin import AdminService
 from broker.service.audit import AuditService
 from broker.service.consents import ConsentService
 from broker.service.sessions import SessionService
@@ -34,3 +35,8 @@ def viewer_links(request: web.Request) -> ViewerLinks:
 def audit_service(request: web.Request) -> AuditService:
     """The audit trail and the TIA."""
     return request.config_dict[audit.SERVICE]
+
+
+def admin_service(request: web.Request) -> AdminService:
+    """Reference data: a ticket's routing."""
+    return request.config_dict[admin.SERVICE]
