@@ -6,6 +6,8 @@ import re
 
 import pytest
 
+from broker.store.base import SessionQuery
+from broker.typing import StaffId
 from tests.api.conftest import Api, public_key
 from tests.console.conftest import origin, sign_in
 
@@ -145,8 +147,6 @@ class TestOpenSession:
         assert "#t=" in await answer.text()
 
 
-def _by(staff: str):
-    from broker.store.base import SessionQuery
-    from broker.typing import StaffId
-
+def _by(staff: str) -> SessionQuery:
+    """Every session of ``staff``."""
     return SessionQuery(staff_id=StaffId(staff))
