@@ -41,9 +41,13 @@ def dashboard_charts(board: Dashboard) -> list[ShownChart]:
     denials = _bars("Denials by reason", board.denials, "denials", "reason")
     blocked = _bars("Blocked egress by kind", board.blocked, "blocked", "kind")
     return [
-        ShownChart("sessions", sessions, _svg(column_chart(sessions, "sessions", stacked=True))),
-        ShownChart("denials", denials, _svg(bar_chart(denials, "denials"))),
-        ShownChart("egress", blocked, _svg(bar_chart(blocked, "egress"))),
+        ShownChart(
+            "sessions",
+            sessions,
+            _svg(column_chart(sessions, "sessions", stacked=True, titled=False)),
+        ),
+        ShownChart("denials", denials, _svg(bar_chart(denials, "denials", titled=False))),
+        ShownChart("egress", blocked, _svg(bar_chart(blocked, "egress", titled=False))),
     ]
 
 

@@ -93,15 +93,18 @@ def nice_max(value: float) -> float:
     return float(10 * power)  # pragma: no cover - the loop always returns
 
 
-def bar_chart(chart: Chart, ident: str) -> str:
-    """Horizontal bars (one series), labels on the left: for long category names."""
+def bar_chart(chart: Chart, ident: str, *, titled: bool = True) -> str:
+    """Horizontal bars (one series), labels on the left: for long category names.
+
+    ``titled=False`` (either chart) leaves the title out of the picture, where a
+    page heading says it; it stays the chart's accessible name."""
     pid = safe_id(ident)
     row, left, right = 26, 200, 56
     height = 48 + row * max(len(chart.categories), 1) + 28
     values = chart.series[0].values if chart.series else ()
     top = nice_max(max(values, default=0))
     scale = (WIDTH - left - right) / top
-    parts = [_open(pid, chart, height)]
+    parts = [_open(pid, chart, height, titled)]
     for n, category in enumerate(chart.categories):
         y, value = 48 + n * row, values[n]
         label = _short(category)
@@ -116,7 +119,7 @@ def bar_chart(chart: Chart, ident: str) -> str:
     return "".join(parts)
 
 
-def column_chart(chart: Chart, ident: str, *, stacked: bool = False) -> str:
+def column_chart(chart: Chart, ident: str, *, stacked: bool = False, titled: bool = True) -> str:
     """Vertical columns per category: one per series side by side, or ``stacked``."""
     pid = safe_id(ident)
     height, left, bottom, top_y = 310, 48, 64, 52
@@ -124,7 +127,10 @@ def column_chart(chart: Chart, ident: str, *, stacked: bool = False) -> str:
     ticks = axis_ticks(_peak(chart, stacked), _integral(chart))
     top = ticks[-1]
     band = plot_w / max(len(chart.categories), 1)
-    parts = [_open(pid, chart, height), _y_axis(left, top_y, plot_h, ticks, chart.value_label)]
+    parts = [
+        _open(pid, chart, height, titled),
+        _y_axis(left, top_y, plot_h, ticks, chart.value_label),
+    ]
     for n, category in enumerate(chart.categories):
         parts += _columns(chart, n, left + n * band, band, (top_y, plot_h, top), stacked)
         if n % _label_step(len(chart.categories), plot_w) == 0:
@@ -170,17 +176,19 @@ def _integral(chart: Chart) -> bool:
     return all(float(v).is_integer() for s in chart.series for v in s.values)
 
 
-def _open(pid: str, chart: Chart, height: int) -> str:
+def _open(pid: str, chart: Chart, height: int, titled: bool) -> str:
     """The root element with its accessible name and description, and the title text."""
+    shown = (
+        f'<text x="8" y="22" font-size="15" font-weight="bold" fill="#1a1a1a">'
+        f"{_x(chart.title)}</text>"
+    )
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="100%" '
         f'viewBox="0 0 {WIDTH} {height}" preserveAspectRatio="xMinYMin meet" '
         f'aria-labelledby="{pid}-title {pid}-desc" {FONT}>'
         f'<title id="{pid}-title">{_x(chart.title)}</title>'
         f'<desc id="{pid}-desc">{_x(chart.description())}</desc>'
-        f'<rect width="{WIDTH}" height="{height}" fill="#ffffff"/>'
-        f'<text x="8" y="22" font-size="15" font-weight="bold" fill="#1a1a1a">'
-        f"{_x(chart.title)}</text>"
+        f'<rect width="{WIDTH}" height="{height}" fill="#ffffff"/>' + (shown if titled else "")
     )
 
 

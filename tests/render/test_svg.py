@@ -110,6 +110,20 @@ class TestScreenReaders:
         assert desc.get("id") == "denials-desc"
         assert desc.text == "Denials by reason. consent_required: denials 3."
 
+    @pytest.mark.parametrize("kind", KINDS)
+    def test_untitled_keeps_the_accessible_name(self, kind: str) -> None:
+        """``titled=False`` drops the drawn title text, never the <title>."""
+        chart = Chart("Blocked egress", ("osc52",), (Series("blocked", (1,)),))
+        drawn = (
+            bar_chart(chart, "e")
+            if kind == "bar"
+            else column_chart(chart, "e", stacked=kind == "stacked")
+        )
+        bare = (bar_chart(chart, "e", titled=False) if kind == "bar"
+                else column_chart(chart, "e", stacked=kind == "stacked", titled=False))  # fmt: skip
+        assert drawn.count("Blocked egress") == bare.count("Blocked egress") + 1
+        assert parse(bare).find("svg:title", NS).text == "Blocked egress"
+
     def test_rows_are_the_data_table(self) -> None:
         """A header row, then one row per category with a value per series."""
         chart = Chart("S", ("d1", "d2"), (Series("eu", (1, 2)), Series("us", (0, 5))), "n", "day")

@@ -155,7 +155,8 @@ def _row(record: dict[str, Any]) -> dict[str, Any]:
         if value is not None:
             shown = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
             details.append(f"{name}: {shown}")
-    return {**record, "details": "; ".join(details)}
+    when = str(record.get("time", ""))[:19].replace("T", " ")
+    return {**record, "details": "; ".join(details), "when": when}
 
 
 @page(*OPS)
