@@ -18,7 +18,7 @@ from broker.config import Config
 from broker.models import Session
 from broker.runtime.root import Runtime
 from broker.typing import SessionId
-from tests.console.idp import console_config, free_port, running_idp
+from tests.console.idp import console_config, free_port, oidc_login, running_idp
 from tests.fixtures.webhook import Receiver, serve_receiver
 from tests.viewer.browser import Chromium
 
@@ -62,12 +62,7 @@ class Flow:
     async def signed_in_page(self, button: str, login: str) -> Page:
         """A fresh browser context signed in through the provider as ``login``."""
         page, _ = await self.browser.page(size=(1280, 800))
-        await page.goto(f"{self.console}/signin")
-        await page.get_by_role("link", name=button).click()
-        await page.locator("input[name=login]").fill(login)
-        await page.locator("input[name=password]").fill("any")
-        await page.get_by_role("button", name="Sign-in").click()
-        await page.get_by_role("button", name="Continue").click()
+        await oidc_login(page, self.runtime.api_url, button, login)
         await page.wait_for_url(f"{self.console}/")
         return page
 

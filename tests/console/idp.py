@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from playwright.async_api import Page
+
 NODE_DIR = Path(__file__).parent / "node"
 STAFF_CLIENT = "console-staff"
 ORG_CLIENTS = {"acme-de": "console-acme", "shop-us": "console-shop"}
@@ -99,3 +101,15 @@ async def running_idp(console_port: int, tmp_path: Path) -> AsyncIterator[IdP]:
     finally:
         process.terminate()
         await process.wait()
+
+
+async def oidc_login(page: Page, console: str, button: str, login: str) -> None:
+    """From the console's sign-in page (``console``: its origin) through the provider's
+    development login and consent pages, as ``login``."""
+    await page.goto(f"{console}/console/signin")
+    await page.get_by_role("link", name=button).click()
+    await page.locator("input[name=login]").fill(login)
+    await page.locator("input[name=password]").fill("any")
+    await page.get_by_role("button", name="Sign-in").click()
+    await page.get_by_role("button", name="Continue").click()
+    await page.wait_for_load_state()

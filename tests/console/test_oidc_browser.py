@@ -13,10 +13,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Page
 
 from tests.api.conftest import Api, running_api
-from tests.console.idp import IdP, console_config, free_port, running_idp
+from tests.console.idp import IdP, console_config, free_port, oidc_login, running_idp
 from tests.viewer.browser import Chromium, chromium
 
 
@@ -47,17 +46,6 @@ async def browser() -> AsyncIterator[Chromium]:
     """Debian's chromium."""
     async for launched in chromium():
         yield launched
-
-
-async def oidc_login(page: Page, console: str, button: str, login: str) -> None:
-    """From the console's sign-in page through the provider's login and consent pages."""
-    await page.goto(f"{console}/console/signin")
-    await page.get_by_role("link", name=button).click()
-    await page.locator("input[name=login]").fill(login)
-    await page.locator("input[name=password]").fill("any")
-    await page.get_by_role("button", name="Sign-in").click()
-    await page.get_by_role("button", name="Continue").click()
-    await page.wait_for_load_state()
 
 
 STAFF = "Sign in as staff"
