@@ -43,7 +43,7 @@ def create_console(
         middlewares=[middleware.security_headers, middleware.errors, middleware.authenticate]
     )
     app[SETTINGS] = settings
-    app[SIGNINS] = ConsoleSignins(ctx.store, ctx.clock, settings)
+    app[SIGNINS] = ConsoleSignins(ctx, settings)
     app[OIDC] = OidcClients(settings, ctx.clock)
     app[links.VERIFIER] = verifier
     app[links.LOCAL] = ctx.config.mode == "local"

@@ -142,7 +142,9 @@ class OidcClient:
         try:
             registry.validate(token.claims)
         except JoseError as error:
-            raise AuthenticationError("oidc_token_invalid", f"ID token: {error.error}") from error
+            raise AuthenticationError(
+                "oidc_token_invalid", f"ID token: {error.description}"
+            ) from error
         audience = token.claims["aud"]
         several = isinstance(audience, list) and len(audience) > 1
         if several and token.claims.get("azp") != self.config.client_id:

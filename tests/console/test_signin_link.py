@@ -27,6 +27,12 @@ class TestLinks:
         second = await api.client.get(path)
         assert second.status == 401
         assert "not valid" in await second.text()
+        [signed_in] = api.events.of("console.signed_in")
+        assert signed_in["region"] == "eu-central-1"  # acme-de's region
+        assert signed_in["actor"] == "cust-admin-1"
+        assert signed_in["method"] == "link"
+        [refused] = api.events.of("console.signin_refused")
+        assert refused["reason"] == "console_session_ended"
 
     async def test_link_expires(self, api: Api) -> None:
         """A link unused for 60 s is refused."""
@@ -75,6 +81,7 @@ class TestSession:
             "/console/signout", data={"csrf": csrf}, headers=origin(api), allow_redirects=False
         )
         assert out.status == 303
+        assert api.events.of("console.signed_out")[0]["actor"] == "ops-1"
         replace_cookie(api, kept)  # a copy kept by an attacker
         assert (await api.client.get("/console/", allow_redirects=False)).status == 303
 

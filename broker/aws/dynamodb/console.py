@@ -13,7 +13,7 @@ from datetime import datetime
 
 from broker.aws.dynamodb.codec import Item, Key, opt_time
 from broker.aws.dynamodb.table import Table
-from broker.aws.dynamodb.tx import Tx, retrying
+from broker.aws.dynamodb.tx import Tx, put_new, retrying
 from broker.errors import BrokerError, ConflictError
 from broker.models import ConsoleSession
 from broker.store.checks import check_new_console_session, console_unusable
@@ -58,15 +58,12 @@ def add_console_session(table: Table, record: ConsoleSession) -> None:
         "last_seen_at": to_micros(record.last_seen_at, "last_seen_at"),
     }
 
-    def attempt() -> None:
-        tx = Tx(table)
-        tx.put(console_key(record.digest), item, "attribute_not_exists(#pk)")
-        tx.commit()
-
-    def explain() -> BrokerError:
-        return ConflictError("console_session_exists", "the digest is known already")
-
-    retrying(table, attempt, explain)
+    put_new(
+        table,
+        console_key(record.digest),
+        item,
+        ConflictError("console_session_exists", "the digest is known already"),
+    )
 
 
 def touch_console_session(

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from broker.auth.principal import Principal
 from broker.console import cookies
 from broker.console.keys import OIDC, SETTINGS, SIGNINS
 from broker.console.oidc import Login, principal_of
-from broker.console.pages import page, user
+from broker.console.pages import page, source_ip, user
 from broker.console.render import redirect, render, see_other
 from broker.errors import AuthenticationError, ConflictError, NotFoundError
 from broker.typing import ROLES
@@ -31,7 +32,7 @@ async def signin_page(request: web.Request) -> web.Response:
 async def use_link(request: web.Request) -> web.Response:
     """Spend a one-time link from ``broker console-link`` and sign its holder in."""
     try:
-        signed = await request.app[SIGNINS].use_link(request.query.get("t", ""))
+        signed = await request.app[SIGNINS].use_link(request.query.get("t", ""), source_ip(request))
     except (NotFoundError, ConflictError) as error:  # unknown, used, expired: one answer
         raise AuthenticationError(
             "console_link_refused", "the sign-in link is not valid (it works once, for 60 s)"
@@ -52,30 +53,39 @@ async def start(request: web.Request) -> web.StreamResponse:
 
 async def callback(request: web.Request) -> web.Response:
     """The IdP's answer: this browser's login, its state, the code's ID token, the role."""
+    signins = request.app[SIGNINS]
+    try:
+        who, issuer = await _oidc_principal(request)
+    except AuthenticationError as error:
+        signins.refused("oidc", error.code, source_ip(request))
+        raise
+    signed = await signins.start(who, {"via": "oidc", "issuer": issuer}, source_ip(request))
+    response = _signed_in(request, signed.secret)
+    cookies.clear(response, cookies.LOGIN)
+    return response
+
+
+async def _oidc_principal(request: web.Request) -> tuple[Principal, str]:
+    """Who the IdP's answer signs in, through which issuer; ``AuthenticationError`` if nobody."""
     secret = request.cookies.get(cookies.LOGIN, "")
-    error = request.query.get("error")
     try:
         login = Login.from_data(await request.app[SIGNINS].finish_login(secret))
     except (NotFoundError, ConflictError) as exc:
         raise AuthenticationError(
             "oidc_login_unknown", "the sign-in expired or was used; start again"
         ) from exc
-    if error is not None or request.query.get("state") != login.state:
+    if "error" in request.query or request.query.get("state") != login.state:
         raise AuthenticationError("oidc_refused", "the identity provider did not sign you in")
     client = request.app[OIDC].get(login.issuer_key)
     id_token = await client.id_token(login, request.query.get("code", ""))
     claims = await client.claims(id_token, login.nonce)
-    who = principal_of(client.config, claims)
-    signed = await request.app[SIGNINS].start(who, {"via": "oidc", "issuer": login.issuer_key})
-    response = _signed_in(request, signed.secret)
-    cookies.clear(response, cookies.LOGIN)
-    return response
+    return principal_of(client.config, claims), login.issuer_key
 
 
 @page(*ROLES)
 async def signout(request: web.Request) -> web.StreamResponse:
     """End this session and drop its cookie."""
-    await request.app[SIGNINS].sign_out(user(request).secret)
+    await request.app[SIGNINS].sign_out(user(request), source_ip(request))
     response = redirect(request, "signin", notice="signed_out")
     cookies.clear(response, cookies.SESSION)
     return response

@@ -16,7 +16,7 @@ from broker.models import ConsoleSession
 from broker.store.checks import check_new_console_session, console_unusable
 from broker.store.encoding import from_micros, to_micros
 from broker.store.sqlite.codec import opt_micros
-from broker.store.sqlite.tx import write_tx
+from broker.store.sqlite.tx import insert_new, write_tx
 from broker.typing import ConsoleKind, TokenDigest
 
 # S608 below: only the fixed column list is interpolated; values are bound.
@@ -63,11 +63,12 @@ def add_console_session(conn: sqlite3.Connection, record: ConsoleSession) -> Non
         to_micros(record.expires_at, "expires_at"),
         to_micros(record.last_seen_at, "last_seen_at"),
     )
-    try:
-        with write_tx(conn):
-            conn.execute(_INSERT, values)
-    except sqlite3.IntegrityError as error:
-        raise ConflictError("console_session_exists", "the digest is known already") from error
+    insert_new(
+        conn,
+        _INSERT,
+        values,
+        ConflictError("console_session_exists", "the digest is known already"),
+    )
 
 
 def touch_console_session(
