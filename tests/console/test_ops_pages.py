@@ -125,6 +125,15 @@ class TestAuditAndExplain:
         assert "<strong>Allowed</strong>, on the basis <code>consent</code>" in found
         assert "--staff-country US" in found
 
+    async def test_a_ticket_finds_its_own_region(self, api: Api) -> None:
+        """No region chosen: a US ticket's records come from us-east-1."""
+        await api.grant("eng-us-1", "T-2001")
+        await sign_in(api, "ops-1", "ops")
+        html = await page(api, "/console/ops/audit?region=&ticket=T-2001")
+        assert "session.issued" in html
+        assert "Records of the region of T-2001" in html
+        assert "eng-us-1" in html
+
     async def test_not_a_denial_is_404(self, api: Api) -> None:
         """Explain on a record that is no denial answers as unknown."""
         await api.grant("eng-de-1", "T-1001")

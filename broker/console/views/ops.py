@@ -121,13 +121,15 @@ def _audit_query(params: Any) -> AuditQuery:
 @page(*OPS)
 async def audit(request: web.Request) -> web.Response:
     """The trail of one region by ticket, session, staff, event and time, with every
-    region's chain verify status."""
+    region's chain verify status. No region named: the ticket's or session's, else the
+    first."""
     service = audit_service(request)
     regions = service.ctx.config.regions
     params = {**request.query}
-    params.setdefault("region", regions[0])
-    region = Region(f.pick(params, "region", regions) or regions[0])
+    picked = f.pick(params, "region", regions)
     query = _audit_query(params)
+    derived = picked is None and (query.ticket_id or query.session_id)
+    region = None if derived else Region(picked or regions[0])
     found = await service.query(principal(request), region, query)
     context = {
         "records": [_row(record) for record in found.records],
@@ -137,6 +139,7 @@ async def audit(request: web.Request) -> web.Response:
         "events": EVENT_TYPES,
         "verified": await service.verify_all(principal(request)),
         "next_query": _next_audit(params, found.next_after),
+        "first_query": f.query_without(params, "cursor", "notice"),
     }
     return render(request, "ops/audit.html", context)
 
