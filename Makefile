@@ -62,3 +62,8 @@ soak: $(STAMP) sysdeps
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+## screenshots: retake docs/console/*.png in Debian's chromium (demo data, a fake clock)
+.PHONY: screenshots
+screenshots: $(STAMP) console-node
+	BROKER_DOCS_SCREENSHOT=1 $(BIN)/pytest tests/console/test_pages_browser.py -k Screenshots -q
