@@ -103,7 +103,7 @@ class TestWholeFlow:
         await replay.locator("#notice").wait_for(state="hidden")
         await admin.goto(f"{flow.console}/admin/tia")
         report = await admin.locator("main").inner_text()
-        assert re.search(r"US\s+consent\s+1", report), report
+        assert re.search(r"US\s+the customer's explicit consent for the ticket\s+1", report)
         assert consent_id in report
         assert len(re.findall(r"cust-admin-1\s+" + session_id, report)) == 2  # watch, replay
         assert "Consents granted: 1; revoked: 1." in report
