@@ -72,6 +72,15 @@ class TestSession:
         answer = await api.client.get("/console/", allow_redirects=False)
         assert answer.status == 303
 
+    async def test_absolute_timeout_ends_a_busy_session(self, api: Api) -> None:
+        """Used every 20 minutes, a session still ends 8 hours after sign-in."""
+        await sign_in(api, "ops-1", "ops")
+        for _ in range(23):  # 7 h 40 min of steady use
+            api.clock.advance(20 * 60)
+            assert (await api.client.get("/console/", allow_redirects=False)).status == 200
+        api.clock.advance(20 * 60)
+        assert (await api.client.get("/console/", allow_redirects=False)).status == 303
+
     async def test_sign_out_ends_the_session(self, api: Api) -> None:
         """Sign-out (with its CSRF token) ends the session server-side."""
         csrf = await sign_in(api, "ops-1", "ops")
