@@ -17,6 +17,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from broker.audit.tia import BASIS_WORDS
 from broker.auth.principal import TokenVerifier
 from broker.config.console import ConsoleSettings
 from broker.console import middleware
@@ -56,6 +57,7 @@ def create_console(
     )
     environment.globals["static"] = _static
     environment.globals["has_route"] = lambda name: name in app.router
+    environment.filters["basis"] = lambda code: BASIS_WORDS.get(code, code)
     app.router.add_static("/static/", HERE / "static", name="static")
     for module in VIEWS:
         module.add_routes(app)

@@ -57,10 +57,10 @@ async def consent_through_the_api(flow: Flow) -> str:
     return str(answer["consent_id"])
 
 
-async def watch_from_console(page: Page, flow: Flow, session_id: str) -> Page:
-    """Sessions page -> Watch -> the link page -> the region's viewer (a new page)."""
+async def view_from_console(page: Page, flow: Flow, action: str, session_id: str) -> Page:
+    """Sessions page -> Watch or Replay -> the link page -> the region's viewer."""
     await page.get_by_role("navigation", name="Main").get_by_role("link", name="Sessions").click()
-    await page.get_by_role("button", name=f"Watch session {session_id}").click()
+    await page.get_by_role("button", name=f"{action} session {session_id}").click()
     link = page.locator("#viewer-link")
     href = await link.get_attribute("href")
     assert href is not None
@@ -88,7 +88,7 @@ class TestWholeFlow:
         viewer = flow.runtime.viewers[EU]
         await until(lambda: session_id in viewer.sessions)
         admin = await flow.signed_in_page(ACME, "cust-admin-1")
-        await watch_from_console(admin, flow, session_id)
+        await view_from_console(admin, flow, "Watch", session_id)
         live = viewer.sessions[session_id]  # type: ignore[index]
         await until(lambda: "cust-admin-1" in live.view._watchers)
         await admin.goto(f"{flow.console}/admin/consents?ticket={TICKET}")
@@ -98,11 +98,14 @@ class TestWholeFlow:
         assert "revoked" in await admin.get_by_role("status").inner_text()
         assert (await flow.session(session_id)).state == "revoked"
         assert (await flow.session(session_id)).end_reason == "consent_revoked"
+        await until(lambda: session_id not in viewer.sessions)
+        replay = await view_from_console(admin, flow, "Replay", session_id)
+        await replay.locator("#notice").wait_for(state="hidden")
         await admin.goto(f"{flow.console}/admin/tia")
         report = await admin.locator("main").inner_text()
-        assert re.search(r"US\s+consent\s+1", report), report
+        assert re.search(r"US\s+the customer's explicit consent for the ticket\s+1", report)
         assert consent_id in report
-        assert re.search(r"cust-admin-1\s+" + session_id, report)
+        assert len(re.findall(r"cust-admin-1\s+" + session_id, report)) == 2  # watch, replay
         assert "Consents granted: 1; revoked: 1." in report
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.conftest import Api
+from tests.api.conftest import Api, running_api
 from tests.console.conftest import origin, replace_cookie, sign_in
 
 
@@ -72,6 +72,15 @@ class TestSession:
         answer = await api.client.get("/console/", allow_redirects=False)
         assert answer.status == 303
 
+    async def test_absolute_timeout_ends_a_busy_session(self, api: Api) -> None:
+        """Used every 20 minutes, a session still ends 8 hours after sign-in."""
+        await sign_in(api, "ops-1", "ops")
+        for _ in range(23):  # 7 h 40 min of steady use
+            api.clock.advance(20 * 60)
+            assert (await api.client.get("/console/", allow_redirects=False)).status == 200
+        api.clock.advance(20 * 60)
+        assert (await api.client.get("/console/", allow_redirects=False)).status == 303
+
     async def test_sign_out_ends_the_session(self, api: Api) -> None:
         """Sign-out (with its CSRF token) ends the session server-side."""
         csrf = await sign_in(api, "ops-1", "ops")
@@ -119,3 +128,24 @@ class TestHeaders:
         assert "frame-ancestors 'none'" in csp
         assert answer.headers["Cache-Control"] == "no-store"
         assert answer.headers["X-Content-Type-Options"] == "nosniff"
+
+
+class TestSecureCookie:
+    """``Secure`` behind TLS: the proxy's word counts only when the config trusts it."""
+
+    @pytest.mark.parametrize(
+        ("settings", "secure"),
+        [
+            pytest.param({"trust_forwarded_proto": True}, True, id="trusted-proxy"),
+            pytest.param({}, False, id="untrusted-header"),
+            pytest.param({"secure_cookies": "always"}, True, id="always"),
+        ],
+    )
+    async def test_forwarded_proto(self, tmp_path, settings: dict[str, object], secure: bool):
+        """A sign-in behind a proxy saying ``X-Forwarded-Proto: https`` gets a Secure cookie
+        when the proxy is trusted (or the config says always), and not otherwise."""
+        async with running_api(tmp_path, console=settings) as api:
+            answer = await api.client.post("/console/auth/links", headers=api.token("ops-1", "ops"))
+            path = (await answer.json())["url"].split(str(api.client.server.port), 1)[1]
+            landed = await api.client.get(path, headers={"X-Forwarded-Proto": "https"})
+            assert bool(landed.cookies["broker_console"]["secure"]) is secure
