@@ -87,6 +87,19 @@ class TestSessions:
         listed = await page(api, done.headers["Location"])
         assert "The session was revoked" in listed
 
+    async def test_watch_a_live_view_session(self, api: Api) -> None:
+        """Ops get *Watch* on a live view session; it answers with a viewer link."""
+        sid = (await (await api.grant("eng-no-1", "T-1002", view=True)).json())["session_id"]
+        csrf = await sign_in(api, "ops-1", "ops")
+        html = await page(api, "/console/ops/sessions?ticket=T-1002")
+        assert f'aria-label="Watch session {sid}"' in html
+        answer = await api.client.post(
+            f"/console/sessions/{sid}/watch", data={"csrf": csrf},
+            headers=origin(api),
+        )  # fmt: skip
+        assert answer.status == 200
+        assert "#t=" in await answer.text()
+
     async def test_pages_follow_the_cursor(self, api: Api) -> None:
         """More than a page of sessions: a next-page link that keeps the filters."""
         for _ in range(51):
