@@ -49,6 +49,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("broker.viewer",),
     ("broker.demo",),
     ("broker.aws",),
+    # Notices to people (consent requests): the interface the service layer calls.
+    ("broker.notify",),
     ("broker.service",),
     ("broker.api",),
     ("broker.runtime",),

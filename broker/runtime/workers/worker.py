@@ -56,6 +56,7 @@ async def serve(fd: int, handoff: int) -> None:
     auditor = Auditor(config.state_dir, SystemClock())
     configure_logging(redactor=auditor.redactor, stream=sys.stderr)
     ctx = _context(config, link, setup["gateways"])
+    ctx.redactor = auditor.redactor
     metrics = Metrics()
     verifier = token_verifier(config, SystemClock())
     app = create_app(ctx, verifier, auditor, metrics, peers=link)

@@ -33,7 +33,15 @@ from broker.store.base import (
 )
 from broker.store.facade import BundleValidator, StoreOps, ThreadedStore
 from broker.store.grant_cache import SeenGrants
-from broker.store.sqlite import anchors, consents, importer, reference, sessions, viewer
+from broker.store.sqlite import (
+    anchors,
+    consent_requests,
+    consents,
+    importer,
+    reference,
+    sessions,
+    viewer,
+)
 from broker.store.sqlite import create as creating
 from broker.store.sqlite.schema import connect
 from broker.store.sqlite.tx import read_tx
@@ -73,6 +81,11 @@ OPS: StoreOps[sqlite3.Connection] = StoreOps(
     latest_anchor=anchors.latest,
     add_viewer_token=viewer.add_viewer_token,
     claim_viewer_token=viewer.claim_viewer_token,
+    add_consent_request=consent_requests.add_consent_request,
+    get_consent_request=consent_requests.get_consent_request,
+    list_consent_requests=consent_requests.list_consent_requests,
+    decide_consent_request=consent_requests.decide_consent_request,
+    expire_consent_requests=consent_requests.expire_consent_requests,
 )
 """This store's records, as functions of a connection."""
 
