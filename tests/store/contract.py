@@ -8,6 +8,8 @@ runs against that implementation. The rules of ``broker/store/base.py`` map to:
 - listing and paging: ``ListingContract``;
 - side effects in the same transaction: ``EffectContract``;
 - all-or-nothing imports: ``ReferenceContract``;
+- consent requests decided once, an approval's consent in the same transaction:
+  ``ConsentRequestContract``;
 - viewer tokens claimed once, atomically, in their region: ``ViewerTokenContract``;
 - use from several threads' event loops: ``ThreadContract``;
 - the grant's read never older than the last change, and its revision
@@ -17,6 +19,7 @@ runs against that implementation. The rules of ``broker/store/base.py`` map to:
 
 from __future__ import annotations
 
+from tests.store.contract_consent_requests import ConsentRequestContract
 from tests.store.contract_effects import EffectContract
 from tests.store.contract_grants import GrantReadContract
 from tests.store.contract_listing import ListingContract
@@ -35,5 +38,6 @@ class StoreContract(
     RaceContract,
     ThreadContract,
     ViewerTokenContract,
+    ConsentRequestContract,
 ):
     """Every rule of the ``Store`` protocol, as tests."""
