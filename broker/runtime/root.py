@@ -107,6 +107,7 @@ class Runtime:
         cas = CARegistry(self._key_store(), self.clock)
         self.ctx = Context(self.config, self.store, cas, self.events, self.clock, policy)
         self.ctx.notifier = self.notifier = self._notifier()
+        self.ctx.redactor = self.auditor.redactor
         # AWS mode imports demo data only when asked for demo targets (never by default).
         if fresh and (self.config.mode == "local" or self.config.demo_targets):
             await self._import_demo()

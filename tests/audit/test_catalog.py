@@ -48,6 +48,12 @@ EXTRA_TYPES = [
     "console.signed_in",
     "console.signed_out",
     "console.signin_refused",
+    # Consent requests: asked, approved (perhaps shorter), denied, cancelled, expired unanswered.
+    "consent.requested",
+    "consent.request_approved",
+    "consent.request_denied",
+    "consent.request_cancelled",
+    "consent.request_expired",
 ]
 
 
