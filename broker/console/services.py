@@ -11,6 +11,7 @@ from aiohttp import web
 
 from broker.api import audit, consents, sessions, viewer
 from broker.service.audit import AuditService
+from broker.service.consent_requests import ConsentRequestService
 from broker.service.consents import ConsentService
 from broker.service.sessions import SessionService
 from broker.service.viewer_links import ViewerLinks
@@ -34,3 +35,12 @@ def viewer_links(request: web.Request) -> ViewerLinks:
 def audit_service(request: web.Request) -> AuditService:
     """The audit trail and the TIA."""
     return request.config_dict[audit.SERVICE]
+
+
+REQUESTS = web.AppKey("console_consent_requests", ConsentRequestService)
+"""The console's own ``ConsentRequestService`` (stateless over the context, like the API's)."""
+
+
+def consent_requests(request: web.Request) -> ConsentRequestService:
+    """Consent requests: list, get, approve, deny."""
+    return request.config_dict[REQUESTS]
