@@ -72,7 +72,7 @@ class RequestFilter:
     cursor: str | None = None
 
 
-def check_duration(seconds: object, name: str = "duration") -> int:
+def check_duration(seconds: object, name: str = "duration_seconds") -> int:
     """A consent duration in seconds, ``MIN_REQUEST_SECONDS`` to ``MAX_REQUEST_SECONDS``."""
     return v.bounded(MIN_REQUEST_SECONDS, MAX_REQUEST_SECONDS)(seconds, name)
 
@@ -161,7 +161,9 @@ class ConsentRequestService:
         if duration_seconds is not None:
             granted = check_duration(duration_seconds)
             if granted > request.duration_seconds:
-                raise InputError("duration", "must not be longer than the engineer asked for")
+                raise InputError(
+                    "duration_seconds", "must not be longer than the engineer asked for"
+                )
         ticket = await org_ticket(self.ctx.store, principal, request.ticket_id)
         now = self.ctx.clock.now()
         consent, _ = await self.consents.new_consent(

@@ -180,8 +180,8 @@ class TestRequest:
     @pytest.mark.parametrize(
         ("seconds", "reason", "field_name"),
         [
-            pytest.param(59, "why", "duration", id="too-short"),
-            pytest.param(MAX_REQUEST_SECONDS + 1, "why", "duration", id="past-seven-days"),
+            pytest.param(59, "why", "duration_seconds", id="too-short"),
+            pytest.param(MAX_REQUEST_SECONDS + 1, "why", "duration_seconds", id="past-seven-days"),
             pytest.param(HOUR, "  ", "reason", id="blank-reason"),
             pytest.param(HOUR, "x" * 501, "reason", id="long-reason"),
             pytest.param(HOUR, "a\x1bb", "reason", id="control-character"),
@@ -272,7 +272,7 @@ class TestApprove:
         made = await world.ask()
         with pytest.raises(InputError) as caught:
             await world.service.approve(ACME_ADMIN, made.id, seconds)
-        assert caught.value.field == "duration"
+        assert caught.value.field == "duration_seconds"
         assert (await world.store.get_consent_request(made.id)).state == "pending"
 
     async def test_eea_only_org_must_waive(self, world: World) -> None:
