@@ -32,7 +32,13 @@ import structlog
 
 from broker import validate as v
 from broker.auth.principal import Principal
-from broker.errors import ConflictError, InputError, NotFoundError, UnavailableError
+from broker.errors import (
+    BrokerError,
+    ConflictError,
+    InputError,
+    NotFoundError,
+    UnavailableError,
+)
 from broker.ids import time_ordered_uuid
 from broker.models import ConsentRequest
 from broker.notify.base import ConsentRequestNotice
@@ -58,6 +64,8 @@ MIN_REQUEST_SECONDS = 60
 """The shortest consent one may ask for (or an admin approve)."""
 MAX_REQUEST_SECONDS = 7 * 24 * 3600
 """The longest consent one may ask for (or an admin approve)."""
+SWEEP_SECONDS = 60.0
+"""How often the runtime records requests that expired unanswered."""
 CONSOLE_REQUEST_PATH = "/console/requests/{id}"
 """The console page of one request, relative to the API's public URL."""
 
@@ -221,6 +229,19 @@ class ConsentRequestService:
             event["expires_at"] = request.expires_at
             self.ctx.events.emit("consent.request_expired", region=request.region, **event)
         return expired
+
+    async def expire_every(self, seconds: float = SWEEP_SECONDS) -> None:
+        """``expire_due`` periodically until cancelled (the runtime's background task).
+
+        Reads never wait for it (an unanswered request reads expired on its
+        own); it only records each expiry once in the audit trail. A sweep that
+        fails (store or trail down) is retried at the next tick."""
+        while True:
+            await self.ctx.clock.sleep(seconds)
+            try:
+                await self.expire_due()
+            except BrokerError as error:
+                log.warning("consent_request.sweep_failed", code=error.code)
 
     # -- helpers ----------------------------------------------------------
     async def _pending(self, principal: Principal, request_id: ConsentRequestId) -> ConsentRequest:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -358,6 +359,21 @@ class TestExpiry:
         world.clock.advance(PENDING_SECONDS + 1)
         assert [r.id for r in await world.service.expire_due()] == [made.id]
         assert len(world.events.of("consent.request_expired")) == 1
+
+    async def test_background_sweep(self, world: World) -> None:
+        """``expire_every`` records the expiry once its clock passes 24 h, then keeps going."""
+        made = await world.ask()
+        task = asyncio.create_task(world.service.expire_every(3600))
+        try:
+            for _ in range(500):
+                if world.events.of("consent.request_expired"):
+                    break
+                await asyncio.sleep(0.01)
+        finally:
+            task.cancel()
+        assert [e["consent_request_id"] for e in world.events.of("consent.request_expired")] == [
+            made.id
+        ]
 
 
 class TestPrivacy:
