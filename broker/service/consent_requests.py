@@ -32,7 +32,13 @@ import structlog
 
 from broker import validate as v
 from broker.auth.principal import Principal
-from broker.errors import ConflictError, InputError, NotFoundError, UnavailableError
+from broker.errors import (
+    BrokerError,
+    ConflictError,
+    InputError,
+    NotFoundError,
+    UnavailableError,
+)
 from broker.ids import time_ordered_uuid
 from broker.models import ConsentRequest
 from broker.notify.base import ConsentRequestNotice
@@ -58,6 +64,8 @@ MIN_REQUEST_SECONDS = 60
 """The shortest consent one may ask for (or an admin approve)."""
 MAX_REQUEST_SECONDS = 7 * 24 * 3600
 """The longest consent one may ask for (or an admin approve)."""
+SWEEP_SECONDS = 60.0
+"""How often the runtime records requests that expired unanswered."""
 CONSOLE_REQUEST_PATH = "/console/requests/{id}"
 """The console page of one request, relative to the API's public URL."""
 
@@ -72,7 +80,7 @@ class RequestFilter:
     cursor: str | None = None
 
 
-def check_duration(seconds: object, name: str = "duration") -> int:
+def check_duration(seconds: object, name: str = "duration_seconds") -> int:
     """A consent duration in seconds, ``MIN_REQUEST_SECONDS`` to ``MAX_REQUEST_SECONDS``."""
     return v.bounded(MIN_REQUEST_SECONDS, MAX_REQUEST_SECONDS)(seconds, name)
 
@@ -161,7 +169,9 @@ class ConsentRequestService:
         if duration_seconds is not None:
             granted = check_duration(duration_seconds)
             if granted > request.duration_seconds:
-                raise InputError("duration", "must not be longer than the engineer asked for")
+                raise InputError(
+                    "duration_seconds", "must not be longer than the engineer asked for"
+                )
         ticket = await org_ticket(self.ctx.store, principal, request.ticket_id)
         now = self.ctx.clock.now()
         consent, _ = await self.consents.new_consent(
@@ -219,6 +229,19 @@ class ConsentRequestService:
             event["expires_at"] = request.expires_at
             self.ctx.events.emit("consent.request_expired", region=request.region, **event)
         return expired
+
+    async def expire_every(self, seconds: float = SWEEP_SECONDS) -> None:
+        """``expire_due`` periodically until cancelled (the runtime's background task).
+
+        Reads never wait for it (an unanswered request reads expired on its
+        own); it only records each expiry once in the audit trail. A sweep that
+        fails (store or trail down) is retried at the next tick."""
+        while True:
+            await self.ctx.clock.sleep(seconds)
+            try:
+                await self.expire_due()
+            except BrokerError as error:
+                log.warning("consent_request.sweep_failed", code=error.code)
 
     # -- helpers ----------------------------------------------------------
     async def _pending(self, principal: Principal, request_id: ConsentRequestId) -> ConsentRequest:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -180,8 +181,8 @@ class TestRequest:
     @pytest.mark.parametrize(
         ("seconds", "reason", "field_name"),
         [
-            pytest.param(59, "why", "duration", id="too-short"),
-            pytest.param(MAX_REQUEST_SECONDS + 1, "why", "duration", id="past-seven-days"),
+            pytest.param(59, "why", "duration_seconds", id="too-short"),
+            pytest.param(MAX_REQUEST_SECONDS + 1, "why", "duration_seconds", id="past-seven-days"),
             pytest.param(HOUR, "  ", "reason", id="blank-reason"),
             pytest.param(HOUR, "x" * 501, "reason", id="long-reason"),
             pytest.param(HOUR, "a\x1bb", "reason", id="control-character"),
@@ -272,7 +273,7 @@ class TestApprove:
         made = await world.ask()
         with pytest.raises(InputError) as caught:
             await world.service.approve(ACME_ADMIN, made.id, seconds)
-        assert caught.value.field == "duration"
+        assert caught.value.field == "duration_seconds"
         assert (await world.store.get_consent_request(made.id)).state == "pending"
 
     async def test_eea_only_org_must_waive(self, world: World) -> None:
@@ -358,6 +359,21 @@ class TestExpiry:
         world.clock.advance(PENDING_SECONDS + 1)
         assert [r.id for r in await world.service.expire_due()] == [made.id]
         assert len(world.events.of("consent.request_expired")) == 1
+
+    async def test_background_sweep(self, world: World) -> None:
+        """``expire_every`` records the expiry once its clock passes 24 h, then keeps going."""
+        made = await world.ask()
+        task = asyncio.create_task(world.service.expire_every(3600))
+        try:
+            for _ in range(500):
+                if world.events.of("consent.request_expired"):
+                    break
+                await asyncio.sleep(0.01)
+        finally:
+            task.cancel()
+        assert [e["consent_request_id"] for e in world.events.of("consent.request_expired")] == [
+            made.id
+        ]
 
 
 class TestPrivacy:
