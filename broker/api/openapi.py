@@ -8,9 +8,10 @@ from typing import Any
 
 from broker import __version__
 from broker.api.openapi_records import IMPORT_DOCUMENT, PATH_EXAMPLES
+from broker.api.openapi_requests import CONSENT_REQUEST_SCHEMAS
 from broker.api.routing import Route
 from broker.audit.catalog import EVENT_TYPES
-from broker.typing import SESSION_STATES
+from broker.typing import CONSENT_REQUEST_STATES, SESSION_STATES
 from broker.validate import ID_PATTERN, TIME_PATTERN
 
 _STR = {"type": "string"}
@@ -40,6 +41,7 @@ REQUIRED_QUERY = frozenset({("/v1/orgs/{id}/tia", "from"), ("/v1/orgs/{id}/tia",
 QUERY_BY_PATH: dict[tuple[str, str], dict[str, Any]] = {
     ("/v1/audit", "limit"): {"type": "integer", "minimum": 1, "maximum": 1000},
     ("/v1/audit", "cursor"): {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
+    ("/v1/consent-requests", "state"): {"enum": list(CONSENT_REQUEST_STATES)},
 }
 
 SESSION = {
@@ -264,6 +266,7 @@ SCHEMAS: dict[str, Any] = {
         },
     },
     "Tia": {"type": "object", "description": "Transfer Impact Assessment; see docs/tia.md"},
+    **CONSENT_REQUEST_SCHEMAS,
 }
 _PARAM = re.compile(r"{(\w+)}")
 
@@ -277,6 +280,7 @@ def _link(operation: str, body: dict[str, str] | None = None, **parameters: str)
 
 _BODY_SESSION = "$response.body#/session_id"
 _BODY_TICKET = "$response.body#/ticket_id"
+_BODY_REQUEST = "$response.body#/consent_request_id"
 LINKS: dict[str, dict[str, dict[str, Any]]] = {
     "sessions_create": {
         "ShowSession": _link("sessions_show", id=_BODY_SESSION),
@@ -314,6 +318,18 @@ LINKS: dict[str, dict[str, dict[str, Any]]] = {
         "SetTicketStatus": _link("admin_patch_ticket", id=_BODY_TICKET),
     },
     "admin_patch_ticket": {"TicketRouting": _link("admin_routing", id=_BODY_TICKET)},
+    "consent_requests_create": {
+        "ShowRequest": _link("consent_requests_show", id=_BODY_REQUEST),
+        "CancelRequest": _link("consent_requests_cancel", id=_BODY_REQUEST),
+    },
+    "consent_requests_index": {
+        "ShowFirstRequest": _link(
+            "consent_requests_show", id="$response.body#/items/0/consent_request_id"
+        ),
+        "ApproveFirstRequest": _link(
+            "consent_requests_approve", {}, id="$response.body#/items/0/consent_request_id"
+        ),
+    },
 }
 """Stateful links: which answer feeds which next request (by ``operationId``)."""
 

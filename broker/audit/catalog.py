@@ -39,6 +39,7 @@ FIELD_KINDS: Mapping[str, Kind] = {
     "org_id": "id",
     "staff_id": "id",
     "consent_id": "id",
+    "consent_request_id": "id",
     "target": "id",
     "actor": "id",
     "request_id": "id",
@@ -61,6 +62,8 @@ FIELD_KINDS: Mapping[str, Kind] = {
     "reasons": "codes",
     "cert_serial": "int",
     "duration_s": "int",
+    "requested_s": "int",
+    "granted_s": "int",
     "bytes_in": "int",
     "bytes_out": "int",
     "bytes": "int",
@@ -81,7 +84,6 @@ FIELD_KINDS: Mapping[str, Kind] = {
     "expires_at": "time",
     "started_at": "time",
     # Notifications (broker.notify): which delivery, over which channel, how it went.
-    "consent_request_id": "id",
     "delivery_id": "id",
     "channel": "code",
     "attempts": "int",
@@ -114,6 +116,23 @@ EVENT_FIELDS: Mapping[str, tuple[str, ...]] = {
     ),
     "consent.revoked": (
         "consent_id", "org_id", "ticket_id", "staff_id", "sessions_ended", *_CALLER,
+    ),
+    "consent.requested": (
+        "consent_request_id", "org_id", "ticket_id", "staff_id", "staff_country",
+        "requested_s", "expires_at", *_CALLER,
+    ),
+    "consent.request_approved": (
+        "consent_request_id", "org_id", "ticket_id", "staff_id", "consent_id", "requested_s",
+        "granted_s", "expires_at", *_CALLER,
+    ),
+    "consent.request_denied": (
+        "consent_request_id", "org_id", "ticket_id", "staff_id", "requested_s", *_CALLER,
+    ),
+    "consent.request_cancelled": (
+        "consent_request_id", "org_id", "ticket_id", "staff_id", *_CALLER,
+    ),
+    "consent.request_expired": (
+        "consent_request_id", "org_id", "ticket_id", "staff_id", "requested_s", "expires_at",
     ),
     "recording.stored": (*_SESSION, "location", "bytes", "sha256", "gateway"),
     "auth.failed": ("reason", "method", "session_id", "count", "interval_seconds", *_CALLER),

@@ -47,10 +47,10 @@ def emit(args: argparse.Namespace, data: object, text: str) -> None:
 
 
 def duration(text: str) -> int:
-    """``90``, ``90s``, ``15m`` or ``1h`` as seconds (argparse type)."""
-    units = {"s": 1, "m": 60, "h": 3600}
+    """``90``, ``90s``, ``15m``, ``1h`` or ``7d`` as seconds (argparse type)."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
     number, unit = (text[:-1], text[-1]) if text and text[-1] in units else (text, "s")
     try:
         return digits(number, "duration", 1, 10**9) * units[unit]
     except InputError:
-        raise argparse.ArgumentTypeError("must look like 90, 90s, 15m or 1h") from None
+        raise argparse.ArgumentTypeError("must look like 90, 90s, 15m, 1h or 7d") from None

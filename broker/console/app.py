@@ -23,14 +23,16 @@ from broker.config.console import ConsoleSettings
 from broker.console import middleware
 from broker.console.keys import OIDC, SETTINGS, SIGNINS
 from broker.console.oidc import OidcClients
+from broker.console.services import REQUESTS
 from broker.console.signins import ConsoleSignins
-from broker.console.views import admin, engineer, home, links, ops, signin, tia
+from broker.console.views import admin, engineer, home, links, ops, requests, signin, tia
+from broker.service.consent_requests import ConsentRequestService
 from broker.service.context import Context
 
 PREFIX = "/console/"
 """Where ``broker.api.app.create_app`` mounts the console."""
 HERE = Path(__file__).parent
-VIEWS = (signin, links, home, admin, ops, tia, engineer)
+VIEWS = (signin, links, home, requests, admin, ops, tia, engineer)
 """Each module's ``add_routes(app)`` adds its named routes (``<module>.<page>``)."""
 
 
@@ -46,6 +48,7 @@ def create_console(
     app[SETTINGS] = settings
     app[SIGNINS] = ConsoleSignins(ctx, settings)
     app[OIDC] = OidcClients(settings, ctx.clock)
+    app[REQUESTS] = ConsentRequestService(ctx)
     app[links.VERIFIER] = verifier
     app[links.LOCAL] = ctx.config.mode == "local"
     app.on_cleanup.append(_close_oidc)
@@ -58,10 +61,22 @@ def create_console(
     environment.globals["static"] = _static
     environment.globals["has_route"] = lambda name: name in app.router
     environment.filters["basis"] = lambda code: BASIS_WORDS.get(code, code)
+    environment.filters["duration"] = duration_words
     app.router.add_static("/static/", HERE / "static", name="static")
     for module in VIEWS:
         module.add_routes(app)
     return app
+
+
+def duration_words(seconds: int) -> str:
+    """``5400`` -> ``1 h 30 min``; ``172800`` -> ``2 days``."""
+    days, rest = divmod(int(seconds), 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    parts = [f"{days} day{'s' if days != 1 else ''}"] if days else []
+    parts += [f"{hours} h"] if hours else []
+    parts += [f"{minutes} min"] if minutes else []
+    return " ".join(parts) or f"{seconds} s"
 
 
 async def _close_oidc(app: web.Application) -> None:

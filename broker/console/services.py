@@ -12,6 +12,7 @@ from aiohttp import web
 from broker.api import admin, audit, consents, sessions, viewer
 from broker.service.admin import AdminService
 from broker.service.audit import AuditService
+from broker.service.consent_requests import ConsentRequestService
 from broker.service.consents import ConsentService
 from broker.service.sessions import SessionService
 from broker.service.viewer_links import ViewerLinks
@@ -40,3 +41,12 @@ def audit_service(request: web.Request) -> AuditService:
 def admin_service(request: web.Request) -> AdminService:
     """Reference data: a ticket's routing."""
     return request.config_dict[admin.SERVICE]
+
+
+REQUESTS = web.AppKey("console_consent_requests", ConsentRequestService)
+"""The console's own ``ConsentRequestService`` (stateless over the context, like the API's)."""
+
+
+def consent_requests(request: web.Request) -> ConsentRequestService:
+    """Consent requests: list, get, approve, deny."""
+    return request.config_dict[REQUESTS]

@@ -54,6 +54,7 @@ from broker.runtime.aws import AwsParts
 from broker.runtime.parts import local_store, token_verifier
 from broker.runtime.workers.hub import EventHub
 from broker.runtime.workers.supervisor import ApiWorkers
+from broker.service.consent_requests import ConsentRequestService
 from broker.service.context import Context, GatewayAddress, announce_settings
 from broker.store.base import ImportBundle, Store
 from broker.store.import_bundle import parse_bundle
@@ -107,6 +108,10 @@ class Runtime:
         cas = CARegistry(self._key_store(), self.clock)
         self.ctx = Context(self.config, self.store, cas, self.events, self.clock, policy)
         self.ctx.notifier = self.notifier = self._notifier()
+        self.ctx.redactor = self.auditor.redactor
+        # Consent requests unanswered past their expiry are recorded as expired, once each.
+        sweep = ConsentRequestService(self.ctx).expire_every()
+        self._tasks.append(asyncio.get_running_loop().create_task(sweep))
         # AWS mode imports demo data only when asked for demo targets (never by default).
         if fresh and (self.config.mode == "local" or self.config.demo_targets):
             await self._import_demo()

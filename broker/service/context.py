@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from broker.audit.redact import Redactor
 from broker.ca import CARegistry
 from broker.clock import Clock
 from broker.config import Config
@@ -46,7 +47,12 @@ class Context:
     clock: Clock
     policy: PolicyConfig
     gateways: dict[Region, GatewayAddress] = field(default_factory=dict)
+    # -- consent requests (issue 25) --
     notifier: Notifier = field(default_factory=NullNotifier)
+    """Tells an org's admins of new consent requests (``broker.notify``)."""
+    redactor: Redactor | None = None
+    """Pseudonymises free text before it is stored (the audit trail's, region-keyed);
+    None refuses to store any (fail closed)."""
 
     def gateway_for(self, region: Region) -> GatewayAddress | None:
         """The region's gateway, if this instance knows one."""

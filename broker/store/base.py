@@ -19,11 +19,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, Literal, Protocol, TypeVar
 
 from broker.models import (
     Anchor,
     Consent,
+    ConsentRequest,
     ConsoleSession,
     Org,
     Session,
@@ -34,12 +35,15 @@ from broker.models import (
 )
 from broker.typing import (
     ConsentId,
+    ConsentRequestId,
+    ConsentRequestState,
     ConsoleKind,
     OrgId,
     Region,
     SessionId,
     SessionState,
     StaffId,
+    Subject,
     TargetName,
     TicketId,
     TicketStatus,
@@ -73,6 +77,31 @@ class SessionQuery:
     region: Region | None = None
     since: datetime | None = None
     until: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentRequestQuery:
+    """Filters for listing consent requests; None means "any" (state as read)."""
+
+    org_id: OrgId | None = None
+    ticket_id: TicketId | None = None
+    staff_id: StaffId | None = None
+    state: ConsentRequestState | None = None
+    limit: int = 50
+    cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentRequestDecision:
+    """How a pending consent request ends: ``approved`` (with the ``consent`` it makes,
+    stored in the same transaction), ``denied`` (with a ``deny_reason``) or ``cancelled``."""
+
+    state: Literal["approved", "denied", "cancelled"]
+    by: Subject
+    at: datetime
+    granted_seconds: int | None = None
+    deny_reason: str | None = None
+    consent: Consent | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,6 +332,35 @@ class Store(Protocol):
 
     async def latest_anchor(self, region: Region) -> Anchor | None:
         """The anchor of ``region`` with the highest number, or None."""
+        ...
+
+    # -- consent requests -------------------------------------------------
+    async def add_consent_request(self, request: ConsentRequest) -> ConsentRequest:
+        """Store a new ``pending`` request; its ticket (of its org) and staff must exist."""
+        ...
+
+    async def get_consent_request(self, request_id: ConsentRequestId) -> ConsentRequest:
+        """The request as of the store's clock (``ConsentRequest.as_of``), or ``NotFoundError``."""
+        ...
+
+    async def list_consent_requests(self, query: ConsentRequestQuery) -> Page[ConsentRequest]:
+        """Requests matching ``query`` (its state filter on the states as read), newest
+        first, paginated."""
+        ...
+
+    async def decide_consent_request(
+        self, request_id: ConsentRequestId, decision: ConsentRequestDecision
+    ) -> ConsentRequest:
+        """End a pending, unexpired request once, atomically; an approval inserts its
+        consent in the same transaction (the ``add_consent`` rules) or nothing at all.
+
+        ``ConflictError`` code ``consent_request_decided`` when it was decided
+        already, ``consent_request_expired`` when ``decision.at`` is past its expiry."""
+        ...
+
+    async def expire_consent_requests(self, at: datetime) -> list[ConsentRequest]:
+        """Move every request still ``pending`` whose expiry is at or before ``at`` to
+        ``expired``, each once; returns those moved (a concurrent sweep gets the rest)."""
         ...
 
     # -- viewer links ---------------------------------------------------

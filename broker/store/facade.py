@@ -21,6 +21,7 @@ from broker.clock import Clock, SystemClock
 from broker.models import (
     Anchor,
     Consent,
+    ConsentRequest,
     ConsoleSession,
     Org,
     Session,
@@ -30,6 +31,8 @@ from broker.models import (
     ViewerToken,
 )
 from broker.store.base import (
+    ConsentRequestDecision,
+    ConsentRequestQuery,
     GrantRecords,
     ImportBundle,
     ImportCounts,
@@ -40,6 +43,7 @@ from broker.store.base import (
 from broker.store.encoding import to_micros
 from broker.typing import (
     ConsentId,
+    ConsentRequestId,
     ConsoleKind,
     OrgId,
     Region,
@@ -91,6 +95,11 @@ class StoreOps(Generic[H]):
         [H, TokenDigest, ConsoleKind, datetime, datetime], ConsoleSession
     ]
     end_console_session: Callable[[H, TokenDigest, ConsoleKind, datetime], ConsoleSession]
+    add_consent_request: Callable[[H, ConsentRequest], ConsentRequest]
+    get_consent_request: Callable[[H, ConsentRequestId, datetime], ConsentRequest]
+    list_consent_requests: Callable[[H, ConsentRequestQuery, datetime], Page[ConsentRequest]]
+    decide_consent_request: Callable[[H, ConsentRequestId, ConsentRequestDecision], ConsentRequest]
+    expire_consent_requests: Callable[[H, datetime], list[ConsentRequest]]
 
 
 class ThreadedStore(ABC, Generic[H]):
@@ -252,3 +261,26 @@ class ThreadedStore(ABC, Generic[H]):
     ) -> ConsoleSession:
         """End a live record of ``kind`` once."""
         return await self._write(self._ops.end_console_session, digest, kind, at)
+
+    # -- consent requests -------------------------------------------------
+    async def add_consent_request(self, request: ConsentRequest) -> ConsentRequest:
+        """Store a new pending request; its ticket (of its org) and staff must exist."""
+        return await self._write(self._ops.add_consent_request, request)
+
+    async def get_consent_request(self, request_id: ConsentRequestId) -> ConsentRequest:
+        """The request as of the store's clock, or ``NotFoundError``."""
+        return await self._read(self._ops.get_consent_request, request_id, self._clock.now())
+
+    async def list_consent_requests(self, query: ConsentRequestQuery) -> Page[ConsentRequest]:
+        """Requests matching ``query`` (states as read), newest first, paginated."""
+        return await self._read(self._ops.list_consent_requests, query, self._clock.now())
+
+    async def decide_consent_request(
+        self, request_id: ConsentRequestId, decision: ConsentRequestDecision
+    ) -> ConsentRequest:
+        """End a pending, unexpired request once (an approval stores its consent too)."""
+        return await self._write(self._ops.decide_consent_request, request_id, decision)
+
+    async def expire_consent_requests(self, at: datetime) -> list[ConsentRequest]:
+        """Move pending requests expired at ``at`` to ``expired``, each once."""
+        return await self._write(self._ops.expire_consent_requests, at)

@@ -47,6 +47,8 @@ class Api:
     store: SqliteStore
     state: Path
     auditor: Auditor
+    ctx: Context | None = None
+    """The services' context (the console's tests call services the API has no route for)."""
 
     def token(self, subject: str, role: str = "engineer", org: str | None = None) -> dict[str, str]:
         """Authorization header for a freshly minted token."""
@@ -102,13 +104,14 @@ async def running_api(
     }
     sink = TeeSink(events, auditor)
     ctx = Context(config, store, cas, sink, clock, PolicyConfig.from_mapping({}), gateways)
+    ctx.redactor = auditor.redactor
     authority = LocalAuthority.from_state(tmp_path, clock=clock)
     client = TestClient(
         TestServer(create_app(ctx, authority, auditor, Metrics()), host="127.0.0.1", port=port)
     )
     await client.start_server()
     answer_problems(client.server.runner.server)
-    yield Api(client, authority, events, clock, store, tmp_path, auditor)
+    yield Api(client, authority, events, clock, store, tmp_path, auditor, ctx)
     await client.close()
     auditor.close()
     await store.close()

@@ -8,7 +8,9 @@ org's admin sees none of it, in the pages or by guessing URLs.
 
 from __future__ import annotations
 
+import json
 import re
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,11 @@ from typing import Any
 import pytest
 from playwright.async_api import Page
 
-from tests.console.flow_env import ACME, SHOP, Flow, running_flow
+from broker.auth.principal import Principal
+from broker.notify.signature import verify
+from broker.service.consent_requests import ConsentRequestService
+from broker.typing import Subject, TicketId
+from tests.console.flow_env import ACME, SHOP, WEBHOOK_SECRET, Flow, running_flow
 from tests.viewer.browser import Chromium, chromium
 from tests.viewer.live_env import EU, until
 
@@ -48,6 +54,43 @@ async def open_view_session(flow: Flow) -> tuple[int, Any]:
     return await flow.api("POST", "/v1/sessions", flow.auth(ENGINEER), body)
 
 
+async def request_consent(flow: Flow) -> str:
+    """The engineer asks acme-de for consent (the service the API route calls); its id."""
+    assert flow.runtime.ctx is not None
+    engineer = Principal(Subject(ENGINEER), "engineer")
+    made = await ConsentRequestService(flow.runtime.ctx).request(
+        engineer, TicketId(TICKET), 2 * 3600, "customer asked for help with the import job"
+    )
+    return str(made.id)
+
+
+async def signed_webhook(flow: Flow, request_id: str) -> dict[str, Any]:
+    """The receiver's one delivery: signed with acme-de's secret, ids and a link only."""
+    await until(lambda: bool(flow.receiver.received))
+    [delivery] = flow.receiver.received
+    verify(WEBHOOK_SECRET, delivery.headers["X-Broker-Signature"], delivery.body, time.time())
+    body: dict[str, Any] = json.loads(delivery.body)
+    assert body["request"] == request_id
+    assert b"import job" not in delivery.body
+    return body
+
+
+async def approve_in_browser(page: Page, flow: Flow, link: str) -> str:
+    """Pending requests -> the request -> Approve (as asked); the consent id it made."""
+    await (
+        page.get_by_role("navigation", name="Main")
+        .get_by_role("link", name="Pending requests")
+        .click()
+    )
+    await page.get_by_role("link", name=f"Decide on {ENGINEER}'s request for {TICKET}").click()
+    assert page.url == flow.runtime.api_url + link
+    assert "2 h (as asked)" in await page.get_by_label("Consent lasts").inner_text()
+    await page.get_by_role("button", name="Approve").click()
+    assert "Approved" in await page.get_by_role("status").inner_text()
+    [consent] = await flow.runtime.ctx.store.list_consents(TicketId(TICKET))  # type: ignore[union-attr]
+    return str(consent.id)
+
+
 async def consent_through_the_api(flow: Flow) -> str:
     """The customer admin grants the engineer consent (until consent requests land)."""
     admin = flow.auth("cust-admin-1", "customer_admin", "acme-de")
@@ -71,15 +114,19 @@ async def view_from_console(page: Page, flow: Flow, action: str, session_id: str
 
 
 class TestWholeFlow:
-    """Denied, consented, opened, watched, revoked, reported."""
+    """Denied, requested, notified, approved, opened, watched, revoked, reported."""
 
-    async def test_denied_consented_watched_revoked_reported(self, flow: Flow) -> None:
-        """Every step of the customer admin's part happens in the browser, and the TIA page
-        shows the US access on consent, the watch and the revoked consent."""
+    async def test_denied_requested_approved_watched_revoked_reported(self, flow: Flow) -> None:
+        """The engineer's request reaches acme-de's webhook signed; every step of the customer
+        admin's part happens in the browser; the TIA page shows the US access on consent, the
+        watch, the replay and the consent granted and revoked."""
         status, denied = await open_view_session(flow)
         assert status == 403
         assert "consent_required" in denied["reasons"]
-        consent_id = await consent_through_the_api(flow)
+        request_id = await request_consent(flow)
+        webhook = await signed_webhook(flow, request_id)
+        admin = await flow.signed_in_page(ACME, "cust-admin-1")
+        consent_id = await approve_in_browser(admin, flow, webhook["link"])
         status, opened = await open_view_session(flow)
         assert status == 201, opened
         session_id = opened["session_id"]
@@ -87,7 +134,6 @@ class TestWholeFlow:
         await engineer.goto(opened["viewer_url"])
         viewer = flow.runtime.viewers[EU]
         await until(lambda: session_id in viewer.sessions)
-        admin = await flow.signed_in_page(ACME, "cust-admin-1")
         await view_from_console(admin, flow, "Watch", session_id)
         live = viewer.sessions[session_id]  # type: ignore[index]
         await until(lambda: "cust-admin-1" in live.view._watchers)

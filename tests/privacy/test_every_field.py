@@ -56,6 +56,9 @@ def _bodies(runtime: Runtime) -> dict[str, dict[str, Any]]:
                            "ttl_seconds": 600, "source_address": "127.0.0.1/32"},
         "ConsentRequest": {"staff_id": "eng-us-1", "expires_at": soon},
         "TicketPatch": {"status": "open"},
+        "NewConsentRequest": {"duration_seconds": 3600, "reason": "to reproduce the bug"},
+        "ConsentRequestApproval": {"duration_seconds": 3600},
+        "ConsentRequestDenial": {"reason": "not this week"},
         "StaffPatch": {"active": False},
         "ImportDocument": {
             "orgs": [{"id": "org-p", "region": "eu-central-1", "tier": "standard",

@@ -8,6 +8,8 @@ runs against that implementation. The rules of ``broker/store/base.py`` map to:
 - listing and paging: ``ListingContract``;
 - side effects in the same transaction: ``EffectContract``;
 - all-or-nothing imports: ``ReferenceContract``;
+- consent requests decided once, an approval's consent in the same transaction:
+  ``ConsentRequestContract``;
 - viewer tokens claimed once, atomically, in their region: ``ViewerTokenContract``;
 - console sign-ins used once or within their idle bound: ``ConsoleSessionContract``;
 - use from several threads' event loops: ``ThreadContract``;
@@ -18,6 +20,7 @@ runs against that implementation. The rules of ``broker/store/base.py`` map to:
 
 from __future__ import annotations
 
+from tests.store.contract_consent_requests import ConsentRequestContract
 from tests.store.contract_console import ConsoleSessionContract
 from tests.store.contract_effects import EffectContract
 from tests.store.contract_grants import GrantReadContract
@@ -38,5 +41,6 @@ class StoreContract(
     ThreadContract,
     ViewerTokenContract,
     ConsoleSessionContract,
+    ConsentRequestContract,
 ):
     """Every rule of the ``Store`` protocol, as tests."""

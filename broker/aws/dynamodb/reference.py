@@ -168,16 +168,22 @@ def add_consent(table: Table, consent: Consent) -> Consent:
 
     def attempt() -> Consent:
         tx = Tx(table)
-        tx.put(consent_key(consent.id), item, "attribute_not_exists(#pk)")
-        tx.check(ticket_key(consent.ticket_id), "#org_id = :org", org=consent.org_id)
-        tx.check(staff_key(consent.staff_id), "attribute_exists(#pk)")
+        put_consent(tx, consent, item)
         tx.commit()
         return consent
 
-    return retrying(table, attempt, lambda: _why_not_added(table, consent))
+    return retrying(table, attempt, lambda: why_consent_not_added(table, consent))
 
 
-def _why_not_added(table: Table, consent: Consent) -> BrokerError | None:
+def put_consent(tx: Tx, consent: Consent, item: Item) -> None:
+    """Add the new consent ``item`` to ``tx``, conditional on its ticket (of its org) and
+    staff existing (``why_consent_not_added`` says which failed)."""
+    tx.put(consent_key(consent.id), item, "attribute_not_exists(#pk)")
+    tx.check(ticket_key(consent.ticket_id), "#org_id = :org", org=consent.org_id)
+    tx.check(staff_key(consent.staff_id), "attribute_exists(#pk)")
+
+
+def why_consent_not_added(table: Table, consent: Consent) -> BrokerError | None:
     ticket = table.get(ticket_key(consent.ticket_id))
     if ticket is None:
         return _no_ticket(consent.ticket_id)

@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Concatenate, ParamSpec, TypeVar
 
 from broker.aws.clients import ClientFactory
-from broker.aws.dynamodb import anchors, console, reference, sessions, viewer
+from broker.aws.dynamodb import anchors, consent_requests, console, reference, sessions, viewer
 from broker.aws.dynamodb.codec import TABLE_SCHEMA
 from broker.aws.dynamodb.importer import import_bundle
 from broker.aws.dynamodb.table import Table
@@ -67,6 +67,11 @@ OPS: StoreOps[Table] = StoreOps(
     add_console_session=console.add_console_session,
     touch_console_session=console.touch_console_session,
     end_console_session=console.end_console_session,
+    add_consent_request=consent_requests.add_consent_request,
+    get_consent_request=consent_requests.get_consent_request,
+    list_consent_requests=consent_requests.list_consent_requests,
+    decide_consent_request=consent_requests.decide_consent_request,
+    expire_consent_requests=consent_requests.expire_consent_requests,
 )
 """This store's records, as functions of the table."""
 

@@ -15,8 +15,8 @@ SCHEMA_VERSION = 10
 """5 added the append-only ``audit_anchors`` table (``ANCHORS_DDL``, part of ``DDL``,
 whose statements all run again, harmlessly, on every older file); 6 added
 ``viewer_tokens`` (in ``DDL`` too); 7 added the org's ``require_watch``
-(``WATCH_DDL``); 10 added ``console_sessions`` and the ``sessions_org`` index
-(``CONSOLE_DDL``, part of ``DDL``)."""
+(``WATCH_DDL``); 9 added ``consent_requests`` (``CONSENT_REQUESTS_DDL``, in ``DDL``);
+10 added ``console_sessions`` and the ``sessions_org`` index (``CONSOLE_DDL``, in ``DDL``)."""
 SESSIONS_LOST_FOREIGN_KEYS = 3
 """The schema version whose sessions table declares no foreign keys (``SESSIONS_TABLE``)."""
 BUSY_TIMEOUT_SECONDS = 5.0
@@ -110,6 +110,38 @@ CONSOLE_DDL = (
 """The console's sign-ins (``broker/store/sqlite/console.py``: digests of secrets only), and
 the index of a customer admin's sessions page."""
 
+CONSENT_REQUESTS_DDL = (
+    """CREATE TABLE IF NOT EXISTS consent_requests (
+        id TEXT PRIMARY KEY,
+        org_id TEXT NOT NULL,
+        region TEXT NOT NULL,
+        ticket_id TEXT NOT NULL,
+        staff_id TEXT NOT NULL,
+        staff_country TEXT NOT NULL,
+        duration_seconds INTEGER NOT NULL CHECK (duration_seconds > 0),
+        reason TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('pending', 'approved', 'denied', 'expired',
+                                             'cancelled')),
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        decided_by TEXT,
+        decided_at INTEGER,
+        granted_seconds INTEGER,
+        deny_reason TEXT,
+        consent_id TEXT
+    ) WITHOUT ROWID""",
+    *(
+        f"CREATE INDEX IF NOT EXISTS consent_requests_{column} ON consent_requests"
+        f" ({column}, created_at, id)"
+        for column in ("org_id", "ticket_id", "staff_id")
+    ),
+    "CREATE INDEX IF NOT EXISTS consent_requests_created ON consent_requests (created_at, id)",
+    """CREATE INDEX IF NOT EXISTS consent_requests_due ON consent_requests (expires_at)
+        WHERE state = 'pending'""",
+)
+"""Consent requests (schema version 9). Like sessions they declare no foreign keys:
+the one insert proves its ticket, org and staff exist in its own ``WHERE``."""
+
 DDL = (
     """CREATE TABLE IF NOT EXISTS orgs (
         id TEXT PRIMARY KEY,
@@ -178,6 +210,7 @@ DDL = (
     *WORLD_TRIGGERS,
     *ANCHORS_DDL,
     *CONSOLE_DDL,
+    *CONSENT_REQUESTS_DDL,
 )
 
 

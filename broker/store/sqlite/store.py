@@ -33,7 +33,16 @@ from broker.store.base import (
 )
 from broker.store.facade import BundleValidator, StoreOps, ThreadedStore
 from broker.store.grant_cache import SeenGrants
-from broker.store.sqlite import anchors, consents, console, importer, reference, sessions, viewer
+from broker.store.sqlite import (
+    anchors,
+    consent_requests,
+    consents,
+    console,
+    importer,
+    reference,
+    sessions,
+    viewer,
+)
 from broker.store.sqlite import create as creating
 from broker.store.sqlite.schema import connect
 from broker.store.sqlite.tx import read_tx
@@ -76,6 +85,11 @@ OPS: StoreOps[sqlite3.Connection] = StoreOps(
     add_console_session=console.add_console_session,
     touch_console_session=console.touch_console_session,
     end_console_session=console.end_console_session,
+    add_consent_request=consent_requests.add_consent_request,
+    get_consent_request=consent_requests.get_consent_request,
+    list_consent_requests=consent_requests.list_consent_requests,
+    decide_consent_request=consent_requests.decide_consent_request,
+    expire_consent_requests=consent_requests.expire_consent_requests,
 )
 """This store's records, as functions of a connection."""
 
