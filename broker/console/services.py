@@ -10,6 +10,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from broker.api import audit, consents, sessions, viewer
+from broker.api import consent_requests as api_consent_requests
 from broker.service.audit import AuditService
 from broker.service.consent_requests import ConsentRequestService
 from broker.service.consents import ConsentService
@@ -37,10 +38,6 @@ def audit_service(request: web.Request) -> AuditService:
     return request.config_dict[audit.SERVICE]
 
 
-REQUESTS = web.AppKey("console_consent_requests", ConsentRequestService)
-"""The console's own ``ConsentRequestService`` (stateless over the context, like the API's)."""
-
-
 def consent_requests(request: web.Request) -> ConsentRequestService:
     """Consent requests: list, get, approve, deny."""
-    return request.config_dict[REQUESTS]
+    return request.config_dict[api_consent_requests.SERVICE]

@@ -73,7 +73,7 @@ class TestDecide:
             headers=origin(api),
         )
         assert answer.status == 400
-        assert "duration:" in await answer.text()
+        assert "must not be longer than the engineer asked for" in await answer.text()
         assert not api.events.of("consent.granted")
 
     async def test_deny_with_reason(self, api: Api) -> None:
