@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from broker.auth.principal import Principal
-from broker.service.consent_requests import ConsentRequestService
-from broker.typing import Subject, TicketId
 from tests.api.conftest import Api
 from tests.console.conftest import origin, sign_in
 
@@ -14,13 +11,13 @@ HOUR = 3600
 
 
 async def ask(api: Api, staff: str = "eng-us-1", ticket: str = "T-1001", hours: int = 2) -> str:
-    """An engineer's consent request, through the service (as the API's route calls it)."""
-    assert api.ctx is not None
-    engineer = Principal(Subject(staff), "engineer")
-    made = await ConsentRequestService(api.ctx).request(
-        engineer, TicketId(ticket), hours * HOUR, "customer call +49 170 1234567"
+    """An engineer's consent request, through the API."""
+    body = {"duration_seconds": hours * HOUR, "reason": "customer call +49 170 1234567"}
+    answer = await api.client.post(
+        f"/v1/tickets/{ticket}/consent-requests", json=body, headers=api.token(staff)
     )
-    return str(made.id)
+    assert answer.status == 201, await answer.text()
+    return str((await answer.json())["consent_request_id"])
 
 
 class TestPendingList:
