@@ -59,6 +59,8 @@ class TestDecide:
         [approved] = api.events.of("consent.request_approved")
         assert approved["granted_s"] == granted
         assert (await api.grant("eng-us-1", "T-1001")).status == 201
+        consents = await (await api.client.get("/console/admin/consents")).text()
+        assert 'href="/console/admin/consents?ticket=T-1001"' in consents
 
     async def test_longer_than_asked_is_refused(self, api: Api) -> None:
         """A forged form asking for more than the engineer did: 400 naming the field."""
