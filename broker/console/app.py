@@ -23,10 +23,8 @@ from broker.config.console import ConsoleSettings
 from broker.console import middleware
 from broker.console.keys import OIDC, SETTINGS, SIGNINS
 from broker.console.oidc import OidcClients
-from broker.console.services import REQUESTS
 from broker.console.signins import ConsoleSignins
 from broker.console.views import admin, engineer, home, links, ops, requests, signin, tia
-from broker.service.consent_requests import ConsentRequestService
 from broker.service.context import Context
 
 PREFIX = "/console/"
@@ -48,7 +46,6 @@ def create_console(
     app[SETTINGS] = settings
     app[SIGNINS] = ConsoleSignins(ctx, settings)
     app[OIDC] = OidcClients(settings, ctx.clock)
-    app[REQUESTS] = ConsentRequestService(ctx)
     app[links.VERIFIER] = verifier
     app[links.LOCAL] = ctx.config.mode == "local"
     app.on_cleanup.append(_close_oidc)

@@ -21,6 +21,7 @@ from broker.console.render import render
 from broker.errors import BrokerError
 
 log = structlog.get_logger("broker.console")
+STATIC = "/console/static/"
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
@@ -54,7 +55,7 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
 async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Set ``USER`` from a live session cookie; drop a cookie that is not one."""
     secret = request.cookies.get(cookies.SESSION)
-    if secret is None:
+    if secret is None or request.path.startswith(STATIC):  # a stylesheet needs nobody
         return await handler(request)
     try:
         request[USER] = await request.config_dict[SIGNINS].resume(secret)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from broker.api import admin, audit, consents, sessions, viewer
+from broker.api import consent_requests as api_consent_requests
 from broker.service.admin import AdminService
 from broker.service.audit import AuditService
 from broker.service.consent_requests import ConsentRequestService
@@ -43,10 +44,6 @@ def admin_service(request: web.Request) -> AdminService:
     return request.config_dict[admin.SERVICE]
 
 
-REQUESTS = web.AppKey("console_consent_requests", ConsentRequestService)
-"""The console's own ``ConsentRequestService`` (stateless over the context, like the API's)."""
-
-
 def consent_requests(request: web.Request) -> ConsentRequestService:
     """Consent requests: list, get, approve, deny."""
-    return request.config_dict[REQUESTS]
+    return request.config_dict[api_consent_requests.SERVICE]

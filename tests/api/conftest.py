@@ -47,8 +47,6 @@ class Api:
     store: SqliteStore
     state: Path
     auditor: Auditor
-    ctx: Context | None = None
-    """The services' context (the console's tests call services the API has no route for)."""
 
     def token(self, subject: str, role: str = "engineer", org: str | None = None) -> dict[str, str]:
         """Authorization header for a freshly minted token."""
@@ -111,7 +109,7 @@ async def running_api(
     )
     await client.start_server()
     answer_problems(client.server.runner.server)
-    yield Api(client, authority, events, clock, store, tmp_path, auditor, ctx)
+    yield Api(client, authority, events, clock, store, tmp_path, auditor)
     await client.close()
     auditor.close()
     await store.close()

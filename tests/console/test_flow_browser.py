@@ -18,10 +18,8 @@ from typing import Any
 import pytest
 from playwright.async_api import Page
 
-from broker.auth.principal import Principal
 from broker.notify.signature import verify
-from broker.service.consent_requests import ConsentRequestService
-from broker.typing import Subject, TicketId
+from broker.typing import TicketId
 from tests.console.flow_env import ACME, SHOP, WEBHOOK_SECRET, Flow, running_flow
 from tests.viewer.browser import Chromium, chromium
 from tests.viewer.live_env import EU, until
@@ -55,13 +53,12 @@ async def open_view_session(flow: Flow) -> tuple[int, Any]:
 
 
 async def request_consent(flow: Flow) -> str:
-    """The engineer asks acme-de for consent (the service the API route calls); its id."""
-    assert flow.runtime.ctx is not None
-    engineer = Principal(Subject(ENGINEER), "engineer")
-    made = await ConsentRequestService(flow.runtime.ctx).request(
-        engineer, TicketId(TICKET), 2 * 3600, "customer asked for help with the import job"
-    )
-    return str(made.id)
+    """The engineer asks acme-de for consent through the API; the request's id."""
+    body = {"duration_seconds": 2 * 3600, "reason": "customer asked for help with the import job"}
+    path = f"/v1/tickets/{TICKET}/consent-requests"
+    status, made = await flow.api("POST", path, flow.auth(ENGINEER), body)
+    assert status == 201, made
+    return str(made["consent_request_id"])
 
 
 async def signed_webhook(flow: Flow, request_id: str) -> dict[str, Any]:
@@ -118,8 +115,8 @@ class TestWholeFlow:
 
     async def test_denied_requested_approved_watched_revoked_reported(self, flow: Flow) -> None:
         """The engineer's request reaches acme-de's webhook signed; every step of the customer
-        admin's part happens in the browser; the TIA page shows the US access on consent, the
-        watch, the replay and the consent granted and revoked."""
+        admin's part happens in the browser; the TIA page shows the request approved, the US
+        access on consent, the watch, the replay and the consent granted and revoked."""
         status, denied = await open_view_session(flow)
         assert status == 403
         assert "consent_required" in denied["reasons"]
@@ -153,6 +150,7 @@ class TestWholeFlow:
         assert consent_id in report
         assert len(re.findall(r"cust-admin-1\s+" + session_id, report)) == 2  # watch, replay
         assert "Consents granted: 1; revoked: 1." in report
+        assert re.search(request_id + r"\s+T-1001\s+eng-us-1\s+US\s+\S+\s+2 h\s+approved", report)
 
 
 class TestOtherOrg:

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from broker.auth.principal import Principal
-from broker.service.consent_requests import ConsentRequestService
-from broker.typing import Subject, TicketId
 from tests.api.conftest import Api
 from tests.console.conftest import origin, sign_in
 
@@ -14,13 +11,13 @@ HOUR = 3600
 
 
 async def ask(api: Api, staff: str = "eng-us-1", ticket: str = "T-1001", hours: int = 2) -> str:
-    """An engineer's consent request, through the service (as the API's route calls it)."""
-    assert api.ctx is not None
-    engineer = Principal(Subject(staff), "engineer")
-    made = await ConsentRequestService(api.ctx).request(
-        engineer, TicketId(ticket), hours * HOUR, "customer call +49 170 1234567"
+    """An engineer's consent request, through the API."""
+    body = {"duration_seconds": hours * HOUR, "reason": "customer call +49 170 1234567"}
+    answer = await api.client.post(
+        f"/v1/tickets/{ticket}/consent-requests", json=body, headers=api.token(staff)
     )
-    return str(made.id)
+    assert answer.status == 201, await answer.text()
+    return str((await answer.json())["consent_request_id"])
 
 
 class TestPendingList:
@@ -62,6 +59,8 @@ class TestDecide:
         [approved] = api.events.of("consent.request_approved")
         assert approved["granted_s"] == granted
         assert (await api.grant("eng-us-1", "T-1001")).status == 201
+        consents = await (await api.client.get("/console/admin/consents")).text()
+        assert 'href="/console/admin/consents?ticket=T-1001"' in consents
 
     async def test_longer_than_asked_is_refused(self, api: Api) -> None:
         """A forged form asking for more than the engineer did: 400 naming the field."""
@@ -73,7 +72,7 @@ class TestDecide:
             headers=origin(api),
         )
         assert answer.status == 400
-        assert "duration:" in await answer.text()
+        assert "must not be longer than the engineer asked for" in await answer.text()
         assert not api.events.of("consent.granted")
 
     async def test_deny_with_reason(self, api: Api) -> None:

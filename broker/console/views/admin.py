@@ -17,8 +17,15 @@ from broker import validate as v
 from broker.audit.tia import render_markdown
 from broker.console.pages import now, page, principal, source_ip
 from broker.console.render import add_nav, add_notices, render, see_other
-from broker.console.services import audit_service, consent_service, session_service, viewer_links
+from broker.console.services import (
+    audit_service,
+    consent_requests,
+    consent_service,
+    session_service,
+    viewer_links,
+)
 from broker.errors import InputError
+from broker.service.consent_requests import RequestFilter
 from broker.store.base import SessionQuery
 from broker.typing import ConsentId, OrgId, Role, SessionId, TicketId
 
@@ -31,13 +38,15 @@ NOTICES = {
 
 @page(ADMIN)
 async def consents(request: web.Request) -> web.Response:
-    """One ticket's consents (chosen by id, or from the tickets the org's sessions name)."""
+    """One ticket's consents (chosen by id, or from the tickets the org's recent sessions and
+    consent requests name)."""
     who = principal(request)
     raw = request.query.get("ticket", "").strip()
     ticket = TicketId(v.identifier(raw, "ticket")) if raw else None
     found = await consent_service(request).list(who, ticket) if ticket else []
     recent = await session_service(request).list(who, SessionQuery(limit=100))
-    tickets = sorted({s.ticket_id for s in recent.items})
+    asked = await consent_requests(request).list(who, RequestFilter(limit=100))
+    tickets = sorted({s.ticket_id for s in recent.items} | {r.ticket_id for r in asked.items})
     context = {"ticket": ticket, "consents": found, "tickets": tickets, "now": now(request)}
     return render(request, "admin/consents.html", context)
 
