@@ -86,5 +86,10 @@ async def seed(api: Api) -> dict[str, str]:
     view = await (await api.grant("eng-no-1", "T-1002", view=True)).json()
     api.auditor.emit("egress.blocked", region="eu-central-1", session_id=terminal["session_id"],
                      org_id="acme-de", kind="osc52")  # fmt: skip
+    body = {"duration_seconds": 7200, "reason": "the customer asked us to look"}
+    asked = await api.client.post(
+        "/v1/tickets/T-1001/consent-requests", json=body, headers=api.token("eng-us-1")
+    )
+    assert asked.status == 201, await asked.text()
     api.auditor.flush()
     return {"terminal": terminal["session_id"], "view": view["session_id"]}

@@ -150,3 +150,53 @@ class TestOpenSession:
 def _by(staff: str) -> SessionQuery:
     """Every session of ``staff``."""
     return SessionQuery(staff_id=StaffId(staff))
+
+
+class TestConsentRequests:
+    """Ask for consent from the ticket's page; see and withdraw requests at home."""
+
+    async def test_ask_see_and_withdraw(self, api: Api) -> None:
+        """The ask form (offered where consent is needed) stores a pending request that
+        home lists, links and can withdraw; the reason never reaches the audit events."""
+        csrf = await sign_in(api, "eng-us-1", "engineer")
+        assert 'name="reason"' in await page(api, "/console/engineer/tickets/T-1001")
+        asked = await api.client.post(
+            "/console/engineer/tickets/T-1001/consent-requests",
+            data={"csrf": csrf, "duration": "7200", "reason": "customer asked for a look"},
+            headers=origin(api), allow_redirects=False,
+        )  # fmt: skip
+        assert asked.status == 303
+        home = await page(api, asked.headers["Location"])
+        assert "Your request is with the customer" in home
+        assert "pending" in home
+        found = re.search(r'action="(/console/engineer/consent-requests/[^/]+/cancel)"', home)
+        assert found is not None
+        assert "customer asked for a look" not in str(api.events.of("consent.requested"))
+        ticket = await page(api, "/console/engineer/tickets/T-1001")
+        assert "waits for the customer" in ticket
+        assert 'name="reason"' not in ticket
+        cancelled = await api.client.post(found[1], data={"csrf": csrf}, headers=origin(api))
+        assert cancelled.status == 200
+        assert "cancelled" in await cancelled.text()
+
+    async def test_not_offered_where_consent_cannot_help(self, api: Api) -> None:
+        """An EEA engineer who may work the ticket gets no ask form."""
+        await sign_in(api, "eng-de-1", "engineer")
+        assert 'name="reason"' not in await page(api, "/console/engineer/tickets/T-1001")
+
+    async def test_denial_offers_to_ask(self, api: Api) -> None:
+        """A consent_required denial shows the ask form beside the reasons."""
+        csrf = await sign_in(api, "eng-us-1", "engineer")
+        answer = await open_form(api, "T-1001", csrf, mode="view")
+        assert answer.status == 403
+        assert "Ask for consent" in await answer.text()
+
+    async def test_bad_duration_names_the_field(self, api: Api) -> None:
+        """A duration outside a minute to seven days is a 400 naming ``duration``."""
+        csrf = await sign_in(api, "eng-us-1", "engineer")
+        answer = await api.client.post(
+            "/console/engineer/tickets/T-1001/consent-requests",
+            data={"csrf": csrf, "duration": str(8 * 86400), "reason": "x"}, headers=origin(api),
+        )  # fmt: skip
+        assert answer.status == 400
+        assert "duration" in await answer.text()

@@ -36,7 +36,7 @@ DOCS = Path(__file__).parents[2] / "docs" / "console"
 SKIPPED_LINKS = (".pdf", ".md", ".json", "/signout", "/auth/")
 MAX_PAGES = 40
 ROLES = [
-    pytest.param(("eng-de-1", "engineer", None), 3, id="engineer"),
+    pytest.param(("eng-us-1", "engineer", None), 4, id="engineer"),
     pytest.param(("cust-1", "customer_admin", "acme-de"), 4, id="customer-admin"),
     pytest.param(("ops-1", "ops", None), 6, id="ops"),
     pytest.param(("adm-1", "admin", None), 6, id="admin"),
@@ -243,11 +243,12 @@ class TestPhone:
 
 SHOTS = [
     ("admin-requests", ("cust-1", "customer_admin", "acme-de"), "/console/admin/requests"),
+    ("engineer-ticket", ("eng-us-1", "engineer", None), "/console/engineer/tickets/T-1001"),
     ("admin-sessions", ("cust-1", "customer_admin", "acme-de"), "/console/admin/sessions"),
     ("tia", ("cust-1", "customer_admin", "acme-de"), "/console/admin/tia"),
     ("ops-dashboard", ("ops-1", "ops", None), "/console/ops/"),
     ("ops-audit", ("ops-1", "ops", None), "/console/ops/audit?region=eu-central-1"),
-    ("engineer-home", ("eng-de-1", "engineer", None), "/console/engineer/"),
+    ("engineer-home", ("eng-us-1", "engineer", None), "/console/engineer/"),
 ]
 
 

@@ -19,6 +19,7 @@ from broker.console import filters as f
 from broker.console.pages import form, page, principal, source_ip
 from broker.console.render import add_nav, render
 from broker.console.services import admin_service, session_service, viewer_links
+from broker.console.views import engineer_requests
 from broker.errors import InputError, PolicyDenied
 from broker.policy.messages import message_for
 from broker.service.sessions import Grant, GrantRequest
@@ -36,8 +37,12 @@ async def home(request: web.Request) -> web.Response:
     found = await session_service(request).list(
         principal(request), SessionQuery(staff_id=me, limit=RECENT)
     )
-    tickets = list(dict.fromkeys(s.ticket_id for s in found.items))
-    context = {"sessions": found.items, "tickets": tickets, "live": LIVE_SESSION_STATES}
+    asked = await engineer_requests.my_requests(request)
+    tickets = list(
+        dict.fromkeys([*(s.ticket_id for s in found.items), *(r.ticket_id for r in asked)])
+    )
+    context = {"sessions": found.items, "tickets": tickets, "live": LIVE_SESSION_STATES,
+               "requests": asked}  # fmt: skip
     return render(request, "engineer/home.html", context)
 
 
@@ -58,6 +63,8 @@ async def _ticket_context(request: web.Request, ticket_id: TicketId) -> dict[str
         "needs_consent": me in routing.needs_consent,
         "target": DEFAULT_TARGET,
         "denied": None,
+        "durations": engineer_requests.DURATIONS,
+        "pending": await engineer_requests.pending_for(request, ticket_id),
     }
 
 
@@ -88,6 +95,7 @@ async def open_session(request: web.Request) -> web.Response:
     except PolicyDenied as denied:
         context = await _ticket_context(request, ticket_id)
         context["denied"] = [(code, message_for(code)) for code in denied.reasons]
+        context["needs_consent"] = context["needs_consent"] or "consent_required" in denied.reasons
         context["target"] = wanted.target
         return render(request, "engineer/ticket.html", context, status=403)
     return render(request, "engineer/opened.html", _opened(grant))
@@ -126,3 +134,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/engineer/tickets/{id}/sessions", open_session, name="engineer.open")
     app.router.add_post("/engineer/sessions/{id}/link", new_link, name="engineer.link")
     add_nav("engineer", ("engineer.home", "My work"))
+    engineer_requests.add_routes(app)
