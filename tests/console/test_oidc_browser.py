@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
 from tests.api.conftest import Api, running_api
 from tests.console.idp import IdP, console_config, free_port, oidc_login, running_idp
@@ -117,3 +118,61 @@ class TestOidcSignIn:
         other, _ = await browser.page()
         await other.goto(answers[0])
         assert "start again" in await other.get_by_role("alert").inner_text()
+
+
+@pytest.fixture
+async def attacker() -> AsyncIterator[str]:
+    """Another site on loopback whose page holds a form aimed at the console."""
+
+    async def page(request: web.Request) -> web.Response:
+        target = request.query["target"]
+        html = (
+            "<!doctype html><title>prize</title>"
+            f'<form method="post" action="{target}">'
+            '<input type="hidden" name="csrf" value="guess">'
+            "<button>Claim your prize</button></form>"
+        )
+        return web.Response(text=html, content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/", page)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    yield f"http://127.0.0.1:{runner.addresses[0][1]}/"
+    await runner.cleanup()
+
+
+class TestBrowserDefences:
+    """What a signed-in admin's own browser refuses to let another site or a tamperer do."""
+
+    async def test_cross_site_form_is_refused(
+        self, oidc: OidcEnv, browser: Chromium, attacker: str
+    ) -> None:
+        """Another site's form posting a revoke: the browser sends no session cookie
+        (SameSite=Strict), the console refuses, and the consent stays."""
+        api = oidc.api
+        headers = api.token("cust-admin-1", "customer_admin", "acme-de")
+        body = {"staff_id": "eng-us-1", "expires_at": "2099-01-01T00:00:00Z"}
+        made = await api.client.post("/v1/tickets/T-1001/consents", json=body, headers=headers)
+        consent_id = (await made.json())["consent_id"]
+        page, _ = await browser.page()
+        await oidc_login(page, oidc.url(""), ACME, "cust-admin-1")
+        target = oidc.url(f"/console/admin/consents/T-1001/{consent_id}/revoke")
+        await page.goto(f"{attacker}?target={target}")
+        async with page.expect_response(target) as answered:
+            await page.get_by_role("button", name="Claim your prize").click()
+        assert (await answered.value).status in (401, 403)
+        assert not api.events.of("consent.revoked")
+
+    async def test_tampered_cookie_is_refused(self, oidc: OidcEnv, browser: Chromium) -> None:
+        """A session cookie changed in the browser is no session: back to the sign-in page."""
+        page, _ = await browser.page()
+        await oidc_login(page, oidc.url(""), ACME, "cust-admin-1")
+        await page.wait_for_url(oidc.url("/console/"))
+        [cookie] = [c for c in await page.context.cookies() if c["name"] == "broker_console"]
+        value = cookie["value"]
+        cookie["value"] = value[:-1] + ("A" if value[-1] != "A" else "B")
+        await page.context.add_cookies([cookie])
+        await page.goto(oidc.url("/console/admin/sessions"))
+        assert page.url == oidc.url("/console/signin")
