@@ -5,7 +5,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from broker.render.svg import (
@@ -60,12 +60,15 @@ def render(chart: Chart, kind: str) -> str:
 
 
 KINDS = ["bar", "grouped", "stacked"]
+RELAXED = settings(deadline=None)
+"""Rendering is fast, but the test machine is shared: no per-example deadline."""
 
 
 class TestWellFormed:
     """Whatever the data, the output is XML an SVG reader accepts."""
 
     @pytest.mark.parametrize("kind", KINDS)
+    @RELAXED
     @given(chart=charts())
     def test_any_chart_parses(self, kind: str, chart: Chart) -> None:
         """Any labels (quotes, angle brackets, controls, astral characters) and counts."""
@@ -74,6 +77,7 @@ class TestWellFormed:
         assert (root.find("svg:title", NS).text or "") == as_read(chart.title)
 
     @pytest.mark.parametrize("kind", KINDS)
+    @RELAXED
     @given(chart=charts())
     def test_every_bar_has_a_title(self, kind: str, chart: Chart) -> None:
         """Each data rect carries a <title> naming its value; the count matches the data."""
@@ -144,6 +148,7 @@ class TestScreenReaders:
 class TestEscaping:
     """Labels are text, never markup."""
 
+    @RELAXED
     @given(label=labels)
     def test_labels_never_become_elements(self, label: str) -> None:
         """A label full of markup adds no element: the tree has the same shape as for "x"."""
