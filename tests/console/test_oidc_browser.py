@@ -158,6 +158,7 @@ class TestBrowserDefences:
         consent_id = (await made.json())["consent_id"]
         page, _ = await browser.page()
         await oidc_login(page, oidc.url(""), ACME, "cust-admin-1")
+        await page.wait_for_url(oidc.url("/console/"))
         target = oidc.url(f"/console/admin/consents/T-1001/{consent_id}/revoke")
         await page.goto(f"{attacker}?target={target}")
         async with page.expect_response(target) as answered:
