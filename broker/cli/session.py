@@ -22,27 +22,12 @@ from typing import Any
 import asyncssh
 
 from broker.cli.client import ApiClient
-from broker.cli.common import add_instance_options, client, duration, emit
+from broker.cli.common import client, duration, emit
+from broker.cli.common import subcommand as _command
 from broker.typing import SESSION_STATES, AccessMode
 from broker.validate import identifier
 
 HOME_DIR = Path("~/.broker/sessions")
-
-
-def _command(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser],
-    name: str,
-    text: str,
-    handler: object,
-) -> argparse.ArgumentParser:
-    """One subcommand with the instance options and ``--as``."""
-    parser = commands.add_parser(name, help=text, description=text)
-    add_instance_options(parser)
-    parser.add_argument(
-        "--as", dest="as_staff", metavar="STAFF_ID", help="act as this engineer (local mode only)"
-    )
-    parser.set_defaults(handler=handler)
-    return parser
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
