@@ -49,7 +49,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("broker.viewer",),
     ("broker.demo",),
     ("broker.aws",),
-    # Notices to people (consent requests): the interface the service layer calls.
+    # Notifications of consent requests: webhooks, and SNS (via broker.aws) in AWS mode.
     ("broker.notify",),
     ("broker.service",),
     ("broker.api",),
