@@ -42,7 +42,7 @@ from broker.errors import (
 from broker.ids import time_ordered_uuid
 from broker.models import ConsentRequest
 from broker.notify.base import ConsentRequestNotice
-from broker.policy import AccessRequest, Decision, decide
+from broker.policy import AccessRequest, Decision, decide, needs_eea_only_waiver
 from broker.service.authz import org_ticket, require_role
 from broker.service.consents import ConsentService, consent_event
 from broker.service.context import Context
@@ -194,6 +194,16 @@ class ConsentRequestService:
         self.ctx.events.emit("consent.granted", region=region, **granted_event)
         self.ctx.events.emit("consent.request_approved", region=region, **approved_event)
         return decided
+
+    async def waiver_needed(self, principal: Principal, request_id: ConsentRequestId) -> bool:
+        """Whether approving this request must waive EEA-only support (``waives_eea_only``):
+        what an approval form asks for explicitly. Visible to whoever may see the request."""
+        request = await self.get(principal, request_id)
+        org = await self.ctx.store.get_org(request.org_id)
+        ticket = await self.ctx.store.get_ticket(request.ticket_id)
+        return needs_eea_only_waiver(
+            org.region, org.tier, ticket.scope, request.staff_country, self.ctx.policy
+        )
 
     async def deny(
         self, principal: Principal, request_id: ConsentRequestId, reason: str
