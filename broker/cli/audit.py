@@ -105,10 +105,13 @@ async def _verify_all(state: Path, args: argparse.Namespace) -> list[VerifyResul
 
 
 async def _anchors(
-    anchor: AuditAnchor, state: Path, region: Region
+    anchor: AuditAnchor | None, state: Path, region: Region
 ) -> dict[WriterId, Anchor | None]:
-    """The latest anchor of each chain of ``region`` found in ``state``."""
-    return {writer: await anchor.latest(region, writer) for writer in region_chains(state, region)}
+    """The latest anchor of each chain of ``region`` found in ``state`` (none without a place)."""
+    return {
+        writer: None if anchor is None else await anchor.latest(region, writer)
+        for writer in region_chains(state, region)
+    }
 
 
 def _describe(result: VerifyResult) -> str:

@@ -100,7 +100,8 @@ class TestTia:
         """A tampered audit segment makes the TIA refuse with 409."""
         await api.grant("eng-de-1", "T-1001")
         api.auditor.flush()
-        segment = sorted((api.state / "regions" / "eu-central-1" / "audit").glob("*.jsonl"))[0]
+        chain = api.state / "regions" / "eu-central-1" / "audit" / "main"
+        segment = sorted(chain.glob("*.jsonl"))[0]
         segment.write_bytes(segment.read_bytes().replace(b"eng-de-1", b"eng-de-2", 1))
         response = await api.client.get(
             f"/v1/orgs/acme-de/tia?{PERIOD}", headers=api.token("ops-1", "ops")
