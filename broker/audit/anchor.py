@@ -50,6 +50,12 @@ class AuditAnchor(Protocol):
         is not genuine (a bad signature): never an answer that cannot be trusted."""
         ...
 
+    async def writers(self, region: Region) -> list[WriterId]:
+        """Every writer with anchors in ``region``, sorted: the chains the region must have.
+
+        A chain folder deleted whole is missed by reading the folders; not by this."""
+        ...
+
 
 class AnchorRows(Protocol):
     """The part of the control plane's ``Store`` that keeps anchors.
@@ -63,6 +69,10 @@ class AnchorRows(Protocol):
 
     async def latest_anchor(self, region: Region, writer: WriterId) -> Anchor | None:
         """The chain's anchor with the highest number, or None."""
+        ...
+
+    async def anchor_writers(self, region: Region) -> list[WriterId]:
+        """The writers with anchors in ``region``, sorted."""
         ...
 
 
@@ -79,6 +89,10 @@ class StoreAnchor:
     async def latest(self, region: Region, writer: WriterId) -> Anchor | None:
         """The row with the highest ``number`` of the chain (``region``, ``writer``)."""
         return await self._store.latest_anchor(region, writer)
+
+    async def writers(self, region: Region) -> list[WriterId]:
+        """The writers with rows in ``region``."""
+        return await self._store.anchor_writers(region)
 
 
 def anchor_of(head: Head, number: int, time: str, *, final: bool = False) -> Anchor:

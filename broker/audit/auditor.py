@@ -137,8 +137,11 @@ class Auditor:
         if self._anchor is None:
             return await asyncio.to_thread(verify_region, self._state, region, self._secrets)
         checked = check_region(region)
+        writers = region_chains(self._state, checked).keys() | set(
+            await self._anchor.writers(checked)
+        )
         anchors: dict[WriterId, Anchor | None] = {}
-        for writer in region_chains(self._state, checked):
+        for writer in sorted(writers):
             anchors[writer] = await self._latest_of(checked, writer)
         return await asyncio.to_thread(verify_region, self._state, region, self._secrets, anchors)
 

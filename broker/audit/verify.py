@@ -39,7 +39,7 @@ from broker.audit.segments import (
     segment_name,
 )
 from broker.models import Anchor
-from broker.state import MAIN_WRITER, check_region
+from broker.state import MAIN_WRITER, StateLayout, check_region
 from broker.typing import WriterId
 
 
@@ -154,15 +154,18 @@ def verify_region(
     """Verify every chain of ``region``; seals are checked when ``secrets`` is given.
 
     Each chain whose writer is a key of ``anchors`` is checked against that
-    anchor as well (its latest; None: it has none, so every record is unproven)."""
+    anchor as well (its latest; None: it has none, so every record is unproven),
+    and an anchored chain whose folder is gone is verified as empty: truncated."""
     secret = None if secrets is None else secrets.secret(check_region(region))
     found = dict(anchors or {})
-    chains = region_chains(state_dir, region).items()
+    folders = region_chains(state_dir, region)
+    for writer in found.keys() - folders.keys():
+        folders[writer] = StateLayout(state_dir).audit_chain(region, writer)
     return RegionVerdict(
         region,
         tuple(
             verify_directory(f, region, secret, found.get(w), anchored=w in found, writer=w)
-            for w, f in chains
+            for w, f in sorted(folders.items())
         ),
     )
 

@@ -38,7 +38,7 @@ from broker.aws.errors import AWS_ERRORS, error_code, unavailable
 from broker.clock import Clock, SystemClock
 from broker.errors import InputError, UnavailableError
 from broker.models import Anchor
-from broker.state import MAIN_WRITER
+from broker.state import MAIN_WRITER, WRITER_ID
 from broker.typing import Region, WriterId
 
 STREAM = "audit-anchors"
@@ -53,6 +53,14 @@ Chain = tuple[Region, WriterId]
 def stream_of(writer: WriterId) -> str:
     """The log stream of ``writer``'s chain anchors."""
     return STREAM if writer == MAIN_WRITER else f"{STREAM}/{writer}"
+
+
+def writer_of(stream: str) -> WriterId | None:
+    """The writer whose anchors ``stream`` holds; None for a stream that is no anchor stream."""
+    if stream == STREAM:
+        return MAIN_WRITER
+    prefix, _, writer = stream.partition("/")
+    return WriterId(writer) if prefix == STREAM and WRITER_ID.fullmatch(writer) else None
 
 
 def anchor_payload(fields: Mapping[str, Any]) -> bytes:
@@ -84,6 +92,25 @@ class KmsLogsAnchor:
     async def latest(self, region: Region, writer: WriterId) -> Anchor | None:
         """The chain's newest genuine anchor; ``UnavailableError`` if it is not genuine."""
         return await asyncio.to_thread(self._latest, (region, writer))
+
+    async def writers(self, region: Region) -> list[WriterId]:
+        """The writers with an anchor stream in ``region``'s log group, sorted."""
+        return await asyncio.to_thread(self._writers, region)
+
+    def _writers(self, region: Region) -> list[WriterId]:
+        _, group = self._where(region)
+        found: list[WriterId] = []
+        try:
+            pages = (
+                self._logs(region)
+                .get_paginator("describe_log_streams")
+                .paginate(logGroupName=group, logStreamNamePrefix=STREAM)
+            )
+            for page in pages:
+                found += [w for s in page["logStreams"] if (w := writer_of(s["logStreamName"]))]
+        except AWS_ERRORS as error:
+            raise unavailable("audit_anchor_failed", "audit anchor", error) from None
+        return sorted(found)
 
     def _where(self, region: Region) -> tuple[str, str]:
         found = self._regions.get(region)
@@ -192,6 +219,10 @@ class RoutedAnchor:
     async def latest(self, region: Region, writer: WriterId) -> Anchor | None:
         """The chain's latest anchor from where ``region``'s anchors are kept."""
         return await self._for(region).latest(region, writer)
+
+    async def writers(self, region: Region) -> list[WriterId]:
+        """The writers with anchors where ``region``'s anchors are kept."""
+        return await self._for(region).writers(region)
 
 
 def _parse(message: str, chain: Chain) -> tuple[Anchor, bytes, bytes]:

@@ -107,11 +107,13 @@ async def _verify_all(state: Path, args: argparse.Namespace) -> list[VerifyResul
 async def _anchors(
     anchor: AuditAnchor | None, state: Path, region: Region
 ) -> dict[WriterId, Anchor | None]:
-    """The latest anchor of each chain of ``region`` found in ``state`` (none without a place)."""
-    return {
-        writer: None if anchor is None else await anchor.latest(region, writer)
-        for writer in region_chains(state, region)
-    }
+    """The latest anchor of each chain of ``region`` found in ``state`` or anchored.
+
+    Without an anchor place none has one."""
+    if anchor is None:
+        return dict.fromkeys(region_chains(state, region))
+    writers = region_chains(state, region).keys() | set(await anchor.writers(region))
+    return {writer: await anchor.latest(region, writer) for writer in sorted(writers)}
 
 
 def _describe(result: VerifyResult) -> str:

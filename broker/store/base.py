@@ -290,6 +290,10 @@ class Store(Protocol):
         """The anchor of the chain (``region``, ``writer``) with the highest number, or None."""
         ...
 
+    async def anchor_writers(self, region: Region) -> list[WriterId]:
+        """The writers with anchors in ``region``, sorted: every chain it must still have."""
+        ...
+
     # -- viewer links ---------------------------------------------------
     async def add_viewer_token(self, token: ViewerToken) -> None:
         """Store a new, unclaimed viewer token (its digest); ``ConflictError`` if known."""

@@ -75,6 +75,7 @@ class StoreOps(Generic[H]):
     ended_sessions: Callable[[H, Region, int], tuple[int, list[Session]]]
     add_anchor: Callable[[H, Anchor], None]
     latest_anchor: Callable[[H, Region, WriterId], Anchor | None]
+    anchor_writers: Callable[[H, Region], list[WriterId]]
     add_viewer_token: Callable[[H, ViewerToken], None]
     claim_viewer_token: Callable[[H, TokenDigest, Region, datetime], ViewerToken]
 
@@ -210,6 +211,10 @@ class ThreadedStore(ABC, Generic[H]):
     async def latest_anchor(self, region: Region, writer: WriterId = MAIN_WRITER) -> Anchor | None:
         """The anchor of the chain (``region``, ``writer``) with the highest number, or None."""
         return await self._read(self._ops.latest_anchor, region, writer)
+
+    async def anchor_writers(self, region: Region) -> list[WriterId]:
+        """The writers with anchors in ``region``, sorted."""
+        return await self._read(self._ops.anchor_writers, region)
 
     # -- viewer links ---------------------------------------------------
     async def add_viewer_token(self, token: ViewerToken) -> None:

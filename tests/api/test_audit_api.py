@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from broker.audit import Auditor
+from broker.typing import WriterId
 from tests.api.conftest import Api, soon
 
 PERIOD = "from=2026-11-01T00:00:00Z&to=2026-12-01T00:00:00Z"
@@ -27,6 +29,43 @@ class TestAuditQuery:
             "/v1/audit?region=eu-central-1", headers=api.token("eng-de-1")
         )
         assert response.status == 403
+
+    async def test_pages_merge_every_writers_chain(self, api: Api) -> None:
+        """A replica's chain beside the API's: pages of one record walk both, in time order."""
+        replica = Auditor(api.state, api.clock, writer=WriterId("eu-central-1-a1b2"))
+        for ticket in ("T-r1", "T-r2"):
+            api.auditor.emit(
+                "session.denied", region="eu-central-1", ticket_id="T-m", reasons=["x"]
+            )
+            api.clock.advance(1)
+            replica.emit("session.denied", region="eu-central-1", ticket_id=ticket, reasons=["x"])
+            api.clock.advance(1)
+        replica.close()
+        seen, cursor = [], ""
+        while True:
+            response = await api.client.get(
+                f"/v1/audit?region=eu-central-1&event=session.denied&limit=1{cursor}",
+                headers=api.token("ops-1", "ops"),
+            )
+            page = await response.json()
+            seen += [(i["writer"], i["ticket_id"]) for i in page["items"]]
+            if page["next_cursor"] is None:
+                break
+            cursor = f"&cursor={page['next_cursor']}"
+        replica_id = "eu-central-1-a1b2"
+        assert seen == [
+            ("main", "T-m"),
+            (replica_id, "T-r1"),
+            ("main", "T-m"),
+            (replica_id, "T-r2"),
+        ]
+
+    async def test_a_bad_cursor_names_the_field(self, api: Api) -> None:
+        """A cursor this API did not give out is a 400 on ``cursor``."""
+        response = await api.client.get(
+            "/v1/audit?region=eu-central-1&cursor=main:x", headers=api.token("ops-1", "ops")
+        )
+        assert (response.status, (await response.json())["field"]) == (400, "cursor")
 
     async def test_region_required_without_ids(self, api: Api) -> None:
         """Without a region, session or ticket the query names the missing field."""

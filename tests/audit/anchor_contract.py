@@ -98,3 +98,13 @@ class AnchorContract:
         await asyncio.gather(run(REPLICA), run(other))
         for writer in (REPLICA, other):
             assert await place.latest(EU, writer) == anchor(EU, 5, 10, writer=writer)
+
+    async def test_writers_lists_every_anchored_chain_of_a_region(self, place: AuditAnchor) -> None:
+        """Each writer with an anchor in the region, once, sorted; other regions' apart."""
+        assert await place.writers(EU) == []
+        await place.put(anchor(EU, 1, 3))
+        await place.put(anchor(EU, 1, 5, writer=REPLICA))
+        await place.put(anchor(EU, 2, 6, writer=REPLICA))
+        await place.put(anchor(US, 1, 1, writer=WriterId("us-east-1-x")))
+        assert await place.writers(EU) == [REPLICA, MAIN]
+        assert await place.writers(US) == ["us-east-1-x"]

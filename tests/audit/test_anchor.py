@@ -260,6 +260,11 @@ class _Flaky:
             raise UnavailableError("audit_anchor_failed", "anchor unreachable")
         return await self.inner.latest(region, writer)
 
+    async def writers(self, region):
+        if self.down:
+            raise UnavailableError("audit_anchor_failed", "anchor unreachable")
+        return await self.inner.writers(region)
+
 
 class TestAnchorUnreachable:
     """The anchor place away for a while: events still chain, the gap shows, then closes."""

@@ -207,6 +207,14 @@ class TestVerifyAndShowEveryChain:
         assert f"{REGION}/{REPLICA}: BROKEN at 00000001.jsonl:1: hash mismatch" in out
         assert f"{REGION}/main: ok (1 records, head " in out
 
+    def test_a_chain_deleted_whole_is_missed_by_nobody(self, both, capsys):
+        """The replica's folder removed, HEAD and all: its anchors still name it, BROKEN."""
+        shutil.rmtree(chain_of(both, REPLICA))
+        assert main(["audit", "verify", "--state", str(both)]) == 1
+        out = capsys.readouterr().out
+        assert f"{REGION}/{REPLICA}: BROKEN at 00000001.jsonl:1: truncated: records 1 to 1" in out
+        assert f"{REGION}/main: ok" in out
+
     def test_show_merges_the_chains_in_time_order(self, both, capsys):
         """Both writers' records, oldest first, each line naming region/writer#seq."""
         assert main(["audit", "show", "--state", str(both), "--region", REGION]) == 0

@@ -34,3 +34,11 @@ def latest(conn: sqlite3.Connection, region: Region, writer: WriterId) -> Anchor
     """The row of the chain (``region``, ``writer``) with the highest number."""
     row = conn.execute(_LATEST, (region, writer)).fetchone()
     return None if row is None else anchor_from_row(dict(zip(ANCHOR_FIELDS, row, strict=True)))
+
+
+def writers(conn: sqlite3.Connection, region: Region) -> list[WriterId]:
+    """The writers with anchors in ``region``, sorted."""
+    rows = conn.execute(
+        "SELECT DISTINCT writer FROM audit_anchors WHERE region = ? ORDER BY writer", (region,)
+    ).fetchall()
+    return [WriterId(str(writer)) for (writer,) in rows]
