@@ -1,4 +1,4 @@
-"""The audit trail: redaction, event catalogue, a hash chain per writer of each region, verify, queries.
+"""The audit trail: redaction, events, a hash chain per writer of each region, verify, queries.
 
 Write through ``Auditor.emit``; configure logging once with
 ``broker.audit.log.configure_logging``; scrub anything else leaving the broker
@@ -28,8 +28,8 @@ __all__ = [
     "Page",
     "Problem",
     "Redactor",
-    "RegionVerdict",
     "RegionRedactor",
+    "RegionVerdict",
     "SecretSource",
     "VerifyResult",
     "verify_region",
