@@ -48,6 +48,15 @@ async def index(request: web.Request) -> web.Response:
     return json_response({"items": page.records, "next_cursor": cursor})
 
 
+async def verify(request: web.Request) -> web.Response:
+    """Every chain of one region verified: per writer, records, head, ok or the first problem."""
+    params = dict(request.query)
+    v.reject_unknown(params, ("region",))
+    region = Region(v.field(params, "region", v.identifier))
+    verdict = await request.app[SERVICE].verify(principal(request), region)
+    return json_response(verdict.to_dict())
+
+
 async def tia(request: web.Request) -> web.Response:
     """The TIA as JSON, or Markdown with ``format=md``."""
     params = dict(request.query)
@@ -65,6 +74,16 @@ OPS: tuple[Role, ...] = ("ops", "admin")
 ROUTES = (
     Route(
         "GET", "/v1/audit", index, "Query the audit trail", OPS, None, "AuditPage", query=FILTERS
+    ),
+    Route(
+        "GET",
+        "/v1/audit/verify",
+        verify,
+        "Verify every audit chain of a region",
+        OPS,
+        None,
+        "AuditVerify",
+        query=("region",),
     ),
     Route(
         "GET",

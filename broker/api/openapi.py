@@ -38,7 +38,9 @@ QUERY: dict[str, dict[str, Any]] = {
     "cursor": {"type": "string", "minLength": 1, "maxLength": 4096},
 }
 """Query parameters by name; ``QUERY_BY_PATH`` where one path differs."""
-REQUIRED_QUERY = frozenset({("/v1/orgs/{id}/tia", "from"), ("/v1/orgs/{id}/tia", "to")})
+REQUIRED_QUERY = frozenset(
+    {("/v1/orgs/{id}/tia", "from"), ("/v1/orgs/{id}/tia", "to"), ("/v1/audit/verify", "region")}
+)
 _CHAIN_AT = f"{WRITER_ID.pattern}:[0-9]+"
 """One chain's position in an audit cursor (``broker.audit.reader.Cursor``)."""
 QUERY_BY_PATH: dict[tuple[str, str], dict[str, Any]] = {
@@ -269,6 +271,16 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "items": {"type": "array", "items": {"type": "object"}},
             "next_cursor": _NULL_STR,
+        },
+    },
+    "AuditVerify": {
+        "type": "object",
+        "description": "Each chain (one per writer) of the region: ok, or its first bad record",
+        "properties": {
+            "region": _STR,
+            "ok": {"type": "boolean"},
+            "records": {"type": "integer"},
+            "chains": {"type": "array", "items": {"type": "object"}},
         },
     },
     "Tia": {"type": "object", "description": "Transfer Impact Assessment; see docs/tia.md"},

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-from broker.audit import Auditor, AuditQuery, Page
+from broker.audit import Auditor, AuditQuery, Page, RegionVerdict
 from broker.audit.reader import Cursor
 from broker.audit.tia import TiaScope, build_tia
 from broker.auth.principal import Principal
@@ -45,6 +45,14 @@ class AuditService:
         region = await self._region(region, query)
         await self._flush_events()
         return self.auditor.query(region, query)
+
+    async def verify(self, principal: Principal, region: Region) -> RegionVerdict:
+        """Every chain of ``region`` verified against its anchor, for ops."""
+        require_role(principal, "ops", "admin")
+        if region not in self.ctx.config.regions:
+            raise InputError("region", "not a region this broker serves")
+        await self._flush_events()
+        return await self.auditor.averify(region)
 
     async def _region(self, region: Region | None, query: AuditQuery) -> Region:
         """The region asked for, or the one the named session or ticket lives in."""

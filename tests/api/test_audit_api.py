@@ -67,6 +67,46 @@ class TestAuditQuery:
         )
         assert (response.status, (await response.json())["field"]) == (400, "cursor")
 
+    async def test_verify_lists_every_chain(self, api: Api) -> None:
+        """Ops see each writer's chain; one tampered chain makes the region not ok, named."""
+        await api.grant("eng-de-1", "T-1001")
+        replica = Auditor(api.state, api.clock, writer=WriterId("eu-central-1-a1b2"))
+        replica.emit("session.denied", region="eu-central-1", ticket_id="T-1", reasons=["x"])
+        replica.close()
+        ops = api.token("ops-1", "ops")
+        answer = await (
+            await api.client.get("/v1/audit/verify?region=eu-central-1", headers=ops)
+        ).json()
+        assert answer["ok"] is True
+        assert [(c["writer"], c["ok"]) for c in answer["chains"]] == [
+            ("eu-central-1-a1b2", True),
+            ("main", True),
+        ]
+        segment = (
+            api.state
+            / "regions"
+            / "eu-central-1"
+            / "audit"
+            / "eu-central-1-a1b2"
+            / "00000001.jsonl"
+        )
+        segment.write_bytes(segment.read_bytes().replace(b"T-1", b"T-2"))
+        answer = await (
+            await api.client.get("/v1/audit/verify?region=eu-central-1", headers=ops)
+        ).json()
+        assert [(c["writer"], c["ok"]) for c in answer["chains"]] == [
+            ("eu-central-1-a1b2", False),
+            ("main", True),
+        ]
+        assert answer["ok"] is False
+
+    async def test_verify_is_for_ops(self, api: Api) -> None:
+        """An engineer may not read the trail's state either."""
+        response = await api.client.get(
+            "/v1/audit/verify?region=eu-central-1", headers=api.token("eng-de-1")
+        )
+        assert response.status == 403
+
     async def test_region_required_without_ids(self, api: Api) -> None:
         """Without a region, session or ticket the query names the missing field."""
         response = await api.client.get("/v1/audit", headers=api.token("ops-1", "ops"))
