@@ -71,9 +71,7 @@ same transaction; no statement changes those columns later, and records are
 never deleted. Declared keys checked the same rows a second time: about a
 third of an insert's cost, measured with the write lock held."""
 
-ANCHORS_DDL = (
-    """CREATE TABLE IF NOT EXISTS audit_anchors (
-        region TEXT NOT NULL,
+ANCHOR_COLUMNS = """region TEXT NOT NULL,
         number INTEGER NOT NULL,
         seq INTEGER NOT NULL,
         hash TEXT NOT NULL,
@@ -81,7 +79,12 @@ ANCHORS_DDL = (
         line INTEGER NOT NULL,
         offset INTEGER NOT NULL,
         time TEXT NOT NULL,
-        final INTEGER NOT NULL,
+        final INTEGER NOT NULL,"""
+"""An anchor's columns, as schema version 5 made them (``WRITER_ANCHORS_DDL`` adds ``writer``)."""
+
+ANCHORS_DDL = (
+    f"""CREATE TABLE IF NOT EXISTS audit_anchors (
+        {ANCHOR_COLUMNS}
         PRIMARY KEY (region, number)
     ) WITHOUT ROWID""",
     *(
@@ -190,16 +193,8 @@ WATCH_DDL = (
 WRITER_ANCHORS = 11
 """The schema version that keys ``audit_anchors`` by (region, writer, number)."""
 WRITER_ANCHORS_DDL = (
-    """CREATE TABLE audit_anchors_w (
-        region TEXT NOT NULL,
-        number INTEGER NOT NULL,
-        seq INTEGER NOT NULL,
-        hash TEXT NOT NULL,
-        segment INTEGER NOT NULL,
-        line INTEGER NOT NULL,
-        offset INTEGER NOT NULL,
-        time TEXT NOT NULL,
-        final INTEGER NOT NULL,
+    f"""CREATE TABLE audit_anchors_w (
+        {ANCHOR_COLUMNS}
         writer TEXT NOT NULL,
         PRIMARY KEY (region, writer, number)
     ) WITHOUT ROWID""",
