@@ -104,8 +104,11 @@ class ChainLock:
     """The exclusive claim of one process on one chain folder (``LOCK``, ``flock``)."""
 
     def __init__(self, folder: Path, region: str, writer: WriterId) -> None:
-        """Take the lock, or raise ``UnavailableError`` (``audit_writer_busy``)."""
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        """Take the lock, or raise ``UnavailableError`` (``audit_writer_busy``).
+
+        The folder and the region's audit folder above it are made 0700."""
+        folder.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        folder.mkdir(exist_ok=True, mode=0o700)
         self._fd: int | None = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

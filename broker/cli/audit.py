@@ -35,7 +35,7 @@ from broker.audit.verify import VerifyResult, verify_region
 from broker.cli.anchors import open_anchor
 from broker.errors import InputError
 from broker.models import Anchor
-from broker.state import StateLayout, check_region
+from broker.state import MAIN_WRITER, StateLayout, check_region
 from broker.typing import Region, WriterId
 from broker.validate import timestamp
 
@@ -157,7 +157,7 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def _chain_order(record: dict[str, Any]) -> tuple[str, int]:
-    return str(record.get("writer", "main")), int(record.get("seq", 0))
+    return str(record.get("writer", MAIN_WRITER)), int(record.get("seq", 0))
 
 
 def parse_time(field: str, text: str | None) -> datetime | None:
@@ -183,6 +183,6 @@ def format_record(record: dict[str, Any]) -> str:
         for key, value in record.items()
         if key not in _HIDDEN
     )
-    chain = f"{record.get('region')}/{record.get('writer', 'main')}"
+    chain = f"{record.get('region')}/{record.get('writer', MAIN_WRITER)}"
     head = f"{record.get('time')} {chain} #{record.get('seq')} {record.get('event')}"
     return f"{head} {fields}".rstrip()

@@ -85,6 +85,12 @@ class TestOwnChains:
             head, _ = read_head(chain_of(state, writer))
             assert (head.writer, head.region, head.seq) == (writer, REGION, 200)
 
+    def test_the_audit_folders_are_the_brokers_alone(self, make_auditor, state):
+        """The region's audit folder and each chain folder are 0700 (others cannot list them)."""
+        make_auditor(writer=REPLICA).emit("session.denied", region=REGION, reasons=["x"])
+        for folder in (StateLayout(state).audit(REGION), chain_of(state, REPLICA)):
+            assert folder.stat().st_mode & 0o777 == 0o700
+
     def test_records_name_their_writer_and_link_to_its_genesis(self, make_auditor, state):
         """The first record's ``prev`` is bound to (region, writer)."""
         record = make_auditor(writer=REPLICA).emit("session.denied", region=REGION, reasons=["x"])
