@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import subprocess
@@ -107,6 +108,24 @@ class TestOwnChains:
         assert caught.value.code == "audit_writer_busy"
         first.close()
         assert second.emit("session.denied", region=REGION, reasons=["y"])["seq"] == 2
+
+    async def test_two_anchoring_writers_at_once(self, make_auditor, anchors, state, capsys):
+        """Both open, emit, anchor and stop at once on one store: each chain proven by its own."""
+
+        async def run(writer):
+            auditor = make_auditor(anchors, writer=writer)
+            await auditor.open([Region(REGION)])
+            for _ in range(5):
+                fill(auditor, 3)
+                await auditor.anchor()
+            await auditor.aclose()
+
+        await asyncio.gather(run(MAIN_WRITER), run(REPLICA))
+        for writer in (MAIN_WRITER, REPLICA):
+            last = await anchors.latest(Region(REGION), writer)
+            assert (last.writer, last.seq, last.final) == (writer, 15, True)
+        status = await asyncio.to_thread(main, ["audit", "verify", "--state", str(state)])
+        assert status == 0, capsys.readouterr().out
 
     def test_writers_in_two_processes(self, state):
         """Two child processes, two writers, one region, one state folder: both chains intact."""
