@@ -102,7 +102,6 @@ class ChainWriter:
         self._lock = threading.Lock()  # the chain's state and the buffer; never held for I/O
         self._io = threading.Lock()  # the segment file and HEAD: one flush at a time
         self._buffer: list[tuple[int, bytes]] = []  # (segment, line), in chain order
-        self._flusher = ThreadPoolExecutor(1, thread_name_prefix=f"audit-{region}")
         self._flush_queued = False
         self._fd: int | None = None
         self._fd_segment = 0
@@ -114,8 +113,8 @@ class ChainWriter:
             self._head = recover(self._dir, region, secret, sync=self._sync, writer=writer)
         except BaseException:
             self._claim.release()
-            self._flusher.shutdown(wait=False)
             raise
+        self._flusher = ThreadPoolExecutor(1, thread_name_prefix=f"audit-{region}-{writer}")
         self.opened = self._head
         """The head as this writer found (and sealed) it: what the anchor check judges."""
         self._seq, self._hash = self._head.seq, self._head.hash
