@@ -175,6 +175,26 @@ class TestTia:
         assert "standard contractual clauses" in text
         assert "| cas | 1 |" in text
 
+    async def test_tia_reads_every_writers_chain(self, api: Api) -> None:
+        """A denial a replica chained counts beside the API's own, and its chain is verified."""
+        await api.grant("eng-br-1", "T-1001")
+        replica = Auditor(api.state, api.clock, writer=WriterId("eu-central-1-a1b2"))
+        replica.emit(
+            "session.denied", region="eu-central-1", org_id="acme-de", ticket_id="T-1001",
+            staff_id="eng-br-1", staff_country="BR", reasons=["country_not_permitted"],
+        )  # fmt: skip
+        replica.close()
+        ops = api.token("ops-1", "ops")
+        tia = await (await api.client.get(f"/v1/orgs/acme-de/tia?{PERIOD}", headers=ops)).json()
+        assert tia["denials_by_reason"] == {"country_not_permitted": 2}
+        chain = api.state / "regions" / "eu-central-1" / "audit" / "eu-central-1-a1b2"
+        segment = chain / "00000001.jsonl"
+        segment.write_bytes(segment.read_bytes().replace(b"BR", b"DE"))
+        response = await api.client.get(f"/v1/orgs/acme-de/tia?{PERIOD}", headers=ops)
+        problem = await response.json()
+        assert (response.status, problem["code"]) == (409, "audit_chain_broken")
+        assert "eu-central-1-a1b2" in problem["detail"]
+
     async def test_tia_refuses_broken_chain(self, api: Api) -> None:
         """A tampered audit segment makes the TIA refuse with 409."""
         await api.grant("eng-de-1", "T-1001")
