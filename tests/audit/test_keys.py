@@ -10,6 +10,7 @@ import pytest
 from broker.audit.keys import FileSecretSource, MemorySecretSource, derive_key
 from broker.errors import UnavailableError
 from broker.typing import Region
+from tests.fixtures.threads import run_together
 
 
 class TestFileSecretSource:
@@ -33,11 +34,7 @@ class TestFileSecretSource:
             barrier.wait()
             found.append(source.secret(Region("eu-west-1")))
 
-        threads = [threading.Thread(target=create) for _ in range(8)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        run_together(*[create] * 8)
         assert len(found) == 8
         assert len(set(found)) == 1
         assert sorted(p.name for p in (tmp_path / "regions" / "eu-west-1").iterdir()) == [

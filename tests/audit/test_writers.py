@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import shutil
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -22,6 +22,7 @@ from broker.errors import InputError, UnavailableError
 from broker.state import MAIN_WRITER, StateLayout, check_writer
 from broker.typing import Region, WriterId
 from tests.audit.conftest import REGION, fill
+from tests.fixtures.threads import run_together
 
 ROOT = Path(__file__).resolve().parents[2]
 """The project's root, where the writing children import the broker from."""
@@ -71,11 +72,7 @@ class TestOwnChains:
     def test_two_writers_of_a_region_write_apart_at_once(self, make_auditor, state):
         """Threads of two auditors emit together: two chains, both intact, nothing shared."""
         auditors = [make_auditor(writer=w, batch_size=7) for w in (MAIN_WRITER, REPLICA)]
-        threads = [threading.Thread(target=fill, args=(a, 200)) for a in auditors]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        run_together(*(functools.partial(fill, a, 200) for a in auditors))
         for auditor in auditors:
             auditor.close()
         result = verdict(state)
