@@ -316,3 +316,16 @@ class TestMotoGaps:
             EU,
         )
         assert made.type == "application"
+
+    def test_list_parameter_default_unsplit(self, clients: ClientFactory) -> None:
+        """moto leaves a CommaDelimitedList's default one string (a given value is split),
+        so the control-plane tests pass ``ServedRegions`` explicitly."""
+        body = (
+            "Parameters:\n  L: {Type: CommaDelimitedList, Default: 'a,b'}\n"
+            "Resources:\n  G: {Type: AWS::Logs::LogGroup}\n"
+            "Outputs:\n  J: {Value: !Join ['+', !Ref L]}\n"
+        )
+        cfn = clients.client("cloudformation", EU)
+        cfn.create_stack(StackName="pinned-list-default", TemplateBody=body)
+        outputs = cfn.describe_stacks(StackName="pinned-list-default")["Stacks"][0]["Outputs"]
+        assert outputs[0]["OutputValue"] == "a+,+b"
