@@ -152,6 +152,12 @@ def us_regional(clients: ClientFactory, us_network: Network) -> dict[str, str]:
     return deploy_regional(clients, US, us_network)
 
 
+@pytest.fixture(scope="session")
+def stacks(regional: dict[str, str], us_regional: dict[str, str]) -> dict[Region, dict[str, str]]:
+    """Both regional stacks' outputs by region."""
+    return {EU: regional, US: us_regional}
+
+
 def user_data(clients: ClientFactory, region: Region, launch_template: str) -> str:
     """The decoded user data of a launch template's latest version."""
     versions = clients.client("ec2", region).describe_launch_template_versions(

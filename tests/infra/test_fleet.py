@@ -141,14 +141,10 @@ class TestUnitGroup:
 
     @pytest.mark.parametrize("region", [EU, US])
     def test_user_data_runs_broker_region(
-        self,
-        clients: ClientFactory,
-        region: Region,
-        regional: dict[str, str],
-        us_regional: dict[str, str],
+        self, clients: ClientFactory, region: Region, stacks: dict[Region, dict[str, str]]
     ) -> None:
         """systemd runs `broker region` for the stack's own region; never `broker run`."""
-        script = _script(clients, region, regional if region == EU else us_regional)
+        script = _script(clients, region, stacks[region])
         assert (
             f"/opt/broker/bin/broker region --region {region} "
             "--config /etc/broker/region.toml --state /var/lib/broker"
@@ -198,16 +194,11 @@ class TestUnitRole:
 
     @pytest.mark.parametrize("region", [EU, US])
     def test_statements_name_only_this_region(
-        self,
-        clients: ClientFactory,
-        region: Region,
-        regional: dict[str, str],
-        us_regional: dict[str, str],
+        self, clients: ClientFactory, region: Region, stacks: dict[Region, dict[str, str]]
     ) -> None:
         """Every statement names this region (in S3 ARNs, the bucket's name), the store
         statement the store's region; no wildcard region; ``*`` only for DescribeInstances."""
-        stack = regional if region == EU else us_regional
-        statements = {s["Sid"]: s for s in _role_statements(clients, region, stack)}
+        statements = {s["Sid"]: s for s in _role_statements(clients, region, stacks[region])}
         store = statements.pop("SessionStore")
         assert self._regions(store) == {EU}
         for sid, statement in statements.items():
