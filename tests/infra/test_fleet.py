@@ -284,6 +284,17 @@ class TestTemplates:
             "Fn::Not": [{"Fn::Equals": [{"Ref": "SubnetA"}, {"Ref": "SubnetB"}]}]
         }
 
+    def test_unit_role_uses_keys_only_through_regional_services(self) -> None:
+        """The recordings key lets the units' role use it only via this region's S3 and
+        Secrets Manager (moto keeps key policies unread: checked on the template)."""
+        key = template("regional.yaml")["Resources"]["RecordingsKey"]["Properties"]
+        statement = key["KeyPolicy"]["Statement"][1]
+        assert statement["Principal"] == {"AWS": {"Fn::GetAtt": ["GatewayRole", "Arn"]}}
+        assert statement["Condition"]["StringEquals"]["kms:ViaService"] == [
+            {"Fn::Sub": "s3.${AWS::Region}.amazonaws.com"},
+            {"Fn::Sub": "secretsmanager.${AWS::Region}.amazonaws.com"},
+        ]
+
     def test_load_balancer_declared_network(self) -> None:
         """The template declares a network balancer with client IPs preserved."""
         resources = template("regional.yaml")["Resources"]
