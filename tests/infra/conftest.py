@@ -166,6 +166,11 @@ def user_data(clients: ClientFactory, region: Region, launch_template: str) -> s
     return base64.b64decode(versions[-1]["LaunchTemplateData"]["UserData"]).decode()
 
 
+def bash_parses(script: str) -> bool:
+    """Whether bash reads ``script`` without a syntax error (heredocs closed, quotes paired)."""
+    return subprocess.run(["bash", "-n"], input=script, text=True, check=False).returncode == 0
+
+
 def write_config(script: str, section: str, target: Path) -> Path:
     """Run only the config-writing section of a user-data script (between its
     ``# <section> begin`` and ``end`` markers) with ``conf`` pointing at ``target``."""

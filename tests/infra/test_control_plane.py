@@ -15,6 +15,7 @@ from tests.infra.conftest import (
     ISSUER,
     US,
     Network,
+    bash_parses,
     deploy,
     template,
     user_data,
@@ -66,6 +67,7 @@ class TestControlPlaneStack:
         ) in script
         assert "broker run" not in script
         assert "broker region" not in script
+        assert bash_parses(script)
 
     def test_config_names_every_served_region(
         self, clients: ClientFactory, control: dict[str, str], tmp_path: Path

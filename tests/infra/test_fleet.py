@@ -19,6 +19,7 @@ from tests.infra.conftest import (
     US,
     Network,
     admin_client,
+    bash_parses,
     template,
     user_data,
     write_config,
@@ -151,6 +152,7 @@ class TestUnitGroup:
         ) in script
         assert "broker run" not in script
         assert "systemctl enable --now broker-region.service" in script
+        assert bash_parses(script)
 
     def test_unit_config_is_the_stacks_resources(
         self, clients: ClientFactory, regional: dict[str, str], tmp_path: Path
