@@ -135,6 +135,7 @@ def deploy_regional(clients: ClientFactory, region: Region, net: Network) -> dic
         SubnetB=net.subnets[1],
         ImageId=AMI,
         ViewerCertificateArn=net.certificate,
+        PublicHostName=f"{region}.broker.example.com",
         StoreRegion=EU,
         StoreTableName="broker-store",
     )
