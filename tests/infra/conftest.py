@@ -4,6 +4,7 @@ per region, and the regional stacks of eu-central-1 (the store's home) and us-ea
 from __future__ import annotations
 
 import base64
+import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -170,6 +171,23 @@ def user_data(clients: ClientFactory, region: Region, launch_template: str) -> s
 def bash_parses(script: str) -> bool:
     """Whether bash reads ``script`` without a syntax error (heredocs closed, quotes paired)."""
     return subprocess.run(["bash", "-n"], input=script, text=True, check=False).returncode == 0
+
+
+def systemd_problems(script: str, service: str, folder: Path) -> str:
+    """What ``systemd-analyze verify`` says of the service file the script writes (its
+    broker command swapped for ``/usr/bin/true``, which exists here); empty when clean."""
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed")
+    lines = script.splitlines()
+    start = lines.index(f"cat > /etc/systemd/system/{service} <<'UNIT'") + 1
+    body = "\n".join(lines[start : lines.index("UNIT", start)]) + "\n"
+    path = folder / service
+    path.write_text(body.replace("/opt/broker/bin/broker ", "/usr/bin/true "))
+    done = subprocess.run(
+        [analyze, "verify", str(path)], check=False, capture_output=True, text=True
+    )
+    return f"{done.returncode or ''}{done.stdout}{done.stderr}"
 
 
 def write_config(script: str, section: str, target: Path) -> Path:

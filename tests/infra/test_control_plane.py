@@ -17,6 +17,7 @@ from tests.infra.conftest import (
     Network,
     bash_parses,
     deploy,
+    systemd_problems,
     template,
     user_data,
     write_config,
@@ -68,6 +69,13 @@ class TestControlPlaneStack:
         assert "broker run" not in script
         assert "broker region" not in script
         assert bash_parses(script)
+
+    def test_service_file_verifies(
+        self, clients: ClientFactory, control: dict[str, str], tmp_path: Path
+    ) -> None:
+        """systemd accepts the API's service file as written (``systemd-analyze verify``)."""
+        script = user_data(clients, EU, control["ApiLaunchTemplate"])
+        assert systemd_problems(script, "broker-api.service", tmp_path) == ""
 
     def test_config_names_every_served_region(
         self, clients: ClientFactory, control: dict[str, str], tmp_path: Path

@@ -22,6 +22,7 @@ from tests.infra.conftest import (
     Network,
     admin_client,
     bash_parses,
+    systemd_problems,
     template,
     user_data,
     write_config,
@@ -162,6 +163,13 @@ class TestUnitGroup:
         assert "broker run" not in script
         assert "systemctl enable --now broker-region.service" in script
         assert bash_parses(script)
+
+    def test_service_file_verifies(
+        self, clients: ClientFactory, regional: dict[str, str], tmp_path: Path
+    ) -> None:
+        """systemd accepts the unit's service file as written (``systemd-analyze verify``)."""
+        script = _script(clients, EU, regional)
+        assert systemd_problems(script, "broker-region.service", tmp_path) == ""
 
     @pytest.mark.parametrize("region", [EU, US])
     def test_unit_config_advertises_the_load_balancer(
