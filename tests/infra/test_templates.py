@@ -81,6 +81,7 @@ class TestRegionalStack:
             "Status: Enabled",
             "ExpirationInDays: !Ref RecordingRetentionDays",
             "NoncurrentDays: !Ref RecordingRetentionDays",
+            "Prefix: recordings/",
             "EnableKeyRotation: true",
         ],
     )
