@@ -47,9 +47,9 @@ class Context:
     clock: Clock
     policy: PolicyConfig
     gateways: dict[Region, GatewayAddress] = field(default_factory=dict)
-    # -- consent requests (issue 25) --
     notifier: Notifier = field(default_factory=NullNotifier)
     """Tells an org's admins of new consent requests (``broker.notify``)."""
+    # -- consent requests (issue 25) --
     redactor: Redactor | None = None
     """Pseudonymises free text before it is stored (the audit trail's, region-keyed);
     None refuses to store any (fail closed)."""
