@@ -33,6 +33,7 @@ from broker.models import (
     Ticket,
     ViewerToken,
 )
+from broker.state import MAIN_WRITER
 from broker.typing import (
     ConsentId,
     ConsentRequestId,
@@ -48,6 +49,7 @@ from broker.typing import (
     TicketId,
     TicketStatus,
     TokenDigest,
+    WriterId,
 )
 
 T = TypeVar("T")
@@ -322,11 +324,16 @@ class Store(Protocol):
     async def add_anchor(self, anchor: Anchor) -> None:
         """Append one audit anchor (``broker.audit.anchor``); rows are never changed.
 
-        ``ConflictError`` if the region already has an anchor with that number."""
+        ``ConflictError`` if its chain (region, writer) already has an anchor with
+        that number; each writer of a region numbers its own chain's anchors."""
         ...
 
-    async def latest_anchor(self, region: Region) -> Anchor | None:
-        """The anchor of ``region`` with the highest number, or None."""
+    async def latest_anchor(self, region: Region, writer: WriterId = MAIN_WRITER) -> Anchor | None:
+        """The anchor of the chain (``region``, ``writer``) with the highest number, or None."""
+        ...
+
+    async def anchor_writers(self, region: Region) -> list[WriterId]:
+        """The writers with anchors in ``region``, sorted: every chain it must still have."""
         ...
 
     # -- consent requests -------------------------------------------------

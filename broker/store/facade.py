@@ -30,6 +30,7 @@ from broker.models import (
     Ticket,
     ViewerToken,
 )
+from broker.state import MAIN_WRITER
 from broker.store.base import (
     ConsentRequestDecision,
     ConsentRequestQuery,
@@ -54,6 +55,7 @@ from broker.typing import (
     TicketId,
     TicketStatus,
     TokenDigest,
+    WriterId,
 )
 
 H = TypeVar("H")
@@ -87,7 +89,8 @@ class StoreOps(Generic[H]):
     mark_connected: Callable[[H, SessionId, datetime], Session]
     ended_sessions: Callable[[H, Region, int], tuple[int, list[Session]]]
     add_anchor: Callable[[H, Anchor], None]
-    latest_anchor: Callable[[H, Region], Anchor | None]
+    latest_anchor: Callable[[H, Region, WriterId], Anchor | None]
+    anchor_writers: Callable[[H, Region], list[WriterId]]
     add_viewer_token: Callable[[H, ViewerToken], None]
     claim_viewer_token: Callable[[H, TokenDigest, Region, datetime], ViewerToken]
     add_console_session: Callable[[H, ConsoleSession], None]
@@ -227,12 +230,16 @@ class ThreadedStore(ABC, Generic[H]):
 
     # -- audit anchors ----------------------------------------------------
     async def add_anchor(self, anchor: Anchor) -> None:
-        """Append one audit anchor; ``ConflictError`` if its number is taken."""
+        """Append one audit anchor; ``ConflictError`` if its chain has its number already."""
         await self._write(self._ops.add_anchor, anchor)
 
-    async def latest_anchor(self, region: Region) -> Anchor | None:
-        """The anchor of ``region`` with the highest number, or None."""
-        return await self._read(self._ops.latest_anchor, region)
+    async def latest_anchor(self, region: Region, writer: WriterId = MAIN_WRITER) -> Anchor | None:
+        """The anchor of the chain (``region``, ``writer``) with the highest number, or None."""
+        return await self._read(self._ops.latest_anchor, region, writer)
+
+    async def anchor_writers(self, region: Region) -> list[WriterId]:
+        """The writers with anchors in ``region``, sorted."""
+        return await self._read(self._ops.anchor_writers, region)
 
     # -- viewer links ---------------------------------------------------
     async def add_viewer_token(self, token: ViewerToken) -> None:
