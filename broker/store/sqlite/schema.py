@@ -11,15 +11,14 @@ import sqlite3
 
 from broker.errors import UnavailableError
 
-SCHEMA_VERSION = 12
+SCHEMA_VERSION = 13
 """5 added the append-only ``audit_anchors`` table (``ANCHORS_DDL``, part of ``DDL``,
 whose statements all run again, harmlessly, on every older file); 6 added
 ``viewer_tokens`` (in ``DDL`` too); 7 added the org's ``require_watch``
-(``WATCH_DDL``); 9 added ``consent_requests`` (``CONSENT_REQUESTS_DDL``, in ``DDL``);
-10 added ``console_sessions`` and the ``sessions_org`` index (``CONSOLE_DDL``, in
-``DDL``); 11 keys the anchors by chain, (region, writer) (``WRITER_ANCHORS_DDL``).
-12 is 9, 10 and 11 together: a file one of them wrote alone is brought to all three
-(``DDL`` makes the missing tables; the anchors are re-keyed only below 11)."""
+(``WATCH_DDL``); 11 keys the anchors by chain, (region, writer)
+(``WRITER_ANCHORS_DDL``); 12 added ``consent_requests`` (``CONSENT_REQUESTS_DDL``, in
+``DDL``); 13 added ``console_sessions`` and the ``sessions_org`` index (``CONSOLE_DDL``,
+in ``DDL``)."""
 SESSIONS_LOST_FOREIGN_KEYS = 3
 """The schema version whose sessions table declares no foreign keys (``SESSIONS_TABLE``)."""
 BUSY_TIMEOUT_SECONDS = 5.0

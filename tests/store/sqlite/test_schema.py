@@ -92,14 +92,21 @@ def as_version_6(path: Path) -> None:
 
 
 def as_version_7(path: Path) -> None:
-    """Turn a current store file back into what schema version 7 wrote (no consent requests,
-    no console sign-ins, anchors by region)."""
+    """Turn a current store file back into what schema version 7 wrote (anchors by
+    region, no consent requests, no console sign-ins)."""
     with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        _anchors_before_writers(conn)
         conn.execute("DROP TABLE consent_requests")  # and its indexes
         conn.execute("DROP TABLE console_sessions")
         conn.execute("DROP INDEX sessions_org")
-        _anchors_before_writers(conn)
         conn.execute("PRAGMA user_version = 7")
+
+
+def as_version_11(path: Path) -> None:
+    """Turn a current store file back into what schema version 11 wrote (no consent requests)."""
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        conn.execute("DROP TABLE consent_requests")  # and its indexes
+        conn.execute("PRAGMA user_version = 11")
 
 
 def as_version_2(path: Path) -> None:
@@ -187,12 +194,12 @@ class TestSchemaMigration:
         assert org.require_watch is False
         assert_migrated_and_refuses(path, "UPDATE orgs SET require_watch = 2")
 
-    async def test_version_7_file_gets_consent_requests(self, tmp_path: Path) -> None:
+    async def test_version_11_file_gets_consent_requests(self, tmp_path: Path) -> None:
         """A file from before consent requests takes the table, checked, and keeps its rows."""
         path = tmp_path / DEFAULT_FILENAME
         async with SqliteStore(path) as store:
             await store.import_bundle(world())
-        as_version_7(path)
+        as_version_11(path)
         async with SqliteStore(path, clock=FakeClock(T0)) as store:
             await store.add_consent_request(request())
             assert (await store.get_consent_request(request().id)).state == "pending"
