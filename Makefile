@@ -11,7 +11,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest fuzz bench soak sysdeps clean
+.PHONY: run test lint typecheck pytest fuzz bench soak sysdeps clean console-node
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -37,8 +37,15 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+pytest: $(STAMP) console-node
 	$(BIN)/pytest
+
+## console-node: the console tests' node tools (oidc-provider, axe-core), from the lock file;
+## nothing to do (and no network needed) once tests/console/node/node_modules is there
+CONSOLE_NODE := tests/console/node
+console-node:
+	@test -d $(CONSOLE_NODE)/node_modules/oidc-provider -a -d $(CONSOLE_NODE)/node_modules/axe-core \
+		|| npm ci --prefix $(CONSOLE_NODE) --no-audit --no-fund
 
 ## fuzz: schemathesis against the live API, per role, with many more examples and a fresh seed
 FUZZ_EXAMPLES ?= 400

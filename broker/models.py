@@ -17,6 +17,7 @@ from broker.typing import (
     ConsentId,
     ConsentRequestId,
     ConsentRequestState,
+    ConsoleKind,
     CountryCode,
     OrgId,
     Region,
@@ -255,3 +256,27 @@ class ViewerToken:
     issued_at: datetime
     expires_at: datetime
     claimed_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleSession:
+    """A console record as the store keeps it: the digest of its secret, never the secret.
+
+    A ``session`` is a signed-in browser (its cookie's digest), usable until
+    ``expires_at`` (absolute) while seen within the idle bound; a ``link`` or a
+    ``login`` is used once (``ended_at`` set), before ``expires_at``. ``subject``,
+    ``role`` and ``org`` are the principal (empty for a login in progress);
+    ``data`` is the record's own small JSON (a login's state, nonce and PKCE
+    verifier; a session's issuer).
+    """
+
+    digest: TokenDigest
+    kind: ConsoleKind
+    subject: str
+    role: str
+    org: str | None
+    created_at: datetime
+    expires_at: datetime
+    last_seen_at: datetime
+    data: str = "{}"
+    ended_at: datetime | None = None

@@ -65,3 +65,9 @@ CONSENT_REQUEST_STATES: tuple[ConsentRequestState, ...] = (
     "cancelled",
 )
 LIVE_SESSION_STATES: tuple[SessionState, ...] = ("issued", "connected")
+
+# -- console (broker/console/) ------------------------------------------
+ConsoleKind = Literal["session", "link", "login"]
+"""What a console record is: a signed-in ``session`` (its cookie), a one-time
+sign-in ``link`` (``broker console-link``) or an OIDC ``login`` in progress."""
+CONSOLE_KINDS: tuple[ConsoleKind, ...] = ("session", "link", "login")

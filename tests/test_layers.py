@@ -52,7 +52,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # Notifications of consent requests: webhooks, and SNS (via broker.aws) in AWS mode.
     ("broker.notify",),
     ("broker.service",),
-    ("broker.api",),
+    # The web console is mounted by the API and reads the API's services: one layer.
+    ("broker.api", "broker.console"),
     ("broker.runtime",),
     ("broker.cli", "broker.__main__"),
 )

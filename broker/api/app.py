@@ -20,6 +20,8 @@ from broker.api.serialize import json_response
 from broker.audit import Auditor
 from broker.auth.failures import AuthFailures
 from broker.auth.principal import TokenVerifier, bearer_token
+from broker.config.console import console_settings
+from broker.console.app import PREFIX, create_console
 from broker.errors import AuthenticationError, ForbiddenError
 from broker.metrics import Metrics
 from broker.service.admin import AdminService
@@ -152,6 +154,9 @@ def create_app(
     app.cleanup_ctx.append(_flush_auth_failures)
     for route in all_routes():
         app.router.add_route(route.method, route.path, _guarded(route, verifier, failures))
+    # The web console (broker/console/): server-rendered pages over the same services.
+    console = create_console(ctx, console_settings(ctx.config.console), verifier)
+    app.add_subapp(PREFIX.rstrip("/"), console)
     return app
 
 

@@ -156,6 +156,10 @@ EVENT_FIELDS: Mapping[str, tuple[str, ...]] = {
     "viewer.replay_ended": (*_SESSION, "actor", "role", "duration_s", "source_ip"),
     "notify.delivered": (*_NOTIFY, "status"),
     "notify.failed": (*_NOTIFY, "status", "reason", "will_retry"),
+    # The web console: who signed in (how, as what), signed out, or was refused.
+    "console.signed_in": ("org_id", "method", *_CALLER),
+    "console.signed_out": ("org_id", "reason", *_CALLER),
+    "console.signin_refused": ("method", "reason", "source_ip", "request_id"),
 }  # fmt: skip
 """Event type -> the fields it may carry (everything else is dropped)."""
 

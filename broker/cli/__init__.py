@@ -27,6 +27,7 @@ GROUPS: tuple[str, ...] = (
     "tia",
     "recording",
     "spool",
+    "console",
 )
 
 

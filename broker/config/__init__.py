@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from broker.config.aws import AwsSettings
+from broker.config.console import console_settings
 from broker.config.notify import NotifySettings
 from broker.errors import InputError
 from broker.state import StateLayout
@@ -64,6 +65,8 @@ class Config:
     """The raw ``[aws]`` table; ``aws_settings`` parses it (``mode = "aws"`` only)."""
     notify: Mapping[str, Any] = field(default_factory=dict)
     """The raw ``[notify]`` table (webhooks, delivery); ``notify_settings`` parses it."""
+    console: Mapping[str, Any] = field(default_factory=dict)
+    """The raw ``[console]`` table; ``console_settings`` parses it (checked at load)."""
 
     @property
     def layout(self) -> StateLayout:
@@ -177,6 +180,7 @@ def config_from_mapping(data: Mapping[str, Any]) -> Config:
     _check_bind(config)
     _check_processes(config)
     notify_settings(config)
+    console_settings(config.console)
     return _mode_defaults(config, data)
 
 
@@ -188,4 +192,5 @@ def config_to_mapping(config: Config) -> dict[str, Any]:
     data["auth"] = {f.name: getattr(config.auth, f.name) for f in fields(AuthConfig)}
     data["policy"], data["aws"] = dict(config.policy), dict(config.aws)
     data["notify"] = dict(config.notify)
+    data["console"] = dict(config.console)
     return data

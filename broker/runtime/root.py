@@ -274,6 +274,7 @@ class Runtime:
         assert self.ctx is not None
         document = {
             "api": self.api_url,
+            "console": f"{self.api_url}/console/",
             "mode": self.config.mode,
             "gateways": {r: f"{a.host}:{a.port}" for r, a in self.ctx.gateways.items()},
             "viewers": {r: a.viewer for r, a in self.ctx.gateways.items() if a.viewer},

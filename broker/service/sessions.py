@@ -19,7 +19,7 @@ certificate at all. The mode asked for must be among the decision's
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import NoReturn
 
@@ -292,8 +292,11 @@ class SessionService:
         return session
 
     async def list(self, principal: Principal, query: SessionQuery) -> Page[Session]:
-        """Sessions by filter; engineers are limited to their own."""
-        require_role(principal, "engineer", "ops", "admin")
+        """Sessions by filter; engineers are limited to their own, customer admins
+        (the console's sessions page) to those on their org's tickets."""
+        require_role(principal, "engineer", "ops", "admin", "customer_admin")
+        if principal.role == "customer_admin":
+            return await self.ctx.store.list_sessions(replace(query, org_id=principal.org))
         if principal.role == "engineer":
             if query.staff_id not in (None, StaffId(principal.subject)):
                 raise ForbiddenError(

@@ -25,6 +25,7 @@ from broker.models import (
     Anchor,
     Consent,
     ConsentRequest,
+    ConsoleSession,
     Org,
     Session,
     Staff,
@@ -37,6 +38,7 @@ from broker.typing import (
     ConsentId,
     ConsentRequestId,
     ConsentRequestState,
+    ConsoleKind,
     OrgId,
     Region,
     SessionId,
@@ -70,6 +72,8 @@ class SessionQuery:
     state: SessionState | None = None
     limit: int = 50
     cursor: str | None = None
+    org_id: OrgId | None = None
+    """The ticket's org (a customer admin's view: every session on their tickets)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -374,4 +378,27 @@ class Store(Protocol):
         ``NotFoundError`` for an unknown digest; ``RegionMismatch`` for a token
         of another region (left unclaimed); ``ConflictError`` code
         ``viewer_token_used`` or ``viewer_token_expired`` otherwise."""
+        ...
+
+    # -- console sign-ins -------------------------------------------------
+    async def add_console_session(self, record: ConsoleSession) -> None:
+        """Store a new console record (``ConsoleSession``: the digest of its secret only);
+        ``ConflictError`` if the digest is known."""
+        ...
+
+    async def touch_console_session(
+        self, digest: TokenDigest, kind: ConsoleKind, at: datetime, idle_since: datetime
+    ) -> ConsoleSession:
+        """Set ``last_seen_at = at`` on the record of ``kind``, atomically, if it has not
+        ended, expires after ``at`` and was last seen after ``idle_since``.
+
+        ``NotFoundError`` for an unknown digest; ``ConflictError`` code
+        ``console_session_ended``, ``_expired``, ``_idle`` or ``_kind`` otherwise."""
+        ...
+
+    async def end_console_session(
+        self, digest: TokenDigest, kind: ConsoleKind, at: datetime
+    ) -> ConsoleSession:
+        """Set ``ended_at = at`` once, atomically, on a live record of ``kind`` (a link or
+        login used, a session signed out); the errors of ``touch_console_session``."""
         ...

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, get_args
 
 from broker.errors import BrokerError, ConflictError, InputError, NotFoundError, RegionMismatch
-from broker.models import Consent, ConsentRequest, Session, ViewerToken
+from broker.models import Consent, ConsentRequest, ConsoleSession, Session, ViewerToken
 from broker.store.base import (
     ConsentRequestDecision,
     ConsentRequestQuery,
@@ -23,6 +23,7 @@ from broker.store.encoding import to_micros
 from broker.typing import (
     ACCESS_MODES,
     CONSENT_REQUEST_STATES,
+    CONSOLE_KINDS,
     SCOPES,
     SESSION_STATES,
     TICKET_STATUSES,
@@ -224,3 +225,30 @@ def _unique(kind: str, name: str, keys: Iterable[Hashable]) -> None:
         if key in seen:
             raise InputError(f"{kind}[{index}].{name}", "appears twice in the bundle")
         seen.add(key)
+
+
+def check_new_console_session(record: ConsoleSession) -> None:
+    """Refuse a malformed console record, naming the field."""
+    if len(record.digest) != 64 or not all(c in "0123456789abcdef" for c in record.digest):
+        raise InputError("digest", "must be a SHA-256 hex digest")
+    if record.kind not in CONSOLE_KINDS:
+        raise InputError("kind", f"must be one of {', '.join(CONSOLE_KINDS)}")
+    if record.ended_at is not None:
+        raise InputError("ended_at", "a new console record has not ended")
+    if to_micros(record.expires_at, "expires_at") <= to_micros(record.created_at, "created_at"):
+        raise InputError("expires_at", "must be after created_at")
+
+
+def console_unusable(
+    record: ConsoleSession | None, at: datetime, idle_since: datetime | None = None
+) -> BrokerError:
+    """Why a console record matched no conditional update at ``at`` (the reason, for the log)."""
+    if record is None:
+        return NotFoundError("console_session_unknown", "unknown console session")
+    if record.ended_at is not None:
+        return ConflictError("console_session_ended", "the console session has ended")
+    if at >= record.expires_at:
+        return ConflictError("console_session_expired", "the console session has expired")
+    if idle_since is not None and record.last_seen_at <= idle_since:
+        return ConflictError("console_session_idle", "the console session was idle too long")
+    return ConflictError("console_session_kind", "not a console session of that kind")

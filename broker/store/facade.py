@@ -22,6 +22,7 @@ from broker.models import (
     Anchor,
     Consent,
     ConsentRequest,
+    ConsoleSession,
     Org,
     Session,
     Staff,
@@ -44,6 +45,7 @@ from broker.store.encoding import to_micros
 from broker.typing import (
     ConsentId,
     ConsentRequestId,
+    ConsoleKind,
     OrgId,
     Region,
     SessionId,
@@ -91,6 +93,11 @@ class StoreOps(Generic[H]):
     anchor_writers: Callable[[H, Region], list[WriterId]]
     add_viewer_token: Callable[[H, ViewerToken], None]
     claim_viewer_token: Callable[[H, TokenDigest, Region, datetime], ViewerToken]
+    add_console_session: Callable[[H, ConsoleSession], None]
+    touch_console_session: Callable[
+        [H, TokenDigest, ConsoleKind, datetime, datetime], ConsoleSession
+    ]
+    end_console_session: Callable[[H, TokenDigest, ConsoleKind, datetime], ConsoleSession]
     add_consent_request: Callable[[H, ConsentRequest], ConsentRequest]
     get_consent_request: Callable[[H, ConsentRequestId, datetime], ConsentRequest]
     list_consent_requests: Callable[[H, ConsentRequestQuery, datetime], Page[ConsentRequest]]
@@ -244,6 +251,23 @@ class ThreadedStore(ABC, Generic[H]):
     ) -> ViewerToken:
         """Claim the token once, at ``region``'s viewer, before it expires."""
         return await self._write(self._ops.claim_viewer_token, digest, region, at)
+
+    # -- console sign-ins -----------------------------------------------
+    async def add_console_session(self, record: ConsoleSession) -> None:
+        """Store a new console record (its digest only)."""
+        await self._write(self._ops.add_console_session, record)
+
+    async def touch_console_session(
+        self, digest: TokenDigest, kind: ConsoleKind, at: datetime, idle_since: datetime
+    ) -> ConsoleSession:
+        """Mark a live record of ``kind`` seen at ``at`` (seen after ``idle_since``)."""
+        return await self._write(self._ops.touch_console_session, digest, kind, at, idle_since)
+
+    async def end_console_session(
+        self, digest: TokenDigest, kind: ConsoleKind, at: datetime
+    ) -> ConsoleSession:
+        """End a live record of ``kind`` once."""
+        return await self._write(self._ops.end_console_session, digest, kind, at)
 
     # -- consent requests -------------------------------------------------
     async def add_consent_request(self, request: ConsentRequest) -> ConsentRequest:

@@ -83,16 +83,19 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
 
 
 @contextlib.asynccontextmanager
-async def running_api(tmp_path: Path) -> AsyncIterator[Api]:
-    """The ``api`` fixture's server, for tests that need it on their own terms."""
-    clock = FakeClock(START)
+async def running_api(
+    tmp_path: Path, *, start: datetime = START, port: int | None = None, **settings: Any
+) -> AsyncIterator[Api]:
+    """The ``api`` fixture's server, for tests that need it on their own terms (a clock
+    from ``start``, a fixed ``port``, ``Config`` ``settings``: the console's tests)."""
+    clock = FakeClock(start)
     store = SqliteStore(tmp_path / "broker.db", clock=clock)
     await store.import_bundle(parse_bundle(demo_document()))
     await store.import_bundle(ImportBundle(targets=demo_targets()))
     events = MemorySink()
     auditor = Auditor(tmp_path, clock)
     cas = CARegistry(LocalKeyStore(tmp_path), clock)
-    config = Config(state_dir=tmp_path)
+    config = Config(state_dir=tmp_path, **settings)
     # The EU region's gateway and viewer (view sessions get a link to it; nothing listens).
     gateways = {
         Region("eu-central-1"): GatewayAddress("127.0.0.1", 2222, None, "http://127.0.0.1:2223")
@@ -102,7 +105,7 @@ async def running_api(tmp_path: Path) -> AsyncIterator[Api]:
     ctx.redactor = auditor.redactor
     authority = LocalAuthority.from_state(tmp_path, clock=clock)
     client = TestClient(
-        TestServer(create_app(ctx, authority, auditor, Metrics()), host="127.0.0.1")
+        TestServer(create_app(ctx, authority, auditor, Metrics()), host="127.0.0.1", port=port)
     )
     await client.start_server()
     answer_problems(client.server.runner.server)

@@ -44,6 +44,10 @@ EXTRA_TYPES = [
     # Each attempt to notify an org of a consent request (webhook, SNS): ids only.
     "notify.delivered",
     "notify.failed",
+    # The web console's sign-ins and sign-outs, and refused sign-ins (by reason code).
+    "console.signed_in",
+    "console.signed_out",
+    "console.signin_refused",
     # Consent requests (issue 25): asked, approved, denied, withdrawn, unanswered.
     "consent.requested",
     "consent.request_approved",

@@ -11,6 +11,7 @@ runs against that implementation. The rules of ``broker/store/base.py`` map to:
 - consent requests decided once, an approval's consent in the same transaction:
   ``ConsentRequestContract``;
 - viewer tokens claimed once, atomically, in their region: ``ViewerTokenContract``;
+- console sign-ins used once or within their idle bound: ``ConsoleSessionContract``;
 - use from several threads' event loops: ``ThreadContract``;
 - the grant's read never older than the last change, and its revision
   guarding the insert: ``GrantReadContract``;
@@ -20,6 +21,7 @@ runs against that implementation. The rules of ``broker/store/base.py`` map to:
 from __future__ import annotations
 
 from tests.store.contract_consent_requests import ConsentRequestContract
+from tests.store.contract_console import ConsoleSessionContract
 from tests.store.contract_effects import EffectContract
 from tests.store.contract_grants import GrantReadContract
 from tests.store.contract_listing import ListingContract
@@ -38,6 +40,7 @@ class StoreContract(
     RaceContract,
     ThreadContract,
     ViewerTokenContract,
+    ConsoleSessionContract,
     ConsentRequestContract,
 ):
     """Every rule of the ``Store`` protocol, as tests."""

@@ -16,7 +16,18 @@ from broker.models import Session, Ticket
 from broker.store.base import ImportBundle, Page, SessionQuery, Store
 from broker.typing import SessionId, TicketId
 from tests.store.contract_base import StoreHarness
-from tests.store.world import STAFF_DE, STAFF_IN, T0, TICKET_DE, TICKET_DE2, session
+from tests.store.world import (
+    ORG_DE,
+    ORG_US,
+    STAFF_DE,
+    STAFF_IN,
+    T0,
+    TICKET_DE,
+    TICKET_DE2,
+    TICKET_US,
+    US,
+    session,
+)
 
 _TICKETS = itertools.count()
 
@@ -59,6 +70,18 @@ class ListingContract(StoreHarness):
         everything = await store.list_sessions(SessionQuery())
         assert [s.id for s in everything.items] == ["b", "c", "a"]
         assert everything.next_cursor is None
+
+    async def test_org_filter(self, store: Store) -> None:
+        """``org_id`` lists every session on the org's tickets and none of another org's."""
+        await store.create_session(session("a", created_at=T0))
+        await store.create_session(session("c", ticket_id=TICKET_DE2.id, basis="scc"))
+        await store.create_session(
+            session("u", org_id=ORG_US.id, ticket_id=TICKET_US.id, region=US, basis="not-eea")
+        )
+        mine = await store.list_sessions(_query(org_id=ORG_DE.id))
+        assert sorted(s.id for s in mine.items) == ["a", "c"]
+        theirs = await store.list_sessions(_query(org_id=ORG_US.id, state="issued"))
+        assert [s.id for s in theirs.items] == ["u"]
 
     @settings(
         max_examples=15,

@@ -233,6 +233,7 @@ def _matches(session: Session, query: SessionQuery) -> bool:
             (session.ticket_id, query.ticket_id),
             (session.staff_id, query.staff_id),
             (session.state, query.state),
+            (session.org_id, query.org_id),
         )
     )
 

@@ -186,3 +186,14 @@ def retrying(
                 raise error from None
         time.sleep(random.uniform(0, 0.005 * 2 ** min(round_, 6)))  # noqa: S311 - jitter only
     raise ConflictError("store_contended", "the record kept changing; try again")
+
+
+def put_new(table: Table, key: Key, item: Item, conflict: BrokerError) -> None:
+    """Put an item whose key must be new (a viewer token, a console record); else ``conflict``."""
+
+    def attempt() -> None:
+        tx = Tx(table)
+        tx.put(key, item, "attribute_not_exists(#pk)")
+        tx.commit()
+
+    retrying(table, attempt, lambda: conflict)

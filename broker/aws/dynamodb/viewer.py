@@ -11,7 +11,7 @@ from datetime import datetime
 
 from broker.aws.dynamodb.codec import Item, Key, opt_time
 from broker.aws.dynamodb.table import Table
-from broker.aws.dynamodb.tx import Tx, retrying
+from broker.aws.dynamodb.tx import Tx, put_new, retrying
 from broker.errors import BrokerError, ConflictError
 from broker.models import ViewerToken
 from broker.store.checks import check_new_viewer_token, unclaimable
@@ -48,15 +48,12 @@ def add_viewer_token(table: Table, token: ViewerToken) -> None:
         "expires_at": to_micros(token.expires_at, "expires_at"),
     }
 
-    def attempt() -> None:
-        tx = Tx(table)
-        tx.put(token_key(token.digest), item, "attribute_not_exists(#pk)")
-        tx.commit()
-
-    def explain() -> BrokerError:
-        return ConflictError("viewer_token_exists", "the token is known already")
-
-    retrying(table, attempt, explain)
+    put_new(
+        table,
+        token_key(token.digest),
+        item,
+        ConflictError("viewer_token_exists", "the token is known already"),
+    )
 
 
 def claim_viewer_token(

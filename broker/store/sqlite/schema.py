@@ -11,13 +11,14 @@ import sqlite3
 
 from broker.errors import UnavailableError
 
-SCHEMA_VERSION = 12
+SCHEMA_VERSION = 13
 """5 added the append-only ``audit_anchors`` table (``ANCHORS_DDL``, part of ``DDL``,
 whose statements all run again, harmlessly, on every older file); 6 added
 ``viewer_tokens`` (in ``DDL`` too); 7 added the org's ``require_watch``
 (``WATCH_DDL``); 11 keys the anchors by chain, (region, writer)
 (``WRITER_ANCHORS_DDL``); 12 added ``consent_requests`` (``CONSENT_REQUESTS_DDL``, in
-``DDL``)."""
+``DDL``); 13 added ``console_sessions`` and the ``sessions_org`` index (``CONSOLE_DDL``,
+in ``DDL``)."""
 SESSIONS_LOST_FOREIGN_KEYS = 3
 """The schema version whose sessions table declares no foreign keys (``SESSIONS_TABLE``)."""
 BUSY_TIMEOUT_SECONDS = 5.0
@@ -95,6 +96,24 @@ ANCHORS_DDL = (
     ),
 )
 """The anchors table; rows are only ever inserted."""
+
+CONSOLE_DDL = (
+    """CREATE TABLE IF NOT EXISTS console_sessions (
+        digest TEXT PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('session', 'link', 'login')),
+        subject TEXT NOT NULL,
+        role TEXT NOT NULL,
+        org TEXT,
+        data TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        last_seen_at INTEGER NOT NULL,
+        ended_at INTEGER
+    ) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS sessions_org ON sessions (org_id, created_at, id)",
+)
+"""The console's sign-ins (``broker/store/sqlite/console.py``: digests of secrets only), and
+the index of a customer admin's sessions page."""
 
 CONSENT_REQUESTS_DDL = (
     """CREATE TABLE IF NOT EXISTS consent_requests (
@@ -195,6 +214,7 @@ DDL = (
     "INSERT OR IGNORE INTO counters (name, value) VALUES ('world_rev', 0)",
     *WORLD_TRIGGERS,
     *ANCHORS_DDL,
+    *CONSOLE_DDL,
     *CONSENT_REQUESTS_DDL,
 )
 

@@ -85,7 +85,11 @@ def _not_live(conn: sqlite3.Connection, session_id: SessionId) -> BrokerError:
 def list_sessions(conn: sqlite3.Connection, query: SessionQuery, now: datetime) -> Page[Session]:
     """Matching sessions as of ``now`` (states as ``Session.as_of`` derives them), newest first."""
     check_query(query)
-    equal = (("ticket_id", query.ticket_id), ("staff_id", query.staff_id))
+    equal = (
+        ("ticket_id", query.ticket_id),
+        ("staff_id", query.staff_id),
+        ("org_id", query.org_id),
+    )
     now_us = to_micros(now, "now")
     sql, params = LISTING.sql(equal, query.state, query.cursor, query.limit, now_us)
     rows = conn.execute(sql, params).fetchall()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from broker.errors import BrokerError
@@ -145,3 +145,14 @@ def revoke_live(
     """Revoke every live session whose ``column`` equals ``key``; return them."""
     rows = conn.execute(_REVOKE_LIVE[column], (at, reason, next_rev(conn), key)).fetchall()
     return newest_first([session_from_row(row) for row in rows])
+
+
+def insert_new(
+    conn: sqlite3.Connection, statement: str, values: Sequence[object], conflict: BrokerError
+) -> None:
+    """Insert one row whose key must be new (a viewer token, a console record), or ``conflict``."""
+    try:
+        with write_tx(conn):
+            conn.execute(statement, values)
+    except sqlite3.IntegrityError as error:
+        raise conflict from error

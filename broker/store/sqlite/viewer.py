@@ -15,7 +15,7 @@ from broker.models import ViewerToken
 from broker.store.checks import check_new_viewer_token, unclaimable
 from broker.store.encoding import from_micros, to_micros
 from broker.store.sqlite.codec import opt_micros
-from broker.store.sqlite.tx import write_tx
+from broker.store.sqlite.tx import insert_new, write_tx
 from broker.typing import Region, SessionId, StaffId, TokenDigest
 
 # S608 below: only the fixed column list is interpolated; values are bound.
@@ -47,11 +47,9 @@ def add_viewer_token(conn: sqlite3.Connection, token: ViewerToken) -> None:
     check_new_viewer_token(token)
     issued, expires = to_micros(token.issued_at, "issued_at"), to_micros(token.expires_at, "x")
     values = (token.digest, token.session_id, token.region, token.staff_id, issued, expires)
-    try:
-        with write_tx(conn):
-            conn.execute(_INSERT, values)
-    except sqlite3.IntegrityError as error:
-        raise ConflictError("viewer_token_exists", "the token is known already") from error
+    insert_new(
+        conn, _INSERT, values, ConflictError("viewer_token_exists", "the token is known already")
+    )
 
 
 def claim_viewer_token(

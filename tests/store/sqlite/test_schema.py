@@ -93,10 +93,12 @@ def as_version_6(path: Path) -> None:
 
 def as_version_7(path: Path) -> None:
     """Turn a current store file back into what schema version 7 wrote (anchors by
-    region, no consent requests)."""
+    region, no consent requests, no console sign-ins)."""
     with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
         _anchors_before_writers(conn)
         conn.execute("DROP TABLE consent_requests")  # and its indexes
+        conn.execute("DROP TABLE console_sessions")
+        conn.execute("DROP INDEX sessions_org")
         conn.execute("PRAGMA user_version = 7")
 
 
