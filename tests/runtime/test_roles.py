@@ -43,11 +43,23 @@ def healthz(viewer: str) -> tuple[int, dict[str, object]]:
         return error.code, json.loads(error.read())
 
 
+def recording_status(cluster: Cluster, api: str, session_id: str) -> tuple[int, str]:
+    """What ``GET /v1/sessions/{id}/recording`` answers ops at ``api``: status and code."""
+    token = cluster.cli("token", "--subject", "ops-1", "--role", "ops").stdout.strip()
+    request = urllib.request.Request(f"{api}/v1/sessions/{session_id}/recording")
+    request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:  # a loopback test server
+            return answer.status, ""
+    except urllib.error.HTTPError as error:
+        return error.code, str(json.loads(error.read())["code"])
+
+
 class TestSplitRoles:
     """One control plane, one regional unit."""
 
     def test_grant_needs_a_live_unit_then_ssh_goes_through_it(self, cluster: Cluster) -> None:
-        """No unit: 503 ``region_unavailable``; with one: a real ssh shell via the unit."""
+        """A real ssh shell via the unit; the API reads no recording; the shell outlives the API."""
         api = cluster.start("api", "api")
         unit = cluster.start("eu-a", "region", "--region", EU, **UNIT)
         assert api["gateways"] == {}
@@ -60,6 +72,7 @@ class TestSplitRoles:
                 "SELECT unit_id FROM session_units WHERE session_id = ?", session_id
             )
             assert held == [("eu-a",)]
+            assert recording_status(cluster, api["api"], session_id) == (409, "region_not_served")
             minted = cluster.cli("token", "--subject", "eng-de-1", "--role", "engineer")
             cluster.stop("api")
             assert shell.say("echo still-$((6*7))", b"still-42"), shell.seen
