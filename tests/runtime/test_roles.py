@@ -94,6 +94,14 @@ class TestSplitRoles:
         assert poll_until(lambda: cluster.cli(*argv).returncode == 2, 10)
         assert cluster.cli(*argv).stderr == (f"broker: error: no live, healthy unit serves {EU}\n")
 
+    def test_second_process_with_a_live_replica_id_is_refused(self, cluster: Cluster) -> None:
+        """A replica id that still heartbeats is not taken over: the newcomer exits 2."""
+        cluster.start("api", "api")
+        cluster.start("eu-a", "region", "--region", EU, **UNIT)
+        done = cluster.cli("region", "--region", EU, "--config", str(cluster.root / "eu-a.toml"))
+        assert done.returncode == 2
+        assert f"replica_id: eu-a is already running in {EU}" in done.stderr
+
     def test_unit_refuses_storage_tagged_for_another_region(self, cluster: Cluster) -> None:
         """A region folder tagged for another region: exit 2, one line naming ``state_dir``."""
         folder = cluster.state / "regions" / EU
