@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from broker.config.aws import AwsSettings
+from broker.config.notify import NotifySettings
 from broker.errors import InputError
 from broker.state import StateLayout
 from broker.typing import Region, UnitId
@@ -64,6 +65,8 @@ class Config:
     auth: AuthConfig = field(default_factory=AuthConfig)
     aws: Mapping[str, Any] = field(default_factory=dict)
     """The raw ``[aws]`` table; ``aws_settings`` parses it (``mode = "aws"`` only)."""
+    notify: Mapping[str, Any] = field(default_factory=dict)
+    """The raw ``[notify]`` table (webhooks, delivery); ``notify_settings`` parses it."""
     # -- the regional unit (``broker region``; docs/deployment.md) --------
     replica_id: str = ""
     """This unit's id among its region's replicas; empty: the host name (made an identifier)."""
@@ -149,6 +152,11 @@ def aws_settings(config: Config) -> AwsSettings:
     return settings
 
 
+def notify_settings(config: Config) -> NotifySettings:
+    """The parsed ``[notify]`` table (empty: no webhooks)."""
+    return NotifySettings.from_mapping(config.notify, aws=config.mode == "aws")
+
+
 def _mode_defaults(config: Config, data: Mapping[str, Any]) -> Config:
     """AWS mode: validate ``[aws]``; demo targets only when the file asks for them."""
     if config.mode != "aws":
@@ -219,6 +227,7 @@ def config_from_mapping(data: Mapping[str, Any]) -> Config:
         raise InputError("mode", "must be 'local' or 'aws'")
     _check_bind(config)
     _check_processes(config)
+    notify_settings(config)
     _check_unit(config)
     return _mode_defaults(config, data)
 
@@ -230,4 +239,5 @@ def config_to_mapping(config: Config) -> dict[str, Any]:
     data["regions"] = list(config.regions)
     data["auth"] = {f.name: getattr(config.auth, f.name) for f in fields(AuthConfig)}
     data["policy"], data["aws"] = dict(config.policy), dict(config.aws)
+    data["notify"] = dict(config.notify)
     return data

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import json
 import os
 import sys
@@ -46,6 +45,8 @@ from broker.gateway.keys import load_gateway_keys
 from broker.keys import KeyStore, LocalKeyStore
 from broker.metrics import Metrics
 from broker.models import Target
+from broker.notify.build import build_notifier
+from broker.notify.fanout import Fanout
 from broker.policy import PolicyConfig
 from broker.runtime.aws import AwsParts
 from broker.runtime.control import UnitDirectory
@@ -54,15 +55,13 @@ from broker.runtime.unit import RegionUnit, UnitParts, check_region_storage, wri
 from broker.runtime.workers.hub import EventHub
 from broker.runtime.workers.supervisor import ApiWorkers
 from broker.service.context import Context, announce_settings
+from broker.state import check_writer
 from broker.store.base import ImportBundle, Store
 from broker.store.import_bundle import parse_bundle
 from broker.typing import OrgId, Region, TargetName
 from broker.viewer.web import RegionViewer
 
 log = structlog.get_logger("broker.runtime")
-PER_WRITER_CHAINS = "writer" in inspect.signature(Auditor).parameters
-"""Whether this build's ``Auditor`` writes one chain per writer (``broker audit verify``
-then checks every chain of a region); split roles sharing a state folder need it."""
 Role = Literal["all", "api", "region"]
 """What a process runs: everything (``broker run``), the control plane, or regional units."""
 
@@ -87,6 +86,7 @@ class Runtime:
     units: dict[Region, RegionUnit] = field(default_factory=dict)
     aws: AwsParts | None = None
     api_workers: ApiWorkers | None = None
+    notifier: Fanout = field(default_factory=lambda: Fanout(()))
     _runner: web.AppRunner | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -115,6 +115,7 @@ class Runtime:
         policy = PolicyConfig.from_mapping(self.config.policy)
         cas = CARegistry(self._key_store(), self.clock)
         self.ctx = Context(self.config, self.store, cas, self.events, self.clock, policy)
+        self.ctx.notifier = self.notifier = self._notifier()
         # AWS mode imports demo data only when asked for demo targets (never by default).
         demo = self.config.mode == "local" or self.config.demo_targets
         if fresh and demo and self.role != "region":
@@ -155,6 +156,17 @@ class Runtime:
     def _anchor(self) -> AuditAnchor:
         """Where each region's sealed audit head is anchored: AWS mode's choice, or the store."""
         return self.aws.anchor() if self.aws is not None else StoreAnchor(self._store())
+
+    def _notifier(self) -> Fanout:
+        """Consent-request notifications: webhooks; SNS and named secrets in AWS mode."""
+        aws = self.aws
+        return build_notifier(
+            self.config,
+            self.events,
+            self.clock,
+            clients=aws.clients if aws else None,
+            keys=aws.keys if aws else None,
+        )
 
     def _key_store(self) -> KeyStore:
         """Where region CA keys live: the state folder, or each region's Secrets Manager."""
@@ -285,6 +297,7 @@ class Runtime:
             await unit.stop()
         if self.demo_hosts is not None:
             await self.demo_hosts.stop()
+        await self.notifier.aclose()  # drains (bounded) while the audit trail still writes
         if self.aws is not None:
             await self.aws.stop()
         for task in self._tasks:
@@ -308,14 +321,9 @@ class Runtime:
 
 
 def _auditor(config: Config, role: Role, clock: Clock) -> Auditor:
-    """The process's auditor, writing the chain of its writer id (``writer_id``).
-
-    Split roles on one state folder need one chain per writer: an ``Auditor``
-    that takes ``writer`` gets it; one from before per-writer chains appends
-    to the region's single chain (fine for ``broker run``, one writer)."""
-    writer = writer_id(config, role)
-    per_writer: dict[str, Any] = {"writer": writer} if PER_WRITER_CHAINS else {}
-    return Auditor(config.state_dir, clock, **per_writer)
+    """The process's auditor, writing each region's chain of its writer id (``writer_id``):
+    split roles on one state folder each append to a chain of their own."""
+    return Auditor(config.state_dir, clock, writer=check_writer(writer_id(config, role)))
 
 
 def demo_orgs_in(region: Region) -> list[OrgId]:

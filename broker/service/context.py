@@ -18,6 +18,7 @@ from broker.config import Config
 from broker.errors import UnavailableError
 from broker.events import EventSink
 from broker.models import Session
+from broker.notify.base import Notifier, NullNotifier
 from broker.policy import PolicyConfig
 from broker.store.base import SettingChange, Store
 from broker.typing import Region
@@ -46,6 +47,7 @@ class Context:
     clock: Clock
     policy: PolicyConfig
     gateways: dict[Region, GatewayAddress] = field(default_factory=dict)
+    notifier: Notifier = field(default_factory=NullNotifier)
 
     units_required: bool = False
     """Split roles (``broker api``): a grant needs a live unit of its region in ``gateways``
