@@ -23,6 +23,13 @@ from tests.runtime.roles import EU, Cluster, Shell, at_port
 UNIT = {"replica_id": "eu-a", "unit_dead_after_seconds": 3}
 
 
+def shell_at(cluster: Cluster, unit: dict[str, object]) -> tuple[str, Shell]:
+    """A new session's ssh shell opened at ``unit``'s gateway (its endpoints document)."""
+    session_id, argv = cluster.open_session()
+    port = int(str(unit["gateways"][EU]).split(":")[1])  # type: ignore[index]
+    return session_id, Shell.open(at_port(argv, port), cluster.env())
+
+
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[Cluster]:
     """A state folder for role processes; every process is stopped after the test."""
@@ -138,9 +145,7 @@ class TestReplicas:
     ) -> None:
         """Both replicas show the region's host key: a session opens at either."""
         _, second = replicas
-        session_id, argv = cluster.open_session()
-        port = int(str(second["gateways"][EU]).split(":")[1])  # type: ignore[index]
-        shell = Shell.open(at_port(argv, port), cluster.env())
+        session_id, shell = shell_at(cluster, second)
         shell.close()
         held = cluster.query("SELECT unit_id FROM session_units WHERE session_id = ?", session_id)
         assert held == [("eu-b",)]
@@ -150,9 +155,7 @@ class TestReplicas:
     ) -> None:
         """A revocation through the API reaches replica ``eu-b``'s live session and cuts it."""
         _, second = replicas
-        session_id, argv = cluster.open_session()
-        port = int(str(second["gateways"][EU]).split(":")[1])  # type: ignore[index]
-        shell = Shell.open(at_port(argv, port), cluster.env())
+        session_id, shell = shell_at(cluster, second)
         try:
             done = cluster.cli("session", "revoke", session_id, "--as", "eng-de-1")
             assert done.returncode == 0, done.stderr
@@ -167,9 +170,7 @@ class TestReplicas:
         """kill -9 of ``eu-b`` mid-session: closed ``broker_killed``, recording incomplete,
         ``eu-a`` keeps serving."""
         first, second = replicas
-        session_id, argv = cluster.open_session()
-        port = int(str(second["gateways"][EU]).split(":")[1])  # type: ignore[index]
-        shell = Shell.open(at_port(argv, port), cluster.env())
+        session_id, shell = shell_at(cluster, second)
         try:
             cluster.stop("eu-b", 9)
             assert poll_until(lambda: cluster.session_state(session_id)[0] == "closed", 20)
