@@ -15,6 +15,8 @@ from broker.typing import (
     AccessMode,
     Basis,
     ConsentId,
+    ConsentRequestId,
+    ConsentRequestState,
     CountryCode,
     OrgId,
     Region,
@@ -108,6 +110,54 @@ class Consent:
     def valid_at(self, at: datetime) -> bool:
         """True while not revoked and strictly before expiry."""
         return self.revoked_at is None and at < self.expires_at
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentRequest:
+    """An engineer's request that the ticket's org consent to their access.
+
+    ``reason`` and ``deny_reason`` are free text as stored: already
+    pseudonymised with the region's key (phones, emails), never in any audit
+    record or log, and shown only to the requester and the org's admins.
+    A ``pending`` request reads ``expired`` from ``expires_at`` on
+    (``as_of``); once decided (approved, denied, cancelled or swept to
+    expired) it never changes again. An approval names the consent it made.
+    """
+
+    id: ConsentRequestId
+    org_id: OrgId
+    region: Region
+    ticket_id: TicketId
+    staff_id: StaffId
+    staff_country: CountryCode
+    duration_seconds: int
+    reason: str
+    state: ConsentRequestState
+    created_at: datetime
+    expires_at: datetime
+    decided_by: Subject | None = None
+    decided_at: datetime | None = None
+    granted_seconds: int | None = None
+    deny_reason: str | None = None
+    consent_id: ConsentId | None = None
+
+    def as_of(self, now: datetime) -> ConsentRequest:
+        """The request as a reader at ``now`` sees it: unanswered past expiry reads expired.
+
+        Derived on read, like ``Session.as_of``, so no reader sees a request
+        ``pending`` after its expiry however late the sweep runs."""
+        if self.state != "pending" or now < self.expires_at:
+            return self
+        return replace(self, state="expired")
+
+    def ids(self) -> dict[str, str]:
+        """The ids every event about this request carries."""
+        return {
+            "consent_request_id": self.id,
+            "org_id": self.org_id,
+            "ticket_id": self.ticket_id,
+            "staff_id": self.staff_id,
+        }
 
 
 EXPIRED_UNUSED = "expired_unused"

@@ -20,6 +20,8 @@ TicketId = NewType("TicketId", str)
 TargetName = NewType("TargetName", str)
 SessionId = NewType("SessionId", str)
 ConsentId = NewType("ConsentId", str)
+ConsentRequestId = NewType("ConsentRequestId", str)
+"""An engineer's request for a customer's consent (``broker.models.ConsentRequest``)."""
 Subject = NewType("Subject", str)
 TokenDigest = NewType("TokenDigest", str)
 """The SHA-256 hex digest of a viewer token: the only form a store holds."""
@@ -39,6 +41,8 @@ TicketStatus = Literal["open", "closed"]
 Basis = Literal["intra-eea", "adequacy", "scc", "consent", "not-eea"]
 Role = Literal["engineer", "customer_admin", "ops", "admin"]
 SessionState = Literal["issued", "connected", "closed", "revoked", "expired"]
+ConsentRequestState = Literal["pending", "approved", "denied", "expired", "cancelled"]
+"""A consent request's state as read: ``pending`` past its expiry reads ``expired``."""
 AccessMode = Literal["view", "terminal"]
 """How a session reaches its target: ``view`` (the region renders the terminal,
 the engineer's browser gets pixels) or ``terminal`` (SSH through the gateway)."""
@@ -55,4 +59,11 @@ TICKET_STATUSES: tuple[TicketStatus, ...] = ("open", "closed")
 ROLES: tuple[Role, ...] = ("engineer", "customer_admin", "ops", "admin")
 SESSION_STATES: tuple[SessionState, ...] = ("issued", "connected", "closed", "revoked", "expired")
 ACCESS_MODES: tuple[AccessMode, ...] = ("view", "terminal")
+CONSENT_REQUEST_STATES: tuple[ConsentRequestState, ...] = (
+    "pending",
+    "approved",
+    "denied",
+    "expired",
+    "cancelled",
+)
 LIVE_SESSION_STATES: tuple[SessionState, ...] = ("issued", "connected")

@@ -106,6 +106,25 @@ def string(value: Any, name: str) -> str:
     return value
 
 
+MAX_TEXT = 500
+"""The longest free text a person may write into a record (a consent request's reason)."""
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def text(value: Any, name: str) -> str:
+    """Free text a person wrote: at most ``MAX_TEXT`` characters, not only white space,
+    no control characters but newline and tab; returned trimmed. The caller
+    pseudonymises it before storing it, and never logs or audits it."""
+    if not isinstance(value, str) or not value.strip():
+        raise InputError(name, "must hold a character other than white space")
+    if len(value) > MAX_TEXT:
+        raise InputError(name, f"must be at most {MAX_TEXT} characters")
+    trimmed = value.strip()
+    if _CONTROL.search(trimmed):
+        raise InputError(name, "must not contain control characters")
+    return trimmed
+
+
 def identifier(value: Any, name: str) -> str:
     """An id matching ``IDENTIFIER``: printable ASCII without spaces or slashes.
 

@@ -12,7 +12,7 @@ from typing import Protocol
 
 from aiohttp import web
 
-from broker.api import admin, audit, consents, recordings, sessions, viewer
+from broker.api import admin, audit, consent_requests, consents, recordings, sessions, viewer
 from broker.api.middleware import SCRUBBER, Handler, context, errors, problem_response, timing
 from broker.api.openapi import document
 from broker.api.routing import PRINCIPAL, Route
@@ -24,6 +24,7 @@ from broker.errors import AuthenticationError, ForbiddenError
 from broker.metrics import Metrics
 from broker.service.admin import AdminService
 from broker.service.audit import AuditService
+from broker.service.consent_requests import ConsentRequestService
 from broker.service.consents import ConsentService
 from broker.service.context import Context
 from broker.service.sessions import SessionService
@@ -92,7 +93,7 @@ OPS_ROUTES = (
 
 def all_routes() -> tuple[Route, ...]:
     """Every endpoint the app serves."""
-    routes = (sessions, viewer, consents, admin, recordings, audit)
+    routes = (sessions, viewer, consents, admin, recordings, audit, consent_requests)
     return OPS_ROUTES + tuple(route for module in routes for route in module.ROUTES)
 
 
@@ -134,6 +135,7 @@ def create_app(
     app[sessions.SERVICE] = SessionService(ctx, counters)
     app[viewer.SERVICE] = ViewerLinks(ctx)
     app[consents.SERVICE] = ConsentService(ctx)
+    app[consent_requests.SERVICE] = ConsentRequestService(ctx)
     app[admin.SERVICE] = AdminService(ctx)
     app[audit.SERVICE] = AuditService(ctx, auditor, peers.flush_events)
     app[SCRUBBER] = auditor.redactor.ephemeral().value

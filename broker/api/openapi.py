@@ -8,11 +8,12 @@ from typing import Any
 
 from broker import __version__
 from broker.api.openapi_records import IMPORT_DOCUMENT, PATH_EXAMPLES
+from broker.api.openapi_requests import CONSENT_REQUEST_SCHEMAS
 from broker.api.routing import Route
 from broker.audit.catalog import EVENT_TYPES
 from broker.audit.reader import MAX_CURSOR
 from broker.state import WRITER_ID
-from broker.typing import SESSION_STATES
+from broker.typing import CONSENT_REQUEST_STATES, SESSION_STATES
 from broker.validate import ID_PATTERN, TIME_PATTERN
 
 _STR = {"type": "string"}
@@ -50,6 +51,7 @@ QUERY_BY_PATH: dict[tuple[str, str], dict[str, Any]] = {
         "maxLength": MAX_CURSOR,
         "pattern": f"^(?:[0-9]+|{_CHAIN_AT}(?:,{_CHAIN_AT})*)$",
     },
+    ("/v1/consent-requests", "state"): {"enum": list(CONSENT_REQUEST_STATES)},
 }
 
 SESSION = {
@@ -284,6 +286,7 @@ SCHEMAS: dict[str, Any] = {
         },
     },
     "Tia": {"type": "object", "description": "Transfer Impact Assessment; see docs/tia.md"},
+    **CONSENT_REQUEST_SCHEMAS,
 }
 _PARAM = re.compile(r"{(\w+)}")
 
@@ -297,6 +300,7 @@ def _link(operation: str, body: dict[str, str] | None = None, **parameters: str)
 
 _BODY_SESSION = "$response.body#/session_id"
 _BODY_TICKET = "$response.body#/ticket_id"
+_BODY_REQUEST = "$response.body#/consent_request_id"
 LINKS: dict[str, dict[str, dict[str, Any]]] = {
     "sessions_create": {
         "ShowSession": _link("sessions_show", id=_BODY_SESSION),
@@ -334,6 +338,18 @@ LINKS: dict[str, dict[str, dict[str, Any]]] = {
         "SetTicketStatus": _link("admin_patch_ticket", id=_BODY_TICKET),
     },
     "admin_patch_ticket": {"TicketRouting": _link("admin_routing", id=_BODY_TICKET)},
+    "consent_requests_create": {
+        "ShowRequest": _link("consent_requests_show", id=_BODY_REQUEST),
+        "CancelRequest": _link("consent_requests_cancel", id=_BODY_REQUEST),
+    },
+    "consent_requests_index": {
+        "ShowFirstRequest": _link(
+            "consent_requests_show", id="$response.body#/items/0/consent_request_id"
+        ),
+        "ApproveFirstRequest": _link(
+            "consent_requests_approve", {}, id="$response.body#/items/0/consent_request_id"
+        ),
+    },
 }
 """Stateful links: which answer feeds which next request (by ``operationId``)."""
 

@@ -81,5 +81,6 @@ PATH_EXAMPLES = {
     "/v1/tickets/{id}": "T-1001",
     "/v1/tickets/{id}/routing": "T-1001",
     "/v1/tickets/{id}/consents": "T-1001",
+    "/v1/tickets/{id}/consent-requests": "T-1001",
 }
 """An example id for the path's ``{id}``, where the demo data has one."""

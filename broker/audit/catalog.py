@@ -61,6 +61,8 @@ FIELD_KINDS: Mapping[str, Kind] = {
     "reasons": "codes",
     "cert_serial": "int",
     "duration_s": "int",
+    "requested_s": "int",
+    "granted_s": "int",
     "bytes_in": "int",
     "bytes_out": "int",
     "bytes": "int",
@@ -114,6 +116,23 @@ EVENT_FIELDS: Mapping[str, tuple[str, ...]] = {
     ),
     "consent.revoked": (
         "consent_id", "org_id", "ticket_id", "staff_id", "sessions_ended", *_CALLER,
+    ),
+    "consent.requested": (
+        "consent_request_id", "org_id", "ticket_id", "staff_id", "staff_country",
+        "requested_s", "expires_at", *_CALLER,
+    ),
+    "consent.request_approved": (
+        "consent_request_id", "org_id", "ticket_id", "staff_id", "consent_id", "requested_s",
+        "granted_s", "expires_at", *_CALLER,
+    ),
+    "consent.request_denied": (
+        "consent_request_id", "org_id", "ticket_id", "staff_id", "requested_s", *_CALLER,
+    ),
+    "consent.request_cancelled": (
+        "consent_request_id", "org_id", "ticket_id", "staff_id", *_CALLER,
+    ),
+    "consent.request_expired": (
+        "consent_request_id", "org_id", "ticket_id", "staff_id", "requested_s", "expires_at",
     ),
     "recording.stored": (*_SESSION, "location", "bytes", "sha256", "gateway"),
     "auth.failed": ("reason", "method", "session_id", "count", "interval_seconds", *_CALLER),

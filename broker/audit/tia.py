@@ -95,6 +95,39 @@ def _watches(
     return rows
 
 
+REQUEST_OUTCOMES: Mapping[str, str] = {
+    "consent.request_approved": "approved",
+    "consent.request_denied": "denied",
+    "consent.request_cancelled": "cancelled",
+    "consent.request_expired": "expired",
+}
+"""The event that ends a consent request -> the outcome the report names."""
+
+
+def _requests(by_event: Mapping[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Every consent request made in the period and how it ended (``pending``: not yet).
+
+    The customer sees each time support asked to reach its data from where
+    only its consent allows, whether or not it said yes: ids, countries and
+    durations only (the request's reason text is never in the trail)."""
+    ends: dict[Any, tuple[str, dict[str, Any]]] = {}
+    for event, outcome in REQUEST_OUTCOMES.items():
+        for record in by_event[event]:
+            ends[record.get("consent_request_id")] = (outcome, record)
+    rows = []
+    for asked in by_event["consent.requested"]:
+        outcome, end = ends.get(asked.get("consent_request_id"), ("pending", {}))
+        rows.append(
+            {"consent_request_id": asked.get("consent_request_id"),
+             "ticket_id": asked.get("ticket_id"), "staff_id": asked.get("staff_id"),
+             "staff_country": asked.get("staff_country"), "requested_at": asked.get("time"),
+             "requested_seconds": asked.get("requested_s"), "outcome": outcome,
+             "decided_by": end.get("actor"), "decided_at": end.get("time"),
+             "granted_seconds": end.get("granted_s"), "consent_id": end.get("consent_id")}
+        )  # fmt: skip
+    return rows
+
+
 def build_tia(scope: TiaScope, records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """The report over ``records`` of ``scope.org_id`` (from its region's verified chain)."""
     by_event: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -131,6 +164,7 @@ def build_tia(scope: TiaScope, records: Iterable[Mapping[str, Any]]) -> dict[str
         "eea_only_waivers": _waivers(by_event),
         "watches": _watches(by_event),
         "replays": _watches(by_event, "replay"),
+        "consent_requests": _requests(by_event),
     }
 
 
@@ -166,6 +200,8 @@ def render_markdown(tia: Mapping[str, Any]) -> str:
     lines += _watch_table(tia.get("watches", []))
     lines += ["", "## Who replayed recordings (as pixels, in the region)", ""]
     lines += _watch_table(tia.get("replays", []), "Nobody replayed a recording in this period.")
+    lines += ["", "## Consent requests from support staff", ""]
+    lines += _request_table(tia.get("consent_requests", []))
     lines += [
         "",
         f"Consents granted: {tia['consents']['granted']}; revoked: {tia['consents']['revoked']}.",
@@ -225,6 +261,29 @@ def _watch_table(
             f"{row['started_at']} | {ended} | {seconds} |"
         )
     return table
+
+
+def _request_table(rows: list[dict[str, Any]]) -> list[str]:
+    if not rows:
+        return ["None: no support engineer asked for your consent in this period."]
+    table = [
+        "| request | ticket | staff | country | asked | hours asked | outcome | by | decided |"
+        " hours granted | consent |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        cells = [
+            row["consent_request_id"], row["ticket_id"], row["staff_id"], row["staff_country"],
+            row["requested_at"], _hours(row["requested_seconds"]), row["outcome"],
+            row["decided_by"] or "-", row["decided_at"] or "-",
+            _hours(row["granted_seconds"]), row["consent_id"] or "-",
+        ]  # fmt: skip
+        table.append("| " + " | ".join(str(cell) for cell in cells) + " |")
+    return table
+
+
+def _hours(seconds: Any) -> str:
+    return "-" if seconds is None else f"{round(int(seconds) / 3600, 2):g}"
 
 
 def _counts(values: Mapping[str, int], label: str, empty: str) -> list[str]:

@@ -25,6 +25,22 @@ def add_instance_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the raw JSON answer")
 
 
+def subcommand(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    text: str,
+    handler: object,
+) -> argparse.ArgumentParser:
+    """One subcommand with the instance options and ``--as`` (an engineer, local mode)."""
+    parser = commands.add_parser(name, help=text, description=text)
+    add_instance_options(parser)
+    parser.add_argument(
+        "--as", dest="as_staff", metavar="STAFF_ID", help="act as this engineer (local mode only)"
+    )
+    parser.set_defaults(handler=handler)
+    return parser
+
+
 def local_token(state: Path, subject: str, role: str, org: str | None = None) -> str:
     """Mint a token with a local-mode broker's signing key (``--as``)."""
     if endpoints(state).get("mode", "local") != "local":
@@ -47,10 +63,10 @@ def emit(args: argparse.Namespace, data: object, text: str) -> None:
 
 
 def duration(text: str) -> int:
-    """``90``, ``90s``, ``15m`` or ``1h`` as seconds (argparse type)."""
-    units = {"s": 1, "m": 60, "h": 3600}
+    """``90``, ``90s``, ``15m``, ``1h`` or ``7d`` as seconds (argparse type)."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
     number, unit = (text[:-1], text[-1]) if text and text[-1] in units else (text, "s")
     try:
         return digits(number, "duration", 1, 10**9) * units[unit]
     except InputError:
-        raise argparse.ArgumentTypeError("must look like 90, 90s, 15m or 1h") from None
+        raise argparse.ArgumentTypeError("must look like 90, 90s, 15m, 1h or 7d") from None

@@ -1,15 +1,19 @@
-"""``broker consent grant|revoke|list``: for customer admins (``--token``)."""
+"""``broker consent grant|revoke|list``: for customer admins (``--token``); the request
+subcommands (engineers ask, admins decide) are ``broker.cli.consent_requests``."""
 
 from __future__ import annotations
 
 import argparse
 
+from broker.cli import consent_requests
 from broker.cli.common import add_instance_options, client, emit
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``consent`` and its subcommands."""
-    parser = subparsers.add_parser("consent", help="grant, revoke and list customer consents")
+    parser = subparsers.add_parser(
+        "consent", help="grant, revoke and list customer consents; request and decide them"
+    )
     commands = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     grant = commands.add_parser("grant", help="consent to one staff member working one ticket")
     grant.add_argument("--ticket", required=True, help="ticket id")
@@ -31,6 +35,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     lister.set_defaults(handler=list_consents)
     for sub in (grant, revoke, lister):
         add_instance_options(sub)
+    consent_requests.register(commands)
 
 
 def _line(consent: dict[str, str]) -> str:

@@ -54,6 +54,7 @@ from broker.runtime.parts import local_store, token_verifier
 from broker.runtime.unit import RegionUnit, UnitParts, check_region_storage, writer_id
 from broker.runtime.workers.hub import EventHub
 from broker.runtime.workers.supervisor import ApiWorkers
+from broker.service.consent_requests import ConsentRequestService
 from broker.service.context import Context, announce_settings
 from broker.state import check_writer
 from broker.store.base import ImportBundle, Store
@@ -116,6 +117,10 @@ class Runtime:
         cas = CARegistry(self._key_store(), self.clock)
         self.ctx = Context(self.config, self.store, cas, self.events, self.clock, policy)
         self.ctx.notifier = self.notifier = self._notifier()
+        self.ctx.redactor = self.auditor.redactor
+        # Consent requests unanswered past their expiry are recorded as expired, once each.
+        sweep = ConsentRequestService(self.ctx).expire_every()
+        self._tasks.append(asyncio.get_running_loop().create_task(sweep))
         # AWS mode imports demo data only when asked for demo targets (never by default).
         demo = self.config.mode == "local" or self.config.demo_targets
         if fresh and demo and self.role != "region":

@@ -40,6 +40,28 @@ class ConsentService:
     ) -> Consent:
         """Record a consent for one ticket and one named staff member."""
         ticket = await org_ticket(self.ctx.store, principal, ticket_id)
+        consent, org = await self.new_consent(
+            principal, ticket, staff_id, expires_at, waives_eea_only
+        )
+        event = consent_event(consent, actor=principal.subject, waives_eea_only=waives_eea_only)
+        self.ctx.events.check("consent.granted", region=org.region, **event)
+        stored = await self.ctx.store.add_consent(consent)
+        self.ctx.events.emit("consent.granted", region=org.region, **event)
+        return stored
+
+    async def new_consent(
+        self,
+        principal: Principal,
+        ticket: Ticket,
+        staff_id: StaffId,
+        expires_at: datetime,
+        waives_eea_only: bool = False,
+    ) -> tuple[Consent, Org]:
+        """The consent a grant stores, checked by the grant's rules, and the ticket's org.
+
+        Nothing is written: a grant adds it, an approved consent request adds
+        it in the transaction that decides the request. ``ticket`` must come
+        from ``org_ticket`` for ``principal``."""
         staff = await self.ctx.store.get_staff(staff_id)
         now = self.ctx.clock.now()
         if expires_at <= now:
@@ -57,11 +79,7 @@ class ConsentService:
             expires_at=expires_at,
             waives_eea_only=waives_eea_only,
         )
-        event = _event(consent, actor=principal.subject, waives_eea_only=consent.waives_eea_only)
-        self.ctx.events.check("consent.granted", region=org.region, **event)
-        stored = await self.ctx.store.add_consent(consent)
-        self.ctx.events.emit("consent.granted", region=org.region, **event)
-        return stored
+        return consent, org
 
     def _check_no_waiver_needed(self, org: Org, ticket: Ticket, staff: Staff) -> None:
         """Refuse a consent that would let staff from outside the EEA into EEA-only support."""
@@ -89,7 +107,7 @@ class ConsentService:
         if consent.ticket_id != ticket.id:
             raise NotFoundError("consent_not_found", "no such consent on this ticket")
         region = (await self.ctx.store.get_org(ticket.org_id)).region
-        event = _event(consent, actor=principal.subject, sessions_ended=0)
+        event = consent_event(consent, actor=principal.subject, sessions_ended=0)
         self.ctx.events.check("consent.revoked", region=region, **event)
         check_revocations(self.ctx, (region,), "consent_revoked", actor=principal.subject)
         revoked = await self.ctx.store.revoke_consent(consent.id, self.ctx.clock.now())
@@ -99,8 +117,8 @@ class ConsentService:
         return revoked.record
 
 
-def _event(consent: Consent, **extra: object) -> dict[str, object]:
-    """The audit fields of a consent event."""
+def consent_event(consent: Consent, **extra: object) -> dict[str, object]:
+    """The audit fields of a consent event (``consent.granted``, ``consent.revoked``)."""
     return {
         "consent_id": consent.id,
         "ticket_id": consent.ticket_id,

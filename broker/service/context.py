@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from broker.audit.redact import Redactor
 from broker.ca import CARegistry
 from broker.clock import Clock
 from broker.config import Config
@@ -48,6 +49,11 @@ class Context:
     policy: PolicyConfig
     gateways: dict[Region, GatewayAddress] = field(default_factory=dict)
     notifier: Notifier = field(default_factory=NullNotifier)
+    """Tells an org's admins of new consent requests (``broker.notify``)."""
+    # -- consent requests (issue 25) --
+    redactor: Redactor | None = None
+    """Pseudonymises free text before it is stored (the audit trail's, region-keyed);
+    None refuses to store any (fail closed)."""
 
     units_required: bool = False
     """Split roles (``broker api``): a grant needs a live unit of its region in ``gateways``

@@ -19,18 +19,31 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, Literal, Protocol, TypeVar
 
-from broker.models import Anchor, Consent, Org, Session, Staff, Target, Ticket, ViewerToken
+from broker.models import (
+    Anchor,
+    Consent,
+    ConsentRequest,
+    Org,
+    Session,
+    Staff,
+    Target,
+    Ticket,
+    ViewerToken,
+)
 from broker.state import MAIN_WRITER
 from broker.store.units import UnitRecord
 from broker.typing import (
     ConsentId,
+    ConsentRequestId,
+    ConsentRequestState,
     OrgId,
     Region,
     SessionId,
     SessionState,
     StaffId,
+    Subject,
     TargetName,
     TicketId,
     TicketStatus,
@@ -59,6 +72,31 @@ class SessionQuery:
     state: SessionState | None = None
     limit: int = 50
     cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentRequestQuery:
+    """Filters for listing consent requests; None means "any" (state as read)."""
+
+    org_id: OrgId | None = None
+    ticket_id: TicketId | None = None
+    staff_id: StaffId | None = None
+    state: ConsentRequestState | None = None
+    limit: int = 50
+    cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentRequestDecision:
+    """How a pending consent request ends: ``approved`` (with the ``consent`` it makes,
+    stored in the same transaction), ``denied`` (with a ``deny_reason``) or ``cancelled``."""
+
+    state: Literal["approved", "denied", "cancelled"]
+    by: Subject
+    at: datetime
+    granted_seconds: int | None = None
+    deny_reason: str | None = None
+    consent: Consent | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,6 +332,35 @@ class Store(Protocol):
 
     async def anchor_writers(self, region: Region) -> list[WriterId]:
         """The writers with anchors in ``region``, sorted: every chain it must still have."""
+        ...
+
+    # -- consent requests -------------------------------------------------
+    async def add_consent_request(self, request: ConsentRequest) -> ConsentRequest:
+        """Store a new ``pending`` request; its ticket (of its org) and staff must exist."""
+        ...
+
+    async def get_consent_request(self, request_id: ConsentRequestId) -> ConsentRequest:
+        """The request as of the store's clock (``ConsentRequest.as_of``), or ``NotFoundError``."""
+        ...
+
+    async def list_consent_requests(self, query: ConsentRequestQuery) -> Page[ConsentRequest]:
+        """Requests matching ``query`` (its state filter on the states as read), newest
+        first, paginated."""
+        ...
+
+    async def decide_consent_request(
+        self, request_id: ConsentRequestId, decision: ConsentRequestDecision
+    ) -> ConsentRequest:
+        """End a pending, unexpired request once, atomically; an approval inserts its
+        consent in the same transaction (the ``add_consent`` rules) or nothing at all.
+
+        ``ConflictError`` code ``consent_request_decided`` when it was decided
+        already, ``consent_request_expired`` when ``decision.at`` is past its expiry."""
+        ...
+
+    async def expire_consent_requests(self, at: datetime) -> list[ConsentRequest]:
+        """Move every request still ``pending`` whose expiry is at or before ``at`` to
+        ``expired``, each once; returns those moved (a concurrent sweep gets the rest)."""
         ...
 
     # -- unit registry (broker.store.units) --------------------------------

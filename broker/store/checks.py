@@ -12,11 +12,17 @@ from datetime import datetime
 from typing import Any, get_args
 
 from broker.errors import BrokerError, ConflictError, InputError, NotFoundError, RegionMismatch
-from broker.models import Consent, Session, ViewerToken
-from broker.store.base import ImportBundle, SessionQuery
+from broker.models import Consent, ConsentRequest, Session, ViewerToken
+from broker.store.base import (
+    ConsentRequestDecision,
+    ConsentRequestQuery,
+    ImportBundle,
+    SessionQuery,
+)
 from broker.store.encoding import to_micros
 from broker.typing import (
     ACCESS_MODES,
+    CONSENT_REQUEST_STATES,
     SCOPES,
     SESSION_STATES,
     TICKET_STATUSES,
@@ -58,6 +64,80 @@ def check_new_consent(consent: Consent) -> None:
     """Refuse a consent that expires before it was granted."""
     if to_micros(consent.expires_at, "expires_at") <= to_micros(consent.created_at, "created_at"):
         raise InputError("expires_at", "must be after created_at")
+
+
+MAX_TEXT = 2000
+"""The longest stored free text (a pseudonym is longer than what it replaces)."""
+
+
+def check_new_consent_request(request: ConsentRequest) -> None:
+    """Refuse a malformed new consent request, naming the field."""
+    if request.state != "pending":
+        raise InputError("state", "a new consent request must be pending")
+    if request.duration_seconds < 1:
+        raise InputError("duration_seconds", "must be positive")
+    if not request.reason or len(request.reason) > MAX_TEXT:
+        raise InputError("reason", f"must be 1 to {MAX_TEXT} characters")
+    created = to_micros(request.created_at, "created_at")
+    if to_micros(request.expires_at, "expires_at") <= created:
+        raise InputError("expires_at", "must be after created_at")
+    decided = (request.decided_by, request.decided_at, request.granted_seconds)
+    if any(x is not None for x in decided) or request.deny_reason or request.consent_id:
+        raise InputError("decided_at", "a new consent request is undecided")
+
+
+def check_decision(request: ConsentRequest, decision: ConsentRequestDecision) -> None:
+    """Refuse a decision that does not fit its kind or its request, naming the field."""
+    to_micros(decision.at, "at")
+    approved = decision.state == "approved"
+    if decision.state not in ("approved", "denied", "cancelled"):
+        raise InputError("state", "must be approved, denied or cancelled")
+    if approved != (decision.consent is not None) or approved != (
+        decision.granted_seconds is not None
+    ):
+        raise InputError("consent", "an approval, and only an approval, makes a consent")
+    if decision.granted_seconds is not None and not (
+        1 <= decision.granted_seconds <= request.duration_seconds
+    ):
+        raise InputError("granted_seconds", "must be positive and at most the asked duration")
+    consent = decision.consent
+    if consent is not None and (consent.ticket_id, consent.staff_id, consent.org_id) != (
+        request.ticket_id,
+        request.staff_id,
+        request.org_id,
+    ):
+        raise InputError("consent", "must name the request's ticket, staff and org")
+    if (decision.state == "denied") != bool(decision.deny_reason):
+        raise InputError("deny_reason", "a denial, and only a denial, carries a reason")
+    if decision.deny_reason is not None and len(decision.deny_reason) > MAX_TEXT:
+        raise InputError("deny_reason", f"must be at most {MAX_TEXT} characters")
+
+
+def undecidable(request: ConsentRequest, at: datetime) -> ConflictError:
+    """Why a decision on ``request`` (as stored) at ``at`` matched nothing."""
+    if request.state != "pending":
+        return ConflictError(
+            "consent_request_decided",
+            f"the request is {request.state} already",
+            consent_request_id=request.id,
+        )
+    if at >= request.expires_at:
+        return ConflictError(
+            "consent_request_expired",
+            "the request expired unanswered",
+            consent_request_id=request.id,
+        )
+    return ConflictError(
+        "consent_request_race", "the request changed meanwhile", consent_request_id=request.id
+    )
+
+
+def check_request_query(query: ConsentRequestQuery) -> None:
+    """Refuse a page size out of range or an unknown state filter."""
+    if not 1 <= query.limit <= MAX_PAGE:
+        raise InputError("limit", f"must be between 1 and {MAX_PAGE}")
+    if query.state is not None and query.state not in CONSENT_REQUEST_STATES:
+        raise InputError("state", "is not a consent request state")
 
 
 def check_serial(serial: int) -> None:

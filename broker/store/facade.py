@@ -18,9 +18,21 @@ from datetime import datetime
 from typing import Concatenate, Generic, ParamSpec, TypeVar
 
 from broker.clock import Clock, SystemClock
-from broker.models import Anchor, Consent, Org, Session, Staff, Target, Ticket, ViewerToken
+from broker.models import (
+    Anchor,
+    Consent,
+    ConsentRequest,
+    Org,
+    Session,
+    Staff,
+    Target,
+    Ticket,
+    ViewerToken,
+)
 from broker.state import MAIN_WRITER
 from broker.store.base import (
+    ConsentRequestDecision,
+    ConsentRequestQuery,
     GrantRecords,
     ImportBundle,
     ImportCounts,
@@ -32,6 +44,7 @@ from broker.store.encoding import to_micros
 from broker.store.units import UnitRecord
 from broker.typing import (
     ConsentId,
+    ConsentRequestId,
     OrgId,
     Region,
     SessionId,
@@ -80,6 +93,11 @@ class StoreOps(Generic[H]):
     anchor_writers: Callable[[H, Region], list[WriterId]]
     add_viewer_token: Callable[[H, ViewerToken], None]
     claim_viewer_token: Callable[[H, TokenDigest, Region, datetime], ViewerToken]
+    add_consent_request: Callable[[H, ConsentRequest], ConsentRequest]
+    get_consent_request: Callable[[H, ConsentRequestId, datetime], ConsentRequest]
+    list_consent_requests: Callable[[H, ConsentRequestQuery, datetime], Page[ConsentRequest]]
+    decide_consent_request: Callable[[H, ConsentRequestId, ConsentRequestDecision], ConsentRequest]
+    expire_consent_requests: Callable[[H, datetime], list[ConsentRequest]]
     put_unit: Callable[[H, UnitRecord], None]
     list_units: Callable[[H, Region], list[UnitRecord]]
     hold_session: Callable[[H, SessionId, Region, UnitId], None]
@@ -249,3 +267,26 @@ class ThreadedStore(ABC, Generic[H]):
     ) -> ViewerToken:
         """Claim the token once, at ``region``'s viewer, before it expires."""
         return await self._write(self._ops.claim_viewer_token, digest, region, at)
+
+    # -- consent requests -------------------------------------------------
+    async def add_consent_request(self, request: ConsentRequest) -> ConsentRequest:
+        """Store a new pending request; its ticket (of its org) and staff must exist."""
+        return await self._write(self._ops.add_consent_request, request)
+
+    async def get_consent_request(self, request_id: ConsentRequestId) -> ConsentRequest:
+        """The request as of the store's clock, or ``NotFoundError``."""
+        return await self._read(self._ops.get_consent_request, request_id, self._clock.now())
+
+    async def list_consent_requests(self, query: ConsentRequestQuery) -> Page[ConsentRequest]:
+        """Requests matching ``query`` (states as read), newest first, paginated."""
+        return await self._read(self._ops.list_consent_requests, query, self._clock.now())
+
+    async def decide_consent_request(
+        self, request_id: ConsentRequestId, decision: ConsentRequestDecision
+    ) -> ConsentRequest:
+        """End a pending, unexpired request once (an approval stores its consent too)."""
+        return await self._write(self._ops.decide_consent_request, request_id, decision)
+
+    async def expire_consent_requests(self, at: datetime) -> list[ConsentRequest]:
+        """Move pending requests expired at ``at`` to ``expired``, each once."""
+        return await self._write(self._ops.expire_consent_requests, at)

@@ -99,6 +99,7 @@ async def running_api(tmp_path: Path) -> AsyncIterator[Api]:
     }
     sink = TeeSink(events, auditor)
     ctx = Context(config, store, cas, sink, clock, PolicyConfig.from_mapping({}), gateways)
+    ctx.redactor = auditor.redactor
     authority = LocalAuthority.from_state(tmp_path, clock=clock)
     client = TestClient(
         TestServer(create_app(ctx, authority, auditor, Metrics()), host="127.0.0.1")

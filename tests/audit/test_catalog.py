@@ -44,6 +44,12 @@ EXTRA_TYPES = [
     # Each attempt to notify an org of a consent request (webhook, SNS): ids only.
     "notify.delivered",
     "notify.failed",
+    # Consent requests (issue 25): asked, approved, denied, withdrawn, unanswered.
+    "consent.requested",
+    "consent.request_approved",
+    "consent.request_denied",
+    "consent.request_cancelled",
+    "consent.request_expired",
 ]
 
 
@@ -66,7 +72,9 @@ class TestSchema:
         [("session.denied", "reasons"), ("egress.blocked", "kind"), ("session.closed", "reason"),
          ("session.issued", "basis"), ("consent.granted", "consent_id"),
          ("session.issued", "access"), ("consent.granted", "waives_eea_only"),
-         ("org.setting_changed", "old_value"), ("org.setting_changed", "new_value")],
+         ("org.setting_changed", "old_value"), ("org.setting_changed", "new_value"),
+         ("consent.requested", "staff_country"), ("consent.request_approved", "consent_id"),
+         ("consent.request_approved", "granted_s")],
     )  # fmt: skip
     def test_types_carry_their_specific_fields(self, event, field):
         """Denials carry reasons, blocks a kind, closes a reason, issues a basis."""

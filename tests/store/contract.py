@@ -8,6 +8,8 @@ runs against that implementation. The rules of ``broker/store/base.py`` map to:
 - listing and paging: ``ListingContract``;
 - side effects in the same transaction: ``EffectContract``;
 - all-or-nothing imports: ``ReferenceContract``;
+- consent requests decided once, an approval's consent in the same transaction:
+  ``ConsentRequestContract``;
 - viewer tokens claimed once, atomically, in their region: ``ViewerTokenContract``;
 - the unit registry and session holders: ``UnitRegistryContract``;
 - use from several threads' event loops: ``ThreadContract``;
@@ -18,6 +20,7 @@ runs against that implementation. The rules of ``broker/store/base.py`` map to:
 
 from __future__ import annotations
 
+from tests.store.contract_consent_requests import ConsentRequestContract
 from tests.store.contract_effects import EffectContract
 from tests.store.contract_grants import GrantReadContract
 from tests.store.contract_listing import ListingContract
@@ -37,6 +40,7 @@ class StoreContract(
     RaceContract,
     ThreadContract,
     ViewerTokenContract,
+    ConsentRequestContract,
     UnitRegistryContract,
 ):
     """Every rule of the ``Store`` protocol, as tests."""

@@ -168,23 +168,39 @@ def add_consent(table: Table, consent: Consent) -> Consent:
 
     def attempt() -> Consent:
         tx = Tx(table)
-        tx.put(consent_key(consent.id), item, "attribute_not_exists(#pk)")
-        tx.check(ticket_key(consent.ticket_id), "#org_id = :org", org=consent.org_id)
-        tx.check(staff_key(consent.staff_id), "attribute_exists(#pk)")
+        put_consent(tx, consent, item)
         tx.commit()
         return consent
 
-    return retrying(table, attempt, lambda: _why_not_added(table, consent))
+    return retrying(table, attempt, lambda: why_consent_not_added(table, consent))
 
 
-def _why_not_added(table: Table, consent: Consent) -> BrokerError | None:
-    ticket = table.get(ticket_key(consent.ticket_id))
+def put_consent(tx: Tx, consent: Consent, item: Item) -> None:
+    """Add the new consent ``item`` to ``tx``, conditional on its ticket (of its org) and
+    staff existing (``why_consent_not_added`` says which failed)."""
+    tx.put(consent_key(consent.id), item, "attribute_not_exists(#pk)")
+    tx.check(ticket_key(consent.ticket_id), "#org_id = :org", org=consent.org_id)
+    tx.check(staff_key(consent.staff_id), "attribute_exists(#pk)")
+
+
+def missing_for(table: Table, ticket_id: str, org_id: str, staff_id: str) -> BrokerError | None:
+    """Why a record naming this ticket of ``org_id`` and this staff member cannot be
+    stored (unknown ticket, another org's ticket, unknown staff), or None."""
+    ticket = table.get(ticket_key(ticket_id))
     if ticket is None:
-        return _no_ticket(consent.ticket_id)
-    if ticket["org_id"] != consent.org_id:
+        return _no_ticket(ticket_id)
+    if ticket["org_id"] != org_id:
         return InputError("org_id", "is not the ticket's org")
-    if table.get(staff_key(consent.staff_id)) is None:
-        return _no_staff(consent.staff_id)
+    if table.get(staff_key(staff_id)) is None:
+        return _no_staff(staff_id)
+    return None
+
+
+def why_consent_not_added(table: Table, consent: Consent) -> BrokerError | None:
+    """Why ``put_consent`` failed, or None for a lost race."""
+    missing = missing_for(table, consent.ticket_id, consent.org_id, consent.staff_id)
+    if missing is not None:
+        return missing
     if table.get(consent_key(consent.id)) is not None:
         return ConflictError("consent_exists", "the consent id is taken", consent_id=consent.id)
     return None

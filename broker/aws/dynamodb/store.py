@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Concatenate, ParamSpec, TypeVar
 
 from broker.aws.clients import ClientFactory
-from broker.aws.dynamodb import anchors, reference, sessions, units, viewer
+from broker.aws.dynamodb import anchors, consent_requests, reference, sessions, units, viewer
 from broker.aws.dynamodb.codec import TABLE_SCHEMA
 from broker.aws.dynamodb.importer import import_bundle
 from broker.aws.dynamodb.table import Table
@@ -65,6 +65,11 @@ OPS: StoreOps[Table] = StoreOps(
     anchor_writers=anchors.writers,
     add_viewer_token=viewer.add_viewer_token,
     claim_viewer_token=viewer.claim_viewer_token,
+    add_consent_request=consent_requests.add_consent_request,
+    get_consent_request=consent_requests.get_consent_request,
+    list_consent_requests=consent_requests.list_consent_requests,
+    decide_consent_request=consent_requests.decide_consent_request,
+    expire_consent_requests=consent_requests.expire_consent_requests,
     put_unit=units.put_unit,
     list_units=units.list_units,
     hold_session=units.hold_session,

@@ -59,6 +59,7 @@ async def serve(fd: int, handoff: int) -> None:
     ctx = _context(config, link, setup["gateways"])
     notifier = build_notifier(config, link, SystemClock())  # local mode: webhooks only
     ctx.notifier = notifier
+    ctx.redactor = auditor.redactor
     metrics = Metrics()
     verifier = token_verifier(config, SystemClock())
     app = create_app(ctx, verifier, auditor, metrics, peers=link)

@@ -11,13 +11,14 @@ import sqlite3
 
 from broker.errors import UnavailableError
 
-SCHEMA_VERSION = 12
+SCHEMA_VERSION = 13
 """5 added the append-only ``audit_anchors`` table (``ANCHORS_DDL``, part of ``DDL``,
 whose statements all run again, harmlessly, on every older file); 6 added
 ``viewer_tokens`` (in ``DDL`` too); 7 added the org's ``require_watch``
 (``WATCH_DDL``); 11 keys the anchors by chain, (region, writer)
-(``WRITER_ANCHORS_DDL``); 12 added the unit registry, ``units`` and
-``session_units`` (``UNITS_DDL``, in ``DDL``)."""
+(``WRITER_ANCHORS_DDL``); 12 added ``consent_requests`` (``CONSENT_REQUESTS_DDL``, in
+``DDL``); 13 added the unit registry, ``units`` and ``session_units``
+(``UNITS_DDL``, in ``DDL``)."""
 SESSIONS_LOST_FOREIGN_KEYS = 3
 """The schema version whose sessions table declares no foreign keys (``SESSIONS_TABLE``)."""
 BUSY_TIMEOUT_SECONDS = 5.0
@@ -95,6 +96,38 @@ ANCHORS_DDL = (
     ),
 )
 """The anchors table; rows are only ever inserted."""
+
+CONSENT_REQUESTS_DDL = (
+    """CREATE TABLE IF NOT EXISTS consent_requests (
+        id TEXT PRIMARY KEY,
+        org_id TEXT NOT NULL,
+        region TEXT NOT NULL,
+        ticket_id TEXT NOT NULL,
+        staff_id TEXT NOT NULL,
+        staff_country TEXT NOT NULL,
+        duration_seconds INTEGER NOT NULL CHECK (duration_seconds > 0),
+        reason TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('pending', 'approved', 'denied', 'expired',
+                                             'cancelled')),
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        decided_by TEXT,
+        decided_at INTEGER,
+        granted_seconds INTEGER,
+        deny_reason TEXT,
+        consent_id TEXT
+    ) WITHOUT ROWID""",
+    *(
+        f"CREATE INDEX IF NOT EXISTS consent_requests_{column} ON consent_requests"
+        f" ({column}, created_at, id)"
+        for column in ("org_id", "ticket_id", "staff_id")
+    ),
+    "CREATE INDEX IF NOT EXISTS consent_requests_created ON consent_requests (created_at, id)",
+    """CREATE INDEX IF NOT EXISTS consent_requests_due ON consent_requests (expires_at)
+        WHERE state = 'pending'""",
+)
+"""Consent requests (schema version 9). Like sessions they declare no foreign keys:
+the one insert proves its ticket, org and staff exist in its own ``WHERE``."""
 
 UNITS_DDL = (
     """CREATE TABLE IF NOT EXISTS units (
@@ -184,6 +217,7 @@ DDL = (
     "INSERT OR IGNORE INTO counters (name, value) VALUES ('world_rev', 0)",
     *WORLD_TRIGGERS,
     *ANCHORS_DDL,
+    *CONSENT_REQUESTS_DDL,
     *UNITS_DDL,
 )
 

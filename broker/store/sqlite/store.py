@@ -35,6 +35,7 @@ from broker.store.facade import BundleValidator, StoreOps, ThreadedStore
 from broker.store.grant_cache import SeenGrants
 from broker.store.sqlite import (
     anchors,
+    consent_requests,
     consents,
     importer,
     reference,
@@ -82,6 +83,11 @@ OPS: StoreOps[sqlite3.Connection] = StoreOps(
     anchor_writers=anchors.writers,
     add_viewer_token=viewer.add_viewer_token,
     claim_viewer_token=viewer.claim_viewer_token,
+    add_consent_request=consent_requests.add_consent_request,
+    get_consent_request=consent_requests.get_consent_request,
+    list_consent_requests=consent_requests.list_consent_requests,
+    decide_consent_request=consent_requests.decide_consent_request,
+    expire_consent_requests=consent_requests.expire_consent_requests,
     put_unit=units.put_unit,
     list_units=units.list_units,
     hold_session=units.hold_session,

@@ -13,6 +13,7 @@ from broker.models import Anchor
 from broker.store.sqlite.schema import ANCHORS_DDL, DDL, SCHEMA_VERSION
 from broker.store.sqlite.store import DEFAULT_FILENAME, SqliteStore
 from broker.typing import WriterId
+from tests.store.contract_consent_requests import request
 from tests.store.world import EU, T0, consent, session, us_session, world
 
 # The sessions table as schema versions 1 and 2 declared it: with foreign keys.
@@ -91,10 +92,19 @@ def as_version_6(path: Path) -> None:
 
 
 def as_version_7(path: Path) -> None:
-    """Turn a current store file back into what schema version 7 wrote (anchors by region)."""
+    """Turn a current store file back into what schema version 7 wrote (anchors by
+    region, no consent requests)."""
     with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
         _anchors_before_writers(conn)
+        conn.execute("DROP TABLE consent_requests")  # and its indexes
         conn.execute("PRAGMA user_version = 7")
+
+
+def as_version_11(path: Path) -> None:
+    """Turn a current store file back into what schema version 11 wrote (no consent requests)."""
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        conn.execute("DROP TABLE consent_requests")  # and its indexes
+        conn.execute("PRAGMA user_version = 11")
 
 
 def as_version_2(path: Path) -> None:
@@ -181,6 +191,18 @@ class TestSchemaMigration:
             org = await store.get_org(session().org_id)
         assert org.require_watch is False
         assert_migrated_and_refuses(path, "UPDATE orgs SET require_watch = 2")
+
+    async def test_version_11_file_gets_consent_requests(self, tmp_path: Path) -> None:
+        """A file from before consent requests takes the table, checked, and keeps its rows."""
+        path = tmp_path / DEFAULT_FILENAME
+        async with SqliteStore(path) as store:
+            await store.import_bundle(world())
+        as_version_11(path)
+        async with SqliteStore(path, clock=FakeClock(T0)) as store:
+            await store.add_consent_request(request())
+            assert (await store.get_consent_request(request().id)).state == "pending"
+            assert await store.get_org(session().org_id)
+        assert_migrated_and_refuses(path, "UPDATE consent_requests SET state = 'maybe'")
 
     async def test_version_4_file_gets_the_anchors_table(self, tmp_path: Path) -> None:
         """A file from before anchors takes them, append-only, and keeps its rows."""
