@@ -34,6 +34,7 @@ from broker.models import (
     ViewerToken,
 )
 from broker.state import MAIN_WRITER
+from broker.store.units import UnitRecord
 from broker.typing import (
     ConsentId,
     ConsentRequestId,
@@ -49,6 +50,7 @@ from broker.typing import (
     TicketId,
     TicketStatus,
     TokenDigest,
+    UnitId,
     WriterId,
 )
 
@@ -363,6 +365,23 @@ class Store(Protocol):
     async def expire_consent_requests(self, at: datetime) -> list[ConsentRequest]:
         """Move every request still ``pending`` whose expiry is at or before ``at`` to
         ``expired``, each once; returns those moved (a concurrent sweep gets the rest)."""
+        ...
+
+    # -- unit registry (broker.store.units) --------------------------------
+    async def put_unit(self, unit: UnitRecord) -> None:
+        """Register or heartbeat a regional unit: its record replaces the one of that id."""
+        ...
+
+    async def list_units(self, region: Region) -> list[UnitRecord]:
+        """Every unit of ``region`` ever registered (dead ones too), by unit id."""
+        ...
+
+    async def hold_session(self, session_id: SessionId, region: Region, unit_id: UnitId) -> None:
+        """Record ``unit_id`` as the holder of ``session_id`` (a later login moves it)."""
+        ...
+
+    async def held_sessions(self, region: Region, unit_id: UnitId) -> list[SessionId]:
+        """The sessions ``unit_id`` holds or held (any state), by id."""
         ...
 
     # -- viewer links ---------------------------------------------------

@@ -42,6 +42,7 @@ from broker.store.base import (
     SessionQuery,
 )
 from broker.store.encoding import to_micros
+from broker.store.units import UnitRecord
 from broker.typing import (
     ConsentId,
     ConsentRequestId,
@@ -55,6 +56,7 @@ from broker.typing import (
     TicketId,
     TicketStatus,
     TokenDigest,
+    UnitId,
     WriterId,
 )
 
@@ -103,6 +105,10 @@ class StoreOps(Generic[H]):
     list_consent_requests: Callable[[H, ConsentRequestQuery, datetime], Page[ConsentRequest]]
     decide_consent_request: Callable[[H, ConsentRequestId, ConsentRequestDecision], ConsentRequest]
     expire_consent_requests: Callable[[H, datetime], list[ConsentRequest]]
+    put_unit: Callable[[H, UnitRecord], None]
+    list_units: Callable[[H, Region], list[UnitRecord]]
+    hold_session: Callable[[H, SessionId, Region, UnitId], None]
+    held_sessions: Callable[[H, Region, UnitId], list[SessionId]]
 
 
 class ThreadedStore(ABC, Generic[H]):
@@ -240,6 +246,23 @@ class ThreadedStore(ABC, Generic[H]):
     async def anchor_writers(self, region: Region) -> list[WriterId]:
         """The writers with anchors in ``region``, sorted."""
         return await self._read(self._ops.anchor_writers, region)
+
+    # -- unit registry ----------------------------------------------------
+    async def put_unit(self, unit: UnitRecord) -> None:
+        """Register (or heartbeat) one regional unit."""
+        await self._write(self._ops.put_unit, unit)
+
+    async def list_units(self, region: Region) -> list[UnitRecord]:
+        """Every unit of ``region`` ever registered, by id."""
+        return await self._read(self._ops.list_units, region)
+
+    async def hold_session(self, session_id: SessionId, region: Region, unit_id: UnitId) -> None:
+        """Record the unit whose gateway accepted the session's login."""
+        await self._write(self._ops.hold_session, session_id, region, unit_id)
+
+    async def held_sessions(self, region: Region, unit_id: UnitId) -> list[SessionId]:
+        """The sessions the unit accepted (live or ended), by id."""
+        return await self._read(self._ops.held_sessions, region, unit_id)
 
     # -- viewer links ---------------------------------------------------
     async def add_viewer_token(self, token: ViewerToken) -> None:

@@ -11,14 +11,15 @@ import sqlite3
 
 from broker.errors import UnavailableError
 
-SCHEMA_VERSION = 13
+SCHEMA_VERSION = 14
 """5 added the append-only ``audit_anchors`` table (``ANCHORS_DDL``, part of ``DDL``,
 whose statements all run again, harmlessly, on every older file); 6 added
 ``viewer_tokens`` (in ``DDL`` too); 7 added the org's ``require_watch``
 (``WATCH_DDL``); 11 keys the anchors by chain, (region, writer)
 (``WRITER_ANCHORS_DDL``); 12 added ``consent_requests`` (``CONSENT_REQUESTS_DDL``, in
 ``DDL``); 13 added ``console_sessions`` and the ``sessions_org`` index (``CONSOLE_DDL``,
-in ``DDL``)."""
+in ``DDL``); 14 added the unit registry, ``units`` and ``session_units``
+(``UNITS_DDL``, in ``DDL``)."""
 SESSIONS_LOST_FOREIGN_KEYS = 3
 """The schema version whose sessions table declares no foreign keys (``SESSIONS_TABLE``)."""
 BUSY_TIMEOUT_SECONDS = 5.0
@@ -147,6 +148,27 @@ CONSENT_REQUESTS_DDL = (
 """Consent requests (schema version 9). Like sessions they declare no foreign keys:
 the one insert proves its ticket, org and staff exist in its own ``WHERE``."""
 
+UNITS_DDL = (
+    """CREATE TABLE IF NOT EXISTS units (
+        region TEXT NOT NULL,
+        unit_id TEXT NOT NULL,
+        ssh TEXT NOT NULL,
+        viewer TEXT NOT NULL,
+        host_key TEXT NOT NULL,
+        started_at INTEGER NOT NULL,
+        heartbeat_at INTEGER NOT NULL,
+        storage_ok INTEGER NOT NULL CHECK (storage_ok IN (0, 1)),
+        PRIMARY KEY (region, unit_id)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS session_units (
+        session_id TEXT PRIMARY KEY,
+        region TEXT NOT NULL,
+        unit_id TEXT NOT NULL
+    ) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS session_units_unit ON session_units (region, unit_id)",
+)
+"""The unit registry (``broker.store.units``): who serves a region, who holds a session."""
+
 DDL = (
     """CREATE TABLE IF NOT EXISTS orgs (
         id TEXT PRIMARY KEY,
@@ -216,6 +238,7 @@ DDL = (
     *ANCHORS_DDL,
     *CONSOLE_DDL,
     *CONSENT_REQUESTS_DDL,
+    *UNITS_DDL,
 )
 
 
