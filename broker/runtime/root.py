@@ -59,6 +59,8 @@ from broker.typing import OrgId, Region, SessionId, TargetName
 from broker.viewer.web import RegionViewer
 
 log = structlog.get_logger("broker.runtime")
+DEMO_HOST = "127.0.0.1"
+"""Where the demo targets listen, even when the broker binds a wider address."""
 KILLED = "broker_killed"
 """The close reason of a session whose broker was killed while relaying it."""
 
@@ -158,9 +160,8 @@ class Runtime:
             for region in self.config.regions
         ]
         self.demo_hosts = DemoHosts()
-        self.demo_targets = await self.demo_hosts.start(
-            self.config.state_dir, self.config.bind_host, specs
-        )
+        # Loopback whatever the bind: a demo shell is reached by its gateway on this machine.
+        self.demo_targets = await self.demo_hosts.start(self.config.state_dir, DEMO_HOST, specs)
         targets = [
             _demo_target(org_id, endpoint)
             for region, endpoint in self.demo_targets.items()

@@ -1,0 +1,155 @@
+"""The residency topology: each role of the broker in a network namespace of its own.
+
+::
+
+    client ---- cp ---- eu ---- euaws        cp:     broker api + the store's moto (DynamoDB)
+       |  \\     | \\    |                     eu, us: broker region --region R (gateway, viewer,
+       |   \\    |  `---|------- euaws                recorder, uploader, demo target host)
+       |    `-- us ----+---- usaws           euaws:  eu-central-1's moto (S3, KMS, Logs, Secrets)
+       |         \\_____|_____/                usaws:  us-east-1's moto
+       `---------------'                     client: the engineer (CLI, ssh, viewer socket)
+
+Links (each a veth pair): client<->cp, client<->eu, client<->us; cp<->eu,
+cp<->us (the units use the store); eu<->euaws, us<->usaws (each unit's own
+region storage, and only its own); cp<->euaws, cp<->usaws (the control plane
+reads each region's CA key from that region's Secrets Manager to sign, and
+writes its grant and consent audit events to that region's CloudWatch Logs:
+the test shows no terminal byte crosses them); and eu<->us, which nothing
+should use, so that "no traffic between the regions" is a counter that reads
+zero rather than a route that does not exist.
+
+Every process binds its namespace's service address; moto serves on
+``MOTO_PORT`` and the API on ``API_PORT`` (each namespace has its own ports).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from broker.auth.local import LocalAuthority
+from broker.clock import SystemClock
+from broker.typing import Region
+from tests.aws.conftest import EU, FAKE_ENV, US
+from tests.residency.netns import Lab, Namespace, wait_for
+
+CONTROL = Region("eu-west-1")
+"""The store's own region (its DynamoDB table), as in tests/aws/test_e2e.py."""
+MOTO_PORT = 4566
+API_PORT = 8080
+UNIT_ROLES = {EU: "eu", US: "us"}
+STORAGE_ROLES = {EU: "euaws", US: "usaws"}
+ROLES = ("cp", "eu", "us", "euaws", "usaws", "client")
+LINKS = (
+    ("client", "cp"), ("client", "eu"), ("client", "us"),
+    ("cp", "eu"), ("cp", "us"),
+    ("eu", "euaws"), ("us", "usaws"),
+    ("cp", "euaws"), ("cp", "usaws"),
+    ("eu", "us"),
+)  # fmt: skip
+START_WAIT = 90.0
+"""Seconds a role gets to come up on a loaded 2-core machine: a bound, not a claim."""
+
+
+@dataclass
+class World:
+    """The lab, the resources in each moto, the configs, and an identity provider."""
+
+    lab: Lab
+    root: Path
+    issuer: LocalAuthority
+    resources: dict[str, dict[str, Any]] = field(default_factory=dict)
+    roles: dict[str, Any] = field(default_factory=dict)
+
+    def space(self, role: str) -> Namespace:
+        """The namespace of ``role``."""
+        return self.lab.namespaces[role]
+
+    @property
+    def api_url(self) -> str:
+        """The control plane's API, as the client reaches it."""
+        return f"http://{self.space('cp').address}:{API_PORT}"
+
+    def env(self, home: Path) -> dict[str, str]:
+        """A process environment: fake AWS credentials, its own HOME, no inherited broker vars."""
+        keep = {k: v for k, v in os.environ.items() if not k.startswith(("BROKER_", "AWS_"))}
+        return {**keep, **FAKE_ENV, "HOME": str(home)}
+
+    def state(self, role: str) -> Path:
+        """The state folder of ``role`` (each role its own: they share no files)."""
+        return self.root / role / "state"
+
+
+def build(lab: Lab, root: Path) -> World:
+    """The namespaces and links of the topology, nothing running yet."""
+    spaces = {role: lab.namespace(role) for role in ROLES}
+    for a, b in LINKS:
+        lab.link(spaces[a], spaces[b])
+    issuer = LocalAuthority.from_state(root / "issuer", clock=SystemClock())
+    for role in ROLES:
+        (root / role / "home").mkdir(parents=True)
+    return World(lab, root, issuer)
+
+
+def start_motos(world: World) -> None:
+    """The store's moto in cp, each region's in its own namespace; resources made in each."""
+    jobs = {"cp": ["--store-region", CONTROL, "--table", "broker-residency"]}
+    jobs |= {STORAGE_ROLES[r]: ["--region", r] for r in (EU, US)}
+    for role, extra in jobs.items():
+        out = world.root / role / "moto.json"
+        argv = [sys.executable, "-m", "tests.residency.moto_proc",
+                "--host", world.space(role).address, "--port", str(MOTO_PORT),
+                "--out", str(out), *extra]  # fmt: skip
+        world.lab.spawn(
+            world.space(role), argv, log=world.root / role / "moto.log",
+            env=world.env(world.root / role / "home"),
+        )  # fmt: skip
+    for role in jobs:
+        out = world.root / role / "moto.json"
+        wait_for(out.exists, f"{role}'s moto server", START_WAIT)
+        world.resources[role] = json.loads(out.read_text())
+
+
+def aws_section(world: World, regions: Mapping[Region, str]) -> dict[str, Any]:
+    """The ``[aws]`` table: the store in cp, each region's resources at its own moto."""
+    section = {
+        region: {
+            **{k: v for k, v in world.resources[role].items() if k != "url"},
+            "endpoint_url": world.resources[role]["url"],
+            "secret_prefix": "residency",
+        }
+        for region, role in regions.items()
+    }
+    return {
+        "store_region": CONTROL,
+        "store_table": world.resources["cp"]["table"],
+        "store_endpoint_url": world.resources["cp"]["url"],
+        # Only the recorder's ``.done`` marker makes a recording ready this soon.
+        "recordings": {"quiet_seconds": 3600, "poll_seconds": 0.1, "max_backoff_seconds": 0.5},
+        "regions": section,
+        "targets": "inventory",
+    }
+
+
+def write_config(world: World, role: str, regions: Mapping[Region, str]) -> Path:
+    """``role``'s config file: AWS mode, bound to its service address, demo targets on."""
+    jwks = world.root / "jwks.json"
+    jwks.write_text(json.dumps(world.issuer.jwks()))
+    config = {
+        "mode": "aws",
+        "regions": list(regions),
+        "bind_host": world.space(role).address,
+        "allow_non_loopback": True,
+        "api_port": API_PORT,
+        "demo_targets": True,
+        "auth": {"jwks_file": str(jwks)},
+        "aws": aws_section(world, regions),
+    }
+    path = world.root / role / "broker.json"
+    path.write_text(json.dumps(config, indent=2))
+    return path
