@@ -26,6 +26,9 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
+import shlex
+import subprocess
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -38,6 +41,7 @@ from broker.typing import Region
 from tests.aws.conftest import EU, FAKE_ENV, US
 from tests.residency.netns import Lab, Namespace, wait_for
 
+REPO = Path(__file__).resolve().parents[2]
 CONTROL = Region("eu-west-1")
 """The store's own region (its DynamoDB table), as in tests/aws/test_e2e.py."""
 MOTO_PORT = 4566
@@ -78,7 +82,7 @@ class World:
     def env(self, home: Path) -> dict[str, str]:
         """A process environment: fake AWS credentials, its own HOME, no inherited broker vars."""
         keep = {k: v for k, v in os.environ.items() if not k.startswith(("BROKER_", "AWS_"))}
-        return {**keep, **FAKE_ENV, "HOME": str(home)}
+        return {**keep, **FAKE_ENV, "HOME": str(home), "PYTHONPATH": str(REPO)}
 
     def state(self, role: str) -> Path:
         """The state folder of ``role`` (each role its own: they share no files)."""
@@ -153,3 +157,98 @@ def write_config(world: World, role: str, regions: Mapping[Region, str]) -> Path
     path = world.root / role / "broker.json"
     path.write_text(json.dumps(config, indent=2))
     return path
+
+
+def canary(region: Region, kind: str) -> str:
+    """A random marker for one session's terminal output."""
+    return f"CANARY-{region}-{kind}-{secrets.token_hex(8)}"
+
+
+def typed(marker: str) -> str:
+    """A command that prints ``marker`` without ``marker`` itself being typed (or echoed)."""
+    return f"echo {marker[:1]}_{marker[1:]} | tr -d _"
+
+
+@dataclass
+class Engineer:
+    """The engineer in the client namespace: the real CLI, ``ssh`` and a viewer socket."""
+
+    world: World
+
+    @property
+    def _space(self) -> Namespace:
+        return self.world.space("client")
+
+    @property
+    def _env(self) -> dict[str, str]:
+        return self.world.env(self.world.root / "client" / "home")
+
+    def broker(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """``broker ARGS --api <control plane>`` in the client namespace."""
+        argv = [str(Path(sys.executable).with_name("broker")), *args, "--api", self.world.api_url]
+        return self.world.lab.run(self._space, argv, env=self._env)
+
+    def open(self, ticket: str, staff: str, *, view: bool = False) -> dict[str, Any]:
+        """``broker session open`` with a token from the identity provider; the grant."""
+        token = self.world.issuer.mint_token(staff, "engineer")
+        mode = ["--view"] if view else []
+        done = self.broker("session", "open", *mode, "--ticket", ticket, "--target", "app-1",
+                           "--token", token, "--json")  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        grant: dict[str, Any] = json.loads(done.stdout)
+        return grant
+
+    def ssh(self, grant: dict[str, Any], script: str) -> subprocess.CompletedProcess[str]:
+        """The grant's printed ``ssh`` command, with ``script`` as the typed input."""
+        words = shlex.split(grant["ssh_command"])
+        argv = [*words[:-1], "-o", "BatchMode=yes", words[-1]]
+        return self.world.lab.run(self._space, argv, env=self._env, input_text=script)
+
+    def view(self, grant: dict[str, Any], lines: list[str]) -> dict[str, Any]:
+        """Drive the grant's viewer link (``viewer_client``) to the session's end."""
+        argv = [sys.executable, "-m", "tests.residency.viewer_client", grant["viewer_url"]]
+        done = self.world.lab.run(self._space, argv, env=self._env, input_text="\n".join(lines))
+        assert done.returncode == 0, done.stderr
+        seen: dict[str, Any] = json.loads(done.stdout)
+        return seen
+
+
+def broker_argv(*args: str) -> list[str]:
+    """The installed ``broker`` command with ``args``."""
+    return [str(Path(sys.executable).with_name("broker")), *args]
+
+
+def start_control_plane(world: World) -> subprocess.Popen[bytes]:
+    """``broker api`` in cp, signing for both regions; returns once it answers."""
+    config = write_config(world, "cp", {EU: STORAGE_ROLES[EU], US: STORAGE_ROLES[US]})
+    argv = broker_argv("api", "--config", str(config), "--state", str(world.state("cp")))
+    return _start(world, "cp", argv)
+
+
+def start_unit(world: World, region: Region) -> subprocess.Popen[bytes]:
+    """``broker region --region R`` in R's namespace, knowing only R's storage."""
+    role = UNIT_ROLES[region]
+    config = write_config(world, role, {region: STORAGE_ROLES[region]})
+    argv = broker_argv("region", "--region", region, "--config", str(config),
+                       "--state", str(world.state(role)))  # fmt: skip
+    return _start(world, role, argv)
+
+
+def _start(world: World, role: str, argv: list[str]) -> subprocess.Popen[bytes]:
+    """Start one role and wait for its endpoints document (or its early death)."""
+    process = world.lab.spawn(
+        world.space(role), argv, log=world.root / role / "broker.log",
+        env=world.env(world.root / role / "home"),
+    )  # fmt: skip
+    ready = world.state(role) / "endpoints.json"
+    wait_for(lambda: ready.exists() or process.poll() is not None, f"{role} to start", START_WAIT)
+    log = (world.root / role / "broker.log").read_text(errors="replace")
+    assert process.poll() is None, f"{role} ended at start:\n{log[-3000:]}"
+    world.roles[role] = process
+    return process
+
+
+def uploaded(world: World, region: Region) -> None:
+    """Wait until the region's unit has uploaded every recording (its spool is empty)."""
+    spool = world.state(UNIT_ROLES[region]) / "regions" / region / "recordings"
+    wait_for(lambda: not list(spool.glob("*.cast*")), f"{region}'s uploads", START_WAIT)
