@@ -35,6 +35,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tests.residency.pcap import frames
 
@@ -128,7 +129,7 @@ class Lab:
     namespaces: dict[str, Namespace] = field(default_factory=dict)
     links: list[Link] = field(default_factory=list)
     captures: dict[str, Capture] = field(default_factory=dict)
-    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    processes: list[subprocess.Popen[Any]] = field(default_factory=list)
     _subnets: Iterator[ipaddress.IPv4Network] = field(init=False)
     _hosts: Iterator[ipaddress.IPv4Address] = field(init=False)
 
@@ -201,6 +202,22 @@ class Lab:
         self.processes.append(process)
         return process
 
+    def interactive(
+        self, space: Namespace, argv: Sequence[str], *, env: Mapping[str, str] | None = None
+    ) -> subprocess.Popen[str]:
+        """Start ``argv`` inside ``space`` with its stdin and stdout (and stderr) as pipes."""
+        process = subprocess.Popen(
+            ["ip", "netns", "exec", space.name, *argv],
+            env=None if env is None else dict(env),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        self.processes.append(process)
+        return process
+
     def capture(self, link: Link) -> Capture:
         """Start ``tcpdump`` on ``link``'s first end; returns once it is listening."""
         path = self.workdir / f"{link.a.role}-{link.b.role}.pcap"
@@ -267,7 +284,7 @@ class Lab:
         self.close()
 
 
-def stop(process: subprocess.Popen[bytes], first: signal.Signals = signal.SIGTERM) -> None:
+def stop(process: subprocess.Popen[Any], first: signal.Signals = signal.SIGTERM) -> None:
     """Signal ``process`` (and its group) with ``first``; SIGKILL after ``STOP_WAIT``."""
     if process.poll() is not None:
         return

@@ -24,8 +24,6 @@ holds a copy of one run's figures.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,18 +34,15 @@ import pytest
 from broker.typing import Region
 from tests.aws.conftest import EU, US
 from tests.residency.conftest import needs_roles, needs_root
-from tests.residency.netns import Counters, Lab, stop
+from tests.residency.netns import Counters, stop
 from tests.residency.pcap import Flow, streams
 from tests.residency.world import (
     STORAGE_ROLES,
     UNIT_ROLES,
     Engineer,
     World,
-    build,
     canary,
-    start_control_plane,
-    start_motos,
-    start_unit,
+    running,
     typed,
     uploaded,
 )
@@ -116,28 +111,17 @@ def table(outcome: Outcome) -> str:
 @pytest.fixture(scope="module")
 def outcome() -> Iterator[Outcome]:
     """The whole run; the lab is gone (namespaces, processes) when the module ends."""
-    root = Path(tempfile.mkdtemp(prefix="broker-residency-"))
-    root.chmod(0o711)  # the demo targets' shells (``broker-demo``) traverse to their HOME
-    try:
-        with Lab(root) as lab:
-            world = build(lab, root)
-            lab.capture_all()
-            start_motos(world)
-            found = Outcome(world)
-            start_control_plane(world)
-            for region in (EU, US):
-                start_unit(world, region)
-            for region in (EU, US):
-                sessions_in(world, region, found)
-                uploaded(world, region)
-            for role in ("eu", "us", "cp"):
-                stop(world.roles[role])
-            found.counters = {each.label: lab.counters(each) for each in lab.links}
-            found.pcaps = lab.stop_captures()
-            found.payload = {label: streams(path) for label, path in found.pcaps.items()}
-            yield found
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    with running(capture=True) as world:
+        found = Outcome(world)
+        for region in (EU, US):
+            sessions_in(world, region, found)
+            uploaded(world, region)
+        for role in ("eu", "us", "cp"):
+            stop(world.roles[role])
+        found.counters = {each.label: world.lab.counters(each) for each in world.lab.links}
+        found.pcaps = world.lab.stop_captures()
+        found.payload = {label: streams(path) for label, path in found.pcaps.items()}
+        yield found
 
 
 class TestWhereTheBytesGo:

@@ -24,13 +24,15 @@ Every process binds its namespace's service address; moto serves on
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
-import shlex
+import shutil
 import subprocess
 import sys
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,7 @@ from broker.auth.local import LocalAuthority
 from broker.clock import SystemClock
 from broker.typing import Region
 from tests.aws.conftest import EU, FAKE_ENV, US
+from tests.cli.test_walkthrough import ssh_argv
 from tests.residency.netns import Lab, Namespace, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -68,7 +71,10 @@ class World:
     root: Path
     issuer: LocalAuthority
     resources: dict[str, dict[str, Any]] = field(default_factory=dict)
-    roles: dict[str, Any] = field(default_factory=dict)
+    roles: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    """The broker processes by role (cp, eu, us)."""
+    motos: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    """The moto processes by the role of their namespace (cp, euaws, usaws)."""
 
     def space(self, role: str) -> Namespace:
         """The namespace of ``role``."""
@@ -109,7 +115,7 @@ def start_motos(world: World) -> None:
         argv = [sys.executable, "-m", "tests.residency.moto_proc",
                 "--host", world.space(role).address, "--port", str(MOTO_PORT),
                 "--out", str(out), *extra]  # fmt: skip
-        world.lab.spawn(
+        world.motos[role] = world.lab.spawn(
             world.space(role), argv, log=world.root / role / "moto.log",
             env=world.env(world.root / role / "home"),
         )  # fmt: skip
@@ -200,9 +206,14 @@ class Engineer:
 
     def ssh(self, grant: dict[str, Any], script: str) -> subprocess.CompletedProcess[str]:
         """The grant's printed ``ssh`` command, with ``script`` as the typed input."""
-        words = shlex.split(grant["ssh_command"])
-        argv = [*words[:-1], "-o", "BatchMode=yes", words[-1]]
+        argv = ssh_argv(grant["ssh_command"])
         return self.world.lab.run(self._space, argv, env=self._env, input_text=script)
+
+    def live_ssh(self, grant: dict[str, Any]) -> subprocess.Popen[str]:
+        """The grant's ``ssh`` left open: type into its stdin, read its stdout."""
+        return self.world.lab.interactive(
+            self._space, ssh_argv(grant["ssh_command"]), env=self._env
+        )
 
     def view(self, grant: dict[str, Any], lines: list[str]) -> dict[str, Any]:
         """Drive the grant's viewer link (``viewer_client``) to the session's end."""
@@ -252,3 +263,24 @@ def uploaded(world: World, region: Region) -> None:
     """Wait until the region's unit has uploaded every recording (its spool is empty)."""
     spool = world.state(UNIT_ROLES[region]) / "regions" / region / "recordings"
     wait_for(lambda: not list(spool.glob("*.cast*")), f"{region}'s uploads", START_WAIT)
+
+
+@contextlib.contextmanager
+def running(*, capture: bool) -> Iterator[World]:
+    """The lab with the motos, the control plane and both units running; all gone after.
+
+    With ``capture``, every link is captured from before the first process starts."""
+    root = Path(tempfile.mkdtemp(prefix="broker-residency-"))
+    root.chmod(0o711)  # the demo targets' shells (``broker-demo``) traverse to their HOME
+    try:
+        with Lab(root) as lab:
+            world = build(lab, root)
+            if capture:
+                lab.capture_all()
+            start_motos(world)
+            start_control_plane(world)
+            for region in (EU, US):
+                start_unit(world, region)
+            yield world
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

@@ -1,0 +1,103 @@
+"""Chaos on the split roles in AWS mode: a region's storage stops, the control plane stops.
+
+Each test gets the whole lab of ``tests.residency.world`` (no captures):
+``broker api`` in cp, ``broker region`` for eu-central-1 and us-east-1, each
+region's moto in its own namespace. Decisions:
+
+- **The region's storage** is its moto server (S3, KMS, CloudWatch Logs,
+  Secrets Manager): it is stopped with SIGTERM, as a region's services
+  going away. The EU unit finds out on its next upload pass (every 0.1 s
+  here); until then a session may still open, so the test tries until the
+  refusal comes (bounded), and every try names the reason it got.
+- **The control plane** is the ``broker api`` process, killed with SIGKILL
+  (no goodbye). The store (DynamoDB, a managed regional service; here the
+  moto beside it) stays up: a store outage is its own fault, which fails
+  closed (docs/reliability.md).
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+
+from tests.aws.conftest import EU, US
+from tests.residency.conftest import needs_roles, needs_root
+from tests.residency.netns import stop, wait_for
+from tests.residency.world import (
+    START_WAIT,
+    STORAGE_ROLES,
+    UNIT_ROLES,
+    Engineer,
+    World,
+    running,
+    uploaded,
+)
+
+pytestmark = [needs_root, needs_roles]
+
+STORAGE_DOWN = "the region's recording storage cannot be reached"
+TRIES = 30
+"""EU sessions tried (about a second each) before the refusal must have come."""
+
+
+@pytest.fixture
+def world() -> Iterator[World]:
+    """A fresh lab with every role running."""
+    with running(capture=False) as found:
+        yield found
+
+
+def ssh_once(engineer: Engineer, ticket: str, staff: str) -> str:
+    """A grant and an ssh session typing one command; what the engineer saw."""
+    done = engineer.ssh(engineer.open(ticket, staff), "echo open-$((6*7))\nexit 0\n")
+    return done.stdout
+
+
+class TestRegionStorageDown:
+    """eu-central-1's moto stopped: EU refuses new sessions with the reason, US serves."""
+
+    def test_new_eu_sessions_refused_us_unaffected(self, world: World) -> None:
+        """A new EU session ends with the storage line before a shell; a US one opens."""
+        engineer = Engineer(world)
+        assert "open-42" in ssh_once(engineer, "T-1001", "eng-de-1")
+        stop(world.motos[STORAGE_ROLES[EU]])
+        seen = [ssh_once(engineer, "T-1001", "eng-de-1")]
+        while STORAGE_DOWN not in seen[-1] and len(seen) < TRIES:
+            assert "open-42" in seen[-1], seen[-1]  # before the unit found out: a normal session
+            seen.append(ssh_once(engineer, "T-1001", "eng-de-1"))
+        assert STORAGE_DOWN in seen[-1]
+        assert "open-42" not in seen[-1]
+        assert "open-42" in ssh_once(engineer, "T-2001", "eng-us-1")
+        uploaded(world, US)
+
+
+class TestControlPlaneDown:
+    """``broker api`` killed: a live session runs to its own end, new grants are a clear 503."""
+
+    def test_live_session_goes_on_and_grants_fail(self, world: World) -> None:
+        """The live shell answers after the kill and exits normally; ``session open`` says 503."""
+        engineer = Engineer(world)
+        grant = engineer.open("T-1001", "eng-de-1")
+        live = engineer.live_ssh(grant)
+        spool = world.state(UNIT_ROLES[EU]) / "regions" / EU / "recordings"
+        wait_for((spool / f"{grant['session_id']}.cast").exists, "the shell", START_WAIT)
+        stop(world.roles["cp"], signal.SIGKILL)
+        token = world.issuer.mint_token("eng-us-1", "engineer")
+        refused = engineer.broker(
+            "session", "open", "--ticket", "T-2001", "--target", "app-1", "--token", token
+        )
+        assert refused.returncode == 2
+        assert "is unavailable (503: connection refused)" in refused.stderr
+        try:
+            out, _ = live.communicate("echo after-$((6*7))\nexit 0\n", timeout=START_WAIT)
+        except subprocess.TimeoutExpired:
+            stop(live)
+            raise
+        assert "after-42" in out
+        assert "[gateway] connection closed" not in out
+        assert live.returncode == 0
+        uploaded(world, EU)
+        assert world.roles["eu"].poll() is None
