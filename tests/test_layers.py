@@ -49,6 +49,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("broker.viewer",),
     ("broker.demo",),
     ("broker.aws",),
+    # Notifications of consent requests: webhooks, and SNS (via broker.aws) in AWS mode.
+    ("broker.notify",),
     ("broker.service",),
     ("broker.api",),
     ("broker.runtime",),

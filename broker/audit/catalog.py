@@ -80,12 +80,20 @@ FIELD_KINDS: Mapping[str, Kind] = {
     "waives_eea_only": "bool",
     "expires_at": "time",
     "started_at": "time",
+    # Notifications (broker.notify): which delivery, over which channel, how it went.
+    "consent_request_id": "id",
+    "delivery_id": "id",
+    "channel": "code",
+    "attempts": "int",
+    "status": "int",
+    "will_retry": "bool",
 }
 """Every field any event may carry, with its kind."""
 
 _REQUEST = ("org_id", "ticket_id", "staff_id", "staff_country", "target", "scope", "tier")
 _CALLER = ("actor", "role", "source_ip", "request_id")
 _SESSION = ("session_id", "org_id", "ticket_id", "staff_id")
+_NOTIFY = ("org_id", "ticket_id", "consent_request_id", "delivery_id", "channel", "attempts")
 
 EVENT_FIELDS: Mapping[str, tuple[str, ...]] = {
     "session.requested": (*_REQUEST, *_CALLER),
@@ -127,6 +135,8 @@ EVENT_FIELDS: Mapping[str, tuple[str, ...]] = {
     "viewer.watch_ended": (*_SESSION, "actor", "role", "reason", "duration_s", "source_ip"),
     "viewer.replay_started": (*_SESSION, "actor", "role", "source_ip"),
     "viewer.replay_ended": (*_SESSION, "actor", "role", "duration_s", "source_ip"),
+    "notify.delivered": (*_NOTIFY, "status"),
+    "notify.failed": (*_NOTIFY, "status", "reason", "will_retry"),
 }  # fmt: skip
 """Event type -> the fields it may carry (everything else is dropped)."""
 

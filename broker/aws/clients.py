@@ -30,6 +30,7 @@ SERVICES = frozenset(
         "logs",
         "s3",
         "secretsmanager",
+        "sns",
         "cloudformation",
         "sts",
     }

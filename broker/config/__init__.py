@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from broker.config.aws import AwsSettings
+from broker.config.notify import NotifySettings
 from broker.errors import InputError
 from broker.state import StateLayout
 from broker.typing import Region
@@ -61,6 +62,8 @@ class Config:
     auth: AuthConfig = field(default_factory=AuthConfig)
     aws: Mapping[str, Any] = field(default_factory=dict)
     """The raw ``[aws]`` table; ``aws_settings`` parses it (``mode = "aws"`` only)."""
+    notify: Mapping[str, Any] = field(default_factory=dict)
+    """The raw ``[notify]`` table (webhooks, delivery); ``notify_settings`` parses it."""
 
     @property
     def layout(self) -> StateLayout:
@@ -132,6 +135,11 @@ def aws_settings(config: Config) -> AwsSettings:
     return settings
 
 
+def notify_settings(config: Config) -> NotifySettings:
+    """The parsed ``[notify]`` table (empty: no webhooks)."""
+    return NotifySettings.from_mapping(config.notify, aws=config.mode == "aws")
+
+
 def _mode_defaults(config: Config, data: Mapping[str, Any]) -> Config:
     """AWS mode: validate ``[aws]``; demo targets only when the file asks for them."""
     if config.mode != "aws":
@@ -168,6 +176,7 @@ def config_from_mapping(data: Mapping[str, Any]) -> Config:
         raise InputError("mode", "must be 'local' or 'aws'")
     _check_bind(config)
     _check_processes(config)
+    notify_settings(config)
     return _mode_defaults(config, data)
 
 
@@ -178,4 +187,5 @@ def config_to_mapping(config: Config) -> dict[str, Any]:
     data["regions"] = list(config.regions)
     data["auth"] = {f.name: getattr(config.auth, f.name) for f in fields(AuthConfig)}
     data["policy"], data["aws"] = dict(config.policy), dict(config.aws)
+    data["notify"] = dict(config.notify)
     return data

@@ -28,9 +28,13 @@ _KMS = re.compile(
 _TABLE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
 _LOG_GROUP = re.compile(r"^[A-Za-z0-9_./#-]{1,512}$")
 _PREFIX = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,256}$")
+_TOPIC = re.compile(r"^arn:aws[a-z-]*:sns:([a-z0-9-]+):\d{12}:[A-Za-z0-9_-]{1,256}$")
+"""An SNS topic ARN; group 1 is its region (a FIFO topic's ``.fifo`` is refused: one
+notification needs no ordering, and FIFO publishing needs a group id)."""
 _REGION_FIELDS = (
     "bucket", "kms_key_id", "table", "log_group", "secret_prefix", "endpoint_url",
     "anchor_key_id",
+    "notify_topic_arn",
 )  # fmt: skip
 _TOP_FIELDS = (
     "regions", "store_region", "store_table", "store_endpoint_url", "recordings", "targets",
@@ -71,6 +75,9 @@ class AwsRegionSettings:
     anchor_key_id: str | None = None
     """The region's asymmetric KMS signing key (ECC_NIST_P256) for audit anchors;
     without it the region's anchors go to the store (``broker.audit.anchor``)."""
+    notify_topic_arn: str | None = None
+    """The SNS topic of this region that hears of consent requests for its orgs
+    (``broker.notify.sns``); it must be a topic in this very region."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,7 +222,18 @@ def _region_settings(name: str, data: object) -> AwsRegionSettings:
         anchor_key_id=_match(data, "anchor_key_id", _KMS, path)
         if "anchor_key_id" in data
         else None,
+        notify_topic_arn=_topic(data, name, path),
     )
+
+
+def _topic(data: Mapping[str, Any], region: str, path: str) -> str | None:
+    """The region's SNS topic ARN, if any; one in another region is refused."""
+    if "notify_topic_arn" not in data:
+        return None
+    arn = _match(data, "notify_topic_arn", _TOPIC, path)
+    if arn.split(":")[3] != region:
+        raise InputError(f"{path}.notify_topic_arn", "must be a topic in this region")
+    return arn
 
 
 def _no_unknown(data: Mapping[str, Any], allowed: tuple[str, ...], path: str) -> None:

@@ -44,6 +44,8 @@ from broker.gateway.settings import GatewaySettings
 from broker.keys import KeyStore, LocalKeyStore
 from broker.metrics import Metrics
 from broker.models import Target
+from broker.notify.build import build_notifier
+from broker.notify.fanout import Fanout
 from broker.policy import PolicyConfig
 from broker.recording.castfile import SUFFIX as CAST_SUFFIX
 from broker.recording.files import mark_incomplete
@@ -81,6 +83,7 @@ class Runtime:
     viewers: dict[Region, RegionViewer] = field(default_factory=dict)
     aws: AwsParts | None = None
     api_workers: ApiWorkers | None = None
+    notifier: Fanout = field(default_factory=lambda: Fanout(()))
     _runner: web.AppRunner | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -105,6 +108,7 @@ class Runtime:
         policy = PolicyConfig.from_mapping(self.config.policy)
         cas = CARegistry(self._key_store(), self.clock)
         self.ctx = Context(self.config, self.store, cas, self.events, self.clock, policy)
+        self.ctx.notifier = self.notifier = self._notifier()
         # AWS mode imports demo data only when asked for demo targets (never by default).
         if fresh and (self.config.mode == "local" or self.config.demo_targets):
             await self._import_demo()
@@ -137,6 +141,17 @@ class Runtime:
     def _anchor(self) -> AuditAnchor:
         """Where each region's sealed audit head is anchored: AWS mode's choice, or the store."""
         return self.aws.anchor() if self.aws is not None else StoreAnchor(self._store())
+
+    def _notifier(self) -> Fanout:
+        """Consent-request notifications: webhooks; SNS and named secrets in AWS mode."""
+        aws = self.aws
+        return build_notifier(
+            self.config,
+            self.events,
+            self.clock,
+            clients=aws.clients if aws else None,
+            keys=aws.keys if aws else None,
+        )
 
     def _key_store(self) -> KeyStore:
         """Where region CA keys live: the state folder, or each region's Secrets Manager."""
@@ -280,6 +295,7 @@ class Runtime:
             await gateway.stop()
         if self.demo_hosts is not None:
             await self.demo_hosts.stop()
+        await self.notifier.aclose()  # drains (bounded) while the audit trail still writes
         if self.aws is not None:
             await self.aws.stop()
         for task in self._tasks:

@@ -17,6 +17,7 @@ from broker.clock import Clock
 from broker.config import Config
 from broker.events import EventSink
 from broker.models import Session
+from broker.notify.base import Notifier, NullNotifier
 from broker.policy import PolicyConfig
 from broker.store.base import SettingChange, Store
 from broker.typing import Region
@@ -45,6 +46,7 @@ class Context:
     clock: Clock
     policy: PolicyConfig
     gateways: dict[Region, GatewayAddress] = field(default_factory=dict)
+    notifier: Notifier = field(default_factory=NullNotifier)
 
     def gateway_for(self, region: Region) -> GatewayAddress | None:
         """The region's gateway, if this instance knows one."""

@@ -41,6 +41,9 @@ EXTRA_TYPES = [
     # Replays of a recording in its region's viewer, audited like a watch.
     "viewer.replay_started",
     "viewer.replay_ended",
+    # Each attempt to notify an org of a consent request (webhook, SNS): ids only.
+    "notify.delivered",
+    "notify.failed",
 ]
 
 

@@ -29,6 +29,7 @@ from broker.clock import SystemClock
 from broker.config import Config, config_from_mapping
 from broker.keys import LocalKeyStore
 from broker.metrics import Metrics
+from broker.notify.build import build_notifier
 from broker.policy import PolicyConfig
 from broker.runtime.gc_pauses import freeze_startup_objects
 from broker.runtime.parts import local_store, token_verifier
@@ -56,6 +57,8 @@ async def serve(fd: int, handoff: int) -> None:
     auditor = Auditor(config.state_dir, SystemClock())
     configure_logging(redactor=auditor.redactor, stream=sys.stderr)
     ctx = _context(config, link, setup["gateways"])
+    notifier = build_notifier(config, link, SystemClock())  # local mode: webhooks only
+    ctx.notifier = notifier
     metrics = Metrics()
     verifier = token_verifier(config, SystemClock())
     app = create_app(ctx, verifier, auditor, metrics, peers=link)
@@ -75,6 +78,7 @@ async def serve(fd: int, handoff: int) -> None:
         await _until_stopped(link)
     finally:
         await runner.cleanup()
+        await notifier.aclose()
         for task in tasks:
             task.cancel()
         await ctx.store.close()
