@@ -24,6 +24,7 @@ holds a copy of one run's figures.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,7 @@ from tests.residency.conftest import needs_roles, needs_root
 from tests.residency.netns import Counters, stop
 from tests.residency.pcap import Flow, streams
 from tests.residency.world import (
+    CONTROL,
     STORAGE_ROLES,
     UNIT_ROLES,
     Engineer,
@@ -49,6 +51,8 @@ from tests.residency.world import (
 
 pytestmark = [needs_root, needs_roles]
 
+SCOPE = re.compile(rb"Credential=[^/\s]+/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/aws4_request")
+"""A SigV4 credential scope in a request's Authorization header: its region and service."""
 SESSIONS = {EU: ("T-1001", "T-1002", "eng-de-1"), US: ("T-2001", "T-2001", "eng-us-1")}
 """Per region: the ticket for the ssh session, the one for the viewer session, the engineer."""
 
@@ -66,6 +70,13 @@ class Outcome:
     counters: dict[str, Counters] = field(default_factory=dict)
     payload: dict[str, dict[Flow, bytes]] = field(default_factory=dict, repr=False)
     """Each link's reassembled TCP payload, per flow and direction."""
+
+    def scopes(self, label: str) -> set[tuple[str, str]]:
+        """The (region, service) of every AWS request on the link, from its SigV4 scope."""
+        flows = self.payload.get(label, {})
+        return {
+            (m[1].decode(), m[2].decode()) for data in flows.values() for m in SCOPE.finditer(data)
+        }
 
     def holding(self, marker: str) -> dict[str, list[Flow]]:
         """The links (by label) whose capture holds ``marker``, with the flows."""
@@ -92,8 +103,9 @@ def sessions_in(world: World, region: Region, outcome: Outcome) -> None:
 def table(outcome: Outcome) -> str:
     """The bytes per link as a Markdown table (``a -> b`` is what ``a`` sent)."""
     rows = [
-        "| link (a <-> b) | bytes a -> b | bytes b -> a | packets | canaries found |",
-        "|---|---:|---:|---:|---|",
+        "| link (a <-> b) | bytes a -> b | bytes b -> a | packets | AWS calls (SigV4 scope) "
+        "| canaries found |",
+        "|---|---:|---:|---:|---|---|",
     ]
     for label, count in outcome.counters.items():
         hits = [
@@ -101,9 +113,13 @@ def table(outcome: Outcome) -> str:
             for (region, kind), marker in outcome.canaries.items()
             if label in outcome.holding(marker)
         ]
+        calls = ", ".join(
+            f"{service} {region}" for region, service in sorted(outcome.scopes(label))
+        )
+        packets = count.rx_packets + count.tx_packets
         rows.append(
-            f"| {label} | {count.tx_bytes} | {count.rx_bytes} "
-            f"| {count.rx_packets + count.tx_packets} | {', '.join(hits) or 'none'} |"
+            f"| {label} | {count.tx_bytes} | {count.rx_bytes} | {packets} "
+            f"| {calls or '-'} | {', '.join(hits) or 'none'} |"
         )
     return "\n".join(rows)
 
@@ -160,6 +176,21 @@ class TestWhereTheBytesGo:
             assert outcome.counters[label].total_bytes > 0, label
             for marker in outcome.canaries.values():
                 assert label not in outcome.holding(marker), (label, marker)
+
+    def test_each_link_calls_only_its_own_aws(self, outcome: Outcome) -> None:
+        """Units call only their own region's services and the store; the control plane
+        calls the store, and each region's keys and logs, never its recordings bucket."""
+        store = {(CONTROL, "dynamodb")}
+        for region in (EU, US):
+            unit, storage = UNIT_ROLES[region], STORAGE_ROLES[region]
+            assert {r for r, _ in outcome.scopes(f"{unit}<->{storage}")} == {region}
+            assert (region, "s3") in outcome.scopes(f"{unit}<->{storage}")
+            assert outcome.scopes(f"cp<->{unit}") <= store
+            control = outcome.scopes(f"cp<->{storage}")
+            assert control, "the control plane reads the region's CA key there"
+            assert {s for _, s in control} <= {"secretsmanager", "logs", "kms"}
+            assert {r for r, _ in control} == {region}
+        assert outcome.scopes("eu<->us") == set()
 
     def test_bytes_per_link_table(self, outcome: Outcome) -> None:
         """The table names every link once; it is printed (``pytest -s``) for docs/residency.md."""
