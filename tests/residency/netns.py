@@ -29,6 +29,7 @@ import contextlib
 import ipaddress
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -134,6 +135,7 @@ class Lab:
     _hosts: Iterator[ipaddress.IPv4Address] = field(init=False)
 
     def __post_init__(self) -> None:
+        sweep_stale()
         self._subnets = (
             net for pool in LINK_POOLS for net in ipaddress.IPv4Network(pool).subnets(new_prefix=30)
         )
@@ -282,6 +284,31 @@ class Lab:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+def sweep_stale(prefix: str = "brk-") -> list[str]:
+    """Delete the namespaces an earlier, killed run left (``brk-<pid>-*`` of a dead pid).
+
+    Only the namespaces: a run that could not close its lab had its processes
+    ended with it. Returns the names deleted."""
+    ours = re.compile(rf"^{re.escape(prefix)}(\d+)-\S+")
+    found = (ours.match(line) for line in _ip("netns", "list").splitlines())
+    stale = [m[0] for m in found if m is not None and not _alive(int(m[1]))]
+    for name in stale:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            _ip("netns", "del", name)
+    return stale
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists (signal 0 checks, sends nothing)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def stop(process: subprocess.Popen[Any], first: signal.Signals = signal.SIGTERM) -> None:
