@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.residency.conftest import needs_root
 from tests.residency.netns import DOCUMENTATION, Lab, wait_for
 from tests.residency.pcap import flows_holding, segments
@@ -77,3 +79,18 @@ class TestLab:
             assert any(ipaddress.ip_address(address) in net for net in DOCUMENTATION)
         assert not names & namespaces()
         assert all(p.poll() is not None for p in lab.processes)
+
+    def test_torn_down_on_failure(self, tmp_path: Path) -> None:
+        """An error inside the block still ends the lab's processes and deletes its namespaces."""
+        lab = Lab(tmp_path)
+        space = lab.namespace("a")
+        sleeper = lab.spawn(space, ["sleep", "300"], log=tmp_path / "sleep.log")
+
+        def fail() -> None:
+            with lab:
+                raise RuntimeError("mid-run")
+
+        with pytest.raises(RuntimeError, match="mid-run"):
+            fail()
+        assert sleeper.poll() is not None
+        assert space.name not in namespaces()
