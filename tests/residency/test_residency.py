@@ -177,6 +177,17 @@ class TestWhereTheBytesGo:
             for marker in outcome.canaries.values():
                 assert label not in outcome.holding(marker), (label, marker)
 
+    def test_sessions_go_from_the_client_straight_to_their_unit(self, outcome: Outcome) -> None:
+        """Each unit's link to the client carries an SSH connection and a viewer socket; the
+        control plane's link to the client carries neither (only the API's answers)."""
+        for region in (EU, US):
+            own = outcome.payload[f"client<->{UNIT_ROLES[region]}"].values()
+            assert any(data.startswith(b"SSH-2.0-") for data in own)
+            assert any(b"GET /ws HTTP/1.1" in data for data in own)
+        for data in outcome.payload["client<->cp"].values():
+            assert b"SSH-2.0-" not in data
+            assert b"GET /ws HTTP/1.1" not in data
+
     def test_each_link_calls_only_its_own_aws(self, outcome: Outcome) -> None:
         """Units call only their own region's services and the store; the control plane
         calls the store, and each region's keys and logs, never its recordings bucket."""
