@@ -194,12 +194,18 @@ class Engineer:
         argv = [str(Path(sys.executable).with_name("broker")), *args, "--api", self.world.api_url]
         return self.world.lab.run(self._space, argv, env=self._env)
 
-    def open(self, ticket: str, staff: str, *, view: bool = False) -> dict[str, Any]:
-        """``broker session open`` with a token from the identity provider; the grant."""
+    def try_open(
+        self, ticket: str, staff: str, *, view: bool = False
+    ) -> subprocess.CompletedProcess[str]:
+        """``broker session open --json`` with a token from the identity provider, as it ended."""
         token = self.world.issuer.mint_token(staff, "engineer")
         mode = ["--view"] if view else []
-        done = self.broker("session", "open", *mode, "--ticket", ticket, "--target", "app-1",
+        return self.broker("session", "open", *mode, "--ticket", ticket, "--target", "app-1",
                            "--token", token, "--json")  # fmt: skip
+
+    def open(self, ticket: str, staff: str, *, view: bool = False) -> dict[str, Any]:
+        """A grant that must succeed (``try_open``); its answer."""
+        done = self.try_open(ticket, staff, view=view)
         assert done.returncode == 0, done.stderr
         grant: dict[str, Any] = json.loads(done.stdout)
         return grant
