@@ -24,6 +24,8 @@ Subject = NewType("Subject", str)
 TokenDigest = NewType("TokenDigest", str)
 """The SHA-256 hex digest of a viewer token: the only form a store holds."""
 """The authenticated principal of an API call (a staff id, admin id, ...)."""
+UnitId = NewType("UnitId", str)
+"""One regional unit (replica) of a region: ``broker region``'s ``replica_id``."""
 
 Tier = Literal["standard", "eea_only"]
 Scope = Literal["product", "cas", "professional_services", "third_party", "subprocessor"]

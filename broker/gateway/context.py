@@ -19,7 +19,7 @@ from broker.gateway.ports import LiveLink
 from broker.gateway.settings import GatewaySettings
 from broker.gateway.upstream import UpstreamResolver
 from broker.store.base import Store
-from broker.typing import Region, SessionId
+from broker.typing import Region, SessionId, UnitId
 
 log = get_logger("broker.gateway")
 """The gateway's logger: structured events through the redacting pipeline."""
@@ -42,6 +42,9 @@ class GatewayContext:
     recorders: RecorderFactory
     audit_ok: Callable[[], bool] = lambda: True
     """False once the region's audit trail cannot be written: no new logins, live ones cut."""
+    unit_id: UnitId | None = None
+    """The regional unit this gateway runs in; set, each accepted login records it as the
+    session's holder (``Store.hold_session``), so a survivor can take the session over."""
     links: dict[SessionId, LiveLink] = field(default_factory=dict)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     connections: set[asyncssh.SSHServerConnection] = field(default_factory=set)

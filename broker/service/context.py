@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from broker.ca import CARegistry
 from broker.clock import Clock
 from broker.config import Config
+from broker.errors import UnavailableError
 from broker.events import EventSink
 from broker.models import Session
 from broker.notify.base import Notifier, NullNotifier
@@ -48,9 +49,22 @@ class Context:
     gateways: dict[Region, GatewayAddress] = field(default_factory=dict)
     notifier: Notifier = field(default_factory=NullNotifier)
 
+    units_required: bool = False
+    """Split roles (``broker api``): a grant needs a live unit of its region in ``gateways``
+    (kept from the store's unit registry by ``broker.runtime.control``)."""
+
     def gateway_for(self, region: Region) -> GatewayAddress | None:
         """The region's gateway, if this instance knows one."""
         return self.gateways.get(region)
+
+    def require_unit(self, region: Region) -> None:
+        """Fail closed (503 ``region_unavailable``) when no live, healthy unit serves ``region``."""
+        if self.units_required and region not in self.gateways:
+            raise UnavailableError(
+                "region_unavailable",
+                f"no live, healthy unit serves {region}",
+                region=region,
+            )
 
 
 def check_revocations(

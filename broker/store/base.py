@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 
 from broker.models import Anchor, Consent, Org, Session, Staff, Target, Ticket, ViewerToken
+from broker.store.units import UnitRecord
 from broker.typing import (
     ConsentId,
     OrgId,
@@ -33,6 +34,7 @@ from broker.typing import (
     TicketId,
     TicketStatus,
     TokenDigest,
+    UnitId,
 )
 
 T = TypeVar("T")
@@ -285,6 +287,23 @@ class Store(Protocol):
 
     async def latest_anchor(self, region: Region) -> Anchor | None:
         """The anchor of ``region`` with the highest number, or None."""
+        ...
+
+    # -- unit registry (broker.store.units) --------------------------------
+    async def put_unit(self, unit: UnitRecord) -> None:
+        """Register or heartbeat a regional unit: its record replaces the one of that id."""
+        ...
+
+    async def list_units(self, region: Region) -> list[UnitRecord]:
+        """Every unit of ``region`` ever registered (dead ones too), by unit id."""
+        ...
+
+    async def hold_session(self, session_id: SessionId, region: Region, unit_id: UnitId) -> None:
+        """Record ``unit_id`` as the holder of ``session_id`` (a later login moves it)."""
+        ...
+
+    async def held_sessions(self, region: Region, unit_id: UnitId) -> list[SessionId]:
+        """The sessions ``unit_id`` holds or held (any state), by id."""
         ...
 
     # -- viewer links ---------------------------------------------------

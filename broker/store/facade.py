@@ -28,6 +28,7 @@ from broker.store.base import (
     SessionQuery,
 )
 from broker.store.encoding import to_micros
+from broker.store.units import UnitRecord
 from broker.typing import (
     ConsentId,
     OrgId,
@@ -39,6 +40,7 @@ from broker.typing import (
     TicketId,
     TicketStatus,
     TokenDigest,
+    UnitId,
 )
 
 H = TypeVar("H")
@@ -75,6 +77,10 @@ class StoreOps(Generic[H]):
     latest_anchor: Callable[[H, Region], Anchor | None]
     add_viewer_token: Callable[[H, ViewerToken], None]
     claim_viewer_token: Callable[[H, TokenDigest, Region, datetime], ViewerToken]
+    put_unit: Callable[[H, UnitRecord], None]
+    list_units: Callable[[H, Region], list[UnitRecord]]
+    hold_session: Callable[[H, SessionId, Region, UnitId], None]
+    held_sessions: Callable[[H, Region, UnitId], list[SessionId]]
 
 
 class ThreadedStore(ABC, Generic[H]):
@@ -208,6 +214,23 @@ class ThreadedStore(ABC, Generic[H]):
     async def latest_anchor(self, region: Region) -> Anchor | None:
         """The anchor of ``region`` with the highest number, or None."""
         return await self._read(self._ops.latest_anchor, region)
+
+    # -- unit registry ----------------------------------------------------
+    async def put_unit(self, unit: UnitRecord) -> None:
+        """Register (or heartbeat) one regional unit."""
+        await self._write(self._ops.put_unit, unit)
+
+    async def list_units(self, region: Region) -> list[UnitRecord]:
+        """Every unit of ``region`` ever registered, by id."""
+        return await self._read(self._ops.list_units, region)
+
+    async def hold_session(self, session_id: SessionId, region: Region, unit_id: UnitId) -> None:
+        """Record the unit whose gateway accepted the session's login."""
+        await self._write(self._ops.hold_session, session_id, region, unit_id)
+
+    async def held_sessions(self, region: Region, unit_id: UnitId) -> list[SessionId]:
+        """The sessions the unit accepted (live or ended), by id."""
+        return await self._read(self._ops.held_sessions, region, unit_id)
 
     # -- viewer links ---------------------------------------------------
     async def add_viewer_token(self, token: ViewerToken) -> None:

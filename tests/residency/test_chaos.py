@@ -104,6 +104,7 @@ class TestControlPlaneDown:
         )
         assert refused.returncode == 2
         assert "is unavailable (503: connection refused)" in refused.stderr
+        assert "live sessions go on" in refused.stderr
         try:
             out, _ = live.communicate("echo after-$((6*7))\nexit 0\n", timeout=START_WAIT)
         except subprocess.TimeoutExpired:

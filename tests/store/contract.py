@@ -9,6 +9,7 @@ runs against that implementation. The rules of ``broker/store/base.py`` map to:
 - side effects in the same transaction: ``EffectContract``;
 - all-or-nothing imports: ``ReferenceContract``;
 - viewer tokens claimed once, atomically, in their region: ``ViewerTokenContract``;
+- the unit registry and session holders: ``UnitRegistryContract``;
 - use from several threads' event loops: ``ThreadContract``;
 - the grant's read never older than the last change, and its revision
   guarding the insert: ``GrantReadContract``;
@@ -23,6 +24,7 @@ from tests.store.contract_listing import ListingContract
 from tests.store.contract_races import RaceContract, ThreadContract
 from tests.store.contract_reference import ReferenceContract
 from tests.store.contract_sessions import SessionContract
+from tests.store.contract_units import UnitRegistryContract
 from tests.store.contract_viewer import ViewerTokenContract
 
 
@@ -35,5 +37,6 @@ class StoreContract(
     RaceContract,
     ThreadContract,
     ViewerTokenContract,
+    UnitRegistryContract,
 ):
     """Every rule of the ``Store`` protocol, as tests."""

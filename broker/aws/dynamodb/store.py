@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Concatenate, ParamSpec, TypeVar
 
 from broker.aws.clients import ClientFactory
-from broker.aws.dynamodb import anchors, reference, sessions, viewer
+from broker.aws.dynamodb import anchors, reference, sessions, units, viewer
 from broker.aws.dynamodb.codec import TABLE_SCHEMA
 from broker.aws.dynamodb.importer import import_bundle
 from broker.aws.dynamodb.table import Table
@@ -64,6 +64,10 @@ OPS: StoreOps[Table] = StoreOps(
     latest_anchor=anchors.latest,
     add_viewer_token=viewer.add_viewer_token,
     claim_viewer_token=viewer.claim_viewer_token,
+    put_unit=units.put_unit,
+    list_units=units.list_units,
+    hold_session=units.hold_session,
+    held_sessions=units.held_sessions,
 )
 """This store's records, as functions of the table."""
 

@@ -11,11 +11,12 @@ import sqlite3
 
 from broker.errors import UnavailableError
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 """5 added the append-only ``audit_anchors`` table (``ANCHORS_DDL``, part of ``DDL``,
 whose statements all run again, harmlessly, on every older file); 6 added
 ``viewer_tokens`` (in ``DDL`` too); 7 added the org's ``require_watch``
-(``WATCH_DDL``)."""
+(``WATCH_DDL``); 8 added the unit registry, ``units`` and
+``session_units`` (``UNITS_DDL``, in ``DDL``)."""
 SESSIONS_LOST_FOREIGN_KEYS = 3
 """The schema version whose sessions table declares no foreign keys (``SESSIONS_TABLE``)."""
 BUSY_TIMEOUT_SECONDS = 5.0
@@ -91,6 +92,27 @@ ANCHORS_DDL = (
 )
 """The anchors table; rows are only ever inserted."""
 
+UNITS_DDL = (
+    """CREATE TABLE IF NOT EXISTS units (
+        region TEXT NOT NULL,
+        unit_id TEXT NOT NULL,
+        ssh TEXT NOT NULL,
+        viewer TEXT NOT NULL,
+        host_key TEXT NOT NULL,
+        started_at INTEGER NOT NULL,
+        heartbeat_at INTEGER NOT NULL,
+        storage_ok INTEGER NOT NULL CHECK (storage_ok IN (0, 1)),
+        PRIMARY KEY (region, unit_id)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS session_units (
+        session_id TEXT PRIMARY KEY,
+        region TEXT NOT NULL,
+        unit_id TEXT NOT NULL
+    ) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS session_units_unit ON session_units (region, unit_id)",
+)
+"""The unit registry (``broker.store.units``): who serves a region, who holds a session."""
+
 DDL = (
     """CREATE TABLE IF NOT EXISTS orgs (
         id TEXT PRIMARY KEY,
@@ -158,6 +180,7 @@ DDL = (
     "INSERT OR IGNORE INTO counters (name, value) VALUES ('world_rev', 0)",
     *WORLD_TRIGGERS,
     *ANCHORS_DDL,
+    *UNITS_DDL,
 )
 
 

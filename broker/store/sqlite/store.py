@@ -33,7 +33,15 @@ from broker.store.base import (
 )
 from broker.store.facade import BundleValidator, StoreOps, ThreadedStore
 from broker.store.grant_cache import SeenGrants
-from broker.store.sqlite import anchors, consents, importer, reference, sessions, viewer
+from broker.store.sqlite import (
+    anchors,
+    consents,
+    importer,
+    reference,
+    sessions,
+    units,
+    viewer,
+)
 from broker.store.sqlite import create as creating
 from broker.store.sqlite.schema import connect
 from broker.store.sqlite.tx import read_tx
@@ -73,6 +81,10 @@ OPS: StoreOps[sqlite3.Connection] = StoreOps(
     latest_anchor=anchors.latest,
     add_viewer_token=viewer.add_viewer_token,
     claim_viewer_token=viewer.claim_viewer_token,
+    put_unit=units.put_unit,
+    list_units=units.list_units,
+    hold_session=units.hold_session,
+    held_sessions=units.held_sessions,
 )
 """This store's records, as functions of a connection."""
 
