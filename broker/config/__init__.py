@@ -23,7 +23,7 @@ from broker.config.notify import NotifySettings
 from broker.errors import InputError
 from broker.state import StateLayout
 from broker.typing import Region, UnitId
-from broker.validate import hostname, identifier
+from broker.validate import hostname
 
 Mode = Literal["local", "aws"]
 
@@ -178,8 +178,8 @@ def _check_processes(config: Config) -> None:
 
 def _check_unit(config: Config) -> None:
     """The unit settings: an identifier, ports in range, ``host:port`` addresses."""
-    if config.replica_id:
-        identifier(config.replica_id, "replica_id")
+    if config.replica_id and not REPLICA_ID.fullmatch(config.replica_id):
+        raise InputError("replica_id", "must be 1-58 of a-z 0-9 and inner '-'")
     for name in ("ssh_port", "viewer_port"):
         if not 0 <= getattr(config, name) <= 65535:
             raise InputError(name, "must be a port number (0-65535)")
@@ -198,12 +198,16 @@ def host_port(value: str, name: str) -> tuple[str, int]:
     return hostname(host, name), int(port)
 
 
+REPLICA_ID = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,56}[a-z0-9])?")
+"""A replica id: it names the unit's audit chain (``unit-<id>``), a folder and a log stream."""
+
+
 def replica_id(config: Config) -> UnitId:
     """The configured replica id, or one made from the host name (stable across restarts)."""
     if config.replica_id:
         return UnitId(config.replica_id)
-    made = re.sub(r"[^A-Za-z0-9_.:-]", "-", socket.gethostname()).lstrip("-_.:")[:128]
-    return UnitId(identifier(made or "unit", "replica_id"))
+    made = re.sub(r"[^a-z0-9-]", "-", socket.gethostname().lower())[:58].strip("-")
+    return UnitId(made if REPLICA_ID.fullmatch(made) else "unit")
 
 
 def load_config(path: Path | None = None, state_dir: Path | None = None) -> Config:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import json
 import os
 import sys
@@ -51,7 +52,7 @@ from broker.policy import PolicyConfig
 from broker.runtime.aws import AwsParts
 from broker.runtime.control import UnitDirectory
 from broker.runtime.parts import local_store, token_verifier
-from broker.runtime.unit import RegionUnit, UnitParts, writer_id
+from broker.runtime.unit import RegionUnit, UnitParts, check_region_storage, writer_id
 from broker.runtime.workers.hub import EventHub
 from broker.runtime.workers.supervisor import ApiWorkers
 from broker.service.context import Context, announce_settings
@@ -63,6 +64,9 @@ from broker.viewer.web import RegionViewer
 log = structlog.get_logger("broker.runtime")
 DEMO_HOST = "127.0.0.1"
 """Where the demo targets listen, even when the broker binds a wider address."""
+PER_WRITER_CHAINS = "writer" in inspect.signature(Auditor).parameters
+"""Whether this build's ``Auditor`` writes one chain per writer (``broker audit verify``
+then checks every chain of a region); split roles sharing a state folder need it."""
 Role = Literal["all", "api", "region"]
 """What a process runs: everything (``broker run``), the control plane, or regional units."""
 
@@ -101,6 +105,8 @@ class Runtime:
         """Start everything; returns (and writes) the endpoints document."""
         state = self.config.state_dir
         state.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for region in self.regions if self.role != "api" else ():
+            check_region_storage(self.config, region)  # before anything is written there
         self.auditor = self.auditor or _auditor(self.config, self.role, self.clock)
         # One redacted JSON-lines pipeline for every log line, to stderr.
         configure_logging(redactor=self.auditor.redactor, stream=sys.stderr)
@@ -316,11 +322,15 @@ class Runtime:
 
 
 def _auditor(config: Config, role: Role, clock: Clock) -> Auditor:
-    """The process's auditor, logging its role and writer id (``writer_id``, the chain it
-    will name once audit chains are per writer; until then every role appends to the
-    region's one chain)."""
-    log.info("runtime.role", role=role, writer=writer_id(config, role))
-    return Auditor(config.state_dir, clock)
+    """The process's auditor, writing the chain of its writer id (``writer_id``).
+
+    Split roles on one state folder need one chain per writer: an ``Auditor``
+    that takes ``writer`` gets it; one from before per-writer chains appends
+    to the region's single chain (fine for ``broker run``, one writer)."""
+    writer = writer_id(config, role)
+    log.info("runtime.role", role=role, writer=writer)
+    per_writer: dict[str, Any] = {"writer": writer} if PER_WRITER_CHAINS else {}
+    return Auditor(config.state_dir, clock, **per_writer)
 
 
 def demo_orgs_in(region: Region) -> list[OrgId]:

@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import functools
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import structlog
@@ -109,7 +109,6 @@ class RegionUnit:
     async def start(self) -> GatewayAddress:
         """Start gateway and viewer, take over this replica id's earlier life, register."""
         config = self.parts.config
-        check_region_storage(config, self.region)
         ca = await self.parts.cas.get(self.region)
         keys = load_gateway_keys(config.state_dir, self.region)
         self.gateway = self._gateway(ca.public_key, keys)
@@ -172,8 +171,11 @@ class RegionUnit:
 
     async def heartbeat(self) -> None:
         """Put this unit's record (with its storage health) in the registry."""
+        await self.parts.store.put_unit(await self._record())
+
+    async def _record(self) -> UnitRecord:
         assert self.address is not None
-        record = UnitRecord(
+        return UnitRecord(
             self.region,
             self.unit_id,
             f"{self.address.host}:{self.address.port}",
@@ -183,7 +185,6 @@ class RegionUnit:
             self._now_ms(),
             not self._storage_problems(),
         )
-        await self.parts.store.put_unit(record)
 
     async def beat_forever(self) -> None:
         """Heartbeat and take over dead siblings every second; a failed beat is logged, retried."""
@@ -245,7 +246,13 @@ class RegionUnit:
         return problems
 
     async def stop(self) -> None:
-        """Stop viewer and gateway (their sessions end with ``gateway_stopping``)."""
+        """Leave the registry, then stop viewer and gateway (sessions end ``gateway_stopping``).
+
+        Leaving is a last record with no heartbeat: the control plane stops
+        sending sessions here at its next read, not after the dead bound."""
+        if self.address is not None:
+            with contextlib.suppress(BrokerError):
+                await self.parts.store.put_unit(replace(await self._record(), heartbeat_at=0))
         if self.viewer is not None:
             await self.viewer.stop()
         if self.gateway is not None:

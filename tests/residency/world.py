@@ -125,16 +125,22 @@ def start_motos(world: World) -> None:
         world.resources[role] = json.loads(out.read_text())
 
 
-def aws_section(world: World, regions: Mapping[Region, str]) -> dict[str, Any]:
-    """The ``[aws]`` table: the store in cp, each region's resources at its own moto."""
-    section = {
-        region: {
-            **{k: v for k, v in world.resources[role].items() if k != "url"},
-            "endpoint_url": world.resources[role]["url"],
+def aws_section(world: World, regions: Mapping[Region, str], role: str) -> dict[str, Any]:
+    """The ``[aws]`` table of ``role``: the store in cp, each region's resources at its moto.
+
+    The control plane's events and anchors of a region go to a log group of their own
+    in that region, the unit's to the region's main one: each anchor stream then
+    holds the chain of one writer."""
+    section = {}
+    for region, storage in regions.items():
+        made = dict(world.resources[storage])
+        own_group = made.pop("cp_log_group")
+        section[region] = {
+            **{k: v for k, v in made.items() if k != "url"},
+            "log_group": own_group if role == "cp" else made["log_group"],
+            "endpoint_url": made["url"],
             "secret_prefix": "residency",
         }
-        for region, role in regions.items()
-    }
     return {
         "store_region": CONTROL,
         "store_table": world.resources["cp"]["table"],
@@ -158,7 +164,7 @@ def write_config(world: World, role: str, regions: Mapping[Region, str]) -> Path
         "api_port": API_PORT,
         "demo_targets": True,
         "auth": {"jwks_file": str(jwks)},
-        "aws": aws_section(world, regions),
+        "aws": aws_section(world, regions, role),
     }
     path = world.root / role / "broker.json"
     path.write_text(json.dumps(config, indent=2))
@@ -253,12 +259,15 @@ def start_unit(world: World, region: Region) -> subprocess.Popen[bytes]:
 
 def _start(world: World, role: str, argv: list[str]) -> subprocess.Popen[bytes]:
     """Start one role and wait for its endpoints document (or its early death)."""
+    world.state(role).mkdir(parents=True, exist_ok=True)
     process = world.lab.spawn(
         world.space(role), argv, log=world.root / role / "broker.log",
         env=world.env(world.root / role / "home"),
     )  # fmt: skip
-    ready = world.state(role) / "endpoints.json"
-    wait_for(lambda: ready.exists() or process.poll() is not None, f"{role} to start", START_WAIT)
+    state = world.state(role)
+    # endpoints.api.json, endpoints.unit-<replica>.json: written once the role serves.
+    ready = lambda: any(state.glob("endpoints*.json"))  # noqa: E731
+    wait_for(lambda: ready() or process.poll() is not None, f"{role} to start", START_WAIT)
     log = (world.root / role / "broker.log").read_text(errors="replace")
     assert process.poll() is None, f"{role} ended at start:\n{log[-3000:]}"
     world.roles[role] = process
