@@ -32,6 +32,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +60,8 @@ LINKS = (
     ("cp", "euaws"), ("cp", "usaws"),
     ("eu", "us"),
 )  # fmt: skip
+UNSERVED = "no live, healthy unit serves"
+"""The API's 503 for a region without a registered, healthy unit."""
 START_WAIT = 90.0
 """Seconds a role gets to come up on a loaded 2-core machine: a bound, not a claim."""
 
@@ -210,8 +213,15 @@ class Engineer:
                            "--token", token, "--json")  # fmt: skip
 
     def open(self, ticket: str, staff: str, *, view: bool = False) -> dict[str, Any]:
-        """A grant that must succeed (``try_open``); its answer."""
+        """A grant that must succeed (``try_open``); its answer.
+
+        Right after the roles start, the API may not have read the unit registry
+        yet (it does twice a second): that one answer is asked again, bounded."""
+        end = time.monotonic() + START_WAIT
         done = self.try_open(ticket, staff, view=view)
+        while UNSERVED in done.stderr and time.monotonic() < end:
+            time.sleep(0.2)
+            done = self.try_open(ticket, staff, view=view)
         assert done.returncode == 0, done.stderr
         grant: dict[str, Any] = json.loads(done.stdout)
         return grant
@@ -242,36 +252,39 @@ def broker_argv(*args: str) -> list[str]:
 
 
 def start_control_plane(world: World) -> subprocess.Popen[bytes]:
-    """``broker api`` in cp, signing for both regions; returns once it answers."""
+    """Spawn ``broker api`` in cp, signing for both regions (``wait_started`` waits)."""
     config = write_config(world, "cp", {EU: STORAGE_ROLES[EU], US: STORAGE_ROLES[US]})
     argv = broker_argv("api", "--config", str(config), "--state", str(world.state("cp")))
-    return _start(world, "cp", argv)
+    return _spawn(world, "cp", argv)
 
 
 def start_unit(world: World, region: Region) -> subprocess.Popen[bytes]:
-    """``broker region --region R`` in R's namespace, knowing only R's storage."""
+    """Spawn ``broker region --region R`` in R's namespace, knowing only R's storage."""
     role = UNIT_ROLES[region]
     config = write_config(world, role, {region: STORAGE_ROLES[region]})
     argv = broker_argv("region", "--region", region, "--config", str(config),
                        "--state", str(world.state(role)))  # fmt: skip
-    return _start(world, role, argv)
+    return _spawn(world, role, argv)
 
 
-def _start(world: World, role: str, argv: list[str]) -> subprocess.Popen[bytes]:
-    """Start one role and wait for its endpoints document (or its early death)."""
+def _spawn(world: World, role: str, argv: list[str]) -> subprocess.Popen[bytes]:
+    """Start one role's process, its output to ``<role>/broker.log``."""
     world.state(role).mkdir(parents=True, exist_ok=True)
-    process = world.lab.spawn(
+    world.roles[role] = world.lab.spawn(
         world.space(role), argv, log=world.root / role / "broker.log",
         env=world.env(world.root / role / "home"),
     )  # fmt: skip
-    state = world.state(role)
+    return world.roles[role]
+
+
+def wait_started(world: World, role: str) -> None:
+    """Wait for ``role``'s endpoints document; its log in the error if it ended instead."""
+    process, state = world.roles[role], world.state(role)
     # endpoints.api.json, endpoints.unit-<replica>.json: written once the role serves.
     ready = lambda: any(state.glob("endpoints*.json"))  # noqa: E731
     wait_for(lambda: ready() or process.poll() is not None, f"{role} to start", START_WAIT)
     log = (world.root / role / "broker.log").read_text(errors="replace")
     assert process.poll() is None, f"{role} ended at start:\n{log[-3000:]}"
-    world.roles[role] = process
-    return process
 
 
 def uploaded(world: World, region: Region) -> None:
@@ -293,9 +306,12 @@ def running(*, capture: bool) -> Iterator[World]:
             if capture:
                 lab.capture_all()
             start_motos(world)
+            # All three at once: they meet only through the store, in any order.
             start_control_plane(world)
             for region in (EU, US):
                 start_unit(world, region)
+            for role in ("cp", *UNIT_ROLES.values()):
+                wait_started(world, role)
             yield world
     finally:
         shutil.rmtree(root, ignore_errors=True)
