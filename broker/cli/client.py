@@ -76,8 +76,8 @@ class ApiClient:
             # have said (503: unavailable, nothing granted) and why the call failed.
             raise UnavailableError(
                 "control_plane_unavailable",
-                f"the broker API (control plane) at {self.base} is unavailable"
-                f" (503: {_cause(error)}): live sessions go on; new grants wait for it",
+                f"cannot reach the broker API (control plane) at {self.base}"
+                f" (503 unavailable: {_cause(error)}): live sessions go on; new grants wait for it",
             ) from error
 
 

@@ -30,8 +30,6 @@ class TestApiUnreachable:
                        "--token", "t", "--api", api])  # fmt: skip
         err = capsys.readouterr().err
         assert status == 2
-        assert (
-            f"broker: error: the broker API at {api} is unavailable (503: connection refused)"
-            in err
-        )
+        assert f"cannot reach the broker API (control plane) at {api}" in err
+        assert "(503 unavailable: connection refused)" in err
         assert "Traceback" not in err
