@@ -159,9 +159,7 @@ class GatewayServer(asyncssh.SSHServer):
             return False
         _, info, session = self._checked
         try:
-            if self.ctx.unit_id is not None:  # before the claim: a held session is never unowned
-                await self.ctx.store.hold_session(session.id, self.ctx.region, self.ctx.unit_id)
-            session = await self.ctx.store.mark_connected(session.id, self.ctx.clock.now())
+            session = await self.ctx.claim(session.id, self.ctx.clock.now())
         except ConflictError:
             self._note_failure("session_not_live")
             return False

@@ -110,6 +110,8 @@ class Runtime:
         self.auditor = self.auditor or _auditor(self.config, self.role, self.clock)
         # One redacted JSON-lines pipeline for every log line, to stderr.
         configure_logging(redactor=self.auditor.redactor, stream=sys.stderr)
+        writer = writer_id(self.config, self.role)
+        log.info("runtime.role", role=self.role, writer=writer, regions=list(self.regions))
         self._tasks.append(asyncio.get_running_loop().create_task(self.auditor.flush_every(1.0)))
         self.store = self._open_store()
         self.auditor.use_anchor(self._anchor())
@@ -310,7 +312,8 @@ class Runtime:
             self.auditor.close()
         if self.store is not None:
             await self.store.close()
-        self.endpoints_path.unlink(missing_ok=True)
+        if self.api_url or self.units:  # only a document this process wrote (not a refused twin's)
+            self.endpoints_path.unlink(missing_ok=True)
 
     def _store(self) -> Store:
         assert self.store is not None
@@ -328,7 +331,6 @@ def _auditor(config: Config, role: Role, clock: Clock) -> Auditor:
     that takes ``writer`` gets it; one from before per-writer chains appends
     to the region's single chain (fine for ``broker run``, one writer)."""
     writer = writer_id(config, role)
-    log.info("runtime.role", role=role, writer=writer)
     per_writer: dict[str, Any] = {"writer": writer} if PER_WRITER_CHAINS else {}
     return Auditor(config.state_dir, clock, **per_writer)
 

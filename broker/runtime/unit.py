@@ -119,6 +119,7 @@ class RegionUnit:
         self.address = GatewayAddress(
             *self._advertised(port), keys.host_public(), self._viewer_url(origin)
         )
+        await self._outlive_earlier_life()
         self.started_ms = self._now_ms()
         await self.take_over(self.unit_id)  # a restart of this id: its sessions died with it
         await self.heartbeat()
@@ -165,6 +166,21 @@ class RegionUnit:
     def _viewer_url(self, origin: str) -> str:
         advertised = self.parts.config.advertise_viewer
         return f"http://{advertised}" if advertised else origin
+
+    async def _outlive_earlier_life(self) -> None:
+        """Wait until a record of this replica id is past the dead bound; refuse a live one.
+
+        A killed replica restarted at once still looks alive for up to the
+        bound; a second process started with the same id keeps beating, and
+        taking its sessions over would cut them, so it is refused."""
+        bound = self.parts.config.unit_dead_after_seconds
+        for _ in range(4 * bound + 4):  # the bound, and a beat more
+            units = await self.parts.store.list_units(self.region)
+            mine = [u for u in units if u.unit_id == self.unit_id]
+            if not mine or not mine[0].live(self._now_ms(), bound * 1000):
+                return
+            await self.parts.clock.sleep(0.25)
+        raise InputError("replica_id", f"{self.unit_id} is already running in {self.region}")
 
     def _now_ms(self) -> int:
         return int(self.parts.clock.now().timestamp() * 1000)

@@ -298,7 +298,7 @@ class RegionViewer:
             raise ForbiddenError("not_a_view_session", "a terminal session has no viewer")
         required = self.eea and (await self.ctx.store.get_org(stored.org_id)).require_watch
         try:
-            session = await self.ctx.store.mark_connected(session_id, now or self.ctx.clock.now())
+            session = await self.ctx.claim(session_id, now or self.ctx.clock.now())
         except ConflictError:
             # Two fresh links for one new session raced: the other page started it.
             live = self._live(session_id)

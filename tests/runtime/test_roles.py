@@ -22,6 +22,10 @@ from tests.fixtures.waiting import poll_until
 from tests.runtime.roles import EU, Cluster, Shell, at_port
 
 UNIT = {"replica_id": "eu-a", "unit_dead_after_seconds": 3}
+needs_writers = pytest.mark.skipif(
+    not PER_WRITER_CHAINS,
+    reason="several processes auditing into one state folder need one chain per writer",
+)
 
 
 @pytest.fixture
@@ -58,6 +62,7 @@ def recording_status(cluster: Cluster, api: str, session_id: str) -> tuple[int, 
 class TestSplitRoles:
     """One control plane, one regional unit."""
 
+    @needs_writers
     def test_grant_needs_a_live_unit_then_ssh_goes_through_it(self, cluster: Cluster) -> None:
         """A real ssh shell via the unit; the API reads no recording; the shell outlives the API."""
         api = cluster.start("api", "api")
@@ -84,6 +89,7 @@ class TestSplitRoles:
         finally:
             shell.close()
 
+    @needs_writers
     def test_grant_without_a_live_unit_is_refused(self, cluster: Cluster) -> None:
         """The region's only unit stopped: a grant there answers 503 ``region_unavailable``."""
         cluster.start("api", "api")
@@ -93,6 +99,15 @@ class TestSplitRoles:
         argv = ("session", "open", "--ticket", "T-1001", "--target", "app-1", "--as", "eng-de-1")
         assert poll_until(lambda: cluster.cli(*argv).returncode == 2, 10)
         assert cluster.cli(*argv).stderr == (f"broker: error: no live, healthy unit serves {EU}\n")
+
+    @needs_writers
+    def test_second_process_with_a_live_replica_id_is_refused(self, cluster: Cluster) -> None:
+        """A replica id that still heartbeats is not taken over: the newcomer exits 2."""
+        cluster.start("api", "api")
+        cluster.start("eu-a", "region", "--region", EU, **UNIT)
+        done = cluster.cli("region", "--region", EU, "--config", str(cluster.root / "eu-a.toml"))
+        assert done.returncode == 2
+        assert f"replica_id: eu-a is already running in {EU}" in done.stderr
 
     def test_unit_refuses_storage_tagged_for_another_region(self, cluster: Cluster) -> None:
         """A region folder tagged for another region: exit 2, one line naming ``state_dir``."""
@@ -114,6 +129,7 @@ class TestSplitRoles:
         assert f"region: {EU} is not in the config's regions" in done.stderr
 
 
+@needs_writers
 class TestReplicas:
     """Two replicas of one region behind one control plane."""
 
@@ -176,7 +192,6 @@ class TestReplicas:
         shell.close()
         assert f"-p {str(first['gateways'][EU]).split(':')[1]}" in " ".join(argv)  # type: ignore[index]
 
-    @pytest.mark.skipif(not PER_WRITER_CHAINS, reason="needs one audit chain per writer")
     def test_audit_verifies_after_a_kill(
         self, replicas: tuple[dict[str, object], dict[str, object]], cluster: Cluster
     ) -> None:

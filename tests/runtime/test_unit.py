@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import shlex
 import shutil
 from pathlib import Path
 
 import aiohttp
 import pytest
 
+from broker.audit import AuditQuery
 from broker.config import Config
 from broker.errors import InputError
 from broker.runtime.root import Runtime
-from broker.runtime.unit import check_region_storage, writer_id
-from broker.typing import Region
+from broker.runtime.unit import RegionUnit, check_region_storage, writer_id
+from broker.store.units import UnitRecord
+from broker.typing import Region, SessionId, UnitId
+from tests.cli.test_walkthrough import open_session_command
+from tests.runtime.roles import Shell, at_port
 
 EU = Region("eu-central-1")
 
@@ -43,6 +50,66 @@ class TestHealth:
         assert running.store is not None
         [record] = await running.store.list_units(EU)
         assert record.storage_ok is False
+
+
+def open_shell(command: str) -> tuple[str, list[str]]:
+    """The session id and BatchMode argv of the ssh command the CLI printed."""
+    argv = shlex.split(command)
+    return argv[-1].split("@")[0], [*argv[:-1], "-o", "BatchMode=yes", argv[-1]]
+
+
+class TestReplicasInOneProcess:
+    """Two units of one region on one store and one audit writer (no chain per writer needed)."""
+
+    async def test_revocation_reaches_the_replica_holding_the_session(
+        self, running: Runtime, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A second replica holds a login made with the first's printed command (same region
+        host key); revoking it in the store cuts the ssh client there."""
+        first = running.units[EU]
+        second = RegionUnit(first.parts, EU, UnitId("eu-b"))
+        await second.start()
+        try:
+            session_id, argv = open_shell(await open_session_command(capsys))
+            assert second.gateway is not None
+            shell = await asyncio.to_thread(
+                Shell.open, at_port(argv, second.gateway.port), dict(os.environ)
+            )
+            try:
+                assert running.store is not None
+                assert await running.store.held_sessions(EU, UnitId("eu-b")) == [session_id]
+                await running.store.end_session(
+                    SessionId(session_id), "revoked", "test", running.clock.now()
+                )
+                assert await asyncio.to_thread(shell.ended), shell.seen
+            finally:
+                shell.close()
+        finally:
+            await second.stop()
+
+    async def test_dead_holder_is_taken_over(
+        self, running: Runtime, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A live session whose holder stopped beating: a survivor closes it ``broker_killed``
+        (audited) and the gateway still relaying it cuts it."""
+        session_id, argv = open_shell(await open_session_command(capsys))
+        shell = await asyncio.to_thread(Shell.open, argv, dict(os.environ))
+        try:
+            assert running.store is not None
+            dead = UnitRecord(EU, UnitId("dead-1"), "127.0.0.1:1", "", "", 1, 1, True)
+            await running.store.put_unit(dead)
+            await running.store.hold_session(SessionId(session_id), EU, UnitId("dead-1"))
+            await running.units[EU].take_over_dead()
+            session = await running.store.get_session(SessionId(session_id))
+            assert (session.state, session.end_reason) == ("closed", "broker_killed")
+            assert await asyncio.to_thread(shell.ended), shell.seen
+        finally:
+            shell.close()
+        running.auditor.flush()  # type: ignore[union-attr]
+        closed = running.auditor.query(  # type: ignore[union-attr]
+            EU, AuditQuery(event="session.closed", session_id=session_id)
+        )
+        assert any(r.get("reason") == "broker_killed" for r in closed.records)
 
 
 class TestRegionStorage:
