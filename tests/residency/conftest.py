@@ -14,19 +14,3 @@ needs_root = pytest.mark.skipif(
     "and .ci/sysdeps installs tcpdump)",
 )
 """Marks a module whose tests make namespaces; everything else here runs anywhere."""
-
-
-def _commands() -> set[str]:
-    """The ``broker`` subcommands this checkout has."""
-    from broker.cli import build_parser
-
-    for action in build_parser()._subparsers._group_actions:  # type: ignore[union-attr]
-        return set(getattr(action, "choices", None) or ())
-    return set()
-
-
-needs_roles = pytest.mark.skipif(
-    not {"api", "region"} <= _commands(),
-    reason="needs the split roles, `broker api` and `broker region --region R`",
-)
-"""Marks a module that runs the control plane and the regional units as processes of their own."""

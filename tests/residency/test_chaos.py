@@ -28,7 +28,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.aws.conftest import EU, US
-from tests.residency.conftest import needs_roles, needs_root
+from tests.residency.conftest import needs_root
 from tests.residency.netns import stop, wait_for
 from tests.residency.world import (
     START_WAIT,
@@ -41,7 +41,7 @@ from tests.residency.world import (
     uploaded,
 )
 
-pytestmark = [needs_root, needs_roles]
+pytestmark = needs_root
 
 STORAGE_DOWN = "the region's recording storage cannot be reached"
 TRIES = 30

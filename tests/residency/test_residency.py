@@ -34,7 +34,7 @@ import pytest
 
 from broker.typing import Region
 from tests.aws.conftest import EU, US
-from tests.residency.conftest import needs_roles, needs_root
+from tests.residency.conftest import needs_root
 from tests.residency.netns import Counters, stop
 from tests.residency.pcap import Flow, streams
 from tests.residency.world import (
@@ -49,7 +49,7 @@ from tests.residency.world import (
     uploaded,
 )
 
-pytestmark = [needs_root, needs_roles]
+pytestmark = needs_root
 
 SCOPE = re.compile(rb"Credential=[^/\s]+/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/aws4_request")
 """A SigV4 credential scope in a request's Authorization header: its region and service."""
