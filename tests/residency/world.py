@@ -2,21 +2,19 @@
 
 ::
 
-    client ---- cp ---- eu ---- euaws        cp:     broker api + the store's moto (DynamoDB)
-       |  \\     | \\    |                     eu, us: broker region --region R (gateway, viewer,
-       |   \\    |  `---|------- euaws                recorder, uploader, demo target host)
-       |    `-- us ----+---- usaws           euaws:  eu-central-1's moto (S3, KMS, Logs, Secrets)
-       |         \\_____|_____/                usaws:  us-east-1's moto
-       `---------------'                     client: the engineer (CLI, ssh, viewer socket)
+    client -- cp        cp -- eu -- euaws -- cp      cp:     broker api + the store's moto
+    client -- eu        cp -- us -- usaws -- cp      eu, us: broker region --region R
+    client -- us        eu -- us  (must count 0)     euaws, usaws: the region's own moto
+                                                     client: the engineer (CLI, ssh, viewer)
 
 Links (each a veth pair): client<->cp, client<->eu, client<->us; cp<->eu,
 cp<->us (the units use the store); eu<->euaws, us<->usaws (each unit's own
 region storage, and only its own); cp<->euaws, cp<->usaws (the control plane
 reads each region's CA key from that region's Secrets Manager to sign, and
-writes its grant and consent audit events to that region's CloudWatch Logs:
-the test shows no terminal byte crosses them); and eu<->us, which nothing
-should use, so that "no traffic between the regions" is a counter that reads
-zero rather than a route that does not exist.
+writes its audit events of that region to its CloudWatch Logs, anchored
+with its KMS key: the test shows no terminal byte crosses them); and
+eu<->us, which nothing should use, so that "no traffic between the regions"
+is a counter that reads zero rather than a route that does not exist.
 
 Every process binds its namespace's service address; moto serves on
 ``MOTO_PORT`` and the API on ``API_PORT`` (each namespace has its own ports).
