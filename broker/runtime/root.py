@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import json
 import os
 import sys
@@ -56,6 +55,7 @@ from broker.runtime.unit import RegionUnit, UnitParts, check_region_storage, wri
 from broker.runtime.workers.hub import EventHub
 from broker.runtime.workers.supervisor import ApiWorkers
 from broker.service.context import Context, announce_settings
+from broker.state import check_writer
 from broker.store.base import ImportBundle, Store
 from broker.store.import_bundle import parse_bundle
 from broker.typing import OrgId, Region, TargetName
@@ -64,9 +64,6 @@ from broker.viewer.web import RegionViewer
 log = structlog.get_logger("broker.runtime")
 DEMO_HOST = "127.0.0.1"
 """Where the demo targets listen, even when the broker binds a wider address."""
-PER_WRITER_CHAINS = "writer" in inspect.signature(Auditor).parameters
-"""Whether this build's ``Auditor`` writes one chain per writer (``broker audit verify``
-then checks every chain of a region); split roles sharing a state folder need it."""
 Role = Literal["all", "api", "region"]
 """What a process runs: everything (``broker run``), the control plane, or regional units."""
 
@@ -325,14 +322,9 @@ class Runtime:
 
 
 def _auditor(config: Config, role: Role, clock: Clock) -> Auditor:
-    """The process's auditor, writing the chain of its writer id (``writer_id``).
-
-    Split roles on one state folder need one chain per writer: an ``Auditor``
-    that takes ``writer`` gets it; one from before per-writer chains appends
-    to the region's single chain (fine for ``broker run``, one writer)."""
-    writer = writer_id(config, role)
-    per_writer: dict[str, Any] = {"writer": writer} if PER_WRITER_CHAINS else {}
-    return Auditor(config.state_dir, clock, **per_writer)
+    """The process's auditor, writing each region's chain of its writer id (``writer_id``):
+    split roles on one state folder each append to a chain of their own."""
+    return Auditor(config.state_dir, clock, writer=check_writer(writer_id(config, role)))
 
 
 def demo_orgs_in(region: Region) -> list[OrgId]:

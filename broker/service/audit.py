@@ -1,16 +1,20 @@
 """Ops queries over the audit trail, and the Transfer Impact Assessment.
 
-Both read only the region the records belong to. The TIA verifies that
-region's chain first and refuses to report on a broken one.
+Both read only the region the records belong to, every writer's chain of it
+merged in time order. The TIA verifies each of that region's chains first
+(against its anchor, when the broker anchors) and refuses to report on a
+region with a broken chain.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-from broker.audit import Auditor, AuditQuery, Page
+from broker.audit import Auditor, AuditQuery, Page, RegionVerdict
+from broker.audit.reader import Cursor
 from broker.audit.tia import TiaScope, build_tia
 from broker.auth.principal import Principal
 from broker.errors import ConflictError, InputError
@@ -42,6 +46,14 @@ class AuditService:
         await self._flush_events()
         return self.auditor.query(region, query)
 
+    async def verify(self, principal: Principal, region: Region) -> RegionVerdict:
+        """Every chain of ``region`` verified against its anchor, for ops."""
+        require_role(principal, "ops", "admin")
+        if region not in self.ctx.config.regions:
+            raise InputError("region", "not a region this broker serves")
+        await self._flush_events()
+        return await self.auditor.averify(region)
+
     async def _region(self, region: Region | None, query: AuditQuery) -> Region:
         """The region asked for, or the one the named session or ticket lives in."""
         if region is not None:
@@ -64,10 +76,13 @@ class AuditService:
             raise InputError("to", "must be after from")
         org = await self.ctx.store.get_org(org_id)
         await self._flush_events()
-        verdict = self.auditor.verify(org.region)
+        verdict = await self.auditor.averify(org.region)
         if not verdict.ok:
+            writers = ", ".join(chain.writer for chain in verdict.broken)
             raise ConflictError(
-                "audit_chain_broken", "the region's audit chain does not verify", region=org.region
+                "audit_chain_broken",
+                f"the region's audit chain of writer {writers} does not verify",
+                region=org.region,
             )
         records = self._records(org.region, AuditQuery(org_id=org.id, since=start, until=end))
         return build_tia(
@@ -91,10 +106,8 @@ class AuditService:
         }
 
 
-def _after(query: AuditQuery, seq: int) -> AuditQuery:
-    return AuditQuery(
-        query.session_id, query.ticket_id, query.org_id, query.event, query.since, query.until, seq
-    )
+def _after(query: AuditQuery, cursor: Cursor) -> AuditQuery:
+    return dataclasses.replace(query, after=cursor)
 
 
 async def _nothing_to_flush() -> None:

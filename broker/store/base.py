@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 
 from broker.models import Anchor, Consent, Org, Session, Staff, Target, Ticket, ViewerToken
+from broker.state import MAIN_WRITER
 from broker.store.units import UnitRecord
 from broker.typing import (
     ConsentId,
@@ -35,6 +36,7 @@ from broker.typing import (
     TicketStatus,
     TokenDigest,
     UnitId,
+    WriterId,
 )
 
 T = TypeVar("T")
@@ -282,11 +284,16 @@ class Store(Protocol):
     async def add_anchor(self, anchor: Anchor) -> None:
         """Append one audit anchor (``broker.audit.anchor``); rows are never changed.
 
-        ``ConflictError`` if the region already has an anchor with that number."""
+        ``ConflictError`` if its chain (region, writer) already has an anchor with
+        that number; each writer of a region numbers its own chain's anchors."""
         ...
 
-    async def latest_anchor(self, region: Region) -> Anchor | None:
-        """The anchor of ``region`` with the highest number, or None."""
+    async def latest_anchor(self, region: Region, writer: WriterId = MAIN_WRITER) -> Anchor | None:
+        """The anchor of the chain (``region``, ``writer``) with the highest number, or None."""
+        ...
+
+    async def anchor_writers(self, region: Region) -> list[WriterId]:
+        """The writers with anchors in ``region``, sorted: every chain it must still have."""
         ...
 
     # -- unit registry (broker.store.units) --------------------------------

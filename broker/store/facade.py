@@ -19,6 +19,7 @@ from typing import Concatenate, Generic, ParamSpec, TypeVar
 
 from broker.clock import Clock, SystemClock
 from broker.models import Anchor, Consent, Org, Session, Staff, Target, Ticket, ViewerToken
+from broker.state import MAIN_WRITER
 from broker.store.base import (
     GrantRecords,
     ImportBundle,
@@ -41,6 +42,7 @@ from broker.typing import (
     TicketStatus,
     TokenDigest,
     UnitId,
+    WriterId,
 )
 
 H = TypeVar("H")
@@ -74,7 +76,8 @@ class StoreOps(Generic[H]):
     mark_connected: Callable[[H, SessionId, datetime], Session]
     ended_sessions: Callable[[H, Region, int], tuple[int, list[Session]]]
     add_anchor: Callable[[H, Anchor], None]
-    latest_anchor: Callable[[H, Region], Anchor | None]
+    latest_anchor: Callable[[H, Region, WriterId], Anchor | None]
+    anchor_writers: Callable[[H, Region], list[WriterId]]
     add_viewer_token: Callable[[H, ViewerToken], None]
     claim_viewer_token: Callable[[H, TokenDigest, Region, datetime], ViewerToken]
     put_unit: Callable[[H, UnitRecord], None]
@@ -208,12 +211,16 @@ class ThreadedStore(ABC, Generic[H]):
 
     # -- audit anchors ----------------------------------------------------
     async def add_anchor(self, anchor: Anchor) -> None:
-        """Append one audit anchor; ``ConflictError`` if its number is taken."""
+        """Append one audit anchor; ``ConflictError`` if its chain has its number already."""
         await self._write(self._ops.add_anchor, anchor)
 
-    async def latest_anchor(self, region: Region) -> Anchor | None:
-        """The anchor of ``region`` with the highest number, or None."""
-        return await self._read(self._ops.latest_anchor, region)
+    async def latest_anchor(self, region: Region, writer: WriterId = MAIN_WRITER) -> Anchor | None:
+        """The anchor of the chain (``region``, ``writer``) with the highest number, or None."""
+        return await self._read(self._ops.latest_anchor, region, writer)
+
+    async def anchor_writers(self, region: Region) -> list[WriterId]:
+        """The writers with anchors in ``region``, sorted."""
+        return await self._read(self._ops.anchor_writers, region)
 
     # -- unit registry ----------------------------------------------------
     async def put_unit(self, unit: UnitRecord) -> None:

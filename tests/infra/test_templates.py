@@ -177,7 +177,7 @@ class TestRegionalStack:
         anchors = KmsLogsAnchor(clients, {EU: (key, regional["AuditLogGroup"])})
         made = Anchor(EU, 1, 4, "ab" * 32, 1, 4, 720, "2026-12-04T10:00:00.000000Z")
         await anchors.put(made)
-        assert await anchors.latest(EU) == made
+        assert await anchors.latest(EU, made.writer) == made
 
     def test_uploader_runs_against_stack(
         self, clients: ClientFactory, regional: dict[str, str], tmp_path: Path

@@ -192,4 +192,4 @@ class TestEveryFieldEveryHeader:
         assert statuses.get(400, 0) > 20  # the fields really were read and refused
         assert statuses.get(401, 0) >= 10  # ... and so were the subjects
         assert not any(status >= 500 for status in statuses)
-        assert b"auth.failed" in b"".join(p.read_bytes() for p in state.glob("regions/*/audit/*"))
+        assert b"auth.failed" in b"".join(p.read_bytes() for p in state.glob("regions/*/audit/*/*"))

@@ -16,16 +16,11 @@ import pytest
 
 from broker.recording.castfile import recording_path
 from broker.recording.files import read_info
-from broker.runtime.root import PER_WRITER_CHAINS
 from broker.typing import Region
 from tests.fixtures.waiting import poll_until
 from tests.runtime.roles import EU, Cluster, Shell, at_port
 
 UNIT = {"replica_id": "eu-a", "unit_dead_after_seconds": 3}
-needs_writers = pytest.mark.skipif(
-    not PER_WRITER_CHAINS,
-    reason="several processes auditing into one state folder need one chain per writer",
-)
 
 
 @pytest.fixture
@@ -62,7 +57,6 @@ def recording_status(cluster: Cluster, api: str, session_id: str) -> tuple[int, 
 class TestSplitRoles:
     """One control plane, one regional unit."""
 
-    @needs_writers
     def test_grant_needs_a_live_unit_then_ssh_goes_through_it(self, cluster: Cluster) -> None:
         """A real ssh shell via the unit; the API reads no recording; the shell outlives the API."""
         api = cluster.start("api", "api")
@@ -89,7 +83,6 @@ class TestSplitRoles:
         finally:
             shell.close()
 
-    @needs_writers
     def test_grant_without_a_live_unit_is_refused(self, cluster: Cluster) -> None:
         """The region's only unit stopped: a grant there answers 503 ``region_unavailable``."""
         cluster.start("api", "api")
@@ -100,7 +93,6 @@ class TestSplitRoles:
         assert poll_until(lambda: cluster.cli(*argv).returncode == 2, 10)
         assert cluster.cli(*argv).stderr == (f"broker: error: no live, healthy unit serves {EU}\n")
 
-    @needs_writers
     def test_second_process_with_a_live_replica_id_is_refused(self, cluster: Cluster) -> None:
         """A replica id that still heartbeats is not taken over: the newcomer exits 2."""
         cluster.start("api", "api")
@@ -129,7 +121,6 @@ class TestSplitRoles:
         assert f"region: {EU} is not in the config's regions" in done.stderr
 
 
-@needs_writers
 class TestReplicas:
     """Two replicas of one region behind one control plane."""
 

@@ -62,6 +62,7 @@ OPS: StoreOps[Table] = StoreOps(
     ended_sessions=sessions.ended_sessions,
     add_anchor=anchors.add,
     latest_anchor=anchors.latest,
+    anchor_writers=anchors.writers,
     add_viewer_token=viewer.add_viewer_token,
     claim_viewer_token=viewer.claim_viewer_token,
     put_unit=units.put_unit,
