@@ -30,13 +30,7 @@ def provision(server: MotoServer, args: argparse.Namespace) -> dict[str, str]:
     """The resources this server stands for, made in it; their names."""
     if args.region:
         region = Region(args.region)
-        clients = ClientFactory({region: server.url}, max_attempts=1)
-        made = region_resources(clients, region)
-        # The control plane's audit chain of this region gets a log group of its own
-        # (anchors included): one anchor stream holds one writer's chain.
-        made["cp_log_group"] = made["log_group"] + "-cp"
-        clients.client("logs", region).create_log_group(logGroupName=made["cp_log_group"])
-        return made
+        return region_resources(ClientFactory({region: server.url}, max_attempts=1), region)
     region = Region(args.store_region)
     store = DynamoStore(ClientFactory({region: server.url}, max_attempts=1), region, args.table)
     store.create_table()

@@ -91,6 +91,14 @@ class World:
         keep = {k: v for k, v in os.environ.items() if not k.startswith(("BROKER_", "AWS_"))}
         return {**keep, **FAKE_ENV, "HOME": str(home), "PYTHONPATH": str(REPO)}
 
+    def logs(self) -> str:
+        """The tail of every broker role's log, for failure messages."""
+        tails = []
+        for role in self.roles:
+            text = (self.root / role / "broker.log").read_text(errors="replace")
+            tails.append(f"--- {role}:\n{text[-2000:]}")
+        return "\n".join(tails)
+
     def state(self, role: str) -> Path:
         """The state folder of ``role`` (each role its own: they share no files)."""
         return self.root / role / "state"
@@ -126,22 +134,16 @@ def start_motos(world: World) -> None:
         world.resources[role] = json.loads(out.read_text())
 
 
-def aws_section(world: World, regions: Mapping[Region, str], role: str) -> dict[str, Any]:
-    """The ``[aws]`` table of ``role``: the store in cp, each region's resources at its moto.
-
-    The control plane's events and anchors of a region go to a log group of their own
-    in that region, the unit's to the region's main one: each anchor stream then
-    holds the chain of one writer."""
-    section = {}
-    for region, storage in regions.items():
-        made = dict(world.resources[storage])
-        own_group = made.pop("cp_log_group")
-        section[region] = {
-            **{k: v for k, v in made.items() if k != "url"},
-            "log_group": own_group if role == "cp" else made["log_group"],
-            "endpoint_url": made["url"],
+def aws_section(world: World, regions: Mapping[Region, str]) -> dict[str, Any]:
+    """The ``[aws]`` table: the store in cp, each region's resources at its own moto."""
+    section = {
+        region: {
+            **{k: v for k, v in world.resources[storage].items() if k != "url"},
+            "endpoint_url": world.resources[storage]["url"],
             "secret_prefix": "residency",
         }
+        for region, storage in regions.items()
+    }
     return {
         "store_region": CONTROL,
         "store_table": world.resources["cp"]["table"],
@@ -165,7 +167,7 @@ def write_config(world: World, role: str, regions: Mapping[Region, str]) -> Path
         "api_port": API_PORT,
         "demo_targets": True,
         "auth": {"jwks_file": str(jwks)},
-        "aws": aws_section(world, regions, role),
+        "aws": aws_section(world, regions),
     }
     path = world.root / role / "broker.json"
     path.write_text(json.dumps(config, indent=2))
@@ -220,7 +222,7 @@ class Engineer:
         while UNSERVED in done.stderr and time.monotonic() < end:
             time.sleep(0.2)
             done = self.try_open(ticket, staff, view=view)
-        assert done.returncode == 0, done.stderr
+        assert done.returncode == 0, f"{done.stderr}\n{self.world.logs()}"
         grant: dict[str, Any] = json.loads(done.stdout)
         return grant
 
@@ -239,7 +241,7 @@ class Engineer:
         """Drive the grant's viewer link (``viewer_client``) to the session's end."""
         argv = [sys.executable, "-m", "tests.residency.viewer_client", grant["viewer_url"]]
         done = self.world.lab.run(self._space, argv, env=self._env, input_text="\n".join(lines))
-        assert done.returncode == 0, done.stderr
+        assert done.returncode == 0, f"{done.stderr}\n{self.world.logs()}"
         seen: dict[str, Any] = json.loads(done.stdout)
         return seen
 
@@ -308,8 +310,12 @@ def running(*, capture: bool) -> Iterator[World]:
             start_control_plane(world)
             for region in (EU, US):
                 start_unit(world, region)
-            for role in ("cp", *UNIT_ROLES.values()):
-                wait_started(world, role)
-            yield world
+            try:
+                for role in ("cp", *UNIT_ROLES.values()):
+                    wait_started(world, role)
+                yield world
+            except BaseException:
+                print(world.logs(), file=sys.stderr)  # pytest shows it with the failure
+                raise
     finally:
         shutil.rmtree(root, ignore_errors=True)
