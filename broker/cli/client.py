@@ -72,11 +72,20 @@ class ApiClient:
         except urllib.error.HTTPError as error:
             raise _problem_error(error) from None
         except (urllib.error.URLError, OSError) as error:
+            # Nothing answered, so there is no problem document: say what the API would
+            # have said (503: unavailable, nothing granted) and why the call failed.
             raise UnavailableError(
                 "control_plane_unavailable",
-                f"cannot reach the broker API (control plane) at {self.base}:"
-                " live sessions go on; new grants wait for it",
+                f"cannot reach the broker API (control plane) at {self.base}"
+                f" (503 unavailable: {_cause(error)}): live sessions go on; new grants wait for it",
             ) from error
+
+
+def _cause(error: OSError) -> str:
+    """Why a call got no answer, in a few words (``connection refused``, ``timed out``)."""
+    found = getattr(error, "reason", error)
+    text = getattr(found, "strerror", None) or str(found) or type(found).__name__
+    return str(text).lower()
 
 
 class ApiError(BrokerError):

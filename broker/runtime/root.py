@@ -63,6 +63,8 @@ from broker.typing import OrgId, Region, TargetName
 from broker.viewer.web import RegionViewer
 
 log = structlog.get_logger("broker.runtime")
+DEMO_HOST = "127.0.0.1"
+"""Where the demo targets listen, even when the broker binds a wider address."""
 Role = Literal["all", "api", "region"]
 """What a process runs: everything (``broker run``), the control plane, or regional units."""
 
@@ -195,9 +197,8 @@ class Runtime:
             for region in self.regions
         ]
         self.demo_hosts = DemoHosts()
-        self.demo_targets = await self.demo_hosts.start(
-            self.config.state_dir, self.config.bind_host, specs
-        )
+        # Loopback whatever the bind: a demo shell is reached by its gateway on this machine.
+        self.demo_targets = await self.demo_hosts.start(self.config.state_dir, DEMO_HOST, specs)
         targets = [
             _demo_target(org_id, endpoint)
             for region, endpoint in self.demo_targets.items()

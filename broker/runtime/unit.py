@@ -31,7 +31,7 @@ from broker.ca import CARegistry
 from broker.clock import Clock
 from broker.config import Config, host_port, replica_id
 from broker.egress.filter import OutputFilter
-from broker.errors import BrokerError, ConflictError, InputError, NotFoundError
+from broker.errors import BrokerError, ConflictError, InputError, NotFoundError, UnavailableError
 from broker.events import EventSink
 from broker.gateway.gateway import Gateway
 from broker.gateway.hooks import RecorderFactory
@@ -253,12 +253,19 @@ class RegionUnit:
         return reasons
 
     def _storage_problems(self) -> list[str]:
-        """The region's storage, probed: recordings folder writable, audit trail usable."""
+        """The region's storage, probed: recordings folder writable, audit trail usable, and
+        in AWS mode the region's bucket reachable (``RecordingUploader.check_can_accept``)."""
         problems = []
         if not self.parts.auditor.writable(self.region):
             problems.append("audit_unavailable")
         if not _writable(self.parts.config.layout.recordings(self.region)):
             problems.append("recordings_unwritable")
+        uploader = self.parts.aws.uploaders.get(self.region) if self.parts.aws else None
+        if uploader is not None:  # AWS mode: the region's bucket, as the last pass found it
+            try:
+                uploader.check_can_accept()
+            except UnavailableError as error:
+                problems.append(error.code)
         return problems
 
     async def stop(self) -> None:
