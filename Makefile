@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP) sysdeps
 	$(BIN)/broker run
 
-## sysdeps: Debian programs and fonts the tests and viewer use (sshd, lrzsz, tmux, DejaVu, chromium)
+## sysdeps: Debian programs and fonts the tests and viewer use (sshd, lrzsz, tmux, DejaVu, chromium, tcpdump)
 sysdeps:
 	@./.ci/sysdeps
 

@@ -274,7 +274,7 @@ def check(state: Path, sessions: list[dict[str, Any]]) -> dict[str, Any]:
     """The soak's invariants over the store, the recordings and the audit trail."""
     records = [
         json.loads(line)
-        for path in sorted((state / "regions" / "eu-central-1" / "audit").glob("*.jsonl"))
+        for path in sorted((state / "regions" / "eu-central-1" / "audit").glob("*/*.jsonl"))
         for line in path.read_bytes().splitlines()
         if line.strip()
     ]

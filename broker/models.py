@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from broker.state import MAIN_WRITER
 from broker.typing import (
     AccessMode,
     Basis,
@@ -30,6 +31,7 @@ from broker.typing import (
     TicketStatus,
     Tier,
     TokenDigest,
+    WriterId,
 )
 
 
@@ -216,13 +218,16 @@ class Session:
 
 @dataclass(frozen=True, slots=True)
 class Anchor:
-    """A region's sealed chain head, kept outside the writer's folder.
+    """One chain's sealed head, kept outside the writer's folder.
 
-    ``number`` counts a region's anchors from 1 (the single writer of a
-    region's chain writes them in order); ``seq`` and ``hash`` name the last
+    A chain is (``region``, ``writer``): each writer of a region anchors its own
+    chain, apart from the others. ``number`` counts a chain's anchors from 1
+    (its single writer writes them in order); ``seq`` and ``hash`` name the last
     record sealed and ``segment``/``offset`` where its line ends, so a writer
     finds it without reading the chain. ``final`` marks the anchor a clean
     stop writes: records after a final anchor were not written by the broker.
+    ``writer`` is last, defaulting to ``main``, the writer of every anchor from
+    before writers existed.
     """
 
     region: Region
@@ -234,6 +239,7 @@ class Anchor:
     offset: int
     time: str
     final: bool = False
+    writer: WriterId = MAIN_WRITER
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ than joining the parts itself.
       regions/<region>/
         ca/<name>                      the region CA's secrets (``LocalKeyStore``)
         gateway/                       the gateway's host and client keys
-        audit/                         the hash-chain segments and HEAD
+        audit/<writer>/                one hash chain per writer: segments, HEAD, LOCK
         audit-key                      the region's redaction and chain secret
         recordings/                    asciicast files (and the S3 upload spool)
         demo-target/                   the local-mode demo host
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from broker.errors import InputError
-from broker.typing import Region
+from broker.typing import Region, WriterId
 
 REGION_CODE = re.compile(r"[a-z]{2,8}(?:-[a-z]+)+-[0-9]{1,2}")
 """An AWS region code: ``eu-central-1``, ``us-gov-west-1``, ``eusc-de-east-1``."""
@@ -45,6 +45,20 @@ def check_region(region: object) -> Region:
         raise InputError("region", "not an AWS region code")
     assert isinstance(region, str)
     return Region(region)
+
+
+WRITER_ID = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+"""A writer id: it names a chain's folder and log stream, so nothing that could walk a path."""
+
+MAIN_WRITER = WriterId("main")
+"""The writer of a process that names none: ``broker run``, and every chain from before writers."""
+
+
+def check_writer(writer: object) -> WriterId:
+    """``writer`` if it is a well-formed writer id, else ``InputError`` on ``writer``."""
+    if not isinstance(writer, str) or WRITER_ID.fullmatch(writer) is None:
+        raise InputError("writer", "not a writer id (a-z, 0-9 and inner '-', at most 63)")
+    return WriterId(writer)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +95,12 @@ class StateLayout:
         return self.region(region) / "gateway"
 
     def audit(self, region: str) -> Path:
-        """The region's audit chain segments and head."""
+        """The region's audit folder: one chain folder per writer below it."""
         return self.region(region) / "audit"
+
+    def audit_chain(self, region: str, writer: str) -> Path:
+        """One writer's chain of ``region``: its segments, ``HEAD`` and ``LOCK``."""
+        return self.audit(region) / check_writer(writer)
 
     def audit_key(self, region: str) -> Path:
         """The region's audit secret (redaction and chain keys derive from it)."""

@@ -26,6 +26,14 @@ Subject = NewType("Subject", str)
 TokenDigest = NewType("TokenDigest", str)
 """The SHA-256 hex digest of a viewer token: the only form a store holds."""
 """The authenticated principal of an API call (a staff id, admin id, ...)."""
+UnitId = NewType("UnitId", str)
+"""One regional unit (replica) of a region: ``broker region``'s ``replica_id``."""
+WriterId = NewType("WriterId", str)
+"""Who writes one audit chain of a region: ``main``, ``api``, ``eu-central-1-a1b2``.
+
+Lower-case letters, digits and inner hyphens, at most 63 characters
+(``broker.state.check_writer``): it names a folder and a log stream. A region's
+chain is identified by (region, writer); each writer process has its own."""
 
 Tier = Literal["standard", "eea_only"]
 Scope = Literal["product", "cas", "professional_services", "third_party", "subprocessor"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import threading
 import warnings
 
 import pytest
@@ -12,6 +11,7 @@ from hypothesis import strategies as st
 
 from broker import randomness
 from broker.randomness import BLOCK_BYTES, random_bits, random_bytes
+from tests.fixtures.threads import run_together
 
 
 class TestRandomBytes:
@@ -39,11 +39,7 @@ class TestRandomBytes:
         def draw() -> None:
             draws.extend(random_bytes(8) for _ in range(2_000))
 
-        threads = [threading.Thread(target=draw) for _ in range(4)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        run_together(*[draw] * 4)
         assert len(draws) == 8_000
         assert len(set(draws)) == len(draws)
 

@@ -242,3 +242,30 @@ class TestIdentifierConfusables:
         assert value.isascii()
         assert unicodedata.normalize("NFKC", value) == value
         assert len(value) <= v.MAX_ID_LENGTH
+
+
+class TestText:
+    """Free text: bounded, not blank, no control characters but newline and tab; trimmed."""
+
+    @pytest.mark.parametrize(
+        ("value", "expected"),
+        [
+            ("  fix the export\n", "fix the export"),
+            ("line one\nline two\tand a tab", "line one\nline two\tand a tab"),
+            ("x" * v.MAX_TEXT, "x" * v.MAX_TEXT),
+        ],
+    )
+    def test_accepts_and_trims(self, value: str, expected: str) -> None:
+        """Text a person wrote is returned without surrounding white space."""
+        assert v.text(value, "reason") == expected
+
+    @pytest.mark.parametrize(
+        "value",
+        ["", "   ", "\n\t", "x" * (v.MAX_TEXT + 1), "bell\x07", "esc\x1b[31m", "nul\x00",
+         "c1\x9b", "line\u2028sep", 42, None],
+    )  # fmt: skip
+    def test_refuses_naming_the_field(self, value: object) -> None:
+        """Blank, overlong, control characters and non-strings name the field."""
+        with pytest.raises(InputError) as caught:
+            v.text(value, "reason")
+        assert caught.value.field == "reason"

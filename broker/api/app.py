@@ -145,7 +145,9 @@ def create_app(
         ctx.config.state_dir,
         ctx.store,
         ctx.events,
-        frozenset(ctx.config.regions),
+        # ``broker api`` reads no region's storage: downloads and legal holds are
+        # ``broker run``'s (region_not_served here); replays go to the unit's viewer.
+        frozenset(() if ctx.units_required else ctx.config.regions),
         ctx.policy.region_eea,
         remote_holds or {},
     )

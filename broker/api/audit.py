@@ -12,14 +12,13 @@ from broker.api.routing import Route, principal
 from broker.api.serialize import json_response
 from broker.audit import AuditQuery
 from broker.audit.catalog import EVENT_TYPES
+from broker.audit.reader import Cursor
 from broker.audit.tia import render_markdown
 from broker.render.tia_pdf import render_pdf
 from broker.service.audit import AuditService
 from broker.typing import OrgId, Region, Role
 
 SERVICE = web.AppKey("audit", AuditService)
-MAX_SEQ = 2**63 - 1
-"""The largest cursor (a record's ``seq``) a page can name."""
 FILTERS = (
     "region", "session_id", "ticket_id", "staff_id", "event", "since", "until", "cursor", "limit",
 )  # fmt: skip
@@ -39,19 +38,28 @@ def parse_query(params: dict[str, str]) -> AuditQuery:
         event=v.optional(params, "event", v.choice(EVENT_TYPES)),
         since=_time(params, "since"),
         until=_time(params, "until"),
-        after_seq=v.query_int(params, "cursor", 0, MAX_SEQ, 0),
+        after=v.optional(params, "cursor", Cursor.parse) or Cursor(),
         limit=v.query_int(params, "limit", 1, 1000, 100),
     )
 
 
 async def index(request: web.Request) -> web.Response:
-    """Audit records of one region by filter, oldest first, paginated."""
+    """Audit records of one region by filter, all its chains merged in time order, paginated."""
     params = dict(request.query)
     query = parse_query(params)
     region = Region(v.identifier(params["region"], "region")) if "region" in params else None
     page = await request.app[SERVICE].query(principal(request), region, query)
-    cursor = str(page.next_after) if page.next_after is not None else None
+    cursor = page.next_after.encode() if page.next_after is not None else None
     return json_response({"items": page.records, "next_cursor": cursor})
+
+
+async def verify(request: web.Request) -> web.Response:
+    """Every chain of one region verified: per writer, records, head, ok or the first problem."""
+    params = dict(request.query)
+    v.reject_unknown(params, ("region",))
+    region = Region(v.field(params, "region", v.identifier))
+    verdict = await request.app[SERVICE].verify(principal(request), region)
+    return json_response(verdict.to_dict())
 
 
 async def tia(request: web.Request) -> web.Response:
@@ -75,6 +83,16 @@ OPS: tuple[Role, ...] = ("ops", "admin")
 ROUTES = (
     Route(
         "GET", "/v1/audit", index, "Query the audit trail", OPS, None, "AuditPage", query=FILTERS
+    ),
+    Route(
+        "GET",
+        "/v1/audit/verify",
+        verify,
+        "Verify every audit chain of a region",
+        OPS,
+        None,
+        "AuditVerify",
+        query=("region",),
     ),
     Route(
         "GET",

@@ -11,6 +11,8 @@ from broker.api.openapi_records import IMPORT_DOCUMENT, PATH_EXAMPLES
 from broker.api.openapi_requests import CONSENT_REQUEST_SCHEMAS
 from broker.api.routing import Route
 from broker.audit.catalog import EVENT_TYPES
+from broker.audit.reader import MAX_CURSOR
+from broker.state import WRITER_ID
 from broker.typing import CONSENT_REQUEST_STATES, SESSION_STATES
 from broker.validate import ID_PATTERN, TIME_PATTERN
 
@@ -37,10 +39,18 @@ QUERY: dict[str, dict[str, Any]] = {
     "cursor": {"type": "string", "minLength": 1, "maxLength": 4096},
 }
 """Query parameters by name; ``QUERY_BY_PATH`` where one path differs."""
-REQUIRED_QUERY = frozenset({("/v1/orgs/{id}/tia", "from"), ("/v1/orgs/{id}/tia", "to")})
+REQUIRED_QUERY = frozenset(
+    {("/v1/orgs/{id}/tia", "from"), ("/v1/orgs/{id}/tia", "to"), ("/v1/audit/verify", "region")}
+)
+_CHAIN_AT = f"{WRITER_ID.pattern}:[0-9]+"
+"""One chain's position in an audit cursor (``broker.audit.reader.Cursor``)."""
 QUERY_BY_PATH: dict[tuple[str, str], dict[str, Any]] = {
     ("/v1/audit", "limit"): {"type": "integer", "minimum": 1, "maximum": 1000},
-    ("/v1/audit", "cursor"): {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
+    ("/v1/audit", "cursor"): {
+        "type": "string",
+        "maxLength": MAX_CURSOR,
+        "pattern": f"^(?:[0-9]+|{_CHAIN_AT}(?:,{_CHAIN_AT})*)$",
+    },
     ("/v1/consent-requests", "state"): {"enum": list(CONSENT_REQUEST_STATES)},
 }
 
@@ -263,6 +273,16 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "items": {"type": "array", "items": {"type": "object"}},
             "next_cursor": _NULL_STR,
+        },
+    },
+    "AuditVerify": {
+        "type": "object",
+        "description": "Each chain (one per writer) of the region: ok, or its first bad record",
+        "properties": {
+            "region": _STR,
+            "ok": {"type": "boolean"},
+            "records": {"type": "integer"},
+            "chains": {"type": "array", "items": {"type": "object"}},
         },
     },
     "Tia": {"type": "object", "description": "Transfer Impact Assessment; see docs/tia.md"},

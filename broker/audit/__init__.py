@@ -1,4 +1,4 @@
-"""The audit trail: redaction, event catalogue, per-region hash chains, verify, queries.
+"""The audit trail: redaction, events, a hash chain per writer of each region, verify, queries.
 
 Write through ``Auditor.emit``; configure logging once with
 ``broker.audit.log.configure_logging``; scrub anything else leaving the broker
@@ -11,9 +11,9 @@ from broker.audit.auditor import Auditor
 from broker.audit.catalog import EVENT_FIELDS, EVENT_TYPES
 from broker.audit.chain import ChainConfig, Durability
 from broker.audit.keys import FileSecretSource, MemorySecretSource, SecretSource
-from broker.audit.reader import AuditQuery, Page
+from broker.audit.reader import AuditQuery, Cursor, Page
 from broker.audit.redact import Redactor, RegionRedactor
-from broker.audit.verify import Problem, VerifyResult, verify_region
+from broker.audit.verify import Problem, RegionVerdict, VerifyResult, verify_region
 
 __all__ = [
     "EVENT_FIELDS",
@@ -21,6 +21,7 @@ __all__ = [
     "AuditQuery",
     "Auditor",
     "ChainConfig",
+    "Cursor",
     "Durability",
     "FileSecretSource",
     "MemorySecretSource",
@@ -28,6 +29,7 @@ __all__ = [
     "Problem",
     "Redactor",
     "RegionRedactor",
+    "RegionVerdict",
     "SecretSource",
     "VerifyResult",
     "verify_region",

@@ -3,16 +3,21 @@
 ``auditor.emit("session.issued", region=org.region, session_id=..., ...)``
 checks the event type, keeps only the type's allowlisted fields, scrubs them
 with the region's key, stamps UTC time from the clock and appends the record to
-that region's chain, which lives only under ``<state>/regions/<region>/audit/``.
-The region is a parameter, never a field, so no event can name another region
-than the folder it lands in.
+this auditor's chain of that region, which lives only under
+``<state>/regions/<region>/audit/<writer>/``. The region is a parameter, never
+a field, so no event can name another region than the folder it lands in.
 
-With an ``AuditAnchor`` the auditor also anchors each region's sealed head
+Each process that writes audit names itself with ``writer`` (default
+``main``): every writer has its own chain per region, its own lock and its own
+anchors, so replicas of a region write side by side and never contend.
+``verify`` checks every chain of a region, ``query`` merges them in time order.
+
+With an ``AuditAnchor`` the auditor also anchors its chains' sealed heads
 outside the state folder (``broker.audit.anchor``): ``open`` checks each
-region's chain against its latest anchor before anything is written, discloses
+chain against its latest anchor before anything is written, discloses
 an unanchored tail with an ``audit.tail_sealed`` event, and anchors;
 ``anchor`` (every second, from ``flush_every``) flushes and anchors every head
-that moved; ``aclose`` closes the writers and writes each region's final anchor.
+that moved; ``aclose`` closes the writers and writes each chain's final anchor.
 """
 
 from __future__ import annotations
@@ -27,19 +32,20 @@ from typing import Any
 from broker.audit.anchor import TAIL_EVENT, AuditAnchor, anchor_of, unproven
 from broker.audit.catalog import build_fields, check_event_type, check_fields, format_time
 from broker.audit.chain import ChainConfig, ChainWriter
+from broker.audit.chains import region_chains
 from broker.audit.keys import FileSecretSource, SecretSource
 from broker.audit.reader import AuditQuery, Page, query_region
 from broker.audit.redact import Redactor
-from broker.audit.verify import VerifyResult, verify_region
+from broker.audit.verify import RegionVerdict, verify_region
 from broker.clock import Clock
 from broker.errors import BrokerError, UnavailableError
 from broker.models import Anchor
-from broker.state import StateLayout, check_region
-from broker.typing import Region
+from broker.state import MAIN_WRITER, StateLayout, check_region, check_writer
+from broker.typing import Region, WriterId
 
 
 class Auditor:
-    """Writes, flushes, verifies and queries the per-region audit chains."""
+    """Writes its own chain of each region; flushes, verifies and queries all of a region's."""
 
     def __init__(
         self,
@@ -49,8 +55,11 @@ class Auditor:
         secrets: SecretSource | None = None,
         config: ChainConfig | None = None,
         anchor: AuditAnchor | None = None,
+        writer: WriterId = MAIN_WRITER,
     ) -> None:
         self._state = Path(state_dir)
+        self.writer = check_writer(writer)
+        """This process's writer id: the chain of each region it appends to."""
         self._clock = clock
         self._secrets = secrets if secrets is not None else FileSecretSource(self._state)
         self._config = config
@@ -106,24 +115,51 @@ class Auditor:
         writer = self._writers.get(region)
         return writer is None or writer.usable
 
-    def verify(self, region: str) -> VerifyResult:
-        """Flush ``region`` and verify its whole chain (seal included).
+    def verify(self, region: str) -> RegionVerdict:
+        """Flush ``region`` and verify every chain of it (seals included).
 
-        An anchoring auditor also checks it against the last anchor it wrote or
-        found for the region (in memory, so no I/O beyond the chain)."""
-        writer = self._writers.get(region)
-        if writer is not None:
-            writer.flush()
-        anchored = self._anchor is not None and region not in self._unchecked
-        anchor = self._anchored.get(region) if anchored else None
-        return verify_region(self._state, region, self._secrets, anchor, anchored=anchored)
+        An anchoring auditor also checks its own chain against the last anchor
+        it wrote or found (in memory, so no I/O beyond the chains); ``averify``
+        checks every writer's chain against its anchor."""
+        self._flush_region(region)
+        own = self._anchor is not None and region in self._writers
+        if not own or region in self._unchecked:
+            return verify_region(self._state, region, self._secrets)
+        anchors = {self.writer: self._anchored.get(region)}
+        return verify_region(self._state, region, self._secrets, anchors)
+
+    async def averify(self, region: str) -> RegionVerdict:
+        """``verify``, each chain checked against its latest anchor too (when anchoring).
+
+        This auditor's own chain is judged by the last anchor it wrote or found
+        (in memory); every other writer's by the anchor place's latest."""
+        await asyncio.to_thread(self._flush_region, region)
+        if self._anchor is None:
+            return await asyncio.to_thread(verify_region, self._state, region, self._secrets)
+        checked = check_region(region)
+        writers = region_chains(self._state, checked).keys() | set(
+            await self._anchor.writers(checked)
+        )
+        anchors: dict[WriterId, Anchor | None] = {}
+        for writer in sorted(writers):
+            anchors[writer] = await self._latest_of(checked, writer)
+        return await asyncio.to_thread(verify_region, self._state, region, self._secrets, anchors)
+
+    async def _latest_of(self, region: Region, writer: WriterId) -> Anchor | None:
+        if writer == self.writer and region in self._writers and region not in self._unchecked:
+            return self._anchored.get(region)
+        assert self._anchor is not None
+        return await self._anchor.latest(region, writer)
 
     def query(self, region: str, query: AuditQuery) -> Page:
-        """Flush ``region`` and read matching records back."""
+        """Flush ``region`` and read matching records of all its chains back, merged."""
+        self._flush_region(region)
+        return query_region(self._state, region, query)
+
+    def _flush_region(self, region: str) -> None:
         writer = self._writers.get(region)
         if writer is not None:
             writer.flush()
-        return query_region(self._state, region, query)
 
     async def flush_every(self, seconds: float) -> None:
         """Flush (and anchor) periodically until cancelled, off the event loop (fsync blocks)."""
@@ -217,9 +253,10 @@ class Auditor:
     async def _check(self, region: str, writer: ChainWriter) -> None:
         """Judge the chain as opened against the latest anchor; disclose an unanchored tail."""
         assert self._anchor is not None
-        latest = await self._anchor.latest(Region(region))
+        latest = await self._anchor.latest(Region(region), self.writer)
         try:
-            tail = unproven(StateLayout(self._state).audit(region), writer.opened, latest)
+            folder = StateLayout(self._state).audit_chain(region, self.writer)
+            tail = unproven(folder, writer.opened, latest)
         except ValueError as why:
             writer.fail()
             raise UnavailableError(
@@ -239,15 +276,20 @@ class Auditor:
             with self._lock:
                 writer = self._writers.get(region)
                 if writer is None:
-                    checked = check_region(region)
-                    writer = ChainWriter(
-                        StateLayout(self._state).audit(checked), checked,
-                        self._secrets.secret(checked), self._config,
-                    )  # fmt: skip
+                    writer = self._open_writer(check_region(region))
                     self._writers[region] = writer
                     if self._anchor is not None:
                         self._unchecked.add(region)
         return writer
+
+    def _open_writer(self, region: Region) -> ChainWriter:
+        """Open this auditor's chain of ``region`` (``main`` adopts a chain from before writers)."""
+        layout = StateLayout(self._state)
+        return ChainWriter(
+            layout.audit_chain(region, self.writer), region, self._secrets.secret(region),
+            self._config, writer=self.writer,
+            adopt=layout.audit(region) if self.writer == MAIN_WRITER else None,
+        )  # fmt: skip
 
     def __enter__(self) -> Auditor:
         return self

@@ -39,7 +39,6 @@ FIELD_KINDS: Mapping[str, Kind] = {
     "org_id": "id",
     "staff_id": "id",
     "consent_id": "id",
-    "consent_request_id": "id",
     "target": "id",
     "actor": "id",
     "request_id": "id",
@@ -84,6 +83,7 @@ FIELD_KINDS: Mapping[str, Kind] = {
     "expires_at": "time",
     "started_at": "time",
     # Notifications (broker.notify): which delivery, over which channel, how it went.
+    "consent_request_id": "id",
     "delivery_id": "id",
     "channel": "code",
     "attempts": "int",

@@ -1,4 +1,4 @@
-"""Append records to one region's hash chain, durably and crash-safely.
+"""Append records to one writer's hash chain of a region, durably and crash-safely.
 
 Records are encoded as they arrive and buffered. Every ``batch_size``
 records the writer's own thread writes the batch (one ``write`` per
@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from broker.audit.chains import ChainLock, adopt_legacy
 from broker.audit.segments import (
     Head,
     check_line,
@@ -39,7 +40,8 @@ from broker.audit.segments import (
     write_head,
 )
 from broker.errors import UnavailableError
-from broker.typing import Region
+from broker.state import MAIN_WRITER
+from broker.typing import Region, WriterId
 
 Durability = Literal["write", "fsync"]
 """``write``: each flush reaches the OS (survives a process crash);
@@ -64,7 +66,12 @@ def _broken(region: str, why: str) -> UnavailableError:
 
 
 class ChainWriter:
-    """The single writer of one region's chain (thread-safe; one per process).
+    """The single writer of one chain, (region, writer) (thread-safe; one per process).
+
+    It holds the chain folder's lock while open: another process naming the
+    same writer is refused (``audit_writer_busy``); ``adopt`` is the region's
+    audit folder when this is ``main``'s chain, which may still lie there in
+    the layout from before writers (``broker.audit.chains``).
 
     ``append`` only encodes and chains the record in memory, under a lock
     held for microseconds: the main process appends from its event loop,
@@ -77,23 +84,37 @@ class ChainWriter:
     """
 
     def __init__(
-        self, directory: Path, region: Region, secret: bytes, config: ChainConfig | None = None
+        self,
+        directory: Path,
+        region: Region,
+        secret: bytes,
+        config: ChainConfig | None = None,
+        *,
+        writer: WriterId = MAIN_WRITER,
+        adopt: Path | None = None,
     ) -> None:
         self._dir = Path(directory)
         self._region = region
+        self._writer = writer
         self._secret = secret
         self._config = config or ChainConfig()
         self._sync = self._config.durability == "fsync"
         self._lock = threading.Lock()  # the chain's state and the buffer; never held for I/O
         self._io = threading.Lock()  # the segment file and HEAD: one flush at a time
         self._buffer: list[tuple[int, bytes]] = []  # (segment, line), in chain order
-        self._flusher = ThreadPoolExecutor(1, thread_name_prefix=f"audit-{region}")
         self._flush_queued = False
         self._fd: int | None = None
         self._fd_segment = 0
         self._usable = True
-        self._dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._head = recover(self._dir, region, secret, sync=self._sync)
+        self._claim = ChainLock(self._dir, region, writer)
+        try:
+            if adopt is not None:
+                adopt_legacy(adopt, sync=self._sync)
+            self._head = recover(self._dir, region, secret, sync=self._sync, writer=writer)
+        except BaseException:
+            self._claim.release()
+            raise
+        self._flusher = ThreadPoolExecutor(1, thread_name_prefix=f"audit-{region}-{writer}")
         self.opened = self._head
         """The head as this writer found (and sealed) it: what the anchor check judges."""
         self._seq, self._hash = self._head.seq, self._head.hash
@@ -134,7 +155,10 @@ class ChainWriter:
                 or self._lines >= self._config.max_segment_records
             ):
                 self._segment, self._lines, self._bytes = self._segment + 1, 0, 0
-            record = {"seq": self._seq + 1, "time": time, "region": self._region, "event": event}
+            record = {
+                "seq": self._seq + 1, "time": time, "region": self._region,
+                "writer": self._writer, "event": event,
+            }  # fmt: skip
             record.update(fields)
             record["prev"] = self._hash
             line, digest = encode_record(record)
@@ -159,8 +183,9 @@ class ChainWriter:
                     raise UnavailableError("audit_unavailable", "audit trail is closed or failed")
                 lines, self._buffer = self._buffer, []
                 head = Head(
-                    self._region, self._segment, self._lines, self._bytes, self._seq, self._hash
-                )
+                    self._region, self._segment, self._lines, self._bytes, self._seq, self._hash,
+                    self._writer,
+                )  # fmt: skip
             if lines or (seal and head != self._head):
                 self._write(lines, head, seal=seal)
 
@@ -180,6 +205,7 @@ class ChainWriter:
             with self._io:
                 self._close_fd()
             self._flusher.shutdown(wait=True)
+            self._claim.release()
 
     def _flush_queued_batch(self) -> None:
         """A full batch, written on the flusher thread; the next ``flush`` seals it.
@@ -243,39 +269,48 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def recover(directory: Path, region: Region, secret: bytes, *, sync: bool) -> Head:
-    """Check the sealed ``HEAD``, keep the valid tail after it, cut a torn line; seal."""
-    head = _sealed_head(directory, region, secret)
+def recover(
+    directory: Path, region: Region, secret: bytes, *, sync: bool, writer: WriterId = MAIN_WRITER
+) -> Head:
+    """Check the sealed ``HEAD``, keep the valid tail after it, cut a torn line; seal.
+
+    A ``HEAD`` sealed in the form from before writers is sealed again in today's."""
+    head, current = _sealed_head(directory, region, secret, writer)
     segments = list_segments(directory)
     if head is None:
         if segments:
             raise _broken(region, "HEAD is missing")
-        head = Head(region, 1, 0, 0, 0, genesis(region))
+        head = Head(region, 1, 0, 0, 0, genesis(region, writer), writer)
         write_head(directory, head, secret, sync=sync)
         return head
     _check_head_record(directory, head, region)
     tail = _scan_tail(directory, head, [s for s in segments if s[0] >= head.segment], sync=sync)
-    if tail != head:
+    if tail != head or not current:
         write_head(directory, tail, secret, sync=sync)
     return tail
 
 
-def _sealed_head(directory: Path, region: Region, secret: bytes) -> Head | None:
+def _sealed_head(
+    directory: Path, region: Region, secret: bytes, writer: WriterId
+) -> tuple[Head | None, bool]:
+    """The sealed head (None: no ``HEAD``), and whether its seal has today's form."""
     try:
         found = read_head(directory)
     except (OSError, ValueError):
         raise _broken(region, "HEAD is unreadable") from None
     if found is None:
-        return None
+        return None, True
     head, seal = found
-    if head.region != region or not head_sealed(head, seal, secret):
+    if head.region != region or head.writer != writer:
+        raise _broken(region, "HEAD belongs to another chain")
+    if not head_sealed(head, seal, secret):
         raise _broken(region, "HEAD seal does not match")
-    return head
+    return head, seal == head.seal(secret)
 
 
 def _check_head_record(directory: Path, head: Head, region: Region) -> None:
     if head.seq == 0:
-        if head.offset != 0 or head.segment != 1:
+        if head.offset != 0 or head.segment != 1 or head.hash != genesis(region, head.writer):
             raise _broken(region, "HEAD is inconsistent")
         return
     path = directory / segment_name(head.segment)
@@ -318,11 +353,16 @@ def _scan_segment(path: Path, index: int, start: int, last: Head) -> tuple[Head,
         end = data.find(b"\n", position)
         if end < 0:
             return last, start + position
-        record, _ = check_line(data[position:end], last.seq + 1, last.hash, last.region)
+        record, _ = check_line(
+            data[position:end], last.seq + 1, last.hash, last.region, last.writer
+        )
         if record is None:
             return last, start + position
         position, lines = end + 1, lines + 1
-        last = Head(last.region, index, lines, start + position, record["seq"], record["hash"])
+        last = Head(
+            last.region, index, lines, start + position, record["seq"], record["hash"],
+            last.writer,
+        )  # fmt: skip
     return last, None
 
 

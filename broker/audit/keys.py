@@ -75,18 +75,26 @@ def _read_secret(path: Path) -> bytes:
 
 
 def _create_secret(path: Path) -> bytes:
-    """Write a fresh secret with O_EXCL; if another process won the race, read theirs."""
+    """Write a fresh secret whole, then publish it with a hard link; if another won, read theirs.
+
+    Several writers of a region may start at once on a fresh state folder: the
+    link appears with the whole secret in it or not at all, so a loser never
+    reads a half-written key."""
     path.parent.mkdir(parents=True, exist_ok=True)
     value = secrets.token_bytes(_SECRET_BYTES)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return _read_secret(path)
+    draft = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         os.write(fd, value.hex().encode() + b"\n")
         os.fsync(fd)
     finally:
         os.close(fd)
+    try:
+        os.link(draft, path)
+    except FileExistsError:
+        return _read_secret(path)
+    finally:
+        draft.unlink()
     return value
 
 

@@ -1,17 +1,25 @@
-"""The on-disk form of a region's audit chain, shared by writer, verifier and reader.
+"""The on-disk form of one audit chain, shared by writer, verifier and reader.
 
-``<state>/regions/<region>/audit/`` holds numbered JSON Lines segments
-(``00000001.jsonl`` ...) and ``HEAD``. Each line is one record::
+A region has one chain per writer (``broker.typing.WriterId``), each in its own
+folder ``<state>/regions/<region>/audit/<writer>/``: numbered JSON Lines
+segments (``00000001.jsonl`` ...) and ``HEAD``. Each line is one record::
 
-    {"seq":7,"time":"...Z","region":"eu-central-1","event":"...",...,"prev":"<hex>","hash":"<hex>"}
+    {"seq":7,"time":"...Z","region":"eu-central-1","writer":"main","event":...,"prev":"<hex>","hash":"<hex>"}
 
 ``hash`` is SHA-256 over the line's exact bytes up to and including the comma
 before ``"hash"``, so it covers ``prev``, which is the previous record's hash
 (across segment boundaries too; the first record links to a genesis value bound
-to the region). Anyone can recompute the chain; nobody can rewrite it unnoticed
-without also forging ``HEAD``, which names the last durable record and carries an
-HMAC seal under the region's key. ``HEAD`` also catches truncation, which a
-chain alone cannot.
+to the region and the writer). The chain id, region and writer, is in every
+record, in ``HEAD`` and in the genesis: a record or a whole chain moved to
+another writer's or region's folder no longer verifies. Anyone can recompute
+the chain; nobody can rewrite it unnoticed without also forging ``HEAD``,
+which names the last durable record and carries an HMAC seal under the
+region's key. ``HEAD`` also catches truncation, which a chain alone cannot.
+
+Chains from before writers existed have no ``writer`` in their records or
+``HEAD`` and a genesis bound to the region alone: they are the ``main``
+writer's, so ``main`` keeps that genesis, and a record or ``HEAD`` without a
+writer counts as ``main``'s (nowhere else).
 """
 
 from __future__ import annotations
@@ -28,16 +36,21 @@ from typing import Any
 from broker import compact_json
 from broker.audit.catalog import EVENT_FIELDS
 from broker.audit.keys import derive_key
+from broker.state import MAIN_WRITER
 
 HEAD_NAME = "HEAD"
 _SEGMENT = re.compile(r"(\d{8})\.jsonl")
 _SUFFIX = re.compile(rb'"hash":"([0-9a-f]{64})"}')
+_UNLINKED = "chain broken: prev does not match the previous record's hash"
 SUFFIX_LEN = 74  # len('"hash":"') + 64 + len('"}')
 
 
-def genesis(region: str) -> str:
-    """The ``prev`` of a region's first record: binds the chain to its region."""
-    return hashlib.sha256(f"broker.audit.genesis:{region}".encode()).hexdigest()
+def genesis(region: str, writer: str = MAIN_WRITER) -> str:
+    """The ``prev`` of a chain's first record: binds the chain to its region and writer.
+
+    ``main``'s is the region's alone, as every chain's was before writers."""
+    name = region if writer == MAIN_WRITER else f"{region}:{writer}"
+    return hashlib.sha256(f"broker.audit.genesis:{name}".encode()).hexdigest()
 
 
 def segment_name(index: int) -> str:
@@ -67,8 +80,10 @@ def encode_record(record: dict[str, Any]) -> tuple[bytes, str]:
     return prefix + b'"hash":"' + digest.encode() + b'"}\n', digest
 
 
-def check_line(raw: bytes, seq: int, prev: str, region: str) -> tuple[dict[str, Any] | None, str]:
-    """Check one complete line (no newline) against its place in the chain.
+def check_line(
+    raw: bytes, seq: int, prev: str, region: str, writer: str = MAIN_WRITER
+) -> tuple[dict[str, Any] | None, str]:
+    """Check one complete line (no newline) against its place in ``writer``'s chain.
 
     Returns ``(record, "")`` when it is the expected record, else ``(None, reason)``.
     """
@@ -81,29 +96,30 @@ def check_line(raw: bytes, seq: int, prev: str, region: str) -> tuple[dict[str, 
         record = json.loads(raw)
     except ValueError:
         return None, "malformed record"
-    return _check_place(record, seq, prev, region)
+    return _check_place(record, seq, prev, (region, writer))
 
 
 def _check_place(
-    record: Any, seq: int, prev: str, region: str
+    record: Any, seq: int, prev: str, chain: tuple[str, str]
 ) -> tuple[dict[str, Any] | None, str]:
     if not isinstance(record, dict):
         return None, "malformed record"
     found = record.get("seq")
     if found != seq:
         return None, f"sequence mismatch: expected seq {seq}, found {found!r}"
-    if record.get("prev") != prev:
-        return None, "chain broken: prev does not match the previous record's hash"
-    if record.get("region") != region:
-        return None, "record belongs to another region"
-    if record.get("event") not in EVENT_FIELDS:
-        return None, "unknown event type"
-    return record, ""
+    checks = (
+        (record.get("prev") == prev, _UNLINKED),
+        (record.get("region") == chain[0], "record belongs to another region"),
+        (record.get("writer", MAIN_WRITER) == chain[1], "record belongs to another writer's chain"),
+        (record.get("event") in EVENT_FIELDS, "unknown event type"),
+    )  # fmt: skip
+    failed = next((reason for passed, reason in checks if not passed), None)
+    return (record, "") if failed is None else (None, failed)
 
 
 @dataclass(frozen=True, slots=True)
 class Head:
-    """The last durable record: where it is and what its hash is."""
+    """The last durable record of one writer's chain: where it is and what its hash is."""
 
     region: str
     segment: int
@@ -111,10 +127,16 @@ class Head:
     offset: int
     seq: int
     hash: str
+    writer: str = MAIN_WRITER
 
-    def seal(self, secret: bytes) -> str:
-        """HMAC of these fields under the region's head-seal key."""
-        payload = json.dumps(asdict(self), sort_keys=True, separators=(",", ":")).encode()
+    def seal(self, secret: bytes, *, legacy: bool = False) -> str:
+        """HMAC of these fields under the region's head-seal key.
+
+        ``legacy``: the seal of a ``HEAD`` from before writers, without ``writer``."""
+        fields = asdict(self)
+        if legacy:
+            del fields["writer"]
+        payload = json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
         return hmac.new(derive_key(secret, "head-seal"), payload, hashlib.sha256).hexdigest()
 
 
@@ -130,7 +152,8 @@ def read_head(directory: Path) -> tuple[Head, str] | None:
     except (AttributeError, KeyError, TypeError):
         raise ValueError("head fields") from None
     ints = (head.segment, head.line, head.offset, head.seq)
-    if not all(isinstance(v, str) for v in (seal, head.region, head.hash)) or not all(
+    texts = (seal, head.region, head.hash, head.writer)
+    if not all(isinstance(v, str) for v in texts) or not all(
         isinstance(v, int) and v >= 0 for v in ints
     ):
         raise ValueError("head field types")
@@ -138,8 +161,10 @@ def read_head(directory: Path) -> tuple[Head, str] | None:
 
 
 def head_sealed(head: Head, seal: str, secret: bytes) -> bool:
-    """Does ``seal`` match ``head`` under ``secret``?"""
-    return hmac.compare_digest(head.seal(secret), seal)
+    """Does ``seal`` match ``head`` under ``secret``? (``main`` also in the legacy form.)"""
+    if hmac.compare_digest(head.seal(secret), seal):
+        return True
+    return head.writer == MAIN_WRITER and hmac.compare_digest(head.seal(secret, legacy=True), seal)
 
 
 def write_head(directory: Path, head: Head, secret: bytes, *, sync: bool) -> None:

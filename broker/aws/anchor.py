@@ -9,12 +9,17 @@ signature is what makes the anchor unforgeable: the key's private half never
 leaves KMS, and only the gateway role may ``kms:Sign`` with it; anybody with
 ``kms:Verify`` (or the public key) can check an anchor.
 
-Each anchor is one event in the stream ``audit-anchors`` of the region's log
-group: ``{"anchor": {...}, "signature": "<base64>"}``. Its timestamp never
-goes backwards (the last one's plus a millisecond, if the clock went back), so
-the stream's newest events hold the newest anchor; ``latest`` takes the one
-with the highest number among them and checks its signature with KMS. A bad
-signature is ``UnavailableError`` (``audit_anchor_forged``), never an answer.
+Each chain (region, writer) has a stream of its own in the region's log group
+(``stream_of``: ``audit-anchors`` for ``main``, the name it had before
+writers, ``audit-anchors/<writer>`` for every other), so writers never
+contend. Each anchor is one event there: ``{"anchor": {...}, "signature":
+"<base64>"}``, the signature over the canonical JSON of ``anchor`` exactly as
+stored (an anchor from before writers has no ``writer`` and is ``main``'s).
+Its timestamp never goes backwards (the last one's plus a millisecond, if
+the clock went back), so the stream's newest events hold the newest anchor;
+``latest`` takes the one with the highest number among them and checks its
+signature with KMS. A bad signature, or an anchor of another chain, is
+``UnavailableError`` (``audit_anchor_forged``), never an answer.
 """
 
 from __future__ import annotations
@@ -33,7 +38,8 @@ from broker.aws.errors import AWS_ERRORS, error_code, unavailable
 from broker.clock import Clock, SystemClock
 from broker.errors import InputError, UnavailableError
 from broker.models import Anchor
-from broker.typing import Region
+from broker.state import MAIN_WRITER, WRITER_ID
+from broker.typing import Region, WriterId
 
 STREAM = "audit-anchors"
 ALGORITHM = "ECDSA_SHA_256"
@@ -41,9 +47,25 @@ _SCAN = 50
 """Newest events read by ``latest``: more than any clock step could reorder."""
 
 
-def anchor_payload(anchor: Anchor) -> bytes:
-    """The exact bytes signed: the anchor's fields as canonical JSON."""
-    return json.dumps(asdict(anchor), sort_keys=True, separators=(",", ":")).encode()
+Chain = tuple[Region, WriterId]
+
+
+def stream_of(writer: WriterId) -> str:
+    """The log stream of ``writer``'s chain anchors."""
+    return STREAM if writer == MAIN_WRITER else f"{STREAM}/{writer}"
+
+
+def writer_of(stream: str) -> WriterId | None:
+    """The writer whose anchors ``stream`` holds; None for a stream that is no anchor stream."""
+    if stream == STREAM:
+        return MAIN_WRITER
+    prefix, _, writer = stream.partition("/")
+    return WriterId(writer) if prefix == STREAM and WRITER_ID.fullmatch(writer) else None
+
+
+def anchor_payload(fields: Mapping[str, Any]) -> bytes:
+    """The exact bytes signed: the anchor's fields (as stored) as canonical JSON."""
+    return json.dumps(dict(fields), sort_keys=True, separators=(",", ":")).encode()
 
 
 class KmsLogsAnchor:
@@ -60,16 +82,35 @@ class KmsLogsAnchor:
         self._clients = clients
         self._regions = dict(regions)
         self._clock: Clock = clock or SystemClock()
-        self._last_ms: dict[Region, int] = {}
-        self._streams: set[Region] = set()
+        self._last_ms: dict[Chain, int] = {}
+        self._streams: set[Chain] = set()
 
     async def put(self, anchor: Anchor) -> None:
         """Sign ``anchor`` with the region's key and append it to the region's stream."""
         await asyncio.to_thread(self._put, anchor)
 
-    async def latest(self, region: Region) -> Anchor | None:
-        """The region's newest genuine anchor; ``UnavailableError`` if it is not genuine."""
-        return await asyncio.to_thread(self._latest, region)
+    async def latest(self, region: Region, writer: WriterId) -> Anchor | None:
+        """The chain's newest genuine anchor; ``UnavailableError`` if it is not genuine."""
+        return await asyncio.to_thread(self._latest, (region, writer))
+
+    async def writers(self, region: Region) -> list[WriterId]:
+        """The writers with an anchor stream in ``region``'s log group, sorted."""
+        return await asyncio.to_thread(self._writers, region)
+
+    def _writers(self, region: Region) -> list[WriterId]:
+        _, group = self._where(region)
+        found: list[WriterId] = []
+        try:
+            pages = (
+                self._logs(region)
+                .get_paginator("describe_log_streams")
+                .paginate(logGroupName=group, logStreamNamePrefix=STREAM)
+            )
+            for page in pages:
+                found += [w for s in page["logStreams"] if (w := writer_of(s["logStreamName"]))]
+        except AWS_ERRORS as error:
+            raise unavailable("audit_anchor_failed", "audit anchor", error) from None
+        return sorted(found)
 
     def _where(self, region: Region) -> tuple[str, str]:
         found = self._regions.get(region)
@@ -78,51 +119,57 @@ class KmsLogsAnchor:
         return found
 
     def _put(self, anchor: Anchor) -> None:
+        chain = (anchor.region, anchor.writer)
         key, group = self._where(anchor.region)
-        payload = anchor_payload(anchor)
+        fields = asdict(anchor)
         try:
             signature = self._kms(anchor.region).sign(
-                KeyId=key, Message=payload, MessageType="RAW", SigningAlgorithm=ALGORITHM
-            )["Signature"]
+                KeyId=key, Message=anchor_payload(fields), MessageType="RAW",
+                SigningAlgorithm=ALGORITHM,
+            )["Signature"]  # fmt: skip
             logs = self._logs(anchor.region)
-            self._ensure_stream(logs, anchor.region, group)
-            body = {"anchor": asdict(anchor), "signature": base64.b64encode(signature).decode()}
-            stamp = self._timestamp(anchor.region)
+            self._ensure_stream(logs, chain, group)
+            body = {"anchor": fields, "signature": base64.b64encode(signature).decode()}
+            stamp = self._timestamp(chain)
             answer = logs.put_log_events(
-                logGroupName=group, logStreamName=STREAM,
+                logGroupName=group, logStreamName=stream_of(anchor.writer),
                 logEvents=[{"timestamp": stamp, "message": json.dumps(body, sort_keys=True)}],
             )  # fmt: skip
         except AWS_ERRORS as error:
             raise unavailable("audit_anchor_failed", "audit anchor", error) from None
         if answer.get("rejectedLogEventsInfo"):  # too old or too new: the clock is far off
             raise UnavailableError("audit_anchor_failed", "CloudWatch Logs rejected the anchor")
-        self._last_ms[anchor.region] = stamp
+        self._last_ms[chain] = stamp
 
-    def _timestamp(self, region: Region) -> int:
+    def _timestamp(self, chain: Chain) -> int:
         now = int(self._clock.now().timestamp() * 1000)
-        return max(now, self._last_ms.get(region, 0) + 1)
+        return max(now, self._last_ms.get(chain, 0) + 1)
 
-    def _latest(self, region: Region) -> Anchor | None:
+    def _latest(self, chain: Chain) -> Anchor | None:
+        region, writer = chain
         key, group = self._where(region)
         try:
             events = self._logs(region).get_log_events(
-                logGroupName=group, logStreamName=STREAM, startFromHead=False, limit=_SCAN
-            )["events"]
+                logGroupName=group, logStreamName=stream_of(writer), startFromHead=False,
+                limit=_SCAN,
+            )["events"]  # fmt: skip
         except AWS_ERRORS as error:
             if error_code(error) == "ResourceNotFoundException":
                 return None  # no stream yet: never anchored
             raise unavailable("audit_anchor_failed", "audit anchor", error) from None
         if not events:
             return None
-        self._last_ms[region] = max(e["timestamp"] for e in events)
-        newest = max((_parse(e["message"], region) for e in events), key=lambda a: a[0].number)
+        self._last_ms[chain] = max(e["timestamp"] for e in events)
+        newest = max((_parse(e["message"], chain) for e in events), key=lambda a: a[0].number)
         self._check_signature(region, key, *newest)
         return newest[0]
 
-    def _check_signature(self, region: Region, key: str, anchor: Anchor, signature: bytes) -> None:
+    def _check_signature(
+        self, region: Region, key: str, anchor: Anchor, payload: bytes, signature: bytes
+    ) -> None:
         try:
             valid = self._kms(region).verify(
-                KeyId=key, Message=anchor_payload(anchor), MessageType="RAW",
+                KeyId=key, Message=payload, MessageType="RAW",
                 Signature=signature, SigningAlgorithm=ALGORITHM,
             )["SignatureValid"]  # fmt: skip
         except AWS_ERRORS as error:
@@ -132,15 +179,15 @@ class KmsLogsAnchor:
         if not valid:
             raise UnavailableError("audit_anchor_forged", "the latest audit anchor is not genuine")
 
-    def _ensure_stream(self, logs: Any, region: Region, group: str) -> None:
-        if region in self._streams:
+    def _ensure_stream(self, logs: Any, chain: Chain, group: str) -> None:
+        if chain in self._streams:
             return
         try:
-            logs.create_log_stream(logGroupName=group, logStreamName=STREAM)
+            logs.create_log_stream(logGroupName=group, logStreamName=stream_of(chain[1]))
         except AWS_ERRORS as error:
             if error_code(error) != "ResourceAlreadyExistsException":
                 raise
-        self._streams.add(region)
+        self._streams.add(chain)
 
     def _kms(self, region: Region) -> Any:
         return self._clients.client("kms", region)
@@ -169,19 +216,26 @@ class RoutedAnchor:
         """Append ``anchor`` where its region's anchors are kept."""
         await self._for(anchor.region).put(anchor)
 
-    async def latest(self, region: Region) -> Anchor | None:
-        """The latest anchor from where ``region``'s anchors are kept."""
-        return await self._for(region).latest(region)
+    async def latest(self, region: Region, writer: WriterId) -> Anchor | None:
+        """The chain's latest anchor from where ``region``'s anchors are kept."""
+        return await self._for(region).latest(region, writer)
+
+    async def writers(self, region: Region) -> list[WriterId]:
+        """The writers with anchors where ``region``'s anchors are kept."""
+        return await self._for(region).writers(region)
 
 
-def _parse(message: str, region: Region) -> tuple[Anchor, bytes]:
-    """An event's anchor and signature; a malformed one is not genuine."""
+def _parse(message: str, chain: Chain) -> tuple[Anchor, bytes, bytes]:
+    """An event's anchor, the payload its signature covers, and the signature.
+
+    A malformed one, or one of another chain, is not genuine."""
     try:
         body = json.loads(message)
-        anchor = Anchor(**body["anchor"])
+        fields = body["anchor"]
+        anchor = Anchor(**fields)
         signature = base64.b64decode(body["signature"], validate=True)
     except (ValueError, KeyError, TypeError, binascii.Error):
         raise UnavailableError("audit_anchor_forged", "an audit anchor is malformed") from None
-    if anchor.region != region:
-        raise UnavailableError("audit_anchor_forged", "an audit anchor names another region")
-    return anchor, signature
+    if (anchor.region, anchor.writer) != chain:
+        raise UnavailableError("audit_anchor_forged", "an audit anchor names another chain")
+    return anchor, anchor_payload(fields), signature

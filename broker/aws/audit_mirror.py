@@ -4,19 +4,26 @@ The brief for AWS mode is "audit to CloudWatch in addition to the local
 chain". ``CloudWatchSink`` does no filtering of its own, so it must only ever
 see what the ``Auditor`` kept: this sink sends each event to the auditor
 (allowlist, redaction, chain) and mirrors the record *as stored* (with its
-``seq``, ``prev`` and ``hash``, so the copy can be matched to the chain) to the
-region's log group. Events of a region without a log group stay in the local
-chain only.
+``writer``, ``seq``, ``prev`` and ``hash``, so the copy can be matched to the
+chain) to the region's log group, in the writer's own log stream
+(``mirror_stream``): each writer's chain is one stream, as it is one folder,
+so replicas of a region never share a stream. Events of a region without a
+log group stay in the local chain only.
 """
 
 from __future__ import annotations
 
 from broker.audit import Auditor
 from broker.aws.cloudwatch import CloudWatchSink
-from broker.typing import Region
+from broker.typing import Region, WriterId
 
 _SET_BY_SINK = frozenset({"event", "region", "time"})
 """Keys ``CloudWatchSink.emit`` sets itself."""
+
+
+def mirror_stream(writer: WriterId) -> str:
+    """The log stream that mirrors ``writer``'s chains (one per region's log group)."""
+    return f"audit/{writer}"
 
 
 class AuditMirror:

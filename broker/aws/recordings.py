@@ -157,6 +157,7 @@ class RecordingUploader:
         self._events = events
         self._failures = 0
         self._mismatch = False
+        self._unreachable = False
 
     @property
     def failures(self) -> int:
@@ -198,9 +199,19 @@ class RecordingUploader:
         return is_complete(path, self.policy.quiet_seconds)
 
     def check_can_accept(self) -> None:
-        """Raise ``UnavailableError`` when a new session must be refused (fail closed)."""
+        """Raise ``UnavailableError`` when a new session must be refused (fail closed).
+
+        A session is refused while the last upload pass could not reach the
+        region's storage: its recording could only wait on this machine, so
+        no new access starts until a pass reaches S3 again (within
+        ``max_backoff_seconds``). Sessions already running go on, and their
+        recordings wait in the spool (nothing is lost)."""
         if self._mismatch:
             raise UnavailableError("recordings_region_mismatch", "recordings bucket refused")
+        if self._unreachable:
+            raise UnavailableError(
+                "recordings_unreachable", "the region's recording storage cannot be reached"
+            )
         if not self.policy.strict:
             return
         try:
@@ -217,13 +228,19 @@ class RecordingUploader:
         """One pass: check the bucket, upload and confirm every complete recording.
 
         Returns how many were uploaded; raises on the first failure (the caller backs off).
+        Whether the storage was reached is kept for ``check_can_accept``.
         """
-        self.check_bucket()
-        done = 0
-        for path in self._casts():
-            if self.is_complete(path):
-                self.upload(path)
-                done += 1
+        try:
+            self.check_bucket()
+            done = 0
+            for path in self._casts():
+                if self.is_complete(path):
+                    self.upload(path)
+                    done += 1
+        except UnavailableError:
+            self._unreachable = True
+            raise
+        self._unreachable = False
         return done
 
     def upload(self, path: Path) -> None:

@@ -1,16 +1,19 @@
 """``broker audit verify|show``: check and read the per-region audit trails.
 
-``verify`` exits 0 when every chain checked is intact and proven by its
-anchor, else 1, naming the first bad record of each broken region (segment
-file, line, reason). Anchors are read from the store (``<state>/broker.db``),
+A region has one chain per writer (each process that writes its audit).
+``verify`` checks every chain of each region and prints one line per chain
+(``region/writer``: records, head hash, ok or the first bad record: segment
+file, line, reason); it exits 0 when every chain is intact and proven by its
+anchor, else 1. Anchors are read from the store (``<state>/broker.db``),
 or, with ``--config`` of an AWS-mode broker, where that config keeps them.
 Records after a region's latest anchor are an UNSEALED TAIL: unproven, counted,
 and exit 1 unless ``--accept-unsealed`` (a running broker's last second, or a
 crashed one's; a restart discloses and anchors it). ``show`` prints
-records matching the filters, oldest first: one readable line each, or JSON
-Lines with ``--json``. Without ``--region`` both cover every region found under
-``<state>/regions``. The state directory is ``--state``, else ``$BROKER_STATE``,
-else ``./var``. Times without an offset are taken as UTC.
+records matching the filters, every chain merged in time order (ties by
+writer, then seq): one readable line each, or JSON Lines with ``--json``.
+Without ``--region`` both cover every region found under ``<state>/regions``.
+The state directory is ``--state``, else ``$BROKER_STATE``, else ``./var``.
+Times without an offset are taken as UTC.
 """
 
 from __future__ import annotations
@@ -23,14 +26,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from broker.audit.anchor import AuditAnchor
 from broker.audit.catalog import EVENT_TYPES
+from broker.audit.chains import region_chains
 from broker.audit.keys import FileSecretSource
 from broker.audit.reader import AuditQuery, query_region
 from broker.audit.verify import VerifyResult, verify_region
 from broker.cli.anchors import open_anchor
 from broker.errors import InputError
-from broker.state import StateLayout, check_region
-from broker.typing import Region
+from broker.models import Anchor
+from broker.state import MAIN_WRITER, StateLayout, check_region
+from broker.typing import Region, WriterId
 from broker.validate import timestamp
 
 
@@ -77,7 +83,7 @@ def regions(state: Path, region: str | None) -> list[str]:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    """Handler: verify each region's chain against its anchor; 0 if all intact and proven."""
+    """Handler: verify each chain of each region against its anchor; 0 if all intact and proven."""
     state = state_dir(args)
     results = asyncio.run(_verify_all(state, args))
     for result in results:
@@ -90,17 +96,30 @@ def run_verify(args: argparse.Namespace) -> int:
 
 async def _verify_all(state: Path, args: argparse.Namespace) -> list[VerifyResult]:
     secrets = FileSecretSource(state, create=False)
-    found = []
+    found: list[VerifyResult] = []
     async with open_anchor(state, args.config) as anchor:
         for region in regions(state, args.region):
-            latest = None if anchor is None else await anchor.latest(Region(region))
-            found.append(verify_region(state, region, secrets, latest, anchored=True))
+            latest = await _anchors(anchor, state, Region(region))
+            found += verify_region(state, region, secrets, latest).chains
     return found
 
 
+async def _anchors(
+    anchor: AuditAnchor | None, state: Path, region: Region
+) -> dict[WriterId, Anchor | None]:
+    """The latest anchor of each chain of ``region`` found in ``state`` or anchored.
+
+    Without an anchor place none has one."""
+    if anchor is None:
+        return dict.fromkeys(region_chains(state, region))
+    writers = region_chains(state, region).keys() | set(await anchor.writers(region))
+    return {writer: await anchor.latest(region, writer) for writer in sorted(writers)}
+
+
 def _describe(result: VerifyResult) -> str:
+    name = f"{result.region}/{result.writer}"
     if result.problem is not None:
-        return f"{result.region}: BROKEN at {result.problem}"
+        return f"{name}: BROKEN at {result.problem}"
     seals = "".join(
         f"; {n} records after seq {after} sealed at a restart after a crash"
         for after, n in result.tail_seals
@@ -112,10 +131,10 @@ def _describe(result: VerifyResult) -> str:
             else f"after the last anchor (seq {result.anchored_seq})"
         )
         return (
-            f"{result.region}: UNSEALED TAIL: {result.unproven_records} records {where}"
-            f" are unproven ({result.records} records{seals})"
+            f"{name}: UNSEALED TAIL: {result.unproven_records} records {where}"
+            f" are unproven ({result.records} records, head {result.last_hash[:12]}{seals})"
         )
-    return f"{result.region}: ok ({result.records} records{seals})"
+    return f"{name}: ok ({result.records} records, head {result.last_hash[:12]}{seals})"
 
 
 def run_show(args: argparse.Namespace) -> int:
@@ -131,10 +150,14 @@ def run_show(args: argparse.Namespace) -> int:
         for region in regions(state, args.region)
         for record in query_region(state, region, query).records
     ]
-    records.sort(key=lambda r: (str(r.get("time")), str(r.get("region")), int(r.get("seq", 0))))
+    records.sort(key=lambda r: (str(r.get("time")), str(r.get("region")), _chain_order(r)))
     for record in records:
         print(json.dumps(record) if args.json else format_record(record))
     return 0
+
+
+def _chain_order(record: dict[str, Any]) -> tuple[str, int]:
+    return str(record.get("writer", MAIN_WRITER)), int(record.get("seq", 0))
 
 
 def parse_time(field: str, text: str | None) -> datetime | None:
@@ -150,15 +173,16 @@ def parse_time(field: str, text: str | None) -> datetime | None:
     return timestamp(moment.isoformat(), field)  # the API's rules: representable in UTC
 
 
-_HIDDEN = ("seq", "time", "region", "event", "prev", "hash")
+_HIDDEN = ("seq", "time", "region", "writer", "event", "prev", "hash")
 
 
 def format_record(record: dict[str, Any]) -> str:
-    """One readable line: time, region, event, then the fields as key=value."""
+    """One readable line: time, region/writer#seq, event, then the fields as key=value."""
     fields = " ".join(
         f"{key}={','.join(map(str, value)) if isinstance(value, list) else value}"
         for key, value in record.items()
         if key not in _HIDDEN
     )
-    head = f"{record.get('time')} {record.get('region')} #{record.get('seq')} {record.get('event')}"
+    chain = f"{record.get('region')}/{record.get('writer', MAIN_WRITER)}"
+    head = f"{record.get('time')} {chain} #{record.get('seq')} {record.get('event')}"
     return f"{head} {fields}".rstrip()

@@ -1,7 +1,8 @@
 """A small synchronous HTTP client for the CLI, over the standard library.
 
 The CLI is a thin layer over the API: it finds the instance (``--api``,
-``BROKER_API`` or ``<state>/endpoints.json``), sends JSON with a bearer token,
+``BROKER_API``, ``<state>/endpoints.json`` of ``broker run`` or
+``<state>/endpoints.api.json`` of ``broker api``), sends JSON with a bearer token,
 and turns problem+json answers back into ``BrokerError`` with the server's
 reason, so the user sees the same message the API gave.
 """
@@ -27,8 +28,10 @@ def state_dir(explicit: str | None) -> Path:
 
 
 def endpoints(state: Path) -> dict[str, Any]:
-    """The running instance's ``endpoints.json``."""
+    """The running instance's ``endpoints.json`` (or the control plane's ``endpoints.api.json``)."""
     path = state / "endpoints.json"
+    if not path.exists() and (state / "endpoints.api.json").exists():
+        path = state / "endpoints.api.json"
     try:
         data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
@@ -69,9 +72,20 @@ class ApiClient:
         except urllib.error.HTTPError as error:
             raise _problem_error(error) from None
         except (urllib.error.URLError, OSError) as error:
+            # Nothing answered, so there is no problem document: say what the API would
+            # have said (503: unavailable, nothing granted) and why the call failed.
             raise UnavailableError(
-                "api_unreachable", f"cannot reach the broker API at {self.base}"
+                "control_plane_unavailable",
+                f"cannot reach the broker API (control plane) at {self.base}"
+                f" (503 unavailable: {_cause(error)}): live sessions go on; new grants wait for it",
             ) from error
+
+
+def _cause(error: OSError) -> str:
+    """Why a call got no answer, in a few words (``connection refused``, ``timed out``)."""
+    found = getattr(error, "reason", error)
+    text = getattr(found, "strerror", None) or str(found) or type(found).__name__
+    return str(text).lower()
 
 
 class ApiError(BrokerError):

@@ -25,6 +25,22 @@ def add_instance_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the raw JSON answer")
 
 
+def subcommand(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    text: str,
+    handler: object,
+) -> argparse.ArgumentParser:
+    """One subcommand with the instance options and ``--as`` (an engineer, local mode)."""
+    parser = commands.add_parser(name, help=text, description=text)
+    add_instance_options(parser)
+    parser.add_argument(
+        "--as", dest="as_staff", metavar="STAFF_ID", help="act as this engineer (local mode only)"
+    )
+    parser.set_defaults(handler=handler)
+    return parser
+
+
 def local_token(state: Path, subject: str, role: str, org: str | None = None) -> str:
     """Mint a token with a local-mode broker's signing key (``--as``)."""
     if endpoints(state).get("mode", "local") != "local":

@@ -21,7 +21,8 @@ import sys
 import time
 from typing import Any
 
-from broker.cli.common import add_instance_options, client, duration, emit
+from broker.cli.common import client, duration, emit
+from broker.cli.common import subcommand as _command
 from broker.cli.session import open_session
 from broker.typing import CONSENT_REQUEST_STATES
 from broker.validate import identifier
@@ -60,21 +61,6 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     _command(commands, "cancel", "withdraw your pending request", cancel_request).add_argument(
         "request_id"
     )
-
-
-def _command(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser],
-    name: str,
-    text: str,
-    handler: object,
-) -> argparse.ArgumentParser:
-    parser = commands.add_parser(name, help=text, description=text)
-    add_instance_options(parser)
-    parser.add_argument(
-        "--as", dest="as_staff", metavar="STAFF_ID", help="act as this engineer (local mode only)"
-    )
-    parser.set_defaults(handler=handler)
-    return parser
 
 
 def line(found: dict[str, Any]) -> str:

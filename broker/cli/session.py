@@ -21,28 +21,13 @@ from typing import Any
 
 import asyncssh
 
-from broker.cli.client import ApiClient
-from broker.cli.common import add_instance_options, client, duration, emit
+from broker.cli.client import ApiClient, ApiError
+from broker.cli.common import client, duration, emit
+from broker.cli.common import subcommand as _command
 from broker.typing import SESSION_STATES, AccessMode
 from broker.validate import identifier
 
 HOME_DIR = Path("~/.broker/sessions")
-
-
-def _command(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser],
-    name: str,
-    text: str,
-    handler: object,
-) -> argparse.ArgumentParser:
-    """One subcommand with the instance options and ``--as``."""
-    parser = commands.add_parser(name, help=text, description=text)
-    add_instance_options(parser)
-    parser.add_argument(
-        "--as", dest="as_staff", metavar="STAFF_ID", help="act as this engineer (local mode only)"
-    )
-    parser.set_defaults(handler=handler)
-    return parser
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -129,7 +114,25 @@ def ssh_command(grant: dict[str, Any], folder: Path) -> str:
 
 
 def open_session(args: argparse.Namespace) -> int:
-    """Ask for a session in the mode chosen or allowed; print how to connect."""
+    """Ask for a session in the mode chosen or allowed; print how to connect.
+
+    Denied for want of the customer's consent, it says how to ask for one."""
+    try:
+        return _open_session(args)
+    except ApiError as error:
+        if "consent_required" in error.problem.get("reasons", ()):
+            print(CONSENT_HINT.format(ticket=args.ticket), file=sys.stderr)
+        raise
+
+
+CONSENT_HINT = (
+    "broker: the customer's consent is needed; ask for it (and open the session once"
+    " approved) with: broker consent request --ticket {ticket} --duration 2h"
+    ' --reason "..." --wait --target <target>'
+)
+
+
+def _open_session(args: argparse.Namespace) -> int:
     api = client(args, args.as_staff)
     mode = args.mode or ("view" if args.open_browser else None) or _allowed_mode(api, args.ticket)
     body: dict[str, Any] = {"ticket_id": args.ticket, "target": args.target}

@@ -10,6 +10,8 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
+import socket
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -21,7 +23,8 @@ from broker.config.console import console_settings
 from broker.config.notify import NotifySettings
 from broker.errors import InputError
 from broker.state import StateLayout
-from broker.typing import Region
+from broker.typing import Region, UnitId
+from broker.validate import hostname
 
 Mode = Literal["local", "aws"]
 
@@ -67,6 +70,20 @@ class Config:
     """The raw ``[notify]`` table (webhooks, delivery); ``notify_settings`` parses it."""
     console: Mapping[str, Any] = field(default_factory=dict)
     """The raw ``[console]`` table; ``console_settings`` parses it (checked at load)."""
+    # -- the regional unit (``broker region``; docs/deployment.md) --------
+    replica_id: str = ""
+    """This unit's id among its region's replicas; empty: the host name (made an identifier)."""
+    ssh_port: int = 0
+    """The gateway's bind port (0: any free port; each served region needs its own when set)."""
+    viewer_port: int = 0
+    """The viewer's bind port (its ``/healthz`` is the unit's health check)."""
+    advertise_ssh: str = ""
+    """``host:port`` clients are sent to for SSH (an NLB's listener); empty: the bound address."""
+    advertise_viewer: str = ""
+    """``host:port`` of the viewer links (an NLB's listener); empty: the bound address."""
+    unit_dead_after_seconds: int = 3
+    """A unit whose heartbeat (every second) is older than this is dead: the API stops
+    sending sessions to it and a survivor takes its sessions over."""
 
     @property
     def layout(self) -> StateLayout:
@@ -162,6 +179,40 @@ def _check_processes(config: Config) -> None:
         raise InputError("api_processes", "more than one API process needs mode 'local'")
 
 
+def _check_unit(config: Config) -> None:
+    """The unit settings: an identifier, ports in range, ``host:port`` addresses."""
+    if config.replica_id and not REPLICA_ID.fullmatch(config.replica_id):
+        raise InputError("replica_id", "must be 1-58 of a-z 0-9 and inner '-'")
+    for name in ("ssh_port", "viewer_port"):
+        if not 0 <= getattr(config, name) <= 65535:
+            raise InputError(name, "must be a port number (0-65535)")
+    for name in ("advertise_ssh", "advertise_viewer"):
+        if getattr(config, name):
+            host_port(getattr(config, name), name)
+    if config.unit_dead_after_seconds < 2:
+        raise InputError("unit_dead_after_seconds", "must be at least 2 (heartbeats are 1 s)")
+
+
+def host_port(value: str, name: str) -> tuple[str, int]:
+    """``host:port`` split and checked, naming ``name`` on error."""
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) <= 65535:
+        raise InputError(name, "must be host:port")
+    return hostname(host, name), int(port)
+
+
+REPLICA_ID = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,56}[a-z0-9])?")
+"""A replica id: it names the unit's audit chain (``unit-<id>``), a folder and a log stream."""
+
+
+def replica_id(config: Config) -> UnitId:
+    """The configured replica id, or one made from the host name (stable across restarts)."""
+    if config.replica_id:
+        return UnitId(config.replica_id)
+    made = re.sub(r"[^a-z0-9-]", "-", socket.gethostname().lower())[:58].strip("-")
+    return UnitId(made if REPLICA_ID.fullmatch(made) else "unit")
+
+
 def load_config(path: Path | None = None, state_dir: Path | None = None) -> Config:
     """Defaults, then the file, then an explicit state folder (CLI/env wins)."""
     data = _read(path) if path else {}
@@ -181,6 +232,7 @@ def config_from_mapping(data: Mapping[str, Any]) -> Config:
     _check_processes(config)
     notify_settings(config)
     console_settings(config.console)
+    _check_unit(config)
     return _mode_defaults(config, data)
 
 

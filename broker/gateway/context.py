@@ -6,6 +6,7 @@ import asyncio
 from collections import Counter
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import asyncssh
@@ -18,8 +19,9 @@ from broker.gateway.hooks import FilterFactory, RecorderFactory
 from broker.gateway.ports import LiveLink
 from broker.gateway.settings import GatewaySettings
 from broker.gateway.upstream import UpstreamResolver
+from broker.models import Session
 from broker.store.base import Store
-from broker.typing import Region, SessionId
+from broker.typing import Region, SessionId, UnitId
 
 log = get_logger("broker.gateway")
 """The gateway's logger: structured events through the redacting pipeline."""
@@ -42,6 +44,9 @@ class GatewayContext:
     recorders: RecorderFactory
     audit_ok: Callable[[], bool] = lambda: True
     """False once the region's audit trail cannot be written: no new logins, live ones cut."""
+    unit_id: UnitId | None = None
+    """The regional unit this gateway runs in; set, each accepted login records it as the
+    session's holder (``Store.hold_session``), so a survivor can take the session over."""
     links: dict[SessionId, LiveLink] = field(default_factory=dict)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     connections: set[asyncssh.SSHServerConnection] = field(default_factory=set)
@@ -51,6 +56,15 @@ class GatewayContext:
 
     def __post_init__(self) -> None:
         self.failures = AuthFailures(self.emit, self.clock)
+
+    async def claim(self, session_id: SessionId, at: datetime) -> Session:
+        """Record this unit as the session's holder, then claim it (``mark_connected``).
+
+        Held first: a connected session always names the unit to take it over
+        if this one dies (an SSH login and a view session alike)."""
+        if self.unit_id is not None:
+            await self.store.hold_session(session_id, self.region, self.unit_id)
+        return await self.store.mark_connected(session_id, at)
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """Run ``work`` in the background, keeping a reference until it ends."""

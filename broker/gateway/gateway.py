@@ -20,7 +20,7 @@ from broker.gateway.settings import FAST_CIPHERS, GatewaySettings
 from broker.gateway.upstream import InventoryUpstream, UpstreamResolver
 from broker.gateway.watch_thread import WatcherThread
 from broker.store.base import Store
-from broker.typing import Region
+from broker.typing import Region, UnitId
 
 STOP_WAIT = 5.0
 
@@ -42,6 +42,7 @@ class Gateway:
         recorder: RecorderFactory = null_recorder,
         upstream: UpstreamResolver | None = None,
         audit_ok: Callable[[], bool] = lambda: True,
+        unit_id: UnitId | None = None,
     ) -> None:
         ca_public = openssh_public(ca_public_key)
         self.keys = keys
@@ -58,6 +59,7 @@ class Gateway:
             filters=output_filter,
             recorders=recorder,
             audit_ok=audit_ok,
+            unit_id=unit_id,
         )
         self._watching = WatcherThread(self.ctx)
         self.watcher = self._watching.watcher

@@ -38,6 +38,7 @@ WHY: dict[str, str] = {
     "target_unreachable": "the target host cannot be reached",
     "target_refused": "the target host refused the gateway",
     "recording_unavailable": "the session cannot be recorded",
+    "recordings_unreachable": "the region's recording storage cannot be reached",
     "audit_unavailable": "the session cannot be audited",
     "malformed_request": "the client sent a malformed request",
 }

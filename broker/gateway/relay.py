@@ -215,7 +215,10 @@ class Relay:
             recorder = ctx.recorders(self.link.session)
             recorder.start(term_type, term_size[0], term_size[1], record_input=org.record_input)
         except (OSError, BrokerError) as error:
-            raise RelayRefused("recording_unavailable", type(error).__name__) from error
+            # The region's storage away is worth naming: the engineer can do nothing else.
+            storage = getattr(error, "code", None) == "recordings_unreachable"
+            reason = "recordings_unreachable" if storage else "recording_unavailable"
+            raise RelayRefused(reason, type(error).__name__) from error
         # A disk that fills mid-session cuts the session: no unrecorded access.
         recorder.on_failure = lambda _e: ctx.spawn(self.link.terminate("recording_unavailable"))
         self._recorder = recorder

@@ -159,7 +159,7 @@ class GatewayServer(asyncssh.SSHServer):
             return False
         _, info, session = self._checked
         try:
-            session = await self.ctx.store.mark_connected(session.id, self.ctx.clock.now())
+            session = await self.ctx.claim(session.id, self.ctx.clock.now())
         except ConflictError:
             self._note_failure("session_not_live")
             return False

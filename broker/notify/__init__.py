@@ -1,7 +1,1 @@
-"""Telling people that something waits for them (``base``: the interface and a no-op)."""
-
-from __future__ import annotations
-
-from broker.notify.base import ConsentRequestNotice, Notifier, NullNotifier
-
-__all__ = ["ConsentRequestNotice", "Notifier", "NullNotifier"]
+"""Notifications to the people who decide: a customer's admins hear of consent requests."""

@@ -1,42 +1,34 @@
-"""The notification seam: what the service layer tells an org's admins, and how.
-
-A notice carries ids and a link only, never the request's reason text nor
-anything else a person wrote: it leaves the broker (a customer's webhook, a
-topic) and may be logged by systems the broker does not control.
-"""
+"""The notification seam: what the services tell the outside world, and a no-op."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Protocol
 
-from broker.typing import ConsentRequestId, OrgId, Region, TicketId
+from broker.typing import OrgId, Region, TicketId
 
 
 @dataclass(frozen=True, slots=True)
 class ConsentRequestNotice:
-    """A new consent request waits for the admins of ``org_id``.
-
-    ``link`` is the console page of the request, ``/console/requests/<id>``
-    relative to the API's public URL (absolute when that URL is known)."""
+    """A consent request to announce: ids and a link only, never the reason text."""
 
     org_id: OrgId
     region: Region
-    request_id: ConsentRequestId
+    request_id: str
     ticket_id: TicketId
     link: str
 
 
 class Notifier(Protocol):
-    """Delivers notices; a failure to deliver must never undo what was notified."""
+    """Tells an org's admins that something awaits them; must never block the caller."""
 
     async def consent_requested(self, notice: ConsentRequestNotice) -> None:
-        """Tell the org's admins that a consent request waits for them."""
+        """Announce a new consent request."""
         ...
 
 
 class NullNotifier:
-    """Tells no one: the default where no transport is configured."""
+    """Tells nobody: the default when no channel is configured."""
 
     async def consent_requested(self, notice: ConsentRequestNotice) -> None:
         """Do nothing."""

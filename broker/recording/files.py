@@ -18,7 +18,7 @@ from __future__ import annotations
 import fcntl
 import os
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -167,11 +167,15 @@ def list_region(state_dir: Path, region: str) -> list[RecordingInfo]:
     return [read_info(path, Region(region)) for path in paths if not path.is_symlink()]
 
 
-def mark_incomplete(region_dir: Path, timestamp: int = 0) -> list[Path]:
+def mark_incomplete(
+    region_dir: Path, timestamp: int = 0, only: Collection[str] | None = None
+) -> list[Path]:
     """Close every unfinished, unlocked recording of a region with ``incomplete``.
 
     ``region_dir`` is ``<state>/regions/<region>``. ``timestamp`` goes into
-    the header written for a file that has none. Returns the files changed.
+    the header written for a file that has none. ``only``: just these
+    sessions' files (a replica taking over a dead sibling's, never a live
+    sibling's mid-open). Returns the files changed.
     """
     region = check_region(Path(region_dir).name)
     folder = Path(region_dir) / castfile.FOLDER
@@ -179,6 +183,8 @@ def mark_incomplete(region_dir: Path, timestamp: int = 0) -> list[Path]:
         return []
     changed = []
     for path in sorted(folder.glob(f"*{castfile.SUFFIX}")):
+        if only is not None and path.name.removesuffix(castfile.SUFFIX) not in only:
+            continue
         try:
             if not path.is_symlink() and _repair(path, region, timestamp):
                 changed.append(path)

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import socket
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +25,7 @@ import asyncssh
 from broker.audit import Auditor
 from broker.audit.anchor import AuditAnchor, StoreAnchor
 from broker.aws.anchor import KmsLogsAnchor, RoutedAnchor
-from broker.aws.audit_mirror import AuditMirror
+from broker.aws.audit_mirror import AuditMirror, mirror_stream
 from broker.aws.clients import ClientFactory
 from broker.aws.cloudwatch import CloudWatchSink
 from broker.aws.dynamodb.store import DynamoStore
@@ -86,7 +84,7 @@ class AwsParts:
         clients = ClientFactory(settings.endpoints())
         store_region, table = settings.store()
         groups = {region: s.log_group for region, s in settings.regions.items()}
-        cloudwatch = CloudWatchSink(clients, groups, _stream_name(), clock=clock)
+        cloudwatch = CloudWatchSink(clients, groups, mirror_stream(auditor.writer), clock=clock)
         return cls(
             settings,
             clients,
@@ -164,8 +162,3 @@ def audit_anchor(
         return StoreAnchor(store)
     signed = KmsLogsAnchor(clients, where, clock=clock)
     return RoutedAnchor(signed, frozenset(where), StoreAnchor(store))
-
-
-def _stream_name() -> str:
-    """One CloudWatch stream per broker process: no two writers share a stream."""
-    return f"broker/{socket.gethostname()}/{os.getpid()}"

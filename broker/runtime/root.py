@@ -1,8 +1,13 @@
 """The composition root: build every part from a ``Config`` and run them.
 
-``broker run`` is a ``Runtime``: the store, the region CAs, the event sink,
-the API, and per configured region a gateway (and, in local mode, a demo
-target host). Tests start a ``Runtime`` on ephemeral loopback ports too, so
+``broker run`` is a ``Runtime`` of role ``all``: the store, the region CAs,
+the event sink, the API, and per configured region a regional unit
+(``broker.runtime.unit``: gateway and viewer) and, in local mode, a demo
+target host. ``broker api`` is role ``api``: the control plane alone, which
+finds the units through the store (``broker.runtime.control``).
+``broker region`` is role ``region``: the units alone (and their demo
+targets); it refuses to start if a served region's storage is not that
+region's. Tests start a ``Runtime`` on ephemeral loopback ports too, so
 what they exercise is what users run. In AWS mode the store, the CA keys,
 the audit mirror and the recording uploaders come from ``broker.runtime.aws``;
 a region whose bucket fails its check at start gets no gateway (fail closed)
@@ -13,13 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import json
 import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 from aiohttp import web
@@ -31,39 +35,38 @@ from broker.audit.anchor import AuditAnchor, StoreAnchor
 from broker.audit.log import configure_logging
 from broker.ca import CARegistry
 from broker.clock import Clock, SystemClock
-from broker.config import Config
+from broker.config import Config, replica_id
 from broker.demo import DEMO_TARGET_NAME, demo_document
 from broker.demo.process import DemoEndpoint, DemoHosts, DemoSpec
-from broker.egress.filter import OutputFilter
-from broker.errors import BrokerError, ConflictError, NotFoundError
+from broker.errors import BrokerError, InputError, UnavailableError
 from broker.events import EventSink
 from broker.gateway.gateway import Gateway
-from broker.gateway.hooks import RecorderFactory
 from broker.gateway.keys import load_gateway_keys
-from broker.gateway.settings import GatewaySettings
 from broker.keys import KeyStore, LocalKeyStore
 from broker.metrics import Metrics
 from broker.models import Target
 from broker.notify.build import build_notifier
 from broker.notify.fanout import Fanout
 from broker.policy import PolicyConfig
-from broker.recording.castfile import SUFFIX as CAST_SUFFIX
-from broker.recording.files import mark_incomplete
-from broker.recording.recorder import RecordingStore
 from broker.runtime.aws import AwsParts
+from broker.runtime.control import UnitDirectory
 from broker.runtime.parts import local_store, token_verifier
+from broker.runtime.unit import RegionUnit, UnitParts, check_region_storage, writer_id
 from broker.runtime.workers.hub import EventHub
 from broker.runtime.workers.supervisor import ApiWorkers
 from broker.service.consent_requests import ConsentRequestService
-from broker.service.context import Context, GatewayAddress, announce_settings
+from broker.service.context import Context, announce_settings
+from broker.state import check_writer
 from broker.store.base import ImportBundle, Store
 from broker.store.import_bundle import parse_bundle
-from broker.typing import OrgId, Region, SessionId, TargetName
+from broker.typing import OrgId, Region, TargetName
 from broker.viewer.web import RegionViewer
 
 log = structlog.get_logger("broker.runtime")
-KILLED = "broker_killed"
-"""The close reason of a session whose broker was killed while relaying it."""
+DEMO_HOST = "127.0.0.1"
+"""Where the demo targets listen, even when the broker binds a wider address."""
+Role = Literal["all", "api", "region"]
+"""What a process runs: everything (``broker run``), the control plane, or regional units."""
 
 
 @dataclass(slots=True)
@@ -72,6 +75,9 @@ class Runtime:
 
     config: Config
     clock: Clock = field(default_factory=SystemClock)
+    role: Role = "all"
+    serving: tuple[Region, ...] = ()
+    """The regions whose units this process runs (``all``, ``region``); empty: the config's."""
     auditor: Auditor | None = None
     store: Store | None = None
     ctx: Context | None = None
@@ -80,6 +86,7 @@ class Runtime:
     demo_hosts: DemoHosts | None = None
     gateways: dict[Region, Gateway] = field(default_factory=dict)
     viewers: dict[Region, RegionViewer] = field(default_factory=dict)
+    units: dict[Region, RegionUnit] = field(default_factory=dict)
     aws: AwsParts | None = None
     api_workers: ApiWorkers | None = None
     notifier: Fanout = field(default_factory=lambda: Fanout(()))
@@ -96,9 +103,13 @@ class Runtime:
         """Start everything; returns (and writes) the endpoints document."""
         state = self.config.state_dir
         state.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.auditor = self.auditor or Auditor(state, self.clock)
+        for region in self.regions if self.role != "api" else ():
+            check_region_storage(self.config, region)  # before anything is written there
+        self.auditor = self.auditor or _auditor(self.config, self.role, self.clock)
         # One redacted JSON-lines pipeline for every log line, to stderr.
         configure_logging(redactor=self.auditor.redactor, stream=sys.stderr)
+        writer = writer_id(self.config, self.role)
+        log.info("runtime.role", role=self.role, writer=writer, regions=list(self.regions))
         self._tasks.append(asyncio.get_running_loop().create_task(self.auditor.flush_every(1.0)))
         self.store = self._open_store()
         self.auditor.use_anchor(self._anchor())
@@ -113,13 +124,21 @@ class Runtime:
         sweep = ConsentRequestService(self.ctx).expire_every()
         self._tasks.append(asyncio.get_running_loop().create_task(sweep))
         # AWS mode imports demo data only when asked for demo targets (never by default).
-        if fresh and (self.config.mode == "local" or self.config.demo_targets):
+        demo = self.config.mode == "local" or self.config.demo_targets
+        if fresh and demo and self.role != "region":
             await self._import_demo()
-        if self.config.demo_targets:
+        if self.config.demo_targets and self.role != "api":
             await self._start_demo_targets()
-        await self._start_gateways(cas)
-        await self._start_api()
+        if self.role != "api":
+            await self._start_units(cas)
+        if self.role != "region":
+            await self._start_api()
         return self._write_endpoints()
+
+    @property
+    def regions(self) -> tuple[Region, ...]:
+        """The regions whose units this process runs."""
+        return self.serving or self.config.regions
 
     def _open_store(self) -> Store:
         """SQLite in the state folder; in AWS mode, DynamoDB (and the other AWS parts)."""
@@ -175,12 +194,11 @@ class Runtime:
                 self.config.layout.demo_target(region),
                 (load_gateway_keys(self.config.state_dir, region).client_public(),),
             )
-            for region in self.config.regions
+            for region in self.regions
         ]
         self.demo_hosts = DemoHosts()
-        self.demo_targets = await self.demo_hosts.start(
-            self.config.state_dir, self.config.bind_host, specs
-        )
+        # Loopback whatever the bind: a demo shell is reached by its gateway on this machine.
+        self.demo_targets = await self.demo_hosts.start(self.config.state_dir, DEMO_HOST, specs)
         targets = [
             _demo_target(org_id, endpoint)
             for region, endpoint in self.demo_targets.items()
@@ -188,66 +206,48 @@ class Runtime:
         ]
         await self._store().import_bundle(ImportBundle(targets=targets))
 
-    async def _start_gateways(self, cas: CARegistry) -> None:
-        """One gateway per configured region, trusting only that region's CA."""
+    async def _start_units(self, cas: CARegistry) -> None:
+        """One regional unit per served region, registered in the store and heartbeating.
+
+        In AWS mode a region whose bucket fails its check gets none: ``broker
+        run`` serves the others, ``broker region`` refuses to start."""
         assert self.ctx is not None
-        settings = GatewaySettings(idle_timeout=float(self.config.idle_timeout_seconds))
-        for region in self.config.regions:
+        eea = {Region(r): v for r, v in self.ctx.policy.region_eea.items() if v is not None}
+        parts = UnitParts(
+            self.config, self._store(), cas, self.events, self.clock, self._auditor(), self.aws, eea
+        )
+        for region in self.regions:
             if self.aws is not None and not await self.aws.admit(region, self.config.state_dir):
+                if self.role == "region":
+                    reason = self.aws.refused.get(region, "refused")
+                    raise UnavailableError(reason, f"aws.regions.{region}: storage refused")
                 continue
-            ca = await cas.get(region)
-            keys = load_gateway_keys(self.config.state_dir, region)
-            await self._close_interrupted(region)
-            gateway = Gateway(
-                region,
-                self._store(),
-                ca.public_key,
-                keys,
-                self.events,
-                clock=self.clock,
-                settings=settings,
-                output_filter=lambda _session: OutputFilter(),
-                recorder=self._recorders(region),
-                upstream=self.aws.upstream(keys.client_key) if self.aws else None,
-                audit_ok=functools.partial(self._auditor().writable, region),
-            )
-            port = await gateway.start(self.config.bind_host)
-            self.gateways[region] = gateway
-            # The region's browser viewer: in this process, on the gateway's context.
-            eea = self.ctx.policy.region_eea.get(region) is not False  # unknown: fail closed
-            fetch = self.aws.uploaders[region].fetch if self.aws else None
-            self.viewers[region] = RegionViewer(
-                gateway.ctx, eea=eea, state_dir=self.config.state_dir, fetch=fetch
-            )
-            viewer = await self.viewers[region].start(self.config.bind_host)
-            self.ctx.gateways[region] = GatewayAddress(
-                self.config.bind_host, port, keys.host_public(), viewer
-            )
+            unit = RegionUnit(parts, region, replica_id(self.config))
+            address = await unit.start()
+            self.units[region] = unit
+            assert unit.gateway is not None
+            assert unit.viewer is not None
+            self.gateways[region], self.viewers[region] = unit.gateway, unit.viewer
+            self.ctx.gateways[region] = address
+            self._spawn(unit.beat_forever())
 
-    async def _close_interrupted(self, region: Region) -> None:
-        """Mark the recordings a killed gateway left without their end, and close their sessions.
-
-        A recording this folder left open is a session this broker was relaying
-        when it died: nobody relays it now, so it is closed (``broker_killed``)
-        in the store and the trail. One that already ended stays as it is."""
-        now = self.clock.now()
-        for path in mark_incomplete(self.config.layout.region(region), int(now.timestamp())):
-            session_id = SessionId(path.name.removesuffix(CAST_SUFFIX))
-            try:
-                session = await self._store().end_session(session_id, "closed", KILLED, now)
-            except (ConflictError, NotFoundError):
-                continue
-            self.events.emit("session.closed", region=region, **session.ids(), reason=KILLED)
-
-    def _recorders(self, region: Region) -> RecorderFactory:
-        """The region's spool; in AWS mode each session asks the uploader first."""
-        spool = RecordingStore(self.config.state_dir, region, self.clock)
-        return spool if self.aws is None else self.aws.recorders(region, spool)
+    def _spawn(self, work: Any) -> None:
+        self._tasks.append(asyncio.get_running_loop().create_task(work))
 
     async def _start_api(self) -> None:
         assert self.ctx is not None
         verifier = token_verifier(self.config, self.clock)
         assert self.auditor is not None
+        if self.role == "api":
+            if self.config.api_processes > 1:
+                raise InputError("api_processes", "broker api serves from one process")
+            self.ctx.units_required = True
+            directory = UnitDirectory(
+                self._store(), self.clock, self.ctx.gateways, self.config.regions,
+                self.config.unit_dead_after_seconds,
+            )  # fmt: skip
+            await directory.refresh()
+            self._spawn(directory.run())
         if self.config.api_processes > 1:
             port = await self._start_api_workers()
         else:
@@ -285,8 +285,14 @@ class Runtime:
             document["api_pids"] = self.api_workers.pids
         if self.aws is not None:
             document["refused"] = dict(self.aws.refused)
-        _write_atomic(self.config.state_dir / "endpoints.json", json.dumps(document, indent=2))
+        _write_atomic(self.endpoints_path, json.dumps(document, indent=2))
         return document
+
+    @property
+    def endpoints_path(self) -> Path:
+        """``endpoints.json`` (run), ``endpoints.api.json`` or ``endpoints.unit-<id>.json``."""
+        name = {"all": "endpoints", "api": "endpoints.api"}.get(self.role)
+        return self.config.state_dir / f"{name or f'endpoints.unit-{replica_id(self.config)}'}.json"
 
     async def stop(self) -> None:
         """Stop everything started, in reverse order."""
@@ -294,10 +300,8 @@ class Runtime:
             await self._runner.cleanup()
         if self.api_workers is not None:
             await self.api_workers.stop()
-        for viewer in self.viewers.values():
-            await viewer.stop()
-        for gateway in self.gateways.values():
-            await gateway.stop()
+        for unit in self.units.values():
+            await unit.stop()
         if self.demo_hosts is not None:
             await self.demo_hosts.stop()
         await self.notifier.aclose()  # drains (bounded) while the audit trail still writes
@@ -311,7 +315,8 @@ class Runtime:
             self.auditor.close()
         if self.store is not None:
             await self.store.close()
-        (self.config.state_dir / "endpoints.json").unlink(missing_ok=True)
+        if self.api_url or self.units:  # only a document this process wrote (not a refused twin's)
+            self.endpoints_path.unlink(missing_ok=True)
 
     def _store(self) -> Store:
         assert self.store is not None
@@ -320,6 +325,12 @@ class Runtime:
     def _auditor(self) -> Auditor:
         assert self.auditor is not None
         return self.auditor
+
+
+def _auditor(config: Config, role: Role, clock: Clock) -> Auditor:
+    """The process's auditor, writing each region's chain of its writer id (``writer_id``):
+    split roles on one state folder each append to a chain of their own."""
+    return Auditor(config.state_dir, clock, writer=check_writer(writer_id(config, role)))
 
 
 def demo_orgs_in(region: Region) -> list[OrgId]:

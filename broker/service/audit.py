@@ -1,7 +1,9 @@
 """Ops queries over the audit trail, and the Transfer Impact Assessment.
 
-Both read only the region the records belong to. The TIA verifies that
-region's chain first and refuses to report on a broken one.
+Both read only the region the records belong to, every writer's chain of it
+merged in time order. The TIA verifies each of that region's chains first
+(against its anchor, when the broker anchors) and refuses to report on a
+region with a broken chain.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-from broker.audit import Auditor, AuditQuery, Page, VerifyResult
+from broker.audit import Auditor, AuditQuery, Page, RegionVerdict, VerifyResult
+from broker.audit.reader import Cursor
 from broker.audit.tia import TiaScope, build_tia
 from broker.auth.principal import Principal
 from broker.errors import ConflictError, InputError
@@ -43,6 +46,14 @@ class AuditService:
         await self._flush_events()
         return self.auditor.query(region, query)
 
+    async def verify(self, principal: Principal, region: Region) -> RegionVerdict:
+        """Every chain of ``region`` verified against its anchor, for ops."""
+        require_role(principal, "ops", "admin")
+        if region not in self.ctx.config.regions:
+            raise InputError("region", "not a region this broker serves")
+        await self._flush_events()
+        return await self.auditor.averify(region)
+
     async def all_records(
         self, principal: Principal, region: Region, query: AuditQuery
     ) -> list[dict[str, Any]]:
@@ -52,10 +63,12 @@ class AuditService:
         return self._records(await self._region(region, query), query)
 
     async def verify_all(self, principal: Principal) -> list[VerifyResult]:
-        """The chain verify status of every region this broker serves, in config order."""
+        """Every chain (one per writer) of every region this broker serves, each verified
+        against its anchor; by region in config order."""
         require_role(principal, "ops", "admin")
         await self._flush_events()
-        return [self.auditor.verify(region) for region in self.ctx.config.regions]
+        verdicts = [await self.auditor.averify(region) for region in self.ctx.config.regions]
+        return [chain for verdict in verdicts for chain in verdict.chains]
 
     async def _region(self, region: Region | None, query: AuditQuery) -> Region:
         """The region asked for, or the one the named session or ticket lives in."""
@@ -79,10 +92,13 @@ class AuditService:
             raise InputError("to", "must be after from")
         org = await self.ctx.store.get_org(org_id)
         await self._flush_events()
-        verdict = self.auditor.verify(org.region)
+        verdict = await self.auditor.averify(org.region)
         if not verdict.ok:
+            writers = ", ".join(chain.writer for chain in verdict.broken)
             raise ConflictError(
-                "audit_chain_broken", "the region's audit chain does not verify", region=org.region
+                "audit_chain_broken",
+                f"the region's audit chain of writer {writers} does not verify",
+                region=org.region,
             )
         records = self._records(org.region, AuditQuery(org_id=org.id, since=start, until=end))
         return build_tia(
@@ -106,8 +122,8 @@ class AuditService:
         }
 
 
-def _after(query: AuditQuery, seq: int) -> AuditQuery:
-    return dataclasses.replace(query, after_seq=seq)
+def _after(query: AuditQuery, cursor: Cursor) -> AuditQuery:
+    return dataclasses.replace(query, after=cursor)
 
 
 async def _nothing_to_flush() -> None:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import structlog
 
@@ -40,9 +40,9 @@ from broker.errors import (
     UnavailableError,
 )
 from broker.ids import time_ordered_uuid
-from broker.models import ConsentRequest
+from broker.models import ConsentRequest, Org, Staff, Ticket
 from broker.notify.base import ConsentRequestNotice
-from broker.policy import AccessRequest, Decision, decide
+from broker.policy import AccessRequest, Decision, decide, needs_eea_only_waiver
 from broker.service.authz import org_ticket, require_role
 from broker.service.consents import ConsentService, consent_event
 from broker.service.context import Context
@@ -104,14 +104,8 @@ class ConsentRequestService:
         require_role(principal, "engineer")
         duration = check_duration(duration_seconds)
         text = v.text(reason, "reason")
-        store, now = self.ctx.store, self.ctx.clock.now()
-        staff = await store.get_staff(StaffId(principal.subject))
-        ticket = await store.get_ticket(ticket_id)
-        org = await store.get_org(ticket.org_id)
-        consent = await store.valid_consent(ticket.id, staff.id, now)
-        world = AccessRequest.of(org, ticket, staff, consent, now)
-        _check_consent_would_help(decide(world, self.ctx.policy))
-        await self._check_none_pending(ticket.id, staff.id)
+        now = self.ctx.clock.now()
+        org, ticket, staff = await self._eligible(StaffId(principal.subject), ticket_id, now)
         request = ConsentRequest(
             id=ConsentRequestId(time_ordered_uuid(now)),
             org_id=org.id,
@@ -128,10 +122,25 @@ class ConsentRequestService:
         event = _event(request, actor=principal.subject, staff_country=staff.country)
         event["expires_at"] = request.expires_at
         self.ctx.events.check("consent.requested", region=org.region, **event)
-        stored = await store.add_consent_request(request)
+        stored = await self.ctx.store.add_consent_request(request)
         self.ctx.events.emit("consent.requested", region=org.region, **event)
         await self._notify(stored)
         return stored
+
+    async def _eligible(
+        self, staff_id: StaffId, ticket_id: TicketId, now: datetime
+    ) -> tuple[Org, Ticket, Staff]:
+        """The records of a request that only a consent stands in the way of, and no
+        request of this engineer for this ticket pending (else 409, nothing stored)."""
+        store = self.ctx.store
+        staff = await store.get_staff(staff_id)
+        ticket = await store.get_ticket(ticket_id)
+        org = await store.get_org(ticket.org_id)
+        consent = await store.valid_consent(ticket.id, staff.id, now)
+        world = AccessRequest.of(org, ticket, staff, consent, now)
+        _check_consent_would_help(decide(world, self.ctx.policy))
+        await self._check_none_pending(ticket.id, staff.id)
+        return org, ticket, staff
 
     async def get(self, principal: Principal, request_id: ConsentRequestId) -> ConsentRequest:
         """One request: the requester's own, their org's for an admin, any for ops (else 404)."""
@@ -165,13 +174,7 @@ class ConsentRequestService:
         makes it, for ``duration_seconds`` (default: as asked; never longer)."""
         require_role(principal, "customer_admin")
         request = await self._pending(principal, request_id)
-        granted = request.duration_seconds
-        if duration_seconds is not None:
-            granted = check_duration(duration_seconds)
-            if granted > request.duration_seconds:
-                raise InputError(
-                    "duration_seconds", "must not be longer than the engineer asked for"
-                )
+        granted = _granted(request, duration_seconds)
         ticket = await org_ticket(self.ctx.store, principal, request.ticket_id)
         now = self.ctx.clock.now()
         consent, _ = await self.consents.new_consent(
@@ -180,20 +183,34 @@ class ConsentRequestService:
         decision = ConsentRequestDecision(
             "approved", Subject(principal.subject), now, granted, consent=consent
         )
-        granted_event = consent_event(
-            consent, actor=principal.subject, waives_eea_only=waives_eea_only
+        actor = principal.subject
+        events = (
+            (
+                "consent.granted",
+                consent_event(consent, actor=actor, waives_eea_only=waives_eea_only),
+            ),
+            (
+                "consent.request_approved",
+                _event(request, actor=actor, consent_id=consent.id, granted_s=granted)
+                | {"expires_at": consent.expires_at},
+            ),
         )
-        approved_event = _event(
-            request, actor=principal.subject, consent_id=consent.id, granted_s=granted
-        )
-        approved_event["expires_at"] = consent.expires_at
-        region = request.region
-        self.ctx.events.check("consent.granted", region=region, **granted_event)
-        self.ctx.events.check("consent.request_approved", region=region, **approved_event)
+        for event_type, fields in events:
+            self.ctx.events.check(event_type, region=request.region, **fields)
         decided = await self._decide(request, decision)
-        self.ctx.events.emit("consent.granted", region=region, **granted_event)
-        self.ctx.events.emit("consent.request_approved", region=region, **approved_event)
+        for event_type, fields in events:
+            self.ctx.events.emit(event_type, region=request.region, **fields)
         return decided
+
+    async def waiver_needed(self, principal: Principal, request_id: ConsentRequestId) -> bool:
+        """Whether approving this request must waive EEA-only support (``waives_eea_only``):
+        what an approval form asks for explicitly. Visible to whoever may see the request."""
+        request = await self.get(principal, request_id)
+        org = await self.ctx.store.get_org(request.org_id)
+        ticket = await self.ctx.store.get_ticket(request.ticket_id)
+        return needs_eea_only_waiver(
+            org.region, org.tier, ticket.scope, request.staff_country, self.ctx.policy
+        )
 
     async def deny(
         self, principal: Principal, request_id: ConsentRequestId, reason: str
@@ -326,6 +343,16 @@ def _check_consent_would_help(decision: Decision) -> None:
             + ", ".join(decision.reasons)
             + ")",
         )
+
+
+def _granted(request: ConsentRequest, duration_seconds: int | None) -> int:
+    """The duration an approval grants: as asked, or shorter (never longer)."""
+    if duration_seconds is None:
+        return request.duration_seconds
+    granted = check_duration(duration_seconds)
+    if granted > request.duration_seconds:
+        raise InputError("duration_seconds", "must not be longer than the engineer asked for")
+    return granted
 
 
 def _may_see(principal: Principal, request: ConsentRequest) -> bool:

@@ -16,6 +16,7 @@ from broker.audit.redact import Redactor
 from broker.ca import CARegistry
 from broker.clock import Clock
 from broker.config import Config
+from broker.errors import UnavailableError
 from broker.events import EventSink
 from broker.models import Session
 from broker.notify.base import Notifier, NullNotifier
@@ -47,16 +48,29 @@ class Context:
     clock: Clock
     policy: PolicyConfig
     gateways: dict[Region, GatewayAddress] = field(default_factory=dict)
-    # -- consent requests (issue 25) --
     notifier: Notifier = field(default_factory=NullNotifier)
     """Tells an org's admins of new consent requests (``broker.notify``)."""
+    # -- consent requests (issue 25) --
     redactor: Redactor | None = None
     """Pseudonymises free text before it is stored (the audit trail's, region-keyed);
     None refuses to store any (fail closed)."""
 
+    units_required: bool = False
+    """Split roles (``broker api``): a grant needs a live unit of its region in ``gateways``
+    (kept from the store's unit registry by ``broker.runtime.control``)."""
+
     def gateway_for(self, region: Region) -> GatewayAddress | None:
         """The region's gateway, if this instance knows one."""
         return self.gateways.get(region)
+
+    def require_unit(self, region: Region) -> None:
+        """Fail closed (503 ``region_unavailable``) when no live, healthy unit serves ``region``."""
+        if self.units_required and region not in self.gateways:
+            raise UnavailableError(
+                "region_unavailable",
+                f"no live, healthy unit serves {region}",
+                region=region,
+            )
 
 
 def check_revocations(

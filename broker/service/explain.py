@@ -18,13 +18,14 @@ from datetime import timedelta
 from typing import Any
 
 from broker.audit import AuditQuery
+from broker.audit.reader import Cursor
 from broker.auth.principal import Principal
 from broker.errors import NotFoundError
 from broker.policy.explain import explain
 from broker.policy.messages import message_for
 from broker.service.audit import AuditService
 from broker.service.authz import require_role
-from broker.typing import Region
+from broker.typing import Region, WriterId
 from broker.validate import timestamp
 
 WHAT_IF_CONSENT = timedelta(hours=1)
@@ -76,14 +77,18 @@ class DenialExplainer:
     def __init__(self, audit: AuditService) -> None:
         self.audit = audit
 
-    async def explain(self, principal: Principal, region: Region, seq: int) -> DenialExplanation:
-        """The denial at ``seq`` of ``region``'s trail, explained; 404 if it is not one."""
+    async def explain(
+        self, principal: Principal, region: Region, writer: WriterId, seq: int
+    ) -> DenialExplanation:
+        """The denial at ``seq`` of ``writer``'s chain in ``region``, explained; 404 if it
+        is not one. Records are placed by (writer, seq): a seq alone repeats across chains."""
         require_role(principal, "ops", "admin")
-        query = AuditQuery(event="session.denied", after_seq=max(seq - 1, 0), limit=1)
+        query = AuditQuery(event="session.denied", after=Cursor.of({writer: max(seq - 1, 0)}))
         page = await self.audit.query(principal, region, query)
-        if not page.records or page.records[0].get("seq") != seq:
+        found = [r for r in page.records if r.get("writer") == writer and r.get("seq") == seq]
+        if not found:
             raise NotFoundError("denial_not_found", "no denial at this position", seq=str(seq))
-        record = page.records[0]
+        record = found[0]
         facts = denial_facts(record, region)
         now, policy = self.audit.ctx.clock.now(), self.audit.ctx.policy
         return DenialExplanation(

@@ -174,6 +174,7 @@ class SessionService:
             world, decision, ttl = await self._decision(world, world is not recent, staff_id, req)
             if ttl <= 0:
                 self._deny(world, decision, source_ip)
+            self.ctx.require_unit(world.org.region)
             try:
                 session = await self._record(world, decision, ttl, req, source_ip)
             except ConflictError as error:

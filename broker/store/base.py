@@ -33,6 +33,8 @@ from broker.models import (
     Ticket,
     ViewerToken,
 )
+from broker.state import MAIN_WRITER
+from broker.store.units import UnitRecord
 from broker.typing import (
     ConsentId,
     ConsentRequestId,
@@ -48,6 +50,8 @@ from broker.typing import (
     TicketId,
     TicketStatus,
     TokenDigest,
+    UnitId,
+    WriterId,
 )
 
 T = TypeVar("T")
@@ -327,11 +331,16 @@ class Store(Protocol):
     async def add_anchor(self, anchor: Anchor) -> None:
         """Append one audit anchor (``broker.audit.anchor``); rows are never changed.
 
-        ``ConflictError`` if the region already has an anchor with that number."""
+        ``ConflictError`` if its chain (region, writer) already has an anchor with
+        that number; each writer of a region numbers its own chain's anchors."""
         ...
 
-    async def latest_anchor(self, region: Region) -> Anchor | None:
-        """The anchor of ``region`` with the highest number, or None."""
+    async def latest_anchor(self, region: Region, writer: WriterId = MAIN_WRITER) -> Anchor | None:
+        """The anchor of the chain (``region``, ``writer``) with the highest number, or None."""
+        ...
+
+    async def anchor_writers(self, region: Region) -> list[WriterId]:
+        """The writers with anchors in ``region``, sorted: every chain it must still have."""
         ...
 
     # -- consent requests -------------------------------------------------
@@ -361,6 +370,23 @@ class Store(Protocol):
     async def expire_consent_requests(self, at: datetime) -> list[ConsentRequest]:
         """Move every request still ``pending`` whose expiry is at or before ``at`` to
         ``expired``, each once; returns those moved (a concurrent sweep gets the rest)."""
+        ...
+
+    # -- unit registry (broker.store.units) --------------------------------
+    async def put_unit(self, unit: UnitRecord) -> None:
+        """Register or heartbeat a regional unit: its record replaces the one of that id."""
+        ...
+
+    async def list_units(self, region: Region) -> list[UnitRecord]:
+        """Every unit of ``region`` ever registered (dead ones too), by unit id."""
+        ...
+
+    async def hold_session(self, session_id: SessionId, region: Region, unit_id: UnitId) -> None:
+        """Record ``unit_id`` as the holder of ``session_id`` (a later login moves it)."""
+        ...
+
+    async def held_sessions(self, region: Region, unit_id: UnitId) -> list[SessionId]:
+        """The sessions ``unit_id`` holds or held (any state), by id."""
         ...
 
     # -- viewer links ---------------------------------------------------

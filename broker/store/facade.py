@@ -30,6 +30,7 @@ from broker.models import (
     Ticket,
     ViewerToken,
 )
+from broker.state import MAIN_WRITER
 from broker.store.base import (
     ConsentRequestDecision,
     ConsentRequestQuery,
@@ -41,6 +42,7 @@ from broker.store.base import (
     SessionQuery,
 )
 from broker.store.encoding import to_micros
+from broker.store.units import UnitRecord
 from broker.typing import (
     ConsentId,
     ConsentRequestId,
@@ -54,6 +56,8 @@ from broker.typing import (
     TicketId,
     TicketStatus,
     TokenDigest,
+    UnitId,
+    WriterId,
 )
 
 H = TypeVar("H")
@@ -87,7 +91,8 @@ class StoreOps(Generic[H]):
     mark_connected: Callable[[H, SessionId, datetime], Session]
     ended_sessions: Callable[[H, Region, int], tuple[int, list[Session]]]
     add_anchor: Callable[[H, Anchor], None]
-    latest_anchor: Callable[[H, Region], Anchor | None]
+    latest_anchor: Callable[[H, Region, WriterId], Anchor | None]
+    anchor_writers: Callable[[H, Region], list[WriterId]]
     add_viewer_token: Callable[[H, ViewerToken], None]
     claim_viewer_token: Callable[[H, TokenDigest, Region, datetime], ViewerToken]
     add_console_session: Callable[[H, ConsoleSession], None]
@@ -100,6 +105,10 @@ class StoreOps(Generic[H]):
     list_consent_requests: Callable[[H, ConsentRequestQuery, datetime], Page[ConsentRequest]]
     decide_consent_request: Callable[[H, ConsentRequestId, ConsentRequestDecision], ConsentRequest]
     expire_consent_requests: Callable[[H, datetime], list[ConsentRequest]]
+    put_unit: Callable[[H, UnitRecord], None]
+    list_units: Callable[[H, Region], list[UnitRecord]]
+    hold_session: Callable[[H, SessionId, Region, UnitId], None]
+    held_sessions: Callable[[H, Region, UnitId], list[SessionId]]
 
 
 class ThreadedStore(ABC, Generic[H]):
@@ -227,12 +236,33 @@ class ThreadedStore(ABC, Generic[H]):
 
     # -- audit anchors ----------------------------------------------------
     async def add_anchor(self, anchor: Anchor) -> None:
-        """Append one audit anchor; ``ConflictError`` if its number is taken."""
+        """Append one audit anchor; ``ConflictError`` if its chain has its number already."""
         await self._write(self._ops.add_anchor, anchor)
 
-    async def latest_anchor(self, region: Region) -> Anchor | None:
-        """The anchor of ``region`` with the highest number, or None."""
-        return await self._read(self._ops.latest_anchor, region)
+    async def latest_anchor(self, region: Region, writer: WriterId = MAIN_WRITER) -> Anchor | None:
+        """The anchor of the chain (``region``, ``writer``) with the highest number, or None."""
+        return await self._read(self._ops.latest_anchor, region, writer)
+
+    async def anchor_writers(self, region: Region) -> list[WriterId]:
+        """The writers with anchors in ``region``, sorted."""
+        return await self._read(self._ops.anchor_writers, region)
+
+    # -- unit registry ----------------------------------------------------
+    async def put_unit(self, unit: UnitRecord) -> None:
+        """Register (or heartbeat) one regional unit."""
+        await self._write(self._ops.put_unit, unit)
+
+    async def list_units(self, region: Region) -> list[UnitRecord]:
+        """Every unit of ``region`` ever registered, by id."""
+        return await self._read(self._ops.list_units, region)
+
+    async def hold_session(self, session_id: SessionId, region: Region, unit_id: UnitId) -> None:
+        """Record the unit whose gateway accepted the session's login."""
+        await self._write(self._ops.hold_session, session_id, region, unit_id)
+
+    async def held_sessions(self, region: Region, unit_id: UnitId) -> list[SessionId]:
+        """The sessions the unit accepted (live or ended), by id."""
+        return await self._read(self._ops.held_sessions, region, unit_id)
 
     # -- viewer links ---------------------------------------------------
     async def add_viewer_token(self, token: ViewerToken) -> None:

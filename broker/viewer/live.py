@@ -48,6 +48,7 @@ PAGE_END: dict[str, str] = {
     "store_unavailable": "unavailable",
     "audit_unavailable": "unavailable",
     "recording_unavailable": "recording",
+    "recordings_unreachable": "recording",
     "replaced": "replaced",
 }
 """Link reason code -> the page's end code (``protocol.END_REASONS``); others: ``error``."""

@@ -24,7 +24,7 @@ link to pick up within the idle bound.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
@@ -123,6 +123,8 @@ class RegionViewer:
         self.sessions: dict[SessionId, ViewerSession] = {}
         self.replays: set[ReplaySession] = set()
         self.origin = ""
+        self.health: Callable[[], Awaitable[list[str]]] | None = None
+        """The unit's health check (reasons it is unhealthy); set, ``/healthz`` answers it."""
         self._runner: web.AppRunner | None = None
 
     def app(self) -> web.Application:
@@ -132,6 +134,7 @@ class RegionViewer:
         for path in STATIC:
             app.router.add_get(path, self._static)
         app.router.add_get("/ws", self._socket)
+        app.router.add_get("/healthz", self._healthz)
         return app
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
@@ -154,6 +157,14 @@ class RegionViewer:
             self._runner = None
 
     # -- HTTP --------------------------------------------------------------
+    async def _healthz(self, _request: web.Request) -> web.Response:
+        """200 when the unit serves (an NLB's health check); else 503 with the reasons."""
+        if self.health is None:
+            raise web.HTTPNotFound
+        reasons = await self.health()
+        body = {"region": self.ctx.region, "ok": not reasons, "reasons": reasons}
+        return web.json_response(body, status=503 if reasons else 200)
+
     async def _static(self, request: web.Request) -> web.Response:
         name, kind = STATIC[request.path]
         body = resources.files("broker.viewer").joinpath("static", name).read_bytes()
@@ -287,7 +298,7 @@ class RegionViewer:
             raise ForbiddenError("not_a_view_session", "a terminal session has no viewer")
         required = self.eea and (await self.ctx.store.get_org(stored.org_id)).require_watch
         try:
-            session = await self.ctx.store.mark_connected(session_id, now or self.ctx.clock.now())
+            session = await self.ctx.claim(session_id, now or self.ctx.clock.now())
         except ConflictError:
             # Two fresh links for one new session raced: the other page started it.
             live = self._live(session_id)

@@ -6,6 +6,8 @@ import io
 
 from pypdf import PdfReader
 
+from broker.audit import Auditor
+from broker.typing import WriterId
 from tests.api.conftest import Api, soon
 
 PERIOD = "from=2026-11-01T00:00:00Z&to=2026-12-01T00:00:00Z"
@@ -40,6 +42,83 @@ class TestAuditQuery:
         """The audit trail is for ops only."""
         response = await api.client.get(
             "/v1/audit?region=eu-central-1", headers=api.token("eng-de-1")
+        )
+        assert response.status == 403
+
+    async def test_pages_merge_every_writers_chain(self, api: Api) -> None:
+        """A replica's chain beside the API's: pages of one record walk both, in time order."""
+        replica = Auditor(api.state, api.clock, writer=WriterId("eu-central-1-a1b2"))
+        for ticket in ("T-r1", "T-r2"):
+            api.auditor.emit(
+                "session.denied", region="eu-central-1", ticket_id="T-m", reasons=["x"]
+            )
+            api.clock.advance(1)
+            replica.emit("session.denied", region="eu-central-1", ticket_id=ticket, reasons=["x"])
+            api.clock.advance(1)
+        replica.close()
+        seen, cursor = [], ""
+        while True:
+            response = await api.client.get(
+                f"/v1/audit?region=eu-central-1&event=session.denied&limit=1{cursor}",
+                headers=api.token("ops-1", "ops"),
+            )
+            page = await response.json()
+            seen += [(i["writer"], i["ticket_id"]) for i in page["items"]]
+            if page["next_cursor"] is None:
+                break
+            cursor = f"&cursor={page['next_cursor']}"
+        replica_id = "eu-central-1-a1b2"
+        assert seen == [
+            ("main", "T-m"),
+            (replica_id, "T-r1"),
+            ("main", "T-m"),
+            (replica_id, "T-r2"),
+        ]
+
+    async def test_a_bad_cursor_names_the_field(self, api: Api) -> None:
+        """A cursor this API did not give out is a 400 on ``cursor``."""
+        response = await api.client.get(
+            "/v1/audit?region=eu-central-1&cursor=main:x", headers=api.token("ops-1", "ops")
+        )
+        assert (response.status, (await response.json())["field"]) == (400, "cursor")
+
+    async def test_verify_lists_every_chain(self, api: Api) -> None:
+        """Ops see each writer's chain; one tampered chain makes the region not ok, named."""
+        await api.grant("eng-de-1", "T-1001")
+        replica = Auditor(api.state, api.clock, writer=WriterId("eu-central-1-a1b2"))
+        replica.emit("session.denied", region="eu-central-1", ticket_id="T-1", reasons=["x"])
+        replica.close()
+        ops = api.token("ops-1", "ops")
+        answer = await (
+            await api.client.get("/v1/audit/verify?region=eu-central-1", headers=ops)
+        ).json()
+        assert answer["ok"] is True
+        assert [(c["writer"], c["ok"]) for c in answer["chains"]] == [
+            ("eu-central-1-a1b2", True),
+            ("main", True),
+        ]
+        segment = (
+            api.state
+            / "regions"
+            / "eu-central-1"
+            / "audit"
+            / "eu-central-1-a1b2"
+            / "00000001.jsonl"
+        )
+        segment.write_bytes(segment.read_bytes().replace(b"T-1", b"T-2"))
+        answer = await (
+            await api.client.get("/v1/audit/verify?region=eu-central-1", headers=ops)
+        ).json()
+        assert [(c["writer"], c["ok"]) for c in answer["chains"]] == [
+            ("eu-central-1-a1b2", False),
+            ("main", True),
+        ]
+        assert answer["ok"] is False
+
+    async def test_verify_is_for_ops(self, api: Api) -> None:
+        """An engineer may not read the trail's state either."""
+        response = await api.client.get(
+            "/v1/audit/verify?region=eu-central-1", headers=api.token("eng-de-1")
         )
         assert response.status == 403
 
@@ -124,11 +203,32 @@ class TestTia:
         assert "standard contractual clauses" in text
         assert "| cas | 1 |" in text
 
+    async def test_tia_reads_every_writers_chain(self, api: Api) -> None:
+        """A denial a replica chained counts beside the API's own, and its chain is verified."""
+        await api.grant("eng-br-1", "T-1001")
+        replica = Auditor(api.state, api.clock, writer=WriterId("eu-central-1-a1b2"))
+        replica.emit(
+            "session.denied", region="eu-central-1", org_id="acme-de", ticket_id="T-1001",
+            staff_id="eng-br-1", staff_country="BR", reasons=["country_not_permitted"],
+        )  # fmt: skip
+        replica.close()
+        ops = api.token("ops-1", "ops")
+        tia = await (await api.client.get(f"/v1/orgs/acme-de/tia?{PERIOD}", headers=ops)).json()
+        assert tia["denials_by_reason"] == {"country_not_permitted": 2}
+        chain = api.state / "regions" / "eu-central-1" / "audit" / "eu-central-1-a1b2"
+        segment = chain / "00000001.jsonl"
+        segment.write_bytes(segment.read_bytes().replace(b"BR", b"DE"))
+        response = await api.client.get(f"/v1/orgs/acme-de/tia?{PERIOD}", headers=ops)
+        problem = await response.json()
+        assert (response.status, problem["code"]) == (409, "audit_chain_broken")
+        assert "eu-central-1-a1b2" in problem["detail"]
+
     async def test_tia_refuses_broken_chain(self, api: Api) -> None:
         """A tampered audit segment makes the TIA refuse with 409."""
         await api.grant("eng-de-1", "T-1001")
         api.auditor.flush()
-        segment = sorted((api.state / "regions" / "eu-central-1" / "audit").glob("*.jsonl"))[0]
+        chain = api.state / "regions" / "eu-central-1" / "audit" / "main"
+        segment = sorted(chain.glob("*.jsonl"))[0]
         segment.write_bytes(segment.read_bytes().replace(b"eng-de-1", b"eng-de-2", 1))
         response = await api.client.get(
             f"/v1/orgs/acme-de/tia?{PERIOD}", headers=api.token("ops-1", "ops")

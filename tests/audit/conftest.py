@@ -29,8 +29,8 @@ def make_auditor(state, clock):
     """Build auditors on the shared state dir; all are closed at the end."""
     made = []
 
-    def make(anchor=None, **config):
-        auditor = Auditor(state, clock, config=ChainConfig(**config), anchor=anchor)
+    def make(anchor=None, writer="main", **config):
+        auditor = Auditor(state, clock, config=ChainConfig(**config), anchor=anchor, writer=writer)
         made.append(auditor)
         return auditor
 

@@ -18,14 +18,14 @@ def records_of(state) -> list[bytes]:
     """Every line of the region's chain, in order."""
     return [
         line
-        for _, path in list_segments(StateLayout(state).audit(REGION))
+        for _, path in list_segments(StateLayout(state).audit_chain(REGION, "main"))
         for line in path.read_bytes().splitlines(keepends=True)
     ]
 
 
 def _reseal(state) -> None:
     """Rewrite the chain into one segment and seal HEAD over its end with the folder's key."""
-    directory = StateLayout(state).audit(REGION)
+    directory = StateLayout(state).audit_chain(REGION, "main")
     lines = records_of(state)
     for _, path in list_segments(directory):
         path.unlink()
@@ -37,7 +37,7 @@ def _reseal(state) -> None:
 
 def forge_append(state, count: int = 1) -> None:
     """Append ``count`` correctly chained records after HEAD, and re-seal HEAD over them."""
-    directory = StateLayout(state).audit(REGION)
+    directory = StateLayout(state).audit_chain(REGION, "main")
     last = json.loads(records_of(state)[-1])
     with (directory / list_segments(directory)[-1][1].name).open("ab") as stream:
         for _ in range(count):
@@ -54,7 +54,7 @@ def forge_append(state, count: int = 1) -> None:
 
 def forge_truncate(state, count: int) -> None:
     """Drop the last ``count`` records and re-seal HEAD over what is left."""
-    directory = StateLayout(state).audit(REGION)
+    directory = StateLayout(state).audit_chain(REGION, "main")
     lines = records_of(state)[:-count]
     for _, path in list_segments(directory):
         path.unlink()
@@ -74,7 +74,7 @@ def forge_rewrite(state, seq: int) -> None:
             record["staff_country"] = "DE"
         line, prev = encode_record(record)
         kept.append(line)
-    directory = StateLayout(state).audit(REGION)
+    directory = StateLayout(state).audit_chain(REGION, "main")
     for _, path in list_segments(directory):
         path.unlink()
     (directory / "00000001.jsonl").write_bytes(b"".join(kept))

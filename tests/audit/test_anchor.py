@@ -25,7 +25,7 @@ from broker.audit.segments import (
 from broker.cli import main
 from broker.errors import UnavailableError
 from broker.models import Anchor
-from broker.state import StateLayout
+from broker.state import MAIN_WRITER, StateLayout
 from broker.typing import Region
 from tests.audit.conftest import REGION, fill
 from tests.audit.forgery import forge_append, forge_rewrite, forge_truncate, records_of
@@ -68,7 +68,7 @@ class TestAppendAfterHead:
     async def test_the_old_seal_alone_accepts_the_forgery(self, crashed, capsys):
         """Why anchors: the folder's own seal verifies the forged tail (the attack works)."""
         forge_append(crashed, 2)
-        head, seal = read_head(StateLayout(crashed).audit(REGION))
+        head, seal = read_head(StateLayout(crashed).audit_chain(REGION, "main"))
         assert head.seq == 12
         assert head_sealed(head, seal, FileSecretSource(crashed).secret(Region(REGION)))
         (crashed / "broker.db").rename(crashed / "elsewhere.db")
@@ -81,7 +81,7 @@ class TestAppendAfterHead:
         forge_append(crashed, 2)
         status, out = await verify(crashed, capsys)
         assert status == 1
-        assert f"{REGION}: UNSEALED TAIL: 2 records after the last anchor (seq 10)" in out
+        assert f"{REGION}/main: UNSEALED TAIL: 2 records after the last anchor (seq 10)" in out
 
     async def test_accept_unsealed_exits_0_and_still_reports(self, crashed, capsys):
         """``--accept-unsealed`` changes the status only; the count is still printed."""
@@ -134,7 +134,7 @@ class TestTruncateAndReseal:
 
     async def test_truncating_everything_is_caught_too(self, crashed, capsys):
         """Even an empty chain (no segments, genesis HEAD) contradicts an anchor at seq 10."""
-        directory = StateLayout(crashed).audit(REGION)
+        directory = StateLayout(crashed).audit_chain(REGION, "main")
         for _, path in list_segments(directory):
             path.unlink()
         genesis_head = Head(REGION, 1, 0, 0, 0, genesis(REGION))
@@ -171,7 +171,9 @@ class TestTheWriterRefuses:
         with pytest.raises(UnavailableError):
             auditor.emit("session.denied", region=REGION, reasons=["x"])
         await auditor.aclose()
-        assert (await anchors.latest(Region(REGION))).seq == 10  # nothing anchored over it
+        assert (
+            await anchors.latest(Region(REGION), MAIN_WRITER)
+        ).seq == 10  # nothing anchored over it
 
     @pytest.mark.parametrize(
         ("forge", "why"),
@@ -201,8 +203,7 @@ class TestAnchoring:
         await auditor.anchor()
         assert auditor.verify(REGION).ok
         forge_rewrite(auditor.state_dir, 9)
-        result = auditor.verify(REGION)
-        assert not result.ok
+        (result,) = auditor.verify(REGION).broken
         assert result.problem.reason == "record differs from its anchor: rewritten"
         auditor.close()
 
@@ -212,12 +213,12 @@ class TestAnchoring:
         await auditor.open([Region(REGION)])
         fill(auditor, 4)
         await auditor.anchor()
-        first = await anchors.latest(Region(REGION))
+        first = await anchors.latest(Region(REGION), MAIN_WRITER)
         await auditor.anchor()
-        assert first == await anchors.latest(Region(REGION))
+        assert first == await anchors.latest(Region(REGION), MAIN_WRITER)
         assert (first.number, first.seq, first.final) == (2, 4, False)
         await auditor.aclose()
-        last = await anchors.latest(Region(REGION))
+        last = await anchors.latest(Region(REGION), MAIN_WRITER)
         assert (last.number, last.seq, last.final) == (3, 4, True)
 
     async def test_a_region_opened_by_an_event_is_checked_at_the_next_pass(
@@ -254,10 +255,15 @@ class _Flaky:
             raise UnavailableError("audit_anchor_failed", "anchor unreachable")
         await self.inner.put(anchor)
 
-    async def latest(self, region):
+    async def latest(self, region, writer):
         if self.down:
             raise UnavailableError("audit_anchor_failed", "anchor unreachable")
-        return await self.inner.latest(region)
+        return await self.inner.latest(region, writer)
+
+    async def writers(self, region):
+        if self.down:
+            raise UnavailableError("audit_anchor_failed", "anchor unreachable")
+        return await self.inner.writers(region)
 
 
 class TestAnchorUnreachable:
@@ -280,5 +286,6 @@ class TestAnchorUnreachable:
         flaky.down = False
         await auditor.anchor()
         status, out = await verify(state, capsys)
-        assert (status, out.strip()) == (0, f"{REGION}: ok (3 records)")
+        assert status == 0
+        assert out.startswith(f"{REGION}/main: ok (3 records, head ")
         await auditor.aclose()

@@ -11,7 +11,7 @@ import pytest
 
 from broker.audit import Auditor, AuditQuery, FileSecretSource
 from broker.errors import InputError, UnavailableError
-from broker.state import StateLayout
+from broker.state import MAIN_WRITER, StateLayout
 from broker.typing import Region
 from tests.audit.conftest import REGION
 
@@ -54,7 +54,7 @@ class TestEmit:
         lines = all_lines(state)
         assert len(lines) == 3
         for path, record in lines:
-            assert path.parent == StateLayout(state).audit(record["region"])
+            assert path.parent == StateLayout(state).audit_chain(record["region"], "main")
         assert sorted(p.name for p in (state / "regions").iterdir()) == [
             "eu-central-1",
             "us-east-1",
@@ -109,7 +109,7 @@ class TestEmit:
         auditor = make_auditor(batch_size=100, max_segment_records=1)
         auditor.emit("session.requested", region=REGION)
         auditor.flush()
-        blocker = StateLayout(state).audit(Region(REGION)) / "00000002.jsonl"
+        blocker = StateLayout(state).audit_chain(Region(REGION), "main") / "00000002.jsonl"
         blocker.mkdir()  # the region's next segment cannot be written
         auditor.emit("session.requested", region=REGION)
         auditor.emit("session.requested", region="us-east-1")
@@ -156,7 +156,7 @@ class TestClockJumps:
         result = auditor.verify(REGION)
         assert result.ok
         assert result.records == 3
-        assert (await anchors.latest(Region(REGION))).seq == 3
+        assert (await anchors.latest(Region(REGION), MAIN_WRITER)).seq == 3
 
 
 class TestCheck:
@@ -183,7 +183,7 @@ class TestCheck:
         auditor = make_auditor(batch_size=100, max_segment_records=1)
         auditor.emit("session.requested", region=REGION)
         auditor.flush()
-        (StateLayout(state).audit(Region(REGION)) / "00000002.jsonl").mkdir()
+        (StateLayout(state).audit_chain(Region(REGION), "main") / "00000002.jsonl").mkdir()
         auditor.emit("session.requested", region=REGION)
         with pytest.raises(UnavailableError):
             auditor.flush()

@@ -34,12 +34,12 @@ class TestVerify:
         """Every region is checked and reported ok."""
         assert main(["audit", "verify", "--state", str(trail)]) == 0
         out = capsys.readouterr().out
-        assert f"{REGION}: ok (9 records)" in out
-        assert "us-east-1: ok (1 records)" in out
+        assert f"{REGION}/main: ok (9 records, head " in out
+        assert "us-east-1/main: ok (1 records, head " in out
 
     def test_broken_trail_exits_1_naming_the_record(self, trail, capsys):
         """An edited record is named by file and line."""
-        path = StateLayout(trail).audit(REGION) / "00000002.jsonl"
+        path = StateLayout(trail).audit_chain(REGION, "main") / "00000002.jsonl"
         lines = path.read_bytes().splitlines(keepends=True)
         lines[1] = lines[1].replace(b'"IN"', b'"US"')
         path.write_bytes(b"".join(lines))
@@ -60,13 +60,13 @@ class TestVerify:
 
     def test_console_script_exit_status(self, trail):
         """The real command exits 1 on a truncated chain."""
-        (StateLayout(trail).audit(REGION) / "00000002.jsonl").unlink()
+        (StateLayout(trail).audit_chain(REGION, "main") / "00000002.jsonl").unlink()
         done = subprocess.run(
             [sys.executable, "-m", "broker", "audit", "verify", "--state", str(trail)],
             capture_output=True, text=True, check=False,
         )  # fmt: skip
         assert done.returncode == 1
-        assert f"{REGION}: BROKEN at 00000002.jsonl:1: truncated" in done.stdout
+        assert f"{REGION}/main: BROKEN at 00000002.jsonl:1: truncated" in done.stdout
 
 
 class TestShow:
@@ -84,7 +84,7 @@ class TestShow:
         assert main(["audit", "show", "--state", str(trail), "--since", "2025-03-01T09:30"]) == 0
         out = capsys.readouterr().out.splitlines()
         assert len(out) == 2
-        assert "us-east-1 #1 session.denied" in out[0]
+        assert "us-east-1/main #1 session.denied" in out[0]
         assert "reasons=country" in out[0]
 
     def test_event_and_ticket_filters(self, trail, capsys):

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import stat
+import threading
 
 import pytest
 
 from broker.audit.keys import FileSecretSource, MemorySecretSource, derive_key
 from broker.errors import UnavailableError
 from broker.typing import Region
+from tests.fixtures.threads import run_together
 
 
 class TestFileSecretSource:
@@ -21,6 +23,23 @@ class TestFileSecretSource:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
         assert FileSecretSource(tmp_path).secret(Region("eu-west-1")) == first
         assert len(first) == 32
+
+    def test_writers_starting_at_once_agree_on_one_whole_secret(self, tmp_path):
+        """Sources racing to create a region's secret all get the one that won, never a torn one."""
+        barrier = threading.Barrier(8)
+        found = []
+
+        def create():
+            source = FileSecretSource(tmp_path)
+            barrier.wait()
+            found.append(source.secret(Region("eu-west-1")))
+
+        run_together(*[create] * 8)
+        assert len(found) == 8
+        assert len(set(found)) == 1
+        assert sorted(p.name for p in (tmp_path / "regions" / "eu-west-1").iterdir()) == [
+            "audit-key"
+        ]
 
     def test_regions_get_different_secrets(self, tmp_path):
         """Each region has its own secret."""

@@ -1,4 +1,4 @@
-"""Tests for broker.audit.reader: filters and seq-cursor pages."""
+"""Tests for broker.audit.reader on one chain: filters, cursor pages, the cursor's text."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from broker.audit.reader import AuditQuery, query_directory, query_region
+from broker.audit.reader import AuditQuery, Cursor, query_directory, query_region
 from broker.errors import InputError
 from broker.state import StateLayout
 from tests.audit.conftest import REGION
@@ -70,12 +70,10 @@ class TestQuery:
         assert [r["seq"] for r in admin] == [2, 3]
 
     def test_pages_follow_the_cursor(self, trail):
-        """limit + after_seq walk the trail without gaps or repeats."""
-        seen, after = [], 0
+        """limit + after walk the trail without gaps or repeats."""
+        seen, after = [], Cursor()
         while True:
-            page = query_region(
-                trail, REGION, AuditQuery(session_id="s-0", limit=2, after_seq=after)
-            )
+            page = query_region(trail, REGION, AuditQuery(session_id="s-0", limit=2, after=after))
             seen += [r["seq"] for r in page.records]
             if page.next_after is None:
                 break
@@ -84,10 +82,17 @@ class TestQuery:
 
     def test_torn_last_line_is_skipped(self, trail):
         """A half-written record is not returned."""
-        last = sorted(StateLayout(trail).audit(REGION).glob("*.jsonl"))[-1]
+        last = sorted(StateLayout(trail).audit_chain(REGION, "main").glob("*.jsonl"))[-1]
         with last.open("ab") as stream:
             stream.write(b'{"seq":14,"time":"2025-')
-        assert len(query_directory(StateLayout(trail).audit(REGION), AuditQuery()).records) == 13
+        assert (
+            len(
+                query_directory(
+                    StateLayout(trail).audit_chain(REGION, "main"), AuditQuery()
+                ).records
+            )
+            == 13
+        )
 
     def test_unknown_region_has_no_records(self, state):
         """Reading a region that has no trail returns an empty last page."""
@@ -104,7 +109,6 @@ class TestQueryValidation:
             ({"event": "nope"}, "event"),
             ({"since": datetime(2025, 1, 1)}, "since"),
             ({"limit": 0}, "limit"),
-            ({"after_seq": -1}, "after_seq"),
         ],
     )
     def test_invalid(self, kwargs, field):
@@ -112,3 +116,29 @@ class TestQueryValidation:
         with pytest.raises(InputError) as caught:
             AuditQuery(**kwargs)
         assert caught.value.field == field
+
+
+class TestCursor:
+    """The cursor's text: what ``encode`` writes ``parse`` reads; nothing else is accepted."""
+
+    def test_round_trip_sorted_by_writer_without_zero_positions(self):
+        """Positions are kept by writer; a chain at 0 is left out."""
+        cursor = Cursor.of({"main": 12, "eu-central-1-a1b2": 7, "api": 0})
+        assert cursor.encode() == "eu-central-1-a1b2:7,main:12"
+        assert Cursor.parse(cursor.encode()) == cursor
+        assert (cursor.after("main"), cursor.after("api")) == (12, 0)
+
+    def test_a_bare_number_is_mains(self):
+        """A cursor from before writers (a seq) goes on in ``main``'s chain."""
+        assert Cursor.parse("41") == Cursor.of({"main": 41})
+
+    @pytest.mark.parametrize(
+        "text",
+        ["", "main", "main:", "main:-1", "Main:1", "main:1,main:2", "-a:1", "main:1,",
+         "a:1;b:2", "main:\u0661", f"main:{2**63}", "x" * 4097],
+    )  # fmt: skip
+    def test_anything_else_is_refused_naming_the_cursor(self, text):
+        """Malformed, duplicated, out-of-range or overlong text: InputError on ``cursor``."""
+        with pytest.raises(InputError) as caught:
+            Cursor.parse(text)
+        assert caught.value.field == "cursor"

@@ -44,15 +44,22 @@ def chain(make_auditor):
     auditor = make_auditor(batch_size=4, max_segment_records=10)
     fill(auditor, 30)
     auditor.close()
-    return StateLayout(auditor.state_dir).audit(REGION)
+    return StateLayout(auditor.state_dir).audit_chain(REGION, "main")
 
 
 def seg(chain, index):
     return chain / f"{index:08d}.jsonl"
 
 
+def main_chain(state):
+    """The verdict of the region's one chain, ``main``'s, checked with the region's key."""
+    (result,) = verify_region(state, REGION, FileSecretSource(state, create=False)).chains
+    assert result.writer == "main"
+    return result
+
+
 def check(chain, state, segment, line, reason):
-    result = verify_region(state, REGION, FileSecretSource(state, create=False))
+    result = main_chain(state)
     assert not result.ok
     assert (result.problem.segment, result.problem.line) == (segment, line)
     assert reason in result.problem.reason
@@ -64,13 +71,15 @@ class TestIntact:
 
     def test_fresh_chain_is_ok(self, chain, state):
         """All 30 records, sealed, nothing unsealed."""
-        result = verify_region(state, REGION, FileSecretSource(state, create=False))
+        result = main_chain(state)
         assert result.ok
         assert (result.records, result.sealed, result.unsealed_records) == (30, True, 0)
 
     def test_missing_region_is_an_empty_ok_chain(self, state):
         """A region never written to has nothing to verify."""
-        result = verify_directory(StateLayout(state).audit("eu-west-1"), "eu-west-1", None)
+        result = verify_directory(
+            StateLayout(state).audit_chain("eu-west-1", "main"), "eu-west-1", None
+        )
         assert result.ok
         assert result.records == 0
 
@@ -207,7 +216,9 @@ class TestSegmentTampering:
         other = make_auditor(batch_size=4, max_segment_records=10)
         fill(other, 10, region="eu-west-1")
         other.close()
-        shutil.copy(StateLayout(state).audit("eu-west-1") / "00000001.jsonl", seg(chain, 1))
+        shutil.copy(
+            StateLayout(state).audit_chain("eu-west-1", "main") / "00000001.jsonl", seg(chain, 1)
+        )
         check(chain, state, "00000001.jsonl", 1, "chain broken")
 
 
@@ -230,7 +241,7 @@ class TestHead:
         """A torn last line beyond HEAD is tolerated and reported."""
         with seg(chain, 3).open("ab") as stream:
             stream.write(b'{"seq":31,"time":"2025')
-        result = verify_region(state, REGION, FileSecretSource(state, create=False))
+        result = main_chain(state)
         assert result.ok
         assert result.torn_tail
 
@@ -250,7 +261,7 @@ class TestHead:
     def test_result_serialises(self, chain, state):
         """``to_dict`` is JSON-ready and names the problem."""
         os.truncate(seg(chain, 3), 0)
-        result = verify_region(state, REGION, FileSecretSource(state, create=False))
+        result = main_chain(state)
         data = json.loads(json.dumps(result.to_dict()))
-        assert data["ok"] is False
+        assert (data["ok"], data["writer"]) == (False, "main")
         assert data["problem"]["segment"] == "00000003.jsonl"

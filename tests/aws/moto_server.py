@@ -49,10 +49,11 @@ class Seen:
 
 
 class MotoServer:
-    """A restartable moto server on ``127.0.0.1`` recording requests."""
+    """A restartable moto server on ``host`` (loopback by default) recording requests."""
 
-    def __init__(self) -> None:
-        self.port = 0
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.host = host
+        self.port = port
         self.seen: list[Seen] = []
         self._app = DomainDispatcherApplication(create_backend_app)
         self._server: BaseWSGIServer | None = None
@@ -61,12 +62,12 @@ class MotoServer:
     @property
     def url(self) -> str:
         """The endpoint URL for boto3."""
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def start(self) -> None:
         """Serve (again) on the same port, or a fresh ephemeral one the first time."""
         server = make_server(
-            "127.0.0.1", self.port, self._record, True, request_handler=_QuietHandler
+            self.host, self.port, self._record, True, request_handler=_QuietHandler
         )
         self._server = server
         self.port = server.server_address[1]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from asyncio.subprocess import PIPE, STDOUT, Process
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +34,7 @@ from broker.typing import Region
 from tests.aws.conftest import EU, US, unique
 from tests.aws.moto_server import MotoServer
 from tests.aws.test_recordings import make_bucket
-from tests.cli.test_walkthrough import cli, run_ssh
+from tests.cli.test_walkthrough import cli, run_ssh, ssh_argv
 
 CONTROL = Region("eu-west-1")
 WAIT_STEPS = 300
@@ -248,17 +249,24 @@ class TestRegionalOutage:
     """eu-central-1's S3, CloudWatch Logs and KMS down (its moto server stopped), then back."""
 
     async def test_nothing_is_lost(self, world: World, capsys: pytest.CaptureFixture[str]) -> None:
-        """The recording waits in the spool and the events in memory; both arrive after."""
+        """A live session goes on; new EU sessions are refused, US ones open; the recording
+        waits in the spool and the events in memory; both arrive after."""
         runtime = Runtime(load_config(world.config_path))
         await runtime.start()
         assert runtime.aws is not None
         try:
+            live, session_id = await live_session(world, capsys, "T-1001", "eng-de-1")
             world.servers[EU].stop()
-            session_id = await open_and_run(world, capsys, "T-1001", "eng-de-1")
             failing = runtime.aws.uploaders[EU]
             # The uploader retries with backoff (0.1 s to 0.5 s here, a minute by default):
             # many failed passes stand for minutes of outage.
             assert await eventually(lambda: failing.failures >= 5)
+            refused = await refused_session(world, capsys, "T-1001", "eng-de-1")
+            assert "the region's recording storage cannot be reached" in refused
+            await open_and_run(world, capsys, "T-2001", "eng-us-1")
+            async with asyncio.timeout(60):
+                out, _ = await live.communicate(b"echo during-$((6*7))\nexit 0\n")
+            assert b"during-42" in out
             status, out, _ = await cli(capsys, "recordings", "pending", "--region", EU, "--json")
             assert status == 0
             assert session_id in out
@@ -278,3 +286,38 @@ class TestRegionalOutage:
         assert session_id not in out
         status, out, err = await cli(capsys, "audit", "verify", "--config", str(world.config_path))
         assert status == 0, out + err
+
+
+async def grant(world: World, capsys: pytest.CaptureFixture[str], ticket: str, staff: str) -> Any:
+    """``broker session open --json`` with a token from the identity provider."""
+    token = world.issuer.mint_token(staff, "engineer")
+    status, out, err = await cli(
+        capsys, "session", "open", "--ticket", ticket, "--target", "app-1", "--token", token,
+        "--json",
+    )  # fmt: skip
+    assert status == 0, err
+    return json.loads(out)
+
+
+async def live_session(
+    world: World, capsys: pytest.CaptureFixture[str], ticket: str, staff: str
+) -> tuple[Process, str]:
+    """An ``ssh`` session left open (its input not yet closed), once its recording started."""
+    answer = await grant(world, capsys, ticket, staff)
+    session_id = str(answer["session_id"])
+    live = await asyncio.create_subprocess_exec(
+        *ssh_argv(answer["ssh_command"]), stdin=PIPE, stdout=PIPE, stderr=STDOUT
+    )
+    spool = world.state / "regions" / EU / "recordings" / f"{session_id}.cast"
+    assert await eventually(spool.exists)
+    return live, session_id
+
+
+async def refused_session(
+    world: World, capsys: pytest.CaptureFixture[str], ticket: str, staff: str
+) -> str:
+    """A grant whose ``ssh`` the gateway refuses; what the engineer saw."""
+    answer = await grant(world, capsys, ticket, staff)
+    done = await asyncio.to_thread(run_ssh, answer["ssh_command"], "echo never\nexit 0\n")
+    assert "never" not in done.stdout
+    return done.stdout

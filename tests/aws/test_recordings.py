@@ -197,6 +197,25 @@ class TestOutage:
             "recordings/sess-1.cast",
         ]
 
+    def test_unreachable_storage_refuses_new_sessions(
+        self, outage: MotoServer, tmp_path: Path
+    ) -> None:
+        """After a pass that cannot reach S3, new sessions are refused; after one that can,
+        accepted again (lenient mode too: this is no backlog, the storage is away)."""
+        clients = ClientFactory({EU: outage.url}, max_attempts=1, connect_timeout=1)
+        bucket, key = make_bucket(clients, EU)
+        uploader = RecordingUploader(clients, settings(bucket, key), tmp_path, MemorySink(), NOW)
+        assert uploader.check_can_accept() is None
+        outage.stop()
+        with pytest.raises(UnavailableError):
+            uploader.upload_ready()
+        with pytest.raises(UnavailableError) as caught:
+            uploader.check_can_accept()
+        assert caught.value.code == "recordings_unreachable"
+        outage.start()
+        assert uploader.upload_ready() == 0
+        assert uploader.check_can_accept() is None
+
     def test_restart_resumes_from_spool(self, clients: ClientFactory, tmp_path: Path) -> None:
         """A new uploader (a restarted gateway) uploads what an earlier one left."""
         bucket, key = make_bucket(clients, EU)

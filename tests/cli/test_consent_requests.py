@@ -52,6 +52,7 @@ class TestRequestAndWait:
             capsys, "session", "open", "--ticket", "T-1001", "--target", "app-1", "--as", "eng-us-1"
         )
         assert (status, "consent_required" in err) == (2, True)
+        assert "broker consent request --ticket T-1001" in err
         api = await admin(running, capsys)
         engineer = asyncio.create_task(
             cli(capsys, *ASK, *REASON, "--wait", "--target", "app-1", "--poll", "0.05")

@@ -35,11 +35,16 @@ async def open_session_command(capsys: pytest.CaptureFixture[str], staff: str = 
     return out.strip().splitlines()[-1]
 
 
+def ssh_argv(command: str) -> list[str]:
+    """The printed ssh command as argv, never prompting (``BatchMode``)."""
+    words = shlex.split(command)
+    return [*words[:-1], "-o", "BatchMode=yes", words[-1]]
+
+
 def run_ssh(command: str, script: str) -> subprocess.CompletedProcess[str]:
     """Run the printed ssh command with ``script`` as the typed input."""
-    argv = [*shlex.split(command)[:-1], "-o", "BatchMode=yes", shlex.split(command)[-1]]
     return subprocess.run(
-        argv, input=script, capture_output=True, text=True, timeout=60, check=False
+        ssh_argv(command), input=script, capture_output=True, text=True, timeout=60, check=False
     )
 
 

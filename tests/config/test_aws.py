@@ -88,6 +88,16 @@ class TestAwsSettings:
                 "ftp://x",
                 "aws.regions.eu-central-1.endpoint_url",
             ),
+            (
+                "regions.eu-central-1.endpoint_url",
+                "http://192.0.3.1:4566",
+                "aws.regions.eu-central-1.endpoint_url",
+            ),
+            (
+                "regions.eu-central-1.endpoint_url",
+                "http://10.0.0.1:4566",
+                "aws.regions.eu-central-1.endpoint_url",
+            ),
         ],
     )
     def test_bad_field_named(self, path: str, value: Any, field: str) -> None:
@@ -97,6 +107,16 @@ class TestAwsSettings:
         assert caught.value.field == field
         if isinstance(value, str):
             assert value not in caught.value.reason
+
+    @pytest.mark.parametrize(
+        "url",
+        ["http://127.0.0.1:5000", "http://localhost:5000", "http://192.0.2.9:4566",
+         "http://198.51.100.1:4566", "http://203.0.113.200:4566", "https://moto.example.com"],
+    )  # fmt: skip
+    def test_plain_http_to_never_routed_addresses(self, url: str) -> None:
+        """Plain http is allowed to loopback and RFC 5737 addresses (the residency lab) only."""
+        parsed = AwsSettings.from_mapping(_with("regions.eu-central-1.endpoint_url", url))
+        assert parsed.region(EU).endpoint_url == url
 
     def test_unconfigured_region_fails_closed(self) -> None:
         """Asking for a region without settings is refused."""

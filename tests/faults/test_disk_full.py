@@ -155,4 +155,4 @@ class TestAuditFull:
                 assert "audit" in err
             filler.unlink()
             out = await verify_after_restart(state, capsys)
-            assert f"{REGION}: ok (" in out
+            assert f"{REGION}/main: ok (" in out

@@ -55,4 +55,4 @@ class TestSigkillMidSession:
         assert json.loads(state.stdout)["state"] == "closed"
         verify = broker.cli("audit", "verify", "--region", REGION)
         assert verify.returncode == 0, verify.stdout
-        assert f"{REGION}: ok (" in verify.stdout
+        assert f"{REGION}/main: ok (" in verify.stdout

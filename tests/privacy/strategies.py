@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import phonenumbers
 from hypothesis import strategies as st
 
@@ -50,3 +52,14 @@ def raw_forms(secret: str) -> set[str]:
     digits = "".join(c for c in secret if c.isdigit())
     forms = {secret, secret.lower()}
     return forms | ({digits} if len(digits) >= 7 and "@" not in secret else set())
+
+
+def raw_places(state: Path, logs: str, secret: str) -> list[str]:
+    """Where a raw form of ``secret`` turns up: files under ``state``, or ``logs``."""
+    places = []
+    for raw in raw_forms(secret):
+        needle = raw.encode()
+        places += [str(p) for p in state.rglob("*") if p.is_file() and needle in p.read_bytes()]
+        if raw in logs:
+            places.append("logs")
+    return places

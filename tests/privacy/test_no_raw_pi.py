@@ -113,7 +113,7 @@ class TestNoRawPersonalData:
         assert secret.encode() in screen  # the engineer does see it: viewing is allowed
         running.auditor.flush()  # type: ignore[union-attr]
         logs = capfd.readouterr()
-        audit = b"".join(p.read_bytes() for p in Path(state).glob("regions/*/audit/*"))
+        audit = b"".join(p.read_bytes() for p in Path(state).glob("regions/*/audit/*/*"))
         for raw in raw_forms(secret):
             assert raw not in logs.out + logs.err
             assert raw.encode() not in audit

@@ -197,6 +197,13 @@ class TestKilledWriter:
         assert "line 49\r\n" in output_text(path)
         assert mark_incomplete(state / "regions" / REGION) == []
 
+    def test_only_the_named_sessions_are_marked(self, tmp_path: Path) -> None:
+        """A replica taking over a dead sibling marks that sibling's files only."""
+        state = tmp_path / "state"
+        path = killed_recording(state)
+        assert mark_incomplete(state / "regions" / REGION, only={"another-1"}) == []
+        assert mark_incomplete(state / "regions" / REGION, only={path.stem}) == [path]
+
     def test_torn_last_line_is_cut(self, tmp_path: Path) -> None:
         """A half-written last line is removed before the marker is appended."""
         state = tmp_path / "state"

@@ -17,7 +17,7 @@ from broker.events import MemorySink
 from broker.recording.recorder import RecordingStore
 from broker.runtime.aws import GatedRecorders, audit_anchor
 from broker.typing import Region
-from tests.audit.anchor_contract import anchor
+from tests.audit.anchor_contract import MAIN, anchor
 from tests.aws.conftest import EU, US, unique
 from tests.aws.test_recordings import make_bucket, settings
 from tests.store.world import T0, session
@@ -84,8 +84,8 @@ class TestAuditAnchor:
         for region in (EU, US, Region("eu-west-2")):
             await made.put(anchor(region, 1, 7))
         assert [a.region for a in [await store.latest_anchor(r) for r in (EU, US)] if a] == [US]
-        assert await made.latest(EU) == anchor(EU, 1, 7)
-        assert await made.latest(Region("eu-west-2")) == anchor(Region("eu-west-2"), 1, 7)
+        assert await made.latest(EU, MAIN) == anchor(EU, 1, 7)
+        assert await made.latest(Region("eu-west-2"), MAIN) == anchor(Region("eu-west-2"), 1, 7)
         await store.close()
 
     def test_a_malformed_key_id_names_the_field(self) -> None:

@@ -279,6 +279,8 @@ class TestApprove:
     async def test_eea_only_org_must_waive(self, world: World) -> None:
         """bank-de is EEA-only: the approval must waive it explicitly, as a grant must."""
         made = await world.ask("T-1002")
+        assert await world.service.waiver_needed(BANK_ADMIN, made.id)
+        assert not await world.service.waiver_needed(ACME_ADMIN, (await world.ask("T-1001")).id)
         with pytest.raises(InputError) as caught:
             await world.service.approve(BANK_ADMIN, made.id)
         assert caught.value.field == "waives_eea_only"

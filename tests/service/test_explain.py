@@ -7,6 +7,7 @@ import pytest
 from broker.auth.principal import Principal
 from broker.errors import ForbiddenError, NotFoundError
 from broker.service.explain import DenialExplainer, denial_facts
+from broker.state import MAIN_WRITER
 from broker.typing import Region, Subject
 from tests.service.conftest import Services
 
@@ -47,7 +48,7 @@ class TestDenialExplainer:
         """consent_required, explained the same now, and allowed on consent with one."""
         seq = deny(services, staff_country="US", tier="standard", scope="product",
                    ticket_id="T-1001", reasons=["consent_required"])  # fmt: skip
-        found = await DenialExplainer(services.audit).explain(OPS, EU, seq)
+        found = await DenialExplainer(services.audit).explain(OPS, EU, MAIN_WRITER, seq)
         assert found.recorded[0][0] == "consent_required"
         assert "consent" in found.recorded[0][1]
         assert found.explained["allow"] is False
@@ -59,7 +60,7 @@ class TestDenialExplainer:
         """For an EEA-only org the what-if consent carries the waiver, as it must."""
         seq = deny(services, staff_country="US", tier="eea_only", scope="product",
                    reasons=["consent_required"])  # fmt: skip
-        found = await DenialExplainer(services.audit).explain(OPS, EU, seq)
+        found = await DenialExplainer(services.audit).explain(OPS, EU, MAIN_WRITER, seq)
         assert found.with_consent["allow"] is True
         assert "eea_only_waived" in found.with_consent["reasons"]
 
@@ -67,7 +68,7 @@ class TestDenialExplainer:
         """A consent does not help staff from a country the policy never admits."""
         seq = deny(services, staff_country="BR", tier="standard", scope="product",
                    reasons=["country_not_permitted"])  # fmt: skip
-        found = await DenialExplainer(services.audit).explain(OPS, EU, seq)
+        found = await DenialExplainer(services.audit).explain(OPS, EU, MAIN_WRITER, seq)
         assert found.explained["allow"] is False
         assert found.with_consent["allow"] is False
 
@@ -77,12 +78,12 @@ class TestDenialExplainer:
         explainer = DenialExplainer(services.audit)
         for seq in (int(other["seq"]), 999):
             with pytest.raises(NotFoundError):
-                await explainer.explain(OPS, EU, seq)
+                await explainer.explain(OPS, EU, MAIN_WRITER, seq)
 
     async def test_engineers_are_forbidden(self, services: Services) -> None:
         """Only ops and admins explain recorded denials."""
         seq = deny(services, staff_country="US", tier="standard", reasons=["consent_required"])
         with pytest.raises(ForbiddenError):
             await DenialExplainer(services.audit).explain(
-                Principal(Subject("eng-us-1"), "engineer"), EU, seq
+                Principal(Subject("eng-us-1"), "engineer"), EU, MAIN_WRITER, seq
             )

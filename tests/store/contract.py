@@ -12,6 +12,7 @@ runs against that implementation. The rules of ``broker/store/base.py`` map to:
   ``ConsentRequestContract``;
 - viewer tokens claimed once, atomically, in their region: ``ViewerTokenContract``;
 - console sign-ins used once or within their idle bound: ``ConsoleSessionContract``;
+- the unit registry and session holders: ``UnitRegistryContract``;
 - use from several threads' event loops: ``ThreadContract``;
 - the grant's read never older than the last change, and its revision
   guarding the insert: ``GrantReadContract``;
@@ -28,6 +29,7 @@ from tests.store.contract_listing import ListingContract
 from tests.store.contract_races import RaceContract, ThreadContract
 from tests.store.contract_reference import ReferenceContract
 from tests.store.contract_sessions import SessionContract
+from tests.store.contract_units import UnitRegistryContract
 from tests.store.contract_viewer import ViewerTokenContract
 
 
@@ -42,5 +44,6 @@ class StoreContract(
     ViewerTokenContract,
     ConsoleSessionContract,
     ConsentRequestContract,
+    UnitRegistryContract,
 ):
     """Every rule of the ``Store`` protocol, as tests."""

@@ -11,7 +11,7 @@ from broker.audit.anchor import AuditAnchor, StoreAnchor
 from broker.errors import ConflictError
 from broker.store.base import Store
 from broker.store.sqlite.store import DEFAULT_FILENAME, SqliteStore
-from tests.audit.anchor_contract import EU, AnchorContract, anchor
+from tests.audit.anchor_contract import EU, MAIN, AnchorContract, anchor
 from tests.store.conftest import DynamoBacked
 
 
@@ -38,7 +38,7 @@ class _StoreBacked(AnchorContract):
         await place.put(anchor(EU, 1, 3))
         with pytest.raises(ConflictError):
             await place.put(anchor(EU, 1, 4))
-        assert await place.latest(EU) == anchor(EU, 1, 3)
+        assert await place.latest(EU, MAIN) == anchor(EU, 1, 3)
 
 
 class TestSqliteAnchors(_StoreBacked):

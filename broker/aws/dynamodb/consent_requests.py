@@ -12,7 +12,6 @@ conditions ``add_consent`` puts on it.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from broker.aws.dynamodb.codec import (
     Item,
@@ -24,7 +23,8 @@ from broker.aws.dynamodb.codec import (
     ticket_key,
     time_sort,
 )
-from broker.aws.dynamodb.reference import put_consent, why_consent_not_added
+from broker.aws.dynamodb.listing import newest_first
+from broker.aws.dynamodb.reference import missing_for, put_consent, why_consent_not_added
 from broker.aws.dynamodb.table import Cancelled, Table
 from broker.aws.dynamodb.tx import Tx, retrying
 from broker.errors import BrokerError, ConflictError, InputError, NotFoundError
@@ -36,7 +36,7 @@ from broker.store.checks import (
     check_request_query,
     undecidable,
 )
-from broker.store.encoding import decode_cursor, encode_cursor, from_micros, to_micros
+from broker.store.encoding import from_micros, to_micros
 from broker.typing import (
     ConsentId,
     ConsentRequestId,
@@ -121,13 +121,9 @@ def add_consent_request(table: Table, request: ConsentRequest) -> ConsentRequest
 
 
 def _why_not_added(table: Table, request: ConsentRequest) -> BrokerError | None:
-    ticket = table.get(ticket_key(request.ticket_id))
-    if ticket is None:
-        return NotFoundError("ticket_not_found", "unknown ticket", ticket_id=request.ticket_id)
-    if ticket["org_id"] != request.org_id:
-        return InputError("org_id", "is not the ticket's org")
-    if table.get(staff_key(request.staff_id)) is None:
-        return NotFoundError("staff_not_found", "unknown staff member", staff_id=request.staff_id)
+    missing = missing_for(table, request.ticket_id, request.org_id, request.staff_id)
+    if missing is not None:
+        return missing
     org = table.get(org_key(request.org_id))
     if org is None or org["region"] != request.region:
         return InputError("region", "is not the org's region")
@@ -157,36 +153,21 @@ def get_consent_request(
 def list_consent_requests(
     table: Table, query: ConsentRequestQuery, now: datetime
 ) -> Page[ConsentRequest]:
-    """Matching requests as of ``now``, newest first, paginated."""
-    index, cond, values = _list_plan(query)
-    found: list[Item] = []
-    read: list[ConsentRequest] = []
-    for item in table.query(index, cond, values, forward=False, page=min(query.limit + 1, 100)):
-        request = request_from_item(item).as_of(now)
-        if _matches(request, query):
-            found.append(item)
-            read.append(request)
-            if len(found) > query.limit:
-                break
-    if len(found) <= query.limit:
-        return Page(read)
-    last = found[query.limit - 1]
-    return Page(read[: query.limit], encode_cursor(int(last["created_at"]), last["id"]))
-
-
-def _list_plan(query: ConsentRequestQuery) -> tuple[str, str, dict[str, Any]]:
+    """Matching requests as of ``now`` (states as ``ConsentRequest.as_of`` derives them),
+    newest first, paginated (an org's through ``by_kind``, filtered)."""
     check_request_query(query)
     if query.ticket_id is not None:
-        index, cond, values = "by_ticket", "#gt = :h", {"h": f"R#{query.ticket_id}"}
+        index, key = "by_ticket", f"R#{query.ticket_id}"
     elif query.staff_id is not None:
-        index, cond, values = "by_staff", "#gs = :h", {"h": f"R#{query.staff_id}"}
+        index, key = "by_staff", f"R#{query.staff_id}"
     else:
-        index, cond, values = "by_kind", "#kind = :h", {"h": KIND}
-    sort = "ksk" if index == "by_kind" else "gsk"
-    if query.cursor is not None:
-        cond += f" AND #{sort} < :after"
-        values["after"] = time_sort(*decode_cursor(query.cursor))
-    return index, cond, {f":{k}": v for k, v in values.items()}
+        index, key = "by_kind", KIND
+
+    def read(item: Item) -> ConsentRequest | None:
+        request = request_from_item(item).as_of(now)
+        return request if _matches(request, query) else None
+
+    return newest_first(table, index, key, query.cursor, query.limit, read)
 
 
 def _matches(request: ConsentRequest, query: ConsentRequestQuery) -> bool:

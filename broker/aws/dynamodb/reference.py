@@ -183,14 +183,24 @@ def put_consent(tx: Tx, consent: Consent, item: Item) -> None:
     tx.check(staff_key(consent.staff_id), "attribute_exists(#pk)")
 
 
-def why_consent_not_added(table: Table, consent: Consent) -> BrokerError | None:
-    ticket = table.get(ticket_key(consent.ticket_id))
+def missing_for(table: Table, ticket_id: str, org_id: str, staff_id: str) -> BrokerError | None:
+    """Why a record naming this ticket of ``org_id`` and this staff member cannot be
+    stored (unknown ticket, another org's ticket, unknown staff), or None."""
+    ticket = table.get(ticket_key(ticket_id))
     if ticket is None:
-        return _no_ticket(consent.ticket_id)
-    if ticket["org_id"] != consent.org_id:
+        return _no_ticket(ticket_id)
+    if ticket["org_id"] != org_id:
         return InputError("org_id", "is not the ticket's org")
-    if table.get(staff_key(consent.staff_id)) is None:
-        return _no_staff(consent.staff_id)
+    if table.get(staff_key(staff_id)) is None:
+        return _no_staff(staff_id)
+    return None
+
+
+def why_consent_not_added(table: Table, consent: Consent) -> BrokerError | None:
+    """Why ``put_consent`` failed, or None for a lost race."""
+    missing = missing_for(table, consent.ticket_id, consent.org_id, consent.staff_id)
+    if missing is not None:
+        return missing
     if table.get(consent_key(consent.id)) is not None:
         return ConflictError("consent_exists", "the consent id is taken", consent_id=consent.id)
     return None

@@ -10,7 +10,6 @@ the create's condition fails) or sees the session in the ``live`` set.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from broker.aws.dynamodb.cascade import LIVE_VALUES, end_in
 from broker.aws.dynamodb.codec import (
@@ -26,15 +25,15 @@ from broker.aws.dynamodb.codec import (
     staff_key,
     target_key,
     ticket_key,
-    time_sort,
 )
+from broker.aws.dynamodb.listing import newest_first
 from broker.aws.dynamodb.table import Table
 from broker.aws.dynamodb.tx import Tx, retrying
 from broker.errors import BrokerError, ConflictError, InputError, NotFoundError, RegionMismatch
 from broker.models import Session
 from broker.store.base import Page, SessionQuery
 from broker.store.checks import check_ending, check_new_session, check_query
-from broker.store.encoding import decode_cursor, encode_cursor, to_micros
+from broker.store.encoding import to_micros
 from broker.typing import LIVE_SESSION_STATES, Region, SessionId, SessionState
 
 
@@ -212,36 +211,19 @@ def mark_connected(table: Table, session_id: SessionId, at: datetime) -> Session
 
 def list_sessions(table: Table, query: SessionQuery, now: datetime) -> Page[Session]:
     """Matching sessions as of ``now`` (states as ``Session.as_of`` derives them), newest first."""
-    index, cond, values = _list_plan(query)
-    found: list[Item] = []
-    read: list[Session] = []
-    for item in table.query(index, cond, values, forward=False, page=min(query.limit + 1, 100)):
-        session = session_from_item(item).as_of(now)
-        if _matches(session, query):
-            found.append(item)
-            read.append(session)
-            if len(found) > query.limit:
-                break
-    items = read[: query.limit]
-    if len(found) <= query.limit:
-        return Page(items)
-    last = found[query.limit - 1]
-    return Page(items, encode_cursor(int(last["created_at"]), last["id"]))
-
-
-def _list_plan(query: SessionQuery) -> tuple[str, str, dict[str, Any]]:
     check_query(query)
     if query.ticket_id is not None:
-        index, cond, values = "by_ticket", "#gt = :h", {"h": f"S#{query.ticket_id}"}
+        index, key = "by_ticket", f"S#{query.ticket_id}"
     elif query.staff_id is not None:
-        index, cond, values = "by_staff", "#gs = :h", {"h": query.staff_id}
+        index, key = "by_staff", str(query.staff_id)
     else:
-        index, cond, values = "by_kind", "#kind = :h", {"h": "session"}
-    sort = "ksk" if index == "by_kind" else "gsk"
-    if query.cursor is not None:
-        cond += f" AND #{sort} < :after"
-        values["after"] = time_sort(*decode_cursor(query.cursor))
-    return index, cond, {f":{k}": v for k, v in values.items()}
+        index, key = "by_kind", "session"
+
+    def read(item: Item) -> Session | None:
+        session = session_from_item(item).as_of(now)
+        return session if _matches(session, query) else None
+
+    return newest_first(table, index, key, query.cursor, query.limit, read)
 
 
 def _matches(session: Session, query: SessionQuery) -> bool:

@@ -20,7 +20,15 @@ from datetime import datetime
 from typing import Concatenate, ParamSpec, TypeVar
 
 from broker.aws.clients import ClientFactory
-from broker.aws.dynamodb import anchors, consent_requests, console, reference, sessions, viewer
+from broker.aws.dynamodb import (
+    anchors,
+    consent_requests,
+    console,
+    reference,
+    sessions,
+    units,
+    viewer,
+)
 from broker.aws.dynamodb.codec import TABLE_SCHEMA
 from broker.aws.dynamodb.importer import import_bundle
 from broker.aws.dynamodb.table import Table
@@ -62,6 +70,7 @@ OPS: StoreOps[Table] = StoreOps(
     ended_sessions=sessions.ended_sessions,
     add_anchor=anchors.add,
     latest_anchor=anchors.latest,
+    anchor_writers=anchors.writers,
     add_viewer_token=viewer.add_viewer_token,
     claim_viewer_token=viewer.claim_viewer_token,
     add_console_session=console.add_console_session,
@@ -72,6 +81,10 @@ OPS: StoreOps[Table] = StoreOps(
     list_consent_requests=consent_requests.list_consent_requests,
     decide_consent_request=consent_requests.decide_consent_request,
     expire_consent_requests=consent_requests.expire_consent_requests,
+    put_unit=units.put_unit,
+    list_units=units.list_units,
+    hold_session=units.hold_session,
+    held_sessions=units.held_sessions,
 )
 """This store's records, as functions of the table."""
 

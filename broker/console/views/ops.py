@@ -15,6 +15,7 @@ from aiohttp import web
 from broker import validate as v
 from broker.audit import AuditQuery
 from broker.audit.catalog import EVENT_TYPES
+from broker.audit.reader import Cursor
 from broker.console import filters as f
 from broker.console.dashboard import dashboard_charts
 from broker.console.pages import now, page, principal, source_ip
@@ -22,6 +23,7 @@ from broker.console.render import add_nav, add_notices, redirect, render
 from broker.console.services import audit_service, session_service
 from broker.service.dashboard import DashboardService
 from broker.service.explain import DenialExplainer
+from broker.state import check_writer
 from broker.store.base import SessionQuery
 from broker.typing import (
     LIVE_SESSION_STATES,
@@ -113,7 +115,7 @@ def _audit_query(params: Any) -> AuditQuery:
         event=f.pick(params, "event", EVENT_TYPES),
         since=since,
         until=until,
-        after_seq=v.query_int(dict(params), "cursor", 0, 2**63 - 1, 0),
+        after=Cursor.parse(params["cursor"]) if params.get("cursor") else Cursor(),
         limit=PAGE,
     )
 
@@ -144,10 +146,10 @@ async def audit(request: web.Request) -> web.Response:
     return render(request, "ops/audit.html", context)
 
 
-def _next_audit(params: dict[str, str], after: int | None) -> dict[str, str] | None:
+def _next_audit(params: dict[str, str], after: Cursor | None) -> dict[str, str] | None:
     if after is None:
         return None
-    return {**f.query_without(params, "cursor", "notice"), "cursor": str(after)}
+    return {**f.query_without(params, "cursor", "notice"), "cursor": after.encode()}
 
 
 def _row(record: dict[str, Any]) -> dict[str, Any]:
@@ -167,8 +169,10 @@ async def explain(request: web.Request) -> web.Response:
     """A recorded denial, explained by the access policy, with the consent what-if."""
     regions = audit_service(request).ctx.config.regions
     region = Region(v.choice(regions)(request.match_info["region"], "region"))
+    writer = check_writer(request.match_info["writer"])
     seq = v.digits(request.match_info["seq"], "seq", 1, 2**63 - 1)
-    found = await DenialExplainer(audit_service(request)).explain(principal(request), region, seq)
+    explainer = DenialExplainer(audit_service(request))
+    found = await explainer.explain(principal(request), region, writer, seq)
     return render(request, "ops/explain.html", {"found": found, "region": region})
 
 
@@ -178,7 +182,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/ops/sessions", sessions, name="ops.sessions")
     app.router.add_post("/ops/sessions/{id}/revoke", revoke, name="ops.revoke")
     app.router.add_get("/ops/audit", audit, name="ops.audit")
-    app.router.add_get("/ops/audit/{region}/{seq}/explain", explain, name="ops.explain")
+    app.router.add_get("/ops/audit/{region}/{writer}/{seq}/explain", explain, name="ops.explain")
     add_notices(
         {"session_revoked": "The session was revoked; its gateway ends it within a second."}
     )

@@ -21,9 +21,10 @@ from broker.store.checks import (
     check_request_query,
     undecidable,
 )
-from broker.store.encoding import decode_cursor, encode_cursor, from_micros, to_micros
+from broker.store.encoding import from_micros, to_micros
 from broker.store.sqlite.codec import opt_micros
-from broker.store.sqlite.consents import add_consent
+from broker.store.sqlite.consents import add_consent, missing_for
+from broker.store.sqlite.listing import Listing
 from broker.store.sqlite.tx import insert_once, write_tx
 from broker.typing import (
     ConsentId,
@@ -60,11 +61,16 @@ _EXPIRE = (
     "UPDATE consent_requests SET state = 'expired'"  # noqa: S608
     f" WHERE state = 'pending' AND expires_at <= ? RETURNING {COLUMNS}"
 )
-# The state filter on the state as read (``ConsentRequest.as_of``), not as stored.
-_STATE_AS_READ = {
-    "pending": "state = 'pending' AND expires_at > ?",
-    "expired": "(state = 'expired' OR (state = 'pending' AND expires_at <= ?))",
-}
+LISTING = Listing(
+    "consent_requests",
+    COLUMNS,
+    9,
+    # The state filter on the state as read (``ConsentRequest.as_of``), not as stored.
+    {
+        "pending": "state = 'pending' AND expires_at > ?",
+        "expired": "(state = 'expired' OR (state = 'pending' AND expires_at <= ?))",
+    },
+)
 
 
 def request_from_row(row: Any) -> ConsentRequest:
@@ -119,15 +125,8 @@ def add_consent_request(conn: sqlite3.Connection, request: ConsentRequest) -> Co
 
 
 def _why_not_added(conn: sqlite3.Connection, request: ConsentRequest) -> BrokerError:
-    ticket = conn.execute("SELECT org_id FROM tickets WHERE id = ?", (request.ticket_id,))
-    row = ticket.fetchone()
-    if row is None:
-        return NotFoundError("ticket_not_found", "unknown ticket", ticket_id=request.ticket_id)
-    if row[0] != request.org_id:
-        return InputError("org_id", "is not the ticket's org")
-    if conn.execute("SELECT 1 FROM staff WHERE id = ?", (request.staff_id,)).fetchone() is None:
-        return NotFoundError("staff_not_found", "unknown staff member", staff_id=request.staff_id)
-    return InputError("region", "is not the org's region")
+    missing = missing_for(conn, request.ticket_id, request.org_id, request.staff_id)
+    return missing or InputError("region", "is not the org's region")
 
 
 def get_consent_request(
@@ -149,43 +148,18 @@ def _stored(conn: sqlite3.Connection, request_id: str) -> ConsentRequest:
 def list_consent_requests(
     conn: sqlite3.Connection, query: ConsentRequestQuery, now: datetime
 ) -> Page[ConsentRequest]:
-    """Matching requests as of ``now``, newest first, paginated."""
-    sql, params = _list_sql(query, to_micros(now, "now"))
-    rows = conn.execute(sql, params).fetchall()
-    items = [request_from_row(row).as_of(now) for row in rows[: query.limit]]
-    if len(rows) <= query.limit:
-        return Page(items)
-    last = rows[query.limit - 1]
-    return Page(items, encode_cursor(last[9], last[0]))
-
-
-def _list_sql(query: ConsentRequestQuery, now_us: int) -> tuple[str, list[Any]]:
+    """Matching requests as of ``now`` (states as ``ConsentRequest.as_of`` derives them),
+    newest first, paginated."""
     check_request_query(query)
-    clauses: list[str] = []
-    params: list[Any] = []
-    for column, value in (
+    equal = (
         ("org_id", query.org_id),
         ("ticket_id", query.ticket_id),
         ("staff_id", query.staff_id),
-    ):
-        if value is not None:
-            clauses.append(f"{column} = ?")
-            params.append(value)
-    if query.state in _STATE_AS_READ:
-        clauses.append(_STATE_AS_READ[query.state])
-        params.append(now_us)
-    elif query.state is not None:
-        clauses.append("state = ?")
-        params.append(query.state)
-    if query.cursor is not None:
-        clauses.append("(created_at, id) < (?, ?)")
-        params.extend(decode_cursor(query.cursor))
-    where = " AND ".join(clauses) or "1"
-    sql = (
-        f"SELECT {COLUMNS} FROM consent_requests WHERE {where}"  # noqa: S608
-        " ORDER BY created_at DESC, id DESC LIMIT ?"
     )
-    return sql, [*params, query.limit + 1]
+    now_us = to_micros(now, "now")
+    sql, params = LISTING.sql(equal, query.state, query.cursor, query.limit, now_us)
+    rows = conn.execute(sql, params).fetchall()
+    return LISTING.page(rows, query.limit, lambda row: request_from_row(row).as_of(now))
 
 
 def decide_consent_request(

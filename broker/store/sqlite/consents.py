@@ -66,12 +66,23 @@ def add_consent(conn: sqlite3.Connection, consent: Consent) -> Consent:
 
 
 def _why_not_added(conn: sqlite3.Connection, consent: Consent) -> BrokerError:
-    row = conn.execute(_TICKET_ORG, (consent.ticket_id,)).fetchone()
+    missing = missing_for(conn, consent.ticket_id, consent.org_id, consent.staff_id)
+    return missing or ConflictError("consent_race", "the consent's records changed meanwhile")
+
+
+def missing_for(
+    conn: sqlite3.Connection, ticket_id: str, org_id: str, staff_id: str
+) -> BrokerError | None:
+    """Why a record naming this ticket of ``org_id`` and this staff member cannot be
+    stored (unknown ticket, another org's ticket, unknown staff), or None."""
+    row = conn.execute(_TICKET_ORG, (ticket_id,)).fetchone()
     if row is None:
-        return NotFoundError("ticket_not_found", "unknown ticket", ticket_id=consent.ticket_id)
-    if row[0] != consent.org_id:
+        return NotFoundError("ticket_not_found", "unknown ticket", ticket_id=ticket_id)
+    if row[0] != org_id:
         return InputError("org_id", "is not the ticket's org")
-    return NotFoundError("staff_not_found", "unknown staff member", staff_id=consent.staff_id)
+    if conn.execute("SELECT 1 FROM staff WHERE id = ?", (staff_id,)).fetchone() is None:
+        return NotFoundError("staff_not_found", "unknown staff member", staff_id=staff_id)
+    return None
 
 
 def get_consent(conn: sqlite3.Connection, consent_id: ConsentId) -> Consent:

@@ -11,12 +11,15 @@ import sqlite3
 
 from broker.errors import UnavailableError
 
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 14
 """5 added the append-only ``audit_anchors`` table (``ANCHORS_DDL``, part of ``DDL``,
 whose statements all run again, harmlessly, on every older file); 6 added
 ``viewer_tokens`` (in ``DDL`` too); 7 added the org's ``require_watch``
-(``WATCH_DDL``); 9 added ``consent_requests`` (``CONSENT_REQUESTS_DDL``, in ``DDL``);
-10 added ``console_sessions`` and the ``sessions_org`` index (``CONSOLE_DDL``, in ``DDL``)."""
+(``WATCH_DDL``); 11 keys the anchors by chain, (region, writer)
+(``WRITER_ANCHORS_DDL``); 12 added ``consent_requests`` (``CONSENT_REQUESTS_DDL``, in
+``DDL``); 13 added ``console_sessions`` and the ``sessions_org`` index (``CONSOLE_DDL``,
+in ``DDL``); 14 added the unit registry, ``units`` and ``session_units``
+(``UNITS_DDL``, in ``DDL``)."""
 SESSIONS_LOST_FOREIGN_KEYS = 3
 """The schema version whose sessions table declares no foreign keys (``SESSIONS_TABLE``)."""
 BUSY_TIMEOUT_SECONDS = 5.0
@@ -71,9 +74,7 @@ same transaction; no statement changes those columns later, and records are
 never deleted. Declared keys checked the same rows a second time: about a
 third of an insert's cost, measured with the write lock held."""
 
-ANCHORS_DDL = (
-    """CREATE TABLE IF NOT EXISTS audit_anchors (
-        region TEXT NOT NULL,
+ANCHOR_COLUMNS = """region TEXT NOT NULL,
         number INTEGER NOT NULL,
         seq INTEGER NOT NULL,
         hash TEXT NOT NULL,
@@ -81,7 +82,12 @@ ANCHORS_DDL = (
         line INTEGER NOT NULL,
         offset INTEGER NOT NULL,
         time TEXT NOT NULL,
-        final INTEGER NOT NULL,
+        final INTEGER NOT NULL,"""
+"""An anchor's columns, as schema version 5 made them (``WRITER_ANCHORS_DDL`` adds ``writer``)."""
+
+ANCHORS_DDL = (
+    f"""CREATE TABLE IF NOT EXISTS audit_anchors (
+        {ANCHOR_COLUMNS}
         PRIMARY KEY (region, number)
     ) WITHOUT ROWID""",
     *(
@@ -141,6 +147,27 @@ CONSENT_REQUESTS_DDL = (
 )
 """Consent requests (schema version 9). Like sessions they declare no foreign keys:
 the one insert proves its ticket, org and staff exist in its own ``WHERE``."""
+
+UNITS_DDL = (
+    """CREATE TABLE IF NOT EXISTS units (
+        region TEXT NOT NULL,
+        unit_id TEXT NOT NULL,
+        ssh TEXT NOT NULL,
+        viewer TEXT NOT NULL,
+        host_key TEXT NOT NULL,
+        started_at INTEGER NOT NULL,
+        heartbeat_at INTEGER NOT NULL,
+        storage_ok INTEGER NOT NULL CHECK (storage_ok IN (0, 1)),
+        PRIMARY KEY (region, unit_id)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS session_units (
+        session_id TEXT PRIMARY KEY,
+        region TEXT NOT NULL,
+        unit_id TEXT NOT NULL
+    ) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS session_units_unit ON session_units (region, unit_id)",
+)
+"""The unit registry (``broker.store.units``): who serves a region, who holds a session."""
 
 DDL = (
     """CREATE TABLE IF NOT EXISTS orgs (
@@ -211,6 +238,7 @@ DDL = (
     *ANCHORS_DDL,
     *CONSOLE_DDL,
     *CONSENT_REQUESTS_DDL,
+    *UNITS_DDL,
 )
 
 
@@ -238,6 +266,25 @@ WATCH_DDL = (
     " CHECK (require_watch IN (0, 1))",
 )
 """Off for every org from before: a session waits for a watcher only once asked."""
+
+WRITER_ANCHORS = 11
+"""The schema version that keys ``audit_anchors`` by (region, writer, number)."""
+WRITER_ANCHORS_DDL = (
+    f"""CREATE TABLE audit_anchors_w (
+        {ANCHOR_COLUMNS}
+        writer TEXT NOT NULL,
+        PRIMARY KEY (region, writer, number)
+    ) WITHOUT ROWID""",
+    "INSERT INTO audit_anchors_w SELECT *, 'main' FROM audit_anchors",
+    "DROP TABLE audit_anchors",  # and its triggers; ANCHORS_DDL's make them again
+    "ALTER TABLE audit_anchors_w RENAME TO audit_anchors",
+    *ANCHORS_DDL[1:],
+)
+"""Each writer of a region anchors its own chain, numbered on its own: the key
+gains ``writer``, so SQLite needs the table copied (it cannot change a key).
+Rows from before were the one writer's, ``main``. Like ``ACCESS_DDL`` this runs
+on every file older than 11, a new one included (after ``DDL`` made the old
+shape), so there is one shape whichever way a file got here."""
 
 _SESSIONS_WITHOUT_FOREIGN_KEYS = (
     SESSIONS_TABLE.format(name="sessions_v3"),
@@ -285,7 +332,11 @@ def _migrate(conn: sqlite3.Connection) -> None:
                 conn.execute(statement)
         for statement in DDL:
             conn.execute(statement)
-        for added_in, statements in ((ACCESS_COLUMNS, ACCESS_DDL), (WATCH_COLUMN, WATCH_DDL)):
+        for added_in, statements in (
+            (ACCESS_COLUMNS, ACCESS_DDL),
+            (WATCH_COLUMN, WATCH_DDL),
+            (WRITER_ANCHORS, WRITER_ANCHORS_DDL),
+        ):
             if version < added_in:
                 for statement in statements:
                     conn.execute(statement)

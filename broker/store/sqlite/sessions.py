@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import datetime
-from typing import Any
 
 from broker.errors import BrokerError, ConflictError, NotFoundError
 from broker.models import Session
 from broker.store.base import Page, SessionQuery
 from broker.store.checks import check_ending, check_query
-from broker.store.encoding import decode_cursor, encode_cursor, to_micros
+from broker.store.encoding import to_micros
 from broker.store.sqlite.codec import SESSION_COLUMNS, session_from_row
+from broker.store.sqlite.listing import Listing
 from broker.store.sqlite.schema import LIVE_STATES_SQL
 from broker.store.sqlite.tx import SESSION_REV, next_rev, read_tx, write_tx
 from broker.typing import Region, SessionId, SessionState
@@ -84,52 +84,33 @@ def _not_live(conn: sqlite3.Connection, session_id: SessionId) -> BrokerError:
 
 def list_sessions(conn: sqlite3.Connection, query: SessionQuery, now: datetime) -> Page[Session]:
     """Matching sessions as of ``now`` (states as ``Session.as_of`` derives them), newest first."""
-    sql, params = _list_sql(query, to_micros(now, "now"))
-    rows = conn.execute(sql, params).fetchall()
-    items = [session_from_row(row).as_of(now) for row in rows[: query.limit]]
-    if len(rows) <= query.limit:
-        return Page(items)
-    last = rows[query.limit - 1]
-    return Page(items, encode_cursor(last[8], last[0]))
-
-
-# The state filter on the state as read (``Session.as_of``), not as stored.
-_STATE_AS_READ = {
-    "issued": "state = 'issued' AND valid_before > ?",
-    "expired": "(state = 'expired' OR (state = 'issued' AND valid_before <= ?))",
-}
-
-
-def _list_sql(query: SessionQuery, now_us: int) -> tuple[str, list[Any]]:
     check_query(query)
-    clauses: list[str] = []
-    params: list[Any] = []
-    equal = (("ticket_id", query.ticket_id), ("staff_id", query.staff_id),
-             ("org_id", query.org_id), ("region", query.region))  # fmt: skip
-    for column, value in equal:
-        if value is not None:
-            clauses.append(f"{column} = ?")
-            params.append(value)
-    for bound, moment in (("created_at >= ?", query.since), ("created_at < ?", query.until)):
-        if moment is not None:
-            clauses.append(bound)
-            params.append(to_micros(moment, "since" if ">" in bound else "until"))
-    if query.state in _STATE_AS_READ:
-        clauses.append(_STATE_AS_READ[query.state])
-        params.append(now_us)
-    elif query.state is not None:
-        clauses.append("state = ?")
-        params.append(query.state)
-    if query.cursor is not None:
-        clauses.append("(created_at, id) < (?, ?)")
-        params.extend(decode_cursor(query.cursor))
-    where = " AND ".join(clauses) or "1"
-    # Only fixed column names are interpolated; every value is a bound parameter.
-    sql = (
-        f"SELECT {SESSION_COLUMNS} FROM sessions WHERE {where}"  # noqa: S608
-        " ORDER BY created_at DESC, id DESC LIMIT ?"
+    equal = (
+        ("ticket_id", query.ticket_id),
+        ("staff_id", query.staff_id),
+        ("org_id", query.org_id),
+        ("region", query.region),
     )
-    return sql, [*params, query.limit + 1]
+    bounds = (
+        ("created_at >= ?", None if query.since is None else to_micros(query.since, "since")),
+        ("created_at < ?", None if query.until is None else to_micros(query.until, "until")),
+    )
+    now_us = to_micros(now, "now")
+    sql, params = LISTING.sql(equal, query.state, query.cursor, query.limit, now_us, bounds)
+    rows = conn.execute(sql, params).fetchall()
+    return LISTING.page(rows, query.limit, lambda row: session_from_row(row).as_of(now))
+
+
+LISTING = Listing(
+    "sessions",
+    SESSION_COLUMNS,
+    8,
+    # The state filter on the state as read (``Session.as_of``), not as stored.
+    {
+        "issued": "state = 'issued' AND valid_before > ?",
+        "expired": "(state = 'expired' OR (state = 'issued' AND valid_before <= ?))",
+    },
+)
 
 
 def ended_sessions(

@@ -41,6 +41,7 @@ from broker.store.sqlite import (
     importer,
     reference,
     sessions,
+    units,
     viewer,
 )
 from broker.store.sqlite import create as creating
@@ -80,6 +81,7 @@ OPS: StoreOps[sqlite3.Connection] = StoreOps(
     ended_sessions=sessions.ended_sessions,
     add_anchor=anchors.add,
     latest_anchor=anchors.latest,
+    anchor_writers=anchors.writers,
     add_viewer_token=viewer.add_viewer_token,
     claim_viewer_token=viewer.claim_viewer_token,
     add_console_session=console.add_console_session,
@@ -90,6 +92,10 @@ OPS: StoreOps[sqlite3.Connection] = StoreOps(
     list_consent_requests=consent_requests.list_consent_requests,
     decide_consent_request=consent_requests.decide_consent_request,
     expire_consent_requests=consent_requests.expire_consent_requests,
+    put_unit=units.put_unit,
+    list_units=units.list_units,
+    hold_session=units.hold_session,
+    held_sessions=units.held_sessions,
 )
 """This store's records, as functions of a connection."""
 

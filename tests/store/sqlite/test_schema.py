@@ -10,8 +10,10 @@ import pytest
 
 from broker.clock import FakeClock
 from broker.models import Anchor
-from broker.store.sqlite.schema import DDL, SCHEMA_VERSION
+from broker.store.sqlite.schema import ANCHORS_DDL, DDL, SCHEMA_VERSION
 from broker.store.sqlite.store import DEFAULT_FILENAME, SqliteStore
+from broker.typing import WriterId
+from tests.store.contract_consent_requests import request
 from tests.store.world import EU, T0, consent, session, us_session, world
 
 # The sessions table as schema versions 1 and 2 declared it: with foreign keys.
@@ -70,11 +72,41 @@ def _drop_v7_column(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE orgs DROP COLUMN require_watch")
 
 
+def _anchors_before_writers(conn: sqlite3.Connection) -> None:
+    """The anchors table of schema versions 5 to 10: keyed by region alone, no writer."""
+    rows = conn.execute(
+        "SELECT region, number, seq, hash, segment, line, offset, time, final FROM audit_anchors"
+    ).fetchall()
+    conn.execute("DROP TABLE audit_anchors")
+    for statement in ANCHORS_DDL:
+        conn.execute(statement)
+    conn.executemany("INSERT INTO audit_anchors VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+
 def as_version_6(path: Path) -> None:
     """Turn a current store file back into what schema version 6 wrote (no require_watch)."""
     with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
         _drop_v7_column(conn)
+        _anchors_before_writers(conn)
         conn.execute("PRAGMA user_version = 6")
+
+
+def as_version_7(path: Path) -> None:
+    """Turn a current store file back into what schema version 7 wrote (anchors by
+    region, no consent requests, no console sign-ins)."""
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        _anchors_before_writers(conn)
+        conn.execute("DROP TABLE consent_requests")  # and its indexes
+        conn.execute("DROP TABLE console_sessions")
+        conn.execute("DROP INDEX sessions_org")
+        conn.execute("PRAGMA user_version = 7")
+
+
+def as_version_11(path: Path) -> None:
+    """Turn a current store file back into what schema version 11 wrote (no consent requests)."""
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        conn.execute("DROP TABLE consent_requests")  # and its indexes
+        conn.execute("PRAGMA user_version = 11")
 
 
 def as_version_2(path: Path) -> None:
@@ -82,6 +114,7 @@ def as_version_2(path: Path) -> None:
     with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
         conn.execute("BEGIN")
         _drop_v4_columns(conn)
+        _anchors_before_writers(conn)
         conn.execute(V2_SESSIONS)
         conn.execute("INSERT INTO sessions_v2 SELECT * FROM sessions")
         conn.execute("DROP TABLE sessions")
@@ -161,6 +194,18 @@ class TestSchemaMigration:
         assert org.require_watch is False
         assert_migrated_and_refuses(path, "UPDATE orgs SET require_watch = 2")
 
+    async def test_version_11_file_gets_consent_requests(self, tmp_path: Path) -> None:
+        """A file from before consent requests takes the table, checked, and keeps its rows."""
+        path = tmp_path / DEFAULT_FILENAME
+        async with SqliteStore(path) as store:
+            await store.import_bundle(world())
+        as_version_11(path)
+        async with SqliteStore(path, clock=FakeClock(T0)) as store:
+            await store.add_consent_request(request())
+            assert (await store.get_consent_request(request().id)).state == "pending"
+            assert await store.get_org(session().org_id)
+        assert_migrated_and_refuses(path, "UPDATE consent_requests SET state = 'maybe'")
+
     async def test_version_4_file_gets_the_anchors_table(self, tmp_path: Path) -> None:
         """A file from before anchors takes them, append-only, and keeps its rows."""
         path = tmp_path / DEFAULT_FILENAME
@@ -172,6 +217,26 @@ class TestSchemaMigration:
             await store.add_anchor(made)
             assert await store.latest_anchor(EU) == made
             assert await store.get_org(session().org_id)
+        assert_migrated_and_refuses(path, "DELETE FROM audit_anchors", match="append-only")
+
+    async def test_version_7_file_keys_anchors_by_writer(self, tmp_path: Path) -> None:
+        """A region's anchors from before writers are ``main``'s; another writer numbers its own."""
+        path = tmp_path / DEFAULT_FILENAME
+        old = Anchor(EU, 1, 4, "ab" * 32, 1, 4, 720, "2026-12-04T10:00:00.000000Z")
+        async with SqliteStore(path) as store:
+            await store.add_anchor(old)
+        as_version_7(path)
+        replica = WriterId("eu-central-1-a1b2")
+        other = Anchor(
+            EU, 1, 2, "cd" * 32, 1, 2, 360, "2026-12-04T10:00:01.000000Z", False, replica
+        )
+        async with SqliteStore(path) as store:
+            assert await store.latest_anchor(EU, WriterId("main")) == old
+            await store.add_anchor(other)
+            assert (await store.latest_anchor(EU), await store.latest_anchor(EU, replica)) == (
+                old,
+                other,
+            )
         assert_migrated_and_refuses(path, "DELETE FROM audit_anchors", match="append-only")
 
     async def test_sessions_declare_no_foreign_keys(self, tmp_path: Path) -> None:
