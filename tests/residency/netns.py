@@ -225,9 +225,11 @@ class Lab:
         path = self.workdir / f"{link.a.role}-{link.b.role}.pcap"
         log = self.workdir / f"{link.a.role}-{link.b.role}.tcpdump.log"
         # --immediate-mode: hand each packet over at once (not per filled block);
-        # -U: write each packet at once; -Z root: keep the right to write the file.
+        # -U: write each packet at once; -Z root: keep the right to write the file;
+        # -B: a 32 MiB kernel buffer, so a starved tcpdump on a loaded machine does not
+        # drop packets (it did with the default 2 MiB, about one run in eight).
         argv = ["tcpdump", "-i", link.a_end, "-n", "-s", "0", "--immediate-mode", "-U",
-                "-Z", "root", "-w", str(path)]  # fmt: skip
+                "-B", "32768", "-Z", "root", "-w", str(path)]  # fmt: skip
         process = self.spawn(link.a, argv, log=log)
         found = Capture(link, path, process, log)
         self.captures[link.label] = found
@@ -246,8 +248,15 @@ class Lab:
         for found in self.captures.values():
             counted = self.counters(found.link)
             expected = counted.rx_packets + counted.tx_packets
-            wait_for(lambda f=found, n=expected: len(list(frames(f.path))) >= n,  # type: ignore[misc]
-                     f"the capture of {found.link.label} to catch up")  # fmt: skip
+            what = (
+                f"the capture of {found.link.label} to catch up"
+                f" ({expected} packets counted; tcpdump log: {found.log})"
+            )
+            wait_for(
+                lambda f=found, n=expected: len(list(frames(f.path))) >= n,  # type: ignore[misc]
+                what,
+                deadline=60.0,
+            )
             stop(found.process, signal.SIGINT)
         return {label: found.path for label, found in self.captures.items()}
 
