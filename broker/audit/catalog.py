@@ -57,6 +57,7 @@ FIELD_KINDS: Mapping[str, Kind] = {
     "source": "code",
     "key": "code",
     "location": "code",
+    "secret": "code",
     "sha256": "code",
     "reasons": "codes",
     "cert_serial": "int",
@@ -141,6 +142,7 @@ EVENT_FIELDS: Mapping[str, tuple[str, ...]] = {
     "recording.read_refused": (*_SESSION, "reason", *_CALLER),
     "recording.exported": (*_SESSION, "hold", "location", "bytes", "sha256", *_CALLER),
     "recordings.region_mismatch": ("reason", "location", "gateway"),
+    "keys.region_mismatch": ("reason", "secret", "location"),
     "import.applied": (
         "source", "orgs", "staff", "tickets", "targets", "consents", *_CALLER,
     ),

@@ -34,6 +34,7 @@ from broker.aws.errors import AWS_ERRORS, error_code, unavailable
 from broker.config.aws import AwsRegionSettings, UploadPolicy
 from broker.errors import ConflictError, RegionMismatch, UnavailableError
 from broker.events import EventSink
+from broker.recording import castfile
 from broker.recording.legal_hold import HOLD_DIR, HoldCopy, hold_name
 from broker.state import StateLayout
 
@@ -52,8 +53,8 @@ __all__ = [  # UploadPolicy now lives in settings; callers still import it from 
     "spooled",
 ]
 
-SUFFIX = ".cast"
-DONE = ".done"
+SUFFIX = castfile.SUFFIX
+DONE = castfile.DONE_SUFFIX
 SNAPSHOTS = ".snapshots"
 KEY_PREFIX = "recordings/"
 _CHUNK = 1 << 20

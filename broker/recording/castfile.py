@@ -13,7 +13,9 @@ numbers): ``HEADER_KEYS`` is the complete list of keys it may carry.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,9 @@ from broker.typing import Region, SessionId
 
 SUFFIX = ".cast"
 FOLDER = "recordings"
+DONE_SUFFIX = ".done"
+"""A finished recording's sibling marker: ``<id>.cast.done``."""
+_DONE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
 CLOSED = "closed: "
 """Prefix of the final marker the recorder writes; the close reason follows."""
 INCOMPLETE = "incomplete"
@@ -165,3 +170,12 @@ def header_ids(header: Mapping[str, Any]) -> dict[str, str]:
     """The id fields of a header that are present, as strings."""
     keys = ("session_id", "ticket_id", "org_id", "staff_id", "region")
     return {key: str(header[key]) for key in keys if key in header}
+
+
+def mark_done(path: Path) -> None:
+    """Create ``<id>.cast.done`` (0600) beside a final recording: the uploader may take it now.
+
+    Without it the uploader still takes the file once it is unlocked and
+    quiet, so a marker that cannot be written only delays the upload."""
+    with contextlib.suppress(OSError):
+        os.close(os.open(path.with_name(path.name + DONE_SUFFIX), _DONE_FLAGS, 0o600))

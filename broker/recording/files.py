@@ -187,6 +187,7 @@ def mark_incomplete(
             continue
         try:
             if not path.is_symlink() and _repair(path, region, timestamp):
+                castfile.mark_done(path)  # final now: the uploader need not wait for quiet
                 changed.append(path)
         except OSError as error:
             # One unreadable file must not keep the gateway from starting.

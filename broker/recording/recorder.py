@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import codecs
-import contextlib
 import fcntl
 import hashlib
 import os
@@ -45,9 +44,6 @@ a replay cannot tell the difference."""
 COALESCE_CHARS = 64 * 1024
 MIN_FREE_BYTES = 16 * 1024 * 1024
 """Free space the recording folder must have for a session to start."""
-DONE_SUFFIX = ".done"
-"""A finished recording's sibling marker: ``<id>.cast.done``."""
-_DONE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
 _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -249,13 +245,8 @@ class SessionRecorder:
             self._timer = None
 
     def _mark_done(self) -> None:
-        """Create ``<id>.cast.done`` (0600): the uploader may take the file now.
-
-        Without it the uploader still takes the file once it is unlocked and
-        quiet, so a marker that cannot be written only delays the upload.
-        """
-        with contextlib.suppress(OSError):
-            os.close(os.open(self.path.with_name(self.path.name + DONE_SUFFIX), _DONE_FLAGS, 0o600))
+        """The ``.done`` marker: the uploader may take the file now (``castfile.mark_done``)."""
+        castfile.mark_done(self.path)
 
     def _fail(self, error: OSError) -> None:
         """Stop recording for good and tell the relay, which must end the session."""

@@ -4,8 +4,9 @@ One ``ClientFactory`` (endpoint overrides from the settings) feeds
 everything: the DynamoDB store in the store's region, each region's CA key in
 that region's Secrets Manager, the audit mirror to each region's CloudWatch
 log group, and per served region a ``RecordingUploader`` to that region's
-bucket. A region whose bucket is elsewhere or unreachable at start is
-*refused*: its gateway does not start, so it takes no sessions (fail closed).
+bucket. A region whose bucket is elsewhere or unreachable at start, or whose
+secrets (CA key, gateway keys) also live in another region, is *refused*:
+its gateway does not start, so it takes no sessions (fail closed).
 Every session of an admitted region asks its uploader first
 (``check_can_accept``), so a bucket found elsewhere later, or a strict-mode
 backlog, refuses new sessions too.
@@ -33,11 +34,13 @@ from broker.aws.recordings import RecordingUploader
 from broker.aws.secrets import RegionalSecrets
 from broker.aws.targets import Ec2Targets
 from broker.aws.upstream import Ec2Upstream
+from broker.ca import CA_KEY_NAME
 from broker.clock import Clock, SystemClock
 from broker.config import Config, aws_settings
 from broker.config.aws import AwsSettings
 from broker.errors import RegionMismatch, UnavailableError
 from broker.gateway.hooks import Recorder, RecorderFactory
+from broker.gateway.keys import CLIENT_KEY_NAME, HOST_KEY_NAME
 from broker.gateway.upstream import InventoryUpstream, UpstreamResolver
 from broker.models import Session
 from broker.typing import Region
@@ -46,6 +49,8 @@ AUDIT_FLUSH_SECONDS = 5.0
 """How often buffered events go to CloudWatch (and once more at stop)."""
 STOP_WAIT = 30.0
 """How long ``stop`` waits for an upload pass in flight to finish."""
+REGION_SECRETS = (CA_KEY_NAME, HOST_KEY_NAME, CLIENT_KEY_NAME)
+"""The secrets a unit needs, each checked at start to live in its region alone."""
 
 
 class GatedRecorders:
@@ -73,6 +78,9 @@ class AwsParts:
     events: AuditMirror
     uploaders: dict[Region, RecordingUploader] = field(default_factory=dict)
     refused: dict[Region, str] = field(default_factory=dict)
+    """The refused regions' error codes (listed in ``endpoints.json``)."""
+    why: dict[Region, str] = field(default_factory=dict)
+    """The refused regions' reasons, for the startup error of ``broker region``."""
     clock: Clock = field(default_factory=SystemClock)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -100,7 +108,7 @@ class AwsParts:
         self._spawn(self.cloudwatch.run(self._stop, AUDIT_FLUSH_SECONDS))
 
     async def admit(self, region: Region, state_dir: Path) -> bool:
-        """Check ``region``'s bucket; start its uploader, or refuse the region (audited)."""
+        """Check ``region``'s bucket and secrets; start its uploader, or refuse it (audited)."""
         uploader = RecordingUploader(
             self.clients,
             self.settings.region(region),
@@ -109,17 +117,28 @@ class AwsParts:
             self.settings.recordings,
         )
         try:
-            await asyncio.to_thread(uploader.check_bucket)
-        except RegionMismatch as error:
-            self.refused[region] = error.code  # check_bucket audited it
-            return False
-        except UnavailableError as error:
-            self.refused[region] = error.code
-            self.events.emit("recordings.region_mismatch", region=region, reason=error.code)
+            await asyncio.to_thread(uploader.check_bucket)  # audits a mismatch itself
+            await self._check_secrets(region)
+        except (RegionMismatch, UnavailableError) as error:
+            if not isinstance(error, RegionMismatch):
+                self.events.emit("recordings.region_mismatch", region=region, reason=error.code)
+            self.refused[region], self.why[region] = error.code, error.reason
             return False
         self.uploaders[region] = uploader
         self._spawn(uploader.run(self._stop))
         return True
+
+    async def _check_secrets(self, region: Region) -> None:
+        """Refuse (audited) a region whose CA or gateway key also lives in another region."""
+        for name in REGION_SECRETS:
+            try:
+                await self.keys.check_home(region, name)
+            except RegionMismatch as error:
+                self.events.emit(
+                    "keys.region_mismatch", region=region, reason=error.code, secret=name,
+                    location=error.ids.get("location"),
+                )  # fmt: skip
+                raise
 
     def anchor(self) -> AuditAnchor:
         """Where each region's sealed audit head is anchored (``audit_anchor``)."""

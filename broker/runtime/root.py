@@ -41,7 +41,7 @@ from broker.demo.process import DemoEndpoint, DemoHosts, DemoSpec
 from broker.errors import BrokerError, InputError, UnavailableError
 from broker.events import EventSink
 from broker.gateway.gateway import Gateway
-from broker.gateway.keys import load_gateway_keys
+from broker.gateway.keys import GatewayKeys, load_gateway_keys, region_gateway_keys
 from broker.keys import KeyStore, LocalKeyStore
 from broker.metrics import Metrics
 from broker.models import Target
@@ -90,6 +90,7 @@ class Runtime:
     aws: AwsParts | None = None
     api_workers: ApiWorkers | None = None
     notifier: Fanout = field(default_factory=lambda: Fanout(()))
+    _gateway_keys: dict[Region, GatewayKeys] = field(default_factory=dict)
     _runner: web.AppRunner | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -192,7 +193,7 @@ class Runtime:
             DemoSpec(
                 region,
                 self.config.layout.demo_target(region),
-                (load_gateway_keys(self.config.state_dir, region).client_public(),),
+                ((await self.gateway_keys(region)).client_public(),),
             )
             for region in self.regions
         ]
@@ -206,6 +207,18 @@ class Runtime:
         ]
         await self._store().import_bundle(ImportBundle(targets=targets))
 
+    async def gateway_keys(self, region: Region) -> GatewayKeys:
+        """The region's gateway keys: the state folder's, or (AWS mode) its Secrets Manager's."""
+        keys = self._gateway_keys.get(region)
+        if keys is None:
+            keys = (
+                await region_gateway_keys(self.aws.keys, region)
+                if self.aws is not None
+                else load_gateway_keys(self.config.state_dir, region)
+            )
+            self._gateway_keys[region] = keys
+        return keys
+
     async def _start_units(self, cas: CARegistry) -> None:
         """One regional unit per served region, registered in the store and heartbeating.
 
@@ -214,13 +227,14 @@ class Runtime:
         assert self.ctx is not None
         eea = {Region(r): v for r, v in self.ctx.policy.region_eea.items() if v is not None}
         parts = UnitParts(
-            self.config, self._store(), cas, self.events, self.clock, self._auditor(), self.aws, eea
-        )
+            self.config, self._store(), cas, self.events, self.clock, self._auditor(), self.aws,
+            eea, self.gateway_keys,
+        )  # fmt: skip
         for region in self.regions:
             if self.aws is not None and not await self.aws.admit(region, self.config.state_dir):
                 if self.role == "region":
-                    reason = self.aws.refused.get(region, "refused")
-                    raise UnavailableError(reason, f"aws.regions.{region}: storage refused")
+                    code, why = self.aws.refused.get(region, "refused"), self.aws.why.get(region)
+                    raise UnavailableError(code, f"aws.regions.{region}: {why or 'refused'}")
                 continue
             unit = RegionUnit(parts, region, replica_id(self.config))
             address = await unit.start()

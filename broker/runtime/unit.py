@@ -5,7 +5,8 @@ run`` runs them in its one process). A unit needs only the store and its
 region's own storage: it registers itself in the store's unit registry
 (``broker.store.units``) and heartbeats every second, which is how the control
 plane finds it. Its gateway host key is the region's (the region's state
-folder), so every replica of a region shows the same key.
+folder, or in AWS mode the region's Secrets Manager), so every replica of a
+region shows the same key.
 
 A unit whose heartbeat is older than ``unit_dead_after_seconds`` is dead. Every
 heartbeat a unit also looks for dead siblings of its region (and, at start, for
@@ -21,6 +22,7 @@ import asyncio
 import contextlib
 import functools
 import os
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -35,7 +37,7 @@ from broker.errors import BrokerError, ConflictError, InputError, NotFoundError,
 from broker.events import EventSink
 from broker.gateway.gateway import Gateway
 from broker.gateway.hooks import RecorderFactory
-from broker.gateway.keys import GatewayKeys, load_gateway_keys
+from broker.gateway.keys import GatewayKeys
 from broker.gateway.settings import GatewaySettings
 from broker.recording.files import mark_incomplete
 from broker.recording.recorder import RecordingStore
@@ -91,6 +93,8 @@ class UnitParts:
     auditor: Auditor
     aws: AwsParts | None
     eea: dict[Region, bool]
+    keys: Callable[[Region], Awaitable[GatewayKeys]]
+    """The region's gateway keys (``broker.gateway.keys``): one host key for every replica."""
 
 
 @dataclass(slots=True)
@@ -110,7 +114,7 @@ class RegionUnit:
         """Start gateway and viewer, take over this replica id's earlier life, register."""
         config = self.parts.config
         ca = await self.parts.cas.get(self.region)
-        keys = load_gateway_keys(config.state_dir, self.region)
+        keys = await self.parts.keys(self.region)
         self.gateway = self._gateway(ca.public_key, keys)
         port = await self.gateway.start(config.bind_host, config.ssh_port)
         self.viewer = self._viewer(self.gateway)

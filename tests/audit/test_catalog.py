@@ -24,6 +24,8 @@ EXTRA_TYPES = [
     "relay.failed",
     "recording.read",
     "recordings.region_mismatch",
+    # A region refused at start because its CA or gateway key also lives elsewhere.
+    "keys.region_mismatch",
     "org.setting_changed",
     "audit.tail_sealed",
     # The browser viewer: links issued (grant, resume), refused connections and

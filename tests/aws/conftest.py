@@ -9,12 +9,17 @@ from __future__ import annotations
 import contextlib
 import itertools
 from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from broker.aws.clients import ClientFactory
 from broker.typing import Region
 from tests.aws.moto_server import MotoServer
+
+if TYPE_CHECKING:  # e2e_world imports this module's names: no import cycle at run time
+    from tests.aws.e2e_world import World
 
 EU = Region("eu-central-1")
 US = Region("us-east-1")
@@ -84,3 +89,27 @@ def moto_us(fake_credentials: None) -> Iterator[MotoServer]:
 def clients(moto_eu: MotoServer, moto_us: MotoServer) -> ClientFactory:
     """A fresh factory: eu-central-1 -> ``moto_eu``, us-east-1 -> ``moto_us``."""
     return ClientFactory({EU: moto_eu.url, US: moto_us.url}, max_attempts=1)
+
+
+@pytest.fixture(scope="session")
+def moto_control(fake_credentials: None) -> Iterator[MotoServer]:
+    """The control plane's moto server (the store's DynamoDB table, in eu-west-1)."""
+    server = MotoServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def world(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    moto_eu: MotoServer,
+    moto_us: MotoServer,
+    moto_control: MotoServer,
+) -> World:
+    """Resources in each server, and a config naming them (the broker not yet started)."""
+    from tests.aws.e2e_world import CONTROL, make_world
+
+    servers = {EU: moto_eu, US: moto_us, CONTROL: moto_control}
+    return await make_world(tmp_path, monkeypatch, servers)

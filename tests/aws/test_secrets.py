@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import boto3
 import pytest
 
 from broker.aws.clients import ClientFactory
-from broker.aws.secrets import SecretsManagerKeyStore
-from broker.errors import InputError, UnavailableError
+from broker.aws.secrets import RegionalSecrets, SecretsManagerKeyStore, homes_elsewhere
+from broker.config.aws import AwsRegionSettings
+from broker.errors import InputError, RegionMismatch, UnavailableError
+from broker.gateway.keys import region_gateway_keys
 from broker.keys import KeyStore, LocalKeyStore, get_or_create
 from tests.aws.conftest import EU, US, unique
 from tests.aws.moto_server import MotoServer
@@ -115,3 +119,98 @@ class TestSecretsManagerKeyStore:
         with pytest.raises(UnavailableError) as caught:
             await SecretsManagerKeyStore(dead).get(EU, "ca")
         assert caught.value.status == 503
+
+
+ARN = "arn:aws:secretsmanager:{}:123456789012:secret:b/eu-central-1/ca-AbCdEf"
+KEY = "arn:aws:kms:{}:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
+class TestHomesElsewhere:
+    """Which other regions a ``DescribeSecret`` answer says hold the secret or its key."""
+
+    @pytest.mark.parametrize(
+        ("described", "elsewhere"),
+        [
+            ({"ARN": ARN.format(EU)}, []),
+            ({"ARN": ARN.format(EU), "KmsKeyId": KEY.format(EU)}, []),
+            ({"ARN": ARN.format(EU), "KmsKeyId": "alias/broker"}, []),
+            ({"ARN": ARN.format(US)}, [US]),
+            ({"ARN": ARN.format(EU), "PrimaryRegion": US}, [US]),
+            ({"ARN": ARN.format(EU), "PrimaryRegion": EU}, []),
+            ({"ARN": ARN.format(EU), "KmsKeyId": KEY.format(US)}, [US]),
+            (
+                {
+                    "ARN": ARN.format(EU),
+                    "ReplicationStatus": [{"Region": "eu-west-1"}, {"Region": US}],
+                },
+                ["eu-west-1", US],
+            ),
+        ],
+    )
+    def test_rule_table(self, described: dict[str, Any], elsewhere: list[str]) -> None:
+        """The secret's ARN, its primary, its replicas and an ARN-named KMS key all count."""
+        assert homes_elsewhere(described, EU) == elsewhere
+
+
+class TestCheckHome:
+    """A unit starts only on secrets that live in its region alone (moto)."""
+
+    async def test_unmade_and_plain_secrets_pass(self, clients: ClientFactory) -> None:
+        """No secret yet (it will be made here) and a secret made here both pass."""
+        store = SecretsManagerKeyStore(clients, unique("home"))
+        await store.check_home(EU, "ca")
+        await store.put(EU, "ca", b"k")
+        await store.check_home(EU, "ca")
+
+    async def test_replica_elsewhere_is_refused(self, clients: ClientFactory) -> None:
+        """A secret replicated to us-east-1 is refused, naming the secret and the region."""
+        prefix = unique("replicated")
+        clients.client("secretsmanager", EU).create_secret(
+            Name=f"{prefix}/{EU}/ca", SecretBinary=b"k", AddReplicaRegions=[{"Region": US}]
+        )
+        with pytest.raises(RegionMismatch) as caught:
+            await SecretsManagerKeyStore(clients, prefix).check_home(EU, "ca")
+        assert caught.value.code == "secret_region_mismatch"
+        assert caught.value.ids["location"] == US
+        assert caught.value.ids["secret"] == "ca"
+
+    async def test_copy_of_another_regions_primary_is_refused(
+        self, clients: ClientFactory, moto_eu: MotoServer
+    ) -> None:
+        """This region's copy is a replica whose primary is in us-east-1: refused."""
+        prefix = unique("primary")
+        elsewhere = boto3.client("secretsmanager", region_name=US, endpoint_url=moto_eu.url)
+        elsewhere.create_secret(
+            Name=f"{prefix}/{EU}/ca", SecretBinary=b"k", AddReplicaRegions=[{"Region": EU}]
+        )
+        with pytest.raises(RegionMismatch) as caught:
+            await SecretsManagerKeyStore(clients, prefix).check_home(EU, "ca")
+        assert US in caught.value.ids["location"]
+
+    async def test_unreachable_is_unavailable(self) -> None:
+        """A closed endpoint fails closed with 503, not a pass."""
+        dead = ClientFactory({EU: "http://127.0.0.1:9"}, max_attempts=1, connect_timeout=1)
+        with pytest.raises(UnavailableError):
+            await SecretsManagerKeyStore(dead).check_home(EU, "ca")
+
+
+class TestRegionGatewayKeys:
+    """The gateway keys of AWS mode: one pair per region, in that region's secrets."""
+
+    async def test_every_replica_reads_one_host_key(
+        self, clients: ClientFactory, moto_us: MotoServer
+    ) -> None:
+        """Two stores (two replicas) get the same keys; us-east-1 received nothing."""
+        prefix = unique("gw")
+        settings = {
+            EU: AwsRegionSettings(
+                EU, "bucket", "alias/aws/secretsmanager", "table", "group", secret_prefix=prefix
+            )
+        }
+        mark = moto_us.mark()
+        first = await region_gateway_keys(RegionalSecrets(clients, settings), EU)
+        second = await region_gateway_keys(RegionalSecrets(clients, settings), EU)
+        assert first.host_public() == second.host_public()
+        assert first.client_public() == second.client_public()
+        assert first.host_public() != first.client_public()
+        assert moto_us.since(mark) == []

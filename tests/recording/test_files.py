@@ -204,6 +204,15 @@ class TestKilledWriter:
         assert mark_incomplete(state / "regions" / REGION, only={"another-1"}) == []
         assert mark_incomplete(state / "regions" / REGION, only={path.stem}) == [path]
 
+    def test_marked_file_is_ready_for_upload_at_once(self, tmp_path: Path) -> None:
+        """A marked file gets the ``.done`` marker: the uploader need not wait for quiet."""
+        state = tmp_path / "state"
+        path = killed_recording(state)
+        done = path.with_name(path.name + castfile.DONE_SUFFIX)
+        assert not done.exists()
+        mark_incomplete(state / "regions" / REGION)
+        assert done.exists()
+
     def test_torn_last_line_is_cut(self, tmp_path: Path) -> None:
         """A half-written last line is removed before the marker is appended."""
         state = tmp_path / "state"

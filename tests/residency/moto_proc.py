@@ -22,8 +22,8 @@ from pathlib import Path
 from broker.aws.clients import ClientFactory
 from broker.aws.dynamodb.store import DynamoStore
 from broker.typing import Region
+from tests.aws.e2e_world import region_resources
 from tests.aws.moto_server import MotoServer
-from tests.aws.test_e2e import region_resources
 
 
 def provision(server: MotoServer, args: argparse.Namespace) -> dict[str, str]:

@@ -1,6 +1,6 @@
 """Split roles as real processes: ``broker api`` and ``broker region`` on one state folder.
 
-Each role runs as ``python -m broker <role>`` with its own TOML config; the
+Each role runs as ``python -m broker <role>`` with its own config file; the
 helpers wait for its endpoints file, drive the CLI in a child process too,
 hold a real OpenSSH session open on a pipe, and read the store file directly
 (the roles share nothing else).
@@ -44,11 +44,16 @@ class Cluster:
         env = {k: v for k, v in os.environ.items() if k not in ("BROKER_API", "BROKER_TOKEN")}
         return {**env, "HOME": str(self.root / "home"), "BROKER_STATE": str(self.state), **extra}
 
-    def start(self, name: str, role: str, *args: str, **config: Any) -> dict[str, Any]:
-        """Start ``broker <role>`` (TOML ``config``) and wait for its endpoints document."""
-        config_file = self.root / f"{name}.toml"
-        config_file.write_text("".join(f"{k} = {json.dumps(v)}\n" for k, v in config.items()))
-        endpoints = self.endpoints_path(role, config.get("replica_id", ""))
+    def start(
+        self, name: str, role: str, *args: str, state: Path | None = None, **config: Any
+    ) -> dict[str, Any]:
+        """Start ``broker <role>`` (``config`` as a JSON file, nested tables allowed) and
+        wait for its endpoints document; ``state``: a state folder of its own (``--state``)."""
+        config_file = self.root / f"{name}.json"
+        config_file.write_text(json.dumps(config))
+        if state is not None:
+            args = (*args, "--state", str(state))
+        endpoints = self.endpoints_path(role, config.get("replica_id", ""), state)
         log = self.logs[name] = (self.root / f"{name}.log").open("wb")
         self.processes[name] = subprocess.Popen(  # our own CLI, fixed arguments
             [sys.executable, "-m", "broker", role, "--config", str(config_file), *args],
@@ -59,10 +64,10 @@ class Cluster:
         assert poll_until(endpoints.exists, START_SECONDS), self.log(name)
         return dict(json.loads(endpoints.read_text()))
 
-    def endpoints_path(self, role: str, replica: str) -> Path:
-        """Where ``role`` writes its endpoints document."""
+    def endpoints_path(self, role: str, replica: str, state: Path | None = None) -> Path:
+        """Where ``role`` writes its endpoints document (in ``state``, or the shared folder)."""
         name = "endpoints.api" if role == "api" else f"endpoints.unit-{replica}"
-        return self.state / f"{name}.json"
+        return (state or self.state) / f"{name}.json"
 
     def log(self, name: str) -> str:
         """The tail of a process's stderr, for failure messages."""
@@ -91,10 +96,12 @@ class Cluster:
             check=False,
         )
 
-    def open_session(self) -> tuple[str, list[str]]:
-        """``broker session open`` for eng-de-1 on T-1001/app-1: the session id and ssh argv."""
+    def open_session(self, *auth: str) -> tuple[str, list[str]]:
+        """``broker session open`` for eng-de-1 on T-1001/app-1: the session id and ssh argv.
+
+        ``auth``: how the CLI proves who asks (``--as`` in local mode, else ``--token T``)."""
         done = self.cli("session", "open", "--ticket", "T-1001", "--target", "app-1",
-                        "--as", "eng-de-1")  # fmt: skip
+                        *(auth or ("--as", "eng-de-1")))  # fmt: skip
         assert done.returncode == 0, done.stderr
         argv = shlex.split(done.stdout.strip().splitlines()[-1])
         return argv[-1].split("@")[0], [*argv[:-1], "-o", "BatchMode=yes", argv[-1]]

@@ -104,7 +104,7 @@ class TestSplitRoles:
         """A replica id that still heartbeats is not taken over: the newcomer exits 2."""
         cluster.start("api", "api")
         cluster.start("eu-a", "region", "--region", EU, **UNIT)
-        done = cluster.cli("region", "--region", EU, "--config", str(cluster.root / "eu-a.toml"))
+        done = cluster.cli("region", "--region", EU, "--config", str(cluster.root / "eu-a.json"))
         assert done.returncode == 2
         assert f"replica_id: eu-a is already running in {EU}" in done.stderr
 

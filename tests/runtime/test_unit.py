@@ -6,6 +6,8 @@ import asyncio
 import os
 import shlex
 import shutil
+from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 
 import aiohttp
@@ -16,8 +18,9 @@ from broker.config import Config
 from broker.errors import InputError
 from broker.runtime.root import Runtime
 from broker.runtime.unit import RegionUnit, check_region_storage, writer_id
+from broker.store.base import Store
 from broker.store.units import UnitRecord
-from broker.typing import Region, SessionId, UnitId
+from broker.typing import Region, SessionId, StaffId, TicketId, UnitId
 from tests.cli.test_walkthrough import open_session_command
 from tests.runtime.roles import Shell, at_port
 
@@ -58,14 +61,36 @@ def open_shell(command: str) -> tuple[str, list[str]]:
     return argv[-1].split("@")[0], [*argv[:-1], "-o", "BatchMode=yes", argv[-1]]
 
 
+async def _revoke(store: Store, session_id: SessionId, now: datetime) -> None:
+    await store.end_session(session_id, "revoked", "test", now)
+
+
+async def _close_ticket(store: Store, session_id: SessionId, now: datetime) -> None:
+    await store.set_ticket_status(TicketId("T-1001"), "closed", now)
+
+
+async def _deactivate_staff(store: Store, session_id: SessionId, now: datetime) -> None:
+    await store.set_staff_active(StaffId("eng-de-1"), False, now)
+
+
+END: dict[str, Callable[[Store, SessionId, datetime], Awaitable[None]]] = {
+    "revoke": _revoke,
+    "close_ticket": _close_ticket,
+    "deactivate_staff": _deactivate_staff,
+}
+"""How the control plane ends a session: each one a store write the unit must see."""
+
+
 class TestReplicasInOneProcess:
     """Two units of one region on one store and one audit writer (no chain per writer needed)."""
 
-    async def test_revocation_reaches_the_replica_holding_the_session(
-        self, running: Runtime, capsys: pytest.CaptureFixture[str]
+    @pytest.mark.parametrize("end", ["revoke", "close_ticket", "deactivate_staff"])
+    async def test_an_end_reaches_the_replica_holding_the_session(
+        self, running: Runtime, capsys: pytest.CaptureFixture[str], end: str
     ) -> None:
         """A second replica holds a login made with the first's printed command (same region
-        host key); revoking it in the store cuts the ssh client there."""
+        host key); a revocation, a ticket closure or a staff deactivation written to the
+        store by the control plane cuts the ssh client there."""
         first = running.units[EU]
         second = RegionUnit(first.parts, EU, UnitId("eu-b"))
         await second.start()
@@ -78,10 +103,10 @@ class TestReplicasInOneProcess:
             try:
                 assert running.store is not None
                 assert await running.store.held_sessions(EU, UnitId("eu-b")) == [session_id]
-                await running.store.end_session(
-                    SessionId(session_id), "revoked", "test", running.clock.now()
-                )
+                await END[end](running.store, SessionId(session_id), running.clock.now())
                 assert await asyncio.to_thread(shell.ended), shell.seen
+                session = await running.store.get_session(SessionId(session_id))
+                assert session.state == "revoked"
             finally:
                 shell.close()
         finally:
