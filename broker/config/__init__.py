@@ -229,7 +229,7 @@ def viewer_origin(value: str, name: str = "advertise_viewer") -> str:
 
 
 def _authority(scheme: str, rest: str, name: str) -> tuple[str, int]:
-    """``host[:port]`` after a known scheme, the port defaulted by the scheme."""
+    """``host[:port]`` after ``://``: the scheme http or https, the port defaulted by it."""
     found = _AUTHORITY.fullmatch(rest)
     if scheme not in DEFAULT_PORTS or found is None:
         raise InputError(name, ORIGIN_FORMS)
