@@ -80,7 +80,8 @@ class Config:
     advertise_ssh: str = ""
     """``host:port`` clients are sent to for SSH (an NLB's listener); empty: the bound address."""
     advertise_viewer: str = ""
-    """``host:port`` of the viewer links (an NLB's listener); empty: the bound address."""
+    """The origin of the viewer links (an NLB's listener; ``viewer_origin``): ``https://host``,
+    ``http://host:port`` or a bare ``host:port`` (http); empty: the bound address."""
     unit_dead_after_seconds: int = 3
     """A unit whose heartbeat (every second) is older than this is dead: the API stops
     sending sessions to it and a survivor takes its sessions over."""
@@ -180,15 +181,16 @@ def _check_processes(config: Config) -> None:
 
 
 def _check_unit(config: Config) -> None:
-    """The unit settings: an identifier, ports in range, ``host:port`` addresses."""
+    """The unit settings: an identifier, ports in range, advertised addresses."""
     if config.replica_id and not REPLICA_ID.fullmatch(config.replica_id):
         raise InputError("replica_id", "must be 1-58 of a-z 0-9 and inner '-'")
     for name in ("ssh_port", "viewer_port"):
         if not 0 <= getattr(config, name) <= 65535:
             raise InputError(name, "must be a port number (0-65535)")
-    for name in ("advertise_ssh", "advertise_viewer"):
-        if getattr(config, name):
-            host_port(getattr(config, name), name)
+    if config.advertise_ssh:
+        host_port(config.advertise_ssh, "advertise_ssh")
+    if config.advertise_viewer:
+        viewer_origin(config.advertise_viewer)
     if config.unit_dead_after_seconds < 2:
         raise InputError("unit_dead_after_seconds", "must be at least 2 (heartbeats are 1 s)")
 
@@ -199,6 +201,42 @@ def host_port(value: str, name: str) -> tuple[str, int]:
     if not host or not port.isdigit() or not 0 < int(port) <= 65535:
         raise InputError(name, "must be host:port")
     return hostname(host, name), int(port)
+
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+"""The schemes a viewer origin may have, and the port each leaves unsaid."""
+_AUTHORITY = re.compile(r"([^:/?#@\[\]\s]+)(?::([0-9]{1,5}))?")
+"""``host[:port]`` and nothing else: no path (not even ``/``), query, fragment or user info."""
+ORIGIN_FORMS = "must be https://host[:port], http://host[:port] or host:port"
+
+
+def viewer_origin(value: str, name: str = "advertise_viewer") -> str:
+    """The web origin ``value`` names, spelled as a browser sends it in ``Origin``.
+
+    ``https://host[:port]`` or ``http://host[:port]``; a bare ``host:port`` is
+    http (what the setting meant before it took a scheme). Scheme and host are
+    lower-cased and the scheme's default port left out, so the viewer can
+    compare ``Origin`` exactly. Anything an origin has not (a path, even
+    ``/``; a query, fragment or user info) is refused rather than dropped, and
+    so is an IPv6 literal (no form here could bracket it)."""
+    scheme, sep, rest = value.partition("://")
+    scheme = scheme.lower() if sep else "http"
+    host, port = _authority(scheme, rest, name) if sep else host_port(value, name)
+    if ":" in host:  # an IPv6 literal: an origin would need it bracketed
+        raise InputError(name, ORIGIN_FORMS)
+    suffix = "" if DEFAULT_PORTS[scheme] == port else f":{port}"
+    return f"{scheme}://{host.lower()}{suffix}"
+
+
+def _authority(scheme: str, rest: str, name: str) -> tuple[str, int]:
+    """``host[:port]`` after ``://``: the scheme http or https, the port defaulted by it."""
+    found = _AUTHORITY.fullmatch(rest)
+    if scheme not in DEFAULT_PORTS or found is None:
+        raise InputError(name, ORIGIN_FORMS)
+    port = int(found[2]) if found[2] else DEFAULT_PORTS[scheme]
+    if not 0 < port <= 65535:
+        raise InputError(name, "must have a port from 1 to 65535")
+    return hostname(found[1], name), port
 
 
 REPLICA_ID = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,56}[a-z0-9])?")

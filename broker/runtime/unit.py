@@ -31,7 +31,7 @@ import structlog
 from broker.audit import Auditor
 from broker.ca import CARegistry
 from broker.clock import Clock
-from broker.config import Config, host_port, replica_id
+from broker.config import Config, host_port, replica_id, viewer_origin
 from broker.egress.filter import OutputFilter
 from broker.errors import BrokerError, ConflictError, InputError, NotFoundError, UnavailableError
 from broker.events import EventSink
@@ -153,7 +153,12 @@ class RegionUnit:
         parts = self.parts
         fetch = parts.aws.uploaders[self.region].fetch if parts.aws else None
         eea = parts.eea.get(self.region) is not False
-        return RegionViewer(gateway.ctx, eea=eea, state_dir=parts.config.state_dir, fetch=fetch)
+        advertised = parts.config.advertise_viewer
+        public = viewer_origin(advertised) if advertised else None
+        return RegionViewer(
+            gateway.ctx, eea=eea, state_dir=parts.config.state_dir, fetch=fetch,
+            public_origin=public,
+        )  # fmt: skip
 
     def _recorders(self) -> RecorderFactory:
         """The region's spool; in AWS mode each session asks the uploader first."""
@@ -168,8 +173,9 @@ class RegionUnit:
         return config.bind_host, port
 
     def _viewer_url(self, origin: str) -> str:
-        advertised = self.parts.config.advertise_viewer
-        return f"http://{advertised}" if advertised else origin
+        """Links go to the origin the viewer accepts besides its own (``advertise_viewer``)."""
+        assert self.viewer is not None
+        return self.viewer.public_origin or origin
 
     async def _outlive_earlier_life(self) -> None:
         """Wait until a record of this replica id is past the dead bound; refuse a live one.

@@ -4,7 +4,8 @@ It serves one static page (HTML, its own JS and CSS) and ``/ws``. Every
 response carries a strict CSP (no inline code, no framing), no referrer, no
 caching and no MIME sniffing. The WebSocket:
 
-1. checks ``Origin`` (exactly this viewer's own origin) before anything else;
+1. checks ``Origin`` before anything else: exactly this viewer's own origin, or
+   the public origin its links advertise (an NLB's TLS listener), nothing else;
 2. takes the single-use token from the first message and claims it in the
    store for this region (unknown, used, expired and other regions' tokens
    are refused, audited, and the page is told why);
@@ -110,8 +111,13 @@ class RegionViewer:
         eea: bool = True,
         state_dir: Path | None = None,
         fetch: Callable[[str, Path], bool] | None = None,
+        public_origin: str | None = None,
     ) -> None:
         self.ctx = ctx
+        self.public_origin = public_origin
+        """The origin the links advertise when it is not the bound one (``advertise_viewer``,
+        normalised by ``broker.config.viewer_origin``): a page loaded through a load
+        balancer's TLS listener sends it as ``Origin``. None: only the bound origin."""
         self.state_dir = state_dir
         self.fetch = fetch
         """AWS mode: reads an uploaded recording from the region's bucket into the
@@ -173,7 +179,7 @@ class RegionViewer:
     async def _socket(self, request: web.Request) -> web.StreamResponse:
         """The page's socket: Origin first, then the token, then the session."""
         source_ip = request.remote or "unknown"
-        if request.headers.get("Origin") != self.origin:
+        if not self.allows_origin(request.headers.get("Origin")):
             self._refused(None, "bad_origin", source_ip)
             raise web.HTTPForbidden(text="origin not allowed")
         ws = web.WebSocketResponse(max_msg_size=protocol.MAX_CLIENT_MESSAGE, heartbeat=20.0)
@@ -196,6 +202,12 @@ class RegionViewer:
         if not isinstance(opened, tuple) or opened[1] is not None or opened[0].attached is not page:
             await page.close()
         return ws
+
+    def allows_origin(self, sent: str | None) -> bool:
+        """Exactly the bound origin or the advertised public one: compared as whole
+        strings (no prefix, case or default-port leniency), so no other page can
+        open a session's socket with an engineer's ambient access."""
+        return bool(sent) and sent in (self.origin, self.public_origin)
 
     # -- the token exchange ------------------------------------------------
     async def _open(

@@ -15,6 +15,7 @@ from broker.config import (
     host_port,
     load_config,
     replica_id,
+    viewer_origin,
 )
 from broker.errors import InputError
 
@@ -125,3 +126,63 @@ class TestUnitSettings:
         made = replica_id(Config())
         assert REPLICA_ID.fullmatch(made)
         assert made == replica_id(Config())  # stable: a restart takes over its own sessions
+
+
+class TestViewerOrigin:
+    """``advertise_viewer``: the origin of viewer links, as browsers send it in ``Origin``."""
+
+    @pytest.mark.parametrize(
+        ("value", "origin"),
+        [
+            ("https://support.example.com", "https://support.example.com"),
+            ("https://support.example.com:443", "https://support.example.com"),
+            ("https://support.example.com:8443", "https://support.example.com:8443"),
+            ("HTTPS://Support.Example.COM", "https://support.example.com"),
+            ("http://nlb.example", "http://nlb.example"),
+            ("http://nlb.example:80", "http://nlb.example"),
+            ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),
+            ("nlb.example:443", "http://nlb.example:443"),
+            ("nlb.example:80", "http://nlb.example"),
+            ("127.0.0.1:8080", "http://127.0.0.1:8080"),
+        ],
+    )
+    def test_accepted_forms_are_normalised(self, value: str, origin: str) -> None:
+        """A scheme's default port is left out, scheme and host lower-cased; a bare
+        ``host:port`` is http, as before the setting took a scheme."""
+        assert viewer_origin(value) == origin
+        assert viewer_origin(origin) == origin  # normalised is a fixed point
+        assert config_from_mapping({"advertise_viewer": value}).advertise_viewer == value
+
+    @pytest.mark.parametrize(
+        "value",
+        [
+            "nlb.example",
+            "nlb.example:http",
+            "nlb.example:0",
+            "https://",
+            "https://nlb.example/",
+            "https://nlb.example/viewer",
+            "https://nlb.example:443/",
+            "https://nlb.example?x=1",
+            "https://nlb.example#t=1",
+            "https://user@nlb.example",
+            "https://user:secret@nlb.example",
+            "ftp://nlb.example",
+            "wss://nlb.example",
+            "https//nlb.example",
+            "https://nlb.example:",
+            "https://nlb.example:0",
+            "https://nlb.example:65536",
+            "https://nlb.example:123456",
+            "https://nlb.example:https",
+            "https://nlb example",
+            "https://[::1]:443",
+            "::1:443",
+        ],
+    )
+    def test_refused_forms_name_the_key(self, value: str) -> None:
+        """Paths (even ``/``), queries, fragments, user info, other schemes, bad ports
+        and IPv6 literals are refused at load, naming ``advertise_viewer``."""
+        with pytest.raises(InputError) as refused:
+            config_from_mapping({"advertise_viewer": value})
+        assert refused.value.field == "advertise_viewer"

@@ -188,7 +188,7 @@ class TestUnitGroup:
             "ssh_port": GATEWAY,
             "viewer_port": VIEWER,
             "advertise_ssh": f"{host}:{SSH}",
-            "advertise_viewer": f"{host}:443",
+            "advertise_viewer": f"https://{host}",
         }
 
     @needs_unit_settings

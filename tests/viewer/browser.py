@@ -133,11 +133,15 @@ class Chromium:
 
     browser: Any
 
-    async def page(self, size: tuple[int, int] = (1000, 560)) -> tuple[Page, Traffic]:
-        """A new page in its own context, clipboard permission granted (to read it back)."""
+    async def page(
+        self, size: tuple[int, int] = (1000, 560), *, any_certificate: bool = False
+    ) -> tuple[Page, Traffic]:
+        """A new page in its own context, clipboard permission granted (to read it back);
+        ``any_certificate``: a loopback TLS listener's throwaway certificate is accepted."""
         context = await self.browser.new_context(
             viewport={"width": size[0], "height": size[1]},
             permissions=["clipboard-read", "clipboard-write"],
+            ignore_https_errors=any_certificate,
         )
         page = await context.new_page()
         traffic = Traffic()

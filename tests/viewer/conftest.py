@@ -10,7 +10,7 @@ import pytest
 from broker.config import Config
 from broker.runtime.root import Runtime
 from tests.viewer.browser import Chromium, chromium
-from tests.viewer.live_env import ViewerEnv, viewer_env
+from tests.viewer.live_env import PUBLIC, ViewerEnv, started_env, viewer_env
 
 IDLE = 2
 
@@ -23,18 +23,26 @@ async def env(running: Runtime) -> AsyncIterator[ViewerEnv]:
 
 
 @pytest.fixture
-async def idle_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[ViewerEnv]:
-    """Like ``env``, with a 2-second idle bound, to see detached sessions end."""
+def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The state folder of a runtime a test configures, HOME and BROKER_STATE its own."""
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("BROKER_STATE", str(tmp_path / "state"))
     monkeypatch.delenv("BROKER_API", raising=False)
-    runtime = Runtime(Config(state_dir=tmp_path / "state", idle_timeout_seconds=IDLE))
-    await runtime.start()
-    try:
-        async for made in viewer_env(runtime):
-            yield made
-    finally:
-        await runtime.stop()
+    return tmp_path / "state"
+
+
+@pytest.fixture
+async def idle_env(state: Path) -> AsyncIterator[ViewerEnv]:
+    """Like ``env``, with a 2-second idle bound, to see detached sessions end."""
+    async with started_env(Config(state_dir=state, idle_timeout_seconds=IDLE)) as made:
+        yield made
+
+
+@pytest.fixture
+async def public_env(state: Path) -> AsyncIterator[ViewerEnv]:
+    """Like ``env``, its viewer links advertising ``PUBLIC`` (``advertise_viewer``)."""
+    async with started_env(Config(state_dir=state, advertise_viewer=PUBLIC)) as made:
+        yield made
 
 
 @pytest.fixture

@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 
 from broker.auth.local import LocalAuthority
+from broker.config import Config
 from broker.events import MemorySink, TeeSink
 from broker.models import Session
 from broker.runtime.root import Runtime
@@ -25,6 +27,9 @@ from broker.typing import Region, SessionId
 EU = Region("eu-central-1")
 US = Region("us-east-1")
 WAIT = 20.0
+PUBLIC = "https://viewer.example"
+"""The advertised viewer origin of the ``public_env`` fixture (a load balancer's TLS
+listener; none runs: pages connect to the bound port, sending it as ``Origin``)."""
 
 
 @dataclass
@@ -147,6 +152,18 @@ async def viewer_env(runtime: Runtime) -> AsyncIterator[ViewerEnv]:
     authority = LocalAuthority.from_state(runtime.config.state_dir, clock=runtime.clock)
     async with aiohttp.ClientSession() as http:
         yield ViewerEnv(runtime, http, authority, events)
+
+
+@asynccontextmanager
+async def started_env(config: Config) -> AsyncIterator[ViewerEnv]:
+    """A runtime started on ``config``, wrapped by ``viewer_env``, stopped afterwards."""
+    runtime = Runtime(config)
+    await runtime.start()
+    try:
+        async for made in viewer_env(runtime):
+            yield made
+    finally:
+        await runtime.stop()
 
 
 def screen_text(

@@ -18,7 +18,7 @@ from broker.viewer.protocol import HEADER, MAX_PASTE_BYTES, OP_CANVAS
 from broker.viewer.tokens import new_token, viewer_link
 from broker.viewer.web import HEADERS
 from tests.cli.test_walkthrough import cli
-from tests.viewer.live_env import EU, US, ViewerEnv, screen_text, until, until_screen_has
+from tests.viewer.live_env import EU, PUBLIC, US, ViewerEnv, screen_text, until, until_screen_has
 
 pytestmark = pytest.mark.ssh
 
@@ -59,6 +59,53 @@ class TestOrigin:
         """The US viewer's page cannot open the EU viewer's socket."""
         with pytest.raises(aiohttp.WSServerHandshakeError):
             await env.http.ws_connect(env.viewer(EU) + "/ws", origin=env.viewer(US))
+
+
+class TestPublicOrigin:
+    """Behind a load balancer's TLS listener: links and ``Origin`` are the advertised origin."""
+
+    async def test_links_use_the_advertised_origin(self, public_env: ViewerEnv) -> None:
+        """The grant's link, and a resumed one, go to ``advertise_viewer``, not the bound port."""
+        session = await public_env.open_session()
+        for _ in range(2):
+            url = await public_env.link(session)
+            assert url.startswith(f"{PUBLIC}/#t=")
+
+    async def test_advertised_origin_accepted(self, public_env: ViewerEnv) -> None:
+        """A page that came through the listener (``Origin`` the advertised origin) opens the
+        session on the bound port; nothing is refused."""
+        session = await public_env.open_session()
+        url = await public_env.link(session)
+        page = await public_env.page(url.replace(PUBLIC, public_env.viewer()), origin=PUBLIC)
+        await page.control("ready")
+        await until_screen_has(public_env.runtime, session.id, "DEMO TARGET for region")
+        assert public_env.events.of("viewer.refused") == []
+
+    async def test_own_origin_still_accepted(self, public_env: ViewerEnv) -> None:
+        """The bound origin stays the viewer's own (a page loaded from it directly)."""
+        session = await public_env.open_session()
+        url = await public_env.link(session)
+        page = await public_env.page(url.replace(PUBLIC, public_env.viewer()))
+        await page.control("ready")
+
+    @pytest.mark.parametrize(
+        "origin",
+        [
+            "https://evil.example",
+            "http://viewer.example",
+            "https://viewer.example:443",
+            "https://viewer.example.evil.example",
+            "https://VIEWER.example",
+            "null",
+        ],
+    )
+    async def test_other_origins_refused(self, public_env: ViewerEnv, origin: str) -> None:
+        """Any other origin, near misses of the advertised one included, gets 403 and no
+        socket; the refusal is audited as before."""
+        with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
+            await public_env.http.ws_connect(public_env.viewer() + "/ws", origin=origin)
+        assert caught.value.status == 403
+        assert [e["reason"] for e in public_env.events.of("viewer.refused")] == ["bad_origin"]
 
 
 class TestLinks:
