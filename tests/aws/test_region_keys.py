@@ -12,6 +12,7 @@ import asyncio
 import json
 import shlex
 import subprocess
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -56,25 +57,35 @@ def second_unit(world: World, tmp_path: Path, *, demo: bool = True) -> Runtime:
     return Runtime(replace(config, replica_id="b", demo_targets=demo), role="region", serving=(EU,))
 
 
+@pytest.fixture
+async def replicas(world: World, tmp_path: Path) -> AsyncIterator[tuple[Runtime, Runtime]]:
+    """``broker run`` (replica one, the world's state) and replica ``b`` on its own folder."""
+    first = Runtime(load_config(world.config_path))
+    await first.start()
+    second = second_unit(world, tmp_path)
+    try:
+        await second.start()
+        yield first, second
+    finally:
+        await second.stop()
+        await first.stop()
+
+
 class TestOneHostKeyPerRegion:
     """Replicas on separate machines read the region's gateway keys from its secrets."""
 
     async def test_replicas_show_the_regions_key(
-        self, world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+        self,
+        world: World,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
+        replicas: tuple[Runtime, Runtime],
     ) -> None:
         """Both replicas show the key stored in eu-central-1; ssh trusting it reaches both."""
-        first = Runtime(load_config(world.config_path))
-        await first.start()
-        second = second_unit(world, tmp_path)
-        try:
-            await second.start()
-            ports = [first.gateways[EU].port, second.gateways[EU].port]
-            shown = await asyncio.gather(*(asyncio.to_thread(keyscan, p) for p in ports))
-            await open_and_run(world, capsys, "T-1001", "eng-de-1")
-            units = await first.store.list_units(EU)  # type: ignore[union-attr]
-        finally:
-            await second.stop()
-            await first.stop()
+        ports = [replica.gateways[EU].port for replica in replicas]
+        shown = await asyncio.gather(*(asyncio.to_thread(keyscan, p) for p in ports))
+        await open_and_run(world, capsys, "T-1001", "eng-de-1")
+        units = await replicas[0].store.list_units(EU)  # type: ignore[union-attr]
         stored = public_of(world, EU, HOST_KEY_NAME)
         assert shown == [" ".join(stored.split()[:2])] * 2
         assert {u.host_key for u in units} == {stored}
@@ -83,19 +94,13 @@ class TestOneHostKeyPerRegion:
         assert f"{world.prefix}/{EU}/{HOST_KEY_NAME}" not in secret_names(world, US)
 
     async def test_reconnect_to_the_other_replica_trusts_the_same_key(
-        self, world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+        self,
+        world: World,
+        capsys: pytest.CaptureFixture[str],
+        replicas: tuple[Runtime, Runtime],
     ) -> None:
         """A grant's known_hosts line, pointed at the other replica, passes strict checking."""
-        first = Runtime(load_config(world.config_path))
-        await first.start()
-        second = second_unit(world, tmp_path)
-        try:
-            await second.start()
-            status = await reconnect(world, capsys, first, second)
-        finally:
-            await second.stop()
-            await first.stop()
-        assert "other-replica-42" in status
+        assert "other-replica-42" in await reconnect(world, capsys, *replicas)
 
 
 async def reconnect(
