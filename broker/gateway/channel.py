@@ -142,5 +142,6 @@ class PolicySession(asyncssh.SSHServerSession[bytes]):
 
     def _malformed(self, what: str) -> None:
         """Drop this one connection, with a log line; the gateway serves on."""
-        log.warning("gateway.malformed_request", source_ip=self.link.source_ip, request=what)
+        log.warning("gateway.malformed_request", region=self.link.session.region,
+                    source_ip=self.link.source_ip, request=what)  # fmt: skip
         asyncio.get_running_loop().call_soon(self.link.abort, "malformed_request")

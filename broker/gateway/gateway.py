@@ -76,7 +76,8 @@ class Gateway:
         """Listen on ``host:port`` (0 picks a free port); return the bound port."""
         intercept.check_supported()
         if skipped := [name for name, ok in tuning.install_all().items() if not ok]:
-            log.warning("gateway.tuning_skipped", skipped=skipped, reason="asyncssh changed")
+            log.warning("gateway.tuning_skipped", region=self.region, skipped=skipped,
+                        reason="asyncssh changed")  # fmt: skip
         await self.watcher.prime()
         self._acceptor = await asyncssh.create_server(
             lambda: GatewayServer(self.ctx), host, port, **self._server_options()

@@ -83,7 +83,7 @@ class SshEndpoint:
             try:
                 await asyncio.wait_for(channel.wait_closed(), CLOSE_WAIT)
             except TimeoutError:
-                log.info("gateway.channel_left_open")
+                log.info("gateway.channel_left_open")  # just after gateway.cut, which names all
         self.conn.close()
 
     def abort(self) -> None:
@@ -185,7 +185,9 @@ class Link(Generic[E]):
         if self.reason is not None:
             return
         self.reason = reason
-        log.info("gateway.cut", session_id=self.session.id, reason=reason)
+        log.info(
+            "gateway.cut", region=self.session.region, session_id=self.session.id, reason=reason
+        )
         self.say(reason)
         await self.endpoint.close()
 
@@ -226,9 +228,8 @@ class Link(Generic[E]):
             recorder.start(NO_TERMINAL, *DEFAULT_SIZE, record_input=False)
             recorder.close(reason)
         except (OSError, BrokerError) as error:
-            log.warning(
-                "recording.not_started", session_id=self.session.id, error=type(error).__name__
-            )
+            log.warning("recording.not_started", region=self.session.region,
+                        session_id=self.session.id, error=type(error).__name__)  # fmt: skip
             return
         announce_stored(self, recorder)
 
@@ -240,4 +241,5 @@ class Link(Generic[E]):
         except ConflictError:
             pass
         except BrokerError as error:
-            log.warning("session.end_not_stored", session_id=self.session.id, code=error.code)
+            log.warning("session.end_not_stored", region=self.session.region,
+                        session_id=self.session.id, code=error.code)  # fmt: skip

@@ -139,7 +139,8 @@ class Relay:
         except RelayRefused as refused:
             if self._closed:
                 return  # the engineer's side went first (cut, hung up): its end says why
-            log.warning("relay.refused", session_id=self.link.session.id, detail=refused.detail)
+            log.warning("relay.refused", region=self.link.session.region,
+                        session_id=self.link.session.id, detail=refused.detail)  # fmt: skip
             self.link.emit(
                 "relay.failed",
                 reason=refused.reason,
@@ -280,7 +281,8 @@ class Relay:
         """Keep typeahead sent before the target shell is up (bounded)."""
         room = EARLY_INPUT_MAX - len(self._early)
         if len(data) > room:
-            log.warning("relay.early_input_dropped", session_id=self.link.session.id)
+            log.warning("relay.early_input_dropped", region=self.link.session.region,
+                        session_id=self.link.session.id)  # fmt: skip
         self._early += data[: max(room, 0)]
 
     def output(self, data: bytes) -> None:

@@ -61,7 +61,8 @@ class GatewayServer(asyncssh.SSHServer):
         peer = conn.get_extra_info("peername")
         self.source_ip = str(peer[0]) if peer else ""
         if not self.ctx.admit(self.source_ip):
-            log.warning("gateway.connection_refused", reason="pending_login_limit")
+            log.warning("gateway.connection_refused", region=self.ctx.region,
+                        reason="pending_login_limit")  # fmt: skip
             asyncio.get_running_loop().call_soon(conn.abort)
             return
         self._counted = True
@@ -81,7 +82,8 @@ class GatewayServer(asyncssh.SSHServer):
         elif self._fail_reason is not None:
             self.ctx.failures.failed(self.source_ip, self._fail_reason, self._fail_session)
         if exc is not None:
-            log.info("gateway.connection_ended", source_ip=self.source_ip, error=str(exc))
+            log.info("gateway.connection_ended", region=self.ctx.region,
+                     source_ip=self.source_ip, error=str(exc))  # fmt: skip
 
     def _release(self) -> None:
         """Give back this connection's pending-login slot, once."""
@@ -146,7 +148,8 @@ class GatewayServer(asyncssh.SSHServer):
         try:
             self.conn.send_auth_banner(VIEW_ONLY_BANNER.format(session_id=session.id))
         except OSError:
-            log.info("gateway.banner_not_sent", reason="auth already complete")
+            log.info("gateway.banner_not_sent", region=self.ctx.region,
+                     reason="auth already complete")  # fmt: skip
 
     def _note_failure(self, reason: str) -> None:
         """Keep the most telling reason: a plain key tried after a cert says little."""

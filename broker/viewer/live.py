@@ -264,5 +264,6 @@ class ScreenFront:
         self._ended()
 
     def _ended(self) -> None:
-        log.info("viewer.shell_ended", session_id=self.owner.session.id)
+        log.info("viewer.shell_ended", region=self.owner.session.region,
+                 session_id=self.owner.session.id)  # fmt: skip
         self.owner.ctx.spawn(self.owner.ended())

@@ -167,3 +167,34 @@ class TestWriterId:
     def test_writer_per_role(self, role: str, expected: str) -> None:
         """``broker run`` is ``main``, the API ``api``, a unit ``unit-<replica id>``."""
         assert writer_id(Config(replica_id="eu-a"), role) == expected
+
+
+class TestLogsNameTheRegion:
+    """An operator running several regions reads the region on every gateway and unit line."""
+
+    async def test_every_gateway_line_names_its_region(
+        self,
+        running: Runtime,
+        capsys: pytest.CaptureFixture[str],
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        """A session opened, typed in and revoked: each line of the gateway, unit and viewer
+        loggers carries ``region``, the cut included."""
+        session_id, argv = open_shell(await open_session_command(capsys))
+        shell = await asyncio.to_thread(Shell.open, argv, dict(os.environ))
+        try:
+            assert running.store is not None
+            await _revoke(running.store, SessionId(session_id), running.clock.now())
+            assert await asyncio.to_thread(shell.ended), shell.seen
+        finally:
+            shell.close()
+        # structlog hands the stdlib handler each event as a dict (``wrap_for_formatter``).
+        ours = [r.msg for r in caplog.records if r.name.startswith(REGIONAL_LOGGERS)]
+        assert all(isinstance(line, dict) for line in ours)
+        assert "gateway.cut" in {line["event"] for line in ours}
+        assert [line for line in ours if not line.get("region")] == []
+        assert {line["region"] for line in ours if line.get("session_id") == session_id} == {EU}
+
+
+REGIONAL_LOGGERS = ("broker.gateway", "broker.unit", "broker.viewer")
+"""The loggers of a regional unit's parts."""
