@@ -65,6 +65,9 @@ from broker.viewer.web import RegionViewer
 log = structlog.get_logger("broker.runtime")
 DEMO_HOST = "127.0.0.1"
 """Where the demo targets listen, even when the broker binds a wider address."""
+DEMO_ORGS_WAIT_SECONDS = 0.5
+DEMO_ORGS_WAIT_STEPS = 240
+"""How long a unit waits for the control plane's demo orgs (two minutes) before giving up."""
 Role = Literal["all", "api", "region"]
 """What a process runs: everything (``broker run``), the control plane, or regional units."""
 
@@ -205,7 +208,25 @@ class Runtime:
             for region, endpoint in self.demo_targets.items()
             for org_id in demo_orgs_in(region)
         ]
-        await self._store().import_bundle(ImportBundle(targets=targets))
+        await self._import_demo_targets(ImportBundle(targets=targets))
+
+    async def _import_demo_targets(self, bundle: ImportBundle) -> None:
+        """Import the demo targets; a unit waits (bounded) for the control plane's demo orgs.
+
+        The roles start in any order: a ``broker region`` up before ``broker
+        api`` has imported the demo data finds the orgs unknown, so it waits
+        for them rather than exiting."""
+        for attempt in range(DEMO_ORGS_WAIT_STEPS):
+            try:
+                await self._store().import_bundle(bundle)
+                return
+            except InputError as error:
+                if self.role != "region" or not error.field.endswith(".org_id"):
+                    raise
+                if not attempt:
+                    log.info("runtime.waiting_for_demo_orgs", regions=list(self.regions))
+            await asyncio.sleep(DEMO_ORGS_WAIT_SECONDS)
+        await self._store().import_bundle(bundle)  # the last try: its error says why
 
     async def gateway_keys(self, region: Region) -> GatewayKeys:
         """The region's gateway keys: the state folder's, or (AWS mode) its Secrets Manager's."""

@@ -45,10 +45,17 @@ class Cluster:
         return {**env, "HOME": str(self.root / "home"), "BROKER_STATE": str(self.state), **extra}
 
     def start(
-        self, name: str, role: str, *args: str, state: Path | None = None, **config: Any
+        self,
+        name: str,
+        role: str,
+        *args: str,
+        state: Path | None = None,
+        wait: bool = True,
+        **config: Any,
     ) -> dict[str, Any]:
         """Start ``broker <role>`` (``config`` as a JSON file, nested tables allowed) and
-        wait for its endpoints document; ``state``: a state folder of its own (``--state``)."""
+        wait for its endpoints document; ``state``: a state folder of its own (``--state``).
+        ``wait=False``: return at once, with no document (``{}``)."""
         config_file = self.root / f"{name}.json"
         config_file.write_text(json.dumps(config))
         if state is not None:
@@ -61,6 +68,8 @@ class Cluster:
             stdout=subprocess.DEVNULL,
             stderr=log,
         )
+        if not wait:
+            return {}
         assert poll_until(endpoints.exists, START_SECONDS), self.log(name)
         return dict(json.loads(endpoints.read_text()))
 

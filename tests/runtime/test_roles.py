@@ -18,7 +18,7 @@ from broker.recording.castfile import recording_path
 from broker.recording.files import read_info
 from broker.typing import Region
 from tests.fixtures.waiting import poll_until
-from tests.runtime.roles import EU, Cluster, Shell, at_port
+from tests.runtime.roles import EU, START_SECONDS, Cluster, Shell, at_port
 
 UNIT = {"replica_id": "eu-a", "unit_dead_after_seconds": 3}
 
@@ -89,6 +89,19 @@ class TestSplitRoles:
             assert "Traceback" not in again.stderr
         finally:
             shell.close()
+
+    def test_a_unit_started_first_waits_for_the_control_plane(self, cluster: Cluster) -> None:
+        """Up before ``broker api`` imported the demo orgs, a unit waits for them (its
+        demo target needs them), then registers and serves: the roles start in any order."""
+        cluster.start("eu-a", "region", "--region", EU, wait=False, **UNIT)
+        waiting = lambda: "runtime.waiting_for_demo_orgs" in cluster.log("eu-a")  # noqa: E731
+        assert poll_until(waiting, START_SECONDS), cluster.log("eu-a")
+        cluster.start("api", "api")
+        assert poll_until(cluster.endpoints_path("region", "eu-a").exists, START_SECONDS)
+        session_id, argv = cluster.open_session()
+        shell = Shell.open(argv, cluster.env())
+        shell.close()
+        assert cluster.session_state(session_id)[0] in ("connected", "closed")
 
     def test_grant_without_a_live_unit_is_refused(self, cluster: Cluster) -> None:
         """The region's only unit stopped: a grant there answers 503 ``region_unavailable``."""
