@@ -12,7 +12,10 @@ SHA-256 checksum; the local file (and marker) is deleted only after
 region is checked at start and before every pass: a bucket anywhere else is
 refused (``RegionMismatch``, audited) and nothing is uploaded. Failures are
 retried forever with exponential backoff and jitter; nothing is deleted
-until it is confirmed, so an S3 outage loses nothing.
+until it is confirmed, so an S3 outage loses nothing. Live recordings are
+checkpointed to the bucket as they grow (``broker.aws.checkpoints``), so a
+survivor can rebuild a dead replica's recordings without its disk
+(``salvage``).
 """
 
 from __future__ import annotations
@@ -25,10 +28,12 @@ import hashlib
 import os
 import random
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from broker.aws.checkpoints import Checkpoints
 from broker.aws.clients import ClientFactory
 from broker.aws.errors import AWS_ERRORS, error_code, unavailable
 from broker.config.aws import AwsRegionSettings, UploadPolicy
@@ -159,6 +164,7 @@ class RecordingUploader:
         self._failures = 0
         self._mismatch = False
         self._unreachable = False
+        self.checkpoints = Checkpoints(lambda: self._s3, settings, self.policy.checkpoint_seconds)
 
     @property
     def failures(self) -> int:
@@ -238,6 +244,8 @@ class RecordingUploader:
                 if self.is_complete(path):
                     self.upload(path)
                     done += 1
+                else:  # live: its new lines go up as a part (``broker.aws.checkpoints``)
+                    self.checkpoints.due(path)
         except UnavailableError:
             self._unreachable = True
             raise
@@ -247,34 +255,70 @@ class RecordingUploader:
     def upload(self, path: Path) -> None:
         """Upload one recording, confirm its checksum, then delete it from the spool."""
         checksum, size = sha256_b64(path), path.stat().st_size
-        key = KEY_PREFIX + path.name
-        try:
-            with path.open("rb") as body:
-                self._s3.put_object(
-                    Bucket=self.settings.bucket,
-                    Key=key,
-                    Body=body,
-                    ChecksumAlgorithm="SHA256",
-                    ServerSideEncryption="aws:kms",
-                    SSEKMSKeyId=self.settings.kms_key_id,
-                )
-            head = self._s3.head_object(
-                Bucket=self.settings.bucket, Key=key, ChecksumMode="ENABLED"
-            )
-        except AWS_ERRORS as error:
-            raise unavailable("recording_upload_failed", "s3", error) from error
-        if not _confirmed(head, checksum, size):
-            raise UnavailableError("recording_unconfirmed", "stored object does not match")
+        with path.open("rb") as body:
+            self._store(path.name, body, checksum, size)
         path.with_name(path.name + DONE).unlink(missing_ok=True)
         # A replay's screen snapshots (broker.viewer.snapshots) go with the file; a
         # replay of the uploaded recording rebuilds them in the region's replay cache.
         path.with_name(path.name + SNAPSHOTS).unlink(missing_ok=True)
         path.unlink()
+        self._stored(path.name, checksum, size)
+
+    def salvage(self, session_ids: Collection[str]) -> list[str]:
+        """Rebuild the recordings of ``session_ids`` (a dead sibling's) from their parts.
+
+        Each is uploaded ended ``incomplete``, only if the bucket has no such
+        recording yet (a conditional put): the dead replica's own upload of
+        the fuller file always wins. A recording in this spool (a shared
+        folder: the file itself is fuller) is left to the usual pass.
+        Returns the names uploaded."""
+        wanted = {session_id + SUFFIX for session_id in session_ids}
+        saved = []
+        for name in sorted(self.checkpoints.names() & wanted):
+            body = None
+            if not (self.spool / name).exists():
+                body = self.checkpoints.salvage(name, KEY_PREFIX + name)
+            if body is None:
+                continue
+            checksum = base64.b64encode(hashlib.sha256(body).digest()).decode("ascii")
+            with contextlib.suppress(ConflictError):  # uploaded meanwhile: that one is fuller
+                self._store(name, body, checksum, len(body), only_new=True)
+                self._stored(name, checksum, len(body))
+                saved.append(name)
+        return saved
+
+    def _store(
+        self, name: str, body: Any, checksum: str, size: int, *, only_new: bool = False
+    ) -> None:
+        """PutObject (SSE-KMS, SHA-256), confirmed by HeadObject; ``only_new``: never over
+        an existing object (``ConflictError`` then)."""
+        key, extra = KEY_PREFIX + name, {"IfNoneMatch": "*"} if only_new else {}
+        try:
+            self._s3.put_object(
+                Bucket=self.settings.bucket, Key=key, Body=body, ChecksumAlgorithm="SHA256",
+                ServerSideEncryption="aws:kms", SSEKMSKeyId=self.settings.kms_key_id, **extra,
+            )  # fmt: skip
+            head = self._s3.head_object(
+                Bucket=self.settings.bucket, Key=key, ChecksumMode="ENABLED"
+            )
+        except AWS_ERRORS as error:
+            if error_code(error) == "PreconditionFailed":
+                raise ConflictError(
+                    "recording_exists", "the recording is stored already"
+                ) from error
+            raise unavailable("recording_upload_failed", "s3", error) from error
+        if not _confirmed(head, checksum, size):
+            raise UnavailableError("recording_unconfirmed", "stored object does not match")
+
+    def _stored(self, name: str, checksum: str, size: int) -> None:
+        """A recording confirmed in the bucket: its parts go, and the audit trail says where."""
+        with contextlib.suppress(UnavailableError):  # strays expire by the bucket's lifecycle
+            self.checkpoints.drop(name)
         self._events.emit(
             "recording.stored",
             region=self.region,
-            session_id=path.name[: -len(SUFFIX)],
-            location=f"s3://{self.settings.bucket}/{key}",
+            session_id=name[: -len(SUFFIX)],
+            location=f"s3://{self.settings.bucket}/{KEY_PREFIX}{name}",
             bytes=size,
             sha256=checksum,
         )

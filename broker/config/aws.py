@@ -42,7 +42,10 @@ _TOP_FIELDS = (
 TARGET_SOURCES = ("ec2", "inventory")
 """``ec2``: find instances by tags and push a key with EC2 Instance Connect;
 ``inventory``: the store's host and port with the gateway's own key (tests, demos)."""
-_UPLOAD_FIELDS = ("strict", "max_pending", "quiet_seconds", "poll_seconds", "max_backoff_seconds")
+_UPLOAD_FIELDS = (
+    "strict", "max_pending", "quiet_seconds", "poll_seconds", "max_backoff_seconds",
+    "checkpoint_seconds",
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,12 +56,16 @@ class UploadPolicy:
     cannot be written or more than ``max_pending`` recordings wait.
     ``backoff`` is (first delay, longest delay) in seconds; the first delay
     is also the pause between passes while uploads succeed.
+    ``checkpoint_seconds``: how often a live recording's new lines go to the
+    bucket as a part (``broker.aws.checkpoints``), which bounds what a
+    replica lost with its disk can lose.
     """
 
     strict: bool = False
     max_pending: int = 100
     quiet_seconds: float = 30.0
     backoff: tuple[float, float] = (0.5, 60.0)
+    checkpoint_seconds: float = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +180,9 @@ def _upload_policy(data: object) -> UploadPolicy:
         strict=strict,
         max_pending=int(_number(data, "max_pending", default.max_pending, path, minimum=1)),
         quiet_seconds=_number(data, "quiet_seconds", default.quiet_seconds, path, minimum=0),
+        checkpoint_seconds=_number(
+            data, "checkpoint_seconds", default.checkpoint_seconds, path, minimum=0.1
+        ),
         backoff=(
             _number(data, "poll_seconds", first, path, minimum=0.01),
             _number(data, "max_backoff_seconds", longest, path, minimum=0.01),

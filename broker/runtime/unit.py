@@ -13,7 +13,10 @@ heartbeat a unit also looks for dead siblings of its region (and, at start, for
 its own earlier life under the same replica id): their live sessions are
 closed in the store (``broker_killed``, audited) and their unfinished
 recordings marked ``incomplete``, only those sessions' files, so a live
-sibling's recordings are never touched.
+sibling's recordings are never touched. In AWS mode, where each replica
+spools on its own disk, the survivor also rebuilds the dead unit's
+recordings from the parts checkpointed in the region's bucket
+(``broker.aws.checkpoints``) and uploads them, marked ``incomplete``.
 """
 
 from __future__ import annotations
@@ -247,9 +250,20 @@ class RegionUnit:
                 closed.append(session_id)
         folder = self.parts.config.layout.region(self.region)
         marked = mark_incomplete(folder, int(now.timestamp()), only=set(closed))
-        if closed:
+        salvaged = await self._salvage(dead)
+        if closed or salvaged:
             log.warning("unit.taken_over", region=self.region, unit=self.unit_id, dead=dead,
-                        sessions=len(closed), recordings=len(marked))  # fmt: skip
+                        sessions=len(closed), recordings=len(marked),
+                        salvaged=len(salvaged))  # fmt: skip
+
+    async def _salvage(self, dead: UnitId) -> list[str]:
+        """AWS mode: rebuild the dead unit's recordings from their parts in the bucket
+        (``broker.aws.checkpoints``): its disk may be gone with its machine."""
+        uploader = self.parts.aws.uploaders.get(self.region) if self.parts.aws else None
+        if uploader is None:
+            return []
+        held = await self.parts.store.held_sessions(self.region, dead)
+        return await asyncio.to_thread(uploader.salvage, held)
 
     async def health(self) -> list[str]:
         """Why this unit should get no traffic: none when gateway, store and storage are fine."""

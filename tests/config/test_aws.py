@@ -146,6 +146,7 @@ class TestStoreAndRecordings:
             ({"recordings": {"max_pending": 1.5}}, "aws.recordings.max_pending"),
             ({"recordings": {"quiet_seconds": -1}}, "aws.recordings.quiet_seconds"),
             ({"recordings": {"poll_seconds": True}}, "aws.recordings.poll_seconds"),
+            ({"recordings": {"checkpoint_seconds": 0}}, "aws.recordings.checkpoint_seconds"),
             ({"recordings": {"burst": 1}}, "aws.recordings.burst"),
             ({"recordings": []}, "aws.recordings"),
         ],
@@ -159,9 +160,11 @@ class TestStoreAndRecordings:
     def test_recordings_policy(self) -> None:
         """``[aws.recordings]`` becomes the uploader's policy; defaults fill the rest."""
         parsed = AwsSettings.from_mapping(
-            {**GOOD, "recordings": {"strict": True, "max_pending": 7, "poll_seconds": 0.2}}
-        )
+            {**GOOD, "recordings": {"strict": True, "max_pending": 7, "poll_seconds": 0.2,
+                                    "checkpoint_seconds": 2}}
+        )  # fmt: skip
         assert parsed.recordings == UploadPolicy(
-            strict=True, max_pending=7, quiet_seconds=30.0, backoff=(0.2, 60.0)
-        )
+            strict=True, max_pending=7, quiet_seconds=30.0, backoff=(0.2, 60.0),
+            checkpoint_seconds=2.0,
+        )  # fmt: skip
         assert AwsSettings.from_mapping(GOOD).recordings == UploadPolicy()

@@ -82,6 +82,8 @@ class TestRegionalStack:
             "ExpirationInDays: !Ref RecordingRetentionDays",
             "NoncurrentDays: !Ref RecordingRetentionDays",
             "Prefix: recordings/",
+            "Prefix: recording-parts/",
+            "recording-parts/*",
             "EnableKeyRotation: true",
         ],
     )
