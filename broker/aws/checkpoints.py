@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from broker.aws.errors import AWS_ERRORS, error_code, unavailable
+from broker.aws.errors import AWS_ERRORS, unavailable
 from broker.config.aws import AwsRegionSettings
 from broker.errors import InputError
 from broker.recording import castfile
@@ -102,11 +102,9 @@ class Checkpoints:
         except AWS_ERRORS as error:
             raise unavailable("recording_parts_not_deleted", "s3", error) from error
 
-    def salvage(self, name: str, key: str) -> bytes | None:
-        """The recording rebuilt from ``name``'s parts and marked incomplete; None when the
-        recording ``key`` is in the bucket already or there are no parts."""
-        if self._exists(key):
-            return None
+    def salvage(self, name: str) -> bytes | None:
+        """The recording rebuilt from ``name``'s parts and marked incomplete; None without
+        parts. Whether the bucket has the recording already is the caller's conditional put."""
         keys = self._parts(name)
         if not keys:
             return None
@@ -115,15 +113,7 @@ class Checkpoints:
     def names(self) -> set[str]:
         """The recordings (``<id>.cast``) that have parts in the bucket: live ones, or a dead
         replica's."""
-        pages = (
-            self.s3()
-            .get_paginator("list_objects_v2")
-            .paginate(Bucket=self.settings.bucket, Prefix=PARTS_PREFIX, Delimiter="/")
-        )
-        try:
-            found = [p["Prefix"] for page in pages for p in page.get("CommonPrefixes", [])]
-        except AWS_ERRORS as error:
-            raise unavailable("recording_parts_unlisted", "s3", error) from error
+        found = self._list(PARTS_PREFIX, "CommonPrefixes", "Prefix", Delimiter="/")
         return {prefix[len(PARTS_PREFIX) :].rstrip("/") for prefix in found}
 
     def _put(self, key: str, body: bytes) -> None:
@@ -137,13 +127,17 @@ class Checkpoints:
 
     def _parts(self, name: str) -> list[str]:
         """The keys of ``name``'s parts, by offset."""
+        return sorted(self._list(f"{PARTS_PREFIX}{name}/", "Contents", "Key"))
+
+    def _list(self, prefix: str, entries: str, field: str, **extra: str) -> list[str]:
+        """``field`` of every ``entries`` item of a listing under ``prefix``, all pages."""
         pages = (
             self.s3()
             .get_paginator("list_objects_v2")
-            .paginate(Bucket=self.settings.bucket, Prefix=f"{PARTS_PREFIX}{name}/")
+            .paginate(Bucket=self.settings.bucket, Prefix=prefix, **extra)
         )
         try:
-            return sorted(o["Key"] for page in pages for o in page.get("Contents", []))
+            return [str(item[field]) for page in pages for item in page.get(entries, [])]
         except AWS_ERRORS as error:
             raise unavailable("recording_parts_unlisted", "s3", error) from error
 
@@ -152,12 +146,3 @@ class Checkpoints:
             return bytes(self.s3().get_object(Bucket=self.settings.bucket, Key=key)["Body"].read())
         except AWS_ERRORS as error:
             raise unavailable("recording_part_unreadable", "s3", error) from error
-
-    def _exists(self, key: str) -> bool:
-        try:
-            self.s3().head_object(Bucket=self.settings.bucket, Key=key)
-        except AWS_ERRORS as error:
-            if error_code(error) in ("NoSuchKey", "404"):
-                return False
-            raise unavailable("recording_unreadable", "s3", error) from error
-        return True

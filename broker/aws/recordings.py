@@ -275,9 +275,7 @@ class RecordingUploader:
         wanted = {session_id + SUFFIX for session_id in session_ids}
         saved = []
         for name in sorted(self.checkpoints.names() & wanted):
-            body = None
-            if not (self.spool / name).exists():
-                body = self.checkpoints.salvage(name, KEY_PREFIX + name)
+            body = None if (self.spool / name).exists() else self.checkpoints.salvage(name)
             if body is None:
                 continue
             checksum = base64.b64encode(hashlib.sha256(body).digest()).decode("ascii")

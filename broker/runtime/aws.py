@@ -38,7 +38,7 @@ from broker.ca import CA_KEY_NAME
 from broker.clock import Clock, SystemClock
 from broker.config import Config, aws_settings
 from broker.config.aws import AwsSettings
-from broker.errors import RegionMismatch, UnavailableError
+from broker.errors import BrokerError, RegionMismatch, UnavailableError
 from broker.gateway.hooks import Recorder, RecorderFactory
 from broker.gateway.keys import CLIENT_KEY_NAME, HOST_KEY_NAME
 from broker.gateway.upstream import InventoryUpstream, UpstreamResolver
@@ -77,10 +77,9 @@ class AwsParts:
     cloudwatch: CloudWatchSink
     events: AuditMirror
     uploaders: dict[Region, RecordingUploader] = field(default_factory=dict)
-    refused: dict[Region, str] = field(default_factory=dict)
-    """The refused regions' error codes (listed in ``endpoints.json``)."""
-    why: dict[Region, str] = field(default_factory=dict)
-    """The refused regions' reasons, for the startup error of ``broker region``."""
+    refused: dict[Region, BrokerError] = field(default_factory=dict)
+    """Why each refused region was refused: its code goes to ``endpoints.json``, the error
+    itself is what ``broker region`` stops with."""
     clock: Clock = field(default_factory=SystemClock)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -117,23 +116,30 @@ class AwsParts:
             self.settings.recordings,
         )
         try:
-            await asyncio.to_thread(uploader.check_bucket)  # audits a mismatch itself
+            await self._check_bucket(uploader)
             await self._check_secrets(region)
         except (RegionMismatch, UnavailableError) as error:
-            if not isinstance(error, RegionMismatch):
-                self.events.emit("recordings.region_mismatch", region=region, reason=error.code)
-            self.refused[region], self.why[region] = error.code, error.reason
+            self.refused[region] = error  # each check audited it
             return False
         self.uploaders[region] = uploader
         self._spawn(uploader.run(self._stop))
         return True
+
+    async def _check_bucket(self, uploader: RecordingUploader) -> None:
+        """Refuse (audited) a region whose bucket is elsewhere or cannot be checked."""
+        try:
+            await asyncio.to_thread(uploader.check_bucket)  # audits a mismatch itself
+        except UnavailableError as error:
+            self.events.emit("recordings.region_mismatch", region=uploader.region,
+                             reason=error.code)  # fmt: skip
+            raise
 
     async def _check_secrets(self, region: Region) -> None:
         """Refuse (audited) a region whose CA or gateway key also lives in another region."""
         for name in REGION_SECRETS:
             try:
                 await self.keys.check_home(region, name)
-            except RegionMismatch as error:
+            except (RegionMismatch, UnavailableError) as error:
                 self.events.emit(
                     "keys.region_mismatch", region=region, reason=error.code, secret=name,
                     location=error.ids.get("location"),

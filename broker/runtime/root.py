@@ -254,8 +254,8 @@ class Runtime:
         for region in self.regions:
             if self.aws is not None and not await self.aws.admit(region, self.config.state_dir):
                 if self.role == "region":
-                    code, why = self.aws.refused.get(region, "refused"), self.aws.why.get(region)
-                    raise UnavailableError(code, f"aws.regions.{region}: {why or 'refused'}")
+                    why = self.aws.refused[region]
+                    raise UnavailableError(why.code, f"aws.regions.{region}: {why.reason}")
                 continue
             unit = RegionUnit(parts, region, replica_id(self.config))
             address = await unit.start()
@@ -319,7 +319,7 @@ class Runtime:
         if self.api_workers is not None:
             document["api_pids"] = self.api_workers.pids
         if self.aws is not None:
-            document["refused"] = dict(self.aws.refused)
+            document["refused"] = {r: error.code for r, error in self.aws.refused.items()}
         _write_atomic(self.endpoints_path, json.dumps(document, indent=2))
         return document
 

@@ -56,6 +56,14 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{next(_NAMES)}"
 
 
+def _running_moto() -> Iterator[MotoServer]:
+    """A moto server on an ephemeral loopback port, stopped after its fixture's scope."""
+    server = MotoServer()
+    server.start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def fake_credentials() -> Iterator[None]:
     """Fake AWS credentials for every test in this package."""
@@ -70,19 +78,13 @@ def fake_credentials() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def moto_eu(fake_credentials: None) -> Iterator[MotoServer]:
     """The moto server standing in for eu-central-1."""
-    server = MotoServer()
-    server.start()
-    yield server
-    server.stop()
+    yield from _running_moto()
 
 
 @pytest.fixture(scope="session")
 def moto_us(fake_credentials: None) -> Iterator[MotoServer]:
     """The moto server standing in for us-east-1."""
-    server = MotoServer()
-    server.start()
-    yield server
-    server.stop()
+    yield from _running_moto()
 
 
 @pytest.fixture
@@ -94,10 +96,7 @@ def clients(moto_eu: MotoServer, moto_us: MotoServer) -> ClientFactory:
 @pytest.fixture(scope="session")
 def moto_control(fake_credentials: None) -> Iterator[MotoServer]:
     """The control plane's moto server (the store's DynamoDB table, in eu-west-1)."""
-    server = MotoServer()
-    server.start()
-    yield server
-    server.stop()
+    yield from _running_moto()
 
 
 @pytest.fixture
